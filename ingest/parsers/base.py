@@ -1,0 +1,38 @@
+"""What every parser shares: the options it is given and what it yields.
+
+A file parser turns one file into one `Document`; the MediaWiki parser streams a dump into many
+`Document`s and `Redirect`s. Parsers never touch the store and never decide document ids of other
+sources; the pipeline owns hashing, diffing and writing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from index.types import PUBLIC_GROUP
+
+
+@dataclass(frozen=True)
+class ParseOptions:
+    """Per-source choices made by the operator (CLI flags, sidecar file).
+
+    `groups`: who may read what this source yields, unless the source itself says otherwise
+    (Markdown front matter `groups:`). `base_url`: overrides the wiki's own site base.
+    `namespaces`: wiki namespace numbers to ingest (main only by default).
+    `namespace_groups`: wiki namespace number -> groups for pages in it.
+    """
+
+    groups: frozenset[str] = frozenset({PUBLIC_GROUP})
+    base_url: str | None = None
+    namespaces: frozenset[int] = frozenset({0})
+    namespace_groups: Mapping[int, frozenset[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Redirect:
+    """A wiki redirect: `alias` is another title for the page titled `target` in wiki `site`."""
+
+    site: str
+    alias: str
+    target: str
