@@ -1,0 +1,96 @@
+"""Ordered, named schema steps, each applied once in its own transaction and recorded.
+
+Append new steps at the end; never edit one that has shipped (a store that already applied it
+would silently differ from a new one).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "0001_documents_chunks_acl",
+        """
+        CREATE TABLE documents (
+            rowid INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            source TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            url TEXT,
+            modified TEXT,
+            revision TEXT,
+            content_hash TEXT NOT NULL,
+            categories TEXT NOT NULL DEFAULT '[]',
+            ingested_at TEXT NOT NULL
+        );
+        CREATE INDEX documents_source ON documents(source);
+        -- AUTOINCREMENT: a chunk rowid is also its vector id and must never be reused, or a
+        -- vector of a deleted chunk could be read as a newer chunk.
+        CREATE TABLE chunks (
+            rowid INTEGER PRIMARY KEY AUTOINCREMENT,
+            document_rowid INTEGER NOT NULL REFERENCES documents(rowid) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            heading_path TEXT NOT NULL,
+            anchor TEXT,
+            page INTEGER,
+            n_tokens INTEGER NOT NULL,
+            embedding BLOB NOT NULL
+        );
+        CREATE INDEX chunks_document ON chunks(document_rowid, position);
+        -- Who may read a chunk. No row, no access: every search joins through this table.
+        CREATE TABLE acl (
+            grp TEXT NOT NULL,
+            chunk_rowid INTEGER NOT NULL REFERENCES chunks(rowid) ON DELETE CASCADE,
+            PRIMARY KEY (grp, chunk_rowid)
+        ) WITHOUT ROWID;
+        CREATE INDEX acl_chunk ON acl(chunk_rowid);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, heading, body, tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TRIGGER chunks_delete_fts AFTER DELETE ON chunks BEGIN
+            DELETE FROM chunks_fts WHERE rowid = old.rowid;
+        END;
+        CREATE TABLE aliases (
+            site TEXT NOT NULL,
+            alias TEXT NOT NULL,
+            target TEXT NOT NULL,
+            PRIMARY KEY (site, alias)
+        );
+        CREATE INDEX aliases_target ON aliases(site, target);
+        CREATE TABLE manifest (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        """,
+    ),
+]
+
+
+def applied_migrations(conn: sqlite3.Connection) -> list[str]:
+    """Names of the steps this database has applied, in order."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    return [row[0] for row in conn.execute("SELECT name FROM migrations ORDER BY rowid")]
+
+
+def migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply every pending step in order (each atomically); return the names applied now."""
+    applied = []
+    for name, sql in MIGRATIONS:
+        if name in applied_migrations(conn):
+            continue
+        try:
+            conn.executescript(
+                f"BEGIN IMMEDIATE;\n{sql}\n"
+                f"INSERT INTO migrations(name, applied_at) VALUES ('{name}', datetime('now'));\n"
+                "COMMIT;"
+            )
+        except sqlite3.OperationalError:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            if name not in applied_migrations(conn):
+                raise
+            continue  # another process applied it between our check and our lock
+        applied.append(name)
+    return applied

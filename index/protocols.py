@@ -1,0 +1,94 @@
+"""The seams between layers: each has a real implementation, a fake, and a contract test.
+
+Kept deliberately small (Haystack-style Protocols) so a second backend — PostgreSQL + pgvector,
+a remote embedder — only has to implement these methods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from index.types import Chunk, Document, Passage, StoredDocument
+
+Vectors = npt.NDArray[np.float32]
+Ids = npt.NDArray[np.int64]
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into unit-length float32 vectors; knows its own token budget."""
+
+    @property
+    def model_id(self) -> str:
+        """Identifies the model; an index built with one model refuses another."""
+        ...
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def max_tokens(self) -> int:
+        """The window in the model's own tokens; longer text would be truncated silently."""
+        ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors: ...
+
+    def embed_query(self, text: str) -> Vectors: ...
+
+
+@runtime_checkable
+class VectorIndex(Protocol):
+    """An id-addressed inner-product index; ids are chunk rowids."""
+
+    @property
+    def dim(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def add(self, ids: Ids, vectors: Vectors) -> None: ...
+
+    def remove(self, ids: Ids) -> None: ...
+
+    def ids(self) -> Ids:
+        """Every id held, sorted; lets the store check the index against its chunk rows."""
+        ...
+
+    def search(
+        self, query: Vectors, k: int, allowed: Ids | None = None
+    ) -> tuple[Ids, npt.NDArray[np.float32]]:
+        """Top-k ids and scores, considering only `allowed` ids when given (ACL inside search)."""
+        ...
+
+    def save(self, path: str) -> None: ...
+
+
+class Store(Protocol):
+    """Documents, chunks, ACL, embeddings and both searches, restricted by groups inside."""
+
+    def write_document(
+        self, document: Document, chunks: Sequence[Chunk], embeddings: Vectors
+    ) -> None:
+        """Replace the document and everything derived from it in one transaction."""
+        ...
+
+    def delete_documents(self, document_ids: Iterable[str]) -> int: ...
+
+    def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
+        """document id -> content hash, to diff an ingest against what is stored."""
+        ...
+
+    def get_document(self, document_id: str, groups: frozenset[str]) -> StoredDocument | None: ...
+
+    def lexical_search(self, match: str, groups: frozenset[str], k: int) -> list[Passage]:
+        """BM25 top-k over an already-escaped FTS expression, only chunks `groups` may read."""
+        ...
+
+    def dense_search(self, query: Vectors, groups: frozenset[str], k: int) -> list[Passage]:
+        """Vector top-k, only chunks `groups` may read."""
+        ...

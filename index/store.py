@@ -1,0 +1,523 @@
+"""The embedded store: SQLite (WAL) as the source of truth plus a derived FAISS generation.
+
+SQLite holds documents, chunks, ACL rows, an FTS5 index, embeddings as BLOBs and a manifest.
+One document's write is one transaction. The vector file is rebuilt from the stored embeddings
+whenever it is missing, damaged or behind the chunk rows, and is only ever loaded after its
+SHA-256 matches the manifest. Every search applies the caller's groups inside the query.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import EmbedderMismatchError, StoreError, VectorIndexError
+from index.migrations import migrate
+from index.protocols import Ids, VectorIndex, Vectors
+from index.types import Chunk, Document, Passage, StoredDocument
+from index.vectors import (
+    ids_digest,
+    load_generation,
+    new_index,
+    remove_stale_files,
+    write_generation,
+)
+
+log = logging.getLogger(__name__)
+
+DB_NAME = "hearth.sqlite3"
+# FTS5 bm25() column weights: title (with aliases), heading path, body.
+BM25_WEIGHTS = (4.0, 2.0, 1.0)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _placeholders(items: Sequence[object]) -> str:
+    return ",".join("?" * len(items))
+
+
+class SQLiteStore:
+    """Documents, chunks, ACL, FTS5 and vectors under one data directory.
+
+    Thread-safe through one lock around one connection; readers see committed snapshots (WAL)
+    and pick up a newer vector generation on their next search, without a restart.
+    """
+
+    def __init__(self, data_dir: Path, *, vector_kind: str = "faiss") -> None:
+        self.data_dir = Path(data_dir)
+        self.vector_kind = vector_kind
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(
+                self.data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the store in {self.data_dir.name!r}: {exc}") from None
+        self._lock = threading.RLock()
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=FULL")
+        self._conn.execute("PRAGMA foreign_keys=ON")
+        migrate(self._conn)
+        self._vectors: VectorIndex | None = None
+        self._vector_generation = -1
+        self._allowed_cache: dict[tuple[str, frozenset[str]], Ids] = {}
+
+    # -- plumbing -----------------------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all of it commits, or none of it does."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._bump("acl_version")
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _bump(self, key: str) -> None:
+        self._conn.execute(
+            "INSERT INTO manifest(key, value) VALUES (?, '1') "
+            "ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
+            (key,),
+        )
+
+    def manifest(self) -> dict[str, str]:
+        """The manifest as a dict (embedder, dim, vector generation, last ingest, ...)."""
+        with self._lock:
+            return dict(self._conn.execute("SELECT key, value FROM manifest").fetchall())
+
+    def set_manifest(self, **values: str) -> None:
+        with self._lock:
+            self._conn.executemany(
+                "INSERT INTO manifest(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                list(values.items()),
+            )
+
+    # -- embedder identity ----------------------------------------------------------------
+
+    def check_embedder(self, model_id: str, dim: int) -> None:
+        """Record the embedder on first use; refuse a different one afterwards."""
+        with self._write() as conn:
+            stored = dict(conn.execute("SELECT key, value FROM manifest").fetchall())
+            if "embedder" not in stored:
+                conn.executemany(
+                    "INSERT INTO manifest(key, value) VALUES (?, ?)",
+                    [("embedder", model_id), ("dim", str(dim))],
+                )
+                return
+        if stored["embedder"] != model_id or int(stored["dim"]) != dim:
+            raise EmbedderMismatchError(
+                f"this index was built with embedder {stored['embedder']!r} ({stored['dim']}-d); "
+                f"the configured embedder is {model_id!r} ({dim}-d). Use the original embedder "
+                "or ingest into a new data directory."
+            )
+
+    # -- writing --------------------------------------------------------------------------
+
+    def write_document(
+        self, document: Document, chunks: Sequence[Chunk], embeddings: Vectors
+    ) -> None:
+        """Replace `document` with its chunks, FTS rows, ACL rows and embeddings, atomically."""
+        if len(chunks) != len(embeddings):
+            raise StoreError("each chunk needs exactly one embedding")
+        if not document.groups:
+            raise StoreError(f"document {document.id!r} has no groups; nobody could read it")
+        matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
+        with self._write() as conn:
+            conn.execute("DELETE FROM documents WHERE id = ?", (document.id,))
+            cursor = conn.execute(
+                "INSERT INTO documents(id, source, kind, title, url, modified, revision,"
+                " content_hash, categories, ingested_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    document.id,
+                    document.source,
+                    document.kind,
+                    document.title,
+                    document.url,
+                    document.modified.isoformat() if document.modified else None,
+                    document.revision,
+                    document.content_hash,
+                    json.dumps(list(document.categories)),
+                    _now(),
+                ),
+            )
+            doc_rowid = cursor.lastrowid
+            title_field = " ".join([document.title, *self._aliases_for(document)])
+            for chunk, vector in zip(chunks, matrix, strict=True):
+                chunk_rowid = conn.execute(
+                    "INSERT INTO chunks(document_rowid, position, text, heading_path, anchor,"
+                    " page, n_tokens, embedding) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        doc_rowid,
+                        chunk.position,
+                        chunk.text,
+                        json.dumps(chunk.heading_path),
+                        chunk.anchor,
+                        chunk.page,
+                        chunk.n_tokens,
+                        vector.tobytes(),
+                    ),
+                ).lastrowid
+                conn.execute(
+                    "INSERT INTO chunks_fts(rowid, title, heading, body) VALUES (?,?,?,?)",
+                    (chunk_rowid, title_field, " ".join(chunk.heading_path), chunk.text),
+                )
+                conn.executemany(
+                    "INSERT INTO acl(grp, chunk_rowid) VALUES (?, ?)",
+                    [(group, chunk_rowid) for group in sorted(document.groups)],
+                )
+
+    def set_groups(self, document_id: str, groups: frozenset[str]) -> None:
+        """Change who may read a document without re-embedding it; effective at commit."""
+        if not groups:
+            raise StoreError(f"document {document_id!r} would have no groups")
+        with self._write() as conn:
+            chunk_ids = [
+                row[0]
+                for row in conn.execute(
+                    "SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.document_rowid"
+                    " WHERE d.id = ?",
+                    (document_id,),
+                )
+            ]
+            conn.execute(
+                f"DELETE FROM acl WHERE chunk_rowid IN ({_placeholders(chunk_ids)})", chunk_ids
+            )
+            conn.executemany(
+                "INSERT INTO acl(grp, chunk_rowid) VALUES (?, ?)",
+                [(group, cid) for cid in chunk_ids for group in sorted(groups)],
+            )
+
+    def delete_documents(self, document_ids: Iterable[str]) -> int:
+        """Remove documents and everything derived from them; returns how many existed."""
+        ids = list(document_ids)
+        if not ids:
+            return 0
+        with self._write() as conn:
+            return conn.execute(
+                f"DELETE FROM documents WHERE id IN ({_placeholders(ids)})", ids
+            ).rowcount
+
+    def add_aliases(self, site: str, pairs: Iterable[tuple[str, str]]) -> None:
+        """Record wiki redirects (alias -> target title) and make the alias findable by FTS."""
+        pairs = list(pairs)
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO aliases(site, alias, target) VALUES (?, ?, ?) "
+                "ON CONFLICT(site, alias) DO UPDATE SET target = excluded.target",
+                [(site, alias, target) for alias, target in pairs],
+            )
+            for target in sorted({target for _, target in pairs}):
+                rows = conn.execute(
+                    "SELECT rowid, title FROM documents WHERE kind = 'wiki' AND title = ?"
+                    " AND id LIKE ? ESCAPE '\\'",
+                    (target, site.replace("%", "\\%").replace("_", "\\_") + ":%"),
+                ).fetchall()
+                aliases = [
+                    alias
+                    for (alias,) in conn.execute(
+                        "SELECT alias FROM aliases WHERE site = ? AND target = ? ORDER BY alias",
+                        (site, target),
+                    )
+                ]
+                for doc_rowid, title in rows:
+                    conn.execute(
+                        "UPDATE chunks_fts SET title = ? WHERE rowid IN"
+                        " (SELECT rowid FROM chunks WHERE document_rowid = ?)",
+                        (" ".join([title, *aliases]), doc_rowid),
+                    )
+
+    def _aliases_for(self, document: Document) -> list[str]:
+        if document.kind != "wiki":
+            return list(document.aliases)
+        site = document.id.partition(":")[0]
+        rows = self._conn.execute(
+            "SELECT alias FROM aliases WHERE site = ? AND target = ? ORDER BY alias",
+            (site, document.title),
+        ).fetchall()
+        return [*document.aliases, *(alias for (alias,) in rows)]
+
+    # -- vectors ---------------------------------------------------------------------------
+
+    def _chunk_ids(self) -> Ids:
+        rows = self._conn.execute("SELECT rowid FROM chunks ORDER BY rowid").fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    def publish_vectors(self) -> int:
+        """Write a new vector generation holding exactly the current chunk rows; return its number.
+
+        Runs under the write lock, so the generation and the rows it mirrors are one snapshot.
+        """
+        with self._write() as conn:
+            dim = int(self.manifest().get("dim", "0"))
+            index = new_index(self.vector_kind, dim) if dim else None
+            rows = conn.execute("SELECT rowid, embedding FROM chunks ORDER BY rowid")
+            ids: list[int] = []
+            while batch := rows.fetchmany(4096):
+                if index is None:
+                    break
+                batch_ids = np.array([r[0] for r in batch], dtype=np.int64)
+                matrix = np.frombuffer(b"".join(r[1] for r in batch), dtype=np.float32)
+                index.add(batch_ids, matrix.reshape(len(batch), dim))
+                ids.extend(batch_ids.tolist())
+            if index is None:
+                return -1
+            generation = int(self.manifest().get("vector_generation", "0")) + 1
+            name, digest = write_generation(index, self.data_dir, generation, self.vector_kind)
+            conn.executemany(
+                "INSERT INTO manifest(key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [
+                    ("vector_generation", str(generation)),
+                    ("vector_file", name),
+                    ("vector_sha256", digest),
+                    ("vector_kind", self.vector_kind),
+                    ("vector_count", str(len(ids))),
+                    ("vector_ids_sha256", ids_digest(np.array(ids, dtype=np.int64))),
+                ],
+            )
+        remove_stale_files(self.data_dir, keep={name})
+        self._vectors, self._vector_generation = index, generation
+        return generation
+
+    def open_vectors(self) -> None:
+        """Load the current generation, or rebuild it if it is missing, damaged or stale.
+
+        "Stale" means its ids differ from the chunk rows (an ingest died before publishing);
+        a running ingest will publish itself, so then the valid older generation is kept.
+        """
+        with self._lock:
+            manifest = self.manifest()
+            if "dim" not in manifest:
+                return  # nothing ingested yet
+            try:
+                self._load_current(manifest)
+            except VectorIndexError as exc:
+                log.warning("rebuilding the vector index from stored embeddings: %s", exc)
+                self.publish_vectors()
+                return
+            if manifest.get("vector_ids_sha256") != ids_digest(self._chunk_ids()):
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    self._conn.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    return  # an ingest holds the write lock and will publish when done
+                log.warning("vector index is behind the stored chunks; rebuilding it")
+                self.publish_vectors()
+
+    def _load_current(self, manifest: dict[str, str]) -> None:
+        if "vector_file" not in manifest:
+            raise VectorIndexError("no vector generation has been written")
+        kind = manifest.get("vector_kind", self.vector_kind)
+        index = load_generation(
+            self.data_dir / manifest["vector_file"],
+            manifest["vector_sha256"],
+            kind,
+            int(manifest["dim"]),
+        )
+        if len(index) != int(manifest.get("vector_count", "-1")):
+            raise VectorIndexError("vector file holds a different number of vectors")
+        self._vectors, self._vector_generation = index, int(manifest["vector_generation"])
+
+    def _current_vectors(self) -> VectorIndex | None:
+        """The vector index, reloaded if another process published a newer generation."""
+        row = self._conn.execute(
+            "SELECT value FROM manifest WHERE key = 'vector_generation'"
+        ).fetchone()
+        if row is not None and int(row[0]) != self._vector_generation:
+            try:
+                self._load_current(self.manifest())
+            except VectorIndexError as exc:
+                log.error("new vector generation rejected, keeping the old one: %s", exc)
+                self._vector_generation = int(row[0])
+        return self._vectors
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _allowed_ids(self, groups: frozenset[str]) -> Ids:
+        version = self._conn.execute(
+            "SELECT value FROM manifest WHERE key = 'acl_version'"
+        ).fetchone()
+        key = (version[0] if version else "0", groups)
+        cached = self._allowed_cache.get(key)
+        if cached is None:
+            members = sorted(groups)
+            rows = self._conn.execute(
+                f"SELECT DISTINCT chunk_rowid FROM acl WHERE grp IN ({_placeholders(members)})",
+                members,
+            ).fetchall()
+            cached = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            self._allowed_cache = {k: v for k, v in self._allowed_cache.items() if k[0] == key[0]}
+            self._allowed_cache[key] = cached
+        return cached
+
+    def dense_search(self, query: Vectors, groups: frozenset[str], k: int) -> list[Passage]:
+        """Vector top-k among the chunks `groups` may read (the filter is inside the search)."""
+        if not groups or k <= 0:
+            return []
+        with self._lock:
+            vectors = self._current_vectors()
+            if vectors is None:
+                return []
+            ids, scores = vectors.search(query, k, allowed=self._allowed_ids(groups))
+            return self._passages(ids.tolist(), scores.tolist(), groups)
+
+    def lexical_search(self, match: str, groups: frozenset[str], k: int) -> list[Passage]:
+        """BM25 top-k for an escaped FTS5 expression, joined with the ACL inside the query."""
+        if not groups or k <= 0 or not match:
+            return []
+        members = sorted(groups)
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT f.rowid, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts f"
+                " WHERE chunks_fts MATCH ? AND f.rowid IN"
+                f" (SELECT chunk_rowid FROM acl WHERE grp IN ({_placeholders(members)}))"
+                " ORDER BY bm25(chunks_fts, ?, ?, ?) LIMIT ?",
+                (*BM25_WEIGHTS, match, *members, *BM25_WEIGHTS, k),
+            ).fetchall()
+            return self._passages([r[0] for r in rows], [r[1] for r in rows], groups)
+
+    def _passages(
+        self, chunk_ids: list[int], scores: list[float], groups: frozenset[str]
+    ) -> list[Passage]:
+        """Hydrate chunk ids into Passages, re-checking the ACL; unknown ids are dropped."""
+        if not chunk_ids:
+            return []
+        members = sorted(groups)
+        rows = self._conn.execute(
+            "SELECT c.rowid, c.position, c.text, c.heading_path, c.anchor, c.page, c.n_tokens,"
+            " d.rowid FROM chunks c JOIN documents d ON d.rowid = c.document_rowid"
+            f" WHERE c.rowid IN ({_placeholders(chunk_ids)}) AND EXISTS (SELECT 1 FROM acl a"
+            f" WHERE a.chunk_rowid = c.rowid AND a.grp IN ({_placeholders(members)}))",
+            (*chunk_ids, *members),
+        ).fetchall()
+        by_id = {row[0]: row for row in rows}
+        documents = self._documents_by_rowid({row[7] for row in rows})
+        passages: list[Passage] = []
+        for chunk_id, score in zip(chunk_ids, scores, strict=True):
+            row = by_id.get(chunk_id)
+            if row is None:
+                continue
+            document = documents[row[7]]
+            chunk = Chunk(
+                document_id=document.id,
+                text=row[2],
+                heading_path=tuple(json.loads(row[3])),
+                position=row[1],
+                n_tokens=row[6],
+                anchor=row[4],
+                page=row[5],
+                id=row[0],
+            )
+            passages.append(Passage(chunk, document, float(score), len(passages) + 1))
+        return passages
+
+    def _documents_by_rowid(self, rowids: set[int]) -> dict[int, StoredDocument]:
+        ids = sorted(rowids)
+        rows = self._conn.execute(
+            "SELECT d.rowid, d.id, d.source, d.title, d.kind, d.url, d.modified, d.revision,"
+            " d.content_hash, d.categories, (SELECT count(*) FROM chunks WHERE document_rowid ="
+            " d.rowid), (SELECT group_concat(grp) FROM acl WHERE chunk_rowid = (SELECT min(rowid)"
+            f" FROM chunks WHERE document_rowid = d.rowid)) FROM documents d"
+            f" WHERE d.rowid IN ({_placeholders(ids)})",
+            ids,
+        ).fetchall()
+        return {
+            row[0]: StoredDocument(
+                id=row[1],
+                source=row[2],
+                title=row[3],
+                kind=row[4],
+                url=row[5],
+                modified=datetime.fromisoformat(row[6]) if row[6] else None,
+                revision=row[7],
+                content_hash=row[8],
+                categories=tuple(json.loads(row[9])),
+                n_chunks=row[10],
+                groups=frozenset((row[11] or "").split(",")) - {""},
+            )
+            for row in rows
+        }
+
+    def get_document(self, document_id: str, groups: frozenset[str]) -> StoredDocument | None:
+        """A document's metadata if `groups` may read it, else None (same as absent)."""
+        members = sorted(groups)
+        if not members:
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT d.rowid FROM documents d WHERE d.id = ? AND EXISTS (SELECT 1 FROM chunks c"
+                " JOIN acl a ON a.chunk_rowid = c.rowid WHERE c.document_rowid = d.rowid"
+                f" AND a.grp IN ({_placeholders(members)}))",
+                (document_id, *members),
+            ).fetchone()
+            return self._documents_by_rowid({row[0]}).get(row[0]) if row else None
+
+    def document_chunks(self, document_id: str, groups: frozenset[str]) -> list[Passage]:
+        """A readable document's chunks in order (empty if the caller may not read it)."""
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._conn.execute(
+                    "SELECT c.rowid FROM chunks c JOIN documents d ON d.rowid = c.document_rowid"
+                    " WHERE d.id = ? ORDER BY c.position",
+                    (document_id,),
+                )
+            ]
+            return self._passages(ids, [0.0] * len(ids), groups)
+
+    def document_state(
+        self, source_prefix: str | None = None
+    ) -> dict[str, tuple[str, frozenset[str]]]:
+        """document id -> (content hash, groups) for documents whose source is under a prefix."""
+        query = (
+            "SELECT d.id, d.content_hash, (SELECT group_concat(grp) FROM acl WHERE chunk_rowid ="
+            " (SELECT min(rowid) FROM chunks WHERE document_rowid = d.rowid)) FROM documents d"
+        )
+        params: tuple[object, ...] = ()
+        if source_prefix is not None:
+            query += " WHERE d.source = ? OR substr(d.source, 1, ?) = ?"
+            prefix = source_prefix.rstrip("/") + "/"
+            params = (source_prefix, len(prefix), prefix)
+        with self._lock:
+            return {
+                row[0]: (row[1], frozenset((row[2] or "").split(",")) - {""})
+                for row in self._conn.execute(query, params)
+            }
+
+    def document_state_of(self, document_id: str) -> tuple[str, frozenset[str]] | None:
+        """(content hash, groups) of one stored document, or None if it is not stored."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT d.content_hash, (SELECT group_concat(grp) FROM acl WHERE chunk_rowid ="
+                " (SELECT min(rowid) FROM chunks WHERE document_rowid = d.rowid))"
+                " FROM documents d WHERE d.id = ?",
+                (document_id,),
+            ).fetchone()
+        return (row[0], frozenset((row[1] or "").split(",")) - {""}) if row else None
+
+    def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
+        return {k: v[0] for k, v in self.document_state(source_prefix).items()}
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        """Read-only SQL for status reports and integrity checks."""
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()

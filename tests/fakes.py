@@ -1,0 +1,63 @@
+"""Real fakes: small, deterministic implementations of the protocols for fast tests."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from index.protocols import Vectors
+
+_WORD = re.compile(r"\w+")
+
+
+class HashEmbedder:
+    """Bag-of-words vectors from hashed, lower-cased words: texts sharing words are close.
+
+    Counts a token per word plus two special tokens, like a BERT-style model would.
+    """
+
+    def __init__(
+        self, dim: int = 64, max_tokens: int = 64, model_id: str = "hash-embedder"
+    ) -> None:
+        self._dim = dim
+        self._max_tokens = max_tokens
+        self._model_id = model_id
+        self.embedded: list[str] = []
+
+    @property
+    def model_id(self) -> str:
+        return self._model_id
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def max_tokens(self) -> int:
+        return self._max_tokens
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text)) + 2
+
+    def _vector(self, text: str) -> Vectors:
+        vector = np.zeros(self._dim, dtype=np.float32)
+        for word in _WORD.findall(text.casefold()):
+            bucket = int.from_bytes(hashlib.blake2b(word.encode(), digest_size=4).digest(), "big")
+            vector[bucket % self._dim] += 1.0
+        norm = float(np.linalg.norm(vector))
+        if norm == 0:
+            vector[0] = 1.0
+            norm = 1.0
+        return vector / norm
+
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        self.embedded.extend(texts)
+        if not texts:
+            return np.empty((0, self._dim), dtype=np.float32)
+        return np.stack([self._vector(t) for t in texts])
+
+    def embed_query(self, text: str) -> Vectors:
+        return self._vector(text)

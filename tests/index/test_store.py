@@ -1,0 +1,261 @@
+"""Store contract: run against both vector backends (FAISS and the exact numpy index)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import HashEmbedder
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.errors import EmbedderMismatchError, StoreError
+from index.search import bm25_top_k, dense_top_k, fts_query
+from index.store import DB_NAME, SQLiteStore
+from index.types import Chunk, Document, Section
+
+PUBLIC = frozenset({"public"})
+HR = frozenset({"hr"})
+
+
+def make_doc(doc_id: str, texts: list[str], groups=PUBLIC, title: str | None = None, kind="text"):
+    document = Document(
+        id=doc_id,
+        source=f"/src/{doc_id}",
+        title=title or doc_id.title(),
+        kind=kind,
+        sections=tuple(Section(("Part",), t) for t in texts),
+        groups=frozenset(groups),
+        content_hash=f"hash-{doc_id}-{len(texts)}",
+    )
+    chunks = [
+        Chunk(doc_id, t, ("Part",), i, len(t.split()) + 2, anchor="Part")
+        for i, t in enumerate(texts)
+    ]
+    return document, chunks
+
+
+def write(
+    store: SQLiteStore, embedder: HashEmbedder, doc_id: str, texts: list[str], groups=PUBLIC, **kw
+):
+    document, chunks = make_doc(doc_id, texts, groups, **kw)
+    store.check_embedder(embedder.model_id, embedder.dim)
+    store.write_document(document, chunks, embedder.embed_documents(texts))
+    return document
+
+
+def test_written_document_is_found_by_both_searches(store, embedder):
+    write(store, embedder, "leave", ["Employees in Paris get 27 days of annual leave."])
+    write(store, embedder, "bikes", ["The bike scheme refunds half of a new bicycle."])
+    store.publish_vectors()
+    lexical = bm25_top_k(store, "How much annual leave in Paris?", PUBLIC, 5)
+    dense = dense_top_k(store, embedder, "annual leave Paris", PUBLIC, 5)
+    assert lexical[0].document.id == "leave"
+    assert dense[0].document.id == "leave"
+    assert lexical[0].chunk.heading_path == ("Part",)
+    assert [p.rank for p in dense] == list(range(1, len(dense) + 1))
+
+
+def test_restricted_chunks_never_take_a_slot(store, embedder):
+    # Ten restricted chunks that match the query better than the public ones.
+    for i in range(10):
+        write(store, embedder, f"secret{i}", [f"salary band salary band secret {i}"], HR)
+    for i in range(5):
+        write(store, embedder, f"public{i}", [f"salary review process step {i}"])
+    store.publish_vectors()
+    for results in (
+        bm25_top_k(store, "salary band", PUBLIC, 5),
+        dense_top_k(store, embedder, "salary band", PUBLIC, 5),
+    ):
+        assert len(results) == 5  # full k although better restricted matches exist
+        assert all(p.document.id.startswith("public") for p in results)
+    hr_results = bm25_top_k(store, "salary band", HR | PUBLIC, 5)
+    assert all(p.document.id.startswith("secret") for p in hr_results)
+    assert hr_results[0].document.groups == HR
+
+
+def test_chunk_without_acl_row_is_invisible(store, embedder, tmp_path):
+    write(store, embedder, "doc", ["quarterly budget figures"])
+    store.publish_vectors()
+    store.execute("SELECT 1")  # connection is live
+    conn = sqlite3.connect(store.data_dir / DB_NAME)
+    conn.execute("DELETE FROM acl")
+    conn.commit()
+    conn.close()
+    store.set_manifest(acl_version="999")  # readers cache allowed ids per ACL version
+    assert bm25_top_k(store, "budget", PUBLIC, 5) == []
+    assert dense_top_k(store, embedder, "budget", PUBLIC, 5) == []
+    assert store.get_document("doc", PUBLIC) is None
+
+
+def test_empty_or_unknown_groups_fail_closed(store, embedder):
+    write(store, embedder, "doc", ["canteen opening hours"])
+    store.publish_vectors()
+    for groups in (frozenset(), frozenset({"nobody"})):
+        assert bm25_top_k(store, "canteen", groups, 5) == []
+        assert dense_top_k(store, embedder, "canteen", groups, 5) == []
+        assert store.get_document("doc", groups) is None
+    with pytest.raises(StoreError):
+        write(store, embedder, "nogroups", ["text"], frozenset())
+
+
+def test_rewrite_replaces_and_delete_removes_everything(store, embedder):
+    write(store, embedder, "doc", ["old text about parking"])
+    write(store, embedder, "doc", ["new text about canteen", "second chunk"])
+    store.publish_vectors()
+    assert bm25_top_k(store, "parking", PUBLIC, 5) == []
+    assert len(store.document_chunks("doc", PUBLIC)) == 2
+    assert store.delete_documents(["doc"]) == 1
+    assert store.execute("SELECT count(*) FROM chunks")[0][0] == 0
+    assert store.execute("SELECT count(*) FROM acl")[0][0] == 0
+    assert store.execute("SELECT count(*) FROM chunks_fts")[0][0] == 0
+
+
+def test_failed_write_leaves_nothing_behind(store, embedder, monkeypatch):
+    document, chunks = make_doc("doc", ["one", "two", "three"])
+    store.check_embedder(embedder.model_id, embedder.dim)
+    calls = {"n": 0}
+    real_execute = store._conn.execute
+
+    class Exploding:
+        def __getattr__(self, name):
+            return getattr(store._conn_real, name)
+
+    # Fail on the third ACL insert, in the middle of the document's transaction.
+    def flaky_executemany(sql, rows):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise sqlite3.OperationalError("disk I/O error (injected)")
+        return store._conn_real.executemany(sql, rows)
+
+    store._conn_real = store._conn
+    proxy = Exploding()
+    proxy.execute = real_execute  # type: ignore[attr-defined]
+    proxy.executemany = flaky_executemany  # type: ignore[attr-defined]
+    monkeypatch.setattr(store, "_conn", proxy)
+    with pytest.raises(sqlite3.OperationalError):
+        store.write_document(document, chunks, embedder.embed_documents(["one", "two", "three"]))
+    monkeypatch.setattr(store, "_conn", store._conn_real)
+    for table in ("documents", "chunks", "acl", "chunks_fts"):
+        assert store.execute(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+
+
+def test_set_groups_takes_effect_at_once(store, embedder):
+    write(store, embedder, "doc", ["expense policy for travel"], HR)
+    store.publish_vectors()
+    assert bm25_top_k(store, "expense", PUBLIC, 5) == []
+    store.set_groups("doc", PUBLIC)
+    assert [p.document.id for p in bm25_top_k(store, "expense", PUBLIC, 5)] == ["doc"]
+    assert [p.document.id for p in dense_top_k(store, embedder, "expense", PUBLIC, 5)] == ["doc"]
+    store.set_groups("doc", HR)
+    assert dense_top_k(store, embedder, "expense", PUBLIC, 5) == []
+
+
+def test_other_embedder_is_refused(store, embedder):
+    write(store, embedder, "doc", ["text"])
+    with pytest.raises(EmbedderMismatchError, match="built with embedder 'hash-embedder'"):
+        store.check_embedder("another-model", embedder.dim)
+    with pytest.raises(EmbedderMismatchError):
+        store.check_embedder(embedder.model_id, embedder.dim + 1)
+
+
+def test_aliases_make_the_target_findable(store, embedder):
+    write(store, embedder, "wiki:1", ["Days off per office."], title="Annual leave", kind="wiki")
+    store.add_aliases("wiki", [("PTO", "Annual leave")])
+    assert [p.document.id for p in bm25_top_k(store, "PTO", PUBLIC, 5)] == ["wiki:1"]
+    # A rewrite of the target keeps its aliases.
+    write(store, embedder, "wiki:1", ["Days off, revised."], title="Annual leave", kind="wiki")
+    assert [p.document.id for p in bm25_top_k(store, "pto", PUBLIC, 5)] == ["wiki:1"]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=st.text(max_size=200))
+def test_no_query_string_raises(store, embedder, query):
+    if store.execute("SELECT count(*) FROM documents")[0][0] == 0:
+        write(store, embedder, "doc", ['AND OR NOT "quoted" title:x NEAR(a b) * ^ ( ) -x'])
+    bm25_top_k(store, query, PUBLIC, 5)
+    expression = fts_query(query)
+    assert '"' not in expression.replace('" OR "', "").strip('"')
+
+
+@pytest.mark.parametrize(
+    "query", ['"', "title:secret", "NEAR(a b)", "a AND", "*", "-x", "(", "^start", "\x00", "é’🙂"]
+)
+def test_fts_operators_are_neutralised(store, embedder, query):
+    write(store, embedder, "doc", ["title secret near start"])
+    assert isinstance(bm25_top_k(store, query, PUBLIC, 5), list)
+
+
+def test_readers_pick_up_new_generations(tmp_path, embedder):
+    writer = SQLiteStore(tmp_path / "d")
+    reader = SQLiteStore(tmp_path / "d")
+    write(writer, embedder, "a", ["first document about bicycles"])
+    writer.publish_vectors()
+    reader.open_vectors()
+    assert [p.document.id for p in dense_top_k(reader, embedder, "bicycles", PUBLIC, 3)] == ["a"]
+    write(writer, embedder, "b", ["second document about ferries"])
+    writer.publish_vectors()
+    assert dense_top_k(reader, embedder, "ferries", PUBLIC, 1)[0].document.id == "b"
+    writer.close()
+    reader.close()
+
+
+def _vector_file(store: SQLiteStore) -> Path:
+    return store.data_dir / store.manifest()["vector_file"]
+
+
+@pytest.mark.parametrize("damage", ["missing", "truncated", "bitflip", "swapped"])
+def test_damaged_vector_file_is_rebuilt_not_served(tmp_path, embedder, damage):
+    store = SQLiteStore(tmp_path / "d")
+    write(store, embedder, "a", ["alpha text"])
+    store.publish_vectors()
+    good = _vector_file(store).read_bytes()
+    write(store, embedder, "b", ["beta text"])
+    generation = store.publish_vectors()
+    path = _vector_file(store)
+    data = path.read_bytes()
+    if damage == "missing":
+        path.unlink()
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "bitflip":
+        flipped = bytearray(data)
+        flipped[len(flipped) // 2] ^= 0x40
+        path.write_bytes(bytes(flipped))
+    else:  # an older, valid generation file put in place of the current one
+        path.write_bytes(good)
+    store.close()
+    reopened = SQLiteStore(tmp_path / "d")
+    reopened.open_vectors()
+    assert int(reopened.manifest()["vector_generation"]) == generation + 1
+    found = {p.document.id for p in dense_top_k(reopened, embedder, "beta text", PUBLIC, 5)}
+    assert found == {"a", "b"}
+    reopened.close()
+
+
+def test_stale_generation_is_rebuilt_at_open(tmp_path, embedder):
+    store = SQLiteStore(tmp_path / "d")
+    write(store, embedder, "a", ["alpha"])
+    store.publish_vectors()
+    write(store, embedder, "b", ["beta gamma"])  # written, but the run "died" before publishing
+    store.close()
+    reopened = SQLiteStore(tmp_path / "d")
+    reopened.open_vectors()
+    assert [p.document.id for p in dense_top_k(reopened, embedder, "beta gamma", PUBLIC, 1)] == [
+        "b"
+    ]
+    assert int(reopened.manifest()["vector_count"]) == 2
+    reopened.close()
+
+
+def test_vectors_use_no_pickle(tmp_path, embedder):
+    store = SQLiteStore(tmp_path / "d", vector_kind="exact")
+    write(store, embedder, "a", ["alpha"])
+    store.publish_vectors()
+    with np.load(_vector_file(store), allow_pickle=False) as data:
+        assert set(data.files) == {"ids", "matrix"}
+    store.close()
