@@ -517,6 +517,28 @@ class SQLiteStore:
     def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
         return {k: v[0] for k, v in self.document_state(source_prefix).items()}
 
+    def stats(self) -> dict[str, object]:
+        """Counts for `hearth status`: documents and chunks by kind and by group, and sizes."""
+        with self._lock:
+            by_kind = self._conn.execute(
+                "SELECT d.kind, count(DISTINCT d.rowid), count(c.rowid) FROM documents d"
+                " LEFT JOIN chunks c ON c.document_rowid = d.rowid GROUP BY d.kind ORDER BY d.kind"
+            ).fetchall()
+            by_group = self._conn.execute(
+                "SELECT a.grp, count(DISTINCT c.document_rowid), count(*) FROM acl a"
+                " JOIN chunks c ON c.rowid = a.chunk_rowid GROUP BY a.grp ORDER BY a.grp"
+            ).fetchall()
+            aliases = self._conn.execute("SELECT count(*) FROM aliases").fetchone()[0]
+        size = sum(p.stat().st_size for p in self.data_dir.iterdir() if p.is_file())
+        return {
+            "documents": sum(row[1] for row in by_kind),
+            "chunks": sum(row[2] for row in by_kind),
+            "aliases": aliases,
+            "by_kind": {kind: {"documents": d, "chunks": c} for kind, d, c in by_kind},
+            "by_group": {grp: {"documents": d, "chunks": c} for grp, d, c in by_group},
+            "data_bytes": size,
+        }
+
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:
         """Read-only SQL for status reports and integrity checks."""
         with self._lock:

@@ -1,0 +1,186 @@
+"""Heading-aware, token-budgeted chunks with a modest overlap.
+
+Each chunk stays inside one section (so it keeps that section's heading path, anchor and page)
+and its embedding text — title and heading path, then the chunk body — never exceeds the
+embedder's window, counted with the embedder's own tokenizer. A model that truncates silently
+would otherwise embed only the start of a long chunk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from index.types import Chunk, Document, Section
+
+TokenCounter = Callable[[str], int]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+
+
+def embedding_text(title: str, heading_path: tuple[str, ...], body: str) -> str:
+    """What is embedded for a chunk: its context line, then its text."""
+    context = " > ".join([title, *heading_path]) if title else " > ".join(heading_path)
+    return f"{context}\n{body}" if context else body
+
+
+@dataclass(frozen=True)
+class ChunkBudget:
+    """`max_tokens`: the embedder's window (hard limit); `target_tokens`: preferred chunk size;
+    `overlap_tokens`: how much trailing text of a chunk is repeated at the start of the next."""
+
+    max_tokens: int
+    target_tokens: int = 200
+    overlap_tokens: int = 32
+
+
+@dataclass(frozen=True)
+class _Unit:
+    text: str
+    separator: str  # joins this unit to the previous one ("\n" or " ")
+    tokens: int
+
+
+def _split_oversized(text: str, separator: str, limit: int, count: TokenCounter) -> list[_Unit]:
+    """Break a line that is too long into sentences, then word runs, then character slices."""
+    pieces = [p for p in _SENTENCE_END.split(text) if p]
+    by_words = len(pieces) == 1
+    if by_words:
+        pieces = text.split()
+    if len(pieces) == 1:  # one enormous "word": halve it until each half fits
+        half = max(1, len(text) // 2)
+        pieces = [text[:half], text[half:]]
+        inner = ""
+    else:
+        inner = " "
+    units: list[_Unit] = []
+    for index, piece in enumerate(pieces):
+        sep = separator if index == 0 else inner
+        tokens = count(piece)
+        if tokens > limit:
+            units.extend(_split_oversized(piece, sep, limit, count))
+        else:
+            units.append(_Unit(piece, sep, tokens))
+    return _merge_words(units, limit) if by_words else units
+
+
+def _merge_words(units: list[_Unit], limit: int) -> list[_Unit]:
+    """Re-pack word-sized units into runs just under the limit (fewer tokenizer calls later)."""
+    merged: list[_Unit] = []
+    for unit in units:
+        last = merged[-1] if merged else None
+        if last and unit.separator == " " and last.tokens + unit.tokens <= limit // 2:
+            merged[-1] = _Unit(
+                last.text + " " + unit.text, last.separator, last.tokens + unit.tokens
+            )
+        else:
+            merged.append(unit)
+    return merged
+
+
+def _units(text: str, limit: int, count: TokenCounter) -> list[_Unit]:
+    units: list[_Unit] = []
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        tokens = count(line)
+        if tokens > limit:
+            units.extend(_split_oversized(line, "\n", limit, count))
+        else:
+            units.append(_Unit(line, "\n", tokens))
+    return units
+
+
+def _join(units: list[_Unit]) -> str:
+    return "".join((u.separator if i else "") + u.text for i, u in enumerate(units))
+
+
+def chunk_section(
+    title: str, section: Section, budget: ChunkBudget, count_tokens: TokenCounter
+) -> list[tuple[str, int]]:
+    """(chunk body, token count of its embedding text) pairs for one section, in order."""
+
+    # Word pieces of a unit, without the model's 2 special tokens; the prefix costs the rest.
+    def count(text: str) -> int:
+        return max(count_tokens(text) - 2, 1)
+
+    prefix_tokens = count_tokens(embedding_text(title, section.heading_path, ""))
+    room = budget.max_tokens - prefix_tokens
+    if room < 16:  # an absurdly long heading path: embed the body with the bare title only
+        return chunk_section(title, Section((), section.text), budget, count_tokens)
+    target = min(room, max(budget.target_tokens - prefix_tokens, 16))
+    units = _units(section.text, target, count)
+    chunks: list[tuple[str, int]] = []
+    current: list[_Unit] = []
+    carried = 0  # how many leading units of `current` repeat the previous chunk (overlap)
+    index = 0
+    while index < len(units):
+        unit = units[index]
+        if current and sum(u.tokens for u in current) + unit.tokens > target:
+            if carried == len(current):  # only overlap left: drop it rather than repeat it
+                current, carried = [], 0
+                continue
+            body, tokens, kept = _finish(title, section, current, budget, count_tokens)
+            chunks.append((body, tokens))
+            overlap = _overlap(current[:kept], budget.overlap_tokens)
+            current, carried = overlap + current[kept:], len(overlap)
+            continue
+        current.append(unit)
+        index += 1
+    while len(current) > carried:
+        body, tokens, kept = _finish(title, section, current, budget, count_tokens)
+        chunks.append((body, tokens))
+        current, carried = current[kept:], 0
+    return chunks
+
+
+def _overlap(previous: list[_Unit], overlap_tokens: int) -> list[_Unit]:
+    """The trailing units of the previous chunk that fit in the overlap budget."""
+    carried: list[_Unit] = []
+    total = 0
+    for unit in reversed(previous):
+        if total + unit.tokens > overlap_tokens:
+            break
+        carried.insert(0, unit)
+        total += unit.tokens
+    return carried if len(carried) < len(previous) else []
+
+
+def _finish(
+    title: str, section: Section, units: list[_Unit], budget: ChunkBudget, count: TokenCounter
+) -> tuple[str, int, int]:
+    """Join units into a chunk body that fits the window; returns (body, tokens, units used).
+
+    Token counts are not quite additive across joins, so the real count is checked and units
+    are handed back to the next chunk until the body fits.
+    """
+    kept = len(units)
+    while True:
+        body = _join(units[:kept])
+        tokens = count(embedding_text(title, section.heading_path, body))
+        if tokens <= budget.max_tokens or kept == 1:
+            return body, tokens, kept
+        kept -= 1
+
+
+def chunk_document(
+    document: Document, budget: ChunkBudget, count_tokens: TokenCounter
+) -> list[Chunk]:
+    """All chunks of a document, positions numbered from 0 in reading order."""
+    chunks: list[Chunk] = []
+    for section in document.sections:
+        for body, tokens in chunk_section(document.title, section, budget, count_tokens):
+            chunks.append(
+                Chunk(
+                    document_id=document.id,
+                    text=body,
+                    heading_path=section.heading_path,
+                    position=len(chunks),
+                    n_tokens=tokens,
+                    anchor=section.anchor,
+                    page=section.page,
+                )
+            )
+    return chunks

@@ -1,0 +1,301 @@
+"""`hearth ingest` and `hearth status`: click commands, usable alone or mounted by app/cli.py.
+
+Progress bars and tables go to stderr through rich; `--json` prints one JSON object on stdout.
+Exit codes: 0 all ingested, 1 some sources failed (the rest was ingested), 2 nothing could run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from index.errors import HearthError
+from index.protocols import Embedder
+from index.store import SQLiteStore
+from index.types import parse_groups
+from ingest.pipeline import IngestOptions, Ingestor, IngestReport
+from ingest.pipeline import Progress as PipelineProgress
+
+EmbedderFactory = Callable[[str | None], Embedder]
+
+data_dir_option = click.option(
+    "--data-dir",
+    envvar="HEARTH_DATA_DIR",
+    default="data",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder holding the store and vector files. [env: HEARTH_DATA_DIR]",
+)
+
+
+def default_embedder(path: str | None) -> Embedder:
+    """The sentence-transformers embedder (bundled MiniLM unless a folder is given)."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(path)
+
+
+def _embedder_factory(ctx: click.Context) -> EmbedderFactory:
+    """The embedder factory: callers embedding this CLI (or tests) may pass another in ctx.obj."""
+    obj = ctx.find_root().obj or {}
+    factory: EmbedderFactory = obj.get("embedder_factory", default_embedder)
+    return factory
+
+
+def _parse_namespaces(value: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter("use namespace numbers, e.g. 0,4") from None
+
+
+def _parse_namespace_groups(value: str | None) -> dict[int, frozenset[str]]:
+    mapping: dict[int, frozenset[str]] = {}
+    for item in (value or "").split(";"):
+        if not item.strip():
+            continue
+        number, sep, groups = item.partition("=")
+        try:
+            mapping[int(number)] = parse_groups(groups)
+        except (ValueError, HearthError):
+            raise click.BadParameter(f"{item!r}: use NS=group,group;NS=group") from None
+        if not sep or not mapping[int(number)]:
+            raise click.BadParameter(f"{item!r}: use NS=group,group;NS=group")
+    return mapping
+
+
+class _RichProgress(PipelineProgress):
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._documents = progress.add_task("documents", total=None)
+        self._chunks = progress.add_task("chunks embedded", total=None)
+
+    def source_started(self, name: str) -> None:
+        self._progress.update(self._documents, description=f"documents [dim]{name[-40:]}[/]")
+
+    def document_done(self) -> None:
+        self._progress.advance(self._documents)
+
+    def chunks_embedded(self, count: int) -> None:
+        self._progress.advance(self._chunks, count)
+
+
+def _summary(report: IngestReport, console: Console) -> None:
+    table = Table(title="Ingest summary", show_header=False, title_justify="left")
+    for label, value in [
+        ("added", report.added),
+        ("updated", report.updated),
+        ("regrouped (groups only)", report.regrouped),
+        ("unchanged", report.unchanged),
+        ("removed", report.removed),
+        ("redirects (aliases)", report.redirects),
+        ("failed", len(report.failed)),
+        ("chunks embedded", report.chunks),
+        ("seconds", f"{report.seconds:.1f}"),
+        ("vector generation", report.vector_generation),
+    ]:
+        table.add_row(label, str(value))
+    console.print(table)
+    for source, reason in report.failed:
+        console.print(f"[red]failed[/] {source}: {reason}")
+
+
+@click.command(
+    epilog="""Examples:
+
+\b
+  hearth ingest corpus/
+  hearth ingest handbook/ --groups hr --prune
+  hearth ingest enwiki.xml.bz2 --namespaces 0,4 --namespace-groups "4=staff"
+  hearth ingest docs/ --json > report.json
+
+Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
+folder maps globs to groups (e.g. "finance/**": [finance]); Markdown front matter `groups:` wins
+over both. Documents are identified by their path relative to the folder given (wiki pages by
+their page id), so a second run only embeds what changed."""
+)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@data_dir_option
+@click.option(
+    "--groups",
+    envvar="HEARTH_GROUPS",
+    default="public",
+    show_default=True,
+    help="Comma-separated groups that may read what this run ingests. [env: HEARTH_GROUPS]",
+)
+@click.option(
+    "--base-url",
+    envvar="HEARTH_BASE_URL",
+    default=None,
+    help="URL prefix for wiki page links (overrides the dump's own site). [env: HEARTH_BASE_URL]",
+)
+@click.option(
+    "--prune/--no-prune",
+    envvar="HEARTH_PRUNE",
+    default=False,
+    help="Remove stored documents whose source is gone from the given paths. [env: HEARTH_PRUNE]",
+)
+@click.option(
+    "--namespaces",
+    envvar="HEARTH_NAMESPACES",
+    default="0",
+    show_default=True,
+    help="Wiki namespace numbers to ingest. [env: HEARTH_NAMESPACES]",
+)
+@click.option(
+    "--namespace-groups",
+    envvar="HEARTH_NAMESPACE_GROUPS",
+    default=None,
+    help='Groups per wiki namespace, e.g. "4=staff;100=hr,finance". [env: HEARTH_NAMESPACE_GROUPS]',
+)
+@click.option(
+    "--embedder-path",
+    envvar="HEARTH_EMBEDDER_PATH",
+    default=None,
+    help="Local sentence-transformers folder (default: bundled all-MiniLM-L6-v2). "
+    "[env: HEARTH_EMBEDDER_PATH]",
+)
+@click.option(
+    "--chunk-tokens",
+    envvar="HEARTH_CHUNK_TOKENS",
+    default=200,
+    show_default=True,
+    type=click.IntRange(32, 8192),
+    help="Preferred chunk size in embedder tokens (capped by its window). "
+    "[env: HEARTH_CHUNK_TOKENS]",
+)
+@click.option(
+    "--json",
+    "as_json",
+    envvar="HEARTH_JSON",
+    is_flag=True,
+    help="Print the report as JSON on stdout (no progress bars). [env: HEARTH_JSON]",
+)
+@click.pass_context
+def ingest(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    data_dir: Path,
+    groups: str,
+    base_url: str | None,
+    prune: bool,
+    namespaces: str,
+    namespace_groups: str | None,
+    embedder_path: str | None,
+    chunk_tokens: int,
+    as_json: bool,
+) -> None:
+    """Ingest folders, documents and MediaWiki dumps into the index.
+
+    Reads Markdown, HTML, PDF, DOCX, text and MediaWiki XML exports (.xml, .xml.bz2, .xml.gz),
+    chunks and embeds what changed, and writes it with its access groups.
+    """
+    console = Console(stderr=True)
+    try:
+        options = IngestOptions(
+            groups=parse_groups(groups),
+            base_url=base_url,
+            namespaces=_parse_namespaces(namespaces),
+            namespace_groups=_parse_namespace_groups(namespace_groups),
+            prune=prune,
+            target_tokens=chunk_tokens,
+        )
+    except HearthError as exc:
+        raise click.BadParameter(exc.message) from None
+    if not options.groups:
+        raise click.BadParameter("--groups needs at least one group")
+    try:
+        loading = console.status("Loading the embedder...") if not as_json else nullcontext()
+        with loading:
+            embedder = _embedder_factory(ctx)(embedder_path)
+        store = SQLiteStore(data_dir)
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            disable=as_json,
+            transient=False,
+        ) as bars:
+            report = Ingestor(store, embedder, _RichProgress(bars)).run(paths, options)
+        store.close()
+    except HearthError as exc:
+        console.print(f"[red]error:[/] {exc.message}")
+        ctx.exit(2)
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted:[/] every document written so far is complete")
+        ctx.exit(130)
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        _summary(report, console)
+    ctx.exit(0 if report.ok else 1)
+
+
+@click.command()
+@data_dir_option
+@click.option("--json", "as_json", envvar="HEARTH_JSON", is_flag=True, help="Print JSON on stdout.")
+@click.pass_context
+def status(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
+    """Show what the index holds: documents and chunks by type and group, embedder, vectors."""
+    if not (data_dir / "hearth.sqlite3").is_file():
+        click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
+        ctx.exit(2)
+    try:
+        store = SQLiteStore(data_dir)
+        manifest = store.manifest()
+        stats = store.stats()
+        store.close()
+    except HearthError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        ctx.exit(2)
+    info: dict[str, Any] = {
+        **stats,
+        "embedder": manifest.get("embedder"),
+        "dim": int(manifest["dim"]) if "dim" in manifest else None,
+        "vector_generation": int(manifest.get("vector_generation", 0)),
+        "vector_count": int(manifest.get("vector_count", 0)),
+        "last_ingest": manifest.get("last_ingest"),
+    }
+    if as_json:
+        click.echo(json.dumps(info, indent=2))
+        return
+    console = Console()
+    table = Table(title=f"Hearth index in {data_dir}/", title_justify="left")
+    table.add_column("")
+    table.add_column("documents", justify="right")
+    table.add_column("chunks", justify="right")
+    for kind, counts in info["by_kind"].items():
+        table.add_row(f"type {kind}", str(counts["documents"]), str(counts["chunks"]))
+    for group, counts in info["by_group"].items():
+        table.add_row(f"group {group}", str(counts["documents"]), str(counts["chunks"]))
+    table.add_row("[b]total[/]", str(info["documents"]), str(info["chunks"]))
+    console.print(table)
+    console.print(f"embedder: {info['embedder']} ({info['dim']}-d)")
+    console.print(
+        f"vectors: generation {info['vector_generation']}, {info['vector_count']} vectors"
+    )
+    console.print(f"wiki aliases: {info['aliases']}")
+    console.print(f"last ingest: {info['last_ingest']}")
+    console.print(f"data size: {info['data_bytes'] / 1e6:.1f} MB")
+
+
+def main() -> None:
+    """Run the ingest commands alone (`python -m ingest.cli`)."""
+    group = click.Group(commands={"ingest": ingest, "status": status})
+    group(prog_name="hearth", obj={})
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,316 @@
+"""The ingest run: walk -> parse -> diff by hash -> chunk -> embed -> write, then publish vectors.
+
+Every document is written in its own transaction, so a run killed at any point leaves whole
+documents or none, and re-running finishes the job. A failing file or a dump cut short is
+reported and the rest carries on. Unchanged documents are never re-embedded; a document whose
+only change is its groups gets new ACL rows without re-embedding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from index.errors import HearthError
+from index.protocols import Embedder
+from index.store import SQLiteStore
+from index.types import PUBLIC_GROUP, Chunk, Document, Section
+from ingest.chunker import ChunkBudget, chunk_document, embedding_text
+from ingest.parsers.base import ParseOptions, Redirect
+from ingest.parsers.mediawiki import parse_dump
+from ingest.parsers.registry import SUPPORTED_SUFFIXES, parser_for
+from ingest.sources import is_safe_file, is_wiki_dump, walk
+
+log = logging.getLogger(__name__)
+
+EMBED_BATCH_CHUNKS = 64  # documents are buffered until this many chunks, for efficient batches
+
+
+@dataclass
+class IngestReport:
+    """What a run did, for the CLI summary and `--json`."""
+
+    added: int = 0
+    updated: int = 0
+    regrouped: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    redirects: int = 0
+    chunks: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    seconds: float = 0.0
+    vector_generation: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "regrouped": self.regrouped,
+            "unchanged": self.unchanged,
+            "removed": self.removed,
+            "redirects": self.redirects,
+            "failed": [{"source": s, "reason": r} for s, r in self.failed],
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 2),
+            "vector_generation": self.vector_generation,
+        }
+
+
+class Progress:
+    """Callbacks the CLI turns into progress bars; the default does nothing."""
+
+    def source_started(self, name: str) -> None: ...
+
+    def document_done(self) -> None: ...
+
+    def chunks_embedded(self, count: int) -> None: ...
+
+
+# Characters that render invisibly or reorder text: stripped so that nothing hides in a chunk.
+_INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD}
+
+
+def clean_text(text: str) -> str:
+    """NFC text without control, format (bidi, zero-width, tag) or private characters."""
+    text = unicodedata.normalize("NFC", text)
+    return "".join(
+        ch
+        for ch in text
+        if ch in "\n\t"
+        or (unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs") and ord(ch) not in _INVISIBLE)
+    )
+
+
+def clean_document(document: Document) -> Document:
+    """The document with every text field cleaned and empty sections dropped."""
+    sections = tuple(
+        Section(tuple(clean_text(h) for h in s.heading_path), clean_text(s.text), s.anchor, s.page)
+        for s in document.sections
+    )
+    return replace(
+        document,
+        title=clean_text(document.title).strip() or document.id,
+        sections=tuple(s for s in sections if s.text.strip()),
+    )
+
+
+def content_hash(document: Document, budget: ChunkBudget, embedder_id: str) -> str:
+    """Changes whenever anything that ends up in the store would change (groups excepted)."""
+    payload = {
+        "title": document.title,
+        "url": document.url,
+        "kind": document.kind,
+        "revision": document.revision,
+        "categories": list(document.categories),
+        "aliases": list(document.aliases),
+        "source": document.source,
+        "modified": document.modified.isoformat() if document.modified else None,
+        "sections": [[list(s.heading_path), s.anchor, s.page, s.text] for s in document.sections],
+        "chunking": [budget.max_tokens, budget.target_tokens, budget.overlap_tokens],
+        "embedder": embedder_id,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IngestOptions:
+    """Choices for one run; `groups` is the default for everything the run reads."""
+
+    groups: frozenset[str] = frozenset({PUBLIC_GROUP})
+    base_url: str | None = None
+    namespaces: frozenset[int] = frozenset({0})
+    namespace_groups: dict[int, frozenset[str]] = field(default_factory=dict)
+    prune: bool = False
+    target_tokens: int = 200
+    overlap_tokens: int = 32
+
+
+class Ingestor:
+    """Runs ingests into one store with one embedder."""
+
+    def __init__(
+        self, store: SQLiteStore, embedder: Embedder, progress: Progress | None = None
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.progress = progress or Progress()
+        self._pending: list[tuple[Document, list[Chunk], bool]] = []
+
+    def run(self, paths: Iterable[Path], options: IngestOptions) -> IngestReport:
+        """Ingest every path (folders, files, wiki dumps); never raises for a bad source."""
+        started = time.perf_counter()
+        report = IngestReport()
+        self.store.check_embedder(self.embedder.model_id, self.embedder.dim)
+        budget = ChunkBudget(
+            max_tokens=self.embedder.max_tokens,
+            target_tokens=min(options.target_tokens, self.embedder.max_tokens),
+            overlap_tokens=options.overlap_tokens,
+        )
+        for path in paths:
+            seen: set[str] = set()
+            complete = self._ingest_path(Path(path), options, budget, report, seen)
+            self._flush(report)
+            if options.prune and complete:
+                stored = self.store.document_state(str(Path(path).resolve()))
+                gone = [doc_id for doc_id in stored if doc_id not in seen]
+                report.removed += self.store.delete_documents(gone)
+        changed = bool(report.added or report.updated or report.removed or report.regrouped)
+        manifest = self.store.manifest()
+        if changed or manifest.get("vector_count") is None:
+            report.vector_generation = self.store.publish_vectors()
+        else:
+            self.store.open_vectors()  # repairs a damaged or stale file, else a cheap check
+            report.vector_generation = int(self.store.manifest().get("vector_generation", -1))
+        report.seconds = time.perf_counter() - started
+        self.store.set_manifest(
+            last_ingest=datetime.now(UTC).isoformat(timespec="seconds"),
+            last_report=json.dumps(report.as_dict()),
+        )
+        return report
+
+    def _ingest_path(
+        self,
+        path: Path,
+        options: IngestOptions,
+        budget: ChunkBudget,
+        report: IngestReport,
+        seen: set[str],
+    ) -> bool:
+        """Ingest one command-line path; returns False if it could not be read completely."""
+        if not path.exists():
+            report.failed.append((str(path), "no such file or folder"))
+            return False
+        if path.is_dir():
+            complete = True
+            files = list(walk(path, options.groups, SUPPORTED_SUFFIXES))
+            for source in files:
+                parse = ParseOptions(
+                    source.groups, options.base_url, options.namespaces, options.namespace_groups
+                )
+                complete &= self._ingest_file(
+                    source.path, source.relative, parse, budget, report, seen
+                )
+            return complete
+        if not is_safe_file(path, path.resolve().parent):
+            report.failed.append((str(path), "not a regular file"))
+            return False
+        parse = ParseOptions(
+            options.groups, options.base_url, options.namespaces, options.namespace_groups
+        )
+        return self._ingest_file(path, path.name, parse, budget, report, seen)
+
+    def _ingest_file(
+        self,
+        path: Path,
+        relative: str,
+        options: ParseOptions,
+        budget: ChunkBudget,
+        report: IngestReport,
+        seen: set[str],
+    ) -> bool:
+        self.progress.source_started(relative)
+        if is_wiki_dump(path):
+            return self._ingest_dump(path, relative, options, budget, report, seen)
+        parser = parser_for(path)
+        if parser is None:
+            return True
+        seen.add(relative)
+        try:
+            document = parser(path, relative, options)
+        except HearthError as exc:
+            report.failed.append((relative, exc.message))
+            return False
+        except Exception as exc:  # a parser bug must not stop the batch
+            log.exception("parser crashed on %s", relative)
+            report.failed.append((relative, f"unexpected {type(exc).__name__} while parsing"))
+            return False
+        self._consider(replace(document, source=str(path.resolve())), budget, report)
+        return True
+
+    def _ingest_dump(
+        self,
+        path: Path,
+        relative: str,
+        options: ParseOptions,
+        budget: ChunkBudget,
+        report: IngestReport,
+        seen: set[str],
+    ) -> bool:
+        redirects: list[Redirect] = []
+        try:
+            for item in parse_dump(path, options):
+                if isinstance(item, Redirect):
+                    redirects.append(item)
+                    continue
+                seen.add(item.id)
+                self._consider(replace(item, source=str(path.resolve())), budget, report)
+        except HearthError as exc:
+            report.failed.append((relative, exc.message))
+            return False
+        finally:
+            self._flush(report)
+            self._store_redirects(redirects, report)
+        return True
+
+    def _store_redirects(self, redirects: list[Redirect], report: IngestReport) -> None:
+        by_site: dict[str, list[tuple[str, str]]] = {}
+        for redirect in redirects:
+            by_site.setdefault(redirect.site, []).append((redirect.alias, redirect.target))
+        for site, pairs in by_site.items():
+            self.store.add_aliases(site, pairs)
+        report.redirects += len(redirects)
+
+    def _consider(self, document: Document, budget: ChunkBudget, report: IngestReport) -> None:
+        """Skip, regroup or queue one parsed document for embedding."""
+        self.progress.document_done()
+        document = clean_document(document)
+        document = replace(
+            document, content_hash=content_hash(document, budget, self.embedder.model_id)
+        )
+        stored = self.store.document_state_of(document.id)
+        if stored is not None and stored[0] == document.content_hash:
+            if stored[1] != document.groups:
+                self.store.set_groups(document.id, document.groups)
+                report.regrouped += 1
+            else:
+                report.unchanged += 1
+            return
+        chunks = chunk_document(document, budget, self.embedder.count_tokens)
+        self._pending.append((document, chunks, stored is None))
+        if sum(len(c) for _, c, _ in self._pending) >= EMBED_BATCH_CHUNKS:
+            self._flush(report)
+
+    def _flush(self, report: IngestReport) -> None:
+        """Embed the buffered documents in one batch, then write each in its own transaction."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        texts = [
+            embedding_text(doc.title, chunk.heading_path, chunk.text)
+            for doc, chunks, _ in pending
+            for chunk in chunks
+        ]
+        vectors = self.embedder.embed_documents(texts) if texts else np.empty((0, 0), np.float32)
+        self.progress.chunks_embedded(len(texts))
+        offset = 0
+        for document, chunks, is_new in pending:
+            self.store.write_document(document, chunks, vectors[offset : offset + len(chunks)])
+            offset += len(chunks)
+            report.chunks += len(chunks)
+            if is_new:
+                report.added += 1
+            else:
+                report.updated += 1

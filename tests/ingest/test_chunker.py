@@ -1,0 +1,84 @@
+"""Chunker properties: no chunk exceeds the window, and every word of the text is kept."""
+
+from __future__ import annotations
+
+import re
+
+from fakes import HashEmbedder
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from index.types import Document, Section
+from ingest.chunker import ChunkBudget, chunk_document, embedding_text
+
+WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=12)
+LINE = st.lists(WORD, min_size=0, max_size=80).map(" ".join)
+SECTION_TEXT = st.lists(LINE, min_size=1, max_size=12).map("\n".join)
+HEADINGS = st.lists(WORD, max_size=4).map(tuple)
+
+
+def doc(sections: list[tuple[tuple[str, ...], str]], title: str = "Title") -> Document:
+    return Document(
+        id="d",
+        source="s",
+        title=title,
+        kind="text",
+        sections=tuple(Section(path, text) for path, text in sections),
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sections=st.lists(st.tuples(HEADINGS, SECTION_TEXT), min_size=1, max_size=4),
+    max_tokens=st.integers(min_value=24, max_value=128),
+    overlap=st.integers(min_value=0, max_value=20),
+)
+def test_budget_and_coverage(sections, max_tokens, overlap):
+    embedder = HashEmbedder(max_tokens=max_tokens)
+    budget = ChunkBudget(max_tokens=max_tokens, target_tokens=max_tokens, overlap_tokens=overlap)
+    document = doc(sections)
+    chunks = chunk_document(document, budget, embedder.count_tokens)
+    for chunk in chunks:
+        text = embedding_text(document.title, chunk.heading_path, chunk.text)
+        assert embedder.count_tokens(text) <= max_tokens
+        assert chunk.n_tokens == embedder.count_tokens(text)
+    assert [c.position for c in chunks] == list(range(len(chunks)))
+    # Coverage: each section's words appear, in order, in that section's chunks.
+    for path, text in sections:
+        words = text.split()
+        chunk_words = [w for c in chunks if c.heading_path == path for w in c.text.split()]
+        it = iter(chunk_words)
+        assert all(any(w == x for x in it) for w in words)
+
+
+def test_heading_path_and_anchor_follow_the_section():
+    document = Document(
+        id="d",
+        source="s",
+        title="Leave",
+        kind="wiki",
+        sections=(
+            Section((), "Intro text."),
+            Section(("Offices", "Paris"), "Paris gets 27 days.", anchor="Paris"),
+            Section(("Report",), "Page two text.", anchor="page=2", page=2),
+        ),
+    )
+    chunks = chunk_document(document, ChunkBudget(64), HashEmbedder().count_tokens)
+    assert [(c.heading_path, c.anchor, c.page) for c in chunks] == [
+        ((), None, None),
+        (("Offices", "Paris"), "Paris", None),
+        (("Report",), "page=2", 2),
+    ]
+    assert embedding_text("Leave", ("Offices", "Paris"), "x") == "Leave > Offices > Paris\nx"
+
+
+def test_long_text_overlaps_and_splits_giant_words():
+    sentences = " ".join(f"Sentence number {i} talks about topic {i}." for i in range(60))
+    giant = "x" * 5000
+    document = doc([((), sentences), (("Blob",), giant)])
+    embedder = HashEmbedder(max_tokens=40)
+    chunks = chunk_document(document, ChunkBudget(40, 40, 10), embedder.count_tokens)
+    first, second = chunks[0].text, chunks[1].text
+    assert re.findall(r"Sentence number \d+", first)[-1] in second  # overlap carried over
+    blob = [c for c in chunks if c.heading_path == ("Blob",)]
+    assert "".join(c.text for c in blob) == giant

@@ -1,0 +1,203 @@
+"""The ingest run end to end with the hash embedder: diffing, groups, pruning, bad input."""
+
+from __future__ import annotations
+
+import bz2
+import json
+import os
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fakes import HashEmbedder
+
+from app.cli import cli
+from index.search import bm25_top_k, dense_top_k
+from index.store import SQLiteStore
+from ingest.pipeline import IngestOptions, Ingestor, clean_text
+
+PUBLIC = frozenset({"public"})
+
+
+def make_tree(root: Path) -> Path:
+    (root / "hr").mkdir(parents=True)
+    (root / "handbook").mkdir()
+    (root / "handbook" / "bikes.md").write_text(
+        "---\ntitle: Bike scheme\n---\n# Bike scheme\n\nThe bike scheme refunds half of a new"
+        " bicycle up to 400 euros.\n\n## Repairs\n\nRepairs are free at the Lisbon workshop.\n"
+    )
+    (root / "handbook" / "salaries.md").write_text(
+        "---\ntitle: Salary bands\ngroups: [finance]\n---\n# Salary bands\n\nBand C pays"
+        " between 52000 and 61000 euros.\n"
+    )
+    (root / "hr" / "reviews.txt").write_text("Performance reviews\n\nReviews happen every March.\n")
+    (root / "notes.txt").write_text("Canteen\n\nThe canteen opens at 11:30 on weekdays.\n")
+    (root / ".hearth-groups.yaml").write_text('"hr/**": [hr]\n')
+    return root
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    return make_tree(tmp_path / "docs")
+
+
+def run(store: SQLiteStore, embedder: HashEmbedder, *paths: Path, **options):
+    return Ingestor(store, embedder).run(list(paths), IngestOptions(**options))
+
+
+def test_ingest_sets_groups_from_run_sidecar_and_front_matter(tmp_path, tree, embedder):
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, tree)
+    assert report.ok, report.failed
+    assert report.added == 4 and report.chunks >= 4
+    assert store.document_state_of("handbook/bikes.md")[1] == PUBLIC
+    assert store.document_state_of("handbook/salaries.md")[1] == {"finance"}
+    assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
+    assert [p.document.id for p in bm25_top_k(store, "canteen", PUBLIC, 3)] == ["notes.txt"]
+    assert bm25_top_k(store, "reviews March", PUBLIC, 3) == []
+    assert (
+        bm25_top_k(store, "reviews March", frozenset({"hr"}), 3)[0].document.id == "hr/reviews.txt"
+    )
+    assert (
+        dense_top_k(store, embedder, "bicycle refund", PUBLIC, 1)[0].document.title == "Bike scheme"
+    )
+
+
+def test_second_ingest_embeds_nothing_and_changes_are_applied(tmp_path, tree, embedder):
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, tree)
+    embedded = len(embedder.embedded)
+    generation = store.manifest()["vector_generation"]
+    again = run(store, embedder, tree)
+    assert (again.added, again.updated, again.unchanged) == (0, 0, 4)
+    assert len(embedder.embedded) == embedded
+    assert store.manifest()["vector_generation"] == generation
+    (tree / "notes.txt").write_text("Canteen\n\nThe canteen now opens at 12:00.\n")
+    (tree / "hr" / "reviews.txt").unlink()
+    changed = run(store, embedder, tree)
+    assert (changed.updated, changed.removed) == (1, 0)  # no --prune: the review stays
+    assert store.document_state_of("hr/reviews.txt") is not None
+    pruned = run(store, embedder, tree, prune=True)
+    assert pruned.removed == 1 and store.document_state_of("hr/reviews.txt") is None
+    assert "12:00" in bm25_top_k(store, "canteen", PUBLIC, 1)[0].chunk.text
+
+
+def test_group_change_alone_does_not_reembed(tmp_path, tree, embedder):
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, tree)
+    embedded = len(embedder.embedded)
+    (tree / ".hearth-groups.yaml").write_text('"hr/**": [hr]\n"notes.txt": [staff]\n')
+    report = run(store, embedder, tree)
+    assert report.regrouped == 1 and len(embedder.embedded) == embedded
+    assert bm25_top_k(store, "canteen", PUBLIC, 3) == []
+    assert bm25_top_k(store, "canteen", frozenset({"staff"}), 3)[0].document.id == "notes.txt"
+
+
+def test_bad_files_are_reported_and_the_rest_is_ingested(tmp_path, tree, embedder):
+    (tree / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (tree / "broken.docx").write_bytes(b"PK\x03\x04 truncated zip")
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, tree)
+    failed = dict(report.failed)
+    assert set(failed) == {"broken.pdf", "broken.docx"}
+    assert all(
+        "Traceback" not in reason and str(tmp_path) not in reason for reason in failed.values()
+    )
+    assert report.added == 4
+
+
+def test_special_files_and_symlinks_out_of_the_root_are_skipped(tmp_path, tree, embedder):
+    outside = tmp_path / "secret.txt"
+    outside.write_text("Top secret launch codes.\n")
+    (tree / "link.txt").symlink_to(outside)
+    os.mkfifo(tree / "pipe.txt")
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, tree)
+    assert report.ok and report.added == 4
+    assert bm25_top_k(store, "launch codes", PUBLIC, 3) == []
+
+
+def wiki_dump(pages: list[tuple[int, str, str]], redirects: list[tuple[int, str, str]] = ()) -> str:
+    body = []
+    for page_id, title, text in pages:
+        body.append(
+            f"<page><title>{title}</title><ns>0</ns><id>{page_id}</id><revision><id>{page_id}0</id>"
+            f"<timestamp>2026-01-02T03:04:05Z</timestamp><text>{text}</text></revision></page>"
+        )
+    for page_id, title, target in redirects:
+        body.append(
+            f'<page><title>{title}</title><ns>0</ns><id>{page_id}</id><redirect title="{target}"/>'
+            f"<revision><id>{page_id}0</id><timestamp>2026-01-02T03:04:05Z</timestamp>"
+            f"<text>#REDIRECT [[{target}]]</text></revision></page>"
+        )
+    return (
+        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10">'
+        "<siteinfo><sitename>Testwiki</sitename><dbname>testwiki</dbname>"
+        "<base>https://wiki.example/wiki/Main_Page</base></siteinfo>"
+        + "".join(body)
+        + "</mediawiki>"
+    )
+
+
+def test_wiki_dump_pages_redirects_and_a_cut(tmp_path, embedder):
+    pages = [
+        (i, f"Page {i}", f"== Facts ==\nFact number {i} is about zebra{i}.") for i in range(1, 6)
+    ]
+    xml = wiki_dump(pages, redirects=[(99, "Fifth", "Page 5")])
+    dump = tmp_path / "wiki.xml.bz2"
+    dump.write_bytes(bz2.compress(xml.encode()))
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, dump)
+    assert report.ok and report.added == 5 and report.redirects == 1
+    hit = bm25_top_k(store, "Fifth", PUBLIC, 1)[0]
+    assert hit.document.id == "testwiki:5" and hit.url == "https://wiki.example/wiki/Page_5#Facts"
+    cut = tmp_path / "cut.xml"
+    text = wiki_dump(pages)
+    cut.write_text(text[: text.index("zebra4")])
+    store2 = SQLiteStore(tmp_path / "data2")
+    report2 = run(store2, embedder, cut, prune=True)
+    assert report2.added == 3 and len(report2.failed) == 1
+    assert "cut.xml" in report2.failed[0][0]
+
+
+def test_invisible_characters_are_stripped_and_text_is_nfc():
+    assert clean_text("pa\u200by\u202eroll\U000e0041 cafe\u0301") == "payroll café"
+
+
+def cli_run(args: list[str], embedder: HashEmbedder):
+    runner = CliRunner()
+    return runner.invoke(cli, args, obj={"embedder_factory": lambda _path: embedder})
+
+
+def test_cli_ingest_json_status_and_exit_codes(tmp_path, tree, embedder):
+    data = tmp_path / "data"
+    result = cli_run(["ingest", str(tree), "--data-dir", str(data), "--json"], embedder)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["added"] == 4 and report["failed"] == []
+    status = cli_run(["status", "--data-dir", str(data), "--json"], embedder)
+    info = json.loads(status.stdout)
+    assert info["documents"] == 4 and info["by_group"]["finance"]["documents"] == 1
+    assert info["by_kind"]["markdown"]["documents"] == 2 and info["embedder"] == "hash-embedder"
+    (tree / "bad.pdf").write_bytes(b"not a pdf")
+    partial = cli_run(["ingest", str(tree), "--data-dir", str(data), "--json"], embedder)
+    assert partial.exit_code == 1 and json.loads(partial.stdout)["failed"][0]["source"] == "bad.pdf"
+    missing = cli_run(["status", "--data-dir", str(tmp_path / "none")], embedder)
+    assert missing.exit_code == 2 and "hearth ingest" in missing.output
+
+
+def test_cli_refuses_bad_groups_and_another_embedder(tmp_path, tree, embedder):
+    data = tmp_path / "data"
+    bad = cli_run(["ingest", str(tree), "--data-dir", str(data), "--groups", "h r!"], embedder)
+    assert bad.exit_code == 2 and "invalid group name" in bad.output
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    other = cli_run(["ingest", str(tree), "--data-dir", str(data)], HashEmbedder(model_id="other"))
+    assert other.exit_code == 2 and "built with embedder 'hash-embedder'" in other.output
+    assert "Traceback" not in other.output
+
+
+def test_cli_help_has_examples_and_env_twins():
+    result = CliRunner().invoke(cli, ["ingest", "--help"])
+    assert "Examples" in result.output and "hearth ingest corpus/" in result.output
+    for option in ("HEARTH_DATA_DIR", "HEARTH_GROUPS", "HEARTH_PRUNE", "HEARTH_BASE_URL"):
+        assert option in result.output
