@@ -54,10 +54,10 @@ def model_fingerprint(folder: Path, name: str | None = None) -> str:
     Stored in the manifest, it lets an index refuse a different embedder with a clear message.
     """
     digest = hashlib.sha256()
-    for name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
-        path = folder / name
+    for file_name in ("config.json", "modules.json", "sentence_bert_config.json", "tokenizer.json"):
+        path = folder / file_name
         if path.is_file():
-            digest.update(name.encode() + path.read_bytes())
+            digest.update(file_name.encode() + path.read_bytes())
     return f"{name or folder.name}@{digest.hexdigest()[:12]}"
 
 
