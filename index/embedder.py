@@ -85,9 +85,8 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         bundled_name = None if model_path else "all-MiniLM-L6-v2"
         self._model_id = model_fingerprint(folder, bundled_name)
-        dimension = getattr(self._model, "get_embedding_dimension", None) or getattr(
-            self._model, "get_sentence_embedding_dimension"
-        )
+        st = self._model
+        dimension = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)
         self._dim = int(dimension() or 0)
         self._max_tokens = int(self._model.max_seq_length or 256)
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads
