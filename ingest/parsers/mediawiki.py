@@ -1,0 +1,438 @@
+"""MediaWiki XML dump parser: streams a `pages-articles` dump into Documents and Redirects.
+
+Dumps run to many gigabytes, so the XML is read with a streaming parser and each `<page>` is
+released as soon as it has been turned into a value; memory does not grow with the dump. The XML
+parser refuses DTDs and entity declarations (billion laughs, external entities): a dump never
+needs them. Wikitext is rendered to plain text with mwparserfromhell, one `Section` per heading,
+keeping what a reader sees (link labels, table cells, list items) and dropping what they don't
+(templates, references, comments, images, and category links, which become metadata). Markup
+that mwparserfromhell leaves as text (it gives up on e.g. HTML tables with unclosed `<td>`) goes
+through a regex renderer, which is also the fallback for a page it cannot parse at all.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import html
+import logging
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import groupby
+from pathlib import Path
+from typing import IO, Any, cast
+from urllib.parse import quote
+from xml.etree.ElementTree import Element
+from xml.etree.ElementTree import ParseError as XMLParseError
+
+import mwparserfromhell
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+from mwparserfromhell.nodes import ExternalLink, Heading, HTMLEntity, Tag, Text, Wikilink
+
+from index.errors import ParseError
+from index.types import Document, Section
+from ingest.parsers.base import ParseOptions, Redirect
+
+log = logging.getLogger(__name__)
+
+_REFUSE_DTD_AND_ENTITIES = {"forbid_dtd": True, "forbid_entities": True, "forbid_external": True}
+_FILE_NS, _MEDIA_NS, _CATEGORY_NS = 6, -2, 14
+_CANONICAL = {"file": _FILE_NS, "image": _FILE_NS, "media": _MEDIA_NS, "category": _CATEGORY_NS}
+_DROPPED_TAGS = {"ref", "references", "gallery", "imagemap", "timeline", "templatedata", "score"}
+_DROPPED_TAGS |= {"templatestyles", "graph", "categorytree", "inputbox", "includeonly", "mapframe"}
+_VERBATIM_TAGS = {"math", "chem", "ce", "pre", "nowiki", "syntaxhighlight", "source"}
+_BLOCK_TAGS = {"p", "div", "blockquote", "center", "poem", "ul", "ol", "dl", "tr", "caption"}
+_REDIRECT_RE = re.compile(r"\s*#REDIRECT\s*:?\s*\[\[([^\]|]*)", re.IGNORECASE)
+# Stripped before parsing: mwparserfromhell gives up on some refs (leaving raw `<ref>` text).
+_HIDDEN_RE = re.compile(r"<!--.*?(?:-->|$)|<ref\b[^>]*/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
+_VERBATIM_SPACE_RE = re.compile(r"(?<=\{)(?=[{|])|(?<=\})(?=\})|(?<=\[)(?=\[)|(?<=[]|])(?=[]}])")
+_MAGIC_RE = re.compile(r"__([^\W_]+(?:_[^\W_]+)*)__")
+_INTERLANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:-[a-z]{2,8})*")
+_LEFTOVER_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|'{2,}")
+_HTML_TAGS = "table|tbody|thead|t[rdh]|[uo]l|li|div|span|center|font|caption|small|big|[biusq]|sup"
+_HTML_TAGS += "|sub|nowiki|br"
+_MARKUP_HINT_RE = re.compile(rf"\[\[|\{{\{{|\{{\||^\s*\||</?(?:{_HTML_TAGS})\b", re.M | re.I)
+_LINK_RE = re.compile(r"\[\[([^\[\]]*)\]\]")
+_PLAIN_SUBS = [
+    (re.compile(r"\{\{[^{}]*\}\}"), ""),  # templates, innermost first
+    (re.compile(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]"), r"\1"),  # [http://x label]
+    (re.compile(r"<(?:br|tr)\b[^>]*>", re.I), "\n"),
+    (re.compile(r"<t[dh]\b[^>]*>", re.I), "\x1f"),  # cell separator, see `plain`
+    (re.compile(r"<li\b[^>]*>", re.I), "\n- "),
+    (re.compile(rf"</?(?:{_HTML_TAGS})\b[^>]*>", re.I), ""),
+    (re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M), r"\2"),  # headings
+]
+
+
+@dataclass
+class _Site:
+    """What `<siteinfo>` says about the wiki (or what we assume when a dump has none)."""
+
+    dbname: str
+    url_prefix: str | None = None
+    namespaces: dict[str, int] = field(default_factory=lambda: dict(_CANONICAL))
+
+    def namespace_of(self, title: str) -> int | None:
+        prefix, sep, _ = title.partition(":")
+        return self.namespaces.get(_norm_name(prefix)) if sep else None
+
+    def url(self, title: str) -> str | None:
+        if self.url_prefix is None:
+            return None
+        return self.url_prefix + quote(title.replace(" ", "_"), safe="/:(),")
+
+
+def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirect]:
+    """Stream a MediaWiki XML dump (`.xml`, `.xml.bz2`, `.xml.gz`) into documents and redirects.
+
+    Only pages whose `<ns>` number is in `options.namespaces` are yielded: a `Document` per
+    article, a `Redirect` per redirect page. Pages are yielded as they are read, so a dump cut
+    short still yields every complete page before `ParseError` reports where it broke; a DTD or
+    entity declaration is refused with `ParseError` before anything is expanded.
+    """
+    site = _Site(dbname=_file_stem(path), url_prefix=_prefix_from_option(options.base_url))
+    pages, in_page, root = 0, False, None
+    try:
+        stream: IO[bytes] = _open(path)
+    except OSError as exc:
+        raise ParseError(f"cannot read dump {path.name}: {exc.strerror or exc}") from exc
+    with stream:
+        events = iterparse(stream, events=("start", "end"), **_REFUSE_DTD_AND_ENTITIES)
+        while True:
+            try:
+                event, elem = next(events)
+            except StopIteration:
+                return
+            except DefusedXmlException as exc:
+                raise ParseError(
+                    f"dump {path.name} declares a DTD or entities ({type(exc).__name__}), which "
+                    "is refused: entity expansion and external entities are never needed"
+                ) from exc
+            except (XMLParseError, EOFError, OSError, zlib.error) as exc:
+                raise ParseError(_broken_message(path, exc, pages, in_page)) from exc
+            name = elem.tag.rpartition("}")[2]
+            if event == "start":
+                root = elem if root is None else root
+                in_page = in_page or name == "page"
+                continue
+            item: Document | Redirect | None = None
+            if name == "siteinfo":
+                _read_siteinfo(elem, site, options.base_url is None)
+            elif name == "page":
+                in_page, pages = False, pages + 1
+                item = _page(elem, site, options, path)
+            else:
+                continue
+            if root is not None:
+                root.clear()  # release the page (and anything before it) from the tree
+            if item is not None:
+                yield item
+
+
+def _open(path: Path) -> IO[bytes]:
+    suffix = path.suffix.lower()
+    if suffix == ".bz2":
+        return bz2.open(path, "rb")
+    if suffix == ".gz":
+        return cast(IO[bytes], gzip.open(path, "rb"))
+    return path.open("rb")
+
+
+def _file_stem(path: Path) -> str:
+    name = path.name
+    for suffix in (".bz2", ".gz", ".xml"):
+        name = name.removesuffix(suffix)
+    return name or "wiki"
+
+
+def _broken_message(path: Path, exc: BaseException, pages: int, in_page: bool) -> str:
+    # expat codes 3, 5, 6: no element found, unclosed token, partial character (input ran out)
+    if not (isinstance(exc, EOFError) or getattr(exc, "code", None) in (3, 5, 6)):
+        what = "dump is not valid XML"
+    elif in_page:
+        what = "dump ends in the middle of a page"
+    else:
+        what = "dump ends before its closing </mediawiki> tag"
+    return f"{what} after {pages} complete pages ({path.name}: {exc})"
+
+
+def _norm_name(name: str) -> str:
+    return " ".join(name.replace("_", " ").split()).casefold()
+
+
+def _prefix_from_option(base_url: str | None) -> str | None:
+    if not base_url:
+        return None
+    return base_url if base_url.endswith(("/", "=")) else base_url + "/"
+
+
+def _read_siteinfo(elem: Element, site: _Site, use_base: bool) -> None:
+    sitename = (elem.findtext("{*}sitename") or "").strip()
+    dbname = (elem.findtext("{*}dbname") or "").strip()
+    site.dbname = dbname or "".join(sitename.lower().split()) or site.dbname
+    base = (elem.findtext("{*}base") or "").strip()
+    if use_base and base:
+        marker = base.find("title=")  # https://host/index.php?title=Main_Page
+        site.url_prefix = base[: marker + 6] if marker >= 0 else base.rsplit("/", 1)[0] + "/"
+    for ns in elem.iterfind("{*}namespaces/{*}namespace"):
+        key = ns.get("key", "")
+        if ns.text and key.lstrip("-").isdigit():
+            site.namespaces[_norm_name(ns.text)] = int(key)
+
+
+def _child(elem: Element | None, name: str) -> str:
+    return "" if elem is None else (elem.findtext("{*}" + name) or "").strip()
+
+
+def _page(
+    elem: Element, site: _Site, options: ParseOptions, path: Path
+) -> Document | Redirect | None:
+    title, page_id, ns_text = _child(elem, "title"), _child(elem, "id"), _child(elem, "ns")
+    ns = int(ns_text) if ns_text.lstrip("-").isdigit() else 0
+    if ns not in options.namespaces or not title or not page_id:
+        return None
+    revision = ([None, *elem.findall("{*}revision")])[-1]  # the last one is the newest
+    text = "" if revision is None else revision.findtext("{*}text") or ""
+    redirect, match = elem.find("{*}redirect"), _REDIRECT_RE.match(text)
+    if redirect is not None or match:
+        target = (redirect.get("title") or "") if redirect is not None else ""
+        target = (target or (match.group(1) if match else "")).split("#", 1)[0].strip(" :")
+        return Redirect(site=site.dbname, alias=title, target=target) if target else None
+    sections: tuple[Section, ...] = (Section((), text.strip()),) if text.strip() else ()
+    categories: list[str] = []
+    if _child(revision, "model") in ("", "wikitext"):  # else CSS, JSON, Lua: kept as they are
+        sections, categories = _render_page(text, site, title)
+    return Document(
+        id=f"{site.dbname}:{page_id}",
+        source=str(path),
+        title=title,
+        kind="wiki",
+        sections=sections,
+        groups=options.namespace_groups.get(ns, options.groups),
+        url=site.url(title),
+        modified=_timestamp(_child(revision, "timestamp")),
+        revision=_child(revision, "id") or None,
+        categories=tuple(dict.fromkeys(categories)),
+        content_hash="",
+    )
+
+
+def _timestamp(value: str) -> datetime | None:
+    try:
+        stamp = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
+def _render_page(text: str, site: _Site, title: str) -> tuple[tuple[Section, ...], list[str]]:
+    """Sections and categories of one page's wikitext (regex fallback if parsing fails)."""
+    text = _HIDDEN_RE.sub("", text)
+    try:
+        return _Renderer(site).sections(mwparserfromhell.parse(text, skip_style_tags=True).nodes)
+    except Exception:  # mwparserfromhell or a pathological page: degrade, don't abort the dump
+        log.warning("wikitext of %r could not be parsed; using the plain-text fallback", title)
+        renderer = _Renderer(site)
+        body = _clean(renderer.plain(text))
+        return ((Section((), body),) if body else ()), renderer.categories
+
+
+class _Renderer:
+    """Turns parsed wikitext into clean text; collects category links on the way."""
+
+    def __init__(self, site: _Site) -> None:
+        self.site = site
+        self.categories: list[str] = []
+
+    def sections(self, nodes: list[Any]) -> tuple[tuple[Section, ...], list[str]]:
+        groups: list[tuple[Heading | None, list[Any]]] = [(None, [])]
+        for node in nodes:
+            if isinstance(node, Heading):
+                groups.append((node, []))
+            else:
+                groups[-1][1].append(node)
+        stack: list[tuple[int, str]] = []
+        seen: dict[str, int] = {}
+        result: list[Section] = []
+        for heading, body_nodes in groups:
+            anchor = None
+            if heading is not None:
+                name = " ".join(_clean(self.render(heading.title.nodes)).split())
+                while stack and stack[-1][0] >= heading.level:
+                    stack.pop()
+                stack.append((heading.level, name))
+                anchor = name.replace(" ", "_") or None
+                if anchor is not None:  # MediaWiki numbers repeated headings: X, X_2, X_3
+                    seen[anchor] = seen.get(anchor, 0) + 1
+                    anchor += f"_{seen[anchor]}" if seen[anchor] > 1 else ""
+            body = _clean(self.render(body_nodes))
+            if body:
+                result.append(Section(tuple(n for _, n in stack if n), body, anchor))
+        return tuple(result), self.categories
+
+    def render(self, nodes: list[Any]) -> str:
+        out: list[str] = []
+        run: list[str] = []  # adjacent text and entities: markup left as text can span them
+        in_marker = False
+        for node in [*nodes, None]:
+            if isinstance(node, Text | HTMLEntity):
+                run.append(str(node.value if isinstance(node, Text) else node.normalize()))
+                in_marker = False
+                continue
+            if run:
+                text, run = "".join(run), []
+                out.append(self.plain(text) if _MARKUP_HINT_RE.search(text) else text)
+            # list markers are childless tags before the item's text
+            marker = isinstance(node, Tag) and node.wiki_markup in ("*", "#", ";", ":")
+            if marker and not in_marker:
+                out.append("- " if node.wiki_markup in ("*", "#") else " ")
+            elif not marker and node is not None:
+                out.append(self.node(node))
+            in_marker = marker
+        return "".join(out)
+
+    def node(self, node: Any) -> str:
+        if isinstance(node, Wikilink):
+            label = None if node.text is None else self.render(node.text.nodes)
+            return self.link(self.render(node.title.nodes), label)
+        if isinstance(node, ExternalLink):
+            if not node.brackets:
+                return str(node.url)  # bare URLs stay: the page shows them as text
+            return self.render(node.title.nodes) if node.title is not None else ""
+        if isinstance(node, Tag):
+            return self.tag(node)
+        if isinstance(node, Heading):
+            return "\n" + self.render(node.title.nodes) + "\n"
+        return ""  # templates, comments, template arguments: nothing a reader sees
+
+    def link(self, target: str, label: str | None) -> str:
+        target = target.strip()
+        shown = target.lstrip(":").strip()
+        ns = self.site.namespace_of(shown)
+        if not target.startswith(":"):
+            if ns == _CATEGORY_NS:
+                name = " ".join(shown.partition(":")[2].replace("_", " ").split())
+                self.categories += [name[:1].upper() + name[1:]] if name else []
+            prefix, sep, _ = shown.partition(":")
+            interlanguage = sep and ns is None and _INTERLANGUAGE_RE.fullmatch(prefix)
+            if ns in (_FILE_NS, _MEDIA_NS, _CATEGORY_NS) or (interlanguage and label is None):
+                return ""  # images, category links and the sidebar's language links
+        if label is not None and label.strip():
+            return label
+        if label is not None:  # the pipe trick: [[Help:Foo (bar)|]] shows "Foo"
+            shown = re.sub(r"\s*\([^()]*\)$", "", shown.split(":", 1)[-1])
+        return shown
+
+    def tag(self, node: Tag) -> str:
+        name = str(node.tag).strip().lower()
+        if name in _DROPPED_TAGS:
+            return ""
+        if name in ("br", "hr"):
+            return "\n"
+        if name == "table":
+            return "\n" + "\n".join(self.table(node)) + "\n"
+        if node.contents is None:
+            return ""
+        if name in _VERBATIM_TAGS:  # keep LaTeX and code, but never as `{{`, `]]`, ...
+            return _VERBATIM_SPACE_RE.sub(" ", html.unescape(str(node.contents)))
+        text = self.render(node.contents.nodes)
+        if name in ("td", "th"):  # outside a table `tag` could render (see `table`)
+            return "\x1f" + text.strip()
+        if name == "li":
+            return "\n- " + text.strip() + "\n"
+        return f"\n{text}\n" if name in _BLOCK_TAGS else text
+
+    def table(self, node: Tag) -> list[str]:
+        captions: list[str] = []
+        rows: list[list[str]] = []
+        loose: list[str] | None = None  # cells before the first row marker
+        for is_part, group in groupby(self._table_children(node), key=_is_table_part):
+            if not is_part:  # what the tokenizer left unparsed (e.g. `<tr><td>` never closed)
+                rows.append([_clean(self.render(list(group)))])
+                loose = None
+                continue
+            for child in group:
+                name = str(child.tag).strip().lower()
+                if name == "tr":
+                    cells = [c for c in self._table_children(child) if isinstance(c, Tag)]
+                    rows.append([self.cell(c) for c in cells] if cells else [self.cell(child)])
+                    loose = None
+                    continue
+                text = self.cell(child)
+                if name == "caption" or (child.wiki_markup == "|" and text[:1] == "+" and not rows):
+                    captions.append(text.removeprefix("+").rpartition("|")[2].strip())  # `|+ x`
+                elif loose is None:
+                    loose = [text]
+                    rows.append(loose)
+                else:
+                    loose.append(text)
+        return [c for c in captions if c] + [" | ".join(row) for row in rows if any(row)]
+
+    def _table_children(self, node: Tag) -> Iterator[Any]:
+        for child in node.contents.nodes if node.contents is not None else []:
+            if isinstance(child, Tag) and str(child.tag).strip().lower() in ("tbody", "thead"):
+                yield from self._table_children(child)
+            else:
+                yield child
+
+    def cell(self, node: Tag) -> str:
+        if node.contents is None:
+            return ""
+        return " ".join(_clean(self.render(node.contents.nodes)).split())
+
+    def plain(self, text: str) -> str:
+        """Regex rendering of wikitext that mwparserfromhell left as text or could not parse."""
+        for pattern, replacement in _PLAIN_SUBS[:2]:
+            text = _fixpoint(pattern, replacement, text)
+        text = _fixpoint(_LINK_RE, lambda m: self.link(*_split_link(m.group(1))), text)
+        text = "\n".join(_table_line(line) for line in text.split("\n"))
+        for pattern, replacement in _PLAIN_SUBS[2:]:
+            text = pattern.sub(replacement, text)
+        return text
+
+
+def _is_table_part(node: Any) -> bool:
+    return isinstance(node, Tag) and str(node.tag).strip().lower() in ("caption", "tr", "td", "th")
+
+
+def _split_link(inner: str) -> tuple[str, str | None]:
+    target, sep, label = inner.partition("|")
+    return target, (label.rpartition("|")[2] if sep else None)  # File:x|thumb|caption
+
+
+def _fixpoint(pattern: re.Pattern[str], replacement: Any, text: str) -> str:
+    previous = None
+    while previous != text:
+        previous, text = text, pattern.sub(replacement, text)
+    return text
+
+
+def _table_line(line: str) -> str:
+    """One line of wiki table markup as text: `| a || b` → `a | b`; `{|`, `|}`, `|-` vanish."""
+    stripped = line.strip()
+    if stripped[:2] in ("{|", "|}", "|-"):
+        return ""
+    if stripped[:1] not in ("|", "!"):
+        return line
+    cells = re.split(r"\|\||!!", stripped[2:] if stripped[:2] == "|+" else stripped[1:])
+    parts = [cell.partition("|") for cell in cells]  # `style="..." | text`
+    return " | ".join((text if sep else attrs).strip() for attrs, sep, text in parts)
+
+
+def _clean(text: str) -> str:
+    """Plain text tidied: magic words and stray markup gone, spaces and blank lines collapsed."""
+    text = _MAGIC_RE.sub(lambda m: "" if m.group(1).isupper() else m.group(0), text)
+    text = _fixpoint(_LEFTOVER_RE, "", text.replace("\xa0", " "))
+    lines = (_tidy_line(line) for line in text.split("\n"))
+    text = "\n".join(line for line in lines if line not in ("-", "|"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _tidy_line(line: str) -> str:
+    """Spaces collapsed; loose HTML cells (marked \\x1f by `tag` and `plain`) joined with " | "."""
+    first, *cells = (" ".join(cell.split()) for cell in line.split("\x1f"))
+    return " | ".join([first, *cells] if first else cells)

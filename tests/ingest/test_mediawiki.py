@@ -1,0 +1,534 @@
+"""MediaWiki dump parser: wikitext to sections, metadata, redirects, namespaces, broken dumps.
+
+Dumps are written by the tests themselves (plain, bz2, gz) so each case shows its own input.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from index.errors import ParseError
+from index.types import Document
+from ingest.parsers import mediawiki
+from ingest.parsers.base import ParseOptions, Redirect
+from ingest.parsers.mediawiki import parse_dump
+
+EXPORT_NS = "http://www.mediawiki.org/xml/export-0.11/"
+SITEINFO = """<siteinfo>
+    <sitename>Emberline Wiki</sitename>
+    <dbname>emberwiki</dbname>
+    <base>https://wiki.emberline.example/wiki/Main_Page</base>
+    <namespaces>
+      <namespace key="-2" case="first-letter">Medien</namespace>
+      <namespace key="0" case="first-letter" />
+      <namespace key="4" case="first-letter">Projekt</namespace>
+      <namespace key="6" case="first-letter">Datei</namespace>
+      <namespace key="14" case="first-letter">Kategorie</namespace>
+    </namespaces>
+  </siteinfo>"""
+FORBIDDEN = ("{{", "}}", "[[", "]]", "<ref", "{|", "|}")
+
+
+def page_xml(
+    title: str,
+    text: str,
+    *,
+    ns: int = 0,
+    page_id: int = 1,
+    rev_id: int = 100,
+    timestamp: str = "2024-05-01T12:30:00Z",
+    redirect: str | None = None,
+) -> str:
+    redirect_el = (
+        f'<redirect title="{escape(redirect, {chr(34): "&quot;"})}" />' if redirect else ""
+    )
+    return f"""  <page>
+    <title>{escape(title)}</title>
+    <ns>{ns}</ns>
+    <id>{page_id}</id>
+    {redirect_el}
+    <revision>
+      <id>{rev_id}</id>
+      <timestamp>{timestamp}</timestamp>
+      <model>wikitext</model>
+      <format>text/x-wiki</format>
+      <text bytes="{len(text)}" xml:space="preserve">{escape(text)}</text>
+    </revision>
+  </page>
+"""
+
+
+def dump_xml(pages: list[str], siteinfo: str | None = SITEINFO) -> str:
+    return (
+        f'<mediawiki xmlns="{EXPORT_NS}" version="0.11" xml:lang="en">\n'
+        + (siteinfo or "")
+        + "\n"
+        + "".join(pages)
+        + "</mediawiki>\n"
+    )
+
+
+def write(path: Path, content: str | bytes) -> Path:
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    if path.name.endswith(".bz2"):
+        data = bz2.compress(data)
+    elif path.name.endswith(".gz"):
+        data = gzip.compress(data)
+    path.write_bytes(data)
+    return path
+
+
+def parse(path: Path, **options: object) -> list[Document | Redirect]:
+    return list(parse_dump(path, ParseOptions(**options)))  # type: ignore[arg-type]
+
+
+def one_doc(tmp_path: Path, text: str, title: str = "Annual leave") -> Document:
+    items = parse(write(tmp_path / "emberwiki.xml", dump_xml([page_xml(title, text)])))
+    assert len(items) == 1 and isinstance(items[0], Document)
+    return items[0]
+
+
+def docs(items: list[Document | Redirect]) -> list[Document]:
+    return [item for item in items if isinstance(item, Document)]
+
+
+def assert_clean(doc: Document) -> None:
+    for section in doc.sections:
+        for fragment in FORBIDDEN:
+            assert fragment not in section.text, (fragment, section.text)
+            assert all(fragment not in heading for heading in section.heading_path)
+
+
+# --- sections -------------------------------------------------------------------------------
+
+LEAVE_PAGE = """Staff get '''25 days''' of leave.
+__TOC__
+== Leave ==
+=== Paris ===
+Paris staff add two local holidays.
+=== Berlin ===
+Berlin staff add one.
+== Empty parent ==
+<!-- nothing here -->
+{{stub}}
+=== Child ===
+The child still knows its parent.
+== Pay ==
+Paid monthly.
+"""
+
+
+def test_sections_follow_the_heading_levels(tmp_path: Path) -> None:
+    doc = one_doc(tmp_path, LEAVE_PAGE)
+    assert [(s.heading_path, s.anchor) for s in doc.sections] == [
+        ((), None),
+        (("Leave", "Paris"), "Paris"),
+        (("Leave", "Berlin"), "Berlin"),
+        (("Empty parent", "Child"), "Child"),
+        (("Pay",), "Pay"),
+    ]
+    assert doc.sections[0].text == "Staff get 25 days of leave."
+    assert doc.sections[1].text == "Paris staff add two local holidays."
+    assert doc.sections[3].text == "The child still knows its parent."
+
+
+def test_anchors_use_underscores_and_number_repeated_headings(tmp_path: Path) -> None:
+    text = "== Annual leave rules ==\nA\n== Notes ==\nB\n== Notes ==\nC\n== [[Pay|Pay day]] ==\nD"
+    doc = one_doc(tmp_path, text)
+    assert [s.anchor for s in doc.sections] == [
+        "Annual_leave_rules",
+        "Notes",
+        "Notes_2",
+        "Pay_day",
+    ]
+    assert doc.sections[-1].heading_path == ("Pay day",)
+
+
+# --- what a reader would not see -----------------------------------------------------------
+
+
+def test_templates_refs_comments_files_and_magic_words_are_removed(tmp_path: Path) -> None:
+    text = """{{Infobox office
+| name = Paris {{flag|France}}
+| staff = [[People|120]]
+}}
+The office opened in 2019.<ref name="a">{{cite web|url=http://x.example|title=Source}}</ref>
+It has a garden.<ref name="a"/> <!-- editor note: check this -->
+[[File:Office.jpg|thumb|The [[garden]] in spring]]
+[[Image:Plan.png|left|200px]]
+[[Datei:Karte.png|mini|Localized file link]]
+[[Medien:Sound.ogg]]
+__NOTOC__ Fish &amp; chips&nbsp;daily.<br/>Closed on Sundays.
+[[Category:Offices]]
+[[Kategorie:Paris|Sort key]]"""
+    doc = one_doc(tmp_path, text)
+    assert doc.text == (
+        "The office opened in 2019.\nIt has a garden.\n\nFish & chips daily.\nClosed on Sundays."
+    )
+    assert doc.categories == ("Offices", "Paris")
+    assert_clean(doc)
+
+
+def test_links_are_kept_as_their_text(tmp_path: Path) -> None:
+    text = (
+        "See [[Annual leave]], [[Annual leave#Paris|the Paris rules]] and other [[dog]]s. "
+        "Read [https://hr.example/policy the policy] or https://hr.example/faq. "
+        "Browse [[:Kategorie:Travel]]. [[Help:Leave (HR)|]] [[de:Urlaub]]"
+    )
+    doc = one_doc(tmp_path, text)
+    assert doc.text == (
+        "See Annual leave, the Paris rules and other dogs. Read the policy or "
+        "https://hr.example/faq. Browse Kategorie:Travel. Leave"
+    )
+    assert doc.categories == ()
+
+
+def test_lists_bold_and_italic(tmp_path: Path) -> None:
+    text = "Rules:\n* '''First''' rule\n** ''nested'' rule\n# numbered\n; Term : definition"
+    doc = one_doc(tmp_path, text)
+    assert doc.text.splitlines() == [
+        "Rules:",
+        "- First rule",
+        "- nested rule",
+        "- numbered",
+        "Term definition",
+    ]
+
+
+def test_tables_become_rows_with_caption_first(tmp_path: Path) -> None:
+    text = """Before.
+{| class="wikitable"
+|+ Leave by office
+! Office !! Days
+|-
+| style="color:red" | Paris || 27
+|-
+| [[Berlin office|Berlin]]
+| 25{{efn|plus one}}
+|}
+After."""
+    doc = one_doc(tmp_path, text)
+    assert [line for line in doc.text.splitlines() if line] == [
+        "Before.",
+        "Leave by office",
+        "Office | Days",
+        "Paris | 27",
+        "Berlin | 25",
+        "After.",
+    ]
+
+
+def test_html_tables_with_unclosed_cells_still_become_rows(tmp_path: Path) -> None:
+    text = (
+        "Stations:\n<table>\n<tr><td>''Riga''<td>[[Rīga]]<td>0\n"
+        "<tr><td>Ogre<td>Uogre<td>34\n</table>"
+    )
+    doc = one_doc(tmp_path, text)
+    lines = [line for line in doc.text.splitlines() if line]
+    assert lines == ["Stations:", "Riga | Rīga | 0", "Ogre | Uogre | 34"]
+
+
+def test_math_is_kept_without_wiki_brackets(tmp_path: Path) -> None:
+    doc = one_doc(tmp_path, r"Ratio <math>\frac{{a}}{b}</math> holds.")
+    assert "frac" in doc.text and "holds." in doc.text
+    assert_clean(doc)
+
+
+def test_kitchen_sink_leaves_no_markup(tmp_path: Path) -> None:
+    text = (
+        LEAVE_PAGE
+        + """
+{{Navbox|list=[[A]] [[B]]}}
+{| class="wikitable"
+|-
+| {{tooltip|x|y}} || <ref>r</ref> [[File:x.png]] cell
+|}
+<references />
+{{DEFAULTSORT:Leave}}
+[[Category:Leave]]"""
+    )
+    doc = one_doc(tmp_path, text)
+    assert_clean(doc)
+    assert doc.categories == ("Leave",)
+    assert "cell" in doc.sections[-1].text
+
+
+# --- metadata, urls, options -----------------------------------------------------------------
+
+
+def test_document_metadata(tmp_path: Path) -> None:
+    page = page_xml(
+        "Annual leave", "Text.", page_id=42, rev_id=9001, timestamp="2024-05-01T12:30:00Z"
+    )
+    path = write(tmp_path / "emberwiki.xml", dump_xml([page]))
+    (doc,) = parse(path)
+    assert isinstance(doc, Document)
+    assert doc.id == "emberwiki:42"
+    assert doc.source == str(path)
+    assert (doc.title, doc.kind, doc.revision, doc.content_hash) == (
+        "Annual leave",
+        "wiki",
+        "9001",
+        "",
+    )
+    assert doc.modified == datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
+    assert doc.modified is not None and doc.modified.tzinfo is not None
+    assert doc.url == "https://wiki.emberline.example/wiki/Annual_leave"
+    assert doc.groups == frozenset({"public"})
+
+
+def test_the_newest_revision_is_used(tmp_path: Path) -> None:
+    page = page_xml("Leave", "Old text.", rev_id=1).replace(
+        "    </revision>\n",
+        "    </revision>\n    <revision><id>2</id><timestamp>2025-01-01T00:00:00Z</timestamp>"
+        "<text>New text.</text></revision>\n",
+    )
+    (doc,) = parse(write(tmp_path / "w.xml", dump_xml([page])))
+    assert isinstance(doc, Document)
+    assert (doc.text, doc.revision) == ("New text.", "2")
+
+
+def test_urls_are_quoted_and_base_url_overrides_the_site(tmp_path: Path) -> None:
+    path = write(tmp_path / "w.xml", dump_xml([page_xml("Café (Paris)/Menu, A&B?", "x")]))
+    (doc,) = docs(parse(path))
+    assert doc.url == "https://wiki.emberline.example/wiki/Caf%C3%A9_(Paris)/Menu,_A%26B%3F"
+    for base in ("https://intranet.example/kb", "https://intranet.example/kb/"):
+        (doc,) = docs(parse(path, base_url=base))
+        assert doc.url == "https://intranet.example/kb/Caf%C3%A9_(Paris)/Menu,_A%26B%3F"
+
+
+def test_without_siteinfo_the_file_name_names_the_wiki(tmp_path: Path) -> None:
+    path = write(tmp_path / "teamwiki.xml.bz2", dump_xml([page_xml("Leave", "x", page_id=7)], None))
+    (doc,) = docs(parse(path))
+    assert (doc.id, doc.url) == ("teamwiki:7", None)
+
+
+def test_sitename_names_the_wiki_when_dbname_is_missing(tmp_path: Path) -> None:
+    siteinfo = SITEINFO.replace("<dbname>emberwiki</dbname>", "")
+    path = write(tmp_path / "dump.xml", dump_xml([page_xml("Leave", "x", page_id=7)], siteinfo))
+    (doc,) = docs(parse(path))
+    assert doc.id == "emberlinewiki:7"
+
+
+# --- redirects and namespaces ---------------------------------------------------------------
+
+
+def test_redirects_yield_redirect_not_document(tmp_path: Path) -> None:
+    pages = [
+        page_xml("Annual leave", "The rules.", page_id=1),
+        page_xml("Holidays", "#REDIRECT [[Annual leave]]", page_id=2, redirect="Annual leave"),
+        page_xml("Vacation", "#redirect [[Annual leave#Paris]] {{R from synonym}}", page_id=3),
+        page_xml("Project redirect", "#REDIRECT [[Annual leave]]", ns=4, page_id=4),
+    ]
+    items = parse(write(tmp_path / "w.xml", dump_xml(pages)))
+    assert [d.title for d in docs(items)] == ["Annual leave"]
+    assert [i for i in items if isinstance(i, Redirect)] == [
+        Redirect(site="emberwiki", alias="Holidays", target="Annual leave"),
+        Redirect(site="emberwiki", alias="Vacation", target="Annual leave"),
+    ]
+
+
+def test_namespaces_are_chosen_by_number_not_title(tmp_path: Path) -> None:
+    pages = [
+        page_xml("Help: not a namespace", "Main namespace page.", page_id=1),
+        page_xml("Projekt:Über uns", "Project page.", ns=4, page_id=2),
+        page_xml("Kategorie:Leave", "Category page.", ns=14, page_id=3),
+    ]
+    path = write(tmp_path / "w.xml", dump_xml(pages))
+    assert [d.title for d in docs(parse(path))] == ["Help: not a namespace"]
+    chosen = docs(parse(path, namespaces=frozenset({4, 14})))
+    assert [d.title for d in chosen] == ["Projekt:Über uns", "Kategorie:Leave"]
+
+
+def test_namespace_groups_override_the_default_groups(tmp_path: Path) -> None:
+    pages = [
+        page_xml("Leave", "Main.", page_id=1),
+        page_xml("Projekt:Salaries", "Secret.", ns=4, page_id=2),
+    ]
+    path = write(tmp_path / "w.xml", dump_xml(pages))
+    items = docs(
+        parse(
+            path,
+            groups=frozenset({"staff"}),
+            namespaces=frozenset({0, 4}),
+            namespace_groups={4: frozenset({"hr"})},
+        )
+    )
+    assert {d.title: d.groups for d in items} == {
+        "Leave": frozenset({"staff"}),
+        "Projekt:Salaries": frozenset({"hr"}),
+    }
+
+
+# --- file formats and broken input ----------------------------------------------------------
+
+
+def many_pages(n: int, body: str = "") -> list[str]:
+    return [page_xml(f"Page {i}", f"Body of page {i}.{body}", page_id=i) for i in range(1, n + 1)]
+
+
+@pytest.mark.parametrize("name", ["w.xml.bz2", "w.xml.gz"])
+def test_compressed_dumps_read_like_plain_ones(tmp_path: Path, name: str) -> None:
+    xml = dump_xml(many_pages(3))
+    plain = docs(parse(write(tmp_path / "w.xml", xml)))
+    packed = docs(parse(write(tmp_path / name, xml)))
+    assert [(d.id, d.text) for d in packed] == [(d.id, d.text) for d in plain]
+    assert len(packed) == 3
+
+
+def collect_until_error(path: Path) -> tuple[list[Document | Redirect], ParseError]:
+    items: list[Document | Redirect] = []
+    with pytest.raises(ParseError) as caught:
+        for item in parse_dump(path, ParseOptions()):
+            items.append(item)
+    return items, caught.value
+
+
+def test_cut_dump_yields_complete_pages_then_raises(tmp_path: Path) -> None:
+    xml = dump_xml(many_pages(13))
+    cut = xml[: xml.index("Body of page 13") + 5]  # inside page 13's text
+    items, error = collect_until_error(write(tmp_path / "cut.xml", cut))
+    assert [d.title for d in docs(items)] == [f"Page {i}" for i in range(1, 13)]
+    assert "ends in the middle of a page after 12 complete pages" in error.message
+    assert "cut.xml" in error.message and str(tmp_path) not in error.message
+
+
+def test_dump_cut_between_pages_says_so(tmp_path: Path) -> None:
+    xml = dump_xml(many_pages(3))
+    items, error = collect_until_error(
+        write(tmp_path / "cut.xml", xml[: xml.rindex("</page>") + 7])
+    )
+    assert len(items) == 3
+    assert "ends before its closing </mediawiki> tag after 3 complete pages" in error.message
+
+
+def test_cut_bz2_stream_yields_complete_pages_then_raises(tmp_path: Path) -> None:
+    # 100 kB bz2 blocks, so that the first half of the file holds whole blocks of pages
+    full = bz2.compress(dump_xml(many_pages(1000, " Leave" * 40)).encode(), compresslevel=1)
+    path = tmp_path / "cut.xml.bz2"
+    path.write_bytes(full[: len(full) // 2])
+    items, error = collect_until_error(path)
+    assert 0 < len(items) < 1000
+    assert [d.title for d in docs(items)] == [f"Page {i}" for i in range(1, len(items) + 1)]
+    assert all(d.text == f"Body of page {i}." + " Leave" * 40 for i, d in enumerate(docs(items), 1))
+    assert f"after {len(items)} complete pages" in error.message
+
+
+def test_malformed_xml_raises_parse_error(tmp_path: Path) -> None:
+    xml = dump_xml(many_pages(2)).replace("<title>Page 2</title>", "<title>Page 2</titel>")
+    items, error = collect_until_error(write(tmp_path / "bad.xml", xml))
+    assert [d.title for d in docs(items)] == ["Page 1"]
+    assert "not valid XML" in error.message
+
+
+@pytest.mark.parametrize("name", ["junk.xml.bz2", "junk.xml.gz"])
+def test_corrupt_compressed_file_raises_parse_error(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_bytes(b"this is not compressed at all" * 10)
+    items, error = collect_until_error(tmp_path / name)
+    assert items == [] and name in error.message
+
+
+def test_missing_file_raises_parse_error(tmp_path: Path) -> None:
+    with pytest.raises(ParseError, match="cannot read dump"):
+        list(parse_dump(tmp_path / "nope.xml", ParseOptions()))
+
+
+BILLION_LAUGHS = """<?xml version="1.0"?>
+<!DOCTYPE mediawiki [
+  <!ENTITY lol "lol">
+  <!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+  <!ENTITY lol2 "&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;">
+  <!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">
+  <!ENTITY lol4 "&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;">
+  <!ENTITY lol5 "&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;&lol4;">
+  <!ENTITY lol6 "&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;&lol5;">
+  <!ENTITY lol7 "&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;&lol6;">
+  <!ENTITY lol8 "&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;&lol7;">
+  <!ENTITY lol9 "&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;&lol8;">
+]>
+<mediawiki><page><title>Lol</title><ns>0</ns><id>1</id>
+<revision><id>1</id><text>&lol9;</text></revision></page></mediawiki>
+"""
+EXTERNAL_ENTITY = """<?xml version="1.0"?>
+<!DOCTYPE mediawiki [<!ENTITY secret SYSTEM "file:///etc/passwd">]>
+<mediawiki><page><title>Secret</title><ns>0</ns><id>1</id>
+<revision><id>1</id><text>&secret;</text></revision></page></mediawiki>
+"""
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("content", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["laughs", "xxe"])
+def test_dtd_and_entities_are_refused_quickly(tmp_path: Path, content: str) -> None:
+    started = time.perf_counter()
+    items, error = collect_until_error(write(tmp_path / "evil.xml", content))
+    assert items == []
+    assert "refused" in error.message
+    assert time.perf_counter() - started < 2
+
+
+def test_unparseable_wikitext_falls_back_to_plain_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_parse = mediawiki.mwparserfromhell.parse
+
+    def fragile_parse(text: str, *args: Any, **kwargs: Any) -> Any:
+        if "BOOM" in text:
+            raise RuntimeError("tokenizer gave up")
+        return real_parse(text, *args, **kwargs)
+
+    monkeypatch.setattr(mediawiki.mwparserfromhell, "parse", fragile_parse)
+    pages = [
+        page_xml("Broken", "BOOM {{tpl|x}} see [[Annual leave|the rules]].\n[[Category:Odd]]"),
+        page_xml("Fine", "== Part ==\nAll good.", page_id=2),
+    ]
+    items = docs(parse(write(tmp_path / "w.xml", dump_xml(pages))))
+    assert [d.title for d in items] == ["Broken", "Fine"]
+    assert items[0].text == "BOOM see the rules."
+    assert items[0].categories == ("Odd",)
+    assert items[1].sections[0].heading_path == ("Part",)
+
+
+# --- property -------------------------------------------------------------------------------
+
+WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄäöüß", min_size=1, max_size=12)
+DECORATIONS = [
+    "{}",
+    "'''{}'''",
+    "''{}''",
+    "[[{}]]",
+    "[[Some target|{}]]",
+    "[https://example.org {}]",
+    "{{{{tpl|x}}}} {}",
+    "{}<ref>note</ref>",
+    "<!-- c -->{}",
+    "<span>{}</span>",
+]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    words=st.lists(
+        st.tuples(WORD, st.integers(0, len(DECORATIONS) - 1), st.sampled_from([" ", "\n", "\n\n"])),
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_words_survive_any_decoration(tmp_path: Path, words: list[tuple[str, int, str]]) -> None:
+    text = "".join(DECORATIONS[style].format(word) + sep for word, style, sep in words)
+    doc = one_doc(tmp_path, text)
+    tokens = doc.text.split()
+    for word, _, _ in words:
+        assert word in tokens, (word, text, doc.text)
+    assert_clean(doc)
