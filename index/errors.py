@@ -57,3 +57,57 @@ class NotFoundError(HearthError):
     """The thing does not exist, or the caller may not see it (indistinguishable on purpose)."""
 
     code = "not_found"
+
+
+class ModelBusyError(HearthError):
+    """The generation queue is full; the caller should retry after `retry_after` seconds."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: int = 2) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ContextOverflowError(HearthError):
+    """The prompt (or the requested answer length) cannot fit the model's context window."""
+
+    code = "context_overflow"
+
+
+class InvalidRequestError(HearthError):
+    """The request is well-formed JSON but asks for something Hearth will not do."""
+
+    code = "invalid_request"
+
+
+class UpstreamError(HearthError):
+    """A remote inference server failed (502), is unavailable (503) or timed out (504)."""
+
+    code = "upstream_error"
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LicenseError(ConfigurationError):
+    """The model's licence is missing or not in the allowed list."""
+
+    code = "license_not_allowed"
+
+
+class AuthError(HearthError):
+    """Missing or invalid credentials where they are required."""
+
+    code = "unauthorized"
+
+
+class RateLimitedError(HearthError):
+    """Too many requests for this key; retry after `retry_after` seconds."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -92,3 +92,13 @@ class Store(Protocol):
     def dense_search(self, query: Vectors, groups: frozenset[str], k: int) -> list[Passage]:
         """Vector top-k, only chunks `groups` may read."""
         ...
+
+    def term_statistics(
+        self, terms: Sequence[str], groups: frozenset[str], chunk_ids: Sequence[int]
+    ) -> tuple[int, dict[str, int], dict[str, set[int]]]:
+        """Readable chunk count, per-term document frequency, and which chunks hold each term."""
+        ...
+
+    def embeddings(self, chunk_ids: Sequence[int]) -> Vectors:
+        """Stored vectors of the given chunks, in the given order (unknown ids are skipped)."""
+        ...

@@ -7,9 +7,13 @@ column filters or operators. Fusion and abstention build on these in the answeri
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 
-from index.protocols import Embedder, Store
+import numpy as np
+
+from index.protocols import Embedder, Store, Vectors
 from index.types import Passage
 
 MAX_QUERY_TERMS = 32
@@ -175,3 +179,127 @@ def dense_top_k(
     if not query.strip():
         return []
     return store.dense_search(embedder.embed_query(query), groups, k)
+
+
+@dataclass(frozen=True)
+class RetrievalSettings:
+    """Knobs of hybrid retrieval; defaults chosen on corpus/questions.jsonl (see README)."""
+
+    k: int = 4
+    candidates: int = 20
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    lexical_weight: float = 1.0
+    per_document: int = 2
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    """Fused passages, best first, and the evidence that they answer the question.
+
+    `evidence` (0..1) combines the best query-passage cosine with the IDF-weighted share of
+    the query's terms found in one passage; the abstention threshold is compared against it
+    before any LLM call.
+    """
+
+    passages: list[Passage]
+    evidence: float
+
+
+def rrf_fuse(ranked_lists: list[tuple[list[Passage], float]], rrf_k: int) -> list[Passage]:
+    """Reciprocal rank fusion: each list adds weight / (rrf_k + rank) to a chunk's score."""
+    scores: dict[int, float] = {}
+    first_seen: dict[int, Passage] = {}
+    for passages, weight in ranked_lists:
+        for rank, passage in enumerate(passages, start=1):
+            key = passage.chunk.id if passage.chunk.id is not None else id(passage)
+            scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
+            first_seen.setdefault(key, passage)
+    order = sorted(scores, key=lambda key: (-scores[key], key))
+    return [
+        Passage(first_seen[key].chunk, first_seen[key].document, scores[key], rank)
+        for rank, key in enumerate(order, start=1)
+    ]
+
+
+def hybrid_search(
+    store: Store,
+    embedder: Embedder,
+    queries: list[tuple[str, float]],
+    groups: frozenset[str],
+    settings: RetrievalSettings,
+    exclude_document_ids: frozenset[str] = frozenset(),
+) -> Retrieval:
+    """Dense + BM25 for each (query, weight), fused by RRF, capped per document.
+
+    Several queries let a follow-up ("and in Berlin?") search both alone and with the
+    conversation before it; both searches apply the caller's groups inside the query.
+    """
+    lists: list[tuple[list[Passage], float]] = []
+    used: list[tuple[str, Vectors]] = []
+    for text, weight in queries:
+        if not text.strip():
+            continue
+        vector = embedder.embed_query(text)
+        used.append((text, vector))
+        dense = store.dense_search(vector, groups, settings.candidates)
+        lexical = store.lexical_search(fts_query(text), groups, settings.candidates)
+        lists.append(([p for p in dense if p.document.id not in exclude_document_ids],
+                      weight * settings.dense_weight))  # fmt: skip
+        lists.append(([p for p in lexical if p.document.id not in exclude_document_ids],
+                      weight * settings.lexical_weight))  # fmt: skip
+    fused = rrf_fuse(lists, settings.rrf_k)
+    chosen: list[Passage] = []
+    per_document: dict[str, int] = {}
+    for passage in fused:
+        count = per_document.get(passage.document.id, 0)
+        if count >= settings.per_document:
+            continue
+        per_document[passage.document.id] = count + 1
+        chosen.append(Passage(passage.chunk, passage.document, passage.score, len(chosen) + 1))
+        if len(chosen) == settings.k:
+            break
+    return Retrieval(chosen, evidence(store, chosen, used, groups))
+
+
+COSINE_WEIGHT = 0.5  # evidence = 0.5 * cosine + 0.5 * term coverage (chosen on questions.jsonl)
+
+
+def evidence(
+    store: Store,
+    passages: list[Passage],
+    queries: list[tuple[str, Vectors]],
+    groups: frozenset[str],
+) -> float:
+    """How strongly the passages support any of the queries (0..1); the best query counts.
+
+    Cosine alone could not tell "no such policy" from "a related policy"; a question whose
+    rare terms (Madrid, sabbatical, ferry) appear in no readable passage is what abstention
+    must catch, hence the IDF-weighted term coverage.
+    """
+    ids = [p.chunk.id for p in passages if p.chunk.id is not None]
+    if not ids or not queries:
+        return 0.0
+    matrix = store.embeddings(ids)
+    best = 0.0
+    for text, vector in queries:
+        cosine = float(np.max(matrix @ vector)) if matrix.size else 0.0
+        coverage = term_coverage(store, text, ids, groups)
+        best = max(best, COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * coverage)
+    return best
+
+
+def term_coverage(store: Store, text: str, chunk_ids: list[int], groups: frozenset[str]) -> float:
+    """The largest IDF-weighted share of the query's terms that one of the chunks contains."""
+    terms = [term.strip('"') for term in fts_query(text).split(" OR ") if term]
+    if not terms:
+        return 0.0
+    total, frequencies, holders = store.term_statistics(terms, groups, chunk_ids)
+    weights = {t: math.log((total + 1) / (frequencies[t] + 0.5)) for t in terms}
+    denominator = sum(weights.values())
+    if denominator <= 0:
+        return 0.0
+    per_chunk = {
+        chunk_id: sum(weights[t] for t in terms if chunk_id in holders[t]) for chunk_id in chunk_ids
+    }
+    return max(per_chunk.values()) / denominator

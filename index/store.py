@@ -380,6 +380,57 @@ class SQLiteStore:
             ids, scores = vectors.search(query, k, allowed=self._allowed_ids(groups))
             return self._passages(ids.tolist(), scores.tolist(), groups)
 
+    def embeddings(self, chunk_ids: Sequence[int]) -> Vectors:
+        """Stored vectors of the given chunks, in order; unknown ids are skipped."""
+        ids = list(chunk_ids)
+        dim = int(self.manifest().get("dim", "0"))
+        if not ids or not dim:
+            return np.empty((0, dim), dtype=np.float32)
+        with self._lock:
+            rows = dict(
+                self._conn.execute(
+                    f"SELECT rowid, embedding FROM chunks WHERE rowid IN ({_placeholders(ids)})",
+                    ids,
+                ).fetchall()
+            )
+        blobs = [rows[i] for i in ids if i in rows]
+        if not blobs:
+            return np.empty((0, dim), dtype=np.float32)
+        return np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(blobs), dim)
+
+    def term_statistics(
+        self, terms: Sequence[str], groups: frozenset[str], chunk_ids: Sequence[int]
+    ) -> tuple[int, dict[str, int], dict[str, set[int]]]:
+        """(readable chunks, document frequency per term, which of `chunk_ids` hold each term).
+
+        Counted only over chunks `groups` may read, so restricted text cannot sway abstention.
+        Terms go through FTS5's own tokenizer (quoted), matching how chunks were indexed.
+        """
+        members = sorted(groups)
+        acl = f"SELECT chunk_rowid FROM acl WHERE grp IN ({_placeholders(members)})"
+        ids = list(chunk_ids)
+        frequencies: dict[str, int] = {}
+        holders: dict[str, set[int]] = {}
+        with self._lock:
+            total = self._conn.execute(f"SELECT count(DISTINCT chunk_rowid) FROM ({acl})", members)
+            total = total.fetchone()[0]
+            for term in terms:
+                phrase = '"' + term.replace('"', "") + '"'
+                frequencies[term] = self._conn.execute(
+                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
+                    f" AND rowid IN ({acl})",
+                    (phrase, *members),
+                ).fetchone()[0]
+                holders[term] = {
+                    row[0]
+                    for row in self._conn.execute(
+                        "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?"
+                        f" AND rowid IN ({_placeholders(ids)})",
+                        (phrase, *ids),
+                    )
+                }
+        return total, frequencies, holders
+
     def lexical_search(self, match: str, groups: frozenset[str], k: int) -> list[Passage]:
         """BM25 top-k for an escaped FTS5 expression, joined with the ACL inside the query."""
         if not groups or k <= 0 or not match:
