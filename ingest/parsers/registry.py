@@ -1,0 +1,45 @@
+"""Which parser reads which file: one table from file suffix to parser function.
+
+The pipeline asks `parser_for(path)` for every file it walks; `None` means "not a file this
+registry handles" (unknown types are skipped, MediaWiki XML dumps go to the wiki parser). Importing
+this module is cheap: the unstructured-based parsers import unstructured only when first called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from index.types import Document
+from ingest.parsers.base import ParseOptions
+from ingest.parsers.text import parse_text
+from ingest.parsers.unstructured_files import parse_docx, parse_html, parse_markdown, parse_pdf
+
+FileParser = Callable[[Path, str, ParseOptions], Document]
+"""(path, doc_id, options) -> Document; raises `index.errors.ParseError` on unreadable input."""
+
+_PARSERS: dict[str, FileParser] = {
+    ".md": parse_markdown,
+    ".markdown": parse_markdown,
+    ".html": parse_html,
+    ".htm": parse_html,
+    ".pdf": parse_pdf,
+    ".docx": parse_docx,
+    ".txt": parse_text,
+    ".text": parse_text,
+}
+
+SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_PARSERS)
+"""Lower-case suffixes (with the dot) that `parser_for` has a parser for."""
+
+# Handled by the MediaWiki dump parser, never by a file parser (checked on the full name, since
+# Path("x.xml.gz").suffix is only ".gz").
+_WIKI_DUMP_SUFFIXES = (".xml", ".xml.bz2", ".xml.gz")
+
+
+def parser_for(path: Path) -> FileParser | None:
+    """The parser for `path` by its suffix (case-insensitive), or None if there is none."""
+    name = path.name.lower()
+    if name.endswith(_WIKI_DUMP_SUFFIXES):
+        return None
+    return _PARSERS.get(Path(name).suffix)

@@ -1,0 +1,264 @@
+"""Plain-text files, and the text and section building every file parser shares.
+
+`parse_text` turns a `.txt` file into one `Document`: a single section, or one section per
+Markdown-style `#` heading when the file has them. The helpers are used by the unstructured-based
+parsers too, so every format comes out the same way: `clean_text` (NFC, no control characters
+except newline and tab, at most one blank line in a row, ligatures spelled out, common
+UTF-8-read-as-Latin-1 mojibake such as "â€™" repaired) and `build_sections` (a flat run of
+heading and text `Block`s -> title + nested heading-path `Section`s).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from index.errors import ParseError
+from index.types import Document, Section
+from ingest.parsers.base import ParseOptions
+
+# Control characters except \t and \n (\r is turned into \n first); C1 controls too.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
+_TRAILING_SPACE = re.compile(r"[ \t]+\n")
+# A UTF-8 lead byte read as Latin-1/cp1252, then as many continuation "bytes" as it needs
+# (U+0080-U+00BF in Latin-1, or the cp1252 characters that stand in for 0x80-0x9F).
+_CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
+_CONT = f"[\u0080-\u00bf{_CP1252_HIGH}]"
+_MOJIBAKE = re.compile(
+    f"[\u00c2-\u00df]{_CONT}|[\u00e0-\u00ef]{_CONT}{{2}}|[\u00f0-\u00f4]{_CONT}{{3}}"
+)
+# Typographic ligatures (ﬁ, ﬂ, ...) as PDFs often extract them: spelled out, so "unified" matches.
+_LIGATURES = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
+_MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
+_MAX_TITLE = 80
+
+
+def _byte_of(char: str) -> int | None:
+    """The single byte that `char` stands for in cp1252 (else Latin-1), or None."""
+    try:
+        return char.encode("cp1252")[0]
+    except UnicodeEncodeError:
+        return ord(char) if ord(char) < 256 else None
+
+
+def _unmojibake(match: re.Match[str]) -> str:
+    raw = [_byte_of(c) for c in match.group(0)]
+    if None in raw:
+        return match.group(0)
+    data = bytes(b for b in raw if b is not None)
+    try:
+        fixed = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return match.group(0)
+    # Only a single, complete character counts as a repair; anything else is left alone.
+    return fixed if len(fixed) == 1 else match.group(0)
+
+
+def repair_mojibake(text: str) -> str:
+    """Repair text that was UTF-8, decoded as Latin-1/cp1252 and encoded again ("â€™" -> "’").
+
+    Uses `ftfy` when it is installed; otherwise a cheap, conservative regex that only rewrites a
+    sequence when it decodes to exactly one UTF-8 character.
+    """
+    try:
+        import ftfy
+    except ImportError:
+        return _MOJIBAKE.sub(_unmojibake, text)
+    return str(ftfy.fix_text(text, normalization="NFC"))
+
+
+def clean_text(text: str) -> str:
+    """Normalise extracted text: mojibake repaired, NFC, ligatures spelled out, no control
+    characters, no trailing spaces, at most one blank line in a row."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\f", "\n\n")
+    text = repair_mojibake(text)  # before stripping C1 controls: mojibake is made of them
+    text = _CONTROL.sub("", text).translate(_LIGATURES)
+    text = unicodedata.normalize("NFC", text)  # last: removals can leave composable pairs
+    text = text.replace("\u00a0", " ")
+    text = _TRAILING_SPACE.sub("\n", text)
+    text = _BLANK_RUNS.sub("\n\n", text)
+    return text.strip()
+
+
+def clean_line(text: str) -> str:
+    """`clean_text` for a one-line value (a title or heading): whitespace collapsed to spaces."""
+    return " ".join(clean_text(text).split())
+
+
+def prettify_stem(path: Path) -> str:
+    """A readable title from a file name: "annual-leave_policy.pdf" -> "Annual leave policy"."""
+    words = re.sub(r"[-_.\s]+", " ", path.stem).strip()
+    if not words:
+        return path.name
+    return words[0].upper() + words[1:]
+
+
+def file_modified(path: Path) -> datetime:
+    """The file's modification time as an aware UTC datetime."""
+    return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+
+
+def read_text_file(path: Path) -> str:
+    """The file decoded as UTF-8 (a BOM is dropped; undecodable bytes become U+FFFD)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ParseError(f"{path.name}: cannot read file ({exc.strerror or 'I/O error'})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("utf-8", errors="replace")
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of extracted text, in reading order: a heading (`depth` set) or body text.
+
+    `depth` 0 is a top-level heading; `page` is the 1-based page for paged formats; list items
+    are joined to their neighbours by a single newline instead of a blank line.
+    """
+
+    text: str
+    depth: int | None = None
+    page: int | None = None
+    is_list: bool = False
+
+
+def _title_and_dropped(
+    blocks: Sequence[Block], explicit: str | None, fallback: str, from_heading: bool
+) -> tuple[str, int | None]:
+    """The document title, and the index of the heading block that *is* the title (if any).
+
+    An explicit title (front matter, <title>, "Title" style, PDF metadata) wins; the first
+    heading is dropped from the heading paths when it merely repeats it. Otherwise (if
+    `from_heading`) the first heading is the title when no later heading is as shallow (one h1
+    over h2s); a document with several top-level headings is named after its file instead of
+    its first chapter.
+    """
+    heads = [(i, b.depth) for i, b in enumerate(blocks) if b.depth is not None]
+    if explicit:
+        if heads and blocks[heads[0][0]].text.casefold() == explicit.casefold():
+            return explicit, heads[0][0]
+        return explicit, None
+    if from_heading and heads and all(depth > heads[0][1] for _, depth in heads[1:]):
+        return blocks[heads[0][0]].text, heads[0][0]
+    return fallback, None
+
+
+def _is_empty_heading(blocks: Sequence[Block], index: int) -> bool:
+    """A heading with neither text nor sub-headings after it (e.g. a signature a PDF called a
+    heading); it is kept as text rather than lost."""
+    depth = blocks[index].depth
+    if depth is None:
+        return False
+    following = blocks[index + 1] if index + 1 < len(blocks) else None
+    return following is None or (following.depth is not None and following.depth <= depth)
+
+
+def build_sections(
+    blocks: Sequence[Block],
+    explicit_title: str | None,
+    fallback_title: str,
+    *,
+    paged: bool = False,
+    title_from_heading: bool = True,
+) -> tuple[str, list[Section]]:
+    """(title, sections): consecutive body blocks grouped under the current heading path.
+
+    Headings nest by depth (a heading closes every open heading at its depth or deeper). With
+    `paged`, a new section also starts at each page change and carries `page` and the anchor
+    "page=N".
+    """
+    title_text = (explicit_title or "").casefold()
+    blocks = [
+        replace(block, depth=None)
+        if _is_empty_heading(blocks, i) and block.text.casefold() != title_text
+        else block
+        for i, block in enumerate(blocks)
+    ]
+    title, dropped = _title_and_dropped(blocks, explicit_title, fallback_title, title_from_heading)
+    sections: list[Section] = []
+    stack: list[tuple[int, str]] = []
+    parts: list[str] = []
+    page: int | None = None
+    previous_list = False
+
+    def flush() -> None:
+        text = clean_text("".join(parts))
+        if text:
+            sections.append(
+                Section(
+                    heading_path=tuple(heading for _, heading in stack),
+                    text=text,
+                    anchor=f"page={page}" if paged and page is not None else None,
+                    page=page if paged else None,
+                )
+            )
+        parts.clear()
+
+    for index, block in enumerate(blocks):
+        if paged and block.page != page:
+            flush()
+            page = block.page
+        if block.depth is not None:
+            flush()
+            while stack and stack[-1][0] >= block.depth:
+                stack.pop()
+            if index != dropped and block.text:
+                stack.append((block.depth, block.text))
+            continue
+        if block.text:
+            parts.append(("\n" if block.is_list and previous_list else "\n\n") + block.text)
+            previous_list = block.is_list
+    flush()
+    return title, sections
+
+
+def _text_blocks(text: str) -> list[Block]:
+    """Blocks of a plain-text file: Markdown-style `#` headings (outside fenced code) and text."""
+    blocks: list[Block] = []
+    buffer: list[str] = []
+    in_fence = False
+    for line in text.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        match = None if in_fence else _MD_HEADING.match(line)
+        if match is None:
+            buffer.append(line)
+            continue
+        blocks.append(Block("\n".join(buffer)))
+        buffer.clear()
+        blocks.append(Block(clean_line(match.group(2)), depth=len(match.group(1)) - 1))
+    blocks.append(Block("\n".join(buffer)))
+    return blocks
+
+
+def parse_text(path: Path, doc_id: str, options: ParseOptions) -> Document:
+    """A plain-text file as one Document.
+
+    Title: the first non-empty line when it is short (< 80 characters), else the prettified file
+    name. One section with an empty heading path, unless the file uses Markdown-style `#`
+    headings, in which case it is split at them.
+    """
+    text = clean_text(read_text_file(path))
+    if not text:
+        raise ParseError(f"{path.name}: the file is empty")
+    first_line = text.split("\n", 1)[0].strip()
+    title = clean_line(first_line.lstrip("#")) if len(first_line) < _MAX_TITLE else ""
+    title, sections = build_sections(_text_blocks(text), title or prettify_stem(path), "")
+    return Document(
+        id=doc_id,
+        source=str(path),
+        title=title,
+        kind="text",
+        sections=tuple(sections),
+        groups=options.groups,
+        modified=file_modified(path),
+        url=None,
+        content_hash="",
+    )
