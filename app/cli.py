@@ -1,17 +1,22 @@
-"""The `hearth` command: serve, plus the ingest and status commands mounted from ingest/cli.py."""
+"""The `hearth` command: serve, ask, keys — plus ingest and status mounted from ingest/cli.py."""
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ingest.cli import ingest, status
+from ingest.cli import data_dir_option, ingest, status
 
 
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"]},
-    epilog="Quick start: `hearth ingest corpus/` then `hearth serve`, and open http://127.0.0.1:8000",
+    epilog="Quick start: `hearth ingest corpus/`, then `hearth serve`, then open "
+    'http://127.0.0.1:8000 or run `hearth ask "How many days of leave do I get?"`.',
 )
 @click.version_option(package_name="hearth-kb")
 def cli() -> None:
@@ -34,22 +39,147 @@ def cli() -> None:
     type=int,
     help="Port to listen on. [env: HEARTH_PORT]",
 )
-@click.option(
-    "--data-dir",
-    envvar="HEARTH_DATA_DIR",
-    default="data",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder holding the store. [env: HEARTH_DATA_DIR]",
-)
+@data_dir_option
 def serve(host: str, port: int, data_dir: Path) -> None:
-    """Serve the web page and the APIs (uvicorn, app factory `app.main:create_app`)."""
-    import os
+    """Serve the chat page, the REST API and the OpenAI-compatible API.
 
+    Every other setting comes from HEARTH_* environment variables (see the README).
+    """  # fmt: skip
     import uvicorn
 
+    if not (data_dir / "hearth.sqlite3").is_file():
+        click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
+        sys.exit(2)
     os.environ["HEARTH_DATA_DIR"] = str(data_dir)
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+
+
+def _stream_answer(response: Any, as_json: bool) -> int:
+    """Print tokens as they arrive, then the sources; returns the exit code."""
+    event = ""
+    for line in response.iter_lines():
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            data = json.loads(line[6:])
+            if event == "token" and not as_json:
+                click.echo(data["text"], nl=False)
+            elif event == "error":
+                click.echo(f"\nerror: {data['message']}", err=True)
+                return 1
+            elif event == "done":
+                if as_json:
+                    click.echo(json.dumps(data, indent=2))
+                    return 0
+                click.echo("\n")
+                if data["citations"] or data["uncited"]:
+                    click.echo(click.style("Answer with citations:", bold=True))
+                    click.echo(data["answer"] + "\n")
+                label = "Closest matches" if data["abstained"] else "Sources"
+                click.echo(click.style(f"{label}:", bold=True))
+                for source in data["sources"]:
+                    where = " > ".join(filter(None, [source["title"], source["heading"]]))
+                    click.echo(
+                        f"  [{source['n']}] {where}  {source['url'] or source['document_id']}"
+                    )
+                return 0
+    return 1
+
+
+@cli.command()
+@click.argument("question")
+@click.option(
+    "--url",
+    envvar="HEARTH_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="Where `hearth serve` runs. [env: HEARTH_URL]",
+)
+@click.option(
+    "--key",
+    envvar="HEARTH_API_KEY",
+    default=None,
+    help="API key (from `hearth keys create`). [env: HEARTH_API_KEY]",
+)
+@click.option("--conversation", default=None, help="Continue this conversation id.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON.")
+def ask(question: str, url: str, key: str | None, conversation: str | None, as_json: bool) -> None:
+    """Ask a running Hearth a question; the answer streams in, then its sources.
+
+    \b
+    Example:
+      hearth ask "How many days of annual leave do employees in Paris get?"
+    """  # fmt: skip
+    import httpx
+
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    body = {"question": question, "stream": True, "conversation_id": conversation}
+    try:
+        endpoint = f"{url.rstrip('/')}/api/query"
+        timeout = httpx.Timeout(10, read=300)
+        with httpx.stream(
+            "POST", endpoint, json=body, headers=headers, timeout=timeout, trust_env=False
+        ) as response:
+            if response.status_code != 200:
+                response.read()
+                try:
+                    message = response.json()["error"]["message"]
+                except (ValueError, KeyError, TypeError):
+                    message = f"HTTP {response.status_code}"
+                click.echo(f"error: {message}", err=True)
+                sys.exit(1)
+            sys.exit(_stream_answer(response, as_json))
+    except httpx.HTTPError as exc:
+        click.echo(f"error: cannot reach Hearth at {url} ({type(exc).__name__}); "
+                   "is `hearth serve` running?", err=True)  # fmt: skip
+        sys.exit(2)
+
+
+@cli.group()
+def keys() -> None:
+    """Create, list and revoke API keys (stored hashed; a key is shown once)."""
+
+
+@keys.command("create")
+@click.option("--user", required=True, help="Who the key belongs to.")
+@click.option("--groups", default="public", show_default=True, help="Comma-separated groups.")
+@data_dir_option
+def keys_create(user: str, groups: str, data_dir: Path) -> None:
+    """Create a key and print it once."""
+    from app.keys import KeyStore
+    from index.errors import HearthError
+
+    try:
+        key, info = KeyStore(data_dir).create(user, groups)
+    except (HearthError, ValueError) as exc:
+        raise click.BadParameter(getattr(exc, "message", str(exc))) from None
+    click.echo(key)
+    click.echo(f"id {info.id}, user {info.user}, groups {','.join(sorted(info.groups))}. "
+               "Store the key now: it cannot be shown again.", err=True)  # fmt: skip
+
+
+@keys.command("list")
+@data_dir_option
+def keys_list(data_dir: Path) -> None:
+    """List keys (ids, users, groups; never the keys)."""
+    from app.keys import KeyStore
+
+    for info in KeyStore(data_dir).all():
+        state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
+        click.echo(f"{info.id}  {info.user}  {','.join(sorted(info.groups))}  {state}")
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@data_dir_option
+def keys_revoke(key_id: str, data_dir: Path) -> None:
+    """Revoke a key by id; it stops working on the next request."""
+    from app.keys import KeyStore
+
+    if not KeyStore(data_dir).revoke(key_id):
+        click.echo(f"no active key with id {key_id}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {key_id}")
 
 
 cli.add_command(ingest)

@@ -1,42 +1,188 @@
 """The FastAPI application factory: `create_app(settings=None, *, services=None)`.
 
 Models and the store load in the lifespan unless `services` is passed in (tests pass fakes).
-State lives on `app.state`; there are no module globals.
+State lives on `app.state`; there are no module globals. Domain errors map to HTTP statuses in
+one place (`STATUS`); every error body is `{"error": {"code", "message", "type"}}`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.conversations import ConversationStore
+from app.deps import Services
+from app.keys import KeyStore
+from app.metrics import Metrics
+from app.rag import RagPipeline
 from app.settings import Settings
-from index.errors import HearthError
-from index.protocols import Embedder
+from index.errors import (
+    AuthError,
+    ConfigurationError,
+    ContextOverflowError,
+    HearthError,
+    InvalidGroupError,
+    InvalidRequestError,
+    ModelBusyError,
+    NotFoundError,
+    RateLimitedError,
+    UpstreamError,
+)
 from index.store import SQLiteStore
 
+log = logging.getLogger(__name__)
 
-@dataclass
-class Services:
-    """What a request needs: the store and the query embedder."""
+STATUS: dict[type[HearthError], int] = {
+    NotFoundError: 404,
+    InvalidRequestError: 400,
+    ContextOverflowError: 400,
+    InvalidGroupError: 400,
+    AuthError: 401,
+    RateLimitedError: 429,
+    ModelBusyError: 503,
+    ConfigurationError: 500,
+}
 
-    store: SQLiteStore
-    embedder: Embedder
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "type": code}}
+
+
+def status_for(exc: HearthError) -> int:
+    if isinstance(exc, UpstreamError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+def load_model(settings: Settings) -> Any:
+    """The local GGUF engine, or the remote OpenAI-compatible one when HEARTH_LLM_URL is set."""
+    if settings.llm_url:
+        from app.remote_engine import OpenAICompatChatModel
+
+        return OpenAICompatChatModel(
+            settings.llm_url,
+            api_key=settings.llm_api_key,
+            model=settings.llm_model,
+            timeout=settings.llm_timeout,
+            context_size=settings.context_size or 4096,
+            license=settings.llm_license,
+            queue_size=settings.queue_size,
+        )
+    from app.engines import LlamaCppChatModel, bundled_gguf_path
+
+    return LlamaCppChatModel(
+        settings.model_path or bundled_gguf_path(),
+        n_ctx=settings.context_size,
+        threads=settings.threads,
+        queue_size=settings.queue_size,
+        allowed_licenses=settings.license_set(),
+        allow_any_license=settings.allow_any_license,
+        sha256=settings.model_sha256,
+    )
+
+
+def build_services(settings: Settings, store: SQLiteStore, embedder: Any, model: Any) -> Services:
+    """Wire the services around a store, an embedder and a chat model (real or fake)."""
+    conversations = ConversationStore(settings.data_dir)
+    conversations.purge(settings.retention_days)
+    rag = RagPipeline(store, embedder, model, conversations, settings)
+    return Services(
+        store=store,
+        embedder=embedder,
+        model=model,
+        conversations=conversations,
+        keys=KeyStore(settings.data_dir),
+        rag=rag,
+        metrics=Metrics(),
+    )
 
 
 def load_services(settings: Settings) -> Services:
-    """Open the store (repairing its vector file if needed) and load the embedder."""
+    """Open the store (repairing its vector file if needed), load the embedder and the model."""
     from index.embedder import SentenceTransformerEmbedder
 
     embedder = SentenceTransformerEmbedder(settings.embedder_path)
     store = SQLiteStore(settings.data_dir)
-    if store.manifest().get("embedder") not in (None, embedder.model_id):
-        store.check_embedder(embedder.model_id, embedder.dim)  # raises with a clear message
+    if "embedder" in store.manifest():
+        store.check_embedder(embedder.model_id, embedder.dim)
     store.open_vectors()
-    return Services(store=store, embedder=embedder)
+    return build_services(settings, store, embedder, load_model(settings))
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413, counting streamed bytes too."""
+
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length", b"0")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await _send_json(send, 413, error_body("too_large", "request body too large"))
+            return
+        received = 0
+
+        async def limited() -> Any:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _send_json(send, 413, error_body("too_large", "request body too large"))
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
+    import json
+
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    headers += [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
@@ -48,17 +194,72 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = services or load_services(settings)
         yield
         if services is None:
+            close = getattr(app.state.services.model, "close", None)
+            if close:
+                close()
             app.state.services.store.close()
 
-    app = FastAPI(title="Hearth", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="Hearth",
+        version="0.1.0",
+        description="Answers from your organisation's documents, with sources.",
+        lifespan=lifespan,
+        docs_url=None,  # Swagger UI loads scripts from a CDN: not on a machine that stays offline
+        redoc_url=None,
+    )
     app.state.settings = settings
+    app.state.services = None
 
     @app.exception_handler(HearthError)
     async def hearth_error(_: Request, exc: HearthError) -> JSONResponse:
-        return JSONResponse({"error": {"code": exc.code, "message": exc.message}}, status_code=400)
+        status = status_for(exc)
+        headers = {}
+        if isinstance(exc, ModelBusyError | RateLimitedError):
+            headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, AuthError):
+            headers["WWW-Authenticate"] = "Bearer"
+        return JSONResponse(error_body(exc.code, exc.message), status_code=status, headers=headers)
 
-    from app.routes import health, search
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
+            for e in exc.errors()[:5]
+        )
+        return JSONResponse(error_body("invalid_request", problems[:500]), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error")
+        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+    @app.middleware("http")
+    async def headers_and_metrics(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        route = request.scope.get("route")
+        services_now = request.app.state.services
+        if services_now is not None and route is not None:
+            path = getattr(route, "path", "other")
+            services_now.metrics.requests.labels(path, str(response.status_code)).inc()
+            services_now.metrics.latency.labels(path).observe(time.perf_counter() - started)
+        return response
+
+    from app.routes import conversations, health, openai, query, web
 
     app.include_router(health.router)
-    app.include_router(search.router)
+    app.include_router(query.router)
+    app.include_router(conversations.router)
+    app.include_router(openai.router)
+    app.include_router(web.router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

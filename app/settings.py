@@ -1,4 +1,5 @@
-"""Service settings (pydantic-settings, prefix HEARTH_); every field is described for the README."""
+"""Service settings (pydantic-settings, prefix HEARTH_): every field is described, and the
+README's settings table is checked against this class by a test."""
 
 from __future__ import annotations
 
@@ -7,16 +8,94 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+OPEN_LICENSES = (
+    "apache-2.0,mit,bsd-2-clause,bsd-3-clause,isc,mpl-2.0,cc-by-4.0,cc-by-sa-4.0,cc0-1.0,unlicense"
+)
+
 
 class Settings(BaseSettings):
     """Everything an operator can set, from the environment (HEARTH_*) or a `.env` file."""
 
     model_config = SettingsConfigDict(env_prefix="HEARTH_", env_file=".env", extra="ignore")
 
+    # Where things live
     data_dir: Path = Field(Path("data"), description="Folder holding the store and vector files.")
+    host: str = Field("127.0.0.1", description="Address `hearth serve` binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `hearth serve` listens on.")
+
+    # Models
     embedder_path: str | None = Field(
         None, description="Local sentence-transformers folder; default: bundled all-MiniLM-L6-v2."
     )
-    host: str = Field("127.0.0.1", description="Address `hearth serve` binds to.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `hearth serve` listens on.")
-    top_k: int = Field(5, ge=1, le=50, description="Passages returned by a search by default.")
+    model_path: str | None = Field(
+        None, description="GGUF model file; default: bundled SmolLM2-135M-Instruct Q4_1."
+    )
+    model_sha256: str | None = Field(
+        None, description="If set, refuse to start unless the GGUF file has this SHA-256."
+    )
+    context_size: int | None = Field(
+        None, ge=512, description="Context window in tokens; default min(GGUF's, 4096)."
+    )
+    threads: int = Field(2, ge=1, le=256, description="CPU threads for the LLM.")
+    queue_size: int = Field(
+        4, ge=1, le=1024, description="Requests that may wait for the LLM; more get 503."
+    )
+    allowed_licenses: str = Field(
+        OPEN_LICENSES, description="Comma-separated model licences (GGUF general.license) allowed."
+    )
+    allow_any_license: bool = Field(
+        False, description="Start even if the model's licence is missing or not allowed."
+    )
+    llm_url: str | None = Field(
+        None, description="OpenAI-compatible server (…/v1) to use instead of the local GGUF."
+    )
+    llm_api_key: str | None = Field(None, description="Bearer key for the remote LLM server.")
+    llm_model: str | None = Field(None, description="Model name to request from the remote server.")
+    llm_timeout: float = Field(60.0, gt=0, description="Seconds to wait for the remote LLM.")
+    llm_license: str | None = Field(
+        None, description="Licence of the remote model (shown in /api/info; checked like GGUF's)."
+    )
+
+    # Answering
+    max_answer_tokens: int = Field(
+        200, ge=1, le=4096, description="Default and maximum answer length in model tokens."
+    )
+    temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
+    top_k: int = Field(4, ge=1, le=20, description="Passages shown to the model per question.")
+    candidates: int = Field(
+        20, ge=1, le=200, description="Candidates per search list before fusion."
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in fusion.")
+    lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
+    per_document: int = Field(2, ge=1, description="Most passages taken from one document.")
+    abstain_threshold: float = Field(
+        0.40, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
+    )
+    history_turns: int = Field(
+        6, ge=0, le=50, description="Most earlier messages of a conversation put in the prompt."
+    )
+
+    # Identity and privacy
+    require_auth: bool = Field(False, description="Refuse anonymous callers (401).")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated proxy IPs whose identity headers are trusted."
+    )
+    proxy_user_header: str = Field("X-Forwarded-User", description="Header naming the user.")
+    proxy_groups_header: str = Field(
+        "X-Forwarded-Groups", description="Header listing the user's groups (comma-separated)."
+    )
+    retention_days: int = Field(
+        90, ge=0, description="Delete conversations idle this many days (0 keeps them forever)."
+    )
+    max_body_bytes: int = Field(
+        1_000_000, ge=1024, description="Largest request body accepted (413 beyond)."
+    )
+
+    def license_set(self) -> frozenset[str]:
+        """The allowed licences, normalised."""
+        return frozenset(x.strip().lower() for x in self.allowed_licenses.split(",") if x.strip())
+
+    def proxy_set(self) -> frozenset[str]:
+        """Addresses whose identity headers are trusted."""
+        return frozenset(x.strip() for x in self.trusted_proxies.split(",") if x.strip())

@@ -46,6 +46,25 @@ def _placeholders(items: Sequence[object]) -> str:
     return ",".join("?" * len(items))
 
 
+def connect(data_dir: Path) -> sqlite3.Connection:
+    """A connection to the data directory's database: WAL, full fsync, foreign keys, migrated.
+
+    Autocommit mode (isolation_level=None): callers open their own transactions explicitly.
+    """
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        migrate(conn)
+    except (OSError, sqlite3.Error) as exc:
+        raise StoreError(f"cannot open the store in {data_dir.name!r}: {exc}") from None
+    return conn
+
+
 class SQLiteStore:
     """Documents, chunks, ACL, FTS5 and vectors under one data directory.
 
@@ -56,18 +75,8 @@ class SQLiteStore:
     def __init__(self, data_dir: Path, *, vector_kind: str = "faiss") -> None:
         self.data_dir = Path(data_dir)
         self.vector_kind = vector_kind
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(
-                self.data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30
-            )
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the store in {self.data_dir.name!r}: {exc}") from None
+        self._conn = connect(self.data_dir)
         self._lock = threading.RLock()
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=FULL")
-        self._conn.execute("PRAGMA foreign_keys=ON")
-        migrate(self._conn)
         self._vectors: VectorIndex | None = None
         self._vector_generation = -1
         self._allowed_cache: dict[tuple[str, frozenset[str]], Ids] = {}
@@ -567,6 +576,17 @@ class SQLiteStore:
 
     def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
         return {k: v[0] for k, v in self.document_state(source_prefix).items()}
+
+    def count_readable(self, groups: frozenset[str]) -> tuple[int, int]:
+        """(documents, chunks) that `groups` may read: what a caller is told the corpus holds."""
+        members = sorted(groups) or [""]
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT count(DISTINCT c.document_rowid), count(DISTINCT c.rowid) FROM chunks c"
+                f" JOIN acl a ON a.chunk_rowid = c.rowid WHERE a.grp IN ({_placeholders(members)})",
+                members,
+            ).fetchone()
+        return int(row[0]), int(row[1])
 
     def stats(self) -> dict[str, object]:
         """Counts for `hearth status`: documents and chunks by kind and by group, and sizes."""

@@ -61,3 +61,50 @@ class HashEmbedder:
 
     def embed_query(self, text: str) -> Vectors:
         return self._vector(text)
+
+
+class ScriptedChatModel:
+    """A chat model that streams a scripted answer word by word and records every prompt.
+
+    `answer` may be a string or a callable(messages) -> str. `delay` (seconds per token) lets
+    tests stop a long answer midway; `cancel` is honoured between tokens like the real engine.
+    """
+
+    def __init__(
+        self,
+        answer: object = "Employees in Paris get 27 days of annual leave.",
+        *,
+        context_size: int = 2048,
+        delay: float = 0.0,
+        model_id: str = "scripted-model",
+        license: str | None = "apache-2.0",
+    ) -> None:
+        self.answer = answer
+        self.context_size = context_size
+        self.delay = delay
+        self.model_id = model_id
+        self.license = license
+        self.prompts: list[list[dict[str, str]]] = []
+        self.tokens_streamed = 0
+        self.cancelled = 0
+
+    def count_tokens(self, text: str) -> int:
+        return len(_WORD.findall(text)) + text.count("\n") + 1
+
+    def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
+        return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 2
+
+    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
+        import time
+
+        self.prompts.append([dict(m) for m in messages])
+        text = self.answer(messages) if callable(self.answer) else str(self.answer)
+        pieces = re.findall(r"\S+\s*", text)[:max_tokens]
+        for piece in pieces:
+            if cancel is not None and cancel.is_set():
+                self.cancelled += 1
+                return
+            if self.delay:
+                time.sleep(self.delay)
+            self.tokens_streamed += 1
+            yield piece

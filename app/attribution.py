@@ -1,0 +1,396 @@
+"""Citation attribution: Hearth vouches for an answer's [n] markers itself.
+
+The bundled small model answers from the passages it is shown but rarely writes citation markers
+and sometimes invents facts. So every answer sentence is matched against the passages: markers go
+where a passage supports the sentence, markers the model wrote are kept only when that passage
+really supports it, and sentences no passage supports are reported (and the answer marked
+uncited). Pure, deterministic and fast; it never raises, since it runs on every answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+
+from index.protocols import Embedder
+from index.search import STOP_WORDS
+from index.types import Passage
+
+log = logging.getLogger(__name__)
+
+# Support of an answer sentence by a passage is the weighted share of the sentence's content
+# words found in the passage (+ title + heading); numbers and names weigh KEY_WEIGHT.
+# - SUPPORTED 0.5: a paraphrase keeps most key words (in tests 0.6-1.0) while a sentence about
+#   another topic shares a word or two (< 0.4); half is the natural cut between them.
+# - KEY_CAP 0.3: a number or name absent from the passage caps support well below SUPPORTED,
+#   whatever else matches ("30 days" is not supported by "27 days").
+# - NEARLY 0.1: a second passage is cited only if it supports nearly as well as the best.
+# - MIN_CONTENT 3: with fewer content words and no number a sentence carries no checkable claim
+#   ("Sure.", "I hope this helps!"): it is neither cited nor flagged.
+# With an embedder, support is max(lexical, mean(lexical, best sentence cosine)): a close
+# paraphrase with few shared words can pass, a topical neighbour alone (lexical ~0) cannot.
+SUPPORTED = 0.5
+KEY_CAP = 0.3
+KEY_WEIGHT = 2.0
+NEARLY = 0.1
+MIN_CONTENT = 3
+SPAN_CHARS = 300
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_EXTRA_STOP = _words(
+    "according passage passages document documents source sources context also yes sure "
+    "however therefore thus well hope help helps glad happy feel free ask anything else let "
+    "know question questions note don doesn didn isn aren wasn weren won couldn shouldn "
+    "wouldn ll ve re"
+)
+_OPEN, _CLOSE = r"[\[［【〔]", r"[\]］】〕]"
+_NUMS = r"\d+[a-z]?(?:\s*(?:,|;|-|–|and)\s*#?\d+[a-z]?)*"
+_KEYWORD = r"(?:passages?|sources?|docs?|documents?|refs?|references?|citations?)"
+_MARKER_RE = (
+    rf"{_OPEN}\s*(?:{_KEYWORD}\s*)?(?:#\s*)?(?P<a>{_NUMS})\s*{_CLOSE}"
+    rf"|\({_KEYWORD}\s*(?:#\s*)?(?P<b>{_NUMS})\)"
+)
+_MARKER = re.compile(_MARKER_RE, re.IGNORECASE)
+_END = re.compile(rf"(?:[.!?…]+|[。！？])[\"'”’)]*(?:\s*(?:{_MARKER_RE}))*", re.IGNORECASE)
+_BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+")
+_LINE = re.compile(r"[^\n\r]+")
+_PREV = re.compile(r"[\w.]+$")
+_ABBREV = _words("mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no fig cf al")
+_TOKEN = re.compile(r"(?P<num>\d++(?:[.,:]\d++)*+)(?:st|nd|rd|th)?(?!\w)|(?P<word>\w+)")
+_NAME = re.compile(r"(?<=[\w,)])[ \t]+([^\W\d_]\w*)")
+_ABSTAIN = re.compile(
+    r"\bi\s+(?:do\s+not|don't|dont|cannot|can't|could\s+not|couldn't)\s+"
+    r"(?:know|find|tell|say|answer|have\s+(?:any\s+|enough\s+)?(?:information|details|data))\b"
+    r"|\bi(?:'m|\s+am)\s+not\s+sure\b"
+    r"|\b(?:is|are|was|have|has|had|found|contains?|provides?|gives?|with)\s+no\s+"
+    r"(?:information|mention|details)\b|^\W*no\s+(?:information|mention|details)\s+"
+    r"(?:about|on|regarding|was|is\s+(?:given|provided|available))\b"
+    r"|\bnot\s+(?:mentioned|specified|stated|covered|given|provided)(?:\s+in\b|\s*[.!]?\s*$)"
+    r"|\b(?:cannot|can't|could\s+not|couldn't|unable\s+to)\s+find\b"
+    r"|\b(?:passages?|sources?|context|(?:provided|given|these|above)\s+documents?)\s+"
+    r"(?:do(?:es)?\s+not|don't|doesn't|did\s+not)\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class Citation:
+    """One [n] marker used in the answer and where it leads."""
+
+    marker: int
+    document_id: str
+    title: str
+    url: str | None
+    heading: str
+    span: str
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """The answer with validated [n] markers, its citations and the sentences nothing supports."""
+
+    text: str
+    citations: list[Citation]
+    unsupported: list[str]
+    uncited: bool
+    model_abstained: bool
+
+
+@dataclass
+class _Sentence:
+    text: str  # markers removed
+    model: list[int]  # markers the model wrote (any value)
+    weights: dict[str, float]
+    keys: set[str]  # numbers and names that must appear in a supporting passage
+    kind: str  # "claim", "filler", "abstain" or "empty"
+    chosen: list[int]
+
+
+def attribute(
+    answer: str, passages: Sequence[Passage], embedder: Embedder | None = None
+) -> Attribution:
+    """Insert validated [n] markers (passages numbered 1..n in order) and flag unsupported text."""
+    try:
+        return _attribute(str(answer), list(passages), embedder)
+    except Exception:  # attribution is a check on the answer and must never lose the answer
+        log.exception("attribution failed; answer returned without citations")
+        return Attribution(_pull_markers(str(answer))[0], [], [], True, False)
+
+
+def _attribute(answer: str, passages: list[Passage], embedder: Embedder | None) -> Attribution:
+    n = len(passages)
+    names = _names(answer)  # known proper nouns: capitalised mid-sentence in answer or passages
+    for p in passages:
+        names |= _names(p.chunk.text)
+    bags = [
+        set(_terms(" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]), names)[0])
+        for p in passages
+    ]
+    spans = _split(answer)
+    pieces = [_sentence(answer[start:end], names) for start, end in spans]
+    claims = [s for s in pieces if s.kind in ("claim", "filler")]
+    scores = {id(s): [_lexical(s, bag) for bag in bags] for s in claims}
+    if embedder is not None and claims and n:
+        _add_cosines(embedder, claims, passages, scores)
+    unsupported: list[str] = []
+    for s in claims:
+        row = [score for score, _ in scores[id(s)]]
+        s.chosen = sorted({m for m in s.model if 1 <= m <= n and row[m - 1] >= SUPPORTED})
+        if s.chosen or s.kind == "filler":
+            continue
+        ranked = sorted(range(n), key=lambda i: (-row[i], i))
+        if ranked and row[ranked[0]] >= SUPPORTED:
+            best = row[ranked[0]]
+            s.chosen = [i + 1 for i in ranked[:2] if row[i] >= max(SUPPORTED, best - NEARLY)]
+        else:
+            s.chosen = _pair(s, bags, ranked[:3])
+        s.chosen.sort()
+        if not s.chosen:
+            unsupported.append(s.text)
+    out, last = [], 0
+    for (start, end), s in zip(spans, pieces, strict=True):
+        out.append(answer[last:start] + _with_markers(s.text, s.chosen))
+        last = end
+    out.append(answer[last:])
+    kinds = [s.kind for s in pieces if s.kind != "empty"]
+    abstained = bool(kinds) and (
+        kinds[0] == "abstain" or ("abstain" in kinds and "claim" not in kinds)
+    )
+    return Attribution(
+        text="".join(out).strip(),
+        citations=_citations(pieces, passages),
+        unsupported=unsupported,
+        uncited=bool(unsupported),
+        model_abstained=abstained,
+    )
+
+
+def _split(text: str) -> list[tuple[int, int]]:
+    """Sentence spans: lines (list bullets skipped) cut after . ! ? unless an abbreviation,
+    a decimal or a lower-case continuation says otherwise; trailing markers stay attached."""
+    spans: list[tuple[int, int]] = []
+    for line in _LINE.finditer(text):
+        pos, stop = line.start(), line.end()
+        bullet = _BULLET.match(text, pos, stop)
+        pos = bullet.end() if bullet else pos
+        for m in _END.finditer(text, pos, stop):
+            cut = m.end()
+            if cut < stop and not text[cut].isspace() and m.group()[0] not in "。！？":
+                continue
+            rest = text[cut : min(stop, cut + 8)].lstrip()
+            if rest and rest[0].islower():
+                continue
+            prev = _PREV.search(text, max(pos, m.start() - 24), m.start())
+            word = prev.group().casefold() if prev else ""
+            if m.group()[0] == "." and (
+                word in _ABBREV
+                or (len(word) == 1 and word.isalpha())
+                or ("." in word and word.replace(".", "").isalpha())
+            ):
+                continue
+            spans.append((pos, cut))
+            pos = cut
+        spans.append((pos, stop))
+    trimmed = []
+    for start, end in spans:
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if start < end:
+            trimmed.append((start, end))
+    return trimmed
+
+
+def _pull_markers(text: str) -> tuple[str, list[int]]:
+    """The text without citation markers of any form, and the numbers they held."""
+    numbers: list[int] = []
+    for _ in range(4):  # removing a marker can reveal another ("[5[1]]"); a few passes suffice
+        out, last = [], 0
+        for m in _MARKER.finditer(text):
+            numbers.extend(_marker_numbers(m.group("a") or m.group("b") or ""))
+            piece, nxt = text[last : m.start()].rstrip(), text[m.end() : m.end() + 1]
+            out.append(piece + (" " if piece and nxt and nxt not in " \t\n.,;:!?)]" else ""))
+            last = m.end()
+        if not out:
+            return text, numbers
+        text = "".join(out) + text[last:]
+    return re.sub(r"[\[\]［］【】〔〕]", "", text), numbers
+
+
+def _marker_numbers(inner: str) -> list[int]:
+    """[1], [1, 2], [1-3]; a malformed marker ([12a]) yields nothing, so it is dropped."""
+    parts = re.findall(r"\d+[a-z]?|[-–]", inner, re.IGNORECASE)
+    if any(not p[-1].isdigit() and p not in "-–" for p in parts) or any(len(p) > 6 for p in parts):
+        return []
+    numbers: list[int] = []
+    for i, part in enumerate(parts):
+        if part in "-–" and numbers and i + 1 < len(parts) and parts[i + 1] not in "-–":
+            numbers.extend(range(numbers[-1] + 1, min(int(parts[i + 1]), numbers[-1] + 10)))
+        elif part not in "-–":
+            numbers.append(int(part))
+    return numbers
+
+
+def _stem(word: str) -> str:
+    """Crude suffix stripping so that leave/leaves/leaving and policy/policies meet."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed", "es", "s"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _terms(text: str, names: set[str]) -> tuple[dict[str, float], set[str]]:
+    """Content terms with weights (numbers and known names weigh more) and the key terms."""
+    weights: dict[str, float] = {}
+    keys: set[str] = set()
+    for m in _TOKEN.finditer(text.casefold()):
+        if m.group("num"):
+            term = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", m.group("num"))
+            keys.add(term)
+        else:
+            word = m.group("word")
+            if len(word) < 2 or word in STOP_WORDS or word in _EXTRA_STOP or not word.isalnum():
+                continue
+            term = _stem(word)
+            if term in names:
+                keys.add(term)
+        weights[term] = KEY_WEIGHT if term in keys else 1.0
+    return weights, keys
+
+
+def _names(text: str) -> set[str]:
+    """Capitalised words inside a sentence (not its first word): likely names (Paris, HR)."""
+    found = set()
+    for m in _NAME.finditer(text):
+        word = m.group(1)
+        if word[0].isupper() and word.casefold() not in STOP_WORDS:
+            found.add(_stem(word.casefold()))
+    return found
+
+
+def _sentence(raw: str, names: set[str]) -> _Sentence:
+    text, model = _pull_markers(raw)
+    text = text.strip()
+    weights, keys = _terms(text, names | _names(text))
+    if not any(c.isalnum() for c in text):
+        kind = "empty" if not text else "filler"
+    elif _ABSTAIN.search(text.replace("’", "'")):
+        kind = "abstain"
+    elif len(weights) >= MIN_CONTENT or any(k[0].isdigit() for k in keys):
+        kind = "claim"
+    else:
+        kind = "filler"
+    return _Sentence(text, model, weights, keys, kind, [])
+
+
+def _lexical(s: _Sentence, bag: set[str]) -> tuple[float, bool]:
+    """(weighted share of the sentence's terms in the passage, whether a key term is missing)."""
+    total = sum(s.weights.values())
+    if not total:
+        return 0.0, False
+    missing = any(k not in bag for k in s.keys)
+    score = sum(w for t, w in s.weights.items() if t in bag) / total
+    return (min(score, KEY_CAP) if missing else score), missing
+
+
+def _add_cosines(
+    embedder: Embedder,
+    claims: list[_Sentence],
+    passages: list[Passage],
+    scores: dict[int, list[tuple[float, bool]]],
+) -> None:
+    """Raise lexical support by sentence-embedding similarity (never past a missing key term)."""
+    owners, texts = [], []
+    for i, p in enumerate(passages):
+        for start, end in _split(p.chunk.text):
+            owners.append(i)
+            texts.append(p.chunk.text[start:end])
+    if not texts:
+        return
+    try:
+        vectors = np.asarray(embedder.embed_documents([s.text for s in claims] + texts), np.float32)
+        if vectors.ndim != 2 or len(vectors) != len(claims) + len(texts):
+            return
+    except Exception:  # a failing embedder leaves the lexical scores, never the answer broken
+        log.exception("embedder failed during attribution; using lexical support only")
+        return
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    vectors = np.nan_to_num(vectors / np.where(norms > 0, norms, 1.0))
+    sims = vectors[: len(claims)] @ vectors[len(claims) :].T
+    for row, s in zip(sims, claims, strict=True):
+        best = [0.0] * len(passages)
+        for owner, sim in zip(owners, row.tolist(), strict=True):
+            best[owner] = max(best[owner], sim)
+        scores[id(s)] = [
+            (score if missing else max(score, (score + cos) / 2), missing)
+            for (score, missing), cos in zip(scores[id(s)], best, strict=True)
+        ]
+
+
+def _pair(s: _Sentence, bags: list[set[str]], top: list[int]) -> list[int]:
+    """Two passages that together support a sentence neither supports alone ("27 and 30")."""
+    best_score, best = 0.0, []
+    for i, j in combinations(top, 2):
+        score, missing = _lexical(s, bags[i] | bags[j])
+        alone = max(_lexical(s, bags[i])[0], _lexical(s, bags[j])[0])
+        if not missing and score >= SUPPORTED and score > max(best_score, alone):
+            best_score, best = score, [i + 1, j + 1]
+    return best
+
+
+def _with_markers(text: str, markers: list[int]) -> str:
+    """'Paris staff get 27 days.' -> 'Paris staff get 27 days [1].' (before final punctuation)."""
+    if not markers:
+        return text
+    cut = len(text)
+    while cut and text[cut - 1] in "\"'”’)":
+        cut -= 1
+    end = cut
+    while cut and text[cut - 1] in ".!?…:;,。！？":
+        cut -= 1
+    cut = cut if cut < end else len(text)
+    return f"{text[:cut].rstrip()} {''.join(f'[{m}]' for m in markers)}{text[cut:]}"
+
+
+def _citations(sentences: list[_Sentence], passages: list[Passage]) -> list[Citation]:
+    """One Citation per marker used; its span is the passage sentence closest to what it backs."""
+    citations = []
+    for marker in sorted({m for s in sentences for m in s.chosen}):
+        passage = passages[marker - 1]
+        wanted: dict[str, float] = {}
+        for s in sentences:
+            if marker in s.chosen:
+                wanted.update(s.weights)
+        text = passage.chunk.text
+        best, span = -1.0, text.strip()
+        for start, end in _split(text):
+            terms = _terms(text[start:end], set())[0]
+            overlap = sum(w for t, w in wanted.items() if t in terms)
+            if overlap > best:
+                best, span = overlap, text[start:end]
+        if len(span) > SPAN_CHARS:
+            span = span[: SPAN_CHARS - 1].rsplit(" ", 1)[0] + "…"
+        citations.append(
+            Citation(
+                marker=marker,
+                document_id=passage.document.id,
+                title=passage.document.title,
+                url=passage.url,
+                heading=" > ".join(passage.chunk.heading_path),
+                span=span,
+            )
+        )
+    return citations

@@ -1,0 +1,189 @@
+"""Owner-only conversations, messages and feedback.
+
+Every method takes the owner and behaves as if an id did not exist when it belongs to someone
+else, so routes can answer 404 without telling "not yours" from "no such thing".
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from index.store import connect
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    role: str
+    content: str
+    details: dict[str, Any]
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    messages: tuple[Message, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "messages": [m.__dict__ for m in self.messages],
+        }
+
+
+class ConversationStore:
+    """The conversations, messages and feedback tables, scoped by owner."""
+
+    def __init__(self, data_dir: Path, conn: sqlite3.Connection | None = None) -> None:
+        self._conn = conn or connect(Path(data_dir))
+        self._lock = threading.Lock()
+
+    def create(self, owner: str, title: str) -> str:
+        conversation_id = uuid.uuid4().hex
+        now = _now()
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO conversations(id, owner, title, created_at, updated_at)"
+                " VALUES (?,?,?,?,?)",
+                (conversation_id, owner, title.strip()[:120] or "New conversation", now, now),
+            )
+        return conversation_id
+
+    def _owned(self, conversation_id: str, owner: str) -> bool:
+        row = self._conn.execute(
+            "SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+        ).fetchone()
+        return row is not None
+
+    def list_for(self, owner: str) -> list[Conversation]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, title, created_at, updated_at FROM conversations WHERE owner = ?"
+                " ORDER BY updated_at DESC",
+                (owner,),
+            ).fetchall()
+        return [Conversation(*row) for row in rows]
+
+    def get(self, conversation_id: str, owner: str) -> Conversation | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT id, title, created_at, updated_at FROM conversations"
+                " WHERE id = ? AND owner = ?",
+                (conversation_id, owner),
+            ).fetchone()
+            if row is None:
+                return None
+            messages = self._conn.execute(
+                "SELECT id, role, content, details, created_at FROM messages"
+                " WHERE conversation_id = ? ORDER BY created_at, rowid",
+                (conversation_id,),
+            ).fetchall()
+        return Conversation(
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            messages=tuple(Message(m[0], m[1], m[2], json.loads(m[3]), m[4]) for m in messages),
+        )
+
+    def history(self, conversation_id: str, owner: str, limit: int) -> list[tuple[str, str]]:
+        """The last `limit` (role, content) pairs, oldest first."""
+        conversation = self.get(conversation_id, owner)
+        if conversation is None or limit <= 0:
+            return []
+        return [(m.role, m.content) for m in conversation.messages[-limit:]]
+
+    def add_message(
+        self, conversation_id: str, owner: str, role: str, content: str, details: dict[str, Any]
+    ) -> str | None:
+        message_id = uuid.uuid4().hex
+        now = _now()
+        with self._lock:
+            if not self._owned(conversation_id, owner):
+                return None
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._conn.execute(
+                    "INSERT INTO messages(id, conversation_id, role, content, details, created_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (message_id, conversation_id, role, content, json.dumps(details), now),
+                )
+                self._conn.execute(
+                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        return message_id
+
+    def rename(self, conversation_id: str, owner: str, title: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?",
+                (title.strip()[:120] or "Untitled", conversation_id, owner),
+            )
+        return cursor.rowcount == 1
+
+    def delete(self, conversation_id: str, owner: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+            )
+        return cursor.rowcount == 1
+
+    def add_feedback(self, message_id: str, owner: str, rating: str, comment: str) -> str | None:
+        """Record (or replace) the owner's rating of one of their assistant messages."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE m.id = ? AND c.owner = ? AND m.role = 'assistant'",
+                (message_id, owner),
+            ).fetchone()
+            if row is None:
+                return None
+            feedback_id = uuid.uuid4().hex
+            self._conn.execute(
+                "INSERT INTO feedback(id, message_id, owner, rating, comment, created_at)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(message_id, owner) DO UPDATE SET"
+                " rating = excluded.rating, comment = excluded.comment,"
+                " created_at = excluded.created_at",
+                (feedback_id, message_id, owner, rating, comment[:2000], _now()),
+            )
+        return feedback_id
+
+    def feedback_for(self, message_id: str, owner: str) -> dict[str, str] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT rating, comment FROM feedback WHERE message_id = ? AND owner = ?",
+                (message_id, owner),
+            ).fetchone()
+        return {"rating": row[0], "comment": row[1]} if row else None
+
+    def purge(self, retention_days: int) -> int:
+        """Delete conversations idle for longer than the retention period."""
+        if retention_days <= 0:
+            return 0
+        cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
+        with self._lock:
+            return self._conn.execute(
+                "DELETE FROM conversations WHERE updated_at < ?", (cutoff,)
+            ).rowcount

@@ -1,0 +1,94 @@
+"""What a request depends on: the app's services and the caller's identity.
+
+Identity, in order: an API key (`Authorization: Bearer hk_...`, stored hashed); identity
+headers from a configured reverse proxy (only from its addresses); otherwise anonymous with the
+`public` group. An anonymous browser may send a random `X-Hearth-Session` id so that its
+conversations are kept apart from every other anonymous caller's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.conversations import ConversationStore
+from app.engines import ChatModel
+from app.keys import KeyStore
+from app.metrics import Metrics
+from app.rag import RagPipeline
+from app.settings import Settings
+from index.errors import AuthError, InvalidGroupError
+from index.protocols import Embedder
+from index.store import SQLiteStore
+from index.types import PUBLIC_GROUP, Principal, normalize_group
+
+SESSION_HEADER = "X-Hearth-Session"
+
+
+@dataclass
+class Services:
+    """Everything the routes use; built in the lifespan, or passed in by tests."""
+
+    store: SQLiteStore
+    embedder: Embedder
+    model: ChatModel
+    conversations: ConversationStore
+    keys: KeyStore
+    rag: RagPipeline
+    metrics: Metrics
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _proxy_groups(value: str) -> frozenset[str]:
+    groups = set()
+    for item in value.split(","):
+        try:
+            if item.strip():
+                groups.add(normalize_group(item))
+        except InvalidGroupError:
+            continue  # an unusable group name grants nothing
+    return frozenset(groups | {PUBLIC_GROUP})
+
+
+def get_principal(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    settings: Annotated[Settings, Depends(get_settings)],
+) -> Principal:
+    """The caller: key holder, proxy-asserted user, or anonymous (401 if auth is required)."""
+    authorization = request.headers.get("authorization", "")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        principal = services.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            raise AuthError("invalid or revoked API key")
+        return principal
+    client = request.client.host if request.client else ""
+    user = request.headers.get(settings.proxy_user_header, "").strip()
+    if user and client in settings.proxy_set():
+        groups = _proxy_groups(request.headers.get(settings.proxy_groups_header, ""))
+        return Principal(user=f"proxy:{user[:200]}", groups=groups)
+    if settings.require_auth:
+        raise AuthError("this Hearth requires an API key (Authorization: Bearer ...)")
+    session = request.headers.get(SESSION_HEADER, "")
+    if 16 <= len(session) <= 200:
+        digest = hashlib.sha256(session.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+        return Principal(user=f"anonymous:{digest}", groups=frozenset({PUBLIC_GROUP}))
+    return Principal.anonymous()
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]

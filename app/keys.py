@@ -1,0 +1,88 @@
+"""API keys: created once (printed, never stored in clear), verified by hash, revocable.
+
+Keys are 32 random bytes, so a single SHA-256 is enough (no password-stretching needed);
+comparison happens in SQL on the hash, and a revoked key stops working on the next request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from index.store import connect
+from index.types import Principal, parse_groups
+
+KEY_PREFIX = "hk_"
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """A key's public description (never the key itself)."""
+
+    id: str
+    user: str
+    groups: frozenset[str]
+    created_at: str
+    revoked_at: str | None
+
+
+class KeyStore:
+    """The api_keys table."""
+
+    def __init__(self, data_dir: Path, conn: sqlite3.Connection | None = None) -> None:
+        self._conn = conn or connect(Path(data_dir))
+        self._lock = threading.Lock()
+
+    def create(self, user: str, groups: str | list[str]) -> tuple[str, KeyInfo]:
+        """A new key for `user` with `groups`; returns (the key, shown once; its info)."""
+        user = user.strip()
+        if not user or len(user) > 200:
+            raise ValueError("a key needs a user name (1-200 characters)")
+        parsed = parse_groups(groups)
+        key = KEY_PREFIX + secrets.token_urlsafe(32)
+        info = KeyInfo(uuid.uuid4().hex[:12], user, parsed, datetime.now(UTC).isoformat(), None)
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO api_keys(id, user, groups, key_hash, created_at) VALUES (?,?,?,?,?)",
+                (info.id, user, json.dumps(sorted(parsed)), _hash(key), info.created_at),
+            )
+        return key, info
+
+    def verify(self, key: str) -> Principal | None:
+        """The principal a live key belongs to, or None."""
+        if not key.startswith(KEY_PREFIX) or len(key) > 200:
+            return None
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT user, groups FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+                (_hash(key),),
+            ).fetchone()
+        if row is None:
+            return None
+        return Principal(user=row[0], groups=frozenset(json.loads(row[1])))
+
+    def revoke(self, key_id: str) -> bool:
+        with self._lock:
+            cursor = self._conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (datetime.now(UTC).isoformat(), key_id),
+            )
+        return cursor.rowcount == 1
+
+    def all(self) -> list[KeyInfo]:
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT id, user, groups, created_at, revoked_at FROM api_keys ORDER BY created_at"
+            ).fetchall()
+        return [KeyInfo(r[0], r[1], frozenset(json.loads(r[2])), r[3], r[4]) for r in rows]

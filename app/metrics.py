@@ -1,0 +1,36 @@
+"""Prometheus metrics on a registry owned by the app (no module-level globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """Requests, latency, queue depth, time to first token, tokens and abstentions."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "hearth_requests", "HTTP requests", ["route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "hearth_request_seconds", "HTTP request latency", ["route"], registry=self.registry
+        )
+        self.queue_depth = Gauge(
+            "hearth_llm_queue_depth",
+            "Requests waiting for or using the LLM",
+            registry=self.registry,
+        )
+        self.ttft = Histogram(
+            "hearth_ttft_seconds",
+            "Time to first answer token",
+            buckets=(0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 20, 40),
+            registry=self.registry,
+        )
+        self.tokens = Counter("hearth_tokens", "Answer tokens streamed", registry=self.registry)
+        self.answers = Counter(
+            "hearth_answers", "Answers by outcome", ["outcome"], registry=self.registry
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

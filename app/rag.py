@@ -1,0 +1,269 @@
+"""Question (+ conversation) -> retrieve -> abstain or prompt -> stream -> attributed answer.
+
+Retrieval is restricted to the caller's groups inside both searches, so everything downstream
+(prompt, sources, citations, stored messages) only ever holds text the caller may read.
+A follow-up is searched both alone and joined to the previous question, and the two rankings
+are fused, so "and in Berlin?" after a question about leave in Paris finds the Berlin section.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.attribution import Attribution, attribute
+from app.conversations import ConversationStore
+from app.engines import ChatModel
+from app.prompt import build_prompt
+from app.settings import Settings
+from index.errors import InvalidRequestError, NotFoundError
+from index.protocols import Embedder, Store
+from index.search import Retrieval, RetrievalSettings, hybrid_search
+from index.types import Passage, Principal
+
+ABSTAIN_TEXT = (
+    "I don't know. Nothing in the documents you can read answers this; "
+    "the closest matches I found are listed as sources."
+)
+UNCITED_NOTE = "Some statements in this answer are not supported by the sources shown."
+MAX_QUESTION_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Question:
+    """One request to answer."""
+
+    text: str
+    conversation_id: str | None = None
+    top_k: int | None = None
+    exclude_document_ids: frozenset[str] = frozenset()
+    max_tokens: int | None = None
+    temperature: float | None = None
+    history: tuple[tuple[str, str], ...] | None = None  # given by stateless clients (/v1)
+    store_conversation: bool = True
+
+
+@dataclass
+class Answer:
+    """The finished answer: text with [n] markers, how it was reached, and where it came from."""
+
+    text: str
+    abstained: bool
+    abstained_by: str | None
+    uncited: bool
+    citations: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    conversation_id: str | None
+    message_id: str | None
+    model: str
+    evidence: float
+    timings: dict[str, float] = field(default_factory=dict)
+    unsupported: list[str] = field(default_factory=list)
+    stopped: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def source_view(number: int, passage: Passage) -> dict[str, Any]:
+    """What a client sees of a passage: enough to check it, with a deep link."""
+    document = passage.document
+    return {
+        "n": number,
+        "document_id": document.id,
+        "title": document.title,
+        "kind": document.kind,
+        "url": passage.url,
+        "heading": " > ".join(passage.chunk.heading_path),
+        "page": passage.chunk.page,
+        "snippet": passage.chunk.text[:400],
+        "score": round(passage.score, 4),
+        "modified": document.modified.isoformat() if document.modified else None,
+        "revision": document.revision,
+    }
+
+
+@dataclass(frozen=True)
+class Event:
+    """A step of a streamed answer: "sources", "token" or "done"."""
+
+    kind: str
+    data: Any
+
+
+class RagPipeline:
+    """Answers questions for principals; one instance per app."""
+
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        model: ChatModel,
+        conversations: ConversationStore,
+        settings: Settings,
+    ) -> None:
+        self.store = store
+        self.embedder = embedder
+        self.model = model
+        self.conversations = conversations
+        self.settings = settings
+
+    def retrieval_settings(self, top_k: int | None) -> RetrievalSettings:
+        s = self.settings
+        return RetrievalSettings(
+            k=top_k or s.top_k, candidates=max(s.candidates, top_k or 0), rrf_k=s.rrf_k,
+            dense_weight=s.dense_weight, lexical_weight=s.lexical_weight,
+            per_document=s.per_document,
+        )  # fmt: skip
+
+    def retrieve(
+        self,
+        principal: Principal,
+        question: str,
+        history: list[tuple[str, str]],
+        top_k: int | None = None,
+        exclude: frozenset[str] = frozenset(),
+    ) -> Retrieval:
+        """Hybrid search for the question, and for it joined to the previous question."""
+        queries = [(question, 1.0)]
+        previous = [content for role, content in history if role == "user"]
+        if previous:
+            queries.append((f"{previous[-1]} {question}", 1.0))
+        return hybrid_search(
+            self.store, self.embedder, queries, principal.readable_groups,
+            self.retrieval_settings(top_k), exclude,
+        )  # fmt: skip
+
+    def _history(self, principal: Principal, question: Question) -> list[tuple[str, str]]:
+        if question.history is not None:
+            return list(question.history)[-self.settings.history_turns :]
+        if question.conversation_id is None:
+            return []
+        if self.conversations.get(question.conversation_id, principal.user) is None:
+            raise NotFoundError("conversation not found")
+        return self.conversations.history(
+            question.conversation_id, principal.user, self.settings.history_turns
+        )
+
+    def stream(
+        self, principal: Principal, question: Question, cancel: threading.Event | None = None
+    ) -> Iterator[Event]:
+        """Answer as a stream of events. Validation errors and a full queue raise before the
+        first event, so HTTP routes can still answer 4xx/503."""
+        text = question.text.strip()
+        if not text or len(text) > MAX_QUESTION_CHARS:
+            raise InvalidRequestError(f"a question needs 1 to {MAX_QUESTION_CHARS} characters")
+        max_tokens = question.max_tokens or self.settings.max_answer_tokens
+        if not 1 <= max_tokens <= self.settings.max_answer_tokens:
+            raise InvalidRequestError(
+                f"max_tokens must be between 1 and {self.settings.max_answer_tokens}"
+            )
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        history = self._history(principal, question)
+        retrieval = self.retrieve(
+            principal, text, history, question.top_k, question.exclude_document_ids
+        )
+        retrieved_at = time.perf_counter()
+        timings = {"retrieval_ms": round((retrieved_at - started) * 1000, 1)}
+        conversation_id = question.conversation_id
+        if retrieval.evidence < self.settings.abstain_threshold or not retrieval.passages:
+            sources = [source_view(i, p) for i, p in enumerate(retrieval.passages, start=1)]
+            answer = Answer(
+                ABSTAIN_TEXT, True, "retrieval", False, [], sources, conversation_id, None,
+                self.model.model_id, retrieval.evidence, timings,
+            )  # fmt: skip
+            return self._abstained(principal, question, answer, started)
+        prompt = build_prompt(self.model, text, retrieval.passages, history, max_tokens)
+        temperature = (
+            self.settings.temperature if question.temperature is None else question.temperature
+        )
+        tokens = self.model.stream(
+            prompt.messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
+        )  # raises ModelBusyError / ContextOverflowError now, before anything streams
+        return self._generate(
+            principal, question, prompt.passages, tokens, retrieval, timings, started, cancel
+        )
+
+    def _abstained(
+        self, principal: Principal, question: Question, answer: Answer, started: float
+    ) -> Iterator[Event]:
+        yield Event("sources", answer.sources)
+        yield Event("token", answer.text)
+        answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        self._remember(principal, question, answer)
+        yield Event("done", answer)
+
+    def _generate(
+        self, principal: Principal, question: Question, passages: list[Passage],
+        tokens: Iterator[str], retrieval: Retrieval, timings: dict[str, float],
+        started: float, cancel: threading.Event,
+    ) -> Iterator[Event]:  # fmt: skip
+        sources = [source_view(i, p) for i, p in enumerate(passages, start=1)]
+        yield Event("sources", sources)
+        pieces: list[str] = []
+        try:
+            for piece in tokens:
+                if not pieces:
+                    timings["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)
+                pieces.append(piece)
+                yield Event("token", piece)
+        finally:
+            if isinstance(tokens, Iterator) and hasattr(tokens, "close"):
+                tokens.close()  # a client that went away stops the generation
+        raw = "".join(pieces).strip()
+        attribution = attribute(raw, passages, self.embedder)
+        answer = self._answer_from(attribution, sources, question, retrieval, timings)
+        answer.stopped = cancel.is_set()
+        answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        self._remember(principal, question, answer)
+        yield Event("done", answer)
+
+    def _answer_from(
+        self, attribution: Attribution, sources: list[dict[str, Any]], question: Question,
+        retrieval: Retrieval, timings: dict[str, float],
+    ) -> Answer:  # fmt: skip
+        text = attribution.text or ABSTAIN_TEXT
+        if attribution.uncited and not attribution.model_abstained:
+            text = f"{text}\n\n({UNCITED_NOTE})"
+        return Answer(
+            text=text,
+            abstained=attribution.model_abstained or not attribution.text,
+            abstained_by="model" if attribution.model_abstained else None,
+            uncited=attribution.uncited and not attribution.model_abstained,
+            citations=[c.__dict__ for c in attribution.citations],
+            sources=sources,
+            conversation_id=question.conversation_id,
+            message_id=None,
+            model=self.model.model_id,
+            evidence=retrieval.evidence,
+            timings=timings,
+            unsupported=attribution.unsupported,
+        )
+
+    def _remember(self, principal: Principal, question: Question, answer: Answer) -> None:
+        """Store the exchange in the caller's conversation (created on the first question)."""
+        if not question.store_conversation:
+            return
+        conversation_id = question.conversation_id or self.conversations.create(
+            principal.user, question.text
+        )
+        self.conversations.add_message(
+            conversation_id, principal.user, "user", question.text.strip(), {}
+        )
+        details = {k: v for k, v in answer.as_dict().items() if k not in ("text", "message_id")}
+        answer.conversation_id = conversation_id
+        answer.message_id = self.conversations.add_message(
+            conversation_id, principal.user, "assistant", answer.text, details
+        )
+
+    def answer(self, principal: Principal, question: Question) -> Answer:
+        """The whole answer at once (non-streaming clients)."""
+        for event in self.stream(principal, question):
+            if event.kind == "done":
+                result: Answer = event.data
+                return result
+        raise RuntimeError("answer stream ended without a result")

@@ -1,0 +1,94 @@
+"""Conversations and feedback: owner-only; every id-taking route answers 404 to anyone else."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Response
+from pydantic import BaseModel, Field
+
+from app.deps import PrincipalDep, ServicesDep
+from index.errors import NotFoundError
+
+router = APIRouter(prefix="/api", tags=["conversations"])
+
+
+@router.get("/conversations")
+def list_conversations(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """The caller's conversations, most recent first."""
+    return {
+        "conversations": [
+            {"id": c.id, "title": c.title, "created_at": c.created_at, "updated_at": c.updated_at}
+            for c in services.conversations.list_for(principal.user)
+        ]
+    }
+
+
+@router.get("/conversations/{conversation_id}")
+def get_conversation(
+    conversation_id: str, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
+    conversation = services.conversations.get(conversation_id, principal.user)
+    if conversation is None:
+        raise NotFoundError("conversation not found")
+    return conversation.as_dict()
+
+
+@router.get("/conversations/{conversation_id}/export")
+def export_conversation(
+    conversation_id: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    """The whole conversation as a JSON file download."""
+    conversation = services.conversations.get(conversation_id, principal.user)
+    if conversation is None:
+        raise NotFoundError("conversation not found")
+    import json
+
+    body = json.dumps({"format": "hearth-conversation/1", **conversation.as_dict()}, indent=2)
+    return Response(
+        body,
+        media_type="application/json",
+        headers={
+            "Content-Disposition": f'attachment; filename="conversation-{conversation.id}.json"'
+        },
+    )
+
+
+class Rename(BaseModel):
+    title: str = Field(..., min_length=1, max_length=120)
+
+
+@router.patch("/conversations/{conversation_id}")
+def rename_conversation(
+    conversation_id: str, body: Rename, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, str]:
+    if not services.conversations.rename(conversation_id, principal.user, body.title):
+        raise NotFoundError("conversation not found")
+    return {"id": conversation_id, "title": body.title.strip()}
+
+
+@router.delete("/conversations/{conversation_id}", status_code=204)
+def delete_conversation(
+    conversation_id: str, principal: PrincipalDep, services: ServicesDep
+) -> Response:
+    if not services.conversations.delete(conversation_id, principal.user):
+        raise NotFoundError("conversation not found")
+    return Response(status_code=204)
+
+
+class Feedback(BaseModel):
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=2000)
+
+
+@router.post("/messages/{message_id}/feedback")
+def feedback(
+    message_id: str, body: Feedback, principal: PrincipalDep, services: ServicesDep
+) -> dict[str, str]:
+    """Rate one of your answers (thumbs up/down, optional comment); rating again replaces it."""
+    feedback_id = services.conversations.add_feedback(
+        message_id, principal.user, body.rating, body.comment
+    )
+    if feedback_id is None:
+        raise NotFoundError("message not found")
+    return {"id": feedback_id, "rating": body.rating}

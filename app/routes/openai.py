@@ -1,0 +1,149 @@
+"""OpenAI-compatible API: `/v1/models` and `/v1/chat/completions`, so existing clients work.
+
+Chat completions answer the last user message with Hearth's retrieval, abstention and
+citations (the earlier messages are the conversation); `sources` and `citations` ride along as
+extra fields. Tool calls are refused: Hearth answers from documents, it does not act.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.deps import PrincipalDep, ServicesDep
+from app.rag import Answer, Question
+from app.routes.streaming import iterate_cancellable
+from index.errors import HearthError, InvalidRequestError
+
+router = APIRouter(prefix="/v1", tags=["openai"])
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | None = Field(None, max_length=20_000)
+
+
+class ChatRequest(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    model: str | None = None
+    messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
+    stream: bool = False
+    max_tokens: int | None = None
+    max_completion_tokens: int | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    tools: list[Any] | None = None
+    functions: list[Any] | None = None
+
+
+@router.get("/models")
+def models(services: ServicesDep) -> dict[str, Any]:
+    model = services.model
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": model.model_id,
+                "object": "model",
+                "created": 0,
+                "owned_by": "hearth",
+                "license": model.license,
+                "context_window": model.context_size,
+            }
+        ],
+    }
+
+
+def _question(body: ChatRequest) -> Question:
+    if body.tools or body.functions:
+        raise InvalidRequestError("tools and function calls are not supported by Hearth")
+    turns = [(m.role, m.content or "") for m in body.messages if m.role in ("user", "assistant")]
+    if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
+        raise InvalidRequestError("the last message must be a non-empty user message")
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None and max_tokens < 1:
+        raise InvalidRequestError("max_tokens must be at least 1")
+    return Question(
+        text=turns[-1][1],
+        history=tuple(turns[:-1]),
+        max_tokens=max_tokens,
+        temperature=body.temperature,
+        store_conversation=False,
+    )
+
+
+def _extras(answer: Answer) -> dict[str, Any]:
+    return {
+        "sources": answer.sources,
+        "citations": answer.citations,
+        "abstained": answer.abstained,
+        "uncited": answer.uncited,
+    }
+
+
+@router.post("/chat/completions")
+async def chat_completions(
+    body: ChatRequest, principal: PrincipalDep, services: ServicesDep
+) -> Any:
+    question = _question(body)
+    cancel = threading.Event()
+    events = services.rag.stream(principal, question, cancel)
+    completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+    created = int(time.time())
+    model = services.model.model_id
+    if not body.stream:
+        answer: Answer | None = None
+        async for event in iterate_cancellable(events, cancel):
+            if event.kind == "done":
+                answer = event.data
+        if answer is None:
+            raise HearthError("the answer was interrupted")
+        return {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": answer.text},
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            **_extras(answer),
+        }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        payload = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+    async def sse() -> AsyncIterator[str]:
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            async for event in iterate_cancellable(events, cancel):
+                if event.kind == "token":
+                    yield chunk({"content": event.data})
+                elif event.kind == "done":
+                    yield chunk({}, "stop", **_extras(event.data))
+        except HearthError as exc:
+            error = {"error": {"message": exc.message, "type": exc.code, "code": exc.code}}
+            yield f"data: {json.dumps(error)}\n\n"
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(sse(), media_type="text/event-stream")

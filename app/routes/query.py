@@ -1,0 +1,159 @@
+"""REST: `/api/query` (answers, optionally streamed as server-sent events), `/api/search`
+(retrieval only) and `/api/documents/{id}`; all restricted to what the caller may read."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from app.deps import PrincipalDep, ServicesDep
+from app.rag import Answer, Event, Question
+from app.routes.streaming import iterate_cancellable
+from index.errors import HearthError, NotFoundError
+
+router = APIRouter(tags=["answers"])
+
+
+class QueryRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=4000)
+    conversation_id: str | None = Field(None, max_length=64)
+    top_k: int | None = Field(None, ge=1, le=20)
+    exclude_document_ids: list[str] = Field(default_factory=list, max_length=100)
+    max_tokens: int | None = Field(None, ge=1, le=4096)
+    stream: bool = False
+
+
+class QueryResponse(BaseModel):
+    answer: str
+    abstained: bool
+    abstained_by: str | None
+    uncited: bool
+    citations: list[dict[str, Any]]
+    sources: list[dict[str, Any]]
+    conversation_id: str | None
+    message_id: str | None
+    model: str
+    evidence: float
+    timings: dict[str, float]
+
+
+def _response(answer: Answer) -> QueryResponse:
+    data = answer.as_dict()
+    return QueryResponse(
+        answer=answer.text, **{k: data[k] for k in QueryResponse.model_fields if k != "answer"}
+    )
+
+
+def _sse(event: str, data: Any) -> str:
+    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+
+def _record(services: ServicesDep, answer: Answer) -> None:
+    metrics = services.metrics
+    outcome = "abstained" if answer.abstained else "uncited" if answer.uncited else "answered"
+    metrics.answers.labels(outcome).inc()
+    if "ttft_ms" in answer.timings:
+        metrics.ttft.observe(answer.timings["ttft_ms"] / 1000)
+
+
+@router.post("/api/query", response_model=QueryResponse)
+async def query(body: QueryRequest, principal: PrincipalDep, services: ServicesDep) -> Any:
+    """Answer a question from the documents the caller may read, with citations and sources.
+
+    With `stream: true` the answer arrives as server-sent events: `sources`, then `token`s,
+    then `done` (the full answer) or `error`.
+    """
+    question = Question(
+        text=body.question,
+        conversation_id=body.conversation_id,
+        top_k=body.top_k,
+        exclude_document_ids=frozenset(body.exclude_document_ids),
+        max_tokens=body.max_tokens,
+    )
+    cancel = threading.Event()
+    events = services.rag.stream(principal, question, cancel)  # 4xx/503 raised here
+    services.metrics.queue_depth.set(getattr(services.model, "queue_depth", 0))
+    if not body.stream:
+        answer: Answer | None = None
+        async for event in iterate_cancellable(events, cancel):
+            if event.kind == "done":
+                answer = event.data
+        if answer is None:
+            raise HearthError("the answer was interrupted")
+        _record(services, answer)
+        return _response(answer)
+
+    async def sse() -> AsyncIterator[str]:
+        try:
+            async for event in iterate_cancellable(events, cancel):
+                yield _event_text(services, event)
+        except HearthError as exc:
+            yield _sse("error", {"code": exc.code, "message": exc.message})
+
+    return StreamingResponse(
+        sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
+
+
+def _event_text(services: ServicesDep, event: Event) -> str:
+    if event.kind == "token":
+        services.metrics.tokens.inc()
+        return _sse("token", {"text": event.data})
+    if event.kind == "done":
+        _record(services, event.data)
+        return _sse("done", _response(event.data).model_dump())
+    return _sse(event.kind, event.data)
+
+
+class SearchRequest(BaseModel):
+    query: str = Field(..., min_length=1, max_length=2000)
+    top_k: int = Field(5, ge=1, le=50)
+
+
+@router.post("/api/search")
+def search(body: SearchRequest, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """Hybrid retrieval only (no LLM): the passages the caller may read, best first."""
+    retrieval = services.rag.retrieve(principal, body.query, [], body.top_k)
+    return {
+        "passages": [
+            {
+                "document_id": p.document.id,
+                "title": p.document.title,
+                "source": p.document.kind,
+                "url": p.url,
+                "heading": " > ".join(p.chunk.heading_path),
+                "text": p.chunk.text,
+                "score": round(p.score, 4),
+            }
+            for p in retrieval.passages
+        ],
+        "evidence": round(retrieval.evidence, 4),
+    }
+
+
+@router.get("/api/documents/{document_id:path}")
+def document(document_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+    """A document's metadata and chunks, if the caller may read it (404 otherwise)."""
+    stored = services.store.get_document(document_id, principal.readable_groups)
+    if stored is None:
+        raise NotFoundError("document not found")
+    chunks = services.store.document_chunks(document_id, principal.readable_groups)
+    return {
+        "id": stored.id,
+        "title": stored.title,
+        "kind": stored.kind,
+        "url": stored.url,
+        "modified": stored.modified.isoformat() if stored.modified else None,
+        "revision": stored.revision,
+        "categories": list(stored.categories),
+        "chunks": [
+            {"heading": " > ".join(p.chunk.heading_path), "text": p.chunk.text, "url": p.url}
+            for p in chunks
+        ],
+    }

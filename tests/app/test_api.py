@@ -1,0 +1,236 @@
+"""REST API with the fakes: answers, abstention, streaming, follow-ups, ACL, errors, headers."""
+
+from __future__ import annotations
+
+import json
+
+from fakes import ScriptedChatModel
+
+from index.errors import ModelBusyError
+
+SESSION = {"X-Hearth-Session": "browser-session-0123456789"}
+
+
+def sse_events(text: str) -> list[tuple[str, dict]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
+def test_answer_has_verified_citations_and_sources(client, model):
+    response = client.post(
+        "/api/query", json={"question": "How many days of annual leave in Paris?"}
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body["abstained"] and not body["uncited"]
+    assert "27 days" in body["answer"] and "[1]" in body["answer"]
+    cited = body["citations"][0]
+    assert cited["document_id"] == "leave" and "27 days" in cited["span"]
+    first = body["sources"][0]
+    assert first["url"] == "https://intranet.example/leave#Paris" and first["heading"] == "Paris"
+    assert set(body["timings"]) >= {"retrieval_ms", "ttft_ms", "total_ms"}
+    assert body["model"] == "scripted-model"
+    prompt = model.prompts[0]
+    assert prompt[0]["role"] == "system" and "<<<PASSAGES" in prompt[-1]["content"]
+
+
+def test_unanswerable_question_abstains_without_calling_the_model(client, model):
+    response = client.post(
+        "/api/query", json={"question": "Who won the football world cup in 2022?"}
+    )
+    body = response.json()
+    assert body["abstained"] and body["abstained_by"] == "retrieval"
+    assert body["answer"].startswith("I don't know")
+    assert model.prompts == []
+    assert all(s["document_id"] not in ("salaries", "budget") for s in body["sources"])
+
+
+def test_uncited_sentence_is_flagged(client, model):
+    model.answer = "Paris staff get 27 days of annual leave. The CEO owns nine yachts in Monaco."
+    body = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert body["uncited"] and "not supported by the sources" in body["answer"]
+
+
+def test_streaming_sends_sources_tokens_then_done(client):
+    response = client.post(
+        "/api/query", json={"question": "When does the canteen open?", "stream": True}
+    )
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = sse_events(response.text)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done" and kinds.count("token") > 3
+    assert events[-1][1]["sources"] == events[0][1]
+
+
+def test_follow_up_uses_the_conversation(client, model):
+    first = client.post(
+        "/api/query",
+        json={"question": "How many days of annual leave do employees in Paris get?"},
+        headers=SESSION,
+    ).json()
+    model.answer = "Employees in Berlin get 30 days of annual leave."
+    second = client.post(
+        "/api/query",
+        json={"question": "and in Berlin?", "conversation_id": first["conversation_id"]},
+        headers=SESSION,
+    ).json()
+    assert second["sources"][0]["heading"] == "Berlin"
+    assert second["citations"][0]["heading"] == "Berlin"
+    history_roles = [m["role"] for m in model.prompts[-1]]
+    assert history_roles == ["system", "user", "assistant", "user"]
+
+
+def test_excluded_sources_are_not_used(client):
+    body = client.post(
+        "/api/query",
+        json={"question": "annual leave in Paris", "exclude_document_ids": ["leave"]},
+    ).json()
+    assert all(s["document_id"] != "leave" for s in body["sources"])
+
+
+def test_restricted_documents_need_the_group(client, hr_key):
+    anonymous = client.post("/api/search", json={"query": "salary band C"}).json()
+    assert all(p["document_id"] != "salaries" for p in anonymous["passages"])
+    assert client.get("/api/documents/salaries").status_code == 404
+    auth = {"Authorization": f"Bearer {hr_key}"}
+    allowed = client.post("/api/search", json={"query": "salary band C"}, headers=auth).json()
+    assert allowed["passages"][0]["document_id"] == "salaries"
+    document = client.get("/api/documents/salaries", headers=auth).json()
+    assert "CANARY-HR-7731" in document["chunks"][0]["text"]
+    assert client.get("/api/documents/budget", headers=auth).status_code == 404
+
+
+def test_bad_key_is_refused_and_auth_can_be_required(client, settings, services):
+    bad = client.get("/api/conversations", headers={"Authorization": "Bearer hk_nope"})
+    assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
+    settings.require_auth = True
+    assert client.post("/api/search", json={"query": "canteen"}).status_code == 401
+    key, info = services.keys.create("bob", "public")
+    assert (
+        client.post(
+            "/api/search", json={"query": "canteen"}, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 200
+    )
+    services.keys.revoke(info.id)
+    assert (
+        client.post(
+            "/api/search", json={"query": "canteen"}, headers={"Authorization": f"Bearer {key}"}
+        ).status_code
+        == 401
+    )
+
+
+def test_proxy_headers_only_count_from_trusted_proxies(client, settings):
+    headers = {"X-Forwarded-User": "carol", "X-Forwarded-Groups": "HR, bad group!"}
+    untrusted = client.post("/api/search", json={"query": "salary band"}, headers=headers).json()
+    assert all(p["document_id"] != "salaries" for p in untrusted["passages"])
+    settings.trusted_proxies = "testclient"
+    trusted = client.post("/api/search", json={"query": "salary band"}, headers=headers).json()
+    assert trusted["passages"][0]["document_id"] == "salaries"
+
+
+def test_conversations_are_private_and_manageable(client, hr_key):
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    body = client.post(
+        "/api/query", json={"question": "canteen opening hours"}, headers=alice
+    ).json()
+    conversation_id, message_id = body["conversation_id"], body["message_id"]
+    listed = client.get("/api/conversations", headers=alice).json()["conversations"]
+    assert [c["id"] for c in listed] == [conversation_id]
+    for path in (
+        f"/api/conversations/{conversation_id}",
+        f"/api/conversations/{conversation_id}/export",
+    ):
+        assert client.get(path, headers=SESSION).status_code == 404
+        assert client.get(path, headers=alice).status_code == 200
+    assert (
+        client.post(
+            f"/api/messages/{message_id}/feedback", json={"rating": "up"}, headers=SESSION
+        ).status_code
+        == 404
+    )
+    assert client.post(
+        "/api/query", json={"question": "x canteen", "conversation_id": conversation_id},
+        headers=SESSION,
+    ).status_code == 404  # fmt: skip
+    assert client.post(
+        f"/api/messages/{message_id}/feedback", json={"rating": "down", "comment": "too short"},
+        headers=alice,
+    ).status_code == 200  # fmt: skip
+    renamed = client.patch(
+        f"/api/conversations/{conversation_id}", json={"title": "Lunch"}, headers=alice
+    )
+    assert renamed.json()["title"] == "Lunch"
+    export = client.get(f"/api/conversations/{conversation_id}/export", headers=alice)
+    assert "attachment" in export.headers["content-disposition"]
+    assert [m["role"] for m in export.json()["messages"]] == ["user", "assistant"]
+    assert (
+        client.delete(f"/api/conversations/{conversation_id}", headers=SESSION).status_code == 404
+    )
+    assert client.delete(f"/api/conversations/{conversation_id}", headers=alice).status_code == 204
+    assert client.get(f"/api/conversations/{conversation_id}", headers=alice).status_code == 404
+
+
+def test_feedback_is_stored(client, services, hr_key):
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    body = client.post("/api/query", json={"question": "bike scheme refund"}, headers=alice).json()
+    client.post(
+        f"/api/messages/{body['message_id']}/feedback", json={"rating": "up"}, headers=alice
+    )
+    assert services.conversations.feedback_for(body["message_id"], "alice") == {
+        "rating": "up", "comment": ""
+    }  # fmt: skip
+
+
+def test_busy_model_answers_503_with_retry_after(client, services):
+    class Busy(ScriptedChatModel):
+        def stream(self, *args, **kwargs):
+            raise ModelBusyError("the model is busy, try again shortly", retry_after=3)
+
+    services.rag.model = Busy()
+    response = client.post("/api/query", json={"question": "annual leave in Paris"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "3"
+    assert response.json()["error"]["code"] == "busy"
+
+
+def test_prompt_that_cannot_fit_answers_400(client, services):
+    services.rag.model = ScriptedChatModel(context_size=40)
+    response = client.post("/api/query", json={"question": "annual leave in Paris " * 5})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "context_overflow"
+
+
+def test_errors_are_json_without_internals(client):
+    invalid = client.post("/api/query", json={"question": ""})
+    assert invalid.status_code == 422 and invalid.json()["error"]["code"] == "invalid_request"
+    too_big = client.post(
+        "/api/query", content=b'{"question": "' + b"a" * 2_000_000 + b'"}',
+        headers={"content-type": "application/json"},
+    )  # fmt: skip
+    assert too_big.status_code == 413
+    missing = client.get("/nope")
+    assert missing.status_code == 404 and "Traceback" not in missing.text
+    bad_tokens = client.post("/api/query", json={"question": "canteen", "max_tokens": 100000})
+    assert bad_tokens.status_code == 422
+
+
+def test_security_headers_everywhere(client):
+    for path in ("/", "/healthz", "/api/info", "/nope"):
+        headers = client.get(path).headers
+        csp = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+        assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_health_info_and_metrics(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    info = client.get("/api/info").json()
+    assert info["license"] == "apache-2.0" and info["documents"] == 3  # the public ones only
+    client.post("/api/query", json={"question": "canteen opening"})
+    metrics = client.get("/metrics").text
+    assert "hearth_answers_total" in metrics and "hearth_requests_total" in metrics
