@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import combinations
 
 import numpy as np
 
@@ -33,7 +32,10 @@ log = logging.getLogger(__name__)
 # - MIN_CONTENT 3: with fewer content words and no number a sentence carries no checkable claim
 #   ("Sure.", "I hope this helps!"): it is neither cited nor flagged.
 # With an embedder, support is max(lexical, mean(lexical, best sentence cosine)): a close
-# paraphrase with few shared words can pass, a topical neighbour alone (lexical ~0) cannot.
+# paraphrase with few shared words can pass (MiniLM: 0.56 for a reworded carry-over rule),
+# a topical neighbour cannot (0.42-0.47 for a related but unstated claim).
+# A sentence no single passage supports may still be cited if every clause of it is ("27 days
+# in Paris and 30 in Berlin"); terms are never pooled across passages (see _clauses).
 SUPPORTED = 0.5
 KEY_CAP = 0.3
 KEY_WEIGHT = 2.0
@@ -66,6 +68,7 @@ _LINE = re.compile(r"[^\n\r]+")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = _words("mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no fig cf al")
 _TOKEN = re.compile(r"(?P<num>\d++(?:[.,:]\d++)*+)(?:st|nd|rd|th)?(?!\w)|(?P<word>\w+)")
+_CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|whilst)\s", re.IGNORECASE)
 _NAME = re.compile(r"(?<=[\w,)])[ \t]+([^\W\d_]\w*)")
 _ABSTAIN = re.compile(
     r"\bi\s+(?:do\s+not|don't|dont|cannot|can't|could\s+not|couldn't)\s+"
@@ -152,7 +155,7 @@ def _attribute(answer: str, passages: list[Passage], embedder: Embedder | None) 
             best = row[ranked[0]]
             s.chosen = [i + 1 for i in ranked[:2] if row[i] >= max(SUPPORTED, best - NEARLY)]
         else:
-            s.chosen = _pair(s, bags, ranked[:3])
+            s.chosen = _clauses(s, names, bags)
         s.chosen.sort()
         if not s.chosen:
             unsupported.append(s.text)
@@ -165,12 +168,9 @@ def _attribute(answer: str, passages: list[Passage], embedder: Embedder | None) 
     abstained = bool(kinds) and (
         kinds[0] == "abstain" or ("abstain" in kinds and "claim" not in kinds)
     )
+    text = "".join(out).strip()
     return Attribution(
-        text="".join(out).strip(),
-        citations=_citations(pieces, passages),
-        unsupported=unsupported,
-        uncited=bool(unsupported),
-        model_abstained=abstained,
+        text, _citations(pieces, passages), unsupported, bool(unsupported), abstained
     )
 
 
@@ -200,15 +200,9 @@ def _split(text: str) -> list[tuple[int, int]]:
             spans.append((pos, cut))
             pos = cut
         spans.append((pos, stop))
-    trimmed = []
-    for start, end in spans:
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            trimmed.append((start, end))
-    return trimmed
+    pieces = ((start, text[start:end]) for start, end in spans)
+    trimmed = [(s + len(t) - len(t.lstrip()), s + len(t.rstrip())) for s, t in pieces]
+    return [(start, end) for start, end in trimmed if start < end]
 
 
 def _pull_markers(text: str) -> tuple[str, list[int]]:
@@ -228,17 +222,11 @@ def _pull_markers(text: str) -> tuple[str, list[int]]:
 
 
 def _marker_numbers(inner: str) -> list[int]:
-    """[1], [1, 2], [1-3]; a malformed marker ([12a]) yields nothing, so it is dropped."""
-    parts = re.findall(r"\d+[a-z]?|[-–]", inner, re.IGNORECASE)
-    if any(not p[-1].isdigit() and p not in "-–" for p in parts) or any(len(p) > 6 for p in parts):
+    """[1], [1, 2], [1-3] (its ends); a malformed marker ([12a]) yields nothing: it is dropped."""
+    parts = re.findall(r"\d+[a-z]?", inner, re.IGNORECASE)
+    if any(not part.isdigit() or len(part) > 6 for part in parts):
         return []
-    numbers: list[int] = []
-    for i, part in enumerate(parts):
-        if part in "-–" and numbers and i + 1 < len(parts) and parts[i + 1] not in "-–":
-            numbers.extend(range(numbers[-1] + 1, min(int(parts[i + 1]), numbers[-1] + 10)))
-        elif part not in "-–":
-            numbers.append(int(part))
-    return numbers
+    return [int(part) for part in parts]
 
 
 def _stem(word: str) -> str:
@@ -340,15 +328,26 @@ def _add_cosines(
         ]
 
 
-def _pair(s: _Sentence, bags: list[set[str]], top: list[int]) -> list[int]:
-    """Two passages that together support a sentence neither supports alone ("27 and 30")."""
-    best_score, best = 0.0, []
-    for i, j in combinations(top, 2):
-        score, missing = _lexical(s, bags[i] | bags[j])
-        alone = max(_lexical(s, bags[i])[0], _lexical(s, bags[j])[0])
-        if not missing and score >= SUPPORTED and score > max(best_score, alone):
-            best_score, best = score, [i + 1, j + 1]
-    return best
+def _clauses(s: _Sentence, names: set[str], bags: list[set[str]]) -> list[int]:
+    """Passages that support each clause of a compound sentence ("27 in Paris and 30 in Berlin").
+
+    Each clause must be a claim one passage supports on its own: joining terms from two
+    passages would vouch for "Paris staff get 30 days" (Paris from one, 30 from the other),
+    and a fragment naming something ("Staff in Paris and Berlin get 30 days") cannot be checked.
+    """
+    parts = [_sentence(part, names) for part in _CLAUSE.split(s.text)]
+    chosen: set[int] = set()
+    for part in parts if len(parts) > 1 and bags else []:
+        if part.kind != "claim":
+            if part.keys:
+                return []
+            continue
+        row = [_lexical(part, bag)[0] for bag in bags]
+        best = max(range(len(bags)), key=lambda i: (row[i], -i))
+        if row[best] < SUPPORTED:
+            return []
+        chosen.add(best + 1)
+    return sorted(chosen)
 
 
 def _with_markers(text: str, markers: list[int]) -> str:
@@ -383,14 +382,7 @@ def _citations(sentences: list[_Sentence], passages: list[Passage]) -> list[Cita
                 best, span = overlap, text[start:end]
         if len(span) > SPAN_CHARS:
             span = span[: SPAN_CHARS - 1].rsplit(" ", 1)[0] + "…"
-        citations.append(
-            Citation(
-                marker=marker,
-                document_id=passage.document.id,
-                title=passage.document.title,
-                url=passage.url,
-                heading=" > ".join(passage.chunk.heading_path),
-                span=span,
-            )
-        )
+        heading = " > ".join(passage.chunk.heading_path)
+        document = passage.document
+        citations.append(Citation(marker, document.id, document.title, passage.url, heading, span))
     return citations
