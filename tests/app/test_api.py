@@ -34,7 +34,7 @@ def test_answer_has_verified_citations_and_sources(client, model):
     assert set(body["timings"]) >= {"retrieval_ms", "ttft_ms", "total_ms"}
     assert body["model"] == "scripted-model"
     prompt = model.prompts[0]
-    assert prompt[0]["role"] == "system" and "<<<PASSAGES" in prompt[-1]["content"]
+    assert prompt[0]["role"] == "system" and "Passage [1] (Annual leave)" in prompt[-1]["content"]
 
 
 def test_unanswerable_question_abstains_without_calling_the_model(client, model):
