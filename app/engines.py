@@ -73,11 +73,24 @@ _POLL_S = 0.1  # how often a waiting consumer re-checks `cancel` and the worker'
 
 @runtime_checkable
 class ChatModel(Protocol):
-    """What the RAG pipeline needs from a language model (see tests/fakes.py for the fake)."""
+    """What the RAG pipeline needs from a language model (see tests/fakes.py for the fake).
 
-    model_id: str
-    license: str | None
-    context_size: int
+    `stream` validates at call time (InvalidRequestError, ContextOverflowError, ModelBusyError)
+    and returns an iterator of text pieces; closing it (it has `close()`, like a generator),
+    dropping it or setting `cancel` stops the generation.
+    """
+
+    @property
+    def model_id(self) -> str:
+        """E.g. "SmolLM2-135M-Instruct.Q4_1"."""
+
+    @property
+    def license(self) -> str | None:
+        """The model's declared licence (GGUF general.license), lower case."""
+
+    @property
+    def context_size(self) -> int:
+        """The context window in use, in tokens."""
 
     def count_tokens(self, text: str) -> int: ...
 
@@ -337,6 +350,8 @@ class _LocalStream(Iterator[str]):
 class LlamaCppChatModel:
     """A GGUF model run in-process by llama.cpp, one worker thread, a bounded queue.
 
+    At most `queue_size` requests are admitted at once (the running one plus those waiting);
+    one more is refused with ModelBusyError, whose `retry_after` estimates the wait.
     `model_id` is the file stem (it names the quantisation too); `model_name` is GGUF
     general.name. `seed` fixes sampling at temperature > 0 (the same prompt gives the same
     answer); temperature 0 is greedy. Counters for metrics: `tokens_generated`,
@@ -399,7 +414,11 @@ class LlamaCppChatModel:
         bos = self._token_text(metadata.get("tokenizer.ggml.bos_token_id"))
         eos = self._token_text(metadata.get("tokenizer.ggml.eos_token_id"))
         self._bos_text = bos
-        self._template = ChatTemplate(metadata.get("tokenizer.chat_template"), bos, eos)
+        try:
+            self._template = ChatTemplate(metadata.get("tokenizer.chat_template"), bos, eos)
+        except ConfigurationError:
+            self._llm.close()
+            raise
 
         self._lock = threading.Lock()
         self._vocab_lock = threading.Lock()
@@ -491,10 +510,13 @@ class LlamaCppChatModel:
 
     def _drop_if_queued(self, job: _Job) -> None:
         with self._lock:
-            if job.state == "queued":
-                job.state = "cancelled"
-                self._admitted -= 1
-                self.requests_cancelled += 1
+            self._drop_locked(job)
+
+    def _drop_locked(self, job: _Job) -> None:
+        if job.state == "queued":
+            job.state = "cancelled"
+            self._admitted -= 1
+            self.requests_cancelled += 1
 
     def _worker_alive(self) -> bool:
         return self._worker.is_alive()
@@ -506,9 +528,9 @@ class LlamaCppChatModel:
             job = self._jobs.get()
             if job is None:
                 return
-            if job.should_stop():
-                self._drop_if_queued(job)
             with self._lock:
+                if self._closed or job.should_stop():
+                    self._drop_locked(job)  # a cancelled job never starts decoding
                 if job.state != "queued":
                     job.out.put(_END)
                     continue

@@ -14,7 +14,7 @@ import json
 import logging
 import math
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 _MESSAGE_OVERHEAD = 4  # role markers and separators per turn, rounded up
 _PROMPT_OVERHEAD = 3  # the generation prompt
 _MAX_JSON_BODY = 8 << 20
+_MODELS_TIMEOUT = 5.0  # GET /models backs `model_id`, which must not hang a health check
 _MALFORMED = "the inference server sent a malformed answer"
 
 
@@ -48,9 +49,10 @@ def _status_error(status: int) -> UpstreamError:
 class OpenAICompatChatModel:
     """A chat model on a remote OpenAI-compatible server.
 
-    `count_tokens` is an estimate, not the server's tokenizer: ceil(len(text) / 3) characters
-    per token, which over-counts English (about 4 characters a token) so that prompts sized
-    with it fit. `license` is whatever the operator declares; a remote GGUF cannot be read.
+    `count_tokens` is an estimate, not the server's tokenizer: ceil(len(text) / 3), which
+    over-counts text in Latin script (about 4 characters a token) so that prompts sized with it
+    fit; it can under-count CJK text or dense code, where the server's 400 then comes back as
+    a 502. `license` is whatever the operator declares; a remote GGUF cannot be read.
     At most `queue_size` requests are in flight; one more is refused with ModelBusyError.
     """
 
@@ -69,6 +71,7 @@ class OpenAICompatChatModel:
         self.context_size = context_size
         self.license = license
         self._model = model
+        self._timeout = timeout
         self._slots = threading.BoundedSemaphore(queue_size)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # trust_env=False: no proxy from the environment; the only peer is the configured URL.
@@ -90,7 +93,9 @@ class OpenAICompatChatModel:
     def _resolve_model(self) -> str:
         if self._model is None:
             try:
-                response = self._client.get(f"{self.base_url}/models")
+                response = self._client.get(
+                    f"{self.base_url}/models", timeout=min(self._timeout, _MODELS_TIMEOUT)
+                )
             except httpx.HTTPError as exc:
                 raise _transport_error(exc) from None
             if response.status_code >= 400:
@@ -159,7 +164,10 @@ class _RemoteStream(Iterator[str]):
     """Pieces of one remote completion; closing it closes the upstream response."""
 
     def __init__(
-        self, response: httpx.Response, cancel: threading.Event | None, release: Any
+        self,
+        response: httpx.Response,
+        cancel: threading.Event | None,
+        release: Callable[[], None],
     ) -> None:
         self._response = response
         self._cancel = cancel

@@ -1,0 +1,364 @@
+"""The local llama.cpp engine on the bundled SmolLM2 GGUF, and the sandboxed chat template.
+
+Tests that load the real model are marked `integration`; the template tests need no model.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+import time
+
+import pytest
+
+from app.engines import (
+    DEFAULT_OPEN_LICENSES,
+    ChatModel,
+    ChatTemplate,
+    LlamaCppChatModel,
+    bundled_gguf_path,
+    sha256_file,
+)
+from index.errors import (
+    ConfigurationError,
+    ContextOverflowError,
+    HearthError,
+    InvalidRequestError,
+    LicenseError,
+    ModelBusyError,
+    UpstreamError,
+)
+
+integration = pytest.mark.integration
+
+CAPITAL = [
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "What is the capital of France?"},
+]
+STORY = [{"role": "user", "content": "Write a very long story about a dragon and a knight."}]
+
+
+def ask(text: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": text}]
+
+
+def wait_idle(model: LlamaCppChatModel, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while model.queue_depth and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert model.queue_depth == 0
+
+
+@pytest.fixture(scope="module")
+def model():
+    engine = LlamaCppChatModel(bundled_gguf_path(), n_ctx=2048, queue_size=8)
+    yield engine
+    engine.close()
+
+
+# -- metadata, licence, pinning ------------------------------------------------------------------
+
+
+@integration
+def test_metadata_licence_and_id(model):
+    assert isinstance(model, ChatModel)
+    assert model.model_id == "SmolLM2-135M-Instruct.Q4_1"
+    assert model.license == "apache-2.0"
+    assert model.context_size == 2048
+    assert 1 <= model.count_tokens("hello world") <= 3
+    # the rendered prompt adds the template's role markers to the contents
+    contents = sum(model.count_tokens(m["content"]) for m in CAPITAL)
+    assert model.prompt_tokens(CAPITAL) > contents + 4
+    # the GGUF's own template: ChatML, with SmolLM's default system turn when none is given
+    prompt = model.render_prompt(ask("Hi"))
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful AI assistant named SmolLM")
+    assert prompt.endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+
+
+@integration
+def test_default_context_is_capped_at_4096():
+    engine = LlamaCppChatModel(bundled_gguf_path())  # the GGUF says 8192
+    try:
+        assert engine.context_size == 4096
+    finally:
+        engine.close()
+
+
+@integration
+def test_licence_not_allowed_is_refused_unless_any_licence_allowed():
+    with pytest.raises(LicenseError) as err:
+        LlamaCppChatModel(bundled_gguf_path(), n_ctx=256, allowed_licenses=frozenset({"mit"}))
+    assert "apache-2.0" in err.value.message
+    assert "HEARTH_ALLOW_ANY_LICENSE" in err.value.message
+    assert "HEARTH_ALLOWED_LICENSES" in err.value.message
+    engine = LlamaCppChatModel(
+        bundled_gguf_path(),
+        n_ctx=256,
+        allowed_licenses=frozenset({"mit"}),
+        allow_any_license=True,
+    )
+    engine.close()
+    assert "apache-2.0" in DEFAULT_OPEN_LICENSES
+
+
+@integration
+def test_sha256_pin():
+    path = bundled_gguf_path()
+    with pytest.raises(ConfigurationError, match="pinned hash"):
+        LlamaCppChatModel(path, n_ctx=256, sha256="0" * 64)
+    LlamaCppChatModel(path, n_ctx=256, sha256=sha256_file(path).upper()).close()
+
+
+def test_missing_or_foreign_model_file_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigurationError) as err:
+        LlamaCppChatModel(tmp_path / "absent.gguf")
+    assert str(tmp_path) not in err.value.message  # no server paths in user-facing messages
+    junk = tmp_path / "junk.gguf"
+    junk.write_bytes(b"not a gguf file at all" * 100)
+    with pytest.raises(ConfigurationError):
+        LlamaCppChatModel(junk)
+
+
+# -- generation ----------------------------------------------------------------------------------
+
+
+@integration
+def test_greedy_answer_streams_several_pieces(model):
+    pieces = list(model.stream(CAPITAL, max_tokens=40))
+    assert len(pieces) >= 3
+    assert all(pieces)
+    assert "paris" in "".join(pieces).lower()
+    assert 1 <= model.last_timings["decode_tokens"] <= 40
+
+
+@integration
+def test_temperature_zero_is_deterministic(model):
+    first = "".join(model.stream(ask("Name three colours."), max_tokens=30))
+    second = "".join(model.stream(ask("Name three colours."), max_tokens=30))
+    assert first and first == second
+
+
+@integration
+def test_max_tokens_bounds_the_answer(model):
+    list(model.stream(STORY, max_tokens=5))
+    assert model.last_timings["decode_tokens"] == 5
+
+
+@integration
+def test_multibyte_characters_are_never_split(model):
+    prompt = ask("Répète exactement : « Ça coûte 5 € — très cher ! 🎉 »")
+    pieces = list(model.stream(prompt, max_tokens=60))
+    text = "".join(pieces)
+    assert "\ufffd" not in text
+    assert any(ord(ch) > 127 for ch in text)
+
+
+@integration
+def test_sampling_with_temperature_is_reproducible_for_a_seed(model):
+    first = "".join(model.stream(STORY, max_tokens=20, temperature=0.8))
+    second = "".join(model.stream(STORY, max_tokens=20, temperature=0.8))
+    assert first == second  # one seed, same prompt: same sample
+
+
+# -- cancellation, queueing ----------------------------------------------------------------------
+
+
+@integration
+@pytest.mark.parametrize("how", ["cancel_event", "close", "drop"])
+def test_stopping_after_the_first_token_stops_decoding(model, how):
+    cancel = threading.Event()
+    pieces = model.stream(STORY, max_tokens=1500, cancel=cancel)
+    assert next(pieces)
+    before = model.tokens_generated
+    started = time.monotonic()
+    if how == "cancel_event":
+        cancel.set()
+        assert list(pieces) == []
+    elif how == "close":
+        pieces.close()  # type: ignore[attr-defined]
+    else:
+        del pieces  # the consumer went away (client disconnect)
+        gc.collect()
+    wait_idle(model, timeout=5)
+    assert time.monotonic() - started < 1.0
+    assert model.tokens_generated - before <= 2
+
+
+@integration
+def test_full_queue_is_refused_at_once_and_close_ends_the_worker():
+    engine = LlamaCppChatModel(bundled_gguf_path(), n_ctx=2048, queue_size=1)
+    try:
+        running = engine.stream(STORY, max_tokens=1500)
+        assert next(running)
+        assert engine.queue_depth == 1
+        started = time.monotonic()
+        with pytest.raises(ModelBusyError) as err:
+            engine.stream(ask("Hi"), max_tokens=5)
+        assert time.monotonic() - started < 0.5
+        assert err.value.retry_after >= 1
+        running.close()  # type: ignore[attr-defined]
+        wait_idle(engine)
+        assert "".join(engine.stream(ask("Hi"), max_tokens=5))  # a free slot again
+        running = engine.stream(STORY, max_tokens=1500)
+        assert next(running)
+    finally:
+        engine.close()
+    assert list(running) == []  # close() stopped the running job
+    with pytest.raises(ModelBusyError):
+        engine.stream(ask("Hi"), max_tokens=5)
+
+
+@integration
+def test_job_cancelled_while_queued_never_runs(model):
+    running = model.stream(STORY, max_tokens=1500)
+    assert next(running)
+    done, cancelled = model.requests_done, model.requests_cancelled
+    cancel = threading.Event()
+    queued_a = model.stream(ask("Count to ten."), max_tokens=20, cancel=cancel)
+    queued_b = model.stream(ask("Count to five."), max_tokens=20)
+    assert model.queue_depth == 3
+    cancel.set()  # nobody iterates queued_a: the worker must notice on its own
+    queued_b.close()  # type: ignore[attr-defined]
+    assert model.queue_depth == 2  # a closed queued job frees its slot at once
+    running.close()  # type: ignore[attr-defined]
+    wait_idle(model)
+    assert list(queued_a) == [] and list(queued_b) == []
+    assert model.requests_done == done + 1  # only the story ran
+    assert model.requests_cancelled == cancelled + 2
+    assert model.last_timings["prompt_tokens"] == model.prompt_tokens(STORY)
+
+
+@integration
+def test_invalid_requests_are_refused_at_call_time(model):
+    done = model.requests_done
+    with pytest.raises(InvalidRequestError):
+        model.stream(CAPITAL, max_tokens=0)
+    with pytest.raises(InvalidRequestError):
+        model.stream(CAPITAL, max_tokens=5, temperature=-1)
+    with pytest.raises(InvalidRequestError):
+        model.stream([{"role": "tool", "content": "x"}], max_tokens=5)
+    with pytest.raises(InvalidRequestError):
+        model.stream([], max_tokens=5)
+    with pytest.raises(ContextOverflowError) as err:
+        model.stream(ask("word " * 3000), max_tokens=10)
+    assert "2048" in err.value.message and "10 tokens" in err.value.message
+    prompt = model.prompt_tokens(CAPITAL)
+    with pytest.raises(ContextOverflowError) as err:
+        model.stream(CAPITAL, max_tokens=2048 - prompt + 1)
+    assert f"{prompt} tokens" in err.value.message
+    assert "".join(model.stream(CAPITAL, max_tokens=2048 - prompt))  # exactly fits
+    assert model.queue_depth == 0 and model.requests_done == done + 1
+
+
+@integration
+def test_worker_errors_reach_the_consumer_and_the_worker_survives(model, monkeypatch):
+    def broken_generate(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(model._llm, "generate", broken_generate)
+    with pytest.raises(HearthError) as err:
+        list(model.stream(CAPITAL, max_tokens=5))
+    assert isinstance(err.value, UpstreamError) and "boom" not in err.value.message
+    monkeypatch.undo()
+    assert "paris" in "".join(model.stream(CAPITAL, max_tokens=40)).lower()
+
+
+@integration
+def test_concurrent_callers_get_the_serial_answers(model):
+    questions = [
+        "What is 2 + 2?",
+        "Name a fruit.",
+        "What colour is the sky?",
+        "Say hello.",
+        "What is the opposite of hot?",
+        "Name an animal.",
+        "What day comes after Monday?",
+        "Spell the word cat.",
+    ]
+    serial = {q: "".join(model.stream(ask(q), max_tokens=16)) for q in questions}
+    barrier = threading.Barrier(len(questions))
+    results: dict[str, str] = {}
+    errors: list[BaseException] = []
+
+    def call(question: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[question] = "".join(model.stream(ask(question), max_tokens=16))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=call, args=(q,)) for q in questions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    assert results == serial
+
+
+@integration
+def test_kv_cache_prefix_is_reused_for_a_shared_system_prompt(model):
+    system = {
+        "role": "system",
+        "content": "You are the help desk of the Acme cooperative. "
+        + "Answer from the handbook, politely and briefly, and say when you do not know. " * 10,
+    }
+    list(model.stream(ask("Unrelated warm-up question."), max_tokens=2))
+    list(model.stream([system, *ask("How many days of leave do I get?")], max_tokens=8))
+    first = dict(model.last_timings)
+    list(model.stream([system, *ask("Where is the canteen?")], max_tokens=8))
+    second = dict(model.last_timings)
+    print(f"\nprefix reuse: first {first}\nsecond {second}")  # ttft recorded, never asserted
+    system_tokens = model.prompt_tokens([system, *ask("")]) - 10
+    assert first["prompt_tokens_cached"] < 10
+    assert second["prompt_tokens_cached"] >= system_tokens
+    # llama.cpp's own counter of prompt tokens it evaluated (not a timing)
+    assert first["prompt_tokens_evaluated"] >= first["prompt_tokens"] - 10
+    assert second["prompt_tokens_evaluated"] <= second["prompt_tokens"] - system_tokens
+
+
+# -- the chat template sandbox (no model needed) -------------------------------------------------
+
+SMOL_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\\nYou are SmolLM<|im_end|>\\n' }}{% endif %}"
+    "{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
+)
+
+
+def test_template_renders_chatml_with_generation_prompt():
+    text = ChatTemplate(SMOL_TEMPLATE).render(ask("Hi"))
+    assert text == (
+        "<|im_start|>system\nYou are SmolLM<|im_end|>\n"
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
+    assert ChatTemplate(None).render(ask("Hi")).endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ cycler.__init__.__globals__.os.system('touch {marker}') }}",
+        "{{ joiner.__init__.__globals__['__builtins__']['open']('{marker}', 'w') }}",
+        "{{ messages.append({'role': 'system', 'content': 'injected'}) }}",
+        "{{ '{0.__class__.__init__.__globals__}'.format(messages) }}",
+        "{% for i in range(10**9) %}{% endfor %}",
+        "{% if messages %}{{ bos_token.__class__ }}{% endif %}",
+    ],
+)
+def test_hostile_template_is_refused_and_runs_no_code(template, tmp_path):
+    marker = tmp_path / "pwned"
+    chat_template = ChatTemplate(template.replace("{marker}", str(marker)))
+    with pytest.raises(ConfigurationError):
+        chat_template.render(ask("Hi"))
+    assert not marker.exists()
+
+
+def test_template_errors_are_classified():
+    with pytest.raises(ConfigurationError):
+        ChatTemplate("{% for x in %}")
+    refusing = ChatTemplate("{{ raise_exception('Conversation roles must alternate') }}")
+    with pytest.raises(InvalidRequestError, match="roles must alternate"):
+        refusing.render(ask("Hi"))
