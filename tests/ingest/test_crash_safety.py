@@ -1,0 +1,26 @@
+"""SIGKILL an ingest at random points: the store stays consistent and a re-run finishes it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from crash_safety import run_trials
+
+pytestmark = pytest.mark.crash
+
+TRIALS = 24  # CI floor is 20 kills; a few runs finish before their kill time
+
+
+def test_store_survives_sigkill_at_random_points(tmp_path):
+    report = run_trials(TRIALS, tmp_path)
+    print(report)
+    assert report.problems == []
+    assert report.killed >= 20
+    assert report.consistent == report.trials
+    assert report.finished == report.trials
+    # Kills landed at different stages: some stores were nearly empty, some nearly full.
+    assert min(report.partial_documents) < max(report.partial_documents)
