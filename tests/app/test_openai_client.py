@@ -1,0 +1,64 @@
+"""The official `openai` Python client against /v1, streaming and not (fakes behind)."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+
+@pytest.fixture
+def oai(client, hr_key):
+    return openai.OpenAI(
+        base_url=str(client.base_url) + "/v1", api_key=hr_key, http_client=client, max_retries=0
+    )
+
+
+def test_models_and_licence(oai):
+    models = oai.models.list()
+    assert models.data[0].id == "scripted-model"
+    assert models.data[0].model_extra["license"] == "apache-2.0"
+
+
+def test_chat_completion_with_sources(oai):
+    completion = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[{"role": "user", "content": "How many days of annual leave in Paris?"}],
+    )
+    assert "27 days" in completion.choices[0].message.content
+    extra = completion.model_extra
+    assert extra["sources"][0]["document_id"] == "leave" and extra["citations"]
+
+
+def test_streaming_chat_completion(oai):
+    stream = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[{"role": "user", "content": "When does the canteen open?"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    assert "27 days" in text  # the scripted answer, streamed piece by piece
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].model_extra["sources"]
+
+
+def test_tools_are_refused(oai):
+    with pytest.raises(openai.BadRequestError) as error:
+        oai.chat.completions.create(
+            model="scripted-model",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        )
+    assert "tools" in str(error.value)
+
+
+def test_history_comes_from_the_messages(oai, model):
+    oai.chat.completions.create(
+        model="scripted-model",
+        messages=[
+            {"role": "user", "content": "How many days of annual leave in Paris?"},
+            {"role": "assistant", "content": "27 days."},
+            {"role": "user", "content": "and in Berlin?"},
+        ],
+    )
+    assert [m["role"] for m in model.prompts[-1]] == ["system", "user", "assistant", "user"]
