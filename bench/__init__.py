@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures (run them directly; nothing here is asserted)."""
