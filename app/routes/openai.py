@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import PrincipalDep, ServicesDep
-from app.rag import Answer, Question
+from app.rag import Answer, Event, Question
 from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, InvalidRequestError
 
@@ -89,13 +89,49 @@ def _extras(answer: Answer) -> dict[str, Any]:
     }
 
 
+def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Event) -> Any:
+    """The model alone on the caller's messages (`"retrieval": false`): no documents involved."""
+    question = _question(body)
+    messages = [
+        {"role": "system" if m.role == "developer" else m.role, "content": m.content or ""}
+        for m in body.messages
+        if m.role in ("system", "developer", "user", "assistant")
+    ]
+    settings = services.rag.settings
+    max_tokens = question.max_tokens or settings.max_answer_tokens
+    temperature = settings.temperature if body.temperature is None else body.temperature
+    tokens = services.model.stream(
+        messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
+    )
+
+    def events() -> Any:
+        pieces = []
+        try:
+            for piece in tokens:
+                pieces.append(piece)
+                yield Event("token", piece)
+        finally:
+            close = getattr(tokens, "close", None)
+            if close is not None:
+                close()  # a client that went away stops the generation
+        text = "".join(pieces)
+        model = services.model.model_id
+        yield Event("done", Answer(text, False, None, False, [], [], None, None, model, 0.0))
+
+    return events()
+
+
 @router.post("/chat/completions")
 async def chat_completions(
     body: ChatRequest, principal: PrincipalDep, services: ServicesDep
 ) -> Any:
-    question = _question(body)
+    """Answer the last user message from the documents (or, with `"retrieval": false`, pass
+    the messages to the model unchanged, like a plain OpenAI-compatible server)."""
     cancel = threading.Event()
-    events = services.rag.stream(principal, question, cancel)
+    if (body.model_extra or {}).get("retrieval") is False:
+        events = _plain_events(body, services, cancel)
+    else:
+        events = services.rag.stream(principal, _question(body), cancel)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     model = services.model.model_id

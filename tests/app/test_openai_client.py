@@ -62,3 +62,17 @@ def test_history_comes_from_the_messages(oai, model):
         ],
     )
     assert [m["role"] for m in model.prompts[-1]] == ["system", "user", "assistant", "user"]
+
+
+def test_retrieval_can_be_switched_off(oai, model):
+    completion = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+        extra_body={"retrieval": False},
+    )
+    assert "27 days" in completion.choices[0].message.content
+    assert model.prompts[-1] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hi"},
+    ]
+    assert completion.model_extra["sources"] == []
