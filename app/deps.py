@@ -21,8 +21,7 @@ from app.metrics import Metrics
 from app.rag import RagPipeline
 from app.settings import Settings
 from index.errors import AuthError, InvalidGroupError
-from index.protocols import Embedder
-from index.store import SQLiteStore
+from index.protocols import Embedder, Store
 from index.types import PUBLIC_GROUP, Principal, normalize_group
 
 SESSION_HEADER = "X-Hearth-Session"
@@ -32,7 +31,7 @@ SESSION_HEADER = "X-Hearth-Session"
 class Services:
     """Everything the routes use; built in the lifespan, or passed in by tests."""
 
-    store: SQLiteStore
+    store: Store
     embedder: Embedder
     model: ChatModel
     conversations: ConversationStore

@@ -36,6 +36,7 @@ from index.errors import (
     RateLimitedError,
     UpstreamError,
 )
+from index.protocols import Store
 from index.store import SQLiteStore
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def load_model(settings: Settings) -> Any:
     )
 
 
-def build_services(settings: Settings, store: SQLiteStore, embedder: Any, model: Any) -> Services:
+def build_services(settings: Settings, store: Store, embedder: Any, model: Any) -> Services:
     """Wire the services around a store, an embedder and a chat model (real or fake)."""
     conversations = ConversationStore(settings.data_dir)
     conversations.purge(settings.retention_days)

@@ -69,24 +69,60 @@ class VectorIndex(Protocol):
 
 
 class Store(Protocol):
-    """Documents, chunks, ACL, embeddings and both searches, restricted by groups inside."""
+    """Documents, chunks, ACL, embeddings and both searches, restricted by groups inside.
 
+    Implemented by SQLiteStore (SQLite + FAISS files) and PostgresStore (PostgreSQL + pgvector);
+    one contract-test suite runs against both.
+    """
+
+    # identity of the index
+    def check_embedder(self, model_id: str, dim: int) -> None:
+        """Record the embedder on first use; raise EmbedderMismatchError for another one."""
+        ...
+
+    def manifest(self) -> dict[str, str]: ...
+
+    def set_manifest(self, **values: str) -> None: ...
+
+    # writing
     def write_document(
         self, document: Document, chunks: Sequence[Chunk], embeddings: Vectors
     ) -> None:
         """Replace the document and everything derived from it in one transaction."""
         ...
 
+    def set_groups(self, document_id: str, groups: frozenset[str]) -> None: ...
+
     def delete_documents(self, document_ids: Iterable[str]) -> int: ...
 
-    def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
-        """document id -> content hash, to diff an ingest against what is stored."""
+    def add_aliases(self, site: str, pairs: Iterable[tuple[str, str]]) -> None:
+        """Wiki redirects: make `alias` find the page titled `target` in wiki `site`."""
         ...
+
+    def publish_vectors(self) -> int:
+        """Make the vectors written so far searchable; returns a generation number."""
+        ...
+
+    def open_vectors(self) -> None:
+        """Load (or repair) the vector index before serving."""
+        ...
+
+    # reading
+    def document_state(
+        self, source_prefix: str | None = None
+    ) -> dict[str, tuple[str, frozenset[str]]]:
+        """document id -> (content hash, groups), for documents whose source is under a prefix."""
+        ...
+
+    def document_state_of(self, document_id: str) -> tuple[str, frozenset[str]] | None: ...
 
     def get_document(self, document_id: str, groups: frozenset[str]) -> StoredDocument | None: ...
 
+    def document_chunks(self, document_id: str, groups: frozenset[str]) -> list[Passage]: ...
+
     def lexical_search(self, match: str, groups: frozenset[str], k: int) -> list[Passage]:
-        """BM25 top-k over an already-escaped FTS expression, only chunks `groups` may read."""
+        """BM25-style top-k for an OR-expression of quoted terms (see search.fts_query),
+        only over chunks `groups` may read."""
         ...
 
     def dense_search(self, query: Vectors, groups: frozenset[str], k: int) -> list[Passage]:
@@ -102,3 +138,9 @@ class Store(Protocol):
     def embeddings(self, chunk_ids: Sequence[int]) -> Vectors:
         """Stored vectors of the given chunks, in the given order (unknown ids are skipped)."""
         ...
+
+    def count_readable(self, groups: frozenset[str]) -> tuple[int, int]: ...
+
+    def stats(self) -> dict[str, object]: ...
+
+    def close(self) -> None: ...

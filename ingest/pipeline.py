@@ -21,8 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from index.errors import HearthError
-from index.protocols import Embedder
-from index.store import SQLiteStore
+from index.protocols import Embedder, Store
 from index.types import PUBLIC_GROUP, Chunk, Document, Section
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
 from ingest.parsers.base import ParseOptions, Redirect
@@ -141,9 +140,7 @@ class IngestOptions:
 class Ingestor:
     """Runs ingests into one store with one embedder."""
 
-    def __init__(
-        self, store: SQLiteStore, embedder: Embedder, progress: Progress | None = None
-    ) -> None:
+    def __init__(self, store: Store, embedder: Embedder, progress: Progress | None = None) -> None:
         self.store = store
         self.embedder = embedder
         self.progress = progress or Progress()
