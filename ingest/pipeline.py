@@ -82,7 +82,7 @@ class Progress:
 _INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD}
 
 
-def clean_text(text: str) -> str:
+def strip_invisible(text: str) -> str:
     """NFC text without control, format (bidi, zero-width, tag) or private characters."""
     text = unicodedata.normalize("NFC", text)
     return "".join(
@@ -96,12 +96,12 @@ def clean_text(text: str) -> str:
 def clean_document(document: Document) -> Document:
     """The document with every text field cleaned and empty sections dropped."""
     sections = tuple(
-        Section(tuple(clean_text(h) for h in s.heading_path), clean_text(s.text), s.anchor, s.page)
+        Section(tuple(strip_invisible(h) for h in s.heading_path), strip_invisible(s.text), s.anchor, s.page)
         for s in document.sections
     )
     return replace(
         document,
-        title=clean_text(document.title).strip() or document.id,
+        title=strip_invisible(document.title).strip() or document.id,
         sections=tuple(s for s in sections if s.text.strip()),
     )
 

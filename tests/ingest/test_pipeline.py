@@ -14,7 +14,7 @@ from fakes import HashEmbedder
 from app.cli import cli
 from index.search import bm25_top_k, dense_top_k
 from index.store import SQLiteStore
-from ingest.pipeline import IngestOptions, Ingestor, clean_text
+from ingest.pipeline import IngestOptions, Ingestor, strip_invisible
 
 PUBLIC = frozenset({"public"})
 
@@ -161,7 +161,7 @@ def test_wiki_dump_pages_redirects_and_a_cut(tmp_path, embedder):
 
 
 def test_invisible_characters_are_stripped_and_text_is_nfc():
-    assert clean_text("pa\u200by\u202eroll\U000e0041 cafe\u0301") == "payroll café"
+    assert strip_invisible("pa\u200by\u202eroll\U000e0041 cafe\u0301") == "payroll café"
 
 
 def cli_run(args: list[str], embedder: HashEmbedder):
