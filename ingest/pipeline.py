@@ -96,7 +96,12 @@ def strip_invisible(text: str) -> str:
 def clean_document(document: Document) -> Document:
     """The document with every text field cleaned and empty sections dropped."""
     sections = tuple(
-        Section(tuple(strip_invisible(h) for h in s.heading_path), strip_invisible(s.text), s.anchor, s.page)
+        Section(
+            tuple(strip_invisible(h) for h in s.heading_path),
+            strip_invisible(s.text),
+            s.anchor,
+            s.page,
+        )
         for s in document.sections
     )
     return replace(
