@@ -19,6 +19,7 @@ from app.engines import ChatModel
 from app.keys import KeyStore
 from app.metrics import Metrics
 from app.rag import RagPipeline
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from index.errors import AuthError, InvalidGroupError
 from index.protocols import Embedder, Store
@@ -38,6 +39,7 @@ class Services:
     keys: KeyStore
     rag: RagPipeline
     metrics: Metrics
+    limiter: RateLimiter
 
 
 def get_services(request: Request) -> Services:
@@ -88,6 +90,16 @@ def get_principal(
     return Principal.anonymous()
 
 
+def get_limited_principal(
+    principal: Annotated[Principal, Depends(get_principal)],
+    services: Annotated[Services, Depends(get_services)],
+) -> Principal:
+    """The caller, after taking one token from their rate-limit bucket (429 when empty)."""
+    services.limiter.check(principal.user)
+    return principal
+
+
 ServicesDep = Annotated[Services, Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+LimitedPrincipalDep = Annotated[Principal, Depends(get_limited_principal)]

@@ -23,6 +23,7 @@ from app.deps import Services
 from app.keys import KeyStore
 from app.metrics import Metrics
 from app.rag import RagPipeline
+from app.ratelimit import RateLimiter
 from app.settings import Settings
 from index.errors import (
     AuthError,
@@ -121,6 +122,7 @@ def build_services(settings: Settings, store: Store, embedder: Any, model: Any) 
         keys=KeyStore(settings.data_dir),
         rag=rag,
         metrics=Metrics(),
+        limiter=RateLimiter(settings.rate_limit_per_minute),
     )
 
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         90, ge=0, description="Delete conversations idle this many days (0 keeps them forever)."
     )
+    rate_limit_per_minute: int = Field(
+        0, ge=0, description="Requests per minute per caller on answer routes (0: no limit)."
+    )
     max_body_bytes: int = Field(
         1_000_000, ge=1024, description="Largest request body accepted (413 beyond)."
     )

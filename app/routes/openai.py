@@ -18,7 +18,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.deps import PrincipalDep, ServicesDep
+from app.deps import LimitedPrincipalDep, ServicesDep
 from app.rag import Answer, Event, Question
 from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, InvalidRequestError
@@ -123,7 +123,7 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
 
 @router.post("/chat/completions")
 async def chat_completions(
-    body: ChatRequest, principal: PrincipalDep, services: ServicesDep
+    body: ChatRequest, principal: LimitedPrincipalDep, services: ServicesDep
 ) -> Any:
     """Answer the last user message from the documents (or, with `"retrieval": false`, pass
     the messages to the model unchanged, like a plain OpenAI-compatible server)."""

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from app.deps import PrincipalDep, ServicesDep
+from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.rag import Answer, Event, Question
 from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, NotFoundError
@@ -63,7 +63,7 @@ def _record(services: ServicesDep, answer: Answer) -> None:
 
 
 @router.post("/api/query", response_model=QueryResponse)
-async def query(body: QueryRequest, principal: PrincipalDep, services: ServicesDep) -> Any:
+async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: ServicesDep) -> Any:
     """Answer a question from the documents the caller may read, with citations and sources.
 
     With `stream: true` the answer arrives as server-sent events: `sources`, then `token`s,
@@ -117,7 +117,9 @@ class SearchRequest(BaseModel):
 
 
 @router.post("/api/search")
-def search(body: SearchRequest, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
+def search(
+    body: SearchRequest, principal: LimitedPrincipalDep, services: ServicesDep
+) -> dict[str, Any]:
     """Hybrid retrieval only (no LLM): the passages the caller may read, best first."""
     retrieval = services.rag.retrieve(principal, body.query, [], body.top_k)
     return {

@@ -234,3 +234,24 @@ def test_health_info_and_metrics(client):
     client.post("/api/query", json={"question": "canteen opening"})
     metrics = client.get("/metrics").text
     assert "hearth_answers_total" in metrics and "hearth_requests_total" in metrics
+
+
+def test_rate_limit_per_caller_answers_429_with_retry_after(client, services, hr_key):
+    from app.ratelimit import RateLimiter
+
+    now = [1000.0]
+    services.limiter = RateLimiter(3, clock=lambda: now[0])
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    codes = [
+        client.post("/api/search", json={"query": "canteen"}, headers=alice).status_code
+        for _ in range(4)
+    ]
+    assert codes == [200, 200, 200, 429]
+    limited = client.post("/api/search", json={"query": "canteen"}, headers=alice)
+    assert (
+        limited.headers["retry-after"] == "20" and limited.json()["error"]["code"] == "rate_limited"
+    )
+    # Another caller has their own bucket; time refills it.
+    assert client.post("/api/search", json={"query": "canteen"}, headers=SESSION).status_code == 200
+    now[0] += 20
+    assert client.post("/api/search", json={"query": "canteen"}, headers=alice).status_code == 200
