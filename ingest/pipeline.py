@@ -24,6 +24,7 @@ from index.errors import HearthError
 from index.protocols import Embedder, Store
 from index.types import PUBLIC_GROUP, Chunk, Document, Section
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
+from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
 from ingest.parsers.registry import SUPPORTED_SUFFIXES, parser_for
@@ -31,7 +32,12 @@ from ingest.sources import is_safe_file, is_wiki_dump, walk
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH_CHUNKS = 64  # documents are buffered until this many chunks, for efficient batches
+EMBED_BATCH_CHUNKS = 64
+# Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
+# plain text and wiki dumps are parsed here, streamed and bounded.
+ISOLATED_SUFFIXES = frozenset(
+    {".pdf", ".docx", ".html", ".htm", ".md", ".markdown"}
+)  # documents are buffered until this many chunks, for efficient batches
 
 
 @dataclass
@@ -140,6 +146,9 @@ class IngestOptions:
     prune: bool = False
     target_tokens: int = 200
     overlap_tokens: int = 32
+    isolate_parsers: bool = True  # off only where a file set is known to be benign (tests)
+    parser_memory_mb: int = DEFAULT_MEMORY_MB
+    parser_timeout_s: float = DEFAULT_TIMEOUT_S
 
 
 class Ingestor:
@@ -150,12 +159,16 @@ class Ingestor:
         self.embedder = embedder
         self.progress = progress or Progress()
         self._pending: list[tuple[Document, list[Chunk], bool]] = []
+        self._isolated = IsolatedParser()
+        self._isolate = True
 
     def run(self, paths: Iterable[Path], options: IngestOptions) -> IngestReport:
         """Ingest every path (folders, files, wiki dumps); never raises for a bad source."""
         started = time.perf_counter()
         report = IngestReport()
         self.store.check_embedder(self.embedder.model_id, self.embedder.dim)
+        self._isolated = IsolatedParser(options.parser_memory_mb, options.parser_timeout_s)
+        self._isolate = options.isolate_parsers
         budget = ChunkBudget(
             max_tokens=self.embedder.max_tokens,
             target_tokens=min(options.target_tokens, self.embedder.max_tokens),
@@ -169,6 +182,7 @@ class Ingestor:
                 stored = self.store.document_state(str(Path(path).resolve()))
                 gone = [doc_id for doc_id in stored if doc_id not in seen]
                 report.removed += self.store.delete_documents(gone)
+        self._isolated.close()
         changed = bool(report.added or report.updated or report.removed or report.regrouped)
         manifest = self.store.manifest()
         if changed or manifest.get("vector_count") is None:
@@ -231,7 +245,10 @@ class Ingestor:
             return True
         seen.add(relative)
         try:
-            document = parser(path, relative, options)
+            if self._isolate and path.suffix.lower() in ISOLATED_SUFFIXES:
+                document = self._isolated.parse(path, relative, options)
+            else:
+                document = parser(path, relative, options)
         except HearthError as exc:
             report.failed.append((relative, exc.message))
             return False

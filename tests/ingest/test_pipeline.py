@@ -42,6 +42,8 @@ def tree(tmp_path: Path) -> Path:
 
 
 def run(store: SQLiteStore, embedder: HashEmbedder, *paths: Path, **options):
+    """In-process parsing keeps these tests fast; isolation has its own tests below."""
+    options.setdefault("isolate_parsers", False)
     return Ingestor(store, embedder).run(list(paths), IngestOptions(**options))
 
 
@@ -201,3 +203,48 @@ def test_cli_help_has_examples_and_env_twins():
     assert "Examples" in result.output and "hearth ingest corpus/" in result.output
     for option in ("HEARTH_DATA_DIR", "HEARTH_GROUPS", "HEARTH_PRUNE", "HEARTH_BASE_URL"):
         assert option in result.output
+
+
+def test_isolated_parsing_reports_a_hostile_file_and_goes_on(tmp_path, tree, embedder):
+    """A DOCX that inflates to 600 MB exceeds the parser's memory limit: it costs that file
+    only; the child is replaced and the rest of the batch is ingested."""
+    import zipfile
+
+    import docx
+
+    template = tmp_path / "template.docx"
+    docx.Document().save(str(template))
+    bomb = tree / "bomb.docx"
+    namespace = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    with (
+        zipfile.ZipFile(template) as source,
+        zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as out,
+    ):
+        for item in source.infolist():
+            if item.filename != "word/document.xml":
+                out.writestr(item, source.read(item.filename))
+        with out.open("word/document.xml", "w") as part:  # streamed: the test stays small
+            part.write(f"<w:document {namespace}><w:body><w:p><w:r><w:t>".encode())
+            for _ in range(600):
+                part.write(b"A" * 1_000_000)
+            part.write(b"</w:t></w:r></w:p></w:body></w:document>")
+    assert bomb.stat().st_size < 5_000_000
+    store = SQLiteStore(tmp_path / "data")
+    report = run(
+        store, embedder, tree, isolate_parsers=True, parser_memory_mb=1200, parser_timeout_s=120
+    )
+    failed = dict(report.failed)
+    assert set(failed) == {"bomb.docx"}, failed
+    assert any(s in failed["bomb.docx"] for s in ("1200 MB", "MemoryError", "longer than"))
+    assert report.added == 4
+
+
+def test_isolated_parser_enforces_its_deadline(tmp_path):
+    from index.errors import ParseError
+    from ingest.isolation import IsolatedParser
+    from ingest.parsers.base import ParseOptions
+
+    slow = tmp_path / "slow.md"
+    slow.write_text("# Title\n\ntext\n")
+    with IsolatedParser(timeout_s=0.001) as parser, pytest.raises(ParseError, match="longer than"):
+        parser.parse(slow, "slow.md", ParseOptions())
