@@ -1,0 +1,702 @@
+/* Hearth chat page: ask, stream, cite, stop, exclude and regenerate, conversations, feedback,
+ * About and sign-in. No framework. Untrusted text goes through dom.js (text nodes only); requests
+ * and identity through api.js. Works under `script-src 'self'` and `style-src 'self'`.
+ */
+import { api, apiKey, ApiError, request, serverEvents, setApiKey, whenUnauthorized } from "./api.js";
+import { el, formatDate, formatDateTime, highlightSnippet, icon, renderAnswer, sourceLink } from "./dom.js";
+
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  topbar: document.querySelector(".topbar"), chat: $("chat"),
+  nav: $("nav"), toggleNav: $("toggle-nav"), closeNav: $("close-nav"), scrim: $("scrim"),
+  list: $("conversation-list"), listEmpty: $("conversation-empty"),
+  title: $("conversation-title"), actions: $("conversation-actions"),
+  welcome: $("welcome"), scroll: $("chat-scroll"), messages: $("messages"),
+  form: $("ask-form"), question: $("question"), ask: $("ask"), stop: $("stop"),
+  sources: $("sources"), sourcesTitle: $("sources-title"), sourcesIntro: $("sources-intro"),
+  sourceList: $("source-list"), sourcesFoot: $("sources-foot"), regenerate: $("regenerate"),
+  closeSources: $("close-sources"), announcer: $("announcer"),
+  signinButton: $("open-signin"), signinDialog: $("signin-dialog"), signinForm: $("signin-form"),
+  signinMessage: $("signin-message"), apiKey: $("api-key"),
+  aboutDialog: $("about-dialog"), aboutList: $("about-list"), aboutNetwork: $("about-network"),
+  renameDialog: $("rename-dialog"), renameForm: $("rename-form"), renameInput: $("rename-input"),
+  deleteDialog: $("delete-dialog"), deleteForm: $("delete-form"), deleteMessage: $("delete-message"),
+};
+
+const state = {
+  conversationId: null,
+  conversations: [],
+  exchanges: [], // {question, exclude, article, body, sources, citations, answer, messageId}
+  shown: null, // the exchange whose sources are in the panel
+  controller: null, // AbortController of the answer being streamed
+  pendingAsk: null, // a question to send again after signing in
+};
+
+/** Say something to screen readers (the visually hidden status line). */
+function announce(text) {
+  ui.announcer.textContent = "";
+  window.setTimeout(() => { ui.announcer.textContent = text; }, 50);
+}
+
+// ---------------------------------------------------------------------------------------
+// Panels (drawers on narrow screens)
+// ---------------------------------------------------------------------------------------
+
+const narrow = (px) => window.matchMedia("(max-width: " + px + "px)").matches;
+
+/** Open or close a drawer; while one is open over the page, the rest of the page is inert. */
+function setDrawer(name, open) {
+  document.body.classList.toggle(name + "-open", open);
+  const navOpen = document.body.classList.contains("nav-open") && narrow(759);
+  const sourcesOpen = document.body.classList.contains("sources-open") && narrow(1099);
+  ui.scrim.hidden = !(navOpen || sourcesOpen);
+  for (const node of [ui.topbar, ui.chat]) node.inert = navOpen || sourcesOpen;
+  ui.nav.inert = sourcesOpen;
+  ui.sources.inert = navOpen && !sourcesOpen;
+  if (name === "nav") {
+    ui.toggleNav.setAttribute("aria-expanded", String(open));
+    if (open && narrow(759)) ui.closeNav.focus();
+  }
+}
+
+function closeDrawers() {
+  const focusIn = (node) => node.contains(document.activeElement);
+  const wasIn = focusIn(ui.nav) || focusIn(ui.sources);
+  setDrawer("nav", false);
+  setDrawer("sources", false);
+  if (wasIn && narrow(1099)) ui.question.focus();
+}
+
+// ---------------------------------------------------------------------------------------
+// Citations: [n] markers become buttons that open source n in the sources panel
+// ---------------------------------------------------------------------------------------
+
+const UNCITED_NOTE = /\n\n\((Some statements[^()\n]*)\)\s*$/; // the server's trailing flag
+
+/** The button for marker [n] of an answer, or null when n is not one of its sources. */
+function citeFor(exchange, n) {
+  const source = exchange.sources.find((s) => s.n === n);
+  return source ? citeButton(exchange, source) : null;
+}
+
+function citeButton(exchange, source) {
+  const button = el("button", {
+    type: "button", class: "cite", "data-n": source.n, text: String(source.n),
+    "aria-label": "Source " + source.n + ": " + (source.title || "untitled"),
+    title: source.title || "",
+    "aria-controls": "sources", "aria-expanded": "false",
+  });
+  button.addEventListener("click", () => showSources(exchange, source.n, true));
+  return button;
+}
+
+// ---------------------------------------------------------------------------------------
+// Sources panel
+// ---------------------------------------------------------------------------------------
+
+function clearSources() {
+  state.shown = null;
+  ui.sourceList.replaceChildren();
+  ui.sourcesTitle.textContent = "Sources";
+  ui.sourcesIntro.textContent = "The passages behind an answer appear here.";
+  ui.sourcesIntro.hidden = false;
+  ui.sourcesFoot.hidden = true;
+  ui.sources.classList.remove("is-idk");
+  for (const old of ui.sources.querySelectorAll(".sources-question")) old.remove();
+}
+
+function sourceCard(exchange, source) {
+  const citation = (exchange.citations || []).find((c) => c.marker === source.n);
+  const meta = [];
+  if (source.kind) meta.push(source.kind);
+  if (source.page) meta.push("page " + source.page);
+  if (source.modified) meta.push("modified " + formatDate(source.modified));
+  if (source.revision) meta.push("revision " + source.revision);
+  if (typeof source.score === "number") meta.push("score " + source.score.toFixed(3));
+  const snippet = el("blockquote", { class: "source-snippet" });
+  highlightSnippet(snippet, String(source.snippet || ""), citation ? String(citation.span || "") : "");
+  const exclude = el("input", { type: "checkbox", "data-document-id": source.document_id });
+  exclude.checked = exchange.pendingExclude.has(source.document_id);
+  exclude.addEventListener("change", () => {
+    if (exclude.checked) exchange.pendingExclude.add(source.document_id);
+    else exchange.pendingExclude.delete(source.document_id);
+    card.classList.toggle("is-excluded", exclude.checked);
+    updateRegenerate(exchange);
+  });
+  const card = el(
+    "li",
+    { class: "source", id: "source-" + source.n, "data-n": source.n, tabindex: "-1" },
+    el("div", { class: "source-head" },
+      el("span", { class: "cite source-n", text: String(source.n), "aria-hidden": "true" }),
+      el("h3", { class: "source-title", text: source.title || source.document_id || "Untitled" })),
+    source.heading ? el("p", { class: "source-heading", text: String(source.heading).split(" > ").join(" › ") }) : null,
+    snippet,
+    el("p", { class: "source-meta", text: meta.join(" · ") }),
+    el("div", { class: "source-actions" },
+      sourceLink(source.url, source.page ? "Open at page " + source.page : "Open source"),
+      el("label", {}, exclude, "Exclude from the answer")),
+  );
+  card.classList.toggle("is-excluded", exclude.checked);
+  return card;
+}
+
+function updateRegenerate(exchange) {
+  const count = exchange.pendingExclude.size;
+  ui.regenerate.disabled = count === 0 || Boolean(state.controller);
+  ui.regenerate.textContent = count
+    ? "Regenerate without " + count + (count === 1 ? " source" : " sources")
+    : "Regenerate without excluded sources";
+}
+
+function showSources(exchange, focusN, open) {
+  const abstained = Boolean(exchange.answer && exchange.answer.abstained);
+  state.shown = exchange;
+  for (const node of ui.messages.querySelectorAll(".message-assistant.is-active")) node.classList.remove("is-active");
+  if (exchange.article) exchange.article.classList.add("is-active");
+  ui.sourcesTitle.textContent = abstained ? "Closest matches" : "Sources";
+  ui.sources.classList.toggle("is-idk", abstained);
+  for (const old of ui.sources.querySelectorAll(".sources-question")) old.remove();
+  ui.sourcesIntro.hidden = exchange.sources.length > 0;
+  ui.sourcesIntro.textContent = exchange.sources.length ? "" : "No passage was found for this question.";
+  ui.sourcesTitle.parentElement.after(el("p", { class: "sources-question", text: "For: " + exchange.question }));
+  ui.sourceList.replaceChildren(...exchange.sources.map((s) => sourceCard(exchange, s)));
+  ui.sourcesFoot.hidden = exchange.sources.length === 0 || !exchange.answer;
+  updateRegenerate(exchange);
+  for (const button of ui.messages.querySelectorAll(".cite[aria-expanded='true']")) button.setAttribute("aria-expanded", "false");
+  if (focusN !== undefined) {
+    const card = document.getElementById("source-" + focusN);
+    if (card) {
+      card.classList.add("is-active");
+      for (const button of exchange.article.querySelectorAll(".cite[data-n='" + focusN + "']")) button.setAttribute("aria-expanded", "true");
+      if (open && narrow(1099)) setDrawer("sources", true);
+      card.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      if (open) card.focus({ preventScroll: true });
+    }
+  } else if (open && narrow(1099)) {
+    setDrawer("sources", true);
+    ui.closeSources.focus();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Messages
+// ---------------------------------------------------------------------------------------
+
+function userMessage(question, exclude, titles) {
+  const note = exclude.length
+    ? el("span", { class: "note", text: "Asked again without: " + (titles.length ? titles.join(", ") : exclude.length + " sources") })
+    : null;
+  return el("div", { class: "message message-user" }, el("span", { class: "visually-hidden", text: "You asked: " }), el("p", { text: question }), note);
+}
+
+function newExchange(question, exclude, titles) {
+  const exchange = {
+    question, exclude, sources: [], citations: [], answer: null, messageId: null,
+    pendingExclude: new Set(exclude),
+  };
+  exchange.head = el("div", { class: "answer-head" }, el("span", { class: "answer-who", text: "Hearth" }));
+  exchange.body = el("div", { class: "answer-body" });
+  exchange.foot = el("div", { class: "answer-foot" });
+  exchange.article = el("article", { class: "message message-assistant", "aria-label": "Answer" }, exchange.head, exchange.body, exchange.foot);
+  ui.welcome.hidden = true;
+  ui.messages.append(userMessage(question, exclude, titles || []), exchange.article);
+  state.exchanges.push(exchange);
+  return exchange;
+}
+
+function setStatus(exchange, text) {
+  exchange.body.replaceChildren(el("p", { class: "answer-status", text }));
+}
+
+function badge(exchange, kind, text) {
+  exchange.head.append(el("span", { class: "badge badge-" + kind, text }));
+}
+
+function note(exchange, kind, text) {
+  exchange.body.after(el("p", { class: "answer-note note-" + kind, text }));
+}
+
+/** The finished answer: markers become citation buttons; abstention and uncited flagged. */
+function finish(exchange, answer) {
+  exchange.answer = answer;
+  exchange.sources = Array.isArray(answer.sources) ? answer.sources : exchange.sources;
+  exchange.citations = Array.isArray(answer.citations) ? answer.citations : [];
+  exchange.messageId = answer.message_id || null;
+  exchange.body.classList.remove("is-streaming");
+  const article = exchange.article;
+  if (answer.abstained) {
+    article.classList.add("is-abstained");
+    badge(exchange, "idk", "I don't know");
+    renderAnswer(exchange.body, answer.answer, null);
+    note(exchange, "idk", exchange.sources.length
+      ? "No passage answers this, so Hearth did not guess. Check the closest matches yourself."
+      : "Nothing in the documents you can read matches this question.");
+  } else {
+    let text = String(answer.answer || "");
+    let warning = "Some statements are not backed by any source shown. Treat them with care.";
+    const serverNote = UNCITED_NOTE.exec(text);
+    if (answer.uncited && serverNote) {
+      text = text.slice(0, serverNote.index); // shown once, as the styled note below
+      warning = serverNote[1] + " Treat them with care.";
+    }
+    renderAnswer(exchange.body, text, (n) => citeFor(exchange, n));
+    if (answer.uncited) {
+      article.classList.add("is-uncited");
+      badge(exchange, "uncited", "Not fully supported");
+      note(exchange, "uncited", warning);
+    }
+  }
+  if (answer.stopped) badge(exchange, "stopped", "Stopped");
+  answerFoot(exchange);
+}
+
+function answerFoot(exchange) {
+  const answer = exchange.answer || {};
+  const count = exchange.sources.length;
+  const parts = [];
+  if (answer.model) parts.push(answer.model);
+  const ms = answer.timings && answer.timings.total_ms;
+  if (typeof ms === "number") parts.push(ms < 1000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(1) + " s");
+  exchange.foot.replaceChildren();
+  if (count) {
+    const label = (answer.abstained ? "Closest matches" : "Sources") + " (" + count + ")";
+    const button = el("button", { type: "button", class: "button button-small", text: label, "aria-controls": "sources" });
+    button.addEventListener("click", () => showSources(exchange, undefined, true));
+    exchange.foot.append(button);
+  }
+  exchange.foot.append(el("span", { class: "answer-meta", text: parts.join(" · ") }));
+  if (exchange.messageId) exchange.foot.append(feedbackControls(exchange));
+}
+
+function feedbackControls(exchange) {
+  const group = el("div", { class: "feedback", role: "group", "aria-label": "Rate this answer" });
+  const up = el("button", { type: "button", class: "icon-button", "aria-label": "Helpful", title: "Helpful", "aria-pressed": "false" }, icon("up"));
+  const down = el("button", { type: "button", class: "icon-button", "aria-label": "Not helpful", title: "Not helpful", "aria-pressed": "false" }, icon("down"));
+  const comment = el("textarea", { maxlength: "2000", rows: "2" });
+  const commentId = "comment-" + exchange.messageId;
+  comment.id = commentId;
+  const thanks = el("span", { class: "thanks", role: "status" });
+  const form = el("form", { class: "comment-form", hidden: true },
+    el("label", { for: commentId, class: "small", text: "Tell us more (optional)" }), comment,
+    el("div", { class: "comment-row" }, el("button", { type: "submit", class: "button button-small", text: "Send comment" }), thanks));
+  let rating = null;
+  const rate = async (value, button) => {
+    rating = value;
+    up.setAttribute("aria-pressed", String(value === "up"));
+    down.setAttribute("aria-pressed", String(value === "down"));
+    try {
+      await api("POST", "/api/messages/" + encodeURIComponent(exchange.messageId) + "/feedback", { rating: value, comment: comment.value });
+      thanks.textContent = "Thanks, your rating was saved.";
+      form.hidden = false;
+    } catch (error) {
+      thanks.textContent = "Could not save the rating: " + error.message;
+      form.hidden = false;
+    }
+    button.focus();
+  };
+  up.addEventListener("click", () => rate("up", up));
+  down.addEventListener("click", () => rate("down", down));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!rating) return;
+    try {
+      await api("POST", "/api/messages/" + encodeURIComponent(exchange.messageId) + "/feedback", { rating, comment: comment.value });
+      thanks.textContent = "Thanks, your comment was saved.";
+    } catch (error) {
+      thanks.textContent = "Could not save the comment: " + error.message;
+    }
+  });
+  group.append(up, down);
+  exchange.article.append(form);
+  return group;
+}
+
+function scrollToEnd() {
+  const box = ui.scroll;
+  if (box.scrollHeight - box.scrollTop - box.clientHeight < 160) box.scrollTop = box.scrollHeight;
+}
+
+// ---------------------------------------------------------------------------------------
+// Asking: POST /api/query with stream:true, read server-sent events
+// ---------------------------------------------------------------------------------------
+
+function setBusy(busy) {
+  ui.ask.hidden = busy;
+  ui.stop.hidden = !busy;
+  ui.messages.setAttribute("aria-busy", String(busy));
+  if (state.shown) updateRegenerate(state.shown);
+}
+
+async function ask(question, exclude, titles) {
+  if (state.controller || !question.trim()) return;
+  const exchange = newExchange(question, exclude, titles);
+  const controller = new AbortController();
+  state.controller = controller;
+  const stopHadFocus = () => document.activeElement === ui.stop;
+  setBusy(true);
+  setStatus(exchange, "Searching your documents…");
+  showSources(exchange);
+  ui.scroll.scrollTop = ui.scroll.scrollHeight;
+  let text = "";
+  let paragraph = null;
+  let finished = false;
+  try {
+    const body = { question, stream: true, exclude_document_ids: exclude };
+    if (state.conversationId) body.conversation_id = state.conversationId;
+    const response = await request("POST", "/api/query", body, controller.signal);
+    for await (const { event, data } of serverEvents(response)) {
+      if (event === "sources") {
+        exchange.sources = Array.isArray(data) ? data : [];
+        setStatus(exchange, exchange.sources.length ? "Reading " + exchange.sources.length + " passages…" : "Thinking…");
+        if (state.shown === exchange || !state.shown) showSources(exchange);
+      } else if (event === "token") {
+        if (!paragraph) {
+          paragraph = document.createTextNode("");
+          exchange.body.replaceChildren(el("p", {}, paragraph));
+          exchange.body.classList.add("is-streaming");
+        }
+        text += String(data.text || "");
+        paragraph.data = text;
+        scrollToEnd();
+      } else if (event === "done") {
+        finished = true;
+        if (data.conversation_id) state.conversationId = data.conversation_id;
+        finish(exchange, data);
+        if (state.shown === exchange) showSources(exchange);
+        announce(data.abstained ? "Hearth does not know." : "Answer complete.");
+        await refreshConversations(); // before Ask comes back: the side list is current
+      } else if (event === "error") {
+        finished = true;
+        failed(exchange, text, String((data && data.message) || "The answer failed."));
+      }
+    }
+    if (!finished) failed(exchange, text, "The connection closed before the answer was complete.");
+  } catch (error) {
+    if (error.name === "AbortError") {
+      stopped(exchange, text);
+    } else if (error instanceof ApiError && error.status === 401) {
+      exchange.article.previousElementSibling.remove();
+      exchange.article.remove();
+      state.exchanges.pop();
+      if (!state.exchanges.length) {
+        ui.welcome.hidden = false;
+        clearSources();
+      }
+      state.pendingAsk = [question, exclude, titles];
+    } else if (error instanceof ApiError && error.status === 503) {
+      failed(exchange, "", "Hearth is busy with other questions. Try again" + (error.retryAfter ? " in " + error.retryAfter + " s." : " shortly."));
+    } else {
+      failed(exchange, text, error.message || "The answer failed.");
+    }
+  } finally {
+    const refocus = stopHadFocus();
+    state.controller = null;
+    setBusy(false);
+    if (refocus) ui.question.focus();
+  }
+}
+
+function stopped(exchange, text) {
+  exchange.body.classList.remove("is-streaming");
+  if (text) renderAnswer(exchange.body, text, null);
+  else setStatus(exchange, "Stopped before the answer began.");
+  exchange.answer = { answer: text, stopped: true, abstained: false };
+  badge(exchange, "stopped", "Stopped");
+  note(exchange, "stopped", "You stopped this answer; it may be incomplete.");
+  answerFoot(exchange);
+  if (state.shown === exchange) showSources(exchange);
+  announce("Answer stopped.");
+  refreshConversations();
+}
+
+function failed(exchange, text, message) {
+  exchange.body.classList.remove("is-streaming");
+  if (text) renderAnswer(exchange.body, text, null);
+  else exchange.body.replaceChildren();
+  exchange.answer = { answer: text, abstained: false };
+  badge(exchange, "error", "Error");
+  note(exchange, "error", message);
+  answerFoot(exchange);
+  announce("The answer failed: " + message);
+}
+
+function stop() {
+  if (state.controller) state.controller.abort();
+}
+
+// ---------------------------------------------------------------------------------------
+// Conversations
+// ---------------------------------------------------------------------------------------
+
+function renderConversations() {
+  ui.list.replaceChildren(...state.conversations.map((c) => {
+    const button = el("button", { type: "button", "data-id": c.id, "aria-current": c.id === state.conversationId ? "true" : false },
+      el("span", { class: "conversation-title", text: c.title || "Untitled" }),
+      el("span", { class: "conversation-date", text: formatDate(c.updated_at) }));
+    button.addEventListener("click", () => openConversation(c.id));
+    return el("li", {}, button);
+  }));
+  ui.listEmpty.hidden = state.conversations.length > 0;
+  const current = state.conversations.find((c) => c.id === state.conversationId);
+  ui.title.textContent = current ? current.title : state.conversationId ? ui.title.textContent : "New conversation";
+  ui.actions.hidden = !state.conversationId;
+}
+
+async function refreshConversations() {
+  try {
+    const data = await api("GET", "/api/conversations");
+    state.conversations = Array.isArray(data.conversations) ? data.conversations : [];
+  } catch (error) {
+    if (error.status !== 401) announce("Could not load your conversations: " + error.message);
+    state.conversations = [];
+  }
+  renderConversations();
+}
+
+function resetChat() {
+  stop();
+  state.conversationId = null;
+  state.exchanges = [];
+  ui.messages.replaceChildren();
+  ui.welcome.hidden = false;
+  clearSources();
+  renderConversations();
+}
+
+async function openConversation(id) {
+  if (state.controller) stop();
+  let conversation;
+  try {
+    conversation = await api("GET", "/api/conversations/" + encodeURIComponent(id));
+  } catch (error) {
+    announce("Could not open the conversation: " + error.message);
+    await refreshConversations();
+    return;
+  }
+  resetChat();
+  state.conversationId = conversation.id;
+  ui.title.textContent = conversation.title;
+  let question = "";
+  let last = null;
+  for (const message of conversation.messages || []) {
+    if (message.role === "user") {
+      question = message.content;
+      continue;
+    }
+    const details = message.details || {};
+    const exchange = newExchange(question, [], []);
+    exchange.sources = Array.isArray(details.sources) ? details.sources : [];
+    finish(exchange, { ...details, answer: message.content, message_id: message.id });
+    last = exchange;
+  }
+  if (last) showSources(last);
+  renderConversations();
+  setDrawer("nav", false);
+  ui.question.focus();
+  ui.scroll.scrollTop = ui.scroll.scrollHeight;
+}
+
+function currentTitle() {
+  const current = state.conversations.find((c) => c.id === state.conversationId);
+  return current ? current.title : ui.title.textContent;
+}
+
+async function renameConversation(event) {
+  event.preventDefault();
+  const title = ui.renameInput.value.trim();
+  if (!title || !state.conversationId) return;
+  try {
+    await api("PATCH", "/api/conversations/" + encodeURIComponent(state.conversationId), { title });
+    ui.renameDialog.close();
+    announce("Conversation renamed.");
+  } catch (error) {
+    announce("Could not rename: " + error.message);
+  }
+  await refreshConversations();
+}
+
+async function deleteConversation(event) {
+  event.preventDefault();
+  if (!state.conversationId) return;
+  try {
+    await api("DELETE", "/api/conversations/" + encodeURIComponent(state.conversationId));
+    ui.deleteDialog.close();
+    resetChat();
+    announce("Conversation deleted.");
+    ui.question.focus();
+  } catch (error) {
+    ui.deleteDialog.close();
+    announce("Could not delete: " + error.message);
+  }
+  await refreshConversations();
+}
+
+async function exportConversation() {
+  if (!state.conversationId) return;
+  try {
+    const response = await request("GET", "/api/conversations/" + encodeURIComponent(state.conversationId) + "/export");
+    const blob = new Blob([await response.blob()], { type: "application/json" });
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { download: "conversation-" + state.conversationId + ".json" });
+    link.href = url; // a blob: URL this page just made, not server text
+    document.body.append(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    announce("Could not export: " + error.message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// About and sign-in
+// ---------------------------------------------------------------------------------------
+
+async function openAbout() {
+  ui.aboutList.replaceChildren(el("dt", { text: "Loading" }), el("dd", { text: "…" }));
+  ui.aboutDialog.showModal();
+  try {
+    const info = await api("GET", "/api/info");
+    const rows = [
+      ["Model", info.model],
+      ["Model licence", info.license || "unknown"],
+      ["Context window", info.context_size ? info.context_size + " tokens" : ""],
+      ["Embedder", info.embedder],
+      ["Documents you can read", info.documents],
+      ["Passages", info.chunks],
+      ["Last ingest", formatDateTime(info.last_ingest)],
+      ["Signed in", apiKey() ? "with an API key" : "no (anonymous or single sign-on)"],
+    ];
+    ui.aboutList.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v === undefined || v === null ? "" : String(v) })]));
+    if (info.network) ui.aboutNetwork.textContent = String(info.network);
+  } catch (error) {
+    ui.aboutList.replaceChildren(el("dt", { text: "Error" }), el("dd", { class: "error-text", text: error.message }));
+  }
+}
+
+function updateSigninButton() {
+  ui.signinButton.textContent = apiKey() ? "Sign out" : "Sign in";
+}
+
+function signinNeeded(message) {
+  if (apiKey()) {
+    setApiKey(null);
+    updateSigninButton();
+    ui.signinMessage.textContent = "That API key was refused (" + message + "). Paste a valid key.";
+  } else {
+    ui.signinMessage.textContent = "This Hearth requires an API key. Paste the key an administrator gave you; it is kept in this browser tab only.";
+  }
+  if (!ui.signinDialog.open) ui.signinDialog.showModal();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const key = ui.apiKey.value.trim();
+  if (!key) return;
+  setApiKey(key);
+  ui.apiKey.value = "";
+  ui.signinDialog.close();
+  updateSigninButton();
+  await refreshConversations();
+  if (apiKey()) {
+    announce("Signed in.");
+    const pending = state.pendingAsk;
+    state.pendingAsk = null;
+    if (pending) ask(...pending);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Wiring
+// ---------------------------------------------------------------------------------------
+
+function submitQuestion() {
+  const question = ui.question.value.trim();
+  if (!question || state.controller) return;
+  ui.question.value = "";
+  ask(question, [], []);
+}
+
+function wire() {
+  for (const width of [759, 1099]) {
+    window.matchMedia("(max-width: " + width + "px)").addEventListener("change", () => {
+      setDrawer("nav", false);
+      setDrawer("sources", false);
+    });
+  }
+  ui.form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    submitQuestion();
+  });
+  ui.question.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      submitQuestion();
+    }
+  });
+  ui.stop.addEventListener("click", stop);
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
+    if (state.controller) stop();
+    else closeDrawers();
+  });
+  $("new-chat").addEventListener("click", () => {
+    resetChat();
+    setDrawer("nav", false);
+    ui.question.focus();
+  });
+  ui.toggleNav.addEventListener("click", () => setDrawer("nav", !document.body.classList.contains("nav-open")));
+  ui.closeNav.addEventListener("click", () => { setDrawer("nav", false); ui.toggleNav.focus(); });
+  ui.closeSources.addEventListener("click", () => { setDrawer("sources", false); ui.question.focus(); });
+  ui.scrim.addEventListener("click", closeDrawers);
+  ui.regenerate.addEventListener("click", () => {
+    const exchange = state.shown;
+    if (!exchange || !exchange.pendingExclude.size || state.controller) return;
+    const exclude = Array.from(exchange.pendingExclude);
+    const titles = exchange.sources.filter((s) => exchange.pendingExclude.has(s.document_id)).map((s) => s.title || s.document_id);
+    const previous = exchange.exclude.filter((id) => !exchange.sources.some((s) => s.document_id === id));
+    setDrawer("sources", false);
+    ask(exchange.question, exclude, titles.length ? titles : previous);
+  });
+  $("open-about").addEventListener("click", openAbout);
+  ui.signinButton.addEventListener("click", () => {
+    if (apiKey()) {
+      setApiKey(null);
+      updateSigninButton();
+      resetChat();
+      refreshConversations();
+      announce("Signed out.");
+    } else {
+      ui.signinMessage.textContent = "Paste the API key an administrator gave you. It is kept in this browser tab only.";
+      ui.signinDialog.showModal();
+    }
+  });
+  ui.signinForm.addEventListener("submit", signIn);
+  $("rename-conversation").addEventListener("click", () => {
+    ui.renameInput.value = currentTitle();
+    ui.renameDialog.showModal();
+    ui.renameInput.select();
+  });
+  ui.renameForm.addEventListener("submit", renameConversation);
+  $("delete-conversation").addEventListener("click", () => {
+    ui.deleteMessage.textContent = "“" + currentTitle() + "” and its ratings are removed for good.";
+    ui.deleteDialog.showModal();
+  });
+  ui.deleteForm.addEventListener("submit", deleteConversation);
+  $("export-conversation").addEventListener("click", exportConversation);
+  for (const button of document.querySelectorAll("dialog [data-close]")) {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  }
+}
+
+async function start() {
+  whenUnauthorized(signinNeeded);
+  wire();
+  updateSigninButton();
+  await refreshConversations();
+  document.documentElement.setAttribute("data-ready", "true");
+  performance.mark("hearth-ready");
+}
+
+start();
