@@ -1,0 +1,474 @@
+"""The chat page in chromium against the app with fakes: streaming, citations, stop, abstention,
+follow-ups, conversations, feedback, exclusion, sign-in, untrusted text rendered inert, CSP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from pagekit import DOCS, ask, owner_of, screenshot
+
+pytestmark = pytest.mark.e2e
+
+PARIS = "How many days of annual leave do employees in Paris get?"
+
+
+def test_answer_streams_in_and_sources_fill_the_panel(start_hearth, open_page):
+    words = "Employees in the Paris office get 27 days of annual leave each year. " * 3
+    hearth = start_hearth(words.strip(), delay=0.03)
+    page, _ = open_page(hearth)
+    assert page.get_attribute("#messages", "aria-live") == "polite"
+    page.fill("#question", PARIS)
+    page.evaluate(
+        """() => {
+          window.__lengths = [];
+          new MutationObserver(() => {
+            const body = document.querySelector('.message-assistant .answer-body.is-streaming');
+            if (body) window.__lengths.push(body.textContent.length);
+          }).observe(document.getElementById('messages'),
+                     {subtree: true, childList: true, characterData: true});
+        }"""
+    )
+    page.click("#ask")
+    page.wait_for_selector("#stop:not([hidden])")
+    page.wait_for_selector(".answer-body.is-streaming")
+    answer = page.locator(".message-assistant").first
+    answer.locator(".answer-meta").wait_for(state="attached")
+    lengths = page.evaluate("window.__lengths")
+    assert len(set(lengths)) >= 10 and lengths == sorted(lengths)  # it grew token by token
+    assert "27 days" in answer.locator(".answer-body").inner_text()
+    assert answer.locator(".cite").count() >= 1
+    cards = page.locator("#source-list .source")
+    assert cards.count() >= 1
+    assert cards.first.locator(".source-title").inner_text() == "Annual leave"
+    assert "Paris" in cards.first.locator(".source-heading").inner_text()
+    assert "27 days" in cards.first.locator(".source-snippet").inner_text()
+    assert "revision r7" in cards.first.locator(".source-meta").inner_text()
+    assert "score" in cards.first.locator(".source-meta").inner_text()
+    link = cards.first.locator("a")
+    assert link.get_attribute("href") == "https://intranet.example/leave#Paris"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert page.is_visible("#ask") and not page.is_visible("#stop")
+
+
+def test_citation_opens_its_source(start_hearth, open_page):
+    hearth = start_hearth(
+        "Paris staff get 27 days of annual leave. The canteen opens at 11:30 on weekdays."
+    )
+    page, _ = open_page(hearth)
+    answer = ask(page, "annual leave in Paris and canteen opening hours")
+    cites = answer.locator(".cite")
+    assert cites.count() >= 2
+    second = cites.nth(1)
+    n = second.get_attribute("data-n")
+    second.click()
+    card = page.locator(f"#source-{n}")
+    assert "is-active" in (card.get_attribute("class") or "")
+    assert card.evaluate("node => node === document.activeElement")
+    assert second.get_attribute("aria-expanded") == "true"
+    assert page.locator("#source-list .source.is-active").count() == 1
+    assert card.is_visible()
+
+
+def test_citation_opens_the_sources_drawer_on_a_phone(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth, viewport=(390, 844))
+    answer = ask(page, PARIS)
+    assert not page.locator("#sources").is_visible()
+    answer.locator(".cite").first.click()
+    page.wait_for_selector("#sources", state="visible")
+    assert page.locator("#source-1").is_visible()
+    assert page.evaluate("document.getElementById('chat').inert")  # the drawer is modal
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#sources", state="hidden")
+    assert not page.evaluate("document.getElementById('chat').inert")
+
+
+def test_stop_cancels_the_generation_on_the_server(start_hearth, open_page):
+    long_answer = " ".join(f"word{i}" for i in range(100)) + "."
+    hearth = start_hearth(long_answer, delay=0.2)
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS, wait=False)
+    page.wait_for_function(
+        "() => (document.querySelector('.answer-body.is-streaming') || {}).textContent"
+        "?.includes('word2')"
+    )
+    screenshot(page, "desktop-light-streaming")
+    page.click("#stop")
+    answer.locator(".badge-stopped").wait_for()
+    screenshot(page, "desktop-light-stopped")
+    assert page.is_visible("#ask") and not page.is_visible("#stop")
+    time.sleep(1.0)
+    streamed = hearth.model.tokens_streamed
+    time.sleep(1.5)
+    assert hearth.model.tokens_streamed == streamed  # stopped growing
+    assert streamed < 20  # well below the 100 it would have produced
+    assert "word2" in answer.locator(".answer-body").inner_text()  # the partial answer stays
+
+
+def test_escape_stops_an_answer_from_the_keyboard(start_hearth, open_page):
+    hearth = start_hearth(" ".join(["slow"] * 100), delay=0.2)
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS, wait=False)
+    page.wait_for_selector(".answer-body.is-streaming")
+    page.keyboard.press("Escape")
+    answer.locator(".badge-stopped").wait_for()
+    time.sleep(1.0)
+    assert hearth.model.tokens_streamed < 20
+
+
+def test_abstention_looks_different_and_lists_closest_matches(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    answer = ask(page, "Who won the football world cup in 2022?")
+    assert "is-abstained" in (answer.get_attribute("class") or "")
+    assert answer.locator(".badge-idk").inner_text() == "I don't know"
+    assert answer.locator(".cite").count() == 0
+    assert (
+        "closest matches" in answer.inner_text().lower() and "did not guess" in answer.inner_text()
+    )
+    assert page.text_content("#sources-title") == "Closest matches"
+    assert hearth.model.prompts == []  # abstained before the model
+    normal = ask(page, PARIS)
+    assert "is-abstained" not in (normal.get_attribute("class") or "")
+    assert normal.locator(".badge").count() == 0
+
+
+def test_uncited_answer_is_flagged(start_hearth, open_page):
+    hearth = start_hearth(
+        "Paris staff get 27 days of annual leave. The CEO owns nine yachts in Monaco."
+    )
+    page, _ = open_page(hearth)
+    answer = ask(page, "annual leave in Paris")
+    assert "is-uncited" in (answer.get_attribute("class") or "")
+    assert answer.locator(".badge-uncited").is_visible()
+    note = answer.locator(".note-uncited").inner_text()
+    assert "not supported by the sources" in note and "Treat them with care" in note
+    assert "not supported" not in answer.locator(".answer-body").inner_text()  # said once
+
+
+def test_follow_up_stays_in_the_conversation(start_hearth, open_page):
+    def answer(messages: list[dict[str, str]]) -> str:
+        if "Berlin" in messages[-1]["content"].split("answer:")[-1]:
+            return "Employees in Berlin get 30 days of annual leave."
+        return "Employees in Paris get 27 days of annual leave."
+
+    hearth = start_hearth(answer)
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    second = ask(page, "And in Berlin?")
+    assert "30 days" in second.inner_text()
+    first_query, second_query = watch.queries
+    assert "conversation_id" not in first_query
+    conversations = hearth.services.conversations.list_for(owner_of(page))
+    assert len(conversations) == 1
+    assert second_query["conversation_id"] == conversations[0].id
+    stored = hearth.services.conversations.get(conversations[0].id, owner_of(page))
+    assert stored is not None
+    assert [m.role for m in stored.messages] == ["user", "assistant"] * 2
+    assert page.locator("#conversation-list li").count() == 1
+    assert page.inner_text("#conversation-title") == PARIS
+    # Reloading and opening it from the side list shows both exchanges with their sources.
+    page.reload()
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#conversation-list button")
+    page.wait_for_selector(".message-assistant >> nth=1")
+    assert page.locator(".message-assistant").count() == 2
+    assert page.locator(".message-assistant").nth(1).locator(".cite").count() >= 1
+    assert page.locator("#source-list .source").count() >= 1
+
+
+def test_rename_export_and_delete_a_conversation(start_hearth, open_page, tmp_path: Path):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    owner = owner_of(page)
+    conversation_id = hearth.services.conversations.list_for(owner)[0].id
+
+    page.click("#rename-conversation")
+    page.fill("#rename-input", "Leave in Paris")
+    page.press("#rename-input", "Enter")
+    page.wait_for_selector("#conversation-list button:has-text('Leave in Paris')")
+    assert hearth.services.conversations.list_for(owner)[0].title == "Leave in Paris"
+
+    with page.expect_download() as download:
+        page.click("#export-conversation")
+    saved = tmp_path / "export.json"
+    download.value.save_as(saved)
+    exported = json.loads(saved.read_text())
+    assert exported["format"] == "hearth-conversation/1" and exported["id"] == conversation_id
+    assert [m["role"] for m in exported["messages"]] == ["user", "assistant"]
+
+    page.click("#delete-conversation")
+    page.click("#delete-dialog button[type=submit]")
+    page.wait_for_selector("#conversation-list li", state="detached")
+    assert hearth.services.conversations.list_for(owner) == []
+    assert page.is_visible("#welcome") and page.locator(".message").count() == 0
+    assert page.inner_text("#conversation-title") == "New conversation"
+
+
+def test_new_chat_starts_a_separate_conversation(start_hearth, open_page):
+    hearth = start_hearth()
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    page.click("#new-chat")
+    assert page.locator(".message").count() == 0
+    ask(page, "When does the canteen open?")
+    assert "conversation_id" not in watch.queries[1]
+    page.wait_for_function("() => document.querySelectorAll('#conversation-list li').length === 2")
+    assert len(hearth.services.conversations.list_for(owner_of(page))) == 2
+
+
+def test_thumbs_feedback_is_stored(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS)
+    owner = owner_of(page)
+    conversation = hearth.services.conversations.list_for(owner)[0]
+    stored = hearth.services.conversations.get(conversation.id, owner)
+    assert stored is not None
+    message_id = stored.messages[-1].id
+
+    answer.get_by_role("button", name="Helpful", exact=True).click()
+    answer.locator(".thanks:has-text('rating was saved')").wait_for()
+    assert (
+        answer.get_by_role("button", name="Helpful", exact=True).get_attribute("aria-pressed")
+        == "true"
+    )
+    assert hearth.services.conversations.feedback_for(message_id, owner) == {
+        "rating": "up", "comment": ""
+    }  # fmt: skip
+
+    answer.get_by_role("button", name="Not helpful").click()
+    answer.get_by_label("Tell us more (optional)").fill("It missed the Berlin office.")
+    answer.get_by_role("button", name="Send comment").click()
+    answer.locator(".thanks:has-text('comment was saved')").wait_for()
+    assert hearth.services.conversations.feedback_for(message_id, owner) == {
+        "rating": "down", "comment": "It missed the Berlin office."
+    }  # fmt: skip
+
+
+def test_exclude_a_source_and_regenerate(start_hearth, open_page):
+    hearth = start_hearth()
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    assert page.locator("#source-list .source").first.get_attribute("data-n") == "1"
+    assert page.is_disabled("#regenerate")
+    page.locator("#source-list input[data-document-id='leave']").first.check()
+    assert page.inner_text("#regenerate") == "Regenerate without 1 source"
+    page.click("#regenerate")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.message-assistant .answer-meta').length === 2"
+    )
+    page.wait_for_selector("#ask:not([hidden])")
+    assert watch.queries[1]["exclude_document_ids"] == ["leave"]
+    assert watch.queries[1]["question"] == PARIS
+    assert watch.queries[1]["conversation_id"]
+    assert "Asked again without: Annual leave" in page.locator(".message-user").nth(1).inner_text()
+    ids = page.eval_on_selector_all(
+        "#source-list input[data-document-id]", "nodes => nodes.map(n => n.dataset.documentId)"
+    )
+    assert "leave" not in ids
+
+
+def test_about_panel_says_what_runs(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    page.click("#open-about")
+    page.wait_for_selector("#about-list dd:has-text('scripted-model')")
+    about = page.inner_text("#about-dialog")
+    for expected in (
+        "scripted-model",
+        "apache-2.0",
+        "hash-embedder",
+        "Nothing leaves this machine",
+    ):
+        assert expected in about
+    documents = about.split("Documents you can read")[1].split("\n")[1].strip()
+    assert documents == "3"  # the hr document is not counted for an anonymous reader
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#about-dialog")
+
+
+def test_sign_in_with_an_api_key_when_the_server_requires_one(start_hearth, open_page):
+    hearth = start_hearth(require_auth=True)
+    key, _ = hearth.services.keys.create("alice", "hr")
+    page, _ = open_page(hearth)
+    page.wait_for_selector("#signin-dialog[open]")
+    assert "requires an API key" in page.inner_text("#signin-message")
+    page.fill("#api-key", key)
+    page.press("#api-key", "Enter")
+    assert not page.is_visible("#signin-dialog")
+    assert page.evaluate("sessionStorage.getItem('hearth.apiKey')") == key
+    assert page.evaluate("localStorage.getItem('hearth.apiKey')") is None
+    assert page.inner_text("#open-signin") == "Sign out"
+    ask(page, "What are the Band C salary ranges?")
+    assert len(hearth.services.conversations.list_for("alice")) == 1
+    assert any(
+        s.inner_text() == "Salary bands" for s in page.locator(".source-title").all()
+    )  # the key's groups apply
+
+
+def test_keyboard_only_ask_cite_and_rate(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    page.keyboard.press("Tab")  # the skip link comes first
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement?.id === 'question'")
+    page.keyboard.type(PARIS)
+    page.keyboard.press("Enter")
+    page.wait_for_selector(".message-assistant .answer-meta", state="attached")
+    page.wait_for_selector("#ask:not([hidden])")
+    for _ in range(40):  # Tab forward until a citation has focus
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.classList.contains('cite')"):
+            break
+    else:
+        pytest.fail("no citation reachable with Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement?.id === 'source-1'")
+
+
+def test_controls_have_accessible_names(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    nameless = page.evaluate(
+        """() => [...document.querySelectorAll('button, textarea, input, a[href]')]
+            .filter(n => n.offsetParent !== null)
+            .filter(n => {
+              const label = n.getAttribute('aria-label') || n.labels?.[0]?.textContent
+                || n.textContent;
+              return !label || !label.trim();
+            }).map(n => n.outerHTML.slice(0, 80))"""
+    )
+    assert nameless == []
+    assert page.get_attribute("html", "lang") == "en"
+
+
+# Payloads in a stored document (title, heading, text, URL) and in the model's answer.
+XSS = (
+    "<script>window.__xss = 1</script> "
+    "<img src=x onerror=\"window.__xss = 2; console.log('XSS-FIRED')\"> "
+    "[click me](javascript:window.__xss=3) "
+    '<a href="javascript:window.__xss=4">a link</a> '
+    '<img src="http://example.com/x.png"> ![pixel](http://example.com/y.png) '
+    '<svg onload="window.__xss = 5"></svg> <iframe src="javascript:window.__xss=6"></iframe> '
+    '<style>body { background: url("http://example.com/bg.png") }</style>'
+)
+XSS_DOC = (
+    "widgets",
+    'Widget <img src=x onerror="window.__xss = 7"> handbook',
+    ("<b>Safety</b> <script>window.__xss = 8</script>",),
+    "Widget safety rules: widgets must be stored in the blue cabinet. " + XSS,
+    {"public"},
+    "javascript:window.__xss=9",
+)
+
+
+def test_untrusted_document_and_answer_render_inert(start_hearth, open_page):
+    answer_text = "Widgets must be stored in the blue cabinet. " + XSS
+    hearth = start_hearth(answer_text, docs=[*DOCS, XSS_DOC])
+    page, watch = open_page(hearth)
+    question = 'widget safety blue cabinet <img src=x onerror="window.__xss = 10">'
+    answer = ask(page, question)
+    page.locator(".cite").first.click()
+
+    def assert_inert() -> None:
+        page.wait_for_timeout(300)  # give any injected handler a chance to fire
+        assert page.evaluate("typeof window.__xss") == "undefined"
+        assert not any("XSS-FIRED" in line for line in watch.console)
+        for selector in ("script", "img", "iframe", "svg", "style", "object", "embed"):
+            count = page.locator(f"#messages {selector}, #sources {selector}").count()
+            assert count == 0, selector
+        assert page.locator("#conversation-list img").count() == 0
+        hrefs = page.eval_on_selector_all("a[href]", "nodes => nodes.map(n => n.href)")
+        assert all(h.startswith(("http://", "https://")) for h in hrefs), hrefs
+        assert page.locator("[onerror], [onload], [style]").count() == 0
+
+    assert_inert()
+    screenshot(page, "desktop-light-untrusted-text")
+    assert "<script>window.__xss = 1</script>" in answer.locator(".answer-body").inner_text()
+    card = page.locator("#source-list .source", has_text="Widget safety rules")
+    assert "<img src=x" in card.locator(".source-title").inner_text()
+    assert card.locator("a").count() == 0  # a javascript: URL never becomes a link
+    assert "<img" in page.inner_text("#conversation-list")  # the title is text, too
+    # Rendered again from the stored conversation.
+    page.reload()
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#conversation-list button")
+    page.wait_for_selector(".message-assistant")
+    assert_inert()
+    assert watch.external == [] and watch.dialogs == []
+    assert all(url.startswith(hearth.url) or url.startswith("data:") for url in watch.requests)
+
+
+def test_csp_header_on_every_html_response(start_hearth, open_page):
+    hearth = start_hearth()
+    page, watch = open_page(hearth)
+    page.goto(hearth.url + "/static/index.html")
+    page.wait_for_selector("html[data-ready='true']")
+    assert watch.html_responses, "no HTML response seen"
+    for url, csp in watch.html_responses:
+        assert csp is not None, url
+        assert (
+            "script-src 'self'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+        )
+        assert "img-src 'self' data:" in csp and "connect-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+    for path in ("/", "/static/index.html", "/?q=1"):
+        response = httpx.get(hearth.url + path)
+        assert response.headers["content-type"].startswith("text/html")
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+
+
+def test_page_is_light(start_hearth, open_page):
+    hearth = start_hearth()
+    page, watch = open_page(hearth)
+    page.wait_for_load_state("networkidle")
+    total = sum(
+        len(httpx.get(url).content)
+        for url in set(watch.requests)
+        if url.startswith(hearth.url) and "/api/" not in url
+    )
+    assert total < 150_000
+    html = httpx.get(hearth.url + "/").text
+    assert "<script>" not in html and " style=" not in html and " on" + "click" not in html
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_screenshots(start_hearth, open_page, color_scheme):
+    """Desktop and phone, light and dark: saved for a person to look at."""
+    hearth = start_hearth(
+        lambda messages: (
+            "Employees in Paris get 27 days of annual leave. "
+            "In Berlin, employees get 30 days of annual leave."
+        )
+    )
+    page, _ = open_page(hearth, color_scheme=color_scheme)
+    screenshot(page, f"desktop-{color_scheme}-empty")
+    ask(page, "Who won the football world cup in 2022?")  # first: a follow-up would find leave
+    ask(page, "How many days of annual leave do employees in Paris and Berlin get?")
+    page.locator(".message-assistant").nth(1).locator(".cite").first.click()
+    screenshot(page, f"desktop-{color_scheme}-answer")
+    page.click("#open-about")
+    page.wait_for_selector("#about-list dd:has-text('scripted-model')")
+    screenshot(page, f"desktop-{color_scheme}-about")
+
+    phone, _ = open_page(hearth, viewport=(390, 844), color_scheme=color_scheme)
+    screenshot(phone, f"phone-{color_scheme}-empty")
+    ask(phone, "How many days of annual leave do employees in Paris and Berlin get?")
+    screenshot(phone, f"phone-{color_scheme}-answer")
+    phone.locator(".message-assistant .cite").first.click()
+    phone.wait_for_selector("#sources", state="visible")
+    phone.wait_for_timeout(300)
+    screenshot(phone, f"phone-{color_scheme}-sources")
+    phone.keyboard.press("Escape")
+    phone.click("#toggle-nav")
+    phone.wait_for_selector("#nav", state="visible")
+    phone.wait_for_timeout(300)
+    screenshot(phone, f"phone-{color_scheme}-conversations")
