@@ -1,0 +1,317 @@
+"""Evaluation data: Hearth's questions files, BEIR folders and SQuAD 2.0 JSON, and a way to put
+a dataset's documents into an index.
+
+Every loader returns the same two things: `EvalQuestion`s (the `corpus/questions.jsonl` shape)
+and, for public benchmarks, `DatasetDocument`s to ingest. Documents go through the ordinary
+`Ingestor` (there is no public way to hand it `Document` objects), as one `.txt` file each,
+written under `<data dir>/eval-documents/<dataset>/` with a fixed modification time: a second
+run finds every file unchanged, and a run cut short resumes where it stopped. Stored document
+ids are file names, so `ingest_dataset` returns the questions with their expected documents
+rewritten to those ids (`stored_id`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from index.errors import HearthError
+from index.protocols import Embedder
+from index.store import SQLiteStore
+from index.types import parse_groups
+from ingest.pipeline import IngestOptions, Ingestor, IngestReport, Progress
+
+DOCUMENTS_FOLDER = "eval-documents"
+MANIFEST_KEY = "eval_dataset"
+FIXED_MTIME = 946_684_800  # 2000-01-01 UTC: file times never change a document's content hash
+
+
+class DatasetError(HearthError):
+    """A questions file or benchmark folder that cannot be read."""
+
+    code = "invalid_dataset"
+
+
+@dataclass(frozen=True)
+class EvalQuestion:
+    """One question to evaluate, as in `corpus/questions.jsonl`.
+
+    `expected_documents` are document ids (as stored) that answer it, empty when unanswerable;
+    `groups` are the asker's groups (`public` is always added when searching).
+    """
+
+    question: str
+    expected_documents: tuple[str, ...] = ()
+    key_term: str = ""
+    answerable: bool = True
+    groups: tuple[str, ...] = ()
+    id: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetDocument:
+    """A benchmark document: its id in the dataset, a title and the text."""
+
+    id: str
+    title: str
+    text: str
+
+
+@dataclass
+class Dataset:
+    """Documents to index and questions about them."""
+
+    name: str
+    documents: list[DatasetDocument]
+    questions: list[EvalQuestion]
+
+    def fingerprint(self) -> str:
+        """Changes whenever any document would be stored differently."""
+        digest = hashlib.sha256(self.name.encode())
+        for doc in self.documents:
+            for part in (doc.id, doc.title, doc.text):
+                digest.update(part.encode())
+                digest.update(b"\x00")
+        return digest.hexdigest()
+
+
+# -- questions files ----------------------------------------------------------------------------
+
+
+def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        handle = path.open(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DatasetError(f"{path}:{number}: not JSON ({exc.msg})") from None
+            if not isinstance(item, dict):
+                raise DatasetError(f"{path}:{number}: each line must be a JSON object")
+            yield number, item
+
+
+def question_from_dict(item: dict[str, Any], where: str = "") -> EvalQuestion:
+    """An `EvalQuestion` from one questions.jsonl object; raises DatasetError if malformed."""
+    text = item.get("question")
+    if not isinstance(text, str) or not text.strip():
+        raise DatasetError(f"{where}: `question` must be a non-empty string")
+    expected = item.get("expected_documents", [])
+    groups = item.get("groups", [])
+    if not isinstance(expected, list) or not all(isinstance(e, str) for e in expected):
+        raise DatasetError(f"{where}: `expected_documents` must be a list of ids")
+    if not isinstance(groups, list) or not all(isinstance(g, str) for g in groups):
+        raise DatasetError(f"{where}: `groups` must be a list of group names")
+    try:
+        canonical = tuple(sorted(parse_groups(groups)))
+    except HearthError as exc:
+        raise DatasetError(f"{where}: {exc.message}") from None
+    answerable = item.get("answerable", bool(expected))
+    if not isinstance(answerable, bool):
+        raise DatasetError(f"{where}: `answerable` must be true or false")
+    return EvalQuestion(
+        question=text.strip(),
+        expected_documents=tuple(dict.fromkeys(expected)),
+        key_term=str(item.get("key_term") or ""),
+        answerable=answerable,
+        groups=canonical,
+        id=str(item.get("id") or ""),
+    )
+
+
+def load_questions(path: Path) -> list[EvalQuestion]:
+    """A questions.jsonl file: question, expected_documents, key_term, answerable, groups."""
+    questions = [
+        replace(question_from_dict(item, f"{path}:{n}"), id=str(item.get("id") or n))
+        for n, item in _read_jsonl(path)
+    ]
+    if not questions:
+        raise DatasetError(f"{path}: no questions")
+    return questions
+
+
+# -- BEIR -----------------------------------------------------------------------------------
+
+
+def read_qrels(path: Path) -> dict[str, list[str]]:
+    """query id -> relevant corpus ids (score > 0), in file order; CRLF or LF, header optional."""
+    relevant: dict[str, list[str]] = {}
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
+    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    for number, row in enumerate(csv.reader(lines, delimiter="\t"), start=1):
+        fields = [f.strip() for f in row]
+        if not any(fields):
+            continue
+        if number == 1 and fields[0] == "query-id":
+            continue
+        if len(fields) < 3:
+            raise DatasetError(f"{path}:{number}: expected query-id, corpus-id and score")
+        try:
+            score = float(fields[2])
+        except ValueError:
+            raise DatasetError(f"{path}:{number}: score {fields[2]!r} is not a number") from None
+        docs = relevant.setdefault(fields[0], [])
+        if score > 0 and fields[1] not in docs:
+            docs.append(fields[1])
+    return {query: docs for query, docs in relevant.items() if docs}
+
+
+def load_beir(folder: Path, split: str = "test") -> Dataset:
+    """A BEIR folder: corpus.jsonl, queries.jsonl and qrels/<split>.tsv.
+
+    Documents keep the corpus `_id`; only queries judged in the split are asked, each expecting
+    its relevant documents.
+    """
+    qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
+    documents = []
+    for number, item in _read_jsonl(folder / "corpus.jsonl"):
+        if "_id" not in item:
+            raise DatasetError(f"{folder / 'corpus.jsonl'}:{number}: no `_id`")
+        documents.append(
+            DatasetDocument(
+                str(item["_id"]), str(item.get("title") or ""), str(item.get("text") or "")
+            )
+        )
+    queries: list[EvalQuestion] = []
+    for _, item in _read_jsonl(folder / "queries.jsonl"):
+        query_id = str(item.get("_id", ""))
+        text = str(item.get("text") or "").strip()
+        if query_id in qrels and text:
+            queries.append(EvalQuestion(text, tuple(qrels[query_id]), id=query_id))
+    if not queries:
+        raise DatasetError(f"{folder}: no query of split {split!r} found in queries.jsonl")
+    return Dataset(f"beir-{folder.resolve().name}-{split}", documents, queries)
+
+
+# -- SQuAD 2.0 ------------------------------------------------------------------------------
+
+
+def load_squad(path: Path) -> Dataset:
+    """SQuAD 2.0 JSON: each paragraph a document (`{title}#{index}`), each question asked.
+
+    Answerable questions expect their paragraph and use the first gold answer as key term;
+    unanswerable ones (`is_impossible`) expect nothing.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        articles = data["data"]
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise DatasetError(f"{path}: not SQuAD JSON (no top-level `data` list)") from None
+    documents: list[DatasetDocument] = []
+    questions: list[EvalQuestion] = []
+    for article in articles:
+        title = str(article.get("title", ""))
+        for index, paragraph in enumerate(article.get("paragraphs", [])):
+            doc_id = f"{title}#{index}"
+            documents.append(
+                DatasetDocument(doc_id, title.replace("_", " "), str(paragraph.get("context", "")))
+            )
+            for qa in paragraph.get("qas", []):
+                answers = [a["text"] for a in qa.get("answers", []) if a.get("text")]
+                answerable = not qa.get("is_impossible", False) and bool(answers)
+                questions.append(
+                    EvalQuestion(
+                        question=str(qa.get("question", "")).strip(),
+                        expected_documents=(doc_id,) if answerable else (),
+                        key_term=answers[0] if answerable else "",
+                        answerable=answerable,
+                        id=str(qa.get("id", "")),
+                    )
+                )
+    questions = [q for q in questions if q.question]
+    if not documents or not questions:
+        raise DatasetError(f"{path}: no paragraphs or no questions")
+    return Dataset(f"squad-{path.stem}", documents, questions)
+
+
+# -- ingesting a dataset --------------------------------------------------------------------
+
+
+def stored_id(document_id: str) -> str:
+    """The id a dataset document gets in the index: its file name (percent-encoded id + .txt)."""
+    name = quote(document_id, safe="#@:,;=+")
+    if name.startswith("."):
+        name = "%2E" + name[1:]  # hidden files are skipped by the folder walk
+    return f"{name}.txt"
+
+
+def file_text(document: DatasetDocument) -> str:
+    """The file body: the title as a `#` heading (so the text parser keeps it as title, or as
+    the heading of a long title), then the text."""
+    title = " ".join(document.title.split())
+    text = document.text.strip()
+    return f"# {title}\n\n{text}\n" if title else f"{text}\n"
+
+
+def with_stored_ids(questions: list[EvalQuestion]) -> list[EvalQuestion]:
+    """Questions whose expected documents name the stored ids."""
+    return [
+        replace(q, expected_documents=tuple(stored_id(d) for d in q.expected_documents))
+        for q in questions
+    ]
+
+
+def write_documents(dataset: Dataset, folder: Path) -> int:
+    """Make `folder` hold exactly one .txt file (fixed mtime) per non-empty document; returns
+    how many. Files of documents no longer in the dataset are deleted."""
+    folder.mkdir(parents=True, exist_ok=True)
+    names: set[str] = set()
+    for document in dataset.documents:
+        if not (document.title.strip() or document.text.strip()):
+            continue
+        name = stored_id(document.id)
+        if name in names:
+            raise DatasetError(f"{dataset.name}: document id {document.id!r} appears twice")
+        names.add(name)
+        path = folder / name
+        body = file_text(document)
+        if not path.is_file() or path.read_text(encoding="utf-8") != body:
+            path.write_text(body, encoding="utf-8")
+        os.utime(path, (FIXED_MTIME, FIXED_MTIME))
+    for stale in folder.glob("*.txt"):
+        if stale.name not in names:
+            stale.unlink()
+    return len(names)
+
+
+def dataset_is_indexed(store: SQLiteStore, dataset: Dataset) -> bool:
+    """Whether this exact dataset was fully ingested into the store before."""
+    return store.manifest().get(MANIFEST_KEY) == f"{dataset.name}:{dataset.fingerprint()}"
+
+
+def ingest_dataset(
+    dataset: Dataset,
+    store: SQLiteStore,
+    embedder: Embedder,
+    progress: Progress | None = None,
+) -> IngestReport | None:
+    """Index the dataset's documents in the store (None: it already holds exactly them).
+
+    Files go to `<data dir>/eval-documents/<name>/`; documents no longer in the dataset are
+    pruned.
+    """
+    if dataset_is_indexed(store, dataset):
+        return None
+    folder = store.data_dir / DOCUMENTS_FOLDER / dataset.name
+    write_documents(dataset, folder)
+    report = Ingestor(store, embedder, progress).run([folder], IngestOptions(prune=True))
+    if report.ok:
+        store.set_manifest(**{MANIFEST_KEY: f"{dataset.name}:{dataset.fingerprint()}"})
+    return report

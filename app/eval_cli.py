@@ -1,0 +1,386 @@
+"""`hearth eval`: measure retrieval, abstention and answers on a questions file or a benchmark.
+
+Mounted by app/cli.py (`cli.add_command(eval_command)`); runs alone as `python -m app.eval_cli`.
+Tables go to stdout, progress bars to stderr, `--json OUT` writes every figure and one row per
+question. Tests (or programs embedding the command) may pass `embedder_factory(path)` and
+`services_factory(settings)` in the root context's `obj`.
+Exit codes: 0 measured, 2 nothing could run (no index, unreadable input, bad options).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from app.datasets import (
+    Dataset,
+    EvalQuestion,
+    ingest_dataset,
+    load_beir,
+    load_questions,
+    load_squad,
+    with_stored_ids,
+)
+from app.deps import Services
+from app.evaluation import (
+    NDCG_K,
+    EvalReport,
+    Retriever,
+    evaluate,
+    pipeline_retriever,
+    search_retriever,
+)
+from app.settings import Settings
+from index.errors import HearthError
+from index.protocols import Embedder
+from index.store import SQLiteStore
+from ingest.cli import data_dir_option, default_embedder
+from ingest.pipeline import Progress as PipelineProgress
+
+EmbedderFactory = Callable[[str | None], Embedder]
+ServicesFactory = Callable[[Settings], Services]
+
+
+def default_services(settings: Settings) -> Services:
+    """The real store, embedder and language model (`load_services`)."""
+    from app.main import load_services
+
+    return load_services(settings)
+
+
+def _factories(ctx: click.Context) -> tuple[EmbedderFactory, ServicesFactory]:
+    obj = ctx.find_root().obj or {}
+    return (
+        obj.get("embedder_factory", default_embedder),
+        obj.get("services_factory", default_services),
+    )
+
+
+def _parse_ks(value: str) -> list[int]:
+    try:
+        ks = sorted({int(part) for part in value.split(",") if part.strip()})
+    except ValueError:
+        raise click.BadParameter("use cut-offs like 5,10") from None
+    if not ks or ks[0] < 1 or ks[-1] > 100:
+        raise click.BadParameter("cut-offs must be between 1 and 100")
+    return ks
+
+
+def _bars(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+class _IngestBars(PipelineProgress):
+    def __init__(self, bars: Progress, documents: int) -> None:
+        self._bars = bars
+        self._documents = bars.add_task("documents indexed", total=documents)
+        self._chunks = bars.add_task("chunks embedded", total=None)
+
+    def document_done(self) -> None:
+        self._bars.advance(self._documents)
+
+    def chunks_embedded(self, count: int) -> None:
+        self._bars.advance(self._chunks, count)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _share(value: float | None, part: int, whole: int) -> str:
+    return f"{_fmt(value)}  ({part}/{whole})" if value is not None else "-"
+
+
+def print_report(report: EvalReport, console: Console) -> None:
+    """The readable tables: retrieval, abstention by evidence, and answers when measured."""
+    r = report.retrieval
+    table = Table(
+        title=f"Retrieval ({r['questions']} answerable questions, document-level)",
+        title_justify="left",
+    )
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k in report.ks:
+        table.add_row(f"hit@{k}", _fmt(r[f"hit@{k}"]))
+    for k in report.ks:
+        table.add_row(f"recall@{k}", _fmt(r[f"recall@{k}"]))
+    table.add_row("MRR", _fmt(r["mrr"]))
+    table.add_row(f"nDCG@{NDCG_K}", _fmt(r[f"ndcg@{NDCG_K}"]))
+    latency = f"{_fmt(r['retrieval_ms_median'], 1)} / {_fmt(r['retrieval_ms_p95'], 1)}"
+    table.add_row("search ms (median / p95)", latency)
+    console.print(table)
+
+    a = report.abstention
+    if a["unanswerable"]:
+        table = Table(
+            title=f"Abstention by evidence alone ({a['unanswerable']} unanswerable, "
+            f"{a['answerable']} answerable; abstain when evidence < threshold)",
+            title_justify="left",
+        )
+        table.add_column("threshold", justify="right")
+        table.add_column("unanswerable abstained", justify="right")
+        table.add_column("answerable wrongly abstained", justify="right")
+        for point in a["curve"]:
+            current = point["threshold"] == a["threshold"]
+            table.add_row(
+                f"{point['threshold']:.2f}{' (current)' if current else ''}",
+                _share(point["unanswerable_abstained"], point["unanswerable_abstained_count"],
+                       a["unanswerable"]),
+                _share(point["answerable_abstained"], point["answerable_abstained_count"],
+                       a["answerable"]),
+                style="bold" if current else None,
+            )  # fmt: skip
+        console.print(table)
+
+    s = report.answers
+    if s is None:
+        return
+    table = Table(title=f"Full answers ({s['questions']} questions)", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    true_abstentions = s["abstained_unanswerable"]
+    rows = [
+        ("abstention precision", _share(s["abstention_precision"], true_abstentions,
+                                        s["abstained"])),
+        ("abstention recall (unanswerable)", _share(s["abstention_recall"], true_abstentions,
+                                                    s["unanswerable"])),
+        ("abstention F1", _fmt(s["abstention_f1"])),
+        ("false abstentions (answerable)", _share(s["false_abstention_rate"],
+                                                  s["false_abstentions"], s["answerable"])),
+        ("citation precision", _share(s["citation_precision"], s["citations_from_expected"],
+                                      s["citations"])),
+        ("answers with citations", str(s["answers_with_citations"])),
+        ("answered without citations", str(s["answered_without_citations"])),
+        ("key-term match", _share(s["key_term_match_rate"], s["key_term_matches"],
+                                  s["key_term_questions"])),
+        ("TTFT ms (median / p95)", f"{_fmt(s['ttft_ms_median'], 0)} / "
+                                   f"{_fmt(s['ttft_ms_p95'], 0)}  (n={s['ttft_count']})"),
+        ("total ms (median / p95)", f"{_fmt(s['total_ms_median'], 0)} / "
+                                    f"{_fmt(s['total_ms_p95'], 0)}"),
+        ("errors", str(s["errors"])),
+    ]  # fmt: skip
+    for label, value in rows:
+        table.add_row(label, value)
+    console.print(table)
+
+
+@contextmanager
+def _closing(services: Services) -> Iterator[Services]:
+    try:
+        yield services
+    finally:
+        close = getattr(services.model, "close", None)
+        if close:
+            close()
+        services.store.close()
+
+
+def _load_input(
+    questions_file: Path | None, beir: Path | None, split: str, squad: Path | None
+) -> tuple[Dataset | None, list[EvalQuestion], dict[str, Any]]:
+    if sum(x is not None for x in (questions_file, beir, squad)) != 1:
+        raise click.UsageError("give one of: a QUESTIONS file, --beir DIR or --squad FILE")
+    if beir is not None:
+        dataset = load_beir(beir, split)
+        return dataset, [], {"beir": str(beir), "split": split, "dataset": dataset.name}
+    if squad is not None:
+        dataset = load_squad(squad)
+        return dataset, [], {"squad": str(squad), "dataset": dataset.name}
+    assert questions_file is not None
+    return None, load_questions(questions_file), {"questions": str(questions_file)}
+
+
+@click.command(
+    "eval",
+    epilog="""Examples:
+
+\b
+  hearth eval corpus/questions.jsonl --data-dir data
+  hearth eval corpus/questions.jsonl --answer --json eval.json
+  hearth eval --beir ../shared/eval/beir-scifact --data-dir /tmp/scifact
+  hearth eval --squad dev-v2.0.json --data-dir /tmp/squad --k 1,5
+
+QUESTIONS is JSON Lines: {"question", "expected_documents": [ids], "key_term",
+"answerable", "groups": [asker's groups]}. With --beir or --squad the dataset's documents are
+indexed into --data-dir first (reused when already there) and its questions are asked.
+Retrieval figures are document-level over answerable questions; "abstention by evidence" is
+what the threshold alone would do, before any model call. Settings (top_k, rrf_k, threshold,
+...) come from HEARTH_* variables as for `hearth serve`.""",
+)
+@click.argument(
+    "questions_file",
+    metavar="[QUESTIONS]",
+    required=False,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+@data_dir_option
+@click.option(
+    "--k", "ks", default="5,10", show_default=True, help="Cut-offs for hit@k and recall@k."
+)
+@click.option(
+    "--answer",
+    is_flag=True,
+    help="Also answer each question with the real models: abstention, citations, key terms, speed.",
+)
+@click.option(
+    "--json",
+    "json_out",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    default=None,
+    help="Write every figure and one row per question to this JSON file.",
+)
+@click.option(
+    "--beir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) to index and ask.",
+)
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option(
+    "--squad",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A SQuAD 2.0 JSON file: paragraphs become documents, all its questions are asked.",
+)
+@click.option(
+    "--limit", type=click.IntRange(1), default=None, help="Ask only the first N questions."
+)
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    questions_file: Path | None,
+    data_dir: Path,
+    ks: str,
+    answer: bool,
+    json_out: Path | None,
+    beir: Path | None,
+    split: str,
+    squad: Path | None,
+    limit: int | None,
+) -> None:
+    """Measure retrieval (hit@k, recall@k, MRR, nDCG@10), abstention and, with --answer,
+    full answers (abstention F1, citation precision, key terms, TTFT) on a questions file."""
+    cutoffs = _parse_ks(ks)
+    console = Console()
+    errors = Console(stderr=True)
+    embedder_factory, services_factory = _factories(ctx)
+    try:
+        dataset, questions, source = _load_input(questions_file, beir, split, squad)
+    except HearthError as exc:
+        errors.print(f"[red]error:[/] {exc.message}")
+        ctx.exit(2)
+    settings = Settings(data_dir=data_dir)
+    source["data_dir"] = str(data_dir)
+    store: SQLiteStore | None = None
+    embedder: Embedder | None = None
+    try:
+        if dataset is not None:
+            with errors.status("Loading the embedder..."):
+                embedder = embedder_factory(settings.embedder_path)
+            store = SQLiteStore(data_dir)
+            with _bars(errors) as bars:
+                ingested = ingest_dataset(
+                    dataset, store, embedder, _IngestBars(bars, len(dataset.documents))
+                )
+            if ingested is None:
+                errors.print(f"{dataset.name}: already indexed in {data_dir}/, reused")
+            else:
+                errors.print(f"{dataset.name}: {ingested.added} added, {ingested.updated} "
+                             f"updated, {ingested.unchanged} unchanged, {ingested.chunks} chunks "
+                             f"in {ingested.seconds:.0f} s")  # fmt: skip
+                if not ingested.ok:
+                    for name, reason in ingested.failed[:10]:
+                        errors.print(f"[red]failed[/] {name}: {reason}")
+            questions = with_stored_ids(dataset.questions)
+        elif not (data_dir / "hearth.sqlite3").is_file():
+            errors.print(f"[red]error:[/] no index in {data_dir}/: run `hearth ingest PATH` first")
+            ctx.exit(2)
+        questions = questions[:limit] if limit else questions
+        if answer:
+            if store is not None:
+                store.close()
+                store = None
+            with errors.status("Loading the models..."):
+                services = services_factory(settings)
+            with _closing(services):
+                report = _run(questions, pipeline_retriever(services.rag), settings, cutoffs,
+                              services, errors)  # fmt: skip
+        else:
+            if embedder is None:
+                with errors.status("Loading the embedder..."):
+                    embedder = embedder_factory(settings.embedder_path)
+            if store is None:
+                store = SQLiteStore(data_dir)
+            if "embedder" in store.manifest():
+                store.check_embedder(embedder.model_id, embedder.dim)
+            store.open_vectors()
+            report = _run(questions, search_retriever(store, embedder, settings), settings,
+                          cutoffs, None, errors)  # fmt: skip
+    except HearthError as exc:
+        errors.print(f"[red]error:[/] {exc.message}")
+        ctx.exit(2)
+    finally:
+        if store is not None:
+            store.close()
+    report.source = source
+    print_report(report, console)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        errors.print(f"wrote {json_out}")
+
+
+def _run(
+    questions: list[EvalQuestion],
+    retriever: Retriever,
+    settings: Settings,
+    ks: list[int],
+    services: Services | None,
+    console: Console,
+) -> EvalReport:
+    with _bars(console) as bars:
+        searched = bars.add_task("questions searched", total=len(questions))
+        answered = bars.add_task("questions answered", total=len(questions)) if services else None
+        return evaluate(
+            questions, retriever, settings, ks,
+            rag=services.rag if services else None,
+            on_retrieved=lambda _: bars.advance(searched),
+            on_answered=lambda _: bars.advance(answered) if answered is not None else None,
+        )  # fmt: skip
+
+
+def main() -> None:
+    """Run `hearth eval` alone (`python -m app.eval_cli ...`)."""
+    eval_command(prog_name="hearth eval", obj={})
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

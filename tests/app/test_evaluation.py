@@ -1,0 +1,506 @@
+"""`hearth eval`: metric arithmetic, the BEIR and SQuAD loaders, dataset ingest, and the command
+end to end on a tiny store (hash embedder, scripted model)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fakes import HashEmbedder, ScriptedChatModel
+
+from app.datasets import (
+    Dataset,
+    DatasetDocument,
+    DatasetError,
+    EvalQuestion,
+    ingest_dataset,
+    load_beir,
+    load_questions,
+    load_squad,
+    read_qrels,
+    stored_id,
+    with_stored_ids,
+)
+from app.eval_cli import eval_command
+from app.evaluation import (
+    Row,
+    abstention_summary,
+    answer_summary,
+    distinct_documents,
+    hit_at_k,
+    ndcg_at_k,
+    percentile,
+    pipeline_retriever,
+    recall_at_k,
+    reciprocal_rank,
+    retrieval_settings,
+    retrieval_summary,
+    search_retriever,
+)
+from app.main import build_services
+from app.rag import Answer
+from app.settings import Settings
+from index.store import SQLiteStore
+from index.types import Principal
+
+# -- metrics ------------------------------------------------------------------------------------
+
+RANKED = ["a", "b", "a", "c", "d", "b", "e"]  # distinct: a b c d e
+
+
+def test_distinct_documents_keeps_first_appearance() -> None:
+    assert distinct_documents(RANKED) == ["a", "b", "c", "d", "e"]
+
+
+def test_hit_and_recall_count_distinct_documents() -> None:
+    expected = ["c", "x"]
+    assert hit_at_k(RANKED, expected, 2) == 0.0
+    assert hit_at_k(RANKED, expected, 3) == 1.0  # c is the 3rd distinct document (4th passage)
+    assert recall_at_k(RANKED, expected, 3) == 0.5
+    assert recall_at_k(RANKED, ["a", "b", "e"], 2) == pytest.approx(2 / 3)
+    assert recall_at_k(RANKED, ["a", "b", "e"], 5) == 1.0
+    assert recall_at_k(RANKED, ["a", "a"], 1) == 1.0  # expected ids deduplicated too
+    assert recall_at_k(RANKED, [], 5) == 0.0
+
+
+def test_reciprocal_rank_uses_the_first_expected_document() -> None:
+    assert reciprocal_rank(RANKED, ["d", "c"]) == pytest.approx(1 / 3)
+    assert reciprocal_rank(RANKED, ["a"]) == 1.0
+    assert reciprocal_rank(RANKED, ["zzz"]) == 0.0
+
+
+def test_ndcg_binary_relevance_exact_values() -> None:
+    # c at distinct rank 3, x never retrieved: DCG = 1/log2(4); IDCG = 1 + 1/log2(3)
+    assert ndcg_at_k(RANKED, ["c", "x"]) == pytest.approx(0.5 / (1 + 1 / math.log2(3)))
+    assert ndcg_at_k(RANKED, ["a", "b"]) == 1.0
+    assert ndcg_at_k(["b", "a"], ["a"]) == pytest.approx(1 / math.log2(3))
+    # a duplicate passage of a relevant document earns nothing the second time
+    assert ndcg_at_k(["x", "x", "a"], ["x", "a"]) == 1.0
+    # beyond k nothing counts; IDCG is capped at k relevant documents
+    assert ndcg_at_k(["n1", "n2", "a"], ["a"], k=2) == 0.0
+    assert ndcg_at_k(["a", "b"], ["a", "b", "c"], k=2) == 1.0
+    assert ndcg_at_k([], ["a"]) == 0.0
+
+
+def test_percentile_and_summaries_on_hand_made_rows() -> None:
+    assert percentile([], 50) is None
+    assert percentile([10.0, 20.0, 30.0, 40.0], 50) == 25.0
+    rows = [
+        Row(EvalQuestion("q1", ("a",)), ranked=["a", "b"], evidence=0.9),
+        Row(EvalQuestion("q2", ("b",)), ranked=["a", "b"], evidence=0.35),
+        Row(EvalQuestion("q3", (), answerable=False), ranked=["a"], evidence=0.2),
+        Row(EvalQuestion("q4", (), answerable=False), ranked=["b"], evidence=0.5),
+    ]
+    summary = retrieval_summary(rows, [1, 5])
+    assert summary["questions"] == 2
+    assert summary["hit@1"] == 0.5
+    assert summary["recall@5"] == 1.0
+    assert summary["mrr"] == 0.75
+    assert summary["ndcg@10"] == pytest.approx((1 + 1 / math.log2(3)) / 2)
+    curve = abstention_summary(rows, 0.4, thresholds=[0.0, 0.3, 1.0])
+    point = curve["operating_point"]
+    assert point["unanswerable_abstained"] == 0.5 and point["answerable_abstained"] == 0.5
+    assert [p["threshold"] for p in curve["curve"]] == [0.0, 0.3, 0.4, 1.0]
+    assert curve["curve"][0]["unanswerable_abstained"] == 0.0
+    assert curve["curve"][-1]["answerable_abstained"] == 1.0
+
+
+def _answer(text: str, abstained: bool, cited: list[str], ttft: float | None) -> Answer:
+    timings = {"total_ms": 100.0, **({"ttft_ms": ttft} if ttft is not None else {})}
+    citations = [{"marker": i + 1, "document_id": d} for i, d in enumerate(cited)]
+    return Answer(text, abstained, "retrieval" if abstained else None, False, citations, [],
+                  None, None, "m", 0.5, timings)  # fmt: skip
+
+
+def test_answer_summary_counts_abstention_citations_and_key_terms() -> None:
+    rows = [
+        Row(
+            EvalQuestion("q1", ("a",), "27"), answer=_answer("It is 27 [1].", False, ["a", "b"], 50)
+        ),
+        Row(EvalQuestion("q2", ("b",), "Blazing"), answer=_answer("blazing [1]", False, ["b"], 70)),
+        Row(EvalQuestion("q3", ("c",), "9%"), answer=_answer("I don't know.", True, [], None)),
+        Row(
+            EvalQuestion("q4", (), answerable=False),
+            answer=_answer("I don't know.", True, [], None),
+        ),
+        Row(
+            EvalQuestion("q5", (), answerable=False),
+            answer=_answer("Canberra [1]", False, ["z"], 90),
+        ),
+    ]
+    s = answer_summary(rows)
+    assert s["abstained"] == 2 and s["abstained_unanswerable"] == 1
+    assert s["abstention_precision"] == 0.5  # q4 right, q3 wrong
+    assert s["abstention_recall"] == 0.5  # q4 caught, q5 answered
+    assert s["abstention_f1"] == 0.5
+    assert s["false_abstentions"] == 1 and s["false_abstention_rate"] == pytest.approx(1 / 3)
+    assert (s["citations"], s["citations_from_expected"]) == (3, 2)  # q5 is not answerable
+    assert s["citation_precision"] == pytest.approx(2 / 3)
+    assert s["key_term_match_rate"] == pytest.approx(2 / 3)  # case-insensitive; q3 abstained
+    assert s["ttft_ms_median"] == 70.0 and s["ttft_count"] == 3
+    assert s["total_ms_median"] == 100.0
+
+
+# -- loaders -----------------------------------------------------------------------------------
+
+
+def _beir(folder: Path) -> Path:
+    (folder / "qrels").mkdir(parents=True)
+    corpus = [
+        {
+            "_id": "d1",
+            "title": "Vitamin D and bones",
+            "text": "Vitamin D supplements increase bone density in adults.",
+            "metadata": {},
+        },
+        {
+            "_id": "d2",
+            "title": "",
+            "text": "Coffee consumption is linked to lower liver enzyme levels.",
+            "metadata": {},
+        },
+        {
+            "_id": "d3",
+            "title": "Sleep",
+            "text": "Short sleep raises the risk of obesity in children.",
+            "metadata": {},
+        },
+    ]
+    queries = [
+        {"_id": "q1", "text": "Vitamin D improves bone density.", "metadata": {}},
+        {"_id": "q2", "text": "Coffee protects the liver.", "metadata": {}},
+        {"_id": "q9", "text": "A training query.", "metadata": {}},
+    ]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(c) + "\n" for c in corpus))
+    (folder / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
+    (folder / "qrels" / "test.tsv").write_bytes(
+        b"query-id\tcorpus-id\tscore\r\nq1\td1\t1\r\nq1\td3\t1\r\nq2\td2\t1\r\nq2\td3\t0\r\n"
+    )
+    (folder / "qrels" / "train.tsv").write_bytes(b"query-id\tcorpus-id\tscore\nq9\td3\t1\n")
+    return folder
+
+
+def test_qrels_crlf_header_and_zero_scores(tmp_path: Path) -> None:
+    folder = _beir(tmp_path / "beir")
+    assert read_qrels(folder / "qrels" / "test.tsv") == {"q1": ["d1", "d3"], "q2": ["d2"]}
+    assert read_qrels(folder / "qrels" / "train.tsv") == {"q9": ["d3"]}
+
+
+def test_beir_loader(tmp_path: Path) -> None:
+    dataset = load_beir(_beir(tmp_path / "beir"))
+    assert [d.id for d in dataset.documents] == ["d1", "d2", "d3"]
+    assert dataset.documents[0] == DatasetDocument(
+        "d1", "Vitamin D and bones", "Vitamin D supplements increase bone density in adults."
+    )
+    assert [(q.id, q.expected_documents, q.answerable) for q in dataset.questions] == [
+        ("q1", ("d1", "d3"), True),
+        ("q2", ("d2",), True),
+    ]
+    train = load_beir(tmp_path / "beir", split="train")
+    assert [q.id for q in train.questions] == ["q9"]
+    with pytest.raises(DatasetError):
+        load_beir(tmp_path / "beir", split="dev")
+
+
+def _squad(path: Path) -> Path:
+    data = {
+        "version": "v2.0",
+        "data": [
+            {
+                "title": "Steam_engine",
+                "paragraphs": [
+                    {
+                        "context": "James Watt improved the steam engine in 1769 with a separate condenser.",
+                        "qas": [
+                            {
+                                "id": "a1",
+                                "question": "When did Watt improve the steam engine?",
+                                "is_impossible": False,
+                                "answers": [
+                                    {"text": "1769", "answer_start": 51},
+                                    {"text": "1769", "answer_start": 51},
+                                ],
+                            },
+                            {
+                                "id": "u1",
+                                "question": "When did Watt invent the diesel engine?",
+                                "is_impossible": True,
+                                "answers": [],
+                                "plausible_answers": [{"text": "1769", "answer_start": 51}],
+                            },
+                        ],
+                    },
+                    {
+                        "context": "Steam locomotives ran on railways from 1804.",
+                        "qas": [
+                            {
+                                "id": "a2",
+                                "question": "Since when did steam locomotives run?",
+                                "is_impossible": False,
+                                "answers": [{"text": "1804", "answer_start": 39}],
+                            }
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_squad_loader(tmp_path: Path) -> None:
+    dataset = load_squad(_squad(tmp_path / "squad.json"))
+    assert [(d.id, d.title) for d in dataset.documents] == [
+        ("Steam_engine#0", "Steam engine"),
+        ("Steam_engine#1", "Steam engine"),
+    ]
+    by_id = {q.id: q for q in dataset.questions}
+    assert by_id["a1"] == EvalQuestion(
+        "When did Watt improve the steam engine?", ("Steam_engine#0",), "1769", True, (), "a1"
+    )
+    assert by_id["u1"].answerable is False and by_id["u1"].expected_documents == ()
+    assert by_id["a2"].expected_documents == ("Steam_engine#1",)
+
+
+def test_questions_file_loader_validates(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text(
+        '{"question": "Q?", "expected_documents": ["a", "a"], "key_term": "x", "answerable": true, "groups": ["HR"]}\n'
+        "\n"
+        '{"question": "Other?", "expected_documents": [], "key_term": "", "answerable": false, "groups": []}\n'
+    )
+    first, second = load_questions(path)
+    assert first.expected_documents == ("a",) and first.groups == ("hr",)
+    assert second.answerable is False
+    path.write_text('{"question": "", "expected_documents": []}\n')
+    with pytest.raises(DatasetError):
+        load_questions(path)
+    path.write_text('{"question": "Q?", "groups": ["no spaces allowed"]}\n')
+    with pytest.raises(DatasetError):
+        load_questions(path)
+
+
+def test_stored_ids_are_safe_file_names() -> None:
+    assert stored_id("12345") == "12345.txt"
+    assert stored_id("Steam_engine#0") == "Steam_engine#0.txt"
+    assert stored_id("a/b c") == "a%2Fb%20c.txt"
+    assert stored_id(".hidden") == "%2Ehidden.txt"
+
+
+def test_ingest_dataset_indexes_then_reuses(tmp_path: Path) -> None:
+    dataset = load_beir(_beir(tmp_path / "beir"))
+    embedder = HashEmbedder()
+    store = SQLiteStore(tmp_path / "data", vector_kind="exact")
+    report = ingest_dataset(dataset, store, embedder)
+    assert report is not None and report.ok and report.added == 3
+    titles = {store.get_document(stored_id(d), frozenset({"public"})).title for d in ("d1", "d3")}  # type: ignore[union-attr]
+    assert titles == {"Vitamin D and bones", "Sleep"}
+    assert ingest_dataset(dataset, store, embedder) is None  # same dataset: nothing to do
+    changed = Dataset(dataset.name, dataset.documents[:2], dataset.questions)
+    again = ingest_dataset(changed, store, embedder)
+    assert again is not None and (again.removed, again.unchanged, again.added) == (1, 2, 0)
+    questions = with_stored_ids(dataset.questions)
+    retrieve = search_retriever(store, embedder, Settings(data_dir=tmp_path / "data"))
+    found = retrieve(Principal.anonymous(), questions[1].question, 3)
+    assert found.passages[0].document.id == questions[1].expected_documents[0] == "d2.txt"
+    store.close()
+
+
+# -- retrieval matches the service ---------------------------------------------------------------
+
+
+def test_retrieval_settings_and_rankings_match_the_pipeline(services, settings: Settings) -> None:
+    for top_k in (None, 3, 25):
+        assert retrieval_settings(settings, top_k) == services.rag.retrieval_settings(top_k)
+    ours = search_retriever(services.store, services.embedder, settings)
+    theirs = pipeline_retriever(services.rag)
+    alice = Principal("alice", frozenset({"hr"}))
+    for text in ("annual leave in Paris", "band C salary", "canteen lunch"):
+        a, b = ours(alice, text, 6), theirs(alice, text, 6)
+        assert [p.chunk.id for p in a.passages] == [p.chunk.id for p in b.passages]
+        assert a.evidence == b.evidence
+
+
+# -- the command ------------------------------------------------------------------------------
+
+QUESTIONS = [
+    {
+        "question": "How many days of annual leave do employees in the Paris office get?",
+        "expected_documents": ["leave"],
+        "key_term": "27",
+        "answerable": True,
+        "groups": [],
+    },
+    {
+        "question": "When does the canteen open for lunch?",
+        "expected_documents": ["canteen"],
+        "key_term": "11:30",
+        "answerable": True,
+        "groups": [],
+    },
+    {
+        "question": "What is the Band C salary range?",
+        "expected_documents": ["salaries"],
+        "key_term": "52000",
+        "answerable": True,
+        "groups": ["hr"],
+    },
+    {
+        "question": "What is the Band C salary range?",
+        "expected_documents": [],
+        "key_term": "",
+        "answerable": False,
+        "groups": [],
+    },
+    {
+        "question": "What is the capital of Australia?",
+        "expected_documents": [],
+        "key_term": "",
+        "answerable": False,
+        "groups": [],
+    },
+]
+
+
+@pytest.fixture
+def questions_file(tmp_path: Path) -> Path:
+    path = tmp_path / "questions.jsonl"
+    path.write_text("".join(json.dumps(q) + "\n" for q in QUESTIONS))
+    return path
+
+
+def _obj(services=None) -> dict[str, object]:
+    return {
+        "embedder_factory": lambda path: HashEmbedder(),
+        "services_factory": lambda settings: services,
+    }
+
+
+def test_eval_retrieval_only(
+    services, settings: Settings, questions_file: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out" / "eval.json"
+    result = CliRunner().invoke(
+        eval_command,
+        [
+            str(questions_file),
+            "--data-dir",
+            str(settings.data_dir),
+            "--k",
+            "1,3",
+            "--json",
+            str(out),
+        ],
+        obj=_obj(),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Retrieval (3 answerable questions" in result.output
+    assert "Abstention by evidence" in result.output
+    report = json.loads(out.read_text())
+    assert report["answers"] is None
+    assert report["settings"]["ks"] == [1, 3] and report["settings"]["retrieval_depth"] == 20
+    rows = report["rows"]
+    assert len(rows) == 5
+    assert [r["hit@3"] for r in rows[:3]] == [1.0, 1.0, 1.0]
+    assert rows[2]["retrieved_documents"][0] == "salaries"  # the hr asker reads it
+    assert "salaries" not in rows[3]["retrieved_documents"]  # the public asker never does
+    assert "hit@3" not in rows[3]
+    r = report["retrieval"]
+    assert r["hit@3"] == 1.0 and r["questions"] == 3
+    assert r["ndcg@10"] == pytest.approx(sum(row["ndcg@10"] for row in rows[:3]) / 3)
+    a = report["abstention_by_evidence"]
+    assert (a["unanswerable"], a["answerable"], a["threshold"]) == (2, 3, 0.4)
+    assert a["curve"][0] == {"threshold": 0.0, "unanswerable_abstained": 0.0, "answerable_abstained": 0.0,
+                             "unanswerable_abstained_count": 0, "answerable_abstained_count": 0}  # fmt: skip
+    assert a["curve"][-1]["unanswerable_abstained"] == 1.0
+    for row in rows:
+        assert row["below_threshold"] == (row["evidence"] < 0.4)
+
+
+def test_eval_answer_mode(
+    services, settings: Settings, questions_file: Path, tmp_path: Path, model: ScriptedChatModel
+) -> None:
+    model.answer = "Employees in the Paris office get 27 days of annual leave [1]."
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(
+        eval_command,
+        [str(questions_file), "--data-dir", str(settings.data_dir), "--answer", "--json", str(out)],
+        obj=_obj(
+            build_services(settings, SQLiteStore(settings.data_dir), services.embedder, model)
+        ),
+    )
+    assert result.exit_code == 0, result.output
+    assert "Full answers (5 questions)" in result.output
+    report = json.loads(out.read_text())
+    s = report["answers"]
+    rows = report["rows"]
+    assert s["questions"] == 5 and s["errors"] == 0
+    assert [r["abstained_by"] for r in rows] == [None, None, None, "retrieval", "retrieval"]
+    assert all(r["ttft_ms"] is not None for r in rows[:3])
+    assert all(r["ttft_ms"] is None for r in rows[3:])  # abstentions never reach the model
+    assert rows[0]["key_term_match"] is True and rows[0]["cited_documents"] == ["leave"]
+    assert rows[1]["key_term_match"] is False  # "11:30" is not in the scripted answer
+    assert s["abstention_precision"] == s["abstention_recall"] == s["abstention_f1"] == 1.0
+    assert s["false_abstentions"] == 0 and s["key_term_questions"] == 3
+    assert s["key_term_match_rate"] == pytest.approx(1 / 3)
+    cited = [(d, r) for r in rows[:3] for d in r["cited_documents"]]
+    assert s["citations"] == len(cited) >= 3
+    assert s["citation_precision"] == pytest.approx(
+        sum(d in r["expected_documents"] for d, r in cited) / len(cited)
+    )
+    assert s["ttft_count"] == 3 and s["ttft_ms_median"] is not None
+    assert services.conversations.list_for("hearth-eval") == []  # nothing stored
+
+
+def test_eval_refuses_bad_input(settings: Settings, questions_file: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    missing = runner.invoke(
+        eval_command, [str(questions_file), "--data-dir", str(tmp_path / "none")], obj=_obj()
+    )
+    assert missing.exit_code == 2 and "no index" in missing.output
+    neither = runner.invoke(eval_command, ["--data-dir", str(tmp_path)], obj=_obj())
+    assert neither.exit_code == 2
+    bad_k = runner.invoke(eval_command, [str(questions_file), "--k", "five"], obj=_obj())
+    assert bad_k.exit_code == 2
+
+
+def test_eval_beir_builds_then_reuses_the_index(tmp_path: Path) -> None:
+    folder = _beir(tmp_path / "beir")
+    data_dir = tmp_path / "beir-data"
+    out = tmp_path / "beir.json"
+    args = ["--beir", str(folder), "--data-dir", str(data_dir), "--json", str(out)]
+    first = CliRunner().invoke(eval_command, args, obj=_obj())
+    assert first.exit_code == 0, first.output
+    assert "3 added" in first.output
+    report = json.loads(out.read_text())
+    assert report["retrieval"]["questions"] == 2
+    assert report["rows"][0]["expected_documents"] == ["d1.txt", "d3.txt"]
+    assert report["rows"][0]["retrieved_documents"][0] == "d1.txt"
+    assert report["source"]["split"] == "test"
+    second = CliRunner().invoke(eval_command, args, obj=_obj())
+    assert second.exit_code == 0 and "already indexed" in second.output
+
+
+def test_eval_squad(tmp_path: Path) -> None:
+    out = tmp_path / "squad.json"
+    result = CliRunner().invoke(
+        eval_command,
+        [
+            "--squad",
+            str(_squad(tmp_path / "s.json")),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--json",
+            str(out),
+        ],
+        obj=_obj(),
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["retrieval"]["questions"] == 2
+    assert report["abstention_by_evidence"]["unanswerable"] == 1
+    assert report["rows"][0]["retrieved_documents"][0] == "Steam_engine#0.txt"
