@@ -297,6 +297,7 @@ class _Job:
     max_tokens: int
     temperature: float
     cancel: threading.Event | None
+    prefix: int = 0  # leading tokens that form the system turn: the only KV ever reused
     out: queue.Queue[object] = field(default_factory=queue.Queue)
     stopped: threading.Event = field(default_factory=threading.Event)
     state: str = "queued"  # queued -> running -> done, or queued -> cancelled
@@ -469,6 +470,17 @@ class LlamaCppChatModel:
             prompt = prompt[len(self._bos_text) :]  # tokenize() adds it; never twice
         return prompt
 
+    def _system_prefix(self, messages: list[Message], tokens: list[int]) -> int:
+        """How many leading prompt tokens are the system turn alone (0 if there is none)."""
+        if not messages or messages[0]["role"] != "system":
+            return 0
+        prompt = self._template.render(messages[:1], add_generation_prompt=False)
+        if self._add_bos and self._bos_text and prompt.startswith(self._bos_text):
+            prompt = prompt[len(self._bos_text) :]
+        system = self._tokenize(prompt, add_bos=self._add_bos, special=True)
+        fits = len(system) <= len(tokens) - _MIN_FRESH_TOKENS
+        return len(system) if fits and tokens[: len(system)] == system else 0
+
     def _prompt_token_ids(self, messages: list[Message]) -> list[int]:
         return self._tokenize(self.render_prompt(messages), add_bos=self._add_bos, special=True)
 
@@ -494,7 +506,9 @@ class LlamaCppChatModel:
         """Queue a generation and return its pieces as they come; refuses at call time."""
         tokens = self._prompt_token_ids(messages)
         check_generation_request(len(tokens), max_tokens, temperature, self.context_size)
-        job = _Job(tokens, max_tokens, float(temperature), cancel)
+        job = _Job(
+            tokens, max_tokens, float(temperature), cancel, self._system_prefix(messages, tokens)
+        )
         with self._lock:
             if self._closed:
                 raise ModelBusyError("the language model is shutting down", retry_after=5)
@@ -555,29 +569,29 @@ class LlamaCppChatModel:
                     self._avg_job_s = 0.8 * self._avg_job_s + 0.2 * elapsed
                 job.out.put(_END)
 
-    def _reuse_kv_prefix(self, tokens: list[int]) -> int:
-        """Keep the longest prefix of `tokens` already in the KV cache, minus the last two.
+    def _reuse_kv_prefix(self, job: _Job) -> int:
+        """Reuse the KV cache of the system turn, and only of it; returns the tokens kept.
 
-        `Llama.generate` would keep all but one prompt token, but one token evaluated alone takes
-        another kernel path than a batch and its logits differ in the last bits, enough to flip
-        a greedy choice: re-evaluating at least two keeps temperature 0 deterministic.
+        The system turn is always evaluated as a batch of its own and the rest of the prompt as
+        another, whatever ran before: reusing the longest common prefix instead would make the
+        batch split depend on the previous request, and the logits' last bits with it — enough
+        to flip a greedy choice, so concurrent callers would not get the answers of a serial run.
         """
         llm = self._llm
-        common = 0
-        for a, b in zip(llm.input_ids[: llm.n_tokens].tolist(), tokens, strict=False):
-            if a != b:
-                break
-            common += 1
-        keep = max(0, min(common, len(tokens) - _MIN_FRESH_TOKENS))
-        llm.n_tokens = keep  # generate() drops the KV cells past it and evaluates the rest
-        return keep
+        prefix = job.tokens[: job.prefix]
+        reused = bool(prefix) and llm.input_ids[: llm.n_tokens].tolist()[: len(prefix)] == prefix
+        if prefix and not reused:
+            llm.reset()
+            llm.eval(prefix)  # the system turn's KV, computed the one canonical way
+        llm.n_tokens = len(prefix)  # generate() drops the KV cells past it and evaluates the rest
+        return len(prefix) if reused else 0
 
     def _generate(self, job: _Job) -> None:
         from llama_cpp import llama_cpp as C
 
         llm = self._llm
-        cached = self._reuse_kv_prefix(job.tokens)
-        C.llama_perf_context_reset(llm._ctx.ctx)
+        C.llama_perf_context_reset(llm._ctx.ctx)  # counts the system turn too when evaluated
+        cached = self._reuse_kv_prefix(job)
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         t0 = time.perf_counter()
         ttft = 0.0
