@@ -134,8 +134,11 @@ class CrashReport:
     problems: list[str] = field(default_factory=list)
 
 
-def run_trials(trials: int, workdir: Path, seed: int = 7) -> CrashReport:
-    """Kill `trials` ingests at random points; check the store after each kill and re-run."""
+def run_trials(
+    kills: int, workdir: Path, seed: int = 7, max_trials: int | None = None
+) -> CrashReport:
+    """Kill ingests at random points until `kills` of them died mid-run (a run may finish before
+    its kill time); check the store after each one and re-run the ingest to completion."""
     rng = random.Random(seed)
     corpus = make_corpus(workdir / "corpus")
     reference_dir = workdir / "reference"
@@ -143,13 +146,14 @@ def run_trials(trials: int, workdir: Path, seed: int = 7) -> CrashReport:
     assert status == 0
     reference = snapshot(reference_dir)["content"]
     report = CrashReport()
-    for trial in range(trials):
+    trial = 0
+    while report.killed < kills and trial < (max_trials or 3 * kills):
         data = workdir / f"trial{trial}"
-        # Half the trials start from a partly filled store (a crash during an update run).
-        if trial % 2:
+        # Every third trial starts from a partly filled store (a crash during an update run).
+        if trial % 3 == 2:
             _run_worker(data, corpus, rng.uniform(0.3, 1.0) * full)
         report.trials += 1
-        if _run_worker(data, corpus, rng.uniform(0.0, 1.0) * full)[0] == -9:
+        if _run_worker(data, corpus, rng.uniform(0.0, 0.9) * full)[0] == -9:
             report.killed += 1
         state = snapshot(data)
         if not state["problems"]:
@@ -162,12 +166,13 @@ def run_trials(trials: int, workdir: Path, seed: int = 7) -> CrashReport:
             report.finished += 1
         else:
             report.problems.append(f"trial {trial}: re-run did not finish the job")
+        trial += 1
     return report
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--trials", type=int, default=50)
+    parser.add_argument("--trials", type=int, default=50, help="kills wanted")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         report = run_trials(args.trials, Path(tmp))
