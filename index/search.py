@@ -233,7 +233,8 @@ def hybrid_search(
     """Dense + BM25 for each (query, weight), fused by RRF, capped per document.
 
     Several queries let a follow-up ("and in Berlin?") search both alone and with the
-    conversation before it; both searches apply the caller's groups inside the query.
+    conversation before it; both searches apply the caller's groups inside the query. The
+    evidence for abstention is measured for the first query only.
     """
     lists: list[tuple[list[Passage], float]] = []
     used: list[tuple[str, Vectors]] = []
@@ -259,7 +260,10 @@ def hybrid_search(
         chosen.append(Passage(passage.chunk, passage.document, passage.score, len(chosen) + 1))
         if len(chosen) == settings.k:
             break
-    return Retrieval(chosen, evidence(store, chosen, used, groups))
+    # Evidence comes from the first query (the question itself): the others only help ranking.
+    # Otherwise an unrelated question asked as a follow-up would borrow the evidence of the
+    # previous question's words and be answered instead of refused.
+    return Retrieval(chosen, evidence(store, chosen, used[:1], groups))
 
 
 COSINE_WEIGHT = 0.5  # evidence = 0.5 * cosine + 0.5 * term coverage (chosen on questions.jsonl)

@@ -255,3 +255,20 @@ def test_rate_limit_per_caller_answers_429_with_retry_after(client, services, hr
     assert client.post("/api/search", json={"query": "canteen"}, headers=SESSION).status_code == 200
     now[0] += 20
     assert client.post("/api/search", json={"query": "canteen"}, headers=alice).status_code == 200
+
+
+def test_unrelated_follow_up_still_abstains(client, model):
+    first = client.post(
+        "/api/query", json={"question": "How many days of annual leave in Paris?"}, headers=SESSION
+    ).json()
+    calls = len(model.prompts)
+    second = client.post(
+        "/api/query",
+        json={
+            "question": "Who won the football world cup?",
+            "conversation_id": first["conversation_id"],
+        },
+        headers=SESSION,
+    ).json()
+    assert second["abstained"] and second["abstained_by"] == "retrieval"
+    assert len(model.prompts) == calls
