@@ -13,17 +13,32 @@ _DONE = object()
 
 
 async def iterate_cancellable(items: Iterator[T], cancel: threading.Event) -> AsyncIterator[T]:
-    """Yield from a blocking iterator in a worker thread; on disconnect (task cancelled) set
-    `cancel` so the LLM stops decoding within a token."""
+    """Yield from a blocking iterator in a worker thread.
+
+    When the client goes away (the task is cancelled) `cancel` is set, so the LLM stops within
+    a token, and the rest of the stream is drained in the background: the pipeline then still
+    attributes and stores the partial answer, marked as stopped.
+    """
+    lock = threading.Lock()  # one next() at a time: a generator cannot run in two threads
 
     def step() -> object:
-        return next(items, _DONE)
+        with lock:
+            return next(items, _DONE)
 
+    finished = False
     try:
         while True:
             item = await anyio.to_thread.run_sync(step, abandon_on_cancel=True)
             if item is _DONE:
+                finished = True
                 return
             yield item  # type: ignore[misc]
     finally:
         cancel.set()
+        if not finished:
+            threading.Thread(target=_drain, args=(step,), daemon=True).start()
+
+
+def _drain(step: object) -> None:
+    while step() is not _DONE:  # type: ignore[operator]
+        pass

@@ -272,3 +272,26 @@ def test_unrelated_follow_up_still_abstains(client, model):
     ).json()
     assert second["abstained"] and second["abstained_by"] == "retrieval"
     assert len(model.prompts) == calls
+
+
+def test_a_stopped_answer_is_kept_in_the_conversation(client, services, model):
+    import time
+
+    model.answer = " ".join(f"Paris staff get 27 days of leave, point {i}." for i in range(60))
+    model.delay = 0.02
+    with client.stream(
+        "POST", "/api/query", json={"question": "annual leave in Paris", "stream": True},
+        headers=SESSION,
+    ) as response:  # fmt: skip
+        for line in response.iter_lines():
+            if line.startswith("event: token"):
+                break  # the user pressed Stop after the first token
+    deadline = time.monotonic() + 30
+    conversations = []
+    while time.monotonic() < deadline and not conversations:
+        conversations = client.get("/api/conversations", headers=SESSION).json()["conversations"]
+        time.sleep(0.05)
+    stored = client.get(f"/api/conversations/{conversations[0]['id']}", headers=SESSION).json()
+    answer = stored["messages"][-1]
+    assert answer["role"] == "assistant" and answer["details"]["stopped"] is True
+    assert model.tokens_streamed < 300  # generation stopped long before the end
