@@ -81,6 +81,7 @@ bench: install-dev browser
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/crash_safety.py --trials 50
 	$(BIN)/python bench/answer.py
+	$(BIN)/python bench/page.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
