@@ -1,0 +1,81 @@
+"""`hearth ask` and `hearth keys` against a real server on loopback (fakes behind it)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+
+import pytest
+import uvicorn
+from click.testing import CliRunner
+
+from app.cli import cli
+from app.main import create_app
+
+
+@pytest.fixture
+def server_url(settings, services):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings, services=services), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_ask_streams_the_answer_and_lists_sources(server_url):
+    result = CliRunner().invoke(
+        cli, ["ask", "How many days of annual leave in Paris?", "--url", server_url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "27 days" in result.output
+    assert "Sources:" in result.output and "[1] Annual leave > Paris" in result.output
+
+
+def test_ask_json_and_abstention(server_url):
+    result = CliRunner().invoke(
+        cli, ["ask", "Who won the world cup?", "--url", server_url, "--json"]
+    )
+    body = json.loads(result.output)
+    assert body["abstained"] is True and body["answer"].startswith("I don't know")
+
+
+def test_ask_with_a_key_reads_restricted_documents(server_url, settings):
+    runner = CliRunner()
+    created = runner.invoke(
+        cli,
+        [
+            "keys",
+            "create",
+            "--user",
+            "dana",
+            "--groups",
+            "hr",
+            "--data-dir",
+            str(settings.data_dir),
+        ],
+    )
+    key = created.stdout.strip().splitlines()[0]
+    assert key.startswith("hk_")
+    result = runner.invoke(
+        cli, ["ask", "salary band C range", "--url", server_url, "--key", key, "--json"]
+    )
+    assert any(s["document_id"] == "salaries" for s in json.loads(result.output)["sources"])
+    bad = runner.invoke(cli, ["ask", "salary", "--url", server_url, "--key", "hk_wrong"])
+    assert bad.exit_code == 1 and "invalid or revoked API key" in bad.output
+
+
+def test_ask_without_a_server_says_so():
+    result = CliRunner().invoke(cli, ["ask", "hello", "--url", "http://127.0.0.1:9"])
+    assert result.exit_code == 2 and "is `hearth serve` running?" in result.output
