@@ -130,7 +130,11 @@ def load_services(settings: Settings) -> Services:
     """Open the store (repairing its vector file if needed), load the embedder and the model."""
     from index.embedder import SentenceTransformerEmbedder
 
-    embedder = SentenceTransformerEmbedder(settings.embedder_path)
+    # One thread: a short query takes ~8 ms either way, but two torch threads competing with
+    # llama.cpp's for 2 cores measured ~420 ms per query (OpenMP threads waiting on each other).
+    embedder = SentenceTransformerEmbedder(
+        settings.embedder_path, threads=settings.embedder_threads
+    )
     store = SQLiteStore(settings.data_dir)
     if "embedder" in store.manifest():
         store.check_embedder(embedder.model_id, embedder.dim)

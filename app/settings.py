@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     embedder_path: str | None = Field(
         None, description="Local sentence-transformers folder; default: bundled all-MiniLM-L6-v2."
     )
+    embedder_threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="CPU threads for query embedding (1: no contention with the LLM's threads).",
+    )
     model_path: str | None = Field(
         None, description="GGUF model file; default: bundled SmolLM2-135M-Instruct Q4_1."
     )
