@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from app.eval_cli import eval_command
 from ingest.cli import data_dir_option, ingest, status
 
 
@@ -184,6 +185,7 @@ def keys_revoke(key_id: str, data_dir: Path) -> None:
 
 cli.add_command(ingest)
 cli.add_command(status)
+cli.add_command(eval_command)
 
 
 def main() -> None:
