@@ -195,7 +195,7 @@ def load_beir(folder: Path, split: str = "test") -> Dataset:
             queries.append(EvalQuestion(text, tuple(qrels[query_id]), id=query_id))
     if not queries:
         raise DatasetError(f"{folder}: no query of split {split!r} found in queries.jsonl")
-    return Dataset(f"beir-{folder.resolve().name}-{split}", documents, queries)
+    return Dataset(f"{folder.resolve().name}-{split}", documents, queries)
 
 
 # -- SQuAD 2.0 ------------------------------------------------------------------------------

@@ -191,6 +191,7 @@ def test_qrels_crlf_header_and_zero_scores(tmp_path: Path) -> None:
 
 def test_beir_loader(tmp_path: Path) -> None:
     dataset = load_beir(_beir(tmp_path / "beir"))
+    assert dataset.name == "beir-test"
     assert [d.id for d in dataset.documents] == ["d1", "d2", "d3"]
     assert dataset.documents[0] == DatasetDocument(
         "d1", "Vitamin D and bones", "Vitamin D supplements increase bone density in adults."
