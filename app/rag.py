@@ -246,8 +246,8 @@ class RagPipeline:
 
     def _remember(self, principal: Principal, question: Question, answer: Answer) -> None:
         """Store the exchange in the caller's conversation (created on the first question)."""
-        if not question.store_conversation:
-            return
+        if not question.store_conversation or principal.user == Principal.anonymous().user:
+            return  # callers without a key or session share one identity: keep nothing
         conversation_id = question.conversation_id or self.conversations.create(
             principal.user, question.text
         )

@@ -303,8 +303,8 @@ class SQLiteStore:
                     ("vector_ids_sha256", ids_digest(np.array(ids, dtype=np.int64))),
                 ],
             )
-        remove_stale_files(self.data_dir, keep={name})
         self._vectors, self._vector_generation = index, generation
+        remove_stale_files(self.data_dir, keep={name})
         return generation
 
     def open_vectors(self) -> None:

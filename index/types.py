@@ -136,7 +136,12 @@ def normalize_group(name: str) -> str:
     """
     from index.errors import InvalidGroupError
 
-    canonical = name.strip().casefold()
+    stripped = name.strip()
+    # ASCII only, checked before lower-casing: casefold() would turn look-alikes such as
+    # "\u212aey" (Kelvin sign) or "\u017fales" (long s) into real group names.
+    if not stripped.isascii():
+        raise InvalidGroupError(f"invalid group name {name!r}: use letters, digits and _ . : -")
+    canonical = stripped.lower()
     if not canonical or len(canonical) > 64 or not set(canonical) <= _GROUP_CHARS:
         raise InvalidGroupError(f"invalid group name {name!r}: use letters, digits and _ . : -")
     return canonical

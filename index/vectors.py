@@ -228,8 +228,8 @@ def load_generation(path: Path, expected_digest: str, kind: str, dim: int) -> Ve
 
 def remove_stale_files(folder: Path, keep: set[str]) -> None:
     """Delete old generations and abandoned temp files, keeping the named files."""
-    for path in folder.glob("vectors-*"):
-        if path.name not in keep:
-            path.unlink(missing_ok=True)
-    for path in folder.glob(".vectors-*.tmp"):
-        path.unlink(missing_ok=True)
+    for path in [*folder.glob("vectors-*"), *folder.glob(".vectors-*.tmp")]:
+        if path.name in keep or (path.is_dir() and not path.is_symlink()):
+            continue  # never delete a folder someone put here
+        with contextlib.suppress(OSError):
+            path.unlink()

@@ -90,13 +90,13 @@ _INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD}
 
 def strip_invisible(text: str) -> str:
     """NFC text without control, format (bidi, zero-width, tag) or private characters."""
-    text = unicodedata.normalize("NFC", text)
-    return "".join(
+    kept = "".join(
         ch
         for ch in text
         if ch in "\n\t"
         or (unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs") and ord(ch) not in _INVISIBLE)
     )
+    return unicodedata.normalize("NFC", kept)  # after stripping: removals can leave pairs
 
 
 def clean_document(document: Document) -> Document:

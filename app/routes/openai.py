@@ -68,7 +68,9 @@ def _question(body: ChatRequest) -> Question:
     turns = [(m.role, m.content or "") for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise InvalidRequestError("the last message must be a non-empty user message")
-    max_tokens = body.max_completion_tokens or body.max_tokens
+    max_tokens = (
+        body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    )
     if max_tokens is not None and max_tokens < 1:
         raise InvalidRequestError("max_tokens must be at least 1")
     return Question(
@@ -99,6 +101,8 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
     ]
     settings = services.rag.settings
     max_tokens = question.max_tokens or settings.max_answer_tokens
+    if max_tokens > settings.max_answer_tokens:
+        raise InvalidRequestError(f"max_tokens must be at most {settings.max_answer_tokens}")
     temperature = settings.temperature if body.temperature is None else body.temperature
     tokens = services.model.stream(
         messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
