@@ -143,7 +143,12 @@ def load_services(settings: Settings) -> Services:
 
 
 class BodyLimit:
-    """Refuse request bodies over the limit with 413, counting streamed bytes too."""
+    """Refuse request bodies over the limit with 413, counting streamed (chunked) bytes too.
+
+    The 413 is sent from here, not raised: an exception out of `receive` would reach FastAPI's
+    body parsing, which reports any read error as a 400. Once the 413 is sent, the app sees a
+    client disconnect (it stops reading) and whatever it tries to send is dropped.
+    """
 
     def __init__(self, app: Any, max_bytes: int) -> None:
         self.app = app
@@ -159,24 +164,34 @@ class BodyLimit:
             await _send_json(send, 413, error_body("too_large", "request body too large"))
             return
         received = 0
+        refused = False
+        started = False
 
         async def limited() -> Any:
-            nonlocal received
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge()
+                    refused = True
+                    if not started:
+                        await _send_json(
+                            send, 413, error_body("too_large", "request body too large")
+                        )
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _send_json(send, 413, error_body("too_large", "request body too large"))
+        async def guarded_send(message: MutableMapping[str, Any]) -> None:
+            nonlocal started
+            if refused:
+                return  # the 413 already answered this request
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
 
-
-class _TooLarge(Exception):
-    pass
+        await self.app(scope, limited, guarded_send)
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:

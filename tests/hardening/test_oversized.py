@@ -136,10 +136,6 @@ SCENARIOS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a chunked body over the limit gets 400 instead of 413 (BodyLimit's exception is wrapped by the http middleware)",
-)
 @pytest.mark.timeout(240)
 def test_oversized_requests_are_refused_fast_20_at_a_time(tmp_path):
     services, settings = make_services(tmp_path / "data")
