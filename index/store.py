@@ -416,18 +416,21 @@ class SQLiteStore:
         Terms go through FTS5's own tokenizer (quoted), matching how chunks were indexed.
         """
         members = sorted(groups)
-        acl = f"SELECT chunk_rowid FROM acl WHERE grp IN ({_placeholders(members)})"
+        # A correlated EXISTS probes the ACL index once per posting; `rowid IN (SELECT ... acl)`
+        # would be handed to FTS5 as a rowid constraint and run the MATCH once per readable chunk.
+        readable = (
+            "EXISTS (SELECT 1 FROM acl a WHERE a.chunk_rowid = f.rowid"
+            f" AND a.grp IN ({_placeholders(members)}))"
+        )
         ids = list(chunk_ids)
         frequencies: dict[str, int] = {}
         holders: dict[str, set[int]] = {}
         with self._lock:
-            total = self._conn.execute(f"SELECT count(DISTINCT chunk_rowid) FROM ({acl})", members)
-            total = total.fetchone()[0]
+            total = len(self._allowed_ids(groups))
             for term in terms:
                 phrase = '"' + term.replace('"', "") + '"'
                 frequencies[term] = self._conn.execute(
-                    "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?"
-                    f" AND rowid IN ({acl})",
+                    f"SELECT count(*) FROM chunks_fts f WHERE chunks_fts MATCH ? AND {readable}",
                     (phrase, *members),
                 ).fetchone()[0]
                 holders[term] = {
@@ -448,7 +451,9 @@ class SQLiteStore:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT f.rowid, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts f"
-                " WHERE chunks_fts MATCH ? AND f.rowid IN"
+                # `+` keeps the ACL list out of FTS5 (else it runs the MATCH once per readable
+                # chunk: ~100x slower at 10k chunks); one MATCH, its rows checked against it.
+                " WHERE chunks_fts MATCH ? AND +f.rowid IN"
                 f" (SELECT chunk_rowid FROM acl WHERE grp IN ({_placeholders(members)}))"
                 " ORDER BY bm25(chunks_fts, ?, ?, ?) LIMIT ?",
                 (*BM25_WEIGHTS, match, *members, *BM25_WEIGHTS, k),
