@@ -1,17 +1,23 @@
-"""Store contract: run against both vector backends (FAISS and the exact numpy index)."""
+"""Store contract: run against every backend (SQLite + FAISS, SQLite + the exact numpy index,
+PostgreSQL + pgvector), through the `store` / `store_factory` fixtures in tests/conftest.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from pathlib import Path
 
 import numpy as np
+import psycopg
 import pytest
 from fakes import HashEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from index import postgres
 from index.errors import EmbedderMismatchError, StoreError
+from index.postgres import PostgresStore
+from index.protocols import Store
 from index.search import bm25_top_k, dense_top_k, fts_query
 from index.store import DB_NAME, SQLiteStore
 from index.types import Chunk, Document, Section
@@ -37,13 +43,30 @@ def make_doc(doc_id: str, texts: list[str], groups=PUBLIC, title: str | None = N
     return document, chunks
 
 
-def write(
-    store: SQLiteStore, embedder: HashEmbedder, doc_id: str, texts: list[str], groups=PUBLIC, **kw
-):
+def write(store: Store, embedder: HashEmbedder, doc_id: str, texts: list[str], groups=PUBLIC, **kw):
     document, chunks = make_doc(doc_id, texts, groups, **kw)
     store.check_embedder(embedder.model_id, embedder.dim)
     store.write_document(document, chunks, embedder.embed_documents(texts))
     return document
+
+
+def outside_sql(store: Store, statement: str) -> None:
+    """Change the store's database through a connection of its own (another process, a DBA)."""
+    if isinstance(store, PostgresStore):
+        with psycopg.connect(store.url, autocommit=True) as conn:
+            conn.execute(statement.encode())
+        return
+    assert isinstance(store, SQLiteStore)
+    conn = sqlite3.connect(store.data_dir / DB_NAME)
+    conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+def derived_tables(store: Store) -> list[str]:
+    """Tables holding a document and what was derived from it (SQLite adds its FTS5 table)."""
+    tables = ["documents", "chunks", "acl"]
+    return tables if isinstance(store, PostgresStore) else [*tables, "chunks_fts"]
 
 
 def test_written_document_is_found_by_both_searches(store, embedder):
@@ -80,10 +103,7 @@ def test_chunk_without_acl_row_is_invisible(store, embedder, tmp_path):
     write(store, embedder, "doc", ["quarterly budget figures"])
     store.publish_vectors()
     store.execute("SELECT 1")  # connection is live
-    conn = sqlite3.connect(store.data_dir / DB_NAME)
-    conn.execute("DELETE FROM acl")
-    conn.commit()
-    conn.close()
+    outside_sql(store, "DELETE FROM acl")
     store.set_manifest(acl_version="999")  # readers cache allowed ids per ACL version
     assert bm25_top_k(store, "budget", PUBLIC, 5) == []
     assert dense_top_k(store, embedder, "budget", PUBLIC, 5) == []
@@ -108,14 +128,21 @@ def test_rewrite_replaces_and_delete_removes_everything(store, embedder):
     assert bm25_top_k(store, "parking", PUBLIC, 5) == []
     assert len(store.document_chunks("doc", PUBLIC)) == 2
     assert store.delete_documents(["doc"]) == 1
-    assert store.execute("SELECT count(*) FROM chunks")[0][0] == 0
-    assert store.execute("SELECT count(*) FROM acl")[0][0] == 0
-    assert store.execute("SELECT count(*) FROM chunks_fts")[0][0] == 0
+    for table in derived_tables(store):
+        assert store.execute(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+    assert store.delete_documents(["doc"]) == 0
 
 
-def test_failed_write_leaves_nothing_behind(store, embedder, monkeypatch):
-    document, chunks = make_doc("doc", ["one", "two", "three"])
-    store.check_embedder(embedder.model_id, embedder.dim)
+def _fail_in_the_middle_of_writes(store: Store, monkeypatch: pytest.MonkeyPatch) -> type[Exception]:
+    """Make the next write fail after its chunks went in; returns the error it raises."""
+    if isinstance(store, PostgresStore):
+
+        def explode(*args):
+            raise psycopg.errors.DiskFull("could not extend file (injected)")
+
+        monkeypatch.setattr(postgres, "insert_acl", explode)
+        return StoreError  # driver errors reach callers as a StoreError with a clear message
+    assert isinstance(store, SQLiteStore)
     calls = {"n": 0}
     real_execute = store._conn.execute
 
@@ -123,23 +150,46 @@ def test_failed_write_leaves_nothing_behind(store, embedder, monkeypatch):
         def __getattr__(self, name):
             return getattr(store._conn_real, name)
 
-    # Fail on the third ACL insert, in the middle of the document's transaction.
+    # Fail on the second chunk's ACL insert, in the middle of the document's transaction.
     def flaky_executemany(sql, rows):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == 2:
             raise sqlite3.OperationalError("disk I/O error (injected)")
         return store._conn_real.executemany(sql, rows)
 
-    store._conn_real = store._conn
+    store._conn_real = store._conn  # type: ignore[attr-defined]
     proxy = Exploding()
     proxy.execute = real_execute  # type: ignore[attr-defined]
     proxy.executemany = flaky_executemany  # type: ignore[attr-defined]
     monkeypatch.setattr(store, "_conn", proxy)
-    with pytest.raises(sqlite3.OperationalError):
+    return sqlite3.OperationalError
+
+
+def test_failed_write_leaves_nothing_behind(store, embedder, monkeypatch):
+    document, chunks = make_doc("doc", ["one", "two", "three"])
+    store.check_embedder(embedder.model_id, embedder.dim)
+    error = _fail_in_the_middle_of_writes(store, monkeypatch)
+    with pytest.raises(error):
         store.write_document(document, chunks, embedder.embed_documents(["one", "two", "three"]))
-    monkeypatch.setattr(store, "_conn", store._conn_real)
-    for table in ("documents", "chunks", "acl", "chunks_fts"):
+    monkeypatch.undo()
+    for table in derived_tables(store):
         assert store.execute(f"SELECT count(*) FROM {table}")[0][0] == 0, table
+    write(store, embedder, "other", ["the store still takes writes"])
+    assert store.execute("SELECT count(*) FROM chunks")[0][0] == 1
+
+
+def test_failed_rewrite_keeps_the_old_version(store, embedder, monkeypatch):
+    write(store, embedder, "doc", ["old text about parking"])
+    store.publish_vectors()
+    document, chunks = make_doc("doc", ["new text", "more new text"])
+    error = _fail_in_the_middle_of_writes(store, monkeypatch)
+    with pytest.raises(error):
+        store.write_document(document, chunks, embedder.embed_documents(["new", "more"]))
+    monkeypatch.undo()
+    assert [p.chunk.text for p in store.document_chunks("doc", PUBLIC)] == [
+        "old text about parking"
+    ]
+    assert [p.document.id for p in bm25_top_k(store, "parking", PUBLIC, 5)] == ["doc"]
 
 
 def test_set_groups_takes_effect_at_once(store, embedder):
@@ -190,9 +240,8 @@ def test_fts_operators_are_neutralised(store, embedder, query):
     assert isinstance(bm25_top_k(store, query, PUBLIC, 5), list)
 
 
-def test_readers_pick_up_new_generations(tmp_path, embedder):
-    writer = SQLiteStore(tmp_path / "d")
-    reader = SQLiteStore(tmp_path / "d")
+def test_readers_pick_up_new_generations(store_factory, embedder):
+    writer, reader = store_factory(), store_factory()  # e.g. `hearth ingest` and a replica
     write(writer, embedder, "a", ["first document about bicycles"])
     writer.publish_vectors()
     reader.open_vectors()
@@ -200,8 +249,10 @@ def test_readers_pick_up_new_generations(tmp_path, embedder):
     write(writer, embedder, "b", ["second document about ferries"])
     writer.publish_vectors()
     assert dense_top_k(reader, embedder, "ferries", PUBLIC, 1)[0].document.id == "b"
-    writer.close()
-    reader.close()
+    assert [p.document.id for p in bm25_top_k(reader, "ferries", PUBLIC, 3)] == ["b"]
+    writer.delete_documents(["a"])
+    writer.publish_vectors()
+    assert dense_top_k(reader, embedder, "bicycles", PUBLIC, 3)[0].document.id == "b"
 
 
 def _vector_file(store: SQLiteStore) -> Path:
@@ -259,3 +310,64 @@ def test_vectors_use_no_pickle(tmp_path, embedder):
     with np.load(_vector_file(store), allow_pickle=False) as data:
         assert set(data.files) == {"ids", "matrix"}
     store.close()
+
+
+def test_document_state_and_counts(store, embedder):
+    store.check_embedder(embedder.model_id, embedder.dim)
+    for doc_id, source, groups in (
+        ("a", "/wiki/a", PUBLIC),
+        ("b", "/wiki/sub/b", HR),
+        ("c", "/wikipedia/c", PUBLIC),
+    ):
+        document, chunks = make_doc(doc_id, [f"{doc_id} one", f"{doc_id} two"], groups)
+        document = dataclasses.replace(document, source=source)
+        store.write_document(document, chunks, embedder.embed_documents([c.text for c in chunks]))
+    assert set(store.document_state("/wiki")) == {"a", "b"}  # a folder, not a name prefix
+    assert store.document_state_of("b") == ("hash-b-2", HR)
+    assert store.document_state_of("missing") is None
+    assert store.count_readable(PUBLIC) == (2, 4)
+    assert store.count_readable(PUBLIC | HR) == (3, 6)
+    assert store.count_readable(frozenset()) == (0, 0)
+    stats = store.stats()
+    assert (stats["documents"], stats["chunks"]) == (3, 6)
+    assert stats["by_group"] == {
+        "hr": {"documents": 1, "chunks": 2},
+        "public": {"documents": 2, "chunks": 4},
+    }
+
+
+def test_embeddings_come_back_in_the_order_asked(store, embedder):
+    write(store, embedder, "doc", ["alpha", "beta", "gamma"])
+    ids = [p.chunk.id for p in store.document_chunks("doc", PUBLIC)]
+    got = store.embeddings([ids[2], 10**9, ids[0]])  # an unknown id is skipped
+    np.testing.assert_allclose(got, embedder.embed_documents(["gamma", "alpha"]), rtol=1e-6)
+    assert store.embeddings([]).shape == (0, embedder.dim)
+
+
+def test_term_statistics_count_only_readable_chunks(store, embedder):
+    write(store, embedder, "open", ["canteen menu", "parking rules"])
+    write(store, embedder, "closed", ["canteen budget"], HR)
+    ids = [p.chunk.id for p in store.document_chunks("open", PUBLIC)]
+    total, frequencies, holders = store.term_statistics(["canteen", "zzz"], PUBLIC, ids)
+    assert total == 2
+    assert frequencies == {"canteen": 1, "zzz": 0}
+    assert holders == {"canteen": {ids[0]}, "zzz": set()}
+    assert store.term_statistics(["canteen"], PUBLIC | HR, ids)[:2] == (3, {"canteen": 2})
+
+
+def test_document_routes_respect_the_acl(store, embedder):
+    write(store, embedder, "doc", ["first part", "second part"], HR)
+    assert store.get_document("doc", PUBLIC) is None
+    assert store.document_chunks("doc", PUBLIC) == []
+    document = store.get_document("doc", HR)
+    assert document is not None and document.n_chunks == 2 and document.groups == HR
+    assert [p.chunk.position for p in store.document_chunks("doc", HR)] == [0, 1]
+
+
+def test_manifest_round_trips(store, embedder):
+    store.check_embedder(embedder.model_id, embedder.dim)
+    store.set_manifest(last_ingest="2026-01-01T00:00:00Z")
+    manifest = store.manifest()
+    assert manifest["embedder"] == embedder.model_id
+    assert manifest["dim"] == str(embedder.dim)
+    assert manifest["last_ingest"] == "2026-01-01T00:00:00Z"
