@@ -102,6 +102,18 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # What each source file looked like when it was last ingested completely, so that an
+        # unchanged file is not even parsed again (parsing dominates a re-ingest).
+        "0003_source_fingerprints",
+        """
+        CREATE TABLE sources (
+            path TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            documents INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 

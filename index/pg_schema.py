@@ -140,6 +140,17 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # As the SQLite store's 0003: lets a re-ingest skip parsing unchanged files.
+        "0003_source_fingerprints",
+        """
+        CREATE TABLE sources (
+            path TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            documents INTEGER NOT NULL
+        );
+        """,
+    ),
 ]
 
 _MIGRATIONS_TABLE = """

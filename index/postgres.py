@@ -386,6 +386,33 @@ class PostgresStore:
             ).fetchone()
         return (row[0], frozenset(row[1])) if row else None
 
+    def source_fingerprint(self, source: str) -> tuple[str, list[str]] | None:
+        """(fingerprint, document ids) of a completely ingested source whose documents are all
+        still stored; None otherwise."""
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT fingerprint, documents FROM sources WHERE path = %s", (clean_text(source),)
+            ).fetchone()
+            if row is None:
+                return None
+            ids = [
+                r[0]
+                for r in cur.execute(
+                    "SELECT id FROM documents WHERE source = %s", (clean_text(source),)
+                )
+            ]
+        return (row[0], ids) if len(ids) == row[1] else None
+
+    def record_source(self, source: str, fingerprint: str, documents: int) -> None:
+        """Remember a completely ingested source."""
+        with self._write() as cur:
+            cur.execute(
+                "INSERT INTO sources (path, fingerprint, documents) VALUES (%s, %s, %s)"
+                " ON CONFLICT (path) DO UPDATE SET fingerprint = excluded.fingerprint,"
+                " documents = excluded.documents",
+                (clean_text(source), fingerprint, documents),
+            )
+
     def count_readable(self, groups: frozenset[str]) -> tuple[int, int]:
         """(documents, chunks) that `groups` may read: what a caller is told the corpus holds."""
         with self._read() as cur:

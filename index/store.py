@@ -579,6 +579,31 @@ class SQLiteStore:
             ).fetchone()
         return (row[0], frozenset((row[1] or "").split(",")) - {""}) if row else None
 
+    def source_fingerprint(self, source: str) -> tuple[str, list[str]] | None:
+        """(fingerprint, document ids) of a completely ingested source whose documents are all
+        still stored; None otherwise."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT fingerprint, documents FROM sources WHERE path = ?", (source,)
+            ).fetchone()
+            if row is None:
+                return None
+            ids = [
+                r[0]
+                for r in self._conn.execute("SELECT id FROM documents WHERE source = ?", (source,))
+            ]
+        return (row[0], ids) if len(ids) == row[1] else None
+
+    def record_source(self, source: str, fingerprint: str, documents: int) -> None:
+        """Remember a completely ingested source (not an ACL change: no version bump)."""
+        with self._lock:
+            self._conn.execute(
+                "INSERT INTO sources(path, fingerprint, documents) VALUES (?, ?, ?)"
+                " ON CONFLICT(path) DO UPDATE SET fingerprint = excluded.fingerprint,"
+                " documents = excluded.documents",
+                (source, fingerprint, documents),
+            )
+
     def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
         return {k: v[0] for k, v in self.document_state(source_prefix).items()}
 

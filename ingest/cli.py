@@ -145,6 +145,13 @@ their page id), so a second run only embeds what changed."""
     help="Remove stored documents whose source is gone from the given paths. [env: HEARTH_PRUNE]",
 )
 @click.option(
+    "--reparse",
+    envvar="HEARTH_REPARSE",
+    is_flag=True,
+    help="Parse every file again even if its bytes and options match the last run (after a "
+    "parser upgrade); still re-embeds only what changed. [env: HEARTH_REPARSE]",
+)
+@click.option(
     "--namespaces",
     envvar="HEARTH_NAMESPACES",
     default="0",
@@ -188,6 +195,7 @@ def ingest(
     groups: str,
     base_url: str | None,
     prune: bool,
+    reparse: bool,
     namespaces: str,
     namespace_groups: str | None,
     embedder_path: str | None,
@@ -207,6 +215,7 @@ def ingest(
             namespaces=_parse_namespaces(namespaces),
             namespace_groups=_parse_namespace_groups(namespace_groups),
             prune=prune,
+            reparse=reparse,
             target_tokens=chunk_tokens,
         )
     except HearthError as exc:

@@ -3,12 +3,14 @@
 Every document is written in its own transaction, so a run killed at any point leaves whole
 documents or none, and re-running finishes the job. A failing file or a dump cut short is
 reported and the rest carries on. Unchanged documents are never re-embedded; a document whose
-only change is its groups gets new ACL rows without re-embedding.
+only change is its groups gets new ACL rows without re-embedding; a source file whose bytes and
+options match its recorded fingerprint is not even parsed again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import time
@@ -33,6 +35,10 @@ from ingest.sources import is_safe_file, is_wiki_dump, walk
 log = logging.getLogger(__name__)
 
 EMBED_BATCH_CHUNKS = 64
+# Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
+# older runs then stop matching and every file is parsed again (nothing is re-embedded unless
+# its content hash changed).
+FINGERPRINT_VERSION = 1
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = frozenset(
@@ -85,11 +91,17 @@ class Progress:
 
 
 # Characters that render invisibly or reorder text: stripped so that nothing hides in a chunk.
-_INVISIBLE = {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD}
+# Variation selectors are invisible marks (category Mn) that can carry a whole hidden message,
+# one byte per selector; they only pick a glyph style, so nothing a reader sees is lost.
+_INVISIBLE = frozenset(
+    {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180B, 0x180C, 0x180D, 0x180F}
+    | set(range(0xFE00, 0xFE10))
+    | set(range(0xE0100, 0xE01F0))
+)
 
 
 def strip_invisible(text: str) -> str:
-    """NFC text without control, format (bidi, zero-width, tag) or private characters."""
+    """NFC text without control, format (bidi, zero-width, tag), private or variation characters."""
     kept = "".join(
         ch
         for ch in text
@@ -115,6 +127,37 @@ def clean_document(document: Document) -> Document:
         title=strip_invisible(document.title).strip() or document.id,
         sections=tuple(s for s in sections if s.text.strip()),
     )
+
+
+def _hearth_version() -> str:
+    try:
+        return importlib.metadata.version("hearth-kb")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def source_fingerprint(
+    path: Path, relative: str, options: ParseOptions, budget: ChunkBudget, embedder_id: str
+) -> str:
+    """Changes whenever the documents parsed from a file could change: its bytes, its name
+    relative to the ingest root (the document id), the parse options (groups included), the
+    chunking, the embedder and the parser code's version."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    payload = {
+        "bytes": digest.hexdigest(),
+        "relative": relative,
+        "groups": sorted(options.groups),
+        "base_url": options.base_url,
+        "namespaces": sorted(options.namespaces),
+        "namespace_groups": {str(k): sorted(v) for k, v in options.namespace_groups.items()},
+        "chunking": [budget.max_tokens, budget.target_tokens, budget.overlap_tokens],
+        "embedder": embedder_id,
+        "version": [FINGERPRINT_VERSION, _hearth_version()],
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 def content_hash(document: Document, budget: ChunkBudget, embedder_id: str) -> str:
@@ -147,6 +190,7 @@ class IngestOptions:
     target_tokens: int = 200
     overlap_tokens: int = 32
     isolate_parsers: bool = True  # off only where a file set is known to be benign (tests)
+    reparse: bool = False  # ignore recorded source fingerprints (after a parser upgrade, say)
     parser_memory_mb: int = DEFAULT_MEMORY_MB
     parser_timeout_s: float = DEFAULT_TIMEOUT_S
 
@@ -159,8 +203,12 @@ class Ingestor:
         self.embedder = embedder
         self.progress = progress or Progress()
         self._pending: list[tuple[Document, list[Chunk], bool]] = []
+        # Sources parsed completely whose documents may still be pending: their fingerprints
+        # are recorded only once those documents are written.
+        self._pending_sources: list[tuple[str, str, int]] = []
         self._isolated = IsolatedParser()
         self._isolate = True
+        self._reparse = False
 
     def run(self, paths: Iterable[Path], options: IngestOptions) -> IngestReport:
         """Ingest every path (folders, files, wiki dumps); never raises for a bad source."""
@@ -169,6 +217,7 @@ class Ingestor:
         self.store.check_embedder(self.embedder.model_id, self.embedder.dim)
         self._isolated = IsolatedParser(options.parser_memory_mb, options.parser_timeout_s)
         self._isolate = options.isolate_parsers
+        self._reparse = options.reparse
         budget = ChunkBudget(
             max_tokens=self.embedder.max_tokens,
             target_tokens=min(options.target_tokens, self.embedder.max_tokens),
@@ -238,12 +287,30 @@ class Ingestor:
         seen: set[str],
     ) -> bool:
         self.progress.source_started(relative)
-        if is_wiki_dump(path):
-            return self._ingest_dump(path, relative, options, budget, report, seen)
-        parser = parser_for(path)
-        if parser is None:
+        is_dump = is_wiki_dump(path)
+        parser = None if is_dump else parser_for(path)
+        if not is_dump and parser is None:
             return True
-        seen.add(relative)
+        if not is_dump:
+            seen.add(relative)
+        try:
+            fingerprint = source_fingerprint(
+                path, relative, options, budget, self.embedder.model_id
+            )
+        except OSError as exc:
+            report.failed.append((relative, f"cannot read: {exc.strerror or exc}"))
+            return False
+        source = str(path.resolve())
+        known = None if self._reparse else self.store.source_fingerprint(source)
+        if known is not None and known[0] == fingerprint:
+            seen.update(known[1])
+            report.unchanged += len(known[1])
+            for _ in known[1]:
+                self.progress.document_done()
+            return True
+        if is_dump:
+            return self._ingest_dump(path, relative, options, budget, report, seen, fingerprint)
+        assert parser is not None
         try:
             if self._isolate and path.suffix.lower() in ISOLATED_SUFFIXES:
                 document = self._isolated.parse(path, relative, options)
@@ -256,7 +323,8 @@ class Ingestor:
             log.exception("parser crashed on %s", relative)
             report.failed.append((relative, f"unexpected {type(exc).__name__} while parsing"))
             return False
-        self._consider(replace(document, source=str(path.resolve())), budget, report)
+        self._consider(replace(document, source=source), budget, report)
+        self._pending_sources.append((source, fingerprint, 1))
         return True
 
     def _ingest_dump(
@@ -267,21 +335,27 @@ class Ingestor:
         budget: ChunkBudget,
         report: IngestReport,
         seen: set[str],
+        fingerprint: str,
     ) -> bool:
         redirects: list[Redirect] = []
+        source = str(path.resolve())
+        pages = 0
         try:
             for item in parse_dump(path, options):
                 if isinstance(item, Redirect):
                     redirects.append(item)
                     continue
                 seen.add(item.id)
-                self._consider(replace(item, source=str(path.resolve())), budget, report)
+                pages += 1
+                self._consider(replace(item, source=source), budget, report)
         except HearthError as exc:
             report.failed.append((relative, exc.message))
             return False
         finally:
             self._flush(report)
             self._store_redirects(redirects, report)
+        self._pending_sources.append((source, fingerprint, pages))
+        self._flush(report)
         return True
 
     def _store_redirects(self, redirects: list[Redirect], report: IngestReport) -> None:
@@ -313,10 +387,19 @@ class Ingestor:
             self._flush(report)
 
     def _flush(self, report: IngestReport) -> None:
-        """Embed the buffered documents in one batch, then write each in its own transaction."""
-        if not self._pending:
-            return
+        """Embed the buffered documents in one batch, then write each in its own transaction;
+        then record the fingerprints of the sources those documents completed."""
         pending, self._pending = self._pending, []
+        sources, self._pending_sources = self._pending_sources, []
+        self._write_pending(pending, report)
+        for source, fingerprint, documents in sources:
+            self.store.record_source(source, fingerprint, documents)
+
+    def _write_pending(
+        self, pending: list[tuple[Document, list[Chunk], bool]], report: IngestReport
+    ) -> None:
+        if not pending:
+            return
         texts = [
             embedding_text(doc.title, chunk.heading_path, chunk.text)
             for doc, chunks, _ in pending

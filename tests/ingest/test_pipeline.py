@@ -248,3 +248,76 @@ def test_isolated_parser_enforces_its_deadline(tmp_path):
     slow.write_text("# Title\n\ntext\n")
     with IsolatedParser(timeout_s=0.001) as parser, pytest.raises(ParseError, match="longer than"):
         parser.parse(slow, "slow.md", ParseOptions())
+
+
+def counting_parsers(monkeypatch) -> list[str]:
+    """Record every file the pipeline hands to a parser (in-process parsing)."""
+    import ingest.pipeline as pipeline
+
+    parsed: list[str] = []
+    original = pipeline.parser_for
+
+    def parser_for(path: Path):
+        parser = original(path)
+        if parser is None:
+            return None
+
+        def counted(file: Path, relative: str, options):
+            parsed.append(relative)
+            return parser(file, relative, options)
+
+        return counted
+
+    monkeypatch.setattr(pipeline, "parser_for", parser_for)
+    return parsed
+
+
+def test_unchanged_files_are_not_parsed_again(tmp_path, tree, embedder, monkeypatch):
+    parsed = counting_parsers(monkeypatch)
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, tree)
+    assert len(parsed) == 4
+    parsed.clear()
+    again = run(store, embedder, tree)
+    assert parsed == [] and (again.unchanged, again.added, again.updated) == (4, 0, 0)
+    (tree / "notes.txt").write_text("Canteen\n\nThe canteen now opens at 12:00.\n")
+    changed = run(store, embedder, tree)
+    assert parsed == ["notes.txt"] and (changed.updated, changed.unchanged) == (1, 3)
+    parsed.clear()
+    (tree / ".hearth-groups.yaml").write_text('"hr/**": [hr, staff]\n')  # options changed
+    regrouped = run(store, embedder, tree)
+    assert parsed == ["hr/reviews.txt"] and regrouped.regrouped == 1
+    parsed.clear()
+    embedded = len(embedder.embedded)
+    forced = run(store, embedder, tree, reparse=True)
+    assert len(parsed) == 4 and forced.unchanged == 4 and len(embedder.embedded) == embedded
+
+
+def test_a_fingerprint_never_hides_a_deleted_document(tmp_path, tree, embedder, monkeypatch):
+    parsed = counting_parsers(monkeypatch)
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, tree)
+    store.delete_documents(["notes.txt"])
+    parsed.clear()
+    report = run(store, embedder, tree)
+    assert parsed == ["notes.txt"] and report.added == 1
+    assert store.document_state_of("notes.txt") is not None
+
+
+def test_an_unchanged_dump_is_skipped_and_its_pages_survive_prune(tmp_path, embedder, monkeypatch):
+    import ingest.pipeline as pipeline
+
+    pages = [(i, f"Page {i}", f"Fact number {i} is about zebra{i}.") for i in range(1, 4)]
+    dump = tmp_path / "wiki.xml"
+    dump.write_text(wiki_dump(pages))
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, dump).added == 3
+    calls: list[Path] = []
+    original = pipeline.parse_dump
+    monkeypatch.setattr(pipeline, "parse_dump", lambda p, o: calls.append(p) or original(p, o))
+    again = run(store, embedder, dump, prune=True)
+    assert calls == [] and again.unchanged == 3 and again.removed == 0
+    assert store.document_state_of("testwiki:2") is not None
+    dump.write_text(wiki_dump(pages[:2]))
+    pruned = run(store, embedder, dump, prune=True)
+    assert len(calls) == 1 and pruned.removed == 1 and pruned.unchanged == 2
