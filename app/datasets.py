@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import yaml
+
 from index.errors import HearthError
 from index.protocols import Embedder
 from index.store import SQLiteStore
 from index.types import parse_groups
 from ingest.pipeline import IngestOptions, Ingestor, IngestReport, Progress
+from ingest.sources import SIDECAR_NAME
 
 DOCUMENTS_FOLDER = "eval-documents"
 MANIFEST_KEY = "eval_dataset"
@@ -57,11 +60,14 @@ class EvalQuestion:
 
 @dataclass(frozen=True)
 class DatasetDocument:
-    """A benchmark document: its id in the dataset, a title and the text."""
+    """A benchmark document: its id in the dataset, a title, the text, and who may read it
+    (`groups`; empty: public). Groups let one index serve "leave this article out" questions:
+    an asker without the article's group searches as if it were not indexed."""
 
     id: str
     title: str
     text: str
+    groups: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,7 +82,7 @@ class Dataset:
         """Changes whenever any document would be stored differently."""
         digest = hashlib.sha256(self.name.encode())
         for doc in self.documents:
-            for part in (doc.id, doc.title, doc.text):
+            for part in (doc.id, doc.title, doc.text, ",".join(doc.groups)):
                 digest.update(part.encode())
                 digest.update(b"\x00")
         return digest.hexdigest()
@@ -288,7 +294,20 @@ def write_documents(dataset: Dataset, folder: Path) -> int:
     for stale in folder.glob("*.txt"):
         if stale.name not in names:
             stale.unlink()
+    _write_sidecar(dataset, folder)
     return len(names)
+
+
+def _write_sidecar(dataset: Dataset, folder: Path) -> None:
+    """A `.hearth-groups.yaml` naming each grouped document's file (none when all are public)."""
+    sidecar = folder / SIDECAR_NAME
+    rules = {stored_id(d.id): list(d.groups) for d in dataset.documents if d.groups}
+    if not rules:
+        sidecar.unlink(missing_ok=True)
+        return
+    body = yaml.safe_dump(rules, allow_unicode=True, sort_keys=True)
+    if not sidecar.is_file() or sidecar.read_text(encoding="utf-8") != body:
+        sidecar.write_text(body, encoding="utf-8")
 
 
 def dataset_is_indexed(store: SQLiteStore, dataset: Dataset) -> bool:

@@ -116,7 +116,7 @@ def retrieval_settings(settings: Settings, top_k: int | None) -> RetrievalSettin
     )
 
 
-class _LastQueryCache:
+class CachedQueryEmbedder:
     """An embedder that remembers its last query vector: each question is searched twice
     (at the service's top_k and deeper), and embedding it dominates the cost."""
 
@@ -136,7 +136,7 @@ class _LastQueryCache:
 def search_retriever(store: Store, embedder: Embedder, settings: Settings) -> Retriever:
     """Hybrid search as the service runs it for a first question (no conversation), without
     loading a language model."""
-    cached = cast(Embedder, _LastQueryCache(embedder))
+    cached = cast(Embedder, CachedQueryEmbedder(embedder))
 
     def retrieve(principal: Principal, text: str, top_k: int | None) -> Retrieval:
         return hybrid_search(

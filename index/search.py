@@ -269,6 +269,31 @@ def hybrid_search(
 COSINE_WEIGHT = 0.5  # evidence = 0.5 * cosine + 0.5 * term coverage (chosen on questions.jsonl)
 
 
+@dataclass(frozen=True)
+class EvidenceSignals:
+    """What abstention looks at for one query: the best query-passage cosine and the largest
+    IDF-weighted share of the query's terms found in one passage (both 0..1)."""
+
+    cosine: float
+    coverage: float
+
+    @property
+    def score(self) -> float:
+        return COSINE_WEIGHT * self.cosine + (1 - COSINE_WEIGHT) * self.coverage
+
+
+def evidence_signals(
+    store: Store, passages: list[Passage], text: str, vector: Vectors, groups: frozenset[str]
+) -> EvidenceSignals:
+    """The signals of `passages` for one query (zeros when there is no passage)."""
+    ids = [p.chunk.id for p in passages if p.chunk.id is not None]
+    if not ids:
+        return EvidenceSignals(0.0, 0.0)
+    matrix = store.embeddings(ids)
+    cosine = float(np.max(matrix @ vector)) if matrix.size else 0.0
+    return EvidenceSignals(cosine, term_coverage(store, text, ids, groups))
+
+
 def evidence(
     store: Store,
     passages: list[Passage],
@@ -281,16 +306,10 @@ def evidence(
     rare terms (Madrid, sabbatical, ferry) appear in no readable passage is what abstention
     must catch, hence the IDF-weighted term coverage.
     """
-    ids = [p.chunk.id for p in passages if p.chunk.id is not None]
-    if not ids or not queries:
-        return 0.0
-    matrix = store.embeddings(ids)
-    best = 0.0
-    for text, vector in queries:
-        cosine = float(np.max(matrix @ vector)) if matrix.size else 0.0
-        coverage = term_coverage(store, text, ids, groups)
-        best = max(best, COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * coverage)
-    return best
+    return max(
+        (evidence_signals(store, passages, text, vector, groups).score for text, vector in queries),
+        default=0.0,
+    )
 
 
 def term_coverage(store: Store, text: str, chunk_ids: list[int], groups: frozenset[str]) -> float:

@@ -311,6 +311,38 @@ def test_ingest_dataset_indexes_then_reuses(tmp_path: Path) -> None:
     store.close()
 
 
+def test_grouped_dataset_documents_are_readable_by_their_group_only(tmp_path: Path) -> None:
+    """Documents with groups get a sidecar; a reader without the group cannot find them, which
+    is how the abstention benchmark leaves an article out without a second index."""
+    docs = [
+        DatasetDocument("a#0", "Normans", "The Normans settled in Normandy in the tenth century.",
+                        ("article-00",)),
+        DatasetDocument("b#0", "Steam engine", "Watt's steam engine used a separate condenser.",
+                        ("article-01",)),
+    ]  # fmt: skip
+    dataset = Dataset("grouped", docs, [EvalQuestion("Where did the Normans settle?", ("a#0",))])
+    embedder = HashEmbedder()
+    store = SQLiteStore(tmp_path / "data", vector_kind="exact")
+    report = ingest_dataset(dataset, store, embedder)
+    assert report is not None and report.ok and report.added == 2
+    retrieve = search_retriever(store, embedder, Settings(data_dir=tmp_path / "data"))
+    question = "Where did the Normans settle in Normandy?"
+    both = retrieve(Principal("r", frozenset({"article-00", "article-01"})), question, 2)
+    assert both.passages[0].document.id == stored_id("a#0")
+    left_out = retrieve(Principal("r", frozenset({"article-01"})), question, 2)
+    assert stored_id("a#0") not in {p.document.id for p in left_out.passages}
+    assert left_out.evidence < both.evidence
+    assert retrieve(Principal.anonymous(), question, 2).passages == []
+    # public again: the sidecar goes and the groups follow
+    public = Dataset("grouped", [DatasetDocument(d.id, d.title, d.text) for d in docs], [])
+    assert ingest_dataset(public, store, embedder) is not None
+    assert {p.document.id for p in retrieve(Principal.anonymous(), question, 2).passages} == {
+        stored_id("a#0"),
+        stored_id("b#0"),
+    }
+    store.close()
+
+
 # -- retrieval matches the service ---------------------------------------------------------------
 
 

@@ -1,0 +1,280 @@
+"""Abstention calibrated on data: threshold sweeps, a PNG of the curve, and a logistic check.
+
+    nice -n 10 .venv/bin/python bench/eval_abstention.py \
+        --squad ../shared/eval/squad2/dev-v2.0.cs224n-subset.json \
+        --squad-dir /work/eval-data/squad-articles --corpus-dir /work/eval-data/corpus \
+        [--plot docs/abstention.png] [--json OUT]
+
+Two question sets, each searched through the service's own `hybrid_search` with the service's
+settings, recording the evidence signals the threshold is compared with:
+
+- corpus/questions.jsonl over corpus/ (ingested into --corpus-dir if empty): answerable vs the
+  unanswerable questions the file marks.
+- SQuAD 2.0 subset, truly out of corpus: every paragraph is indexed with its article as its only
+  group, so one index serves both sides. Each answerable question is asked twice: by a reader of
+  every article (in corpus: must not abstain) and by a reader of every article but its own (its
+  article is absent from what it can search, the IDF statistics included: must abstain).
+  Articles alternate into a fit half and a test half (sorted by title: even positions fit).
+
+For each set: out-of-corpus abstained rate and answerable wrongly abstained rate per threshold.
+The threshold is chosen on the fit half (the largest share abstained with at most 5 % wrongly
+abstained) and reported on the test half and on corpus/questions.jsonl. A logistic regression
+over retrieval signals (cosine, coverage and a few more) is fitted on the same fit half and
+reported the same way, to see whether the two-signal score leaves anything on the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from app.datasets import (  # noqa: E402
+    Dataset,
+    EvalQuestion,
+    ingest_dataset,
+    load_questions,
+    load_squad,
+    with_stored_ids,
+)
+from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
+from app.settings import Settings  # noqa: E402
+from index.protocols import Embedder  # noqa: E402
+from index.search import evidence_signals, fts_query, hybrid_search  # noqa: E402
+from index.store import SQLiteStore  # noqa: E402
+from ingest.pipeline import IngestOptions, Ingestor  # noqa: E402
+
+MAX_WRONG = 0.05
+GRID = [round(i * 0.01, 2) for i in range(101)]
+
+
+@dataclass
+class Sample:
+    """One question asked: whether it should be answered, and the signals retrieval produced."""
+
+    answerable: bool
+    split: str  # "fit", "test" or "corpus"
+    features: dict[str, float]
+
+
+def article_group(index: int) -> str:
+    return f"article-{index:02d}"
+
+
+def squad_by_article(path: Path) -> tuple[Dataset, list[tuple[EvalQuestion, str]]]:
+    """The SQuAD dataset with each paragraph readable by its article's group only, and every
+    answerable question with its article's group."""
+    dataset = load_squad(path)
+    titles = sorted({doc.id.rsplit("#", 1)[0] for doc in dataset.documents})
+    group_of = {title: article_group(i) for i, title in enumerate(titles)}
+    documents = [
+        replace(doc, groups=(group_of[doc.id.rsplit("#", 1)[0]],)) for doc in dataset.documents
+    ]
+    grouped = Dataset(f"{dataset.name}-by-article", documents, dataset.questions)
+    asked = [
+        (q, group_of[q.expected_documents[0].rsplit("#", 1)[0]])
+        for q in dataset.questions
+        if q.answerable
+    ]
+    return grouped, asked
+
+
+def signals(
+    store: SQLiteStore, embedder: Embedder, settings: Settings, question: EvalQuestion
+) -> dict[str, float]:
+    """The service's retrieval for a first question, and signals about how well it matched."""
+    groups = principal_for(question).readable_groups
+    text = question.question
+    result = hybrid_search(
+        store, embedder, [(text, 1.0)], groups, retrieval_settings(settings, None)
+    )
+    vector = embedder.embed_query(text)
+    s = evidence_signals(store, result.passages, text, vector, groups)
+    ids = [p.chunk.id for p in result.passages if p.chunk.id is not None]
+    cosines = sorted((store.embeddings(ids) @ vector).tolist(), reverse=True) if ids else [0.0]
+    lexical = store.lexical_search(fts_query(text), groups, 1)
+    dense = store.dense_search(vector, groups, 1)
+    agree = float(bool(lexical and dense and lexical[0].document.id == dense[0].document.id))
+    terms = [t.strip('"') for t in fts_query(text).split(" OR ") if t]
+    return {
+        "evidence": s.score,
+        "cosine": s.cosine,
+        "coverage": s.coverage,
+        "cosine_gap": cosines[0] - float(np.mean(cosines)),
+        "top_agree": agree,
+        "terms": float(len(terms)),
+    }
+
+
+def sweep(samples: Sequence[Sample], feature: str = "evidence") -> list[dict[str, float]]:
+    """Per threshold: share of unanswerable abstained, share of answerable wrongly abstained."""
+    good = np.array([s.features[feature] for s in samples if s.answerable])
+    bad = np.array([s.features[feature] for s in samples if not s.answerable])
+    return [
+        {
+            "threshold": t,
+            "out_of_corpus_abstained": float(np.mean(bad < t)) if bad.size else math.nan,
+            "answerable_abstained": float(np.mean(good < t)) if good.size else math.nan,
+        }
+        for t in GRID
+    ]
+
+
+def choose(curve: Sequence[dict[str, float]]) -> dict[str, float]:
+    """The point abstaining on the most out-of-corpus questions with <= MAX_WRONG wrong."""
+    allowed = [p for p in curve if p["answerable_abstained"] <= MAX_WRONG]
+    return max(allowed, key=lambda p: (p["out_of_corpus_abstained"], -p["threshold"]))
+
+
+def at(curve: Sequence[dict[str, float]], threshold: float) -> dict[str, float]:
+    return min(curve, key=lambda p: abs(p["threshold"] - threshold))
+
+
+def logistic(fit: Sequence[Sample], names: Sequence[str]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    x = np.array([[s.features[n] for n in names] for s in fit])
+    y = np.array([s.answerable for s in fit])
+    return LogisticRegression(C=10.0, max_iter=1000).fit(x, y)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--squad", type=Path, required=True)
+    parser.add_argument("--squad-dir", type=Path, required=True)
+    parser.add_argument("--corpus-dir", type=Path, required=True)
+    parser.add_argument("--plot", type=Path, default=None)
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--limit", type=int, default=None, help="SQuAD questions per side")
+    args = parser.parse_args()
+
+    from index.embedder import SentenceTransformerEmbedder
+
+    settings = Settings()
+    embedder = cast(Embedder, CachedQueryEmbedder(SentenceTransformerEmbedder(None)))
+    samples: list[Sample] = []
+
+    # corpus/questions.jsonl over corpus/
+    corpus = SQLiteStore(args.corpus_dir)
+    if not corpus.stats().get("documents"):
+        Ingestor(corpus, embedder).run([ROOT / "corpus"], IngestOptions())
+    corpus.open_vectors()
+    for q in load_questions(ROOT / "corpus" / "questions.jsonl"):
+        samples.append(Sample(q.answerable, "corpus", signals(corpus, embedder, settings, q)))
+    corpus.close()
+
+    # SQuAD, each article once in corpus and once left out
+    dataset, asked = squad_by_article(args.squad)
+    store = SQLiteStore(args.squad_dir)
+    ingest_dataset(dataset, store, embedder)
+    store.open_vectors()
+    every = tuple(sorted({g for d in dataset.documents for g in d.groups}))
+    asked = asked[: args.limit] if args.limit else asked
+    for question, own in with_stored_pairs(asked):
+        split = "fit" if int(own.rsplit("-", 1)[1]) % 2 == 0 else "test"
+        inside = replace(question, groups=every)
+        outside = replace(question, groups=tuple(g for g in every if g != own))
+        samples.append(Sample(True, split, signals(store, embedder, settings, inside)))
+        samples.append(Sample(False, split, signals(store, embedder, settings, outside)))
+    store.close()
+
+    report: dict[str, Any] = {"counts": {}, "curves": {}, "chosen": {}, "logistic": {}}
+    by_split = {name: [s for s in samples if s.split == name] for name in ("fit", "test", "corpus")}
+    for name, group in by_split.items():
+        report["counts"][name] = {
+            "answerable": sum(s.answerable for s in group),
+            "out_of_corpus": sum(not s.answerable for s in group),
+        }
+        report["curves"][name] = sweep(group)
+    chosen = choose(report["curves"]["fit"])
+    report["chosen"] = {
+        "threshold": chosen["threshold"],
+        **{name: at(report["curves"][name], chosen["threshold"]) for name in by_split},
+        "current": {
+            name: at(report["curves"][name], settings.abstain_threshold) for name in by_split
+        },
+    }
+    print(json.dumps(report["counts"]))
+    print(f"evidence threshold chosen on fit: {chosen['threshold']}")
+    for name in by_split:
+        point = at(report["curves"][name], chosen["threshold"])
+        print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
+              f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+
+    for names in (["cosine", "coverage"],
+                  ["cosine", "coverage", "cosine_gap", "top_agree", "terms"]):  # fmt: skip
+        model = logistic(by_split["fit"], names)
+        for s in samples:
+            row = np.array([[s.features[n] for n in names]])
+            s.features["p_" + "+".join(names)] = float(model.predict_proba(row)[0, 1])
+        key = "p_" + "+".join(names)
+        curves = {name: sweep(group, key) for name, group in by_split.items()}
+        pick = choose(curves["fit"])
+        report["logistic"][key] = {
+            "coefficients": dict(zip(names, model.coef_[0].tolist(), strict=True)),
+            "intercept": float(model.intercept_[0]),
+            "threshold": pick["threshold"],
+            **{name: at(curves[name], pick["threshold"]) for name in by_split},
+        }
+        print(f"logistic {key}: threshold {pick['threshold']}")
+        for name in by_split:
+            point = at(curves[name], pick["threshold"])
+            print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
+                  f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+
+    if args.plot:
+        plot(report, args.plot, settings.abstain_threshold)
+    if args.json:
+        report["samples"] = [s.__dict__ for s in samples]
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def with_stored_pairs(asked: list[tuple[EvalQuestion, str]]) -> list[tuple[EvalQuestion, str]]:
+    stored = with_stored_ids([q for q, _ in asked])
+    return [(q, group) for q, (_, group) in zip(stored, asked, strict=True)]
+
+
+def plot(report: dict[str, Any], path: Path, current: float) -> None:
+    """Both rates against the evidence threshold, one colour per question set."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    labels = {"fit": "SQuAD fit half", "test": "SQuAD test half", "corpus": "corpus/questions"}
+    colours = {"fit": "tab:blue", "test": "tab:green", "corpus": "tab:red"}
+    for name, curve in report["curves"].items():
+        ts = [p["threshold"] for p in curve]
+        ax.plot(ts, [p["out_of_corpus_abstained"] for p in curve], color=colours[name],
+                label=f"{labels[name]}: out of corpus abstained")  # fmt: skip
+        ax.plot(ts, [p["answerable_abstained"] for p in curve], color=colours[name],
+                linestyle="--", label=f"{labels[name]}: answerable wrongly abstained")  # fmt: skip
+    ax.axvline(current, color="black", linewidth=1, label=f"default {current:.2f}")
+    ax.axhline(0.95, color="grey", linewidth=0.5, linestyle=":")
+    ax.axhline(0.05, color="grey", linewidth=0.5, linestyle=":")
+    ax.set_xlabel("abstain when evidence < threshold")
+    ax.set_ylabel("share of questions")
+    ax.set_xlim(0.0, 1.0)
+    ax.set_ylim(0.0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center right")
+    ax.set_title("Abstention by evidence (hybrid retrieval, MiniLM + FTS5)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+
+
+if __name__ == "__main__":
+    main()
