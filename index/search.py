@@ -243,12 +243,15 @@ def hybrid_search(
             continue
         vector = embedder.embed_query(text)
         used.append((text, vector))
-        dense = store.dense_search(vector, groups, settings.candidates)
-        lexical = store.lexical_search(fts_query(text), groups, settings.candidates)
-        lists.append(([p for p in dense if p.document.id not in exclude_document_ids],
-                      weight * settings.dense_weight))  # fmt: skip
-        lists.append(([p for p in lexical if p.document.id not in exclude_document_ids],
-                      weight * settings.lexical_weight))  # fmt: skip
+        # A list weighted 0 is not searched at all (HEARTH_DENSE_WEIGHT=0: BM25 alone).
+        if settings.dense_weight > 0:
+            dense = store.dense_search(vector, groups, settings.candidates)
+            lists.append(([p for p in dense if p.document.id not in exclude_document_ids],
+                          weight * settings.dense_weight))  # fmt: skip
+        if settings.lexical_weight > 0:
+            lexical = store.lexical_search(fts_query(text), groups, settings.candidates)
+            lists.append(([p for p in lexical if p.document.id not in exclude_document_ids],
+                          weight * settings.lexical_weight))  # fmt: skip
     fused = rrf_fuse(lists, settings.rrf_k)
     chosen: list[Passage] = []
     per_document: dict[str, int] = {}

@@ -358,6 +358,40 @@ def test_retrieval_settings_and_rankings_match_the_pipeline(services, settings: 
         assert a.evidence == b.evidence
 
 
+def test_a_list_weighted_zero_is_not_searched(services, settings: Settings) -> None:
+    """HEARTH_DENSE_WEIGHT=0 / HEARTH_LEXICAL_WEIGHT=0 measure BM25 alone / dense alone: the
+    fused order is then exactly the other list's order."""
+    from index.search import bm25_top_k, dense_top_k
+
+    store, embedder = services.store, services.embedder
+    public = frozenset({"public"})
+    text = "annual leave days in the Paris office"
+    bm25_only = search_retriever(store, embedder, settings.model_copy(update={"dense_weight": 0}))
+    dense_only = search_retriever(
+        store, embedder, settings.model_copy(update={"lexical_weight": 0})
+    )
+    anonymous = Principal.anonymous()
+    lexical = [p.chunk.id for p in bm25_top_k(store, text, public, 20)]
+    dense = [p.chunk.id for p in dense_top_k(store, embedder, text, public, 20)]
+    # BM25 finds fewer chunks than dense: a zero-weighted dense list searched anyway would
+    # append its chunks (score 0) after BM25's, and the first equality would fail.
+    assert len(_capped(store, lexical)) < len(_capped(store, dense))
+    assert [p.chunk.id for p in bm25_only(anonymous, text, 20).passages] == _capped(store, lexical)
+    assert [p.chunk.id for p in dense_only(anonymous, text, 20).passages] == _capped(store, dense)
+
+
+def _capped(store: SQLiteStore, chunk_ids: list[int], per_document: int = 2) -> list[int]:
+    """Chunk ids with at most `per_document` from one document, as hybrid_search keeps them."""
+    owner = dict(store.execute("SELECT rowid, document_rowid FROM chunks"))
+    seen: dict[object, int] = {}
+    kept = []
+    for chunk_id in chunk_ids:
+        seen[owner[chunk_id]] = seen.get(owner[chunk_id], 0) + 1
+        if seen[owner[chunk_id]] <= per_document:
+            kept.append(chunk_id)
+    return kept
+
+
 # -- the command ------------------------------------------------------------------------------
 
 QUESTIONS = [
