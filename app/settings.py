@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         le=256,
         description="CPU threads for query embedding (1: no contention with the LLM's threads).",
     )
+    wiki_max_page_mb: float = Field(
+        20.0,
+        gt=0,
+        description="A wiki page with more wikitext (MB) is skipped and reported at ingest.",
+    )
     model_path: str | None = Field(
         None, description="GGUF model file; default: bundled SmolLM2-135M-Instruct Q4_1."
     )

@@ -7,10 +7,28 @@ sources; the pipeline owns hashing, diffing and writing.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from index.types import PUBLIC_GROUP
+
+DEFAULT_WIKI_MAX_PAGE_MB = 20.0
+
+
+def wiki_max_page_bytes() -> int:
+    """$HEARTH_WIKI_MAX_PAGE_MB (app setting `wiki_max_page_mb`) in bytes, else 20 MB.
+
+    Read from the environment because the pipeline builds ParseOptions without app settings.
+    The largest real Wikipedia articles hold about 1 MB of wikitext; a page far beyond that is
+    a broken or hostile export whose rendering would take minutes and gigabytes.
+    """
+    raw = os.environ.get("HEARTH_WIKI_MAX_PAGE_MB", "").strip()
+    try:
+        megabytes = float(raw) if raw else DEFAULT_WIKI_MAX_PAGE_MB
+    except ValueError:
+        megabytes = DEFAULT_WIKI_MAX_PAGE_MB
+    return int(max(megabytes, 0.001) * 2**20)
 
 
 @dataclass(frozen=True)
@@ -21,12 +39,14 @@ class ParseOptions:
     (Markdown front matter `groups:`). `base_url`: overrides the wiki's own site base.
     `namespaces`: wiki namespace numbers to ingest (main only by default).
     `namespace_groups`: wiki namespace number -> groups for pages in it.
+    `wiki_max_page_bytes`: a wiki page with more wikitext (UTF-8) is skipped and reported.
     """
 
     groups: frozenset[str] = frozenset({PUBLIC_GROUP})
     base_url: str | None = None
     namespaces: frozenset[int] = frozenset({0})
     namespace_groups: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    wiki_max_page_bytes: int = field(default_factory=wiki_max_page_bytes)
 
 
 @dataclass(frozen=True)

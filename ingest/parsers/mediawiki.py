@@ -56,9 +56,9 @@ _LEFTOVER_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|'{2,}")
 _HTML_TAGS = "table|tbody|thead|t[rdh]|[uo]l|li|div|span|center|font|caption|small|big|[biusq]|sup"
 _HTML_TAGS += "|sub|nowiki|br"
 _MARKUP_HINT_RE = re.compile(rf"\[\[|\{{\{{|\{{\||^\s*\||</?(?:{_HTML_TAGS})\b", re.M | re.I)
-_LINK_RE = re.compile(r"\[\[([^\[\]]*)\]\]")
+_TEMPLATE_TOKEN_RE = re.compile(r"\{\{|\}\}")
+_LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
 _PLAIN_SUBS = [
-    (re.compile(r"\{\{[^{}]*\}\}"), ""),  # templates, innermost first
     (re.compile(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]"), r"\1"),  # [http://x label]
     (re.compile(r"<(?:br|tr)\b[^>]*>", re.I), "\n"),
     (re.compile(r"<t[dh]\b[^>]*>", re.I), "\x1f"),  # cell separator, see `plain`
@@ -96,6 +96,7 @@ def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirec
     """
     site = _Site(dbname=_file_stem(path), url_prefix=_prefix_from_option(options.base_url))
     pages, in_page, root = 0, False, None
+    skipped: list[str] = []  # pages left out (too big, out of memory), reported at the end
     try:
         stream: IO[bytes] = _open(path)
     except OSError as exc:
@@ -106,6 +107,8 @@ def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirec
             try:
                 event, elem = next(events)
             except StopIteration:
+                if skipped:
+                    raise ParseError(_skipped_message(path, skipped, pages)) from None
                 return
             except DefusedXmlException as exc:
                 raise ParseError(
@@ -124,13 +127,39 @@ def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirec
                 _read_siteinfo(elem, site, options.base_url is None)
             elif name == "page":
                 in_page, pages = False, pages + 1
-                item = _page(elem, site, options, path)
+                try:
+                    item = _page(elem, site, options, path)
+                except _SkippedPage as exc:
+                    skipped.append(str(exc))
+                except MemoryError:
+                    skipped.append(f"{_child(elem, 'title')!r} (ran out of memory)")
             else:
                 continue
             if root is not None:
                 root.clear()  # release the page (and anything before it) from the tree
             if item is not None:
                 yield item
+
+
+class _SkippedPage(Exception):
+    """A page left out of the ingest; its message names the page and the reason."""
+
+
+def _skipped_message(path: Path, skipped: list[str], pages: int) -> str:
+    listed = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+    return f"{len(skipped)} of {pages} pages skipped in {path.name}: {listed}"
+
+
+def _check_size(text: str, title: str, limit: int) -> None:
+    """_SkippedPage if the wikitext is over `limit` bytes of UTF-8 (counted only when close)."""
+    if len(text) * 4 <= limit:
+        return  # a UTF-8 character is at most 4 bytes
+    size = len(text) if len(text) > limit else len(text.encode("utf-8", "surrogatepass"))
+    if size > limit:
+        raise _SkippedPage(
+            f"{title!r} ({size / 2**20:.1f} MB of wikitext, over the {limit / 2**20:g} MB "
+            "limit HEARTH_WIKI_MAX_PAGE_MB)"
+        )
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -197,6 +226,7 @@ def _page(
         return None
     revision = ([None, *elem.findall("{*}revision")])[-1]  # the last one is the newest
     text = "" if revision is None else revision.findtext("{*}text") or ""
+    _check_size(text, title, options.wiki_max_page_bytes)
     redirect, match = elem.find("{*}redirect"), _REDIRECT_RE.match(text)
     if redirect is not None or match:
         target = (redirect.get("title") or "") if redirect is not None else ""
@@ -385,12 +415,16 @@ class _Renderer:
         return " ".join(_clean(self.render(node.contents.nodes)).split())
 
     def plain(self, text: str) -> str:
-        """Regex rendering of wikitext that mwparserfromhell left as text or could not parse."""
-        for pattern, replacement in _PLAIN_SUBS[:2]:
-            text = _fixpoint(pattern, replacement, text)
-        text = _fixpoint(_LINK_RE, lambda m: self.link(*_split_link(m.group(1))), text)
+        """Regex rendering of wikitext that mwparserfromhell left as text or could not parse.
+
+        Nested templates and links are resolved in one stack scan each: a regex applied until
+        nothing changes removes one nesting level per pass, quadratic on a hostile page.
+        """
+        text = _replace_nested(text, _TEMPLATE_TOKEN_RE, lambda inner: "")
+        text = _fixpoint(_PLAIN_SUBS[0][0], _PLAIN_SUBS[0][1], text)
+        text = _replace_nested(text, _LINK_TOKEN_RE, lambda inner: self.link(*_split_link(inner)))
         text = "\n".join(_table_line(line) for line in text.split("\n"))
-        for pattern, replacement in _PLAIN_SUBS[2:]:
+        for pattern, replacement in _PLAIN_SUBS[1:]:
             text = pattern.sub(replacement, text)
         return text
 
@@ -404,10 +438,35 @@ def _split_link(inner: str) -> tuple[str, str | None]:
     return target, (label.rpartition("|")[2] if sep else None)  # File:x|thumb|caption
 
 
-def _fixpoint(pattern: re.Pattern[str], replacement: Any, text: str) -> str:
-    previous = None
-    while previous != text:
+def _replace_nested(text: str, tokens: re.Pattern[str], render: Any) -> str:
+    """Each balanced opener..closer span (innermost first) replaced by `render(inner text)`,
+    in one left-to-right pass; unmatched openers and closers stay as they are."""
+    out: list[str] = []
+    opened: list[int] = []  # index in `out` of each pending opener
+    position = 0
+    for match in tokens.finditer(text):
+        out.append(text[position : match.start()])
+        position = match.end()
+        if match.group()[0] in "{[":
+            opened.append(len(out))
+            out.append(match.group())
+        elif opened:
+            start = opened.pop()
+            inner = "".join(out[start + 1 :])
+            del out[start:]
+            out.append(render(inner))
+        else:
+            out.append(match.group())
+    out.append(text[position:])
+    return "".join(out)
+
+
+def _fixpoint(pattern: re.Pattern[str], replacement: Any, text: str, limit: int = 8) -> str:
+    """`pattern.sub` until nothing changes, at most `limit` passes (a bound on hostile input)."""
+    for _ in range(limit):
         previous, text = text, pattern.sub(replacement, text)
+        if previous == text:
+            break
     return text
 
 

@@ -498,6 +498,95 @@ def test_unparseable_wikitext_falls_back_to_plain_text(
     assert items[1].sections[0].heading_path == ("Part",)
 
 
+def test_fallback_strips_deeply_nested_templates_in_linear_time() -> None:
+    """Bug: the fallback removed one template level per regex pass (1e5 levels took ~200 s).
+    Work is compared across two depths, not timed against a wall-clock budget."""
+    renderer = mediawiki._Renderer(mediawiki._Site("w"))
+    calls = {"n": 0}
+    real = mediawiki._replace_nested
+
+    def counting(text: str, tokens: Any, render: Any) -> str:
+        calls["n"] += 1
+        return real(text, tokens, render)
+
+    for depth in (10, 10_000):
+        calls["n"] = 0
+        text = (
+            "before "
+            + "{{a|" * depth
+            + "x"
+            + "}}" * depth
+            + " "
+            + "[[b|" * 50
+            + "after"
+            + "]]" * 50
+        )
+        mediawiki._replace_nested = counting  # type: ignore[assignment]
+        try:
+            out = renderer.plain(text)
+        finally:
+            mediawiki._replace_nested = real  # type: ignore[assignment]
+        assert out == "before  after"
+        assert calls["n"] == 2  # one scan for templates, one for links, whatever the depth
+
+
+def test_fallback_nested_links_and_templates_render_like_the_parser() -> None:
+    renderer = mediawiki._Renderer(mediawiki._Site("w"))
+    text = "a {{b|{{c}}|d}} e [[x|y [[z]] w]] [[File:a.png|thumb|cap]] {{unclosed [[Foo]] }} g"
+    assert renderer.plain(text) == "a  e y z w   g"
+    assert mediawiki._clean(renderer.plain("{{open [[Foo]]")) == "open Foo"
+
+
+def test_oversized_page_is_skipped_and_reported_after_the_rest(tmp_path: Path) -> None:
+    big = "Leave policy text. " * 6000  # ~114 KB of wikitext
+    pages = [
+        page_xml("Before", "Kept before.", page_id=1),
+        page_xml("Huge", big, page_id=2),
+        page_xml("After", "Kept after.", page_id=3),
+    ]
+    path = write(tmp_path / "w.xml", dump_xml(pages))
+    seen: list[str] = []
+    with pytest.raises(ParseError) as caught:
+        for item in parse_dump(path, ParseOptions(wiki_max_page_bytes=100_000)):
+            seen.append(item.title if isinstance(item, Document) else "redirect")
+    assert seen == ["Before", "After"]
+    assert "1 of 3 pages skipped" in caught.value.message
+    assert "'Huge'" in caught.value.message and "0.1 MB" in caught.value.message
+    assert [d.title for d in docs(parse(path))] == ["Before", "Huge", "After"]  # default cap
+
+
+def test_page_size_cap_counts_utf8_bytes_and_reads_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEARTH_WIKI_MAX_PAGE_MB", "0.01")  # 10,485 bytes
+    assert ParseOptions().wiki_max_page_bytes == 10_485
+    pages = [page_xml("Wide", "ä" * 6000, page_id=1), page_xml("Narrow", "a" * 6000, page_id=2)]
+    path = write(tmp_path / "w.xml", dump_xml(pages))
+    with pytest.raises(ParseError, match="'Wide'"):  # 6,000 characters but 12,000 bytes
+        list(parse_dump(path, ParseOptions()))
+    monkeypatch.setenv("HEARTH_WIKI_MAX_PAGE_MB", "not a number")
+    assert ParseOptions().wiki_max_page_bytes == 20 * 2**20
+
+
+def test_memory_error_on_one_page_skips_only_that_page(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_render = mediawiki._render_page
+
+    def greedy(text: str, site: Any, title: str) -> Any:
+        if title == "Greedy":
+            raise MemoryError
+        return real_render(text, site, title)
+
+    monkeypatch.setattr(mediawiki, "_render_page", greedy)
+    pages = [page_xml("Greedy", "x", page_id=1), page_xml("Fine", "y", page_id=2)]
+    seen: list[str] = []
+    with pytest.raises(ParseError, match="'Greedy' \\(ran out of memory\\)"):
+        for item in parse_dump(write(tmp_path / "w.xml", dump_xml(pages)), ParseOptions()):
+            seen.append(item.title if isinstance(item, Document) else "")
+    assert seen == ["Fine"]
+
+
 # --- property -------------------------------------------------------------------------------
 
 WORD = st.text(alphabet="abcdefghijklmnopqrstuvwxyzÄäöüß", min_size=1, max_size=12)
