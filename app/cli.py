@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from app.eval_cli import eval_command
-from ingest.cli import data_dir_option, ingest, status
+from app.migrate_cli import migrate_command
+from ingest.cli import data_dir_option, database_url_option, ingest, status
 
 
 @click.group(
@@ -41,17 +42,22 @@ def cli() -> None:
     help="Port to listen on. [env: HEARTH_PORT]",
 )
 @data_dir_option
-def serve(host: str, port: int, data_dir: Path) -> None:
+@database_url_option
+def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> None:
     """Serve the chat page, the REST API and the OpenAI-compatible API.
 
     Every other setting comes from HEARTH_* environment variables (see the README).
     """  # fmt: skip
     import uvicorn
 
-    if not (data_dir / "hearth.sqlite3").is_file():
+    from index.open_store import store_exists
+
+    if not store_exists(data_dir, database_url):
         click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
         sys.exit(2)
     os.environ["HEARTH_DATA_DIR"] = str(data_dir)
+    if database_url:
+        os.environ["HEARTH_DATABASE_URL"] = database_url
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
 
 
@@ -141,17 +147,29 @@ def keys() -> None:
     """Create, list and revoke API keys (stored hashed; a key is shown once)."""
 
 
+def _key_store(data_dir: Path, database_url: str | None) -> Any:
+    """The keys next to the store: the data folder's database, or PostgreSQL."""
+    from app.keys import KeyStore
+    from app.service_db import service_database
+    from index.errors import HearthError
+
+    try:
+        return KeyStore(database=service_database(data_dir, database_url))
+    except HearthError as exc:
+        raise click.ClickException(exc.message) from None
+
+
 @keys.command("create")
 @click.option("--user", required=True, help="Who the key belongs to.")
 @click.option("--groups", default="public", show_default=True, help="Comma-separated groups.")
 @data_dir_option
-def keys_create(user: str, groups: str, data_dir: Path) -> None:
+@database_url_option
+def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None) -> None:
     """Create a key and print it once."""
-    from app.keys import KeyStore
     from index.errors import HearthError
 
     try:
-        key, info = KeyStore(data_dir).create(user, groups)
+        key, info = _key_store(data_dir, database_url).create(user, groups)
     except (HearthError, ValueError) as exc:
         raise click.BadParameter(getattr(exc, "message", str(exc))) from None
     click.echo(key)
@@ -161,11 +179,10 @@ def keys_create(user: str, groups: str, data_dir: Path) -> None:
 
 @keys.command("list")
 @data_dir_option
-def keys_list(data_dir: Path) -> None:
+@database_url_option
+def keys_list(data_dir: Path, database_url: str | None) -> None:
     """List keys (ids, users, groups; never the keys)."""
-    from app.keys import KeyStore
-
-    for info in KeyStore(data_dir).all():
+    for info in _key_store(data_dir, database_url).all():
         state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
         click.echo(f"{info.id}  {info.user}  {','.join(sorted(info.groups))}  {state}")
 
@@ -173,11 +190,10 @@ def keys_list(data_dir: Path) -> None:
 @keys.command("revoke")
 @click.argument("key_id")
 @data_dir_option
-def keys_revoke(key_id: str, data_dir: Path) -> None:
+@database_url_option
+def keys_revoke(key_id: str, data_dir: Path, database_url: str | None) -> None:
     """Revoke a key by id; it stops working on the next request."""
-    from app.keys import KeyStore
-
-    if not KeyStore(data_dir).revoke(key_id):
+    if not _key_store(data_dir, database_url).revoke(key_id):
         click.echo(f"no active key with id {key_id}", err=True)
         sys.exit(1)
     click.echo(f"revoked {key_id}")
@@ -186,6 +202,7 @@ def keys_revoke(key_id: str, data_dir: Path) -> None:
 cli.add_command(ingest)
 cli.add_command(status)
 cli.add_command(eval_command)
+cli.add_command(migrate_command)
 
 
 def main() -> None:

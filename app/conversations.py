@@ -1,21 +1,22 @@
 """Owner-only conversations, messages and feedback.
 
 Every method takes the owner and behaves as if an id did not exist when it belongs to someone
-else, so routes can answer 404 without telling "not yours" from "no such thing".
+else, so routes can answer 404 without telling "not yours" from "no such thing". The rows live
+in the data folder's SQLite database or, with HEARTH_DATABASE_URL, in PostgreSQL
+(app/service_db.py), so any replica can continue a conversation.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from index.store import connect
+from app.service_db import ServiceDatabase, SQLiteServiceDatabase
 
 
 def _now() -> str:
@@ -52,30 +53,33 @@ class Conversation:
 class ConversationStore:
     """The conversations, messages and feedback tables, scoped by owner."""
 
-    def __init__(self, data_dir: Path, conn: sqlite3.Connection | None = None) -> None:
-        self._conn = conn or connect(Path(data_dir))
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        conn: sqlite3.Connection | None = None,
+        *,
+        database: ServiceDatabase | None = None,
+    ) -> None:
+        if database is None:
+            if data_dir is None:
+                raise ValueError("a ConversationStore needs a data folder or a database")
+            database = SQLiteServiceDatabase(Path(data_dir), conn)
+        self._db = database
 
     def create(self, owner: str, title: str) -> str:
         conversation_id = uuid.uuid4().hex
         now = _now()
-        with self._lock:
-            self._conn.execute(
+        with self._db.transaction(write=True) as tx:
+            tx.execute(
                 "INSERT INTO conversations(id, owner, title, created_at, updated_at)"
                 " VALUES (?,?,?,?,?)",
                 (conversation_id, owner, title.strip()[:120] or "New conversation", now, now),
             )
         return conversation_id
 
-    def _owned(self, conversation_id: str, owner: str) -> bool:
-        row = self._conn.execute(
-            "SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
-        ).fetchone()
-        return row is not None
-
     def list_for(self, owner: str) -> list[Conversation]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._db.transaction(write=False) as tx:
+            rows = tx.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations WHERE owner = ?"
                 " ORDER BY updated_at DESC",
                 (owner,),
@@ -83,17 +87,17 @@ class ConversationStore:
         return [Conversation(*row) for row in rows]
 
     def get(self, conversation_id: str, owner: str) -> Conversation | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.transaction(write=False) as tx:
+            row = tx.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations"
                 " WHERE id = ? AND owner = ?",
                 (conversation_id, owner),
             ).fetchone()
             if row is None:
                 return None
-            messages = self._conn.execute(
+            messages = tx.execute(
                 "SELECT id, role, content, details, created_at FROM messages"
-                " WHERE conversation_id = ? ORDER BY created_at, rowid",
+                f" WHERE conversation_id = ? ORDER BY created_at, {self._db.order_column}",
                 (conversation_id,),
             ).fetchall()
         return Conversation(
@@ -116,44 +120,41 @@ class ConversationStore:
     ) -> str | None:
         message_id = uuid.uuid4().hex
         now = _now()
-        with self._lock:
-            if not self._owned(conversation_id, owner):
+        with self._db.transaction(write=True) as tx:
+            owned = tx.execute(
+                "SELECT 1 FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+            ).fetchone()
+            if owned is None:
                 return None
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._conn.execute(
-                    "INSERT INTO messages(id, conversation_id, role, content, details, created_at)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (message_id, conversation_id, role, content, json.dumps(details), now),
-                )
-                self._conn.execute(
-                    "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
-                )
-                self._conn.execute("COMMIT")
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
+            tx.execute(
+                "INSERT INTO messages(id, conversation_id, role, content, details, created_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (message_id, conversation_id, role, content, json.dumps(details), now),
+            )
+            tx.execute(
+                "UPDATE conversations SET updated_at = ? WHERE id = ?", (now, conversation_id)
+            )
         return message_id
 
     def rename(self, conversation_id: str, owner: str, title: str) -> bool:
-        with self._lock:
-            cursor = self._conn.execute(
+        with self._db.transaction(write=True) as tx:
+            cursor = tx.execute(
                 "UPDATE conversations SET title = ? WHERE id = ? AND owner = ?",
                 (title.strip()[:120] or "Untitled", conversation_id, owner),
             )
-        return cursor.rowcount == 1
+            return cursor.rowcount == 1
 
     def delete(self, conversation_id: str, owner: str) -> bool:
-        with self._lock:
-            cursor = self._conn.execute(
+        with self._db.transaction(write=True) as tx:
+            cursor = tx.execute(
                 "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
             )
-        return cursor.rowcount == 1
+            return cursor.rowcount == 1
 
     def add_feedback(self, message_id: str, owner: str, rating: str, comment: str) -> str | None:
         """Record (or replace) the owner's rating of one of their assistant messages."""
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.transaction(write=True) as tx:
+            row = tx.execute(
                 "SELECT 1 FROM messages m JOIN conversations c ON c.id = m.conversation_id"
                 " WHERE m.id = ? AND c.owner = ? AND m.role = 'assistant'",
                 (message_id, owner),
@@ -161,7 +162,7 @@ class ConversationStore:
             if row is None:
                 return None
             feedback_id = uuid.uuid4().hex
-            self._conn.execute(
+            tx.execute(
                 "INSERT INTO feedback(id, message_id, owner, rating, comment, created_at)"
                 " VALUES (?,?,?,?,?,?) ON CONFLICT(message_id, owner) DO UPDATE SET"
                 " rating = excluded.rating, comment = excluded.comment,"
@@ -171,8 +172,8 @@ class ConversationStore:
         return feedback_id
 
     def feedback_for(self, message_id: str, owner: str) -> dict[str, str] | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._db.transaction(write=False) as tx:
+            row = tx.execute(
                 "SELECT rating, comment FROM feedback WHERE message_id = ? AND owner = ?",
                 (message_id, owner),
             ).fetchone()
@@ -183,7 +184,5 @@ class ConversationStore:
         if retention_days <= 0:
             return 0
         cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
-        with self._lock:
-            return self._conn.execute(
-                "DELETE FROM conversations WHERE updated_at < ?", (cutoff,)
-            ).rowcount
+        with self._db.transaction(write=True) as tx:
+            return tx.execute("DELETE FROM conversations WHERE updated_at < ?", (cutoff,)).rowcount

@@ -48,9 +48,10 @@ from app.evaluation import (
 )
 from app.settings import Settings
 from index.errors import HearthError
-from index.protocols import Embedder
+from index.open_store import open_store, store_exists
+from index.protocols import Embedder, Store
 from index.store import SQLiteStore
-from ingest.cli import data_dir_option, default_embedder
+from ingest.cli import data_dir_option, database_url_option, default_embedder
 from ingest.pipeline import Progress as PipelineProgress
 
 EmbedderFactory = Callable[[str | None], Embedder]
@@ -241,6 +242,7 @@ what the threshold alone would do, before any model call. Settings (top_k, rrf_k
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
 @data_dir_option
+@database_url_option
 @click.option(
     "--k", "ks", default="5,10", show_default=True, help="Cut-offs for hit@k and recall@k."
 )
@@ -277,6 +279,7 @@ def eval_command(
     ctx: click.Context,
     questions_file: Path | None,
     data_dir: Path,
+    database_url: str | None,
     ks: str,
     answer: bool,
     json_out: Path | None,
@@ -296,18 +299,22 @@ def eval_command(
     except HearthError as exc:
         errors.print(f"[red]error:[/] {exc.message}")
         ctx.exit(2)
-    settings = Settings(data_dir=data_dir)
+    if dataset is not None and database_url:
+        errors.print("[red]error:[/] --beir and --squad index into an embedded --data-dir; "
+                     "unset HEARTH_DATABASE_URL for them")  # fmt: skip
+        ctx.exit(2)
+    settings = Settings(data_dir=data_dir, database_url=database_url)
     source["data_dir"] = str(data_dir)
-    store: SQLiteStore | None = None
+    store: Store | None = None
     embedder: Embedder | None = None
     try:
         if dataset is not None:
             with errors.status("Loading the embedder..."):
                 embedder = embedder_factory(settings.embedder_path)
-            store = SQLiteStore(data_dir)
+            store = embedded = SQLiteStore(data_dir)
             with _bars(errors) as bars:
                 ingested = ingest_dataset(
-                    dataset, store, embedder, _IngestBars(bars, len(dataset.documents))
+                    dataset, embedded, embedder, _IngestBars(bars, len(dataset.documents))
                 )
             if ingested is None:
                 errors.print(f"{dataset.name}: already indexed in {data_dir}/, reused")
@@ -319,7 +326,7 @@ def eval_command(
                     for name, reason in ingested.failed[:10]:
                         errors.print(f"[red]failed[/] {name}: {reason}")
             questions = with_stored_ids(dataset.questions)
-        elif not (data_dir / "hearth.sqlite3").is_file():
+        elif not store_exists(data_dir, database_url):
             errors.print(f"[red]error:[/] no index in {data_dir}/: run `hearth ingest PATH` first")
             ctx.exit(2)
         questions = questions[:limit] if limit else questions
@@ -337,7 +344,7 @@ def eval_command(
                 with errors.status("Loading the embedder..."):
                     embedder = embedder_factory(settings.embedder_path)
             if store is None:
-                store = SQLiteStore(data_dir)
+                store = open_store(data_dir, database_url)
             if "embedder" in store.manifest():
                 store.check_embedder(embedder.model_id, embedder.dim)
             store.open_vectors()

@@ -2,6 +2,7 @@
 
 Keys are 32 random bytes, so a single SHA-256 is enough (no password-stretching needed);
 comparison happens in SQL on the hash, and a revoked key stops working on the next request.
+The table lives next to the store (app/service_db.py): SQLite, or PostgreSQL for replicas.
 """
 
 from __future__ import annotations
@@ -10,13 +11,12 @@ import hashlib
 import json
 import secrets
 import sqlite3
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from index.store import connect
+from app.service_db import ServiceDatabase, SQLiteServiceDatabase
 from index.types import Principal, parse_groups
 
 KEY_PREFIX = "hk_"
@@ -40,9 +40,18 @@ class KeyInfo:
 class KeyStore:
     """The api_keys table."""
 
-    def __init__(self, data_dir: Path, conn: sqlite3.Connection | None = None) -> None:
-        self._conn = conn or connect(Path(data_dir))
-        self._lock = threading.Lock()
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        conn: sqlite3.Connection | None = None,
+        *,
+        database: ServiceDatabase | None = None,
+    ) -> None:
+        if database is None:
+            if data_dir is None:
+                raise ValueError("a KeyStore needs a data folder or a database")
+            database = SQLiteServiceDatabase(Path(data_dir), conn)
+        self._db = database
 
     def create(self, user: str, groups: str | list[str]) -> tuple[str, KeyInfo]:
         """A new key for `user` with `groups`; returns (the key, shown once; its info)."""
@@ -52,9 +61,9 @@ class KeyStore:
         parsed = parse_groups(groups)
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         info = KeyInfo(uuid.uuid4().hex[:12], user, parsed, datetime.now(UTC).isoformat(), None)
-        with self._lock:
-            self._conn.execute(
-                "INSERT INTO api_keys(id, user, groups, key_hash, created_at) VALUES (?,?,?,?,?)",
+        with self._db.transaction(write=True) as tx:
+            tx.execute(
+                'INSERT INTO api_keys(id, "user", groups, key_hash, created_at) VALUES (?,?,?,?,?)',
                 (info.id, user, json.dumps(sorted(parsed)), _hash(key), info.created_at),
             )
         return key, info
@@ -63,9 +72,9 @@ class KeyStore:
         """The principal a live key belongs to, or None."""
         if not key.startswith(KEY_PREFIX) or len(key) > 200:
             return None
-        with self._lock:
-            row = self._conn.execute(
-                "SELECT user, groups FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL",
+        with self._db.transaction(write=False) as tx:
+            row = tx.execute(
+                'SELECT "user", groups FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL',
                 (_hash(key),),
             ).fetchone()
         if row is None:
@@ -73,16 +82,17 @@ class KeyStore:
         return Principal(user=row[0], groups=frozenset(json.loads(row[1])))
 
     def revoke(self, key_id: str) -> bool:
-        with self._lock:
-            cursor = self._conn.execute(
+        with self._db.transaction(write=True) as tx:
+            cursor = tx.execute(
                 "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                 (datetime.now(UTC).isoformat(), key_id),
             )
-        return cursor.rowcount == 1
+            return cursor.rowcount == 1
 
     def all(self) -> list[KeyInfo]:
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT id, user, groups, created_at, revoked_at FROM api_keys ORDER BY created_at"
+        with self._db.transaction(write=False) as tx:
+            rows = tx.execute(
+                'SELECT id, "user", groups, created_at, revoked_at FROM api_keys'
+                " ORDER BY created_at"
             ).fetchall()
         return [KeyInfo(r[0], r[1], frozenset(json.loads(r[2])), r[3], r[4]) for r in rows]

@@ -24,6 +24,7 @@ from app.keys import KeyStore
 from app.metrics import Metrics
 from app.rag import RagPipeline
 from app.ratelimit import RateLimiter
+from app.service_db import service_database
 from app.settings import Settings
 from index.errors import (
     AuthError,
@@ -37,8 +38,8 @@ from index.errors import (
     RateLimitedError,
     UpstreamError,
 )
+from index.open_store import open_store
 from index.protocols import Store
-from index.store import SQLiteStore
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,8 @@ def load_model(settings: Settings) -> Any:
 
 def build_services(settings: Settings, store: Store, embedder: Any, model: Any) -> Services:
     """Wire the services around a store, an embedder and a chat model (real or fake)."""
-    conversations = ConversationStore(settings.data_dir)
+    database = service_database(settings.data_dir, store=store)  # next to the store
+    conversations = ConversationStore(database=database)
     conversations.purge(settings.retention_days)
     rag = RagPipeline(store, embedder, model, conversations, settings)
     return Services(
@@ -119,7 +121,7 @@ def build_services(settings: Settings, store: Store, embedder: Any, model: Any) 
         embedder=embedder,
         model=model,
         conversations=conversations,
-        keys=KeyStore(settings.data_dir),
+        keys=KeyStore(database=database),
         rag=rag,
         metrics=Metrics(),
         limiter=RateLimiter(settings.rate_limit_per_minute),
@@ -135,7 +137,7 @@ def load_services(settings: Settings) -> Services:
     embedder = SentenceTransformerEmbedder(
         settings.embedder_path, threads=settings.embedder_threads
     )
-    store = SQLiteStore(settings.data_dir)
+    store = open_store(settings.data_dir, settings.database_url)
     if "embedder" in store.manifest():
         store.check_embedder(embedder.model_id, embedder.dim)
     store.open_vectors()

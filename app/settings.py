@@ -20,6 +20,12 @@ class Settings(BaseSettings):
 
     # Where things live
     data_dir: Path = Field(Path("data"), description="Folder holding the store and vector files.")
+    database_url: str | None = Field(
+        None,
+        repr=False,  # may hold a password
+        description="postgresql://… URL: keep the store, keys and conversations in PostgreSQL "
+        "with pgvector (shared by replicas) instead of the data folder.",
+    )
     host: str = Field("127.0.0.1", description="Address `hearth serve` binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port `hearth serve` listens on.")
 

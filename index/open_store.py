@@ -7,6 +7,7 @@ the service all open their store here so the choice is made in one place.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from index.errors import ConfigurationError
 from index.protocols import Store
@@ -28,3 +29,22 @@ def open_store(data_dir: Path, database_url: str | None, vector_kind: str = "fai
     from index.postgres import PostgresStore  # imported only when used: psycopg, pgvector
 
     return PostgresStore(database_url)
+
+
+def store_location(data_dir: Path, database_url: str | None) -> str:
+    """Where the store is, safe to print: the data folder, or the URL without its password."""
+    if not database_url:
+        return f"{data_dir}/"
+    parts = urlsplit(database_url)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def store_exists(data_dir: Path, database_url: str | None) -> bool:
+    """Whether there is a store to read: a data folder's database (PostgreSQL always is one)."""
+    from index.store import DB_NAME
+
+    return bool(database_url) or (data_dir / DB_NAME).is_file()

@@ -151,6 +151,15 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # Messages stored in the same millisecond keep their order (SQLite orders by rowid).
+        "0004_messages_order",
+        """
+        ALTER TABLE messages ADD COLUMN seq BIGINT GENERATED ALWAYS AS IDENTITY;
+        DROP INDEX messages_conversation;
+        CREATE INDEX messages_conversation ON messages (conversation_id, created_at, seq);
+        """,
+    ),
 ]
 
 _MIGRATIONS_TABLE = """

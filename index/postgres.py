@@ -112,6 +112,21 @@ class PostgresStore:
         except psycopg.OperationalError as exc:
             raise StoreError(f"the PostgreSQL store failed: {first_line(exc)}") from None
 
+    @contextmanager
+    def service_transaction(self) -> Iterator[psycopg.Cursor[Any]]:
+        """A read-write READ COMMITTED transaction without the writer lock, for the service's
+        own tables (keys, conversations, feedback): they must not wait for an ingest."""
+        try:
+            with self._pool.connection() as conn:
+                conn.isolation_level = IsolationLevel.READ_COMMITTED
+                conn.read_only = False
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+        except PoolTimeout:
+            raise StoreError("no connection to the PostgreSQL store became free") from None
+        except psycopg.OperationalError as exc:
+            raise StoreError(f"the PostgreSQL store failed: {first_line(exc)}") from None
+
     def _read(self) -> Any:
         return self._transaction(write=False)
 

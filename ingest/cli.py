@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from index.errors import HearthError
+from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder
-from index.store import SQLiteStore
 from index.types import parse_groups
 from ingest.pipeline import IngestOptions, Ingestor, IngestReport
 from ingest.pipeline import Progress as PipelineProgress
@@ -34,6 +34,17 @@ data_dir_option = click.option(
     show_default=True,
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder holding the store and vector files. [env: HEARTH_DATA_DIR]",
+)
+
+
+database_url_option = click.option(
+    "--database-url",
+    envvar="HEARTH_DATABASE_URL",
+    default=None,
+    metavar="URL",
+    help="postgresql://… URL of a PostgreSQL store to use instead of the data folder (prefer "
+    "the environment: a password on the command line is visible to other users). "
+    "[env: HEARTH_DATABASE_URL]",
 )
 
 
@@ -125,6 +136,7 @@ their page id), so a second run only embeds what changed."""
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @data_dir_option
+@database_url_option
 @click.option(
     "--groups",
     envvar="HEARTH_GROUPS",
@@ -192,6 +204,7 @@ def ingest(
     ctx: click.Context,
     paths: tuple[Path, ...],
     data_dir: Path,
+    database_url: str | None,
     groups: str,
     base_url: str | None,
     prune: bool,
@@ -226,7 +239,7 @@ def ingest(
         loading = console.status("Loading the embedder...") if not as_json else nullcontext()
         with loading:
             embedder = _embedder_factory(ctx)(embedder_path)
-        store = SQLiteStore(data_dir)
+        store = open_store(data_dir, database_url)
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -253,15 +266,16 @@ def ingest(
 
 @click.command()
 @data_dir_option
+@database_url_option
 @click.option("--json", "as_json", envvar="HEARTH_JSON", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
-def status(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
+def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json: bool) -> None:
     """Show what the index holds: documents and chunks by type and group, embedder, vectors."""
-    if not (data_dir / "hearth.sqlite3").is_file():
+    if not store_exists(data_dir, database_url):
         click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
         ctx.exit(2)
     try:
-        store = SQLiteStore(data_dir)
+        store = open_store(data_dir, database_url)
         manifest = store.manifest()
         stats = store.stats()
         store.close()
@@ -280,7 +294,8 @@ def status(ctx: click.Context, data_dir: Path, as_json: bool) -> None:
         click.echo(json.dumps(info, indent=2))
         return
     console = Console()
-    table = Table(title=f"Hearth index in {data_dir}/", title_justify="left")
+    where = store_location(data_dir, database_url)
+    table = Table(title=f"Hearth index in {where}", title_justify="left")
     table.add_column("")
     table.add_column("documents", justify="right")
     table.add_column("chunks", justify="right")

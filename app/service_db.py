@@ -1,0 +1,115 @@
+"""Where the service's own rows live: API keys, conversations, messages and feedback.
+
+In the embedded mode they share the data folder's SQLite database; with HEARTH_DATABASE_URL
+they live in the PostgreSQL store's database, so every replica sees the same keys and a
+conversation started on one replica continues on another. The key and conversation stores
+write their SQL once (`?` placeholders, quoted identifiers) and run it on either.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from index.protocols import Store
+from index.store import connect
+
+
+class Rows(Protocol):
+    """What a statement returns (a DB-API cursor)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Transaction(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows: ...
+
+
+class ServiceDatabase(Protocol):
+    """One transaction at a time per call; all of it commits, or none of it does."""
+
+    # Breaks ties between rows created in the same millisecond (insertion order).
+    order_column: str
+
+    def transaction(self, *, write: bool) -> AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None: ...
+
+
+class SQLiteServiceDatabase:
+    """The data folder's SQLite database (one connection, one lock, WAL)."""
+
+    order_column = "rowid"
+
+    def __init__(self, data_dir: Path, conn: sqlite3.Connection | None = None) -> None:
+        self._conn = conn or connect(Path(data_dir))
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Transaction]:
+        # Readers take no write lock: a key check never waits for an ingest's transaction.
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+
+class _PostgresTransaction:
+    """A psycopg cursor taking the same `?` placeholders as sqlite3."""
+
+    def __init__(self, cursor: Any) -> None:
+        self._cursor = cursor
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
+        result: Rows = self._cursor.execute(sql.replace("?", "%s"), tuple(params))
+        return result
+
+
+class PostgresServiceDatabase:
+    """The PostgreSQL store's database, through the store's connection pool."""
+
+    order_column = "seq"
+
+    def __init__(self, store: Any, *, owns_store: bool = False) -> None:
+        self._store = store
+        self._owns_store = owns_store
+
+    @contextmanager
+    def transaction(self, *, write: bool) -> Iterator[Transaction]:
+        with self._store.service_transaction() as cursor:
+            yield _PostgresTransaction(cursor)
+
+    def close(self) -> None:
+        if self._owns_store:
+            self._store.close()
+
+
+def service_database(
+    data_dir: Path, database_url: str | None = None, *, store: Store | None = None
+) -> ServiceDatabase:
+    """The service tables next to the store: in `store`'s PostgreSQL database when it has one
+    (sharing its pool), else at `database_url`, else in the data folder's SQLite database."""
+    if store is not None and hasattr(store, "service_transaction"):
+        return PostgresServiceDatabase(store)
+    if database_url:
+        from index.open_store import open_store
+
+        return PostgresServiceDatabase(open_store(data_dir, database_url), owns_store=True)
+    return SQLiteServiceDatabase(data_dir)

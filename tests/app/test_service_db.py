@@ -1,0 +1,171 @@
+"""Keys, conversations, messages and feedback: one contract on SQLite and on PostgreSQL.
+
+With HEARTH_DATABASE_URL the service's own rows live in PostgreSQL next to the store, so a key
+created by `hearth keys create` works on every replica and a conversation continues anywhere.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fakes import HashEmbedder, ScriptedChatModel
+
+from app.conversations import ConversationStore
+from app.keys import KeyStore
+from app.main import build_services
+from app.service_db import (
+    PostgresServiceDatabase,
+    SQLiteServiceDatabase,
+    service_database,
+)
+from app.settings import Settings
+from index.postgres import PostgresStore
+from index.store import SQLiteStore
+from index.types import Principal
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def databases(request, tmp_path):
+    """Opens service databases on one backend's data: a second one is another replica's."""
+    opened = []
+
+    def open_database():
+        if request.param == "postgres":
+            database = service_database(tmp_path, request.getfixturevalue("pg_url"))
+            assert isinstance(database, PostgresServiceDatabase)
+        else:
+            database = service_database(tmp_path / "data")
+            assert isinstance(database, SQLiteServiceDatabase)
+        opened.append(database)
+        return database
+
+    yield open_database
+    for database in opened:
+        database.close()
+
+
+@pytest.fixture
+def conversations(databases):
+    return ConversationStore(database=databases())
+
+
+def test_conversations_belong_to_their_owner(conversations):
+    mine = conversations.create("alice", "  Leave  ")
+    assert conversations.get(mine, "bob") is None
+    assert conversations.add_message(mine, "bob", "user", "hi", {}) is None
+    assert not conversations.rename(mine, "bob", "stolen")
+    assert not conversations.delete(mine, "bob")
+    assert conversations.list_for("bob") == []
+    conversation = conversations.get(mine, "alice")
+    assert conversation is not None and conversation.title == "Leave"
+    assert [c.id for c in conversations.list_for("alice")] == [mine]
+
+
+def test_messages_keep_their_order_and_details(conversations):
+    conversation_id = conversations.create("alice", "")
+    for i in range(12):  # several land in the same millisecond
+        role = "user" if i % 2 == 0 else "assistant"
+        conversations.add_message(conversation_id, "alice", role, f"m{i}", {"i": i, "ü": [1]})
+    conversation = conversations.get(conversation_id, "alice")
+    assert conversation.title == "New conversation"
+    assert [m.content for m in conversation.messages] == [f"m{i}" for i in range(12)]
+    assert conversation.messages[3].details == {"i": 3, "ü": [1]}
+    assert conversations.history(conversation_id, "alice", 3) == [
+        ("assistant", "m9"),
+        ("user", "m10"),
+        ("assistant", "m11"),
+    ]
+    assert conversations.history(conversation_id, "bob", 3) == []
+
+
+def test_feedback_is_replaced_and_owner_only(conversations):
+    conversation_id = conversations.create("alice", "t")
+    question = conversations.add_message(conversation_id, "alice", "user", "q", {})
+    answer = conversations.add_message(conversation_id, "alice", "assistant", "a", {})
+    assert conversations.add_feedback(question, "alice", "up", "") is None  # not an answer
+    assert conversations.add_feedback(answer, "bob", "up", "") is None
+    assert conversations.add_feedback(answer, "alice", "up", "good") is not None
+    assert conversations.add_feedback(answer, "alice", "down", "x" * 5000) is not None
+    feedback = conversations.feedback_for(answer, "alice")
+    assert feedback == {"rating": "down", "comment": "x" * 2000}
+    assert conversations.feedback_for(answer, "bob") is None
+
+
+def test_rename_delete_and_purge(conversations):
+    kept = conversations.create("alice", "kept")
+    gone = conversations.create("alice", "gone")
+    answer = conversations.add_message(gone, "alice", "assistant", "a", {})
+    conversations.add_feedback(answer, "alice", "up", "")
+    assert conversations.rename(kept, "alice", "  ")
+    assert conversations.get(kept, "alice").title == "Untitled"
+    assert conversations.delete(gone, "alice")
+    assert conversations.get(gone, "alice") is None
+    assert conversations.feedback_for(answer, "alice") is None  # cascaded
+    assert conversations.purge(0) == 0  # keep forever
+    assert conversations.purge(1) == 0
+    assert [c.id for c in conversations.list_for("alice")] == [kept]
+
+
+def test_purge_removes_idle_conversations(databases):
+    database = databases()
+    conversations = ConversationStore(database=database)
+    old = conversations.create("alice", "old")
+    conversations.create("alice", "new")
+    long_ago = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    with database.transaction(write=True) as tx:
+        tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (long_ago, old))
+    assert conversations.purge(7) == 1
+    assert [c.title for c in conversations.list_for("alice")] == ["new"]
+
+
+def test_keys_verify_until_revoked(databases):
+    keys = KeyStore(database=databases())
+    key, info = keys.create(" carol ", "hr, Finance")
+    assert info.user == "carol" and info.groups == frozenset({"hr", "finance"})
+    assert keys.verify(key) == Principal("carol", frozenset({"hr", "finance"}))
+    assert keys.verify(key + "x") is None
+    assert keys.verify("not-a-key") is None
+    listed = keys.all()
+    assert [(k.id, k.user, k.revoked_at) for k in listed] == [(info.id, "carol", None)]
+    assert keys.revoke(info.id)
+    assert not keys.revoke(info.id)
+    assert keys.verify(key) is None
+    assert keys.all()[0].revoked_at is not None
+    with pytest.raises(ValueError):
+        keys.create("  ", "public")
+
+
+def test_another_replica_sees_keys_and_conversations_at_once(databases):
+    first, second = databases(), databases()
+    key, info = KeyStore(database=first).create("dave", "public")
+    assert KeyStore(database=second).verify(key) == Principal("dave", frozenset({"public"}))
+    conversation_id = ConversationStore(database=first).create("dave", "t")
+    ConversationStore(database=second).add_message(conversation_id, "dave", "user", "q", {})
+    ConversationStore(database=first).add_message(conversation_id, "dave", "assistant", "a", {})
+    history = ConversationStore(database=second).history(conversation_id, "dave", 10)
+    assert history == [("user", "q"), ("assistant", "a")]
+    KeyStore(database=second).revoke(info.id)
+    assert KeyStore(database=first).verify(key) is None
+
+
+def test_services_keep_their_rows_next_to_the_store(tmp_path, pg_url):
+    """With a PostgreSQL store the service writes keys and conversations there, not to disk."""
+    store = PostgresStore(pg_url)
+    settings = Settings(data_dir=tmp_path / "unused", database_url=pg_url)
+    services = build_services(settings, store, HashEmbedder(), ScriptedChatModel())
+    key, _ = services.keys.create("erin", "public")
+    conversation_id = services.conversations.create("erin", "t")
+    assert not (tmp_path / "unused").exists()
+    replica = service_database(tmp_path, pg_url)
+    assert KeyStore(database=replica).verify(key) is not None
+    assert ConversationStore(database=replica).get(conversation_id, "erin") is not None
+    replica.close()
+    store.close()
+
+    embedded = SQLiteStore(tmp_path / "data", vector_kind="exact")
+    local = build_services(Settings(data_dir=tmp_path / "data"), embedded, HashEmbedder(),
+                           ScriptedChatModel())  # fmt: skip
+    key, _ = local.keys.create("erin", "public")
+    assert KeyStore(tmp_path / "data").verify(key) is not None
+    embedded.close()
