@@ -253,12 +253,19 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         return JSONResponse(error_body("invalid_request", problems[:500]), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
+        headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 405:
+            from app.routes.errors import allowed_methods
+
+            headers["Allow"] = allowed_methods(request.app.routes, request.url.path) or ""
         return JSONResponse(
             error_body(code, str(exc.detail)),
             status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
+            headers=headers or None,
         )
 
     @app.exception_handler(Exception)

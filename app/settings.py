@@ -98,6 +98,11 @@ class Settings(BaseSettings):
     trusted_proxies: str = Field(
         "", description="Comma-separated proxy IPs whose identity headers are trusted."
     )
+    allowed_origins: str = Field(
+        "",
+        description="Comma-separated extra origins (https://host[:port]) allowed to send "
+        "state-changing requests; Hearth's own origin always is.",
+    )
     proxy_user_header: str = Field("X-Forwarded-User", description="Header naming the user.")
     proxy_groups_header: str = Field(
         "X-Forwarded-Groups", description="Header listing the user's groups (comma-separated)."
@@ -115,6 +120,12 @@ class Settings(BaseSettings):
     def license_set(self) -> frozenset[str]:
         """The allowed licences, normalised."""
         return frozenset(x.strip().lower() for x in self.allowed_licenses.split(",") if x.strip())
+
+    def origin_set(self) -> frozenset[str]:
+        """Extra allowed origins, normalised (lower case, no trailing slash)."""
+        return frozenset(
+            x.strip().lower().rstrip("/") for x in self.allowed_origins.split(",") if x.strip()
+        )
 
     def proxy_set(self) -> frozenset[str]:
         """Addresses whose identity headers are trusted."""

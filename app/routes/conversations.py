@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from app.deps import PrincipalDep, ServicesDep
+from app.routes.errors import AUTH, BODY, errors
+from app.routes.origin import same_origin
 from index.errors import NotFoundError
 
-router = APIRouter(prefix="/api", tags=["conversations"])
+router = APIRouter(prefix="/api", tags=["conversations"], dependencies=[Depends(same_origin)])
 
 
-@router.get("/conversations")
+@router.get("/conversations", responses=errors(*AUTH))
 def list_conversations(principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """The caller's conversations, most recent first."""
     return {
@@ -24,7 +26,7 @@ def list_conversations(principal: PrincipalDep, services: ServicesDep) -> dict[s
     }
 
 
-@router.get("/conversations/{conversation_id}")
+@router.get("/conversations/{conversation_id}", responses=errors(*AUTH, 404, 422))
 def get_conversation(
     conversation_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -34,7 +36,13 @@ def get_conversation(
     return conversation.as_dict()
 
 
-@router.get("/conversations/{conversation_id}/export")
+@router.get(
+    "/conversations/{conversation_id}/export",
+    responses={
+        200: {"description": "The conversation as a JSON file (attachment)."},
+        **errors(*AUTH, 404, 422),
+    },
+)
 def export_conversation(
     conversation_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
@@ -58,7 +66,7 @@ class Rename(BaseModel):
     title: str = Field(..., min_length=1, max_length=120)
 
 
-@router.patch("/conversations/{conversation_id}")
+@router.patch("/conversations/{conversation_id}", responses=errors(*BODY, 404))
 def rename_conversation(
     conversation_id: str, body: Rename, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, str]:
@@ -67,7 +75,9 @@ def rename_conversation(
     return {"id": conversation_id, "title": body.title.strip()}
 
 
-@router.delete("/conversations/{conversation_id}", status_code=204)
+@router.delete(
+    "/conversations/{conversation_id}", status_code=204, responses=errors(*AUTH, 403, 404, 422)
+)
 def delete_conversation(
     conversation_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> Response:
@@ -81,7 +91,7 @@ class Feedback(BaseModel):
     comment: str = Field("", max_length=2000)
 
 
-@router.post("/messages/{message_id}/feedback")
+@router.post("/messages/{message_id}/feedback", responses=errors(*BODY, 404))
 def feedback(
     message_id: str, body: Feedback, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, str]:

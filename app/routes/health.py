@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel
 
 from app.deps import PrincipalDep, ServicesDep
+from app.routes.errors import AUTH, errors, plain_text
 
 router = APIRouter(tags=["operations"])
 
@@ -18,7 +20,15 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+class Readiness(BaseModel):
+    status: str
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "Models or store still loading."}},
+)
 def readyz(request: Request) -> Response:
     """200 once models and store are loaded; 503 before."""
     if getattr(request.app.state, "services", None) is None:
@@ -26,13 +36,18 @@ def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses=plain_text("Prometheus metrics (text exposition format)."),
+)
 def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics: requests, latency, answers, tokens, queue depth."""
     services.metrics.queue_depth.set(getattr(services.model, "queue_depth", 0))
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 
-@router.get("/api/info")
+@router.get("/api/info", responses=errors(*AUTH))
 def info(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
     """Model and licence, embedder, the corpus the caller may read, last ingest."""
     manifest = services.store.manifest()

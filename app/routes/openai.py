@@ -12,14 +12,17 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.deps import LimitedPrincipalDep, ServicesDep
 from app.rag import Answer, Event, Question
+from app.routes.errors import ANSWER, errors, event_stream
+from app.routes.fields import JSON_NUMBER, JsonBool
+from app.routes.origin import same_origin
 from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, InvalidRequestError
 
@@ -36,10 +39,10 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str | None = None
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
-    stream: bool = False
-    max_tokens: int | None = None
-    max_completion_tokens: int | None = None
-    temperature: float | None = Field(None, ge=0, le=2)
+    stream: JsonBool = False
+    max_tokens: Annotated[int, JSON_NUMBER] | None = None
+    max_completion_tokens: Annotated[int, JSON_NUMBER] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
 
@@ -125,7 +128,14 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
     return events()
 
 
-@router.post("/chat/completions")
+@router.post(
+    "/chat/completions",
+    dependencies=[Depends(same_origin)],
+    responses={
+        **event_stream("The completion (JSON), or server-sent chunks when `stream` is true."),
+        **errors(*ANSWER),
+    },
+)
 async def chat_completions(
     body: ChatRequest, principal: LimitedPrincipalDep, services: ServicesDep
 ) -> Any:

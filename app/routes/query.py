@@ -6,14 +6,17 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.rag import Answer, Event, Question
+from app.routes.errors import ANSWER, AUTH, BODY, errors, event_stream
+from app.routes.fields import JSON_NUMBER, JsonBool
+from app.routes.origin import same_origin
 from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, NotFoundError
 
@@ -23,10 +26,10 @@ router = APIRouter(tags=["answers"])
 class QueryRequest(BaseModel):
     question: str = Field(..., min_length=1, max_length=4000)
     conversation_id: str | None = Field(None, max_length=64)
-    top_k: int | None = Field(None, ge=1, le=20)
+    top_k: Annotated[int, Field(ge=1, le=20), JSON_NUMBER] | None = None
     exclude_document_ids: list[str] = Field(default_factory=list, max_length=100)
-    max_tokens: int | None = Field(None, ge=1, le=4096)
-    stream: bool = False
+    max_tokens: Annotated[int, Field(ge=1, le=4096), JSON_NUMBER] | None = None
+    stream: JsonBool = False
 
 
 class QueryResponse(BaseModel):
@@ -62,7 +65,18 @@ def _record(services: ServicesDep, answer: Answer) -> None:
         metrics.ttft.observe(answer.timings["ttft_ms"] / 1000)
 
 
-@router.post("/api/query", response_model=QueryResponse)
+@router.post(
+    "/api/query",
+    response_model=QueryResponse,
+    dependencies=[Depends(same_origin)],
+    responses={
+        **event_stream(
+            "The answer (JSON), or server-sent events when `stream` is true.",
+            ("sources", "token", "done", "error"),
+        ),
+        **errors(*ANSWER, 404),
+    },
+)
 async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: ServicesDep) -> Any:
     """Answer a question from the documents the caller may read, with citations and sources.
 
@@ -113,10 +127,10 @@ def _event_text(services: ServicesDep, event: Event) -> str:
 
 class SearchRequest(BaseModel):
     query: str = Field(..., min_length=1, max_length=2000)
-    top_k: int = Field(5, ge=1, le=50)
+    top_k: Annotated[int, Field(ge=1, le=50), JSON_NUMBER] = 5
 
 
-@router.post("/api/search")
+@router.post("/api/search", dependencies=[Depends(same_origin)], responses=errors(*BODY, 429))
 def search(
     body: SearchRequest, principal: LimitedPrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -139,7 +153,7 @@ def search(
     }
 
 
-@router.get("/api/documents/{document_id:path}")
+@router.get("/api/documents/{document_id:path}", responses=errors(*AUTH, 404, 422))
 def document(document_id: str, principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """A document's metadata and chunks, if the caller may read it (404 otherwise)."""
     stored = services.store.get_document(document_id, principal.readable_groups)
