@@ -62,6 +62,15 @@ def _embedder_factory(ctx: click.Context) -> EmbedderFactory:
     return factory
 
 
+def _remote(local: Embedder, url: str, model: str | None, api_key: str | None) -> Embedder:
+    """Embed on a remote server, once it is shown to run the local model (remote_embedder)."""
+    from index.remote_embedder import RemoteEmbedder
+
+    remote = RemoteEmbedder(url, local, model=model, api_key=api_key)
+    remote.verify()
+    return remote
+
+
 def _parse_namespaces(value: str) -> frozenset[int]:
     try:
         return frozenset(int(part) for part in value.split(",") if part.strip())
@@ -184,6 +193,26 @@ their page id), so a second run only embeds what changed."""
     "[env: HEARTH_EMBEDDER_PATH]",
 )
 @click.option(
+    "--embed-url",
+    envvar="HEARTH_EMBED_URL",
+    default=None,
+    metavar="URL",
+    help="OpenAI-compatible server (…/v1) that embeds the documents instead of this process; it "
+    "must run the same model as the local embedder (checked). [env: HEARTH_EMBED_URL]",
+)
+@click.option(
+    "--embed-model",
+    envvar="HEARTH_EMBED_MODEL",
+    default=None,
+    help="Model name sent to the embedding server. [env: HEARTH_EMBED_MODEL]",
+)
+@click.option(
+    "--embed-api-key",
+    envvar="HEARTH_EMBED_API_KEY",
+    default=None,
+    help="Bearer key for the embedding server. [env: HEARTH_EMBED_API_KEY]",
+)
+@click.option(
     "--chunk-tokens",
     envvar="HEARTH_CHUNK_TOKENS",
     default=200,
@@ -212,6 +241,9 @@ def ingest(
     namespaces: str,
     namespace_groups: str | None,
     embedder_path: str | None,
+    embed_url: str | None,
+    embed_model: str | None,
+    embed_api_key: str | None,
     chunk_tokens: int,
     as_json: bool,
 ) -> None:
@@ -239,6 +271,8 @@ def ingest(
         loading = console.status("Loading the embedder...") if not as_json else nullcontext()
         with loading:
             embedder = _embedder_factory(ctx)(embedder_path)
+            if embed_url:
+                embedder = _remote(embedder, embed_url, embed_model, embed_api_key)
         store = open_store(data_dir, database_url)
         with Progress(
             TextColumn("{task.description}"),
