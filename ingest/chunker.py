@@ -165,13 +165,38 @@ def _finish(
         kept -= 1
 
 
+# A repeated chunk at least this long (non-space characters) is dropped even under another
+# heading; a shorter one ("See the policy.") may mean something else in another section.
+REPEAT_MIN_CHARS = 100
+
+
+def _repeat_key(body: str) -> str:
+    return " ".join(body.split()).casefold()
+
+
 def chunk_document(
-    document: Document, budget: ChunkBudget, count_tokens: TokenCounter
+    document: Document,
+    budget: ChunkBudget,
+    count_tokens: TokenCounter,
+    *,
+    drop_repeats: bool = True,
 ) -> list[Chunk]:
-    """All chunks of a document, positions numbered from 0 in reading order."""
+    """All chunks of a document, positions numbered from 0 in reading order.
+
+    A chunk whose text repeats an earlier chunk of the same document is left out: real files
+    repeat whole pages or even their whole body (a report's page printed twice, a DOCX holding
+    its text twice), and twins would take two of the few retrieval slots with one passage.
+    """
     chunks: list[Chunk] = []
+    seen: dict[str, set[tuple[str, ...]]] = {}  # chunk text -> heading paths it appeared under
     for section in document.sections:
         for body, tokens in chunk_section(document.title, section, budget, count_tokens):
+            key = _repeat_key(body)
+            paths = seen.setdefault(key, set())
+            long_enough = sum(not c.isspace() for c in key) >= REPEAT_MIN_CHARS
+            if drop_repeats and paths and (long_enough or section.heading_path in paths):
+                continue
+            paths.add(section.heading_path)
             chunks.append(
                 Chunk(
                     document_id=document.id,

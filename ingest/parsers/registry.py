@@ -12,8 +12,11 @@ from pathlib import Path
 
 from index.types import Document
 from ingest.parsers.base import ParseOptions
+from ingest.parsers.docx_files import parse_docx
+from ingest.parsers.html_files import parse_html
+from ingest.parsers.markdown_files import parse_markdown
+from ingest.parsers.pdf_files import parse_pdf
 from ingest.parsers.text import parse_text
-from ingest.parsers.unstructured_files import parse_docx, parse_html, parse_markdown, parse_pdf
 
 FileParser = Callable[[Path, str, ParseOptions], Document]
 """(path, doc_id, options) -> Document; raises `index.errors.ParseError` on unreadable input."""

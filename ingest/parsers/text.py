@@ -36,6 +36,15 @@ _MOJIBAKE = re.compile(
 _LIGATURES = {c: unicodedata.normalize("NFKC", chr(c)) for c in range(0xFB00, 0xFB07)}
 _MD_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _MAX_TITLE = 80
+# Whole lines of web-page chrome that text copied or printed from a wiki page carries along
+# (MediaWiki's Vector skin: "Toggle the table of contents", the "Retrieved from" footer).
+_PAGE_CHROME = re.compile(
+    r"^[ \t]*(?:toggle (?:the )?(?:table of contents|limited content width|navigation|"
+    r"sidebar|menu)|jump to (?:navigation|search|content)|skip to (?:main )?content|"
+    r"move to sidebar|hide|edit links|from wikipedia, the free encyclopedia|"
+    r"retrieved from \S+|this page was last edited on .{0,80})[ \t]*$\n?",
+    re.I | re.M,
+)
 
 
 def _byte_of(char: str) -> int | None:
@@ -241,11 +250,12 @@ def _text_blocks(text: str) -> list[Block]:
 def parse_text(path: Path, doc_id: str, options: ParseOptions) -> Document:
     """A plain-text file as one Document.
 
-    Title: the first non-empty line when it is short (< 80 characters), else the prettified file
-    name. One section with an empty heading path, unless the file uses Markdown-style `#`
-    headings, in which case it is split at them.
+    Lines that are only web-page chrome ("Toggle the table of contents", 'Retrieved from
+    "https://..."') are dropped. Title: the first non-empty line when it is short (< 80
+    characters), else the prettified file name. One section with an empty heading path, unless
+    the file uses Markdown-style `#` headings, in which case it is split at them.
     """
-    text = clean_text(read_text_file(path))
+    text = clean_text(_PAGE_CHROME.sub("", clean_text(read_text_file(path))))
     if not text:
         raise ParseError(f"{path.name}: the file is empty")
     first_line = text.split("\n", 1)[0].strip()

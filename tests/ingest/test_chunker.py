@@ -37,7 +37,7 @@ def test_budget_and_coverage(sections, max_tokens, overlap):
     embedder = HashEmbedder(max_tokens=max_tokens)
     budget = ChunkBudget(max_tokens=max_tokens, target_tokens=max_tokens, overlap_tokens=overlap)
     document = doc(sections)
-    chunks = chunk_document(document, budget, embedder.count_tokens)
+    chunks = chunk_document(document, budget, embedder.count_tokens, drop_repeats=False)
     for chunk in chunks:
         text = embedding_text(document.title, chunk.heading_path, chunk.text)
         assert embedder.count_tokens(text) <= max_tokens
@@ -49,6 +49,28 @@ def test_budget_and_coverage(sections, max_tokens, overlap):
         chunk_words = [w for c in chunks if c.heading_path == path for w in c.text.split()]
         it = iter(chunk_words)
         assert all(any(w == x for x in it) for w in words)
+    # Dropping repeated chunks loses no word of the document.
+    kept = chunk_document(document, budget, embedder.count_tokens)
+    assert {w for c in kept for w in c.text.split()} == {w for c in chunks for w in c.text.split()}
+    assert [c.position for c in kept] == list(range(len(kept)))
+
+
+def test_repeated_chunks_are_dropped_but_short_ones_under_other_headings_stay():
+    """Real files repeat: reliance.pdf prints pages 2 and 3 twice, handbook-872p.docx holds its
+    whole text twice. Twins would fill two retrieval slots with one passage."""
+    page = "Reliance Industries Limited is the largest private sector corporation in India, " * 2
+    document = doc(
+        [
+            (("Page 2",), page),
+            (("Page 3",), page),  # a long repeat under another heading: dropped
+            (("Fees",), "See the policy."),
+            (("Travel",), "See the policy."),  # short, other heading: kept (its context differs)
+            (("Travel",), "See the policy."),  # short, same heading: dropped
+        ]
+    )
+    chunks = chunk_document(document, ChunkBudget(128), HashEmbedder().count_tokens)
+    assert [c.heading_path for c in chunks] == [("Page 2",), ("Fees",), ("Travel",)]
+    assert [c.position for c in chunks] == [0, 1, 2]
 
 
 def test_heading_path_and_anchor_follow_the_section():

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from index.errors import ConfigurationError, ParseError
 from index.types import Document
-from ingest.parsers import unstructured_files
+from ingest.parsers import unstructured_runtime
 from ingest.parsers.base import ParseOptions
 from ingest.parsers.registry import SUPPORTED_SUFFIXES, parser_for
 from ingest.parsers.text import clean_text, parse_text, prettify_stem
@@ -419,7 +419,7 @@ def test_missing_spacy_hook_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> Non
 
     monkeypatch.delattr(tokenize, "_get_nlp")
     with pytest.raises(ConfigurationError, match="_get_nlp"):
-        unstructured_files._prepare_unstructured.__wrapped__()
+        unstructured_runtime._prepare_unstructured.__wrapped__()
 
 
 # -- plain text and shared clean-up ---------------------------------------------------------------
@@ -432,6 +432,23 @@ def test_text_title_body_and_repair(tmp_path: Path) -> None:
     assert (doc.kind, doc.title, len(doc.sections)) == ("text", "Iwan Roberts", 1)
     assert doc.sections[0].heading_path == ()
     assert doc.sections[0].text == "Iwan Roberts\n\nBorn 1968 in Bangor.\n1986–1990 Watford"
+
+
+def test_text_copied_from_a_wiki_page_loses_its_chrome_lines(tmp_path: Path) -> None:
+    """norwich-city.txt (a saved Wikipedia page) carried "Toggle the table of contents" into
+    its first chunk and 'Retrieved from "https://..."' into its last."""
+    raw = (
+        "Iwan Roberts\n1997–2004 Norwich City 278 (84)\nToggle the table of contents\n"
+        "Iwan Wyn Roberts is a Welsh former footballer. He can toggle the table of contents.\n"
+        'Retrieved from "https://en.wikipedia.org/w/index.php?title=Iwan_Roberts&oldid=1"\n'
+        "Toggle limited content width\nExternal links\n"
+    )
+    doc = parse_text(_write(tmp_path / "iwan.txt", raw), "iwan.txt", OPTIONS)
+    assert doc.sections[0].text == (
+        "Iwan Roberts\n1997–2004 Norwich City 278 (84)\n"
+        "Iwan Wyn Roberts is a Welsh former footballer. He can toggle the table of contents.\n"
+        "External links"
+    )
 
 
 def test_text_markdown_headings_and_long_first_line(tmp_path: Path) -> None:

@@ -1,0 +1,131 @@
+"""Markdown files to `Document`s: front matter (`title:`, `groups:`), headings, tables, code.
+
+Rendered to HTML like unstructured's `partition_md` does (tables + fenced code, so markup in
+code blocks stays text), then cleaned and partitioned like an HTML page (html_files.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from index.errors import HearthError, ParseError
+from index.types import Document, parse_groups
+from ingest.parsers.base import ParseOptions
+from ingest.parsers.elements import _blocks, _document
+from ingest.parsers.html_files import _clean_html, _partition_html_text
+from ingest.parsers.text import build_sections, clean_line, prettify_stem, read_text_file
+from ingest.parsers.unstructured_runtime import _reason
+
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
+_EMOJI_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
+_MD_LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,3}[.)])[ \t]+\S")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)\s]*\)")
+_MD_IMAGE_LINK = re.compile(r"\[\s*\]\([^)\s]*\)")  # what is left of [![badge](img)](link)
+
+
+def _front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
+    """(front matter mapping, body) of a Markdown file; ParseError if the front matter is bad."""
+    if not re.match(r"---[ \t]*\n", text):
+        return {}, text
+    match = _FRONT_MATTER.match(text)
+    if match is None:
+        raise ParseError(f"{path.name}: malformed front matter: no closing '---' line")
+    try:
+        data = yaml.safe_load(match.group(1))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" on line {mark.line + 2}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ParseError(f"{path.name}: malformed front matter: {problem}{where}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ParseError(f"{path.name}: malformed front matter: expected 'key: value' lines")
+    return data, text[match.end() :]
+
+
+def _front_matter_groups(
+    path: Path, meta: dict[str, Any], default: frozenset[str]
+) -> frozenset[str]:
+    """`groups:` from front matter (list or comma string), else the operator's default."""
+    if "groups" not in meta:
+        return default
+    value = meta["groups"]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        items: str | list[str] = value
+    elif isinstance(value, str):
+        items = value
+    else:
+        raise ParseError(f"{path.name}: front matter 'groups' must be a list or a comma string")
+    try:
+        groups = parse_groups(items)
+    except HearthError as exc:
+        raise ParseError(f"{path.name}: front matter 'groups': {exc.message}") from None
+    if not groups:
+        # Fail closed: an operator who wrote `groups:` meant to restrict this file.
+        raise ParseError(f"{path.name}: front matter 'groups' is empty")
+    return groups
+
+
+def _loosen_lists(body: str) -> str:
+    """A blank line before a list that directly follows a paragraph line (outside code fences).
+
+    GitHub renders such a list; Python-Markdown would run it into the paragraph ("text: * a * b").
+    """
+    lines: list[str] = []
+    in_fence = False
+    for line in body.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            in_fence = not in_fence
+        previous = lines[-1] if lines else ""
+        if (
+            not in_fence
+            and _MD_LIST_ITEM.match(line)
+            and previous.strip()
+            and not previous[:1].isspace()
+            and not _MD_LIST_ITEM.match(previous)
+            and not previous.lstrip().startswith(("```", "~~~", "|", "#", ">"))
+        ):
+            lines.append("")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def parse_markdown(path: Path, doc_id: str, options: ParseOptions) -> Document:
+    """A Markdown file. Front matter may set `title:` and `groups:` (overriding options.groups).
+
+    Converted to HTML like unstructured's `partition_md` does (tables + fenced code, so markup in
+    code blocks stays text), then through the same clean-up as HTML files, so raw `<details>` or
+    `<figure>` blocks in the Markdown are kept instead of dropped.
+    """
+    import markdown
+
+    # Newlines first: a CRLF file's front matter (and its `groups:`) must not be missed.
+    text = read_text_file(path).replace("\r\n", "\n").replace("\r", "\n")
+    meta, body = _front_matter(path, text)
+    groups = _front_matter_groups(path, meta, options.groups)
+    title_value = meta.get("title")
+    if isinstance(title_value, dict | list):
+        raise ParseError(f"{path.name}: front matter 'title' must be text")
+    try:
+        html = markdown.markdown(_loosen_lists(body), extensions=["tables", "fenced_code"])
+    except Exception as exc:
+        raise ParseError(
+            f"{path.name}: cannot parse this Markdown file ({_reason(exc, path)})"
+        ) from exc
+    elements = _partition_html_text(path, "Markdown", _clean_html(html)[0])
+    for element in elements:
+        if element.category != "CodeSnippet":  # badge images left as text inside raw HTML
+            element.text = _MD_IMAGE_LINK.sub("", _MD_IMAGE.sub("", element.text or ""))
+    blocks = [
+        b if b.depth is None else replace(b, text=clean_line(_EMOJI_SHORTCODE.sub("", b.text)))
+        for b in _blocks(elements)
+    ]
+    explicit = clean_line(str(title_value)) if title_value is not None else None
+    title, sections = build_sections(blocks, explicit, prettify_stem(path))
+    return _document(path, doc_id, "markdown", title, sections, groups)
