@@ -21,12 +21,14 @@ from index.errors import HearthError, InvalidGroupError
 from index.types import parse_groups
 
 SIDECAR_NAME = ".hearth-groups.yaml"
-DUMP_SUFFIXES = (".xml", ".xml.bz2", ".xml.gz")
+# A MediaWiki XML export, optionally compressed, also under Wikimedia's own split names such as
+# "enwiki-latest-pages-articles1.xml-p10p30302.bz2" (".xml" followed by a page range).
+DUMP_NAME = re.compile(r"\.xml(?:-p\d+p\d+[\w-]*)?(?:\.bz2|\.gz)?$", re.IGNORECASE)
 
 
 def is_wiki_dump(path: Path) -> bool:
     """Whether a path names a MediaWiki XML export (optionally compressed)."""
-    return path.name.lower().endswith(DUMP_SUFFIXES)
+    return DUMP_NAME.search(path.name) is not None
 
 
 class SidecarError(HearthError):

@@ -321,3 +321,17 @@ def test_an_unchanged_dump_is_skipped_and_its_pages_survive_prune(tmp_path, embe
     dump.write_text(wiki_dump(pages[:2]))
     pruned = run(store, embedder, dump, prune=True)
     assert len(calls) == 1 and pruned.removed == 1 and pruned.unchanged == 2
+
+
+def test_wikimedia_split_dump_names_are_recognised(tmp_path, embedder):
+    """Wikimedia names its split dumps "...articles1.xml-p10p30302.bz2": still a dump."""
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    pages = [(i, f"Page {i}", f"Fact number {i} is about zebra{i}.") for i in range(1, 3)]
+    (folder / "testwiki-pages-articles1.xml-p1p2.bz2").write_bytes(
+        bz2.compress(wiki_dump(pages).encode())
+    )
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, folder)
+    assert report.ok and report.added == 2
+    assert store.document_state_of("testwiki:2") is not None
