@@ -7,11 +7,11 @@ ingest's own parse -> clean -> chunk steps (the bundled MiniLM tokenizer counts 
 chunks are the ones `hearth ingest` stores, without paying for the embeddings). The reference
 text is extracted independently: pypdfium2 for PDF, python-docx for DOCX, BeautifulSoup for HTML
 and Markdown (rendered), the raw text for TXT, mwparserfromhell's `strip_code` for wikitext.
-Reported per file: sections, headings (found vs the source's), chunks, characters kept vs the
-reference (non-space characters), the share of the reference's distinct words found in the
-chunks, and flagged chunks: leaked markup (`{{`, `[[`, HTML tags), table debris,
-navigation/boilerplate phrases, mojibake, very short and duplicated chunks. Reads ../shared
-(never run by the tests).
+Reported per file: sections, headings (found vs the source's; distinct texts, the title counted
+as one), chunks, characters kept vs the reference (non-space characters), the share of the
+reference's distinct words found in the chunks, and flagged chunks: leaked markup (`{{`, `[[`,
+HTML tags), table debris, navigation/boilerplate phrases, mojibake, very short and duplicated
+chunks. Reads ../shared (never run by the tests).
 """
 
 from __future__ import annotations
@@ -104,10 +104,12 @@ def reference(path: Path) -> tuple[str, int]:
 
         document = docx.Document(str(path))
         parts = [p.text for p in document.paragraphs]
-        headings = sum(
-            1
-            for p in document.paragraphs
-            if (p.style is not None and (p.style.name or "").startswith("Heading") and p.text)
+        headings = len(
+            {
+                " ".join(p.text.split()).casefold()
+                for p in document.paragraphs
+                if p.style is not None and (p.style.name or "").startswith("Heading") and p.text
+            }
         )
 
         def cells(table: Any) -> list[str]:
@@ -138,14 +140,20 @@ def _html_reference(markup: str) -> tuple[str, int]:
     soup = BeautifulSoup(markup, "lxml")
     for tag in soup(["script", "style", "noscript", "template"]):
         tag.decompose()
-    headings = len([h for h in soup.find_all(re.compile(r"^h[1-6]$")) if h.get_text(strip=True)])
+    headings = len(
+        {
+            " ".join(h.get_text().split()).casefold()
+            for h in soup.find_all(re.compile(r"^h[1-6]$"))
+            if h.get_text(strip=True)
+        }
+    )
     return soup.get_text("\n"), headings
 
 
 def wiki_reference(text: str) -> tuple[str, int]:
     import mwparserfromhell
 
-    headings = len(re.findall(r"^=+[^=\n].*?=+\s*$", text, re.M))
+    headings = 1 + len(set(re.findall(r"^=+([^=\n].*?)=+\s*$", text, re.M)))  # + the title
     try:
         return mwparserfromhell.parse(text).strip_code(), headings
     except Exception:
@@ -177,7 +185,12 @@ def inspect(report: FileReport, docs: list[Document], chunks: list[Chunk]) -> No
     """Count what a reader would call wrong in the chunks; keep a few examples of each."""
     report.documents += len(docs)
     report.sections += sum(len(d.sections) for d in docs)
-    report.headings += sum(len({h for s in d.sections for h in s.heading_path}) for d in docs)
+    report.headings += sum(  # distinct heading texts, the title included (it is a heading too)
+        len(
+            {" ".join(h.split()).casefold() for s in d.sections for h in (d.title, *s.heading_path)}
+        )
+        for d in docs
+    )
     report.chunks += len(chunks)
     seen: Counter[tuple[str, str]] = Counter((c.document_id, c.text) for c in chunks)
 

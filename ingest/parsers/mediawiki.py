@@ -56,6 +56,15 @@ _LEFTOVER_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|'{2,}")
 _HTML_TAGS = "table|tbody|thead|t[rdh]|[uo]l|li|div|span|center|font|caption|small|big|[biusq]|sup"
 _HTML_TAGS += "|sub|nowiki|br"
 _MARKUP_HINT_RE = re.compile(rf"\[\[|\{{\{{|\{{\||^\s*\||</?(?:{_HTML_TAGS})\b", re.M | re.I)
+# Cell attributes left in a cell's text when the `|` that ends them sits in a template
+# (`|bgcolor=white colspan="3" {{n/a|}}`): MediaWiki expands the template first, we cannot.
+_CELL_ATTRS_RE = re.compile(
+    r"^(?:\s*(?:style|class|align|valign|bgcolor|colspan|rowspan|width|height|scope|nowrap|"
+    r"data-sort-value|data-sort-type)\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s|\"']+))+(?:\s*\|)?\s*",
+    re.I,
+)
+# A list item or table row with nothing left to read ("- ." after its links were images).
+_EMPTY_LINE_RE = re.compile(r"[-|]\s*[.,;:|\s]*")
 _TEMPLATE_TOKEN_RE = re.compile(r"\{\{|\}\}")
 _LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
 _PLAIN_SUBS = [
@@ -400,7 +409,7 @@ class _Renderer:
                     rows.append(loose)
                 else:
                     loose.append(text)
-        return [c for c in captions if c] + [" | ".join(row) for row in rows if any(row)]
+        return [c for c in captions if c] + [_row_text(row) for row in rows if any(row)]
 
     def _table_children(self, node: Tag) -> Iterator[Any]:
         for child in node.contents.nodes if node.contents is not None else []:
@@ -412,7 +421,7 @@ class _Renderer:
     def cell(self, node: Tag) -> str:
         if node.contents is None:
             return ""
-        return " ".join(_clean(self.render(node.contents.nodes)).split())
+        return _CELL_ATTRS_RE.sub("", " ".join(_clean(self.render(node.contents.nodes)).split()))
 
     def plain(self, text: str) -> str:
         """Regex rendering of wikitext that mwparserfromhell left as text or could not parse.
@@ -427,6 +436,16 @@ class _Renderer:
         for pattern, replacement in _PLAIN_SUBS[1:]:
             text = pattern.sub(replacement, text)
         return text
+
+
+def _row_text(cells: list[str]) -> str:
+    """Cells joined by " | ", without the empty cells at either end (they read as debris)."""
+    start, end = 0, len(cells)
+    while start < end and not cells[start]:
+        start += 1
+    while end > start and not cells[end - 1]:
+        end -= 1
+    return " | ".join(cells[start:end])
 
 
 def _is_table_part(node: Any) -> bool:
@@ -487,7 +506,7 @@ def _clean(text: str) -> str:
     text = _MAGIC_RE.sub(lambda m: "" if m.group(1).isupper() else m.group(0), text)
     text = _fixpoint(_LEFTOVER_RE, "", text.replace("\xa0", " "))
     lines = (_tidy_line(line) for line in text.split("\n"))
-    text = "\n".join(line for line in lines if line not in ("-", "|"))
+    text = "\n".join(line for line in lines if not _EMPTY_LINE_RE.fullmatch(line))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 

@@ -498,6 +498,24 @@ def test_unparseable_wikitext_falls_back_to_plain_text(
     assert items[1].sections[0].heading_path == ("Part",)
 
 
+def test_cell_attributes_before_a_template_do_not_leak(tmp_path: Path) -> None:
+    """enwiki "List of Prison Break characters": `|bgcolor=white colspan="3" {{n/a|}}` left
+    `bgcolor=white colspan="3"` in the text (the attribute `|` is inside the template)."""
+    text = (
+        '{| class="wikitable"\n|-\n|align="center"| [[Peter Stormare]]\n'
+        '|align="center"| [[John Abruzzi]]\n|bgcolor=white colspan="3" {{n/a|}}\n|-\n'
+        '| colspan="2" {{tba}} || A cell saying width=3 stays\n|}'
+    )
+    doc = one_doc(tmp_path, text, title="Cast")
+    assert doc.text == "Peter Stormare | John Abruzzi\nA cell saying width=3 stays"
+
+
+def test_list_items_left_without_words_are_dropped(tmp_path: Path) -> None:
+    """enwiki: `* [[File:x.svg]] {{flag}}.` items rendered as "- ." lines."""
+    doc = one_doc(tmp_path, "Flags:\n* [[File:x.svg|20px]] {{flag|EE}}.\n* Estonia\n* |\n")
+    assert doc.text == "Flags:\n- Estonia"
+
+
 def test_fallback_strips_deeply_nested_templates_in_linear_time() -> None:
     """Bug: the fallback removed one template level per regex pass (1e5 levels took ~200 s).
     Work is compared across two depths, not timed against a wall-clock budget."""
