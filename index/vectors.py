@@ -44,6 +44,10 @@ class FaissIndex:
         self._faiss: Any = faiss  # its SWIG stubs do not describe the numpy overloads
         self._dim = dim
         self._index: Any = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+        # The last allowed-id array and its selector: the store hands the same (cached) array
+        # for every query of one group set until the ACL changes, and building the selector's
+        # hash set costs milliseconds at 100k ids. The array is kept so its id() stays unique.
+        self._selector: tuple[Ids, Any] | None = None
 
     @property
     def dim(self) -> int:
@@ -72,11 +76,16 @@ class FaissIndex:
             return _EMPTY_IDS, np.empty(0, dtype=np.float32)
         params = None
         if allowed is not None:
-            selector = self._faiss.IDSelectorBatch(np.asarray(allowed, dtype=np.int64))
-            params = self._faiss.SearchParameters(sel=selector)
+            params = self._faiss.SearchParameters(sel=self._selector_for(allowed))
         scores, ids = self._index.search(_as_matrix(query, self._dim)[:1], k, params=params)
         keep = ids[0] >= 0
         return ids[0][keep].astype(np.int64), scores[0][keep].astype(np.float32)
+
+    def _selector_for(self, allowed: Ids) -> Any:
+        if self._selector is None or self._selector[0] is not allowed:
+            ids = np.asarray(allowed, dtype=np.int64)
+            self._selector = (allowed, self._faiss.IDSelectorBatch(ids))
+        return self._selector[1]
 
     def save(self, path: str) -> None:
         self._faiss.write_index(self._index, path)

@@ -27,6 +27,9 @@ def test_contract(kind, tmp_path):
     allowed = ids[::7]
     found, _ = index.search(vectors[5], 10, allowed=allowed)
     assert len(found) == 10 and set(found) <= set(allowed)
+    other = ids[1::7]  # a second group set, then the first again (the selector is cached)
+    assert set(index.search(vectors[5], 10, allowed=other)[0]) <= set(other)
+    assert list(index.search(vectors[5], 10, allowed=allowed)[0]) == list(found)
     assert index.search(vectors[5], 10, allowed=np.array([], dtype=np.int64))[0].size == 0
     index.remove(ids[:50])
     assert len(index) == 150 and 105 not in index.search(vectors[5], 5)[0]
