@@ -3,96 +3,37 @@
 Dumps run to many gigabytes, so the XML is read with a streaming parser and each `<page>` is
 released as soon as it has been turned into a value; memory does not grow with the dump. The XML
 parser refuses DTDs and entity declarations (billion laughs, external entities): a dump never
-needs them. Wikitext is rendered to plain text with mwparserfromhell, one `Section` per heading,
-keeping what a reader sees (link labels, table cells, list items) and dropping what they don't
-(templates, references, comments, images, and category links, which become metadata). Markup
-that mwparserfromhell leaves as text (it gives up on e.g. HTML tables with unclosed `<td>`) goes
-through a regex renderer, which is also the fallback for a page it cannot parse at all.
+needs them. A page over the size cap (or one that runs out of memory) is skipped and reported
+once the rest of the dump is read. Each page's wikitext is rendered by `wikitext.py`.
 """
 
 from __future__ import annotations
 
 import bz2
 import gzip
-import html
 import logging
 import re
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import groupby
 from pathlib import Path
-from typing import IO, Any, cast
-from urllib.parse import quote
+from typing import IO, cast
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XMLParseError
 
-import mwparserfromhell
+import mwparserfromhell  # noqa: F401  (tests reach mwparserfromhell.parse through this module)
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
-from mwparserfromhell.nodes import ExternalLink, Heading, HTMLEntity, Tag, Text, Wikilink
 
 from index.errors import ParseError
 from index.types import Document, Section
 from ingest.parsers.base import ParseOptions, Redirect
+from ingest.parsers.wikitext import _norm_name, _render_page, _Site
 
 log = logging.getLogger(__name__)
 
 _REFUSE_DTD_AND_ENTITIES = {"forbid_dtd": True, "forbid_entities": True, "forbid_external": True}
-_FILE_NS, _MEDIA_NS, _CATEGORY_NS = 6, -2, 14
-_CANONICAL = {"file": _FILE_NS, "image": _FILE_NS, "media": _MEDIA_NS, "category": _CATEGORY_NS}
-_DROPPED_TAGS = {"ref", "references", "gallery", "imagemap", "timeline", "templatedata", "score"}
-_DROPPED_TAGS |= {"templatestyles", "graph", "categorytree", "inputbox", "includeonly", "mapframe"}
-_VERBATIM_TAGS = {"math", "chem", "ce", "pre", "nowiki", "syntaxhighlight", "source"}
-_BLOCK_TAGS = {"p", "div", "blockquote", "center", "poem", "ul", "ol", "dl", "tr", "caption"}
 _REDIRECT_RE = re.compile(r"\s*#REDIRECT\s*:?\s*\[\[([^\]|]*)", re.IGNORECASE)
-# Stripped before parsing: mwparserfromhell gives up on some refs (leaving raw `<ref>` text).
-_HIDDEN_RE = re.compile(r"<!--.*?(?:-->|$)|<ref\b[^>]*/>|<ref\b[^>]*>.*?</ref\s*>", re.S | re.I)
-_VERBATIM_SPACE_RE = re.compile(r"(?<=\{)(?=[{|])|(?<=\})(?=\})|(?<=\[)(?=\[)|(?<=[]|])(?=[]}])")
-_MAGIC_RE = re.compile(r"__([^\W_]+(?:_[^\W_]+)*)__")
-_INTERLANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:-[a-z]{2,8})*")
-_LEFTOVER_RE = re.compile(r"\{\{|\}\}|\[\[|\]\]|\{\||\|\}|</?ref\b[^>]*>|'{2,}")
-_HTML_TAGS = "table|tbody|thead|t[rdh]|[uo]l|li|div|span|center|font|caption|small|big|[biusq]|sup"
-_HTML_TAGS += "|sub|nowiki|br"
-_MARKUP_HINT_RE = re.compile(rf"\[\[|\{{\{{|\{{\||^\s*\||</?(?:{_HTML_TAGS})\b", re.M | re.I)
-# Cell attributes left in a cell's text when the `|` that ends them sits in a template
-# (`|bgcolor=white colspan="3" {{n/a|}}`): MediaWiki expands the template first, we cannot.
-_CELL_ATTRS_RE = re.compile(
-    r"^(?:\s*(?:style|class|align|valign|bgcolor|colspan|rowspan|width|height|scope|nowrap|"
-    r"data-sort-value|data-sort-type)\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s|\"']+))+(?:\s*\|)?\s*",
-    re.I,
-)
-# A list item or table row with nothing left to read ("- ." after its links were images).
-_EMPTY_LINE_RE = re.compile(r"[-|]\s*[.,;:|\s]*")
-_TEMPLATE_TOKEN_RE = re.compile(r"\{\{|\}\}")
-_LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
-_PLAIN_SUBS = [
-    (re.compile(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]"), r"\1"),  # [http://x label]
-    (re.compile(r"<(?:br|tr)\b[^>]*>", re.I), "\n"),
-    (re.compile(r"<t[dh]\b[^>]*>", re.I), "\x1f"),  # cell separator, see `plain`
-    (re.compile(r"<li\b[^>]*>", re.I), "\n- "),
-    (re.compile(rf"</?(?:{_HTML_TAGS})\b[^>]*>", re.I), ""),
-    (re.compile(r"^(=+)\s*(.*?)\s*\1\s*$", re.M), r"\2"),  # headings
-]
-
-
-@dataclass
-class _Site:
-    """What `<siteinfo>` says about the wiki (or what we assume when a dump has none)."""
-
-    dbname: str
-    url_prefix: str | None = None
-    namespaces: dict[str, int] = field(default_factory=lambda: dict(_CANONICAL))
-
-    def namespace_of(self, title: str) -> int | None:
-        prefix, sep, _ = title.partition(":")
-        return self.namespaces.get(_norm_name(prefix)) if sep else None
-
-    def url(self, title: str) -> str | None:
-        if self.url_prefix is None:
-            return None
-        return self.url_prefix + quote(title.replace(" ", "_"), safe="/:(),")
 
 
 def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirect]:
@@ -198,10 +139,6 @@ def _broken_message(path: Path, exc: BaseException, pages: int, in_page: bool) -
     return f"{what} after {pages} complete pages ({path.name}: {exc})"
 
 
-def _norm_name(name: str) -> str:
-    return " ".join(name.replace("_", " ").split()).casefold()
-
-
 def _prefix_from_option(base_url: str | None) -> str | None:
     if not base_url:
         return None
@@ -266,251 +203,3 @@ def _timestamp(value: str) -> datetime | None:
     except ValueError:
         return None
     return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
-
-
-def _render_page(text: str, site: _Site, title: str) -> tuple[tuple[Section, ...], list[str]]:
-    """Sections and categories of one page's wikitext (regex fallback if parsing fails)."""
-    text = _HIDDEN_RE.sub("", text)
-    try:
-        return _Renderer(site).sections(mwparserfromhell.parse(text, skip_style_tags=True).nodes)
-    except Exception:  # mwparserfromhell or a pathological page: degrade, don't abort the dump
-        log.warning("wikitext of %r could not be parsed; using the plain-text fallback", title)
-        renderer = _Renderer(site)
-        body = _clean(renderer.plain(text))
-        return ((Section((), body),) if body else ()), renderer.categories
-
-
-class _Renderer:
-    """Turns parsed wikitext into clean text; collects category links on the way."""
-
-    def __init__(self, site: _Site) -> None:
-        self.site = site
-        self.categories: list[str] = []
-
-    def sections(self, nodes: list[Any]) -> tuple[tuple[Section, ...], list[str]]:
-        groups: list[tuple[Heading | None, list[Any]]] = [(None, [])]
-        for node in nodes:
-            if isinstance(node, Heading):
-                groups.append((node, []))
-            else:
-                groups[-1][1].append(node)
-        stack: list[tuple[int, str]] = []
-        seen: dict[str, int] = {}
-        result: list[Section] = []
-        for heading, body_nodes in groups:
-            anchor = None
-            if heading is not None:
-                name = " ".join(_clean(self.render(heading.title.nodes)).split())
-                while stack and stack[-1][0] >= heading.level:
-                    stack.pop()
-                stack.append((heading.level, name))
-                anchor = name.replace(" ", "_") or None
-                if anchor is not None:  # MediaWiki numbers repeated headings: X, X_2, X_3
-                    seen[anchor] = seen.get(anchor, 0) + 1
-                    anchor += f"_{seen[anchor]}" if seen[anchor] > 1 else ""
-            body = _clean(self.render(body_nodes))
-            if body:
-                result.append(Section(tuple(n for _, n in stack if n), body, anchor))
-        return tuple(result), self.categories
-
-    def render(self, nodes: list[Any]) -> str:
-        out: list[str] = []
-        run: list[str] = []  # adjacent text and entities: markup left as text can span them
-        in_marker = False
-        for node in [*nodes, None]:
-            if isinstance(node, Text | HTMLEntity):
-                run.append(str(node.value if isinstance(node, Text) else node.normalize()))
-                in_marker = False
-                continue
-            if run:
-                text, run = "".join(run), []
-                out.append(self.plain(text) if _MARKUP_HINT_RE.search(text) else text)
-            # list markers are childless tags before the item's text
-            marker = isinstance(node, Tag) and node.wiki_markup in ("*", "#", ";", ":")
-            if marker and not in_marker:
-                out.append("- " if node.wiki_markup in ("*", "#") else " ")
-            elif not marker and node is not None:
-                out.append(self.node(node))
-            in_marker = marker
-        return "".join(out)
-
-    def node(self, node: Any) -> str:
-        if isinstance(node, Wikilink):
-            label = None if node.text is None else self.render(node.text.nodes)
-            return self.link(self.render(node.title.nodes), label)
-        if isinstance(node, ExternalLink):
-            if not node.brackets:
-                return str(node.url)  # bare URLs stay: the page shows them as text
-            return self.render(node.title.nodes) if node.title is not None else ""
-        if isinstance(node, Tag):
-            return self.tag(node)
-        if isinstance(node, Heading):
-            return "\n" + self.render(node.title.nodes) + "\n"
-        return ""  # templates, comments, template arguments: nothing a reader sees
-
-    def link(self, target: str, label: str | None) -> str:
-        target = target.strip()
-        shown = target.lstrip(":").strip()
-        ns = self.site.namespace_of(shown)
-        if not target.startswith(":"):
-            if ns == _CATEGORY_NS:
-                name = " ".join(shown.partition(":")[2].replace("_", " ").split())
-                self.categories += [name[:1].upper() + name[1:]] if name else []
-            prefix, sep, _ = shown.partition(":")
-            interlanguage = sep and ns is None and _INTERLANGUAGE_RE.fullmatch(prefix)
-            if ns in (_FILE_NS, _MEDIA_NS, _CATEGORY_NS) or (interlanguage and label is None):
-                return ""  # images, category links and the sidebar's language links
-        if label is not None and label.strip():
-            return label
-        if label is not None:  # the pipe trick: [[Help:Foo (bar)|]] shows "Foo"
-            shown = re.sub(r"\s*\([^()]*\)$", "", shown.split(":", 1)[-1])
-        return shown
-
-    def tag(self, node: Tag) -> str:
-        name = str(node.tag).strip().lower()
-        if name in _DROPPED_TAGS:
-            return ""
-        if name in ("br", "hr"):
-            return "\n"
-        if name == "table":
-            return "\n" + "\n".join(self.table(node)) + "\n"
-        if node.contents is None:
-            return ""
-        if name in _VERBATIM_TAGS:  # keep LaTeX and code, but never as `{{`, `]]`, ...
-            return _VERBATIM_SPACE_RE.sub(" ", html.unescape(str(node.contents)))
-        text = self.render(node.contents.nodes)
-        if name in ("td", "th"):  # outside a table `tag` could render (see `table`)
-            return "\x1f" + text.strip()
-        if name == "li":
-            return "\n- " + text.strip() + "\n"
-        return f"\n{text}\n" if name in _BLOCK_TAGS else text
-
-    def table(self, node: Tag) -> list[str]:
-        captions: list[str] = []
-        rows: list[list[str]] = []
-        loose: list[str] | None = None  # cells before the first row marker
-        for is_part, group in groupby(self._table_children(node), key=_is_table_part):
-            if not is_part:  # what the tokenizer left unparsed (e.g. `<tr><td>` never closed)
-                rows.append([_clean(self.render(list(group)))])
-                loose = None
-                continue
-            for child in group:
-                name = str(child.tag).strip().lower()
-                if name == "tr":
-                    cells = [c for c in self._table_children(child) if isinstance(c, Tag)]
-                    rows.append([self.cell(c) for c in cells] if cells else [self.cell(child)])
-                    loose = None
-                    continue
-                text = self.cell(child)
-                if name == "caption" or (child.wiki_markup == "|" and text[:1] == "+" and not rows):
-                    captions.append(text.removeprefix("+").rpartition("|")[2].strip())  # `|+ x`
-                elif loose is None:
-                    loose = [text]
-                    rows.append(loose)
-                else:
-                    loose.append(text)
-        return [c for c in captions if c] + [_row_text(row) for row in rows if any(row)]
-
-    def _table_children(self, node: Tag) -> Iterator[Any]:
-        for child in node.contents.nodes if node.contents is not None else []:
-            if isinstance(child, Tag) and str(child.tag).strip().lower() in ("tbody", "thead"):
-                yield from self._table_children(child)
-            else:
-                yield child
-
-    def cell(self, node: Tag) -> str:
-        if node.contents is None:
-            return ""
-        return _CELL_ATTRS_RE.sub("", " ".join(_clean(self.render(node.contents.nodes)).split()))
-
-    def plain(self, text: str) -> str:
-        """Regex rendering of wikitext that mwparserfromhell left as text or could not parse.
-
-        Nested templates and links are resolved in one stack scan each: a regex applied until
-        nothing changes removes one nesting level per pass, quadratic on a hostile page.
-        """
-        text = _replace_nested(text, _TEMPLATE_TOKEN_RE, lambda inner: "")
-        text = _fixpoint(_PLAIN_SUBS[0][0], _PLAIN_SUBS[0][1], text)
-        text = _replace_nested(text, _LINK_TOKEN_RE, lambda inner: self.link(*_split_link(inner)))
-        text = "\n".join(_table_line(line) for line in text.split("\n"))
-        for pattern, replacement in _PLAIN_SUBS[1:]:
-            text = pattern.sub(replacement, text)
-        return text
-
-
-def _row_text(cells: list[str]) -> str:
-    """Cells joined by " | ", without the empty cells at either end (they read as debris)."""
-    start, end = 0, len(cells)
-    while start < end and not cells[start]:
-        start += 1
-    while end > start and not cells[end - 1]:
-        end -= 1
-    return " | ".join(cells[start:end])
-
-
-def _is_table_part(node: Any) -> bool:
-    return isinstance(node, Tag) and str(node.tag).strip().lower() in ("caption", "tr", "td", "th")
-
-
-def _split_link(inner: str) -> tuple[str, str | None]:
-    target, sep, label = inner.partition("|")
-    return target, (label.rpartition("|")[2] if sep else None)  # File:x|thumb|caption
-
-
-def _replace_nested(text: str, tokens: re.Pattern[str], render: Any) -> str:
-    """Each balanced opener..closer span (innermost first) replaced by `render(inner text)`,
-    in one left-to-right pass; unmatched openers and closers stay as they are."""
-    out: list[str] = []
-    opened: list[int] = []  # index in `out` of each pending opener
-    position = 0
-    for match in tokens.finditer(text):
-        out.append(text[position : match.start()])
-        position = match.end()
-        if match.group()[0] in "{[":
-            opened.append(len(out))
-            out.append(match.group())
-        elif opened:
-            start = opened.pop()
-            inner = "".join(out[start + 1 :])
-            del out[start:]
-            out.append(render(inner))
-        else:
-            out.append(match.group())
-    out.append(text[position:])
-    return "".join(out)
-
-
-def _fixpoint(pattern: re.Pattern[str], replacement: Any, text: str, limit: int = 8) -> str:
-    """`pattern.sub` until nothing changes, at most `limit` passes (a bound on hostile input)."""
-    for _ in range(limit):
-        previous, text = text, pattern.sub(replacement, text)
-        if previous == text:
-            break
-    return text
-
-
-def _table_line(line: str) -> str:
-    """One line of wiki table markup as text: `| a || b` → `a | b`; `{|`, `|}`, `|-` vanish."""
-    stripped = line.strip()
-    if stripped[:2] in ("{|", "|}", "|-"):
-        return ""
-    if stripped[:1] not in ("|", "!"):
-        return line
-    cells = re.split(r"\|\||!!", stripped[2:] if stripped[:2] == "|+" else stripped[1:])
-    parts = [cell.partition("|") for cell in cells]  # `style="..." | text`
-    return " | ".join((text if sep else attrs).strip() for attrs, sep, text in parts)
-
-
-def _clean(text: str) -> str:
-    """Plain text tidied: magic words and stray markup gone, spaces and blank lines collapsed."""
-    text = _MAGIC_RE.sub(lambda m: "" if m.group(1).isupper() else m.group(0), text)
-    text = _fixpoint(_LEFTOVER_RE, "", text.replace("\xa0", " "))
-    lines = (_tidy_line(line) for line in text.split("\n"))
-    text = "\n".join(line for line in lines if not _EMPTY_LINE_RE.fullmatch(line))
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
-
-
-def _tidy_line(line: str) -> str:
-    """Spaces collapsed; loose HTML cells (marked \\x1f by `tag` and `plain`) joined with " | "."""
-    first, *cells = (" ".join(cell.split()) for cell in line.split("\x1f"))
-    return " | ".join([first, *cells] if first else cells)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from index.errors import ParseError
 from index.types import Document
-from ingest.parsers import mediawiki
+from ingest.parsers import mediawiki, wikitext
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
 
@@ -519,9 +519,9 @@ def test_list_items_left_without_words_are_dropped(tmp_path: Path) -> None:
 def test_fallback_strips_deeply_nested_templates_in_linear_time() -> None:
     """Bug: the fallback removed one template level per regex pass (1e5 levels took ~200 s).
     Work is compared across two depths, not timed against a wall-clock budget."""
-    renderer = mediawiki._Renderer(mediawiki._Site("w"))
+    renderer = wikitext._Renderer(wikitext._Site("w"))
     calls = {"n": 0}
-    real = mediawiki._replace_nested
+    real = wikitext._replace_nested
 
     def counting(text: str, tokens: Any, render: Any) -> str:
         calls["n"] += 1
@@ -539,20 +539,20 @@ def test_fallback_strips_deeply_nested_templates_in_linear_time() -> None:
             + "after"
             + "]]" * 50
         )
-        mediawiki._replace_nested = counting  # type: ignore[assignment]
+        wikitext._replace_nested = counting  # type: ignore[assignment]
         try:
             out = renderer.plain(text)
         finally:
-            mediawiki._replace_nested = real  # type: ignore[assignment]
+            wikitext._replace_nested = real  # type: ignore[assignment]
         assert out == "before  after"
         assert calls["n"] == 2  # one scan for templates, one for links, whatever the depth
 
 
 def test_fallback_nested_links_and_templates_render_like_the_parser() -> None:
-    renderer = mediawiki._Renderer(mediawiki._Site("w"))
+    renderer = wikitext._Renderer(wikitext._Site("w"))
     text = "a {{b|{{c}}|d}} e [[x|y [[z]] w]] [[File:a.png|thumb|cap]] {{unclosed [[Foo]] }} g"
     assert renderer.plain(text) == "a  e y z w   g"
-    assert mediawiki._clean(renderer.plain("{{open [[Foo]]")) == "open Foo"
+    assert wikitext._clean(renderer.plain("{{open [[Foo]]")) == "open Foo"
 
 
 def test_oversized_page_is_skipped_and_reported_after_the_rest(tmp_path: Path) -> None:
