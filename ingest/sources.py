@@ -4,16 +4,25 @@ Only regular files inside the ingest root are read: symlinks that lead outside i
 devices and hidden entries are skipped. Groups come from, in rising precedence: the run's
 `--groups`, the root's `.hearth-groups.yaml` sidecar (glob -> groups), and a Markdown file's own
 front matter (applied by its parser).
+
+Checking a path and opening it later by name is a race: whoever can write in the root can swap a
+checked file (or a folder on its way) for a link out in between. `open_verified` therefore opens
+a walked file once, folder by folder from the root with O_NOFOLLOW (and O_NONBLOCK, so a FIFO
+cannot hang it), and accepts the descriptor only if it is a regular file with the device and
+inode the walk saw; `verified_path` turns that descriptor into a path parsers can open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import shutil
 import stat
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
@@ -102,11 +111,25 @@ class GroupRules:
 
 @dataclass(frozen=True)
 class SourceFile:
-    """A file to ingest: its path, its id relative to the root, and the groups the root gives it."""
+    """A file to ingest: its path, its id relative to the root, and the groups the root gives it.
+
+    `root`, `real` (the file's real location relative to `root`, links inside the root
+    resolved) and `identity` (st_dev, st_ino) are what the walk checked; `open_verified` holds
+    the later read to exactly that file.
+    """
 
     path: Path
     relative: str
     groups: frozenset[str]
+    root: Path | None = None
+    real: str | None = None
+    identity: tuple[int, int] | None = None
+
+
+class UnsafeSourceError(HearthError):
+    """A walked file changed into something else (a link, a FIFO, another file) before its read."""
+
+    code = "unsafe_source"
 
 
 def walk(
@@ -121,12 +144,40 @@ def walk(
             if name.startswith("."):
                 continue
             path = Path(folder) / name
-            if not is_safe_file(path, root):
-                continue
             if not (is_wiki_dump(path) or path.suffix.lower() in supported):
                 continue
             relative = path.relative_to(root).as_posix()
-            yield SourceFile(path, relative, rules.groups_for(relative, default_groups))
+            source = checked_source(
+                path, root, relative, rules.groups_for(relative, default_groups)
+            )
+            if source is not None:
+                yield source
+
+
+def checked_source(
+    path: Path, root: Path, relative: str, groups: frozenset[str]
+) -> SourceFile | None:
+    """The SourceFile for `path` if it is a regular file whose real location is inside `root`
+    (which must be resolved), with what was checked recorded; None otherwise."""
+    try:
+        real = path.resolve(strict=True)
+        status = os.lstat(real)  # resolved: the file itself, never a link
+    except (OSError, RuntimeError):
+        return None
+    if not stat.S_ISREG(status.st_mode) or not real.is_relative_to(root):
+        return None
+    inside = real.relative_to(root).as_posix()
+    return SourceFile(path, relative, groups, root, inside, (status.st_dev, status.st_ino))
+
+
+def single_source(path: Path, groups: frozenset[str]) -> SourceFile | None:
+    """A file named on the command line: checked against its own folder (the operator chose
+    it, so a link given by name is followed once, here, and never again)."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    return checked_source(real, real.parent, path.name, groups)
 
 
 def is_safe_file(path: Path, root: Path) -> bool:
@@ -137,3 +188,80 @@ def is_safe_file(path: Path, root: Path) -> bool:
     except (OSError, RuntimeError):
         return False
     return stat.S_ISREG(mode) and real.is_relative_to(root)
+
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_PROC_FD = Path("/proc/self/fd")
+
+
+def _open_in(folder: int, name: str, flags: int) -> int:
+    """openat(folder, name): through /proc/self/fd where there is one, so that audit hooks
+    see an absolute path (a relative name with dir_fd would look relative to the cwd)."""
+    if _PROC_FD.is_dir():
+        return os.open(f"{_PROC_FD}/{folder}/{name}", flags)
+    return os.open(name, flags, dir_fd=folder)  # pragma: no cover - not Linux
+
+
+def open_verified(source: SourceFile) -> int:
+    """A read-only descriptor of exactly the file the walk checked, or UnsafeSourceError.
+
+    Each folder below the root, then the file, is opened inside the one before with
+    O_NOFOLLOW, so no link swapped in after the walk is followed anywhere on the way (the file
+    with O_NONBLOCK too, so a FIFO cannot hang the run); then the descriptor must be a regular
+    file with the device and inode the walk saw. Nothing outside the root is ever opened.
+    The caller closes the descriptor.
+    """
+    if source.root is None or source.real is None or source.identity is None:
+        raise UnsafeSourceError(f"{source.relative}: not checked by the walk")
+    parts = PurePosixPath(source.real).parts
+    if not parts or any(part in (".", "..") or "/" in part for part in parts):
+        raise UnsafeSourceError(f"{source.relative}: not a plain path inside the root")
+    folders: list[int] = []
+    try:
+        folders.append(os.open(source.root, _DIR_FLAGS))
+        for part in parts[:-1]:
+            folders.append(_open_in(folders[-1], part, _DIR_FLAGS))
+        fd = _open_in(folders[-1], parts[-1], _FILE_FLAGS)
+    except OSError as exc:
+        raise UnsafeSourceError(
+            f"{source.relative}: changed during the ingest ({exc.strerror or exc}); not read"
+        ) from None
+    finally:
+        for folder in folders:
+            os.close(folder)
+    status = os.fstat(fd)
+    if not stat.S_ISREG(status.st_mode) or (status.st_dev, status.st_ino) != source.identity:
+        os.close(fd)
+        raise UnsafeSourceError(f"{source.relative}: replaced during the ingest; not read")
+    os.set_blocking(fd, True)
+    return fd
+
+
+@contextlib.contextmanager
+def verified_path(source: SourceFile) -> Iterator[Path]:
+    """A path, named like the source (same suffix and stem), that opens exactly the checked
+    file whatever happens to `source.path` meanwhile; valid inside the `with` block.
+
+    It is a link in a private temporary folder to `/proc/<pid>/fd/<n>` of the verified
+    descriptor, so nothing is copied and a parser child process (same user) can open it too;
+    without /proc the file is copied from the descriptor instead.
+    """
+    fd = open_verified(source)
+    folder = Path(tempfile.mkdtemp(prefix="hearth-source-"))  # mode 0700: ours alone
+    local = folder / source.path.name
+    try:
+        handle = Path(f"/proc/{os.getpid()}/fd/{fd}")
+        if handle.exists():
+            local.symlink_to(handle)
+        else:  # pragma: no cover - not Linux
+            status = os.fstat(fd)
+            with os.fdopen(os.dup(fd), "rb") as reader, local.open("xb") as writer:
+                shutil.copyfileobj(reader, writer)
+            os.utime(local, ns=(status.st_atime_ns, status.st_mtime_ns))
+        yield local
+    finally:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            local.unlink(missing_ok=True)
+            folder.rmdir()

@@ -164,6 +164,15 @@ def _describe(value: Any) -> str:
     return str(value)
 
 
+def opened_path(path: str, flags: Any) -> str:
+    """Where an open of `path` really leads: links resolved, except a last component opened
+    with O_NOFOLLOW (the open fails on a link there rather than follow it)."""
+    if isinstance(flags, int) and flags & os.O_NOFOLLOW:
+        head, tail = os.path.split(os.path.abspath(path))
+        return os.path.join(os.path.realpath(head), tail)
+    return os.path.realpath(path)
+
+
 def _hook(event: str, args: tuple[Any, ...]) -> None:
     if not _active or getattr(_guard, "busy", False):
         return
@@ -176,7 +185,7 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
             if isinstance(target, int):  # open(fd): not a path
                 return
             mode = _describe(args[1]) if len(args) > 1 else ""
-            path = os.path.realpath(_describe(target))  # where a link really leads
+            path = opened_path(_describe(target), args[2] if len(args) > 2 else None)
             for recorder in list(_active):
                 recorder.opens.append((path, mode))
         else:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,6 +35,15 @@ EVENTS = (
 )
 
 
+def opened_path(path: str, flags: object) -> str:
+    """Where an open leads: links resolved, except a last component opened with O_NOFOLLOW
+    (as in hardkit.opened_path; not imported, to keep this child's start light)."""
+    if isinstance(flags, int) and flags & os.O_NOFOLLOW:
+        head, tail = os.path.split(os.path.abspath(path))
+        return os.path.join(os.path.realpath(head), tail)
+    return os.path.realpath(path)
+
+
 def main() -> None:
     out, data_dir, isolate, *paths = sys.argv[1:]
     opens: list[str] = []
@@ -45,10 +55,11 @@ def main() -> None:
             return
         if event in ("open", "os.open"):
             if not isinstance(args[0], int):
-                opens.append(os.path.abspath(os.fsdecode(args[0])))
+                opens.append(opened_path(os.fsdecode(args[0]), args[2]))
         else:
             sockets.append(f"{event} {args!r}"[:300])
 
+    tempfile.gettempdir()  # its one-time probe file in /tmp is not the ingest's doing
     sys.addaudithook(hook)
     store = SQLiteStore(Path(data_dir), vector_kind="exact")
     embedder = HashEmbedder()
