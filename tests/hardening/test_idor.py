@@ -3,11 +3,19 @@
 A asks 125 questions (each a new conversation with a user and an assistant message), so B
 gets 500 of A's ids (125 conversations, 125 exports, 250 messages) and tries every route that
 takes one. Every answer must be 404, carry none of A's text, and leave A's data untouched.
+
+A's secrets are markers planted in every question and answer, found wherever they end up in the
+stored text (the pipeline may append a citation, an "unsupported" note, or abstain), from a
+seeded generator: the run is the same every time. (The earlier version took each message's last
+word as its marker and drew the markers from uuid4, so retrieval evidence - and whether an
+answer was decorated or abstained - changed from run to run: the "IDOR failure" was that
+setup assertion, never a leak.)
 """
 
 from __future__ import annotations
 
-import uuid
+import random
+import re
 
 import pytest
 from hardkit import auth
@@ -15,29 +23,28 @@ from hardkit import auth
 pytestmark = pytest.mark.hardening
 
 CONVERSATIONS = 125
+MARKER = re.compile(r"(?:QUESTION|ANSWER)-[0-9a-f-]+")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: IDOR row still fails after the anonymous-identity fix; cause not yet analysed",
-)
 def test_caller_b_gets_404_and_nothing_of_a(client, services, model):
+    rng = random.Random(4)
     model.answer = lambda messages: (
-        f"Employees in Paris get 27 days of annual leave. ANSWER-{uuid.uuid4().hex[:12]}"
+        f"Employees in Paris get 27 days of annual leave. ANSWER-{rng.randbytes(6).hex()}"
     )
     a = auth(services.keys.create("alice", "hr")[0])
     a_secrets: list[str] = []
     conversations, messages = [], []
     for i in range(CONVERSATIONS):
-        question = f"annual leave in Paris QUESTION-{i:03d}-{uuid.uuid4().hex[:10]}"
+        question = f"annual leave in Paris QUESTION-{i:03d}-{rng.randbytes(5).hex()}"
         body = client.post("/api/query", json={"question": question}, headers=a).json()
         conversations.append(body["conversation_id"])
         stored = client.get(f"/api/conversations/{body['conversation_id']}", headers=a).json()
         for message in stored["messages"]:
             messages.append(message["id"])
-            a_secrets.append(message["content"].split()[-1])  # QUESTION-... / ANSWER-...
+            a_secrets.extend(MARKER.findall(message["content"]))
     assert len(conversations) + len(conversations) + len(messages) == 500
-    assert all(s.startswith(("QUESTION-", "ANSWER-")) for s in a_secrets)
+    assert sum(s.startswith("QUESTION-") for s in a_secrets) == CONVERSATIONS
+    assert sum(s.startswith("ANSWER-") for s in a_secrets) > CONVERSATIONS // 2  # most answered
     before = {
         c: client.get(f"/api/conversations/{c}/export", headers=a).text for c in conversations
     }
@@ -96,7 +103,7 @@ def test_ids_that_are_not_ids_are_404_too(client, services):
 def test_anonymous_callers_without_a_session_do_not_share_conversations(client):
     """Two API clients without a key or session header are the same principal ("anonymous");
     whatever one asks must not be listed to the other."""
-    question = f"annual leave in Paris PRIVATE-{uuid.uuid4().hex[:8]}"
+    question = f"annual leave in Paris PRIVATE-{random.Random(5).randbytes(4).hex()}"
     first = client.post("/api/query", json={"question": question})
     assert first.status_code == 200
     listed = client.get("/api/conversations").json()["conversations"]
