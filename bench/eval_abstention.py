@@ -51,7 +51,7 @@ from app.datasets import (  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
-from index.search import evidence_signals, fts_query, hybrid_search  # noqa: E402
+from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
 from ingest.pipeline import IngestOptions, Ingestor  # noqa: E402
 
@@ -151,43 +151,41 @@ def logistic(fit: Sequence[Sample], names: Sequence[str]) -> Any:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--squad", type=Path, required=True)
-    parser.add_argument("--squad-dir", type=Path, required=True)
-    parser.add_argument("--corpus-dir", type=Path, required=True)
+    parser.add_argument("--squad", type=Path)
+    parser.add_argument("--squad-dir", type=Path)
+    parser.add_argument("--corpus-dir", type=Path)
     parser.add_argument("--plot", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--limit", type=int, default=None, help="SQuAD questions per side")
+    parser.add_argument("--limit", type=int, default=None, help="about N SQuAD questions")
+    parser.add_argument(
+        "--questions-out",
+        type=Path,
+        default=None,
+        help="write the SQuAD questions as questions files for `hearth eval` into FOLDER, stop",
+    )
+    parser.add_argument(
+        "--samples", type=Path, default=None, help="re-analyse the samples of an earlier --json"
+    )
     args = parser.parse_args()
-
-    from index.embedder import SentenceTransformerEmbedder
+    if args.questions_out and not args.squad:
+        parser.error("--questions-out needs --squad")
+    if not (args.samples or args.questions_out) and not (
+        args.squad and args.squad_dir and args.corpus_dir
+    ):
+        parser.error("give --squad, --squad-dir and --corpus-dir (or --samples)")
 
     settings = Settings()
-    embedder = cast(Embedder, CachedQueryEmbedder(SentenceTransformerEmbedder(None)))
-    samples: list[Sample] = []
-
-    # corpus/questions.jsonl over corpus/
-    corpus = SQLiteStore(args.corpus_dir)
-    if not corpus.stats().get("documents"):
-        Ingestor(corpus, embedder).run([ROOT / "corpus"], IngestOptions())
-    corpus.open_vectors()
-    for q in load_questions(ROOT / "corpus" / "questions.jsonl"):
-        samples.append(Sample(q.answerable, "corpus", signals(corpus, embedder, settings, q)))
-    corpus.close()
-
-    # SQuAD, each article once in corpus and once left out
-    dataset, asked = squad_by_article(args.squad)
-    store = SQLiteStore(args.squad_dir)
-    ingest_dataset(dataset, store, embedder)
-    store.open_vectors()
-    every = tuple(sorted({g for d in dataset.documents for g in d.groups}))
-    asked = asked[: args.limit] if args.limit else asked
-    for question, own in with_stored_pairs(asked):
-        split = "fit" if int(own.rsplit("-", 1)[1]) % 2 == 0 else "test"
-        inside = replace(question, groups=every)
-        outside = replace(question, groups=tuple(g for g in every if g != own))
-        samples.append(Sample(True, split, signals(store, embedder, settings, inside)))
-        samples.append(Sample(False, split, signals(store, embedder, settings, outside)))
-    store.close()
+    if args.questions_out:
+        write_questions(args.squad, args.questions_out)
+        return
+    if args.samples:  # the signals of an earlier run: re-analyse without searching again
+        saved = json.loads(args.samples.read_text())["samples"]
+        samples = [Sample(x["answerable"], x["split"], x["features"]) for x in saved]
+        for sample in samples:  # the score as the code defines it now, from its two signals
+            f = sample.features
+            f["evidence"] = EvidenceSignals(f["cosine"], f["coverage"]).score
+    else:
+        samples = collect(args, settings)
 
     report: dict[str, Any] = {"counts": {}, "curves": {}, "chosen": {}, "logistic": {}}
     by_split = {name: [s for s in samples if s.split == name] for name in ("fit", "test", "corpus")}
@@ -238,6 +236,63 @@ def main() -> None:
     if args.json:
         report["samples"] = [s.__dict__ for s in samples]
         args.json.write_text(json.dumps(report, indent=1) + "\n")
+
+
+def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
+    """Search every question of both sets and record its signals."""
+    from index.embedder import SentenceTransformerEmbedder
+
+    embedder = cast(Embedder, CachedQueryEmbedder(SentenceTransformerEmbedder(None)))
+    samples: list[Sample] = []
+    # corpus/questions.jsonl over corpus/
+    corpus = SQLiteStore(args.corpus_dir)
+    if not corpus.stats().get("documents"):
+        Ingestor(corpus, embedder).run([ROOT / "corpus"], IngestOptions())
+    corpus.open_vectors()
+    for q in load_questions(ROOT / "corpus" / "questions.jsonl"):
+        samples.append(Sample(q.answerable, "corpus", signals(corpus, embedder, settings, q)))
+    corpus.close()
+
+    # SQuAD, each article once in corpus and once left out
+    dataset, asked = squad_by_article(args.squad)
+    store = SQLiteStore(args.squad_dir)
+    ingest_dataset(dataset, store, embedder)
+    store.open_vectors()
+    every = tuple(sorted({g for d in dataset.documents for g in d.groups}))
+    if args.limit:  # evenly spread over the articles
+        asked = asked[:: max(1, len(asked) // args.limit)]
+    for question, own in with_stored_pairs(asked):
+        split = "fit" if int(own.rsplit("-", 1)[1]) % 2 == 0 else "test"
+        inside = replace(question, groups=every)
+        outside = replace(question, groups=tuple(g for g in every if g != own))
+        samples.append(Sample(True, split, signals(store, embedder, settings, inside)))
+        samples.append(Sample(False, split, signals(store, embedder, settings, outside)))
+    store.close()
+
+    return samples
+
+
+def write_questions(squad: Path, folder: Path) -> None:
+    """squad-in-corpus.jsonl (answerable, asked by a reader of every article) and
+    squad-left-out.jsonl (the same questions, unanswerable, asked without their own article),
+    for `hearth eval FILE --data-dir` over the index this script builds."""
+    dataset, asked = squad_by_article(squad)
+    every = sorted({g for d in dataset.documents for g in d.groups})
+    folder.mkdir(parents=True, exist_ok=True)
+    with (
+        (folder / "squad-in-corpus.jsonl").open("w") as inside,
+        (folder / "squad-left-out.jsonl").open("w") as outside,
+    ):
+        for q, own in with_stored_pairs(asked):
+            row = {"id": q.id, "question": q.question, "key_term": q.key_term}
+            inside.write(json.dumps({**row, "expected_documents": list(q.expected_documents),
+                                     "answerable": True, "groups": every}) + "\n")  # fmt: skip
+            others = [g for g in every if g != own]
+            outside.write(json.dumps({**row, "expected_documents": [], "answerable": False,
+                                      "groups": others}) + "\n")  # fmt: skip
+    print(
+        f"wrote {len(asked)} questions to {folder}/squad-in-corpus.jsonl and squad-left-out.jsonl"
+    )
 
 
 def with_stored_pairs(asked: list[tuple[EvalQuestion, str]]) -> list[tuple[EvalQuestion, str]]:
