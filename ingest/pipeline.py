@@ -30,7 +30,7 @@ from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParse
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
 from ingest.parsers.registry import SUPPORTED_SUFFIXES, parser_for
-from ingest.sources import is_safe_file, is_wiki_dump, walk
+from ingest.sources import UnsafeSourceError, is_safe_file, is_wiki_dump, verified_path, walk
 
 log = logging.getLogger(__name__)
 
@@ -265,9 +265,14 @@ class Ingestor:
                 parse = ParseOptions(
                     source.groups, options.base_url, options.namespaces, options.namespace_groups
                 )
-                complete &= self._ingest_file(
-                    source.path, source.relative, parse, budget, report, seen
-                )
+                try:  # read exactly the file the walk checked, whatever its name points to now
+                    with verified_path(source) as local:
+                        complete &= self._ingest_file(
+                            local, source.relative, parse, budget, report, seen, source.path
+                        )
+                except UnsafeSourceError as exc:
+                    report.failed.append((source.relative, exc.message))
+                    complete = False
             return complete
         if not is_safe_file(path, path.resolve().parent):
             report.failed.append((str(path), "not a regular file"))
@@ -275,7 +280,7 @@ class Ingestor:
         parse = ParseOptions(
             options.groups, options.base_url, options.namespaces, options.namespace_groups
         )
-        return self._ingest_file(path, path.name, parse, budget, report, seen)
+        return self._ingest_file(path, path.name, parse, budget, report, seen, path)
 
     def _ingest_file(
         self,
@@ -285,7 +290,10 @@ class Ingestor:
         budget: ChunkBudget,
         report: IngestReport,
         seen: set[str],
+        origin: Path,
     ) -> bool:
+        """Parse `path` (what is read) as the file `origin` (what the documents say they come
+        from: `path` may be a private link to the verified file)."""
         self.progress.source_started(relative)
         is_dump = is_wiki_dump(path)
         parser = None if is_dump else parser_for(path)
@@ -300,7 +308,7 @@ class Ingestor:
         except OSError as exc:
             report.failed.append((relative, f"cannot read: {exc.strerror or exc}"))
             return False
-        source = str(path.resolve())
+        source = str(origin.resolve())
         known = None if self._reparse else self.store.source_fingerprint(source)
         if known is not None and known[0] == fingerprint:
             seen.update(known[1])
@@ -309,7 +317,9 @@ class Ingestor:
                 self.progress.document_done()
             return True
         if is_dump:
-            return self._ingest_dump(path, relative, options, budget, report, seen, fingerprint)
+            return self._ingest_dump(
+                path, relative, options, budget, report, seen, source, fingerprint
+            )
         assert parser is not None
         try:
             if self._isolate and path.suffix.lower() in ISOLATED_SUFFIXES:
@@ -335,10 +345,10 @@ class Ingestor:
         budget: ChunkBudget,
         report: IngestReport,
         seen: set[str],
+        source: str,
         fingerprint: str,
     ) -> bool:
         redirects: list[Redirect] = []
-        source = str(path.resolve())
         pages = 0
         try:
             for item in parse_dump(path, options):

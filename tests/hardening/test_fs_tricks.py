@@ -122,10 +122,6 @@ def swap_after_walk(monkeypatch, swaps):
     monkeypatch.setattr(ingest.pipeline, "walk", walk_then_swap)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: ingest/pipeline.py opens walked files again by name; a file or folder swapped for a link after the walk is read (fix ready in ingest/sources.py: read through verified_path(source); the pipeline change is the lead's)",
-)
 @pytest.mark.timeout(30)
 def test_a_file_or_folder_swapped_for_a_link_after_the_walk_is_not_read(tmp_path, monkeypatch):
     root, outside = build_tree(tmp_path)
