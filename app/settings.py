@@ -4,6 +4,7 @@ README's settings table is checked against this class by a test."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,14 @@ class Settings(BaseSettings):
         ge=1,
         le=256,
         description="CPU threads for query embedding (1: no contention with the LLM's threads).",
+    )
+    embedder_backend: Literal["torch", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="How the embedder runs: torch, onnx (fp32) or onnx-int8 (quantised); the "
+        "ONNX files are built offline from the model folder on first use.",
+    )
+    embedder_cache: Path | None = Field(
+        None, description="Folder for the built ONNX embedder files; default ~/.cache/hearth."
     )
     wiki_max_page_mb: float = Field(
         20.0,

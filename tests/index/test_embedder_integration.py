@@ -71,3 +71,81 @@ def test_other_model_folder_is_refused_by_the_store(tmp_path, real_embedder):
     fake = HashEmbedder(dim=384)
     with pytest.raises(EmbedderMismatchError, match="ingest into a new data directory"):
         store.check_embedder(fake.model_id, fake.dim)
+
+
+# -- ONNX backends ----------------------------------------------------------------------------
+
+SENTENCES = [
+    "Employees in Paris get 27 days of annual leave.",
+    "The canteen serves lunch at noon.",
+    "Expense claims above 500 euros need a manager's approval before payment.",
+    "How do I reset my VPN password?",
+    "Ce document décrit la politique de télétravail.",
+    "word " * 300,  # longer than the window: truncated the same way by every backend
+]
+# Measured on these sentences and 5,183 SciFact abstracts (docs/EMBEDDERS.md): fp32 ONNX
+# matches torch to float rounding; int8 (per-channel weights) stays above 0.99.
+MIN_COSINE = {"onnx": 0.9999, "onnx-int8": 0.98}
+
+
+@pytest.fixture(scope="module")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx-cache")
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_backend_matches_torch(real_embedder, onnx_cache, backend):
+    from index.embedder import SentenceTransformerEmbedder
+
+    embedder = SentenceTransformerEmbedder(backend=backend, cache_dir=onnx_cache)
+    assert (embedder.dim, embedder.max_tokens) == (384, 256)
+    for text in ("hello world", SENTENCES[2], SENTENCES[-1]):
+        assert embedder.count_tokens(text) == real_embedder.count_tokens(text)
+    vectors = embedder.embed_documents(SENTENCES)
+    reference = real_embedder.embed_documents(SENTENCES)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, rtol=1e-4)
+    cosines = np.sum(vectors * reference, axis=1)
+    assert cosines.min() >= MIN_COSINE[backend], cosines
+    one = embedder.embed_query(SENTENCES[0])
+    np.testing.assert_allclose(one, vectors[0], atol=1e-5)  # batch-mates change nothing
+    # int8 vectors are kept apart in the store; fp32 ONNX may share an index with torch
+    same_space = embedder.model_id == real_embedder.model_id
+    assert same_space == (backend == "onnx")
+
+
+def test_onnx_backend_builds_offline_in_a_fresh_process(tmp_path):
+    """A fresh interpreter, no HF_* variables, sockets refused, an empty cache under HOME:
+    the int8 model is exported and quantised from the bundled folder without the network."""
+    script = textwrap.dedent(
+        """
+        import socket, json
+        attempts = []
+        def guard(self, address):
+            attempts.append(repr(address))
+            raise OSError("network disabled by test")
+        socket.socket.connect = guard
+        socket.socket.connect_ex = lambda self, address: attempts.append(repr(address)) or 111
+        from index.embedder import SentenceTransformerEmbedder
+        embedder = SentenceTransformerEmbedder(backend="onnx-int8")
+        vector = embedder.embed_query("offline check")
+        print(json.dumps({"attempts": attempts, "dim": int(vector.shape[0])}))
+        """
+    )
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == '{"attempts": [], "dim": 384}'
+    built = list((tmp_path / ".cache" / "hearth" / "embedders").glob("*/model_int8.onnx"))
+    assert len(built) == 1
+
+
+def test_unknown_backend_is_a_clear_error(monkeypatch):
+    from index.embedder import resolve_backend
+    from index.errors import ConfigurationError
+
+    monkeypatch.setenv("HEARTH_EMBEDDER_BACKEND", "tensorrt")
+    with pytest.raises(ConfigurationError, match="torch, onnx, onnx-int8"):
+        resolve_backend(None)
+    assert resolve_backend("ONNX") == "onnx"
