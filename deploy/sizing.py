@@ -187,7 +187,8 @@ def main() -> None:
             llm = subprocess.Popen(
                 [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf()),
                  "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(llm_port),
-                 "--n_ctx", "4096", "--n_threads", "2", "--n_threads_batch", "2"],
+                 "--n_ctx", "4096", "--n_threads", "2", "--n_threads_batch", "2",
+                 "--interrupt_requests", "false"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             env["HEARTH_LLM_URL"] = f"http://127.0.0.1:{llm_port}/v1"
