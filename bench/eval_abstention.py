@@ -176,7 +176,7 @@ def main() -> None:
 
     settings = Settings()
     if args.questions_out:
-        write_questions(args.squad, args.questions_out)
+        write_questions(args.squad, args.questions_out, args.limit)
         return
     if args.samples:  # the signals of an earlier run: re-analyse without searching again
         saved = json.loads(args.samples.read_text())["samples"]
@@ -272,11 +272,13 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
     return samples
 
 
-def write_questions(squad: Path, folder: Path) -> None:
+def write_questions(squad: Path, folder: Path, limit: int | None = None) -> None:
     """squad-in-corpus.jsonl (answerable, asked by a reader of every article) and
     squad-left-out.jsonl (the same questions, unanswerable, asked without their own article),
     for `hearth eval FILE --data-dir` over the index this script builds."""
     dataset, asked = squad_by_article(squad)
+    if limit:  # evenly spread over the articles
+        asked = asked[:: max(1, len(asked) // limit)]
     every = sorted({g for d in dataset.documents for g in d.groups})
     folder.mkdir(parents=True, exist_ok=True)
     with (
