@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from crash_safety import run_trials
+# The repository root, not bench/ itself: bench/ingest.py would shadow the `ingest` package
+# here and in every parser child process spawned later in the session.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from bench.crash_safety import run_trials
 
 pytestmark = pytest.mark.crash
 
