@@ -84,6 +84,8 @@ def start_llama_server(
         sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf()),
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(n_ctx),
         "--n_threads", str(threads), "--n_threads_batch", str(threads),
+        # Its default cuts off the answer in progress when another request arrives.
+        "--interrupt_requests", "false",
     ]  # fmt: skip
     with log.open("wb") as out:
         popen = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
