@@ -522,6 +522,20 @@ class LlamaCppChatModel:
             self._jobs.put(job)  # under the lock, so close() cannot miss it
         return _LocalStream(self, job)
 
+    def check_admission(self) -> None:
+        """Raise ModelBusyError now if a request would be refused: lets a route answer 503 at
+        once, before it spends time on retrieval and prompt assembly (the real admission is
+        still `stream`'s)."""
+        with self._lock:
+            if self._closed:
+                raise ModelBusyError("the language model is shutting down", retry_after=5)
+            if self._admitted >= self._queue_size:
+                wait = math.ceil(self._avg_job_s * self._admitted)
+                raise ModelBusyError(
+                    "the language model is busy; try again shortly",
+                    retry_after=max(1, min(60, wait)),
+                )
+
     def _drop_if_queued(self, job: _Job) -> None:
         with self._lock:
             self._drop_locked(job)

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
+import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,7 +24,7 @@ from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable
+from app.routes.streaming import iterate_cancellable, refuse_if_busy
 from index.errors import HearthError, InvalidRequestError
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -145,7 +146,9 @@ async def chat_completions(
     if (body.model_extra or {}).get("retrieval") is False:
         events = _plain_events(body, services, cancel)
     else:
-        events = services.rag.stream(principal, _question(body), cancel)
+        question = _question(body)
+        refuse_if_busy(services.model)
+        events = await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     model = services.model.model_id

@@ -6,8 +6,10 @@ Tests that load the real model are marked `integration`; the template tests need
 from __future__ import annotations
 
 import gc
+import random
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -263,14 +265,23 @@ def test_worker_errors_reach_the_consumer_and_the_worker_survives(model, monkeyp
     assert "paris" in "".join(model.stream(CAPITAL, max_tokens=40)).lower()
 
 
+HELP_DESK = {
+    "role": "system",
+    "content": "You are the help desk of the Acme cooperative. Answer briefly.",
+}
+
+
 @integration
-@pytest.mark.xfail(
-    strict=False,
-    reason="open: in 1 of 4 runs on a heavily loaded 2-core machine, concurrent temperature-0 "
-    "answers differed from the serial run although each prompt is evaluated from scratch; "
-    "not yet explained (issue 7, row 14)",
-)
+@pytest.mark.timeout(900)
 def test_concurrent_callers_get_the_serial_answers(model):
+    """Row 14 (CI size): 24 mixed calls (with and without a shared system turn, different
+    lengths) at concurrency 8 give exactly the serial run's temperature-0 answers.
+
+    The earlier flaky failures were this test's own `join(timeout=60)`: on a 2-core machine
+    at load ~10 an answer took minutes, a join gave up and the missing answers compared as
+    different. The engine itself never differed (36 shuffled re-runs of 12 prompts, 0 diffs):
+    each prompt is evaluated from scratch apart from a system turn always evaluated alone.
+    """
     questions = [
         "What is 2 + 2?",
         "Name a fruit.",
@@ -281,25 +292,26 @@ def test_concurrent_callers_get_the_serial_answers(model):
         "What day comes after Monday?",
         "Spell the word cat.",
     ]
-    serial = {q: "".join(model.stream(ask(q), max_tokens=16)) for q in questions}
-    barrier = threading.Barrier(len(questions))
-    results: dict[str, str] = {}
-    errors: list[BaseException] = []
+    calls = [
+        ([HELP_DESK, *ask(q)] if i % 2 else ask(q), 8 + 4 * (i % 3))
+        for i, q in enumerate(questions)
+    ]
+    serial = ["".join(model.stream(m, max_tokens=n)) for m, n in calls]
+    order = [i for _ in range(3) for i in range(len(calls))]
+    random.Random(14).shuffle(order)
 
-    def call(question: str) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results[question] = "".join(model.stream(ask(question), max_tokens=16))
-        except BaseException as exc:
-            errors.append(exc)
+    def call(i: int) -> tuple[int, str]:
+        messages, max_tokens = calls[i]
+        return i, "".join(model.stream(messages, max_tokens=max_tokens))
 
-    threads = [threading.Thread(target=call, args=(q,)) for q in questions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert errors == []
-    assert results == serial
+    with ThreadPoolExecutor(8) as pool:  # never more than the queue (8) at once
+        results = list(pool.map(call, order))
+    differing = [
+        (calls[i][0][-1]["content"], out, serial[i]) for i, out in results if out != serial[i]
+    ]
+    assert len(results) == len(order)
+    assert differing == []
+    wait_idle(model)
 
 
 @integration

@@ -18,7 +18,11 @@ import random
 import re
 
 import pytest
-from hardkit import auth
+from fakes import ScriptedChatModel
+from fastapi.testclient import TestClient
+from hardkit import auth, make_services
+
+from app.main import create_app
 
 pytestmark = pytest.mark.hardening
 
@@ -26,7 +30,19 @@ CONVERSATIONS = 125
 MARKER = re.compile(r"(?:QUESTION|ANSWER)-[0-9a-f-]+")
 
 
-def test_caller_b_gets_404_and_nothing_of_a(client, services, model):
+@pytest.fixture
+def answering(tmp_path):
+    """The app with abstention off, so that every question gets an answer carrying A's marker
+    whatever the default threshold is."""
+    model = ScriptedChatModel()
+    services, settings = make_services(tmp_path / "idor", model, abstain_threshold=0.0)
+    with TestClient(create_app(settings, services=services)) as client:
+        yield client, services, model
+    services.store.close()
+
+
+def test_caller_b_gets_404_and_nothing_of_a(answering):
+    client, services, model = answering
     rng = random.Random(4)
     model.answer = lambda messages: (
         f"Employees in Paris get 27 days of annual leave. ANSWER-{rng.randbytes(6).hex()}"
@@ -44,7 +60,7 @@ def test_caller_b_gets_404_and_nothing_of_a(client, services, model):
             a_secrets.extend(MARKER.findall(message["content"]))
     assert len(conversations) + len(conversations) + len(messages) == 500
     assert sum(s.startswith("QUESTION-") for s in a_secrets) == CONVERSATIONS
-    assert sum(s.startswith("ANSWER-") for s in a_secrets) > CONVERSATIONS // 2  # most answered
+    assert sum(s.startswith("ANSWER-") for s in a_secrets) == CONVERSATIONS
     before = {
         c: client.get(f"/api/conversations/{c}/export", headers=a).text for c in conversations
     }
