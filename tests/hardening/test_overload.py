@@ -28,10 +28,11 @@ BODY = {"question": "annual leave in Paris", "max_tokens": 24}
 
 def call(url: str, index: int, start: threading.Barrier, out: list[dict]) -> None:
     headers = {"X-Hearth-Session": f"overload-session-{index:04d}-0123456789"}
+    client = httpx.Client(base_url=url, timeout=240)  # made before the start: not timed
     start.wait(timeout=30)
     began = time.perf_counter()
     try:
-        with httpx.Client(base_url=url, timeout=240) as client:
+        with client:
             response = client.post("/api/query", json=BODY, headers=headers)
         out.append(
             {
