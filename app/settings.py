@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
     per_document: int = Field(2, ge=1, description="Most passages taken from one document.")
     abstain_threshold: float = Field(
-        0.40, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
+        0.45, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )
     history_turns: int = Field(
         6, ge=0, le=50, description="Most earlier messages of a conversation put in the prompt."
