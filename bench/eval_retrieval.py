@@ -37,8 +37,8 @@ from index.store import SQLiteStore  # noqa: E402
 DEPTH = 100
 GROUPS = frozenset({"public"})
 
-# (chunk id, document id) lists, best first.
-Ranked = list[tuple[int, str]]
+# (chunk id, document id, score) lists, best first.
+Ranked = list[tuple[int, str, float]]
 Weights = tuple[float, float, float]
 
 
@@ -53,7 +53,7 @@ class Lists:
 def lexical(store: SQLiteStore, text: str, weights: Weights) -> Ranked:
     store_module.BM25_WEIGHTS = weights  # read by lexical_search at call time
     return [
-        (p.chunk.id or 0, p.document.id)
+        (p.chunk.id or 0, p.document.id, p.score)
         for p in store.lexical_search(fts_query(text), GROUPS, DEPTH)
     ]
 
@@ -69,17 +69,34 @@ def rrf(
             continue
         items = ranked[:candidates]
         keys: list[Any] = (
-            [chunk for chunk, _ in items]
+            [chunk for chunk, _, _ in items]
             if level == "chunk"
-            else distinct_documents(doc for _, doc in items)
+            else distinct_documents(doc for _, doc, _ in items)
         )
         for rank, key in enumerate(keys, start=1):
             scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
     order = sorted(scores, key=lambda key: (-scores[key], str(key)))
     if level == "document":
         return [str(key) for key in order]
-    doc_of = {chunk: doc for ranked, _ in lists for chunk, doc in ranked}
+    doc_of = {chunk: doc for ranked, _ in lists for chunk, doc, _ in ranked}
     return distinct_documents(doc_of[key] for key in order)
+
+
+def convex(dense: Ranked, lexical: Ranked, alpha: float, candidates: int) -> list[str]:
+    """Documents by alpha * dense + (1 - alpha) * BM25, each min-max normalised over its top
+    `candidates` (a document takes its best chunk's score; absent from a list: 0)."""
+    fused: dict[str, float] = {}
+    for ranked, weight in ((dense[:candidates], alpha), (lexical[:candidates], 1 - alpha)):
+        if not ranked:
+            continue
+        best: dict[str, float] = {}
+        for _, doc, value in ranked:
+            best[doc] = max(best.get(doc, value), value)
+        high, low = max(best.values()), min(best.values())
+        for doc, value in best.items():
+            norm = (value - low) / (high - low) if high > low else 1.0
+            fused[doc] = fused.get(doc, 0.0) + weight * norm
+    return sorted(fused, key=lambda doc: (-fused[doc], doc))
 
 
 def score(rankings: Sequence[list[str]], questions: Sequence[EvalQuestion]) -> dict[str, float]:
@@ -122,7 +139,8 @@ def main() -> None:
     for question in questions:
         vector = embedder.embed_query(question.question)
         dense = [
-            (p.chunk.id or 0, p.document.id) for p in store.dense_search(vector, GROUPS, DEPTH)
+            (p.chunk.id or 0, p.document.id, p.score)
+            for p in store.dense_search(vector, GROUPS, DEPTH)
         ]
         per_query.append(
             Lists(dense, {w: lexical(store, question.question, w) for w in weightings})
@@ -146,10 +164,10 @@ def main() -> None:
         ]
 
     record("dense alone (MiniLM, max over chunks)",
-           [distinct_documents(d for _, d in q.dense) for q in per_query])  # fmt: skip
+           [distinct_documents(d for _, d, _ in q.dense) for q in per_query])  # fmt: skip
     for w in weightings:
         record(f"BM25 alone, FTS5 column weights title/heading/body {w}",
-               [distinct_documents(d for _, d in q.lexical[w]) for q in per_query])  # fmt: skip
+               [distinct_documents(d for _, d, _ in q.lexical[w]) for q in per_query])  # fmt: skip
     record("hybrid as shipped: chunk-level, (4,2,1), cand 20, rrf_k 60, dense 1.0",
            hybrid((4.0, 2.0, 1.0), "chunk", 20, 60, 1.0))  # fmt: skip
     for w in weightings:
@@ -159,6 +177,12 @@ def main() -> None:
                     for dw in (0.5, 0.75, 1.0, 1.25, 1.5):
                         name = f"hybrid {level} {w} cand {candidates} rrf_k {rrf_k} dense {dw}"
                         record(name, hybrid(w, level, candidates, rrf_k, dw), quiet=True)
+    for w in weightings:
+        for candidates in (20, 50, 100):
+            for alpha in (0.3, 0.4, 0.5, 0.6, 0.7):
+                name = f"convex {w} cand {candidates} alpha(dense) {alpha}"
+                rankings = [convex(q.dense, q.lexical[w], alpha, candidates) for q in per_query]
+                record(name, rankings, quiet=True)
     best = sorted(results, key=lambda r: -r["ndcg@10"])[:25]
     print("\nbest 25:")
     for r in best:
