@@ -100,6 +100,17 @@ class SQLiteStore:
                 self._conn.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def _snapshot(self) -> Iterator[sqlite3.Connection]:
+        """One read transaction: every statement of a search sees the same committed state, so
+        an ingest in another process cannot delete a chunk between finding and reading it."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("COMMIT")
+
     def _bump(self, key: str) -> None:
         self._conn.execute(
             "INSERT INTO manifest(key, value) VALUES (?, '1') "
@@ -383,11 +394,15 @@ class SQLiteStore:
         if not groups or k <= 0:
             return []
         with self._lock:
-            vectors = self._current_vectors()
+            vectors = self._current_vectors()  # may repair a file: before the snapshot
             if vectors is None:
                 return []
-            ids, scores = vectors.search(query, k, allowed=self._allowed_ids(groups))
-            return self._passages(ids.tolist(), scores.tolist(), groups)
+            # The allowed ids and the rows they resolve to come from one snapshot: an id the
+            # published generation still holds but an in-flight ingest replaced is not allowed
+            # there, so it never takes a slot (new chunks join at the run's publish).
+            with self._snapshot():
+                ids, scores = vectors.search(query, k, allowed=self._allowed_ids(groups))
+                return self._passages(ids.tolist(), scores.tolist(), groups)
 
     def embeddings(self, chunk_ids: Sequence[int]) -> Vectors:
         """Stored vectors of the given chunks, in order; unknown ids are skipped."""
@@ -448,7 +463,7 @@ class SQLiteStore:
         if not groups or k <= 0 or not match:
             return []
         members = sorted(groups)
-        with self._lock:
+        with self._snapshot():
             rows = self._conn.execute(
                 "SELECT f.rowid, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts f"
                 # One MATCH, each row checked with an ACL primary-key probe. `rowid IN (SELECT
@@ -482,7 +497,9 @@ class SQLiteStore:
             row = by_id.get(chunk_id)
             if row is None:
                 continue
-            document = documents[row[7]]
+            document = documents.get(row[7])
+            if document is None:  # deleted between the two statements (outside a snapshot)
+                continue
             chunk = Chunk(
                 document_id=document.id,
                 text=row[2],
@@ -528,7 +545,7 @@ class SQLiteStore:
         members = sorted(groups)
         if not members:
             return None
-        with self._lock:
+        with self._snapshot():
             row = self._conn.execute(
                 "SELECT d.rowid FROM documents d WHERE d.id = ? AND EXISTS (SELECT 1 FROM chunks c"
                 " JOIN acl a ON a.chunk_rowid = c.rowid WHERE c.document_rowid = d.rowid"
@@ -539,7 +556,7 @@ class SQLiteStore:
 
     def document_chunks(self, document_id: str, groups: frozenset[str]) -> list[Passage]:
         """A readable document's chunks in order (empty if the caller may not read it)."""
-        with self._lock:
+        with self._snapshot():
             ids = [
                 r[0]
                 for r in self._conn.execute(
