@@ -135,7 +135,10 @@ def load_services(settings: Settings) -> Services:
     # One thread: a short query takes ~8 ms either way, but two torch threads competing with
     # llama.cpp's for 2 cores measured ~420 ms per query (OpenMP threads waiting on each other).
     embedder = SentenceTransformerEmbedder(
-        settings.embedder_path, threads=settings.embedder_threads
+        settings.embedder_path,
+        threads=settings.embedder_threads,
+        backend=settings.embedder_backend,
+        cache_dir=settings.embedder_cache,
     )
     store = open_store(settings.data_dir, settings.database_url)
     if "embedder" in store.manifest():
