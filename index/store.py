@@ -13,7 +13,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,20 @@ def _now() -> str:
 
 def _placeholders(items: Sequence[object]) -> str:
     return ",".join("?" * len(items))
+
+
+@contextmanager
+def _write_errors() -> Iterator[None]:
+    """Turn a failed write (disk full, file too large, I/O error) into a StoreError with a
+    one-line reason; what was committed before stays whole."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            raise  # callers (open_vectors) tell a busy store from a broken one
+        raise StoreError(f"cannot write the store: {exc}") from None
+    except OSError as exc:
+        raise StoreError(f"cannot write the store: {exc.strerror or exc}") from None
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:
@@ -90,14 +104,18 @@ class SQLiteStore:
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: all of it commits, or none of it does."""
-        with self._lock:
+        with self._lock, _write_errors():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
                 self._bump("acl_version")
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite has already rolled back after e.g. SQLITE_FULL; a second ROLLBACK
+                # would raise and hide the reason.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
 
     @contextmanager
@@ -124,7 +142,7 @@ class SQLiteStore:
             return dict(self._conn.execute("SELECT key, value FROM manifest").fetchall())
 
     def set_manifest(self, **values: str) -> None:
-        with self._lock:
+        with self._lock, _write_errors():
             self._conn.executemany(
                 "INSERT INTO manifest(key, value) VALUES (?, ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -332,7 +350,7 @@ class SQLiteStore:
                 self._load_current(manifest)
             except VectorIndexError as exc:
                 log.warning("rebuilding the vector index from stored embeddings: %s", exc)
-                self.publish_vectors()
+                self._publish_or_keep()
                 return
             if manifest.get("vector_ids_sha256") != ids_digest(self._chunk_ids()):
                 try:
@@ -341,7 +359,15 @@ class SQLiteStore:
                 except sqlite3.OperationalError:
                     return  # an ingest holds the write lock and will publish when done
                 log.warning("vector index is behind the stored chunks; rebuilding it")
-                self.publish_vectors()
+                self._publish_or_keep()
+
+    def _publish_or_keep(self) -> None:
+        """Rebuild at open; if that cannot be written (disk full), keep serving what loaded: the
+        previous valid generation, or none (lexical search still answers)."""
+        try:
+            self.publish_vectors()
+        except StoreError as exc:
+            log.error("cannot rebuild the vector index, keeping the loaded one: %s", exc.message)
 
     def _load_current(self, manifest: dict[str, str]) -> None:
         if "vector_file" not in manifest:
@@ -614,7 +640,7 @@ class SQLiteStore:
 
     def record_source(self, source: str, fingerprint: str, documents: int) -> None:
         """Remember a completely ingested source (not an ACL change: no version bump)."""
-        with self._lock:
+        with self._lock, _write_errors():
             self._conn.execute(
                 "INSERT INTO sources(path, fingerprint, documents) VALUES (?, ?, ?)"
                 " ON CONFLICT(path) DO UPDATE SET fingerprint = excluded.fingerprint,"

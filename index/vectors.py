@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from index.errors import VectorIndexError
+from index.errors import StoreError, VectorIndexError
 from index.protocols import Ids, VectorIndex, Vectors
 
 _EMPTY_IDS: Ids = np.empty(0, dtype=np.int64)
@@ -88,7 +88,11 @@ class FaissIndex:
         return self._selector[1]
 
     def save(self, path: str) -> None:
-        self._faiss.write_index(self._index, path)
+        try:
+            self._faiss.write_index(self._index, path)
+        except RuntimeError as exc:  # FAISS reports a failed write (e.g. ENOSPC) this way
+            reason = str(exc).rpartition("(")[2].rstrip(")") or "write error"
+            raise StoreError(f"cannot write the vector file: {reason}") from None
 
     @classmethod
     def load(cls, path: str, dim: int) -> FaissIndex:

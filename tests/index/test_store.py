@@ -162,7 +162,7 @@ def _fail_in_the_middle_of_writes(store: Store, monkeypatch: pytest.MonkeyPatch)
     proxy.execute = real_execute  # type: ignore[attr-defined]
     proxy.executemany = flaky_executemany  # type: ignore[attr-defined]
     monkeypatch.setattr(store, "_conn", proxy)
-    return sqlite3.OperationalError
+    return StoreError  # as with PostgreSQL: a failed write reaches callers as a StoreError
 
 
 def test_failed_write_leaves_nothing_behind(store, embedder, monkeypatch):
