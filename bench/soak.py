@@ -57,6 +57,7 @@ class Result:
     status: int  # 0: no HTTP status (connection error, timeout)
     seconds: float
     ttft: float | None = None
+    note: str = ""  # the client error of a status 0; "abstained" for an answer without the LLM
 
 
 def free_port() -> int:
@@ -108,7 +109,7 @@ class Traffic:
         self.client = httpx.Client(
             base_url=url,
             headers={"Authorization": f"Bearer {key}"},
-            timeout=httpx.Timeout(120.0, connect=5.0),
+            timeout=httpx.Timeout(300.0, connect=5.0),  # a full queue on a busy CPU waits > 120 s
             limits=httpx.Limits(max_connections=64),
         )
         self.origin = 0.0
@@ -118,16 +119,22 @@ class Traffic:
         started = time.perf_counter()
         ttft: float | None = None
         status = 0
+        abstained = False
+        note = ""
         try:
             if kind in ("query_stream", "chat_stream"):
                 path, body = self._answer_request(kind, question, stream=True)
                 with self.client.stream("POST", path, json=body) as response:
                     status = response.status_code
+                    done = False
                     for line in response.iter_lines():
                         if ttft is None and _is_token(kind, line):
                             ttft = time.perf_counter() - started
                         if kind == "query_stream" and line.startswith("event: error"):
                             status = 599  # an error event inside a 200 stream
+                        if done and line.startswith("data: "):
+                            abstained = json.loads(line[6:]).get("abstained")
+                        done = line.startswith("event: done")
             elif kind in ("query", "chat"):
                 path, body = self._answer_request(kind, question, stream=False)
                 status = self.client.post(path, json=body).status_code
@@ -137,10 +144,12 @@ class Traffic:
                 status = self.client.get("/api/conversations").status_code
             else:
                 status = self.client.get("/healthz").status_code
-        except httpx.HTTPError:
-            status = 0
+        except httpx.HTTPError as exc:
+            status, note = 0, type(exc).__name__
         seconds = time.perf_counter() - started
-        return Result(kind, started - self.origin, status, seconds, ttft)
+        if abstained:  # answered without the model: no decode, so not a TTFT sample
+            ttft, note = None, "abstained"
+        return Result(kind, started - self.origin, status, seconds, ttft, note)
 
     def _answer_request(self, kind: str, question: str, stream: bool) -> tuple[str, dict[str, Any]]:
         if kind.startswith("query"):
@@ -268,7 +277,9 @@ def report(results: list[Result], rss: list[tuple[float, int]], minutes: float) 
     statuses = Counter(r.status for r in results)
     other = {s: n for s, n in statuses.items() if s not in (200, 503)}
     by_kind = Counter(r.kind for r in results)
+    notes = Counter(f"{r.kind}: {r.note}" for r in results if r.note)
     print(f"\ntotal {len(results)} requests {dict(by_kind)}; statuses {dict(statuses)}")
+    print(f"client errors and abstentions (streamed, no TTFT): {dict(notes)}")
     first, last = rss_by_minute.get(0), rss_by_minute.get(whole - 1)
     if first and last:
         drift = statistics.median(last) / statistics.median(first) - 1
