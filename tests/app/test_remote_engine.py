@@ -61,8 +61,6 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         str(port),
         "--n_ctx",
         "2048",
-        "--interrupt_requests",  # its default cuts off an answer when another request arrives
-        "false",
         "--n_threads",
         "2",
         "--n_threads_batch",
