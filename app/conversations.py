@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from app.service_db import ServiceDatabase, SQLiteServiceDatabase
+from app.service_db import ServiceDatabase, database_or_sqlite
 
 
 def _now() -> str:
@@ -60,11 +60,7 @@ class ConversationStore:
         *,
         database: ServiceDatabase | None = None,
     ) -> None:
-        if database is None:
-            if data_dir is None:
-                raise ValueError("a ConversationStore needs a data folder or a database")
-            database = SQLiteServiceDatabase(Path(data_dir), conn)
-        self._db = database
+        self._db = database_or_sqlite(database, data_dir, conn, "ConversationStore")
 
     def create(self, owner: str, title: str) -> str:
         conversation_id = uuid.uuid4().hex

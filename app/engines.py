@@ -510,14 +510,7 @@ class LlamaCppChatModel:
             tokens, max_tokens, float(temperature), cancel, self._system_prefix(messages, tokens)
         )
         with self._lock:
-            if self._closed:
-                raise ModelBusyError("the language model is shutting down", retry_after=5)
-            if self._admitted >= self._queue_size:
-                wait = math.ceil(self._avg_job_s * self._admitted)
-                raise ModelBusyError(
-                    "the language model is busy; try again shortly",
-                    retry_after=max(1, min(60, wait)),
-                )
+            self._refuse_if_full()
             self._admitted += 1
             self._jobs.put(job)  # under the lock, so close() cannot miss it
         return _LocalStream(self, job)
@@ -527,14 +520,19 @@ class LlamaCppChatModel:
         once, before it spends time on retrieval and prompt assembly (the real admission is
         still `stream`'s)."""
         with self._lock:
-            if self._closed:
-                raise ModelBusyError("the language model is shutting down", retry_after=5)
-            if self._admitted >= self._queue_size:
-                wait = math.ceil(self._avg_job_s * self._admitted)
-                raise ModelBusyError(
-                    "the language model is busy; try again shortly",
-                    retry_after=max(1, min(60, wait)),
-                )
+            self._refuse_if_full()
+
+    def _refuse_if_full(self) -> None:
+        """ModelBusyError (with a Retry-After estimate) when closing or the queue is full;
+        called with the lock held."""
+        if self._closed:
+            raise ModelBusyError("the language model is shutting down", retry_after=5)
+        if self._admitted >= self._queue_size:
+            wait = math.ceil(self._avg_job_s * self._admitted)
+            raise ModelBusyError(
+                "the language model is busy; try again shortly",
+                retry_after=max(1, min(60, wait)),
+            )
 
     def _drop_if_queued(self, job: _Job) -> None:
         with self._lock:

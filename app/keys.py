@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.service_db import ServiceDatabase, SQLiteServiceDatabase
+from app.service_db import ServiceDatabase, database_or_sqlite
 from index.types import Principal, parse_groups
 
 KEY_PREFIX = "hk_"
@@ -47,11 +47,7 @@ class KeyStore:
         *,
         database: ServiceDatabase | None = None,
     ) -> None:
-        if database is None:
-            if data_dir is None:
-                raise ValueError("a KeyStore needs a data folder or a database")
-            database = SQLiteServiceDatabase(Path(data_dir), conn)
-        self._db = database
+        self._db = database_or_sqlite(database, data_dir, conn, "KeyStore")
 
     def create(self, user: str, groups: str | list[str]) -> tuple[str, KeyInfo]:
         """A new key for `user` with `groups`; returns (the key, shown once; its info)."""

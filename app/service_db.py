@@ -113,3 +113,18 @@ def service_database(
 
         return PostgresServiceDatabase(open_store(data_dir, database_url), owns_store=True)
     return SQLiteServiceDatabase(data_dir)
+
+
+def database_or_sqlite(
+    database: ServiceDatabase | None,
+    data_dir: Path | None,
+    conn: sqlite3.Connection | None,
+    owner: str,
+) -> ServiceDatabase:
+    """`database`, else the SQLite service tables in `data_dir` (over `conn` when given): what
+    the key and conversation stores accept so that older callers keep working."""
+    if database is not None:
+        return database
+    if data_dir is None:
+        raise ValueError(f"a {owner} needs a data folder or a database")
+    return SQLiteServiceDatabase(Path(data_dir), conn)
