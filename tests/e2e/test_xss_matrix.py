@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pagekit import DOCS
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.hardening]
 
 SEED = 20261125
 ANSWERS = 30
