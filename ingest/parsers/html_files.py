@@ -61,8 +61,28 @@ def _is_boilerplate(element: Any) -> bool:
         or classes & _BOILERPLATE_CLASSES
         or "hidden" in attrs
         or attrs.get("aria-hidden", "").strip().lower() == "true"
-        or "display:none" in attrs.get("style", "").replace(" ", "").lower()
+        or _hidden_by_style(attrs.get("style", ""))
     )
+
+
+# Inline styles that hide text from a reader while leaving it in the markup: the classic way to
+# plant instructions for a model in a page (hardening row 5).
+_HIDING_STYLE = re.compile(
+    r"(?:^|;)(?:display:none|visibility:hidden|opacity:0(?:\.0+)?(?:;|$)"
+    r"|font-size:0(?:\.0+)?(?:px|pt|em|rem|%)?(?:;|$))"
+)
+_STYLE_COLOR = re.compile(r"(?:^|;)(background(?:-color)?|color):([^;!]+)")
+
+
+def _hidden_by_style(style: str) -> bool:
+    """Whether an inline style hides its text: display/visibility/opacity/zero font size, or
+    the same colour for text and background (white on white)."""
+    compact = style.replace(" ", "").lower()
+    if _HIDING_STYLE.search(compact):
+        return True
+    colours = dict(_STYLE_COLOR.findall(compact))
+    background = colours.get("background-color") or colours.get("background")
+    return background is not None and colours.get("color") == background
 
 
 def _clean_html(markup: str) -> tuple[str, str | None]:
