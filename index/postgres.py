@@ -22,7 +22,7 @@ from psycopg import IsolationLevel
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index import pg_schema
-from index.errors import EmbedderMismatchError, StoreError
+from index.errors import StoreError
 from index.pg_queries import (
     DENSE_SQL,
     EXACT_DENSE_SQL,
@@ -42,6 +42,7 @@ from index.pg_queries import (
 )
 from index.protocols import Vectors
 from index.types import Chunk, Document, Passage, StoredDocument
+from index.write_rules import check_same_embedder, checked_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -163,12 +164,7 @@ class PostgresStore:
                 self._set(cur, {"embedder": model_id, "dim": str(dim)})
                 pg_schema.set_vector_dim(cur, dim)
                 return
-        if stored["embedder"] != model_id or int(stored["dim"]) != dim:
-            raise EmbedderMismatchError(
-                f"this index was built with embedder {stored['embedder']!r} ({stored['dim']}-d); "
-                f"the configured embedder is {model_id!r} ({dim}-d). Use the original embedder "
-                "or ingest into a new database."
-            )
+        check_same_embedder(stored, model_id, dim, "database")
 
     # -- writing --------------------------------------------------------------------------
 
@@ -176,11 +172,7 @@ class PostgresStore:
         self, document: Document, chunks: Sequence[Chunk], embeddings: Vectors
     ) -> None:
         """Replace `document` with its chunks, ACL rows and embeddings, atomically."""
-        if len(chunks) != len(embeddings):
-            raise StoreError("each chunk needs exactly one embedding")
-        if not document.groups:
-            raise StoreError(f"document {document.id!r} has no groups; nobody could read it")
-        matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
+        matrix = checked_embeddings(document, chunks, embeddings)
         with self._write() as cur:
             dim = self._manifest(cur).get("dim")
             if chunks and (dim is None or matrix.shape[1] != int(dim)):

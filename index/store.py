@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.errors import EmbedderMismatchError, StoreError, VectorIndexError
+from index.errors import StoreError, VectorIndexError
 from index.migrations import migrate
 from index.protocols import Ids, VectorIndex, Vectors
 from index.types import Chunk, Document, Passage, StoredDocument
@@ -30,6 +30,7 @@ from index.vectors import (
     remove_stale_files,
     write_generation,
 )
+from index.write_rules import check_same_embedder, checked_embeddings
 
 log = logging.getLogger(__name__)
 
@@ -161,12 +162,7 @@ class SQLiteStore:
                     [("embedder", model_id), ("dim", str(dim))],
                 )
                 return
-        if stored["embedder"] != model_id or int(stored["dim"]) != dim:
-            raise EmbedderMismatchError(
-                f"this index was built with embedder {stored['embedder']!r} ({stored['dim']}-d); "
-                f"the configured embedder is {model_id!r} ({dim}-d). Use the original embedder "
-                "or ingest into a new data directory."
-            )
+        check_same_embedder(stored, model_id, dim, "data directory")
 
     # -- writing --------------------------------------------------------------------------
 
@@ -174,11 +170,7 @@ class SQLiteStore:
         self, document: Document, chunks: Sequence[Chunk], embeddings: Vectors
     ) -> None:
         """Replace `document` with its chunks, FTS rows, ACL rows and embeddings, atomically."""
-        if len(chunks) != len(embeddings):
-            raise StoreError("each chunk needs exactly one embedding")
-        if not document.groups:
-            raise StoreError(f"document {document.id!r} has no groups; nobody could read it")
-        matrix = np.ascontiguousarray(embeddings, dtype=np.float32)
+        matrix = checked_embeddings(document, chunks, embeddings)
         with self._write() as conn:
             conn.execute("DELETE FROM documents WHERE id = ?", (document.id,))
             cursor = conn.execute(
