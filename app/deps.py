@@ -9,11 +9,12 @@ conversations are kept apart from every other anonymous caller's.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from app.admission import Admission
 from app.conversations import ConversationStore
 from app.engines import ChatModel
 from app.keys import KeyStore
@@ -40,6 +41,7 @@ class Services:
     rag: RagPipeline
     metrics: Metrics
     limiter: RateLimiter
+    admission: Admission = field(default_factory=Admission)
 
 
 def get_services(request: Request) -> Services:

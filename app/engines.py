@@ -515,20 +515,21 @@ class LlamaCppChatModel:
             self._jobs.put(job)  # under the lock, so close() cannot miss it
         return _LocalStream(self, job)
 
-    def check_admission(self) -> None:
-        """Raise ModelBusyError now if a request would be refused: lets a route answer 503 at
-        once, before it spends time on retrieval and prompt assembly (the real admission is
-        still `stream`'s)."""
+    def check_admission(self, pending: int = 0) -> None:
+        """Raise ModelBusyError now if a request would be refused, counting `pending` requests
+        already admitted at the door but not yet queued: lets a route answer 503 at once,
+        before it spends time on retrieval and prompt assembly (the real admission is still
+        `stream`'s; see app/admission.py)."""
         with self._lock:
-            self._refuse_if_full()
+            self._refuse_if_full(pending)
 
-    def _refuse_if_full(self) -> None:
+    def _refuse_if_full(self, pending: int = 0) -> None:
         """ModelBusyError (with a Retry-After estimate) when closing or the queue is full;
         called with the lock held."""
         if self._closed:
             raise ModelBusyError("the language model is shutting down", retry_after=5)
-        if self._admitted >= self._queue_size:
-            wait = math.ceil(self._avg_job_s * self._admitted)
+        if self._admitted + pending >= self._queue_size:
+            wait = math.ceil(self._avg_job_s * (self._admitted + pending))
             raise ModelBusyError(
                 "the language model is busy; try again shortly",
                 retry_after=max(1, min(60, wait)),

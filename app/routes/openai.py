@@ -24,7 +24,7 @@ from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable, refuse_if_busy
+from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, InvalidRequestError
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -147,8 +147,10 @@ async def chat_completions(
         events = _plain_events(body, services, cancel)
     else:
         question = _question(body)
-        refuse_if_busy(services.model)
-        events = await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
+        with services.admission.hold(services.model):  # a full queue: 503 before retrieval
+            events = await anyio.to_thread.run_sync(
+                services.rag.stream, principal, question, cancel
+            )
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     model = services.model.model_id

@@ -18,7 +18,7 @@ from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, AUTH, BODY, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable, refuse_if_busy
+from app.routes.streaming import iterate_cancellable
 from index.errors import HearthError, NotFoundError
 
 router = APIRouter(tags=["answers"])
@@ -92,9 +92,10 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
         max_tokens=body.max_tokens,
     )
     cancel = threading.Event()
-    refuse_if_busy(services.model)
-    # Retrieval and prompt assembly are blocking work: off the event loop. 4xx/503 raised here.
-    events = await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
+    # Retrieval and prompt assembly are blocking work: off the event loop. 4xx/503 raised
+    # here, a full queue before any of that work.
+    with services.admission.hold(services.model):
+        events = await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
     services.metrics.queue_depth.set(getattr(services.model, "queue_depth", 0))
     if not body.stream:
         answer: Answer | None = None

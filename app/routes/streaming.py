@@ -39,14 +39,6 @@ async def iterate_cancellable(items: Iterator[T], cancel: threading.Event) -> As
             threading.Thread(target=_drain, args=(step,), daemon=True).start()
 
 
-def refuse_if_busy(model: object) -> None:
-    """503 at once when the model's queue is full (engines with `check_admission`), before any
-    retrieval: under overload the refusal must not wait behind other requests' work."""
-    check = getattr(model, "check_admission", None)
-    if check is not None:
-        check()
-
-
 def _drain(step: object) -> None:
     while step() is not _DONE:  # type: ignore[operator]
         pass
