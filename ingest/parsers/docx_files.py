@@ -1,22 +1,38 @@
-"""Word (.docx) files to `Document`s: heading styles nest the sections; "Title" names it."""
+"""Word (.docx) files to `Document`s: heading styles nest the sections; "Title" names it.
+
+Runs a reader cannot see (hidden, white on white, tiny) are dropped first (docx_hidden.py).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from index.errors import HearthError, ParseError
 from index.types import Document
 from ingest.parsers.base import ParseOptions
+from ingest.parsers.docx_hidden import without_hidden_runs
 from ingest.parsers.elements import _blocks, _document
 from ingest.parsers.text import build_sections, clean_line, prettify_stem
-from ingest.parsers.unstructured_runtime import _partition
+from ingest.parsers.unstructured_runtime import _partition, _reason
 
 
 def parse_docx(path: Path, doc_id: str, options: ParseOptions) -> Document:
     """A Word file: heading styles nest the sections; the "Title" style names the document.
 
-    Page headers/footers and table-of-contents entries are left out; tables become "a | b" rows.
+    Page headers/footers, table-of-contents entries and text hidden from readers are left out;
+    tables become "a | b" rows. This runs inside the isolated parser child, so the memory and time
+    limits that stop zip bombs cover the hidden-text pass too.
     """
-    elements = _partition(path, "DOCX", "docx", filename=str(path))
+    try:
+        visible = without_hidden_runs(path)
+    except HearthError:
+        raise
+    except Exception as exc:
+        raise ParseError(
+            f"{path.name}: cannot parse this DOCX file ({_reason(exc, path)})"
+        ) from exc
+    source = {"filename": str(path)} if visible is None else {"file": visible}
+    elements = _partition(path, "DOCX", "docx", **source)
     explicit = next(
         (clean_line(e.text or "") for e in elements if e.metadata.style_name == "Title"), None
     )
