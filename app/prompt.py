@@ -42,6 +42,19 @@ def user_turn(question: str, passages: Sequence[Passage]) -> str:
     return f"{fence_passages(passages)}\n\nUsing the passages above, answer: {question.strip()}"
 
 
+def focus(passages: Sequence[Passage], ratio: float) -> list[Passage]:
+    """The passages whose fused score is at least `ratio` of the best one's (best first).
+
+    A passage far behind the best is rarely where the answer is, yet a small model borrows
+    from it: "the maximum hotel price in Berlin is 4,000 EUR (including e-bikes)" came from
+    the bike-leasing passage shown fourth. Not showing it also shortens the prompt.
+    """
+    if not passages or ratio <= 0:
+        return list(passages)
+    best = max(p.score for p in passages)
+    return [p for p in passages if p.score >= ratio * best]
+
+
 @dataclass(frozen=True)
 class Prompt:
     """The messages to send, the passages they contain (in [n] order) and their size."""

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in fusion.")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
     per_document: int = Field(2, ge=1, description="Most passages taken from one document.")
+    focus_ratio: float = Field(
+        0.92,
+        ge=0,
+        le=1,
+        description="Passages shown to the model must score at least this share of the best "
+        "one's fused score (0 shows all top_k).",
+    )
     abstain_threshold: float = Field(
         0.45, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )

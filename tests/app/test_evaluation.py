@@ -494,11 +494,12 @@ def test_eval_answer_mode(
 ) -> None:
     model.answer = "Employees in the Paris office get 27 days of annual leave [1]."
     out = tmp_path / "eval.json"
+    every_passage = settings.model_copy(update={"focus_ratio": 0.0})  # the leave one is cited
     result = CliRunner().invoke(
         eval_command,
         [str(questions_file), "--data-dir", str(settings.data_dir), "--answer", "--json", str(out)],
         obj=_obj(
-            build_services(settings, SQLiteStore(settings.data_dir), services.embedder, model)
+            build_services(every_passage, SQLiteStore(settings.data_dir), services.embedder, model)
         ),
     )
     assert result.exit_code == 0, result.output

@@ -1,0 +1,47 @@
+"""The model is shown only passages close to the best one: far-behind passages are where a small
+model borrows wrong facts from, and every passage shown costs prompt tokens."""
+
+from __future__ import annotations
+
+import pytest
+from test_attribution import passage
+
+from app.prompt import focus
+
+
+def with_scores(*scores: float):
+    return [
+        type(p)(p.chunk, p.document, s, p.rank)
+        for p, s in zip((passage(i, f"text {i}") for i in range(1, 9)), scores, strict=False)
+    ]
+
+
+def test_passages_far_behind_the_best_are_not_shown():
+    shown = focus(with_scores(0.0328, 0.0320, 0.0301, 0.0290), 0.92)
+    assert [p.chunk.id for p in shown] == [1, 2]
+
+
+def test_the_best_passage_is_always_shown_and_order_is_kept():
+    assert [p.chunk.id for p in focus(with_scores(0.5), 0.99)] == [1]
+    shown = focus(with_scores(0.030, 0.032, 0.010), 0.9)
+    assert [p.chunk.id for p in shown] == [1, 2]
+
+
+@pytest.mark.parametrize("ratio", [0.0, -1.0])
+def test_ratio_zero_shows_every_passage(ratio):
+    passages = with_scores(0.03, 0.001, 0.0)
+    assert focus(passages, ratio) == passages
+
+
+def test_no_passages_stay_no_passages():
+    assert focus([], 0.92) == []
+
+
+def test_a_far_behind_passage_is_neither_prompted_nor_a_source(client, model, settings):
+    question = {"question": "How many days of annual leave in Paris?", "top_k": 4}
+    every = client.post("/api/query", json=question).json()
+    client.app.state.settings.focus_ratio = 0.999  # only passages tied with the best
+    focused = client.post("/api/query", json=question).json()
+    assert len(focused["sources"]) < len(every["sources"])
+    assert focused["sources"][0]["document_id"] == every["sources"][0]["document_id"]
+    assert model.prompts[-1][-1]["content"].count("Passage [") == len(focused["sources"])
