@@ -355,6 +355,27 @@ def test_term_statistics_count_only_readable_chunks(store, embedder):
     assert store.term_statistics(["canteen"], PUBLIC | HR, ids)[:2] == (3, {"canteen": 2})
 
 
+def test_term_statistics_follow_acl_changes_and_new_chunks(store, embedder):
+    write(store, embedder, "open", ["canteen menu", "parking rules"])
+    write(store, embedder, "closed", ["canteen budget", "canteen staff"], HR)
+    open_ids = [p.chunk.id for p in store.document_chunks("open", PUBLIC)]
+    assert store.term_statistics(["canteen"], PUBLIC, open_ids)[:2] == (2, {"canteen": 1})
+    store.set_groups("closed", PUBLIC | HR)  # now readable: counted at once
+    closed_ids = [p.chunk.id for p in store.document_chunks("closed", PUBLIC)]
+    total, frequencies, holders = store.term_statistics(["canteen"], PUBLIC, closed_ids)
+    assert (total, frequencies, holders) == (4, {"canteen": 3}, {"canteen": set(closed_ids)})
+    write(store, embedder, "later", ["canteen hours"])  # a chunk written after the counts
+    assert store.term_statistics(["canteen", "hours"], PUBLIC, [])[:2] == (
+        5,
+        {"canteen": 4, "hours": 1},
+    )
+    assert store.term_statistics(["canteen"], frozenset({"nobody"}), open_ids) == (
+        0,
+        {"canteen": 0},
+        {"canteen": {open_ids[0]}},  # holders say which given chunk holds a term, readable or not
+    )
+
+
 def test_document_routes_respect_the_acl(store, embedder):
     write(store, embedder, "doc", ["first part", "second part"], HR)
     assert store.get_document("doc", PUBLIC) is None
