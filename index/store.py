@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -39,10 +38,6 @@ log = logging.getLogger(__name__)
 DB_NAME = "hearth.sqlite3"
 # FTS5 bm25() column weights: title (with aliases), heading path, body.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
-# Lexical search ranks without the ACL and filters afterwards when the caller may read at least
-# this share of the chunks, looking this many times k rows deep (or 2k / share if deeper).
-POST_FILTER_MIN_SHARE = 0.25
-POST_FILTER_DEPTH = 4
 
 
 def _now() -> str:
@@ -101,7 +96,6 @@ class SQLiteStore:
         self._vectors: VectorIndex | None = None
         self._vector_generation = -1
         self._allowed_cache: dict[tuple[str, frozenset[str]], Ids] = {}
-        self._chunk_total: tuple[str, int] | None = None
         self._readable_cache: dict[tuple[str, frozenset[str]], npt.NDArray[np.bool_]] = {}
 
     # -- plumbing -----------------------------------------------------------------------
@@ -495,30 +489,11 @@ class SQLiteStore:
         return total, frequencies, holders
 
     def lexical_search(self, match: str, groups: frozenset[str], k: int) -> list[Passage]:
-        """BM25 top-k for an escaped FTS5 expression among the chunks `groups` may read.
-
-        When the caller may read most chunks, the best `MATCH` rows are ranked without an ACL
-        probe per matching row and the readable ones kept (the probe cost ~2-4 ms per query at
-        100k chunks); if restricted rows crowd out k readable ones, the search runs again with
-        the ACL inside the query. Either way the result is the k best readable rows, and
-        `_passages` checks the ACL once more in SQL.
-        """
+        """BM25 top-k for an escaped FTS5 expression, joined with the ACL inside the query."""
         if not groups or k <= 0 or not match:
             return []
+        members = sorted(groups)
         with self._snapshot():
-            readable = self._readable_mask(groups)
-            share = np.count_nonzero(readable) / max(1, self._chunk_count())
-            if share >= POST_FILTER_MIN_SHARE:
-                depth = max(POST_FILTER_DEPTH * k, math.ceil(2 * k / share))
-                rows = self._conn.execute(
-                    "SELECT f.rowid, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts f"
-                    " WHERE chunks_fts MATCH ? ORDER BY score DESC, f.rowid LIMIT ?",
-                    (*BM25_WEIGHTS, match, depth),
-                ).fetchall()
-                kept = [r for r in rows if r[0] < len(readable) and readable[r[0]]][:k]
-                if len(kept) == k or len(rows) < depth:
-                    return self._passages([r[0] for r in kept], [r[1] for r in kept], groups)
-            members = sorted(groups)
             rows = self._conn.execute(
                 "SELECT f.rowid, -bm25(chunks_fts, ?, ?, ?) AS score FROM chunks_fts f"
                 # One MATCH, each row checked with one probe of the ACL's chunk index: `+a.grp`
@@ -527,20 +502,10 @@ class SQLiteStore:
                 # slower at 10k), and `+rowid IN (...)` materialises every readable id per query.
                 " WHERE chunks_fts MATCH ? AND EXISTS (SELECT 1 FROM acl a"
                 f" WHERE a.chunk_rowid = f.rowid AND +a.grp IN ({_placeholders(members)}))"
-                " ORDER BY score DESC, f.rowid LIMIT ?",
-                (*BM25_WEIGHTS, match, *members, k),
+                " ORDER BY bm25(chunks_fts, ?, ?, ?) LIMIT ?",
+                (*BM25_WEIGHTS, match, *members, *BM25_WEIGHTS, k),
             ).fetchall()
             return self._passages([r[0] for r in rows], [r[1] for r in rows], groups)
-
-    def _chunk_count(self) -> int:
-        """All chunks, readable or not; cached until the next write (the ACL version)."""
-        version = self._acl_key(frozenset())[0]
-        if self._chunk_total is None or self._chunk_total[0] != version:
-            self._chunk_total = (
-                version,
-                self._conn.execute("SELECT count(*) FROM chunks").fetchone()[0],
-            )
-        return self._chunk_total[1]
 
     def _passages(
         self, chunk_ids: list[int], scores: list[float], groups: frozenset[str]
