@@ -250,3 +250,101 @@ def test_random_bytes_keep_the_not_a_zip_message(tmp_path: Path) -> None:
     path.write_bytes(b"PK\x03\x04 truncated zip")
     with pytest.raises(ParseError, match=r"^broken\.docx: .*not a ZIP archive"):
         parse(path)
+
+
+def _run_xml(run: Run, xml: str) -> None:
+    """Add raw run properties (`<w:... />` elements) to the run."""
+    properties = run._r.get_or_add_rPr()
+    for element in parse_xml(f"<w:rPr {nsdecls('w')}>{xml}</w:rPr>"):
+        properties.append(element)
+
+
+@pytest.mark.parametrize(
+    ("xml", "visible"),
+    [
+        ('<w:color w:val="000000" w:themeColor="background1"/>', False),  # theme white
+        ('<w:color w:val="FFFFFF" w:themeColor="text1"/>', True),  # theme black wins over val
+        ('<w:color w:themeColor="background1" w:themeShade="40"/>', True),  # darkened: grey
+        ("<w:cs/><w:szCs w:val='2'/>", False),  # complex-script text at 1 pt
+        ("<w:szCs w:val='2'/>", True),  # the Latin size applies, not the complex-script one
+        ("<w:w w:val='1'/>", False),  # squeezed to 1 % width
+        ("<w:w w:val='50'/>", True),
+    ],
+)
+def test_theme_colours_complex_script_sizes_and_scales(
+    tmp_path: Path, xml: str, visible: bool
+) -> None:
+    text = parse(write(tmp_path / "run.docx", lambda run: _run_xml(run, xml)))
+    assert COVER in text and (PLANTED in text) is visible
+
+
+def _add_style(document: Any, kind: Any, name: str, rpr: str, based_on: str | None = None) -> Any:
+    style = document.styles.add_style(name, kind)
+    if based_on:
+        style.element.append(parse_xml(f'<w:basedOn {nsdecls("w")} w:val="{based_on}"/>'))
+    if rpr:
+        style.element.append(parse_xml(f"<w:rPr {nsdecls('w')}>{rpr}</w:rPr>"))
+    return style
+
+
+def test_vanish_toggles_across_paragraph_and_character_styles(tmp_path: Path) -> None:
+    document = docx.Document()
+    paragraph_kind = docx.enum.style.WD_STYLE_TYPE.PARAGRAPH
+    character_kind = docx.enum.style.WD_STYLE_TYPE.CHARACTER
+    _add_style(document, paragraph_kind, "Quiet", "<w:vanish/>")
+    _add_style(document, character_kind, "Again", "<w:vanish/>")
+    _add_style(document, character_kind, "Off", '<w:vanish w:val="0"/>')
+    document.add_paragraph(COVER)
+    document.add_paragraph("Shown twice hidden.", style="Quiet").runs[0].style = "Again"
+    document.add_paragraph(PLANTED, style="Quiet").runs[0].style = "Off"  # off does not toggle
+    document.save(str(tmp_path / "toggles.docx"))
+    text = parse(tmp_path / "toggles.docx")
+    assert COVER in text and "Shown twice hidden." in text and "IGNORE" not in text
+
+
+def test_a_hidden_table_style_hides_its_runs(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph(COVER)
+    _add_style(document, docx.enum.style.WD_STYLE_TYPE.TABLE, "Invisible grid", "<w:vanish/>")
+    table = document.add_table(rows=1, cols=1)
+    table.style = document.styles["Invisible grid"]
+    table.cell(0, 0).paragraphs[0].add_run(PLANTED)
+    document.save(str(tmp_path / "table-style.docx"))
+    text = parse(tmp_path / "table-style.docx")
+    assert COVER in text and "IGNORE" not in text
+
+
+def test_style_cycles_and_deep_chains_end(tmp_path: Path) -> None:
+    document = docx.Document()
+    character_kind = docx.enum.style.WD_STYLE_TYPE.CHARACTER
+    _add_style(document, character_kind, "Loop A", "", based_on="LoopB")
+    _add_style(document, character_kind, "Loop B", "<w:vanish/>", based_on="LoopA")
+    chain = "".join(  # far deeper than Python's recursion limit; raw XML keeps it quick
+        f'<w:style w:type="character" w:styleId="Deep{depth}"><w:name w:val="Deep {depth}"/>'
+        + (f'<w:basedOn w:val="Deep{depth - 1}"/>' if depth else "<w:rPr><w:vanish/></w:rPr>")
+        + "</w:style>"
+        for depth in range(3000)
+    )
+    for style in parse_xml(f"<w:styles {nsdecls('w')}>{chain}</w:styles>"):
+        document.styles.element.append(style)
+    paragraph = document.add_paragraph(COVER + " ")
+    paragraph.add_run(f"{PLANTED} looped").style = "Loop A"
+    paragraph.add_run(f" {PLANTED} deep").style = "Deep 2999"  # hidden 2,999 styles down
+    paragraph.add_run(" Still here.")
+    document.save(str(tmp_path / "chains.docx"))
+    text = parse(tmp_path / "chains.docx")
+    assert COVER in text and "Still here." in text and "IGNORE" not in text
+
+
+def test_a_paragraph_of_many_runs_is_judged_run_by_run(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph(COVER)
+    paragraph = document.add_paragraph()._p
+    hidden = "".join(
+        f"<w:r><w:rPr><w:vanish/></w:rPr><w:t>secret{i} </w:t></w:r>" for i in range(20_000)
+    )
+    for run in parse_xml(f"<w:p {nsdecls('w')}>{hidden}<w:r><w:t>Kept.</w:t></w:r></w:p>"):
+        paragraph.append(run)
+    document.save(str(tmp_path / "many.docx"))
+    text = parse(tmp_path / "many.docx")
+    assert COVER in text and "Kept." in text and "secret" not in text
