@@ -64,7 +64,11 @@ class Settings(BaseSettings):
     )
     threads: int = Field(2, ge=1, le=256, description="CPU threads for the LLM.")
     queue_size: int = Field(
-        4, ge=1, le=1024, description="Requests that may wait for the LLM; more get 503."
+        4,
+        ge=1,
+        le=1024,
+        description="Answers in progress at once (retrieving, waiting for or running on the "
+        "LLM); more get 503 at once.",
     )
     allowed_licenses: str = Field(
         OPEN_LICENSES, description="Comma-separated model licences (GGUF general.license) allowed."
@@ -87,7 +91,13 @@ class Settings(BaseSettings):
         200, ge=1, le=4096, description="Default and maximum answer length in model tokens."
     )
     temperature: float = Field(0.0, ge=0, le=2, description="Sampling temperature; 0 is greedy.")
-    top_k: int = Field(4, ge=1, le=20, description="Passages shown to the model per question.")
+    top_k: int = Field(
+        4,
+        ge=1,
+        le=20,
+        description="Most passages shown to the model per question (fewer when "
+        "`HEARTH_FOCUS_RATIO` drops far-behind ones).",
+    )
     candidates: int = Field(
         20, ge=1, le=200, description="Candidates per search list before fusion."
     )

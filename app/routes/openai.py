@@ -144,7 +144,8 @@ async def chat_completions(
     the messages to the model unchanged, like a plain OpenAI-compatible server)."""
     cancel = threading.Event()
     if (body.model_extra or {}).get("retrieval") is False:
-        events = _plain_events(body, services, cancel)
+        with services.admission.hold(services.model):  # places held by others count too
+            events = _plain_events(body, services, cancel)
     else:
         question = _question(body)
         with services.admission.hold(services.model):  # a full queue: 503 before retrieval

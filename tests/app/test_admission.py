@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from fakes import ScriptedChatModel
+from fastapi.testclient import TestClient
 
 from app.admission import Admission
+from app.main import create_app
 from index.errors import ModelBusyError
 
 
@@ -44,3 +49,51 @@ def test_engines_without_a_queue_are_not_limited_at_the_door():
     admission = Admission()
     with admission.hold(object()), admission.hold(object()):
         assert admission.pending == 2
+
+
+PLAIN = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "retrieval": False}
+
+
+class OnePlaceModel(ScriptedChatModel):
+    """The scripted model with an engine's door rule: one answer in progress at a time."""
+
+    def check_admission(self, pending: int = 0) -> None:
+        if pending >= 1:
+            raise ModelBusyError("busy", retry_after=4)
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/query", {"question": "How many days of annual leave in Paris?"}),
+        (
+            "/v1/chat/completions",
+            {"model": "x", "messages": [{"role": "user", "content": "annual leave in Paris?"}]},
+        ),
+    ],
+)
+def test_a_request_still_retrieving_holds_its_place_at_the_door(services, settings, path, body):
+    services.model = OnePlaceModel()
+    services.rag.model = services.model
+    inside, release = threading.Event(), threading.Event()
+    retrieve = services.rag.retrieve
+
+    def slow_retrieve(*args, **kwargs):
+        inside.set()
+        assert release.wait(10)
+        return retrieve(*args, **kwargs)
+
+    services.rag.retrieve = slow_retrieve
+    with TestClient(create_app(settings, services=services)) as client:
+        first: list = []
+        worker = threading.Thread(target=lambda: first.append(client.post(path, json=body)))
+        worker.start()
+        assert inside.wait(10)  # the first request is retrieving: nothing queued at the engine
+        refused = client.post(path, json=body)
+        plain = client.post("/v1/chat/completions", json=PLAIN)  # no retrieval at all
+        release.set()
+        worker.join(10)
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "4"
+    assert plain.status_code == 503  # the plain path respects places held by others
+    assert first[0].status_code == 200, first[0].text
+    assert services.admission.pending == 0
