@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -38,6 +39,25 @@ log = logging.getLogger(__name__)
 DB_NAME = "hearth.sqlite3"
 # FTS5 bm25() column weights: title (with aliases), heading path, body.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
+
+
+# Readable-id arrays and masks kept per ACL version: one per group set, the most recent ones.
+# A mask costs a byte per chunk id; per-user group sets (proxy headers) must not pile up.
+MAX_CACHED_GROUP_SETS = 16
+
+
+_Cached = TypeVar("_Cached")
+
+
+def _kept(
+    cache: dict[tuple[str, frozenset[str]], _Cached],
+    key: tuple[str, frozenset[str]],
+    value: _Cached,
+) -> dict[tuple[str, frozenset[str]], _Cached]:
+    """`cache` with `value` under `key`, without entries of older ACL versions and without
+    the least recently added entries beyond MAX_CACHED_GROUP_SETS."""
+    current = [(k, v) for k, v in cache.items() if k[0] == key[0] and k != key]
+    return dict([*current[-(MAX_CACHED_GROUP_SETS - 1) :], (key, value)])
 
 
 def _now() -> str:
@@ -409,8 +429,7 @@ class SQLiteStore:
             allowed = self._allowed_ids(groups)
             cached = np.zeros(int(allowed.max()) + 1 if len(allowed) else 0, dtype=bool)
             cached[allowed] = True
-            self._readable_cache = {k: v for k, v in self._readable_cache.items() if k[0] == key[0]}
-            self._readable_cache[key] = cached
+            self._readable_cache = _kept(self._readable_cache, key, cached)
         return cached
 
     def _allowed_ids(self, groups: frozenset[str]) -> Ids:
@@ -423,8 +442,7 @@ class SQLiteStore:
                 members,
             ).fetchall()
             cached = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            self._allowed_cache = {k: v for k, v in self._allowed_cache.items() if k[0] == key[0]}
-            self._allowed_cache[key] = cached
+            self._allowed_cache = _kept(self._allowed_cache, key, cached)
         return cached
 
     def dense_search(self, query: Vectors, groups: frozenset[str], k: int) -> list[Passage]:

@@ -402,3 +402,19 @@ def test_manifest_round_trips(store, embedder):
     assert manifest["embedder"] == embedder.model_id
     assert manifest["dim"] == str(embedder.dim)
     assert manifest["last_ingest"] == "2026-01-01T00:00:00Z"
+
+
+def test_sqlite_keeps_readable_ids_for_a_bounded_number_of_group_sets(tmp_path, embedder):
+    from index import store as store_module
+
+    store = SQLiteStore(tmp_path / "d", vector_kind="exact")
+    write(store, embedder, "open", ["canteen menu monday"])
+    write(store, embedder, "staff", ["canteen staff rota"], HR)
+    callers = [PUBLIC | {f"user-{i}"} for i in range(3 * store_module.MAX_CACHED_GROUP_SETS)]
+    for groups in callers:  # per-user group sets, as reverse-proxy headers may send
+        assert store.term_statistics(["canteen"], groups, [])[:2] == (1, {"canteen": 1})
+        assert [p.document.id for p in bm25_top_k(store, "canteen", groups, 5)] == ["open"]
+    assert len(store._readable_cache) <= store_module.MAX_CACHED_GROUP_SETS
+    assert len(store._allowed_cache) <= store_module.MAX_CACHED_GROUP_SETS
+    assert store.term_statistics(["canteen"], PUBLIC | HR, [])[:2] == (2, {"canteen": 2})
+    store.close()
