@@ -39,7 +39,9 @@ def test_no_passages_stay_no_passages():
 
 def test_a_far_behind_passage_is_neither_prompted_nor_a_source(client, model, settings):
     question = {"question": "How many days of annual leave in Paris?", "top_k": 4}
+    client.app.state.settings.focus_ratio = 0.0  # every passage of the top k
     every = client.post("/api/query", json=question).json()
+    assert len(every["sources"]) == 4
     client.app.state.settings.focus_ratio = 0.999  # only passages tied with the best
     focused = client.post("/api/query", json=question).json()
     assert len(focused["sources"]) < len(every["sources"])
