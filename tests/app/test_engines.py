@@ -200,6 +200,9 @@ def test_full_queue_is_refused_at_once_and_close_ends_the_worker():
         assert err.value.retry_after >= 1
         running.close()  # type: ignore[attr-defined]
         wait_idle(engine)
+        engine.check_admission()  # a free place at the door...
+        with pytest.raises(ModelBusyError):  # ...unless a request on its way holds it
+            engine.check_admission(pending=1)
         assert "".join(engine.stream(ask("Hi"), max_tokens=5))  # a free slot again
         running = engine.stream(STORY, max_tokens=1500)
         assert next(running)
