@@ -42,8 +42,11 @@ def user_turn(question: str, passages: Sequence[Passage]) -> str:
     return f"{fence_passages(passages)}\n\nUsing the passages above, answer: {question.strip()}"
 
 
-def focus(passages: Sequence[Passage], ratio: float) -> list[Passage]:
-    """The passages whose fused score is at least `ratio` of the best one's (best first).
+def focus(
+    passages: Sequence[Passage], ratio: float, keep: frozenset[int] = frozenset()
+) -> list[Passage]:
+    """The passages whose fused score is at least `ratio` of the best one's, and those whose
+    chunk ids are in `keep` (the evidence that justified answering), in their order.
 
     A passage far behind the best is rarely where the answer is, yet a small model borrows
     from it: "the maximum hotel price in Berlin is 4,000 EUR (including e-bikes)" came from
@@ -52,7 +55,7 @@ def focus(passages: Sequence[Passage], ratio: float) -> list[Passage]:
     if not passages or ratio <= 0:
         return list(passages)
     best = max(p.score for p in passages)
-    return [p for p in passages if p.score >= ratio * best]
+    return [p for p in passages if p.score >= ratio * best or p.chunk.id in keep]
 
 
 @dataclass(frozen=True)

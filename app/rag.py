@@ -177,7 +177,7 @@ class RagPipeline:
                 self.model.model_id, retrieval.evidence, timings,
             )  # fmt: skip
             return self._abstained(principal, question, answer, started)
-        shown = focus(retrieval.passages, self.settings.focus_ratio)
+        shown = focus(retrieval.passages, self.settings.focus_ratio, retrieval.carriers)
         prompt = build_prompt(self.model, text, shown, history, max_tokens)
         temperature = (
             self.settings.temperature if question.temperature is None else question.temperature

@@ -204,6 +204,9 @@ class Retrieval:
 
     passages: list[Passage]
     evidence: float
+    # The chunks that gave the evidence its value (best cosine, best term coverage): whatever
+    # else is trimmed from a prompt, the model must see what justified calling it.
+    carriers: frozenset[int] = frozenset()
 
 
 def rrf_fuse(ranked_lists: list[tuple[list[Passage], float]], rrf_k: int) -> list[Passage]:
@@ -266,7 +269,10 @@ def hybrid_search(
     # Evidence comes from the first query (the question itself): the others only help ranking.
     # Otherwise an unrelated question asked as a follow-up would borrow the evidence of the
     # previous question's words and be answered instead of refused.
-    return Retrieval(chosen, evidence(store, chosen, used[:1], groups))
+    signals = evidence_signals(store, chosen, *used[0], groups) if used else None
+    if signals is None:
+        return Retrieval(chosen, 0.0)
+    return Retrieval(chosen, signals.score, signals.carriers)
 
 
 COSINE_WEIGHT = 0.5  # evidence = 0.5 * cosine + 0.5 * term coverage (chosen on questions.jsonl)
@@ -279,6 +285,7 @@ class EvidenceSignals:
 
     cosine: float
     coverage: float
+    carriers: frozenset[int] = frozenset()  # the chunk ids of the best cosine and coverage
 
     @property
     def score(self) -> float:
@@ -288,44 +295,39 @@ class EvidenceSignals:
 def evidence_signals(
     store: Store, passages: list[Passage], text: str, vector: Vectors, groups: frozenset[str]
 ) -> EvidenceSignals:
-    """The signals of `passages` for one query (zeros when there is no passage)."""
-    ids = [p.chunk.id for p in passages if p.chunk.id is not None]
-    if not ids:
-        return EvidenceSignals(0.0, 0.0)
-    matrix = store.embeddings(ids)
-    cosine = float(np.max(matrix @ vector)) if matrix.size else 0.0
-    return EvidenceSignals(cosine, term_coverage(store, text, ids, groups))
-
-
-def evidence(
-    store: Store,
-    passages: list[Passage],
-    queries: list[tuple[str, Vectors]],
-    groups: frozenset[str],
-) -> float:
-    """How strongly the passages support any of the queries (0..1); the best query counts.
+    """The signals of `passages` for one query (zeros when there is no passage).
 
     Cosine alone could not tell "no such policy" from "a related policy"; a question whose
     rare terms (Madrid, sabbatical, ferry) appear in no readable passage is what abstention
     must catch, hence the IDF-weighted term coverage.
     """
-    return max(
-        (evidence_signals(store, passages, text, vector, groups).score for text, vector in queries),
-        default=0.0,
-    )
+    ids = [p.chunk.id for p in passages if p.chunk.id is not None]
+    if not ids:
+        return EvidenceSignals(0.0, 0.0)
+    matrix = store.embeddings(ids)
+    cosines = matrix @ vector if matrix.size else np.zeros(0)
+    coverage, covering = _best_coverage(store, text, ids, groups)
+    carriers = {covering} if covering is not None else set()
+    if len(cosines):
+        carriers.add(ids[int(np.argmax(cosines))])
+    cosine = float(np.max(cosines)) if len(cosines) else 0.0
+    return EvidenceSignals(cosine, coverage, frozenset(carriers))
 
 
-def term_coverage(store: Store, text: str, chunk_ids: list[int], groups: frozenset[str]) -> float:
-    """The largest IDF-weighted share of the query's terms that one of the chunks contains."""
+def _best_coverage(
+    store: Store, text: str, chunk_ids: list[int], groups: frozenset[str]
+) -> tuple[float, int | None]:
+    """(term coverage, the first chunk reaching it; None when no term counts)."""
     terms = [term.strip('"') for term in fts_query(text).split(" OR ") if term]
     if not terms:
-        return 0.0
+        return 0.0, None
     total, frequencies, holders = store.term_statistics(terms, groups, chunk_ids)
     weights = {t: math.log((total + 1) / (frequencies[t] + 0.5)) for t in terms}
     denominator = sum(weights.values())
     if denominator <= 0:
-        return 0.0
+        return 0.0, None
     per_chunk = {
         chunk_id: sum(weights[t] for t in terms if chunk_id in holders[t]) for chunk_id in chunk_ids
     }
-    return max(per_chunk.values()) / denominator
+    best = max(per_chunk, key=lambda chunk_id: per_chunk[chunk_id])
+    return per_chunk[best] / denominator, best

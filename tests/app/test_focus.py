@@ -7,6 +7,7 @@ import pytest
 from test_attribution import passage
 
 from app.prompt import focus
+from index.types import Principal
 
 
 def with_scores(*scores: float):
@@ -47,3 +48,29 @@ def test_a_far_behind_passage_is_neither_prompted_nor_a_source(client, model, se
     assert len(focused["sources"]) < len(every["sources"])
     assert focused["sources"][0]["document_id"] == every["sources"][0]["document_id"]
     assert model.prompts[-1][-1]["content"].count("Passage [") == len(focused["sources"])
+
+
+def test_passages_that_carried_the_evidence_are_shown_even_far_behind():
+    passages = with_scores(0.0328, 0.0320, 0.0290, 0.0280)
+    shown = focus(passages, 0.92, keep=frozenset({4}))
+    assert [p.chunk.id for p in shown] == [1, 2, 4]
+
+
+def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
+    from index.search import evidence_signals
+
+    principal = Principal("reader", frozenset({"public"}))
+    retrieval = services.rag.retrieve(principal, "annual leave days in the Paris office", [])
+    ids = {p.chunk.id for p in retrieval.passages}
+    assert retrieval.carriers and retrieval.carriers <= ids
+    vector = services.embedder.embed_query("annual leave days in the Paris office")
+    signals = evidence_signals(
+        services.store, retrieval.passages, "annual leave days in the Paris office", vector,
+        frozenset({"public"}),
+    )  # fmt: skip
+    assert signals.score == retrieval.evidence and signals.carriers == retrieval.carriers
+    best_cosine = max(
+        retrieval.passages,
+        key=lambda p: float(services.store.embeddings([p.chunk.id])[0] @ vector),
+    )
+    assert best_cosine.chunk.id in retrieval.carriers
