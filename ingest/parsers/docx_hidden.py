@@ -149,13 +149,20 @@ def _colour(element: Any, theme: dict[str, str]) -> str | None:
     if named is None:
         return _hex(_attr(element)) or "auto"
     channels = [int(named[i : i + 2], 16) for i in (0, 2, 4)]
-    tint, shade = _attr(element, "w:themeTint"), _attr(element, "w:themeShade")
-    if _hex(f"{tint}0000") is not None and len(tint or "") == 2:
-        channels = [round(c * int(str(tint), 16) / 255 + 255 * (1 - int(str(tint), 16) / 255))
-                    for c in channels]  # fmt: skip
-    if _hex(f"{shade}0000") is not None and len(shade or "") == 2:
-        channels = [round(c * int(str(shade), 16) / 255) for c in channels]
+    tint = _fraction(_attr(element, "w:themeTint"))  # towards white
+    if tint is not None:
+        channels = [round(c * tint + 255 * (1 - tint)) for c in channels]
+    shade = _fraction(_attr(element, "w:themeShade"))  # towards black
+    if shade is not None:
+        channels = [round(c * shade) for c in channels]
     return "".join(f"{c:02X}" for c in channels)
+
+
+def _fraction(value: str | None) -> float | None:
+    """A two-hex-digit theme tint or shade ("40") as a share of 255; None if absent or bad."""
+    if value is None or len(value) != 2 or _hex(value * 3) is None:
+        return None
+    return int(value, 16) / 255
 
 
 def theme_colours(document: Any) -> dict[str, str]:
