@@ -18,6 +18,7 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -83,20 +84,25 @@ def _run_worker(data: Path, corpus: Path, kill_after: float | None) -> tuple[int
     return code_, time.perf_counter() - started
 
 
-def snapshot(data: Path) -> dict[str, object]:
-    """Check a store's consistency and describe its content (document -> chunk texts)."""
-    import sqlite3
-
-    from index.store import DB_NAME, SQLiteStore
-
-    conn = sqlite3.connect(data / DB_NAME)
-    problems = []
+def database_problems(conn: sqlite3.Connection) -> list[str]:
+    """What SQLite's own checks find wrong in a store's database: `PRAGMA integrity_check` and
+    FTS5's integrity-check command ([] when both pass)."""
+    found = []
     if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-        problems.append("integrity_check")
+        found.append("integrity_check")
     try:
         conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
     except sqlite3.DatabaseError as exc:
-        problems.append(f"fts: {exc}")
+        found.append(f"fts5 integrity: {exc}")
+    return found
+
+
+def snapshot(data: Path) -> dict[str, object]:
+    """Check a store's consistency and describe its content (document -> chunk texts)."""
+    from index.store import DB_NAME, SQLiteStore
+
+    conn = sqlite3.connect(data / DB_NAME)
+    problems = database_problems(conn)
     counts = conn.execute(
         "SELECT (SELECT count(*) FROM chunks), (SELECT count(*) FROM chunks_fts),"
         " (SELECT count(DISTINCT chunk_rowid) FROM acl),"

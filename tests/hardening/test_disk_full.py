@@ -37,7 +37,7 @@ from index.vectors import file_digest, ids_digest
 
 # The repository root, not bench/ (bench/ingest.py would shadow the ingest package).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from bench.crash_safety import make_corpus
+from bench.crash_safety import database_problems, make_corpus
 
 pytestmark = pytest.mark.hardening
 
@@ -82,15 +82,9 @@ def problems(
     data: Path, v1: dict[str, tuple[str, ...]], v2: dict[str, tuple[str, ...]], gen1: str
 ) -> list[str]:
     """Everything wrong with a store after a failed (or finished) ingest; [] when sound."""
-    found: list[str] = []
     conn = sqlite3.connect(data / DB_NAME)
     try:
-        if conn.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
-            found.append("integrity_check")
-        try:
-            conn.execute("INSERT INTO chunks_fts(chunks_fts, rank) VALUES ('integrity-check', 1)")
-        except sqlite3.DatabaseError as exc:
-            found.append(f"fts5 integrity: {exc}")
+        found = database_problems(conn)
         dim = HashEmbedder().dim
         orphans = conn.execute(
             "SELECT (SELECT count(*) FROM chunks c WHERE NOT EXISTS"
