@@ -32,32 +32,40 @@ def test_vectors_are_unit_length_and_meaningful(real_embedder):
     assert real_embedder.model_id.startswith("all-MiniLM-L6-v2@")
 
 
-def test_loading_and_embedding_open_no_outbound_socket(tmp_path):
-    """In a fresh interpreter with the environment cleared of HF_* variables: the code itself
-    must switch the hub off. Every connect() is recorded; none may happen."""
-    script = textwrap.dedent(
-        """
-        import socket, json
-        attempts = []
-        real_connect = socket.socket.connect
-        def guard(self, address):
-            attempts.append(repr(address))
-            raise OSError("network disabled by test")
-        socket.socket.connect = guard
-        socket.socket.connect_ex = lambda self, address: attempts.append(repr(address)) or 111
-        from index.embedder import SentenceTransformerEmbedder
-        embedder = SentenceTransformerEmbedder()
-        vector = embedder.embed_query("offline check")
-        print(json.dumps({"attempts": attempts, "dim": int(vector.shape[0])}))
-        """
-    )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+OFFLINE_SCRIPT = textwrap.dedent(
+    """
+    import socket, json
+    attempts = []
+    def guard(self, address):
+        attempts.append(repr(address))
+        raise OSError("network disabled by test")
+    socket.socket.connect = guard
+    socket.socket.connect_ex = lambda self, address: attempts.append(repr(address)) or 111
+    from index.embedder import SentenceTransformerEmbedder
+    embedder = SentenceTransformerEmbedder(ARGUMENTS)
+    vector = embedder.embed_query("offline check")
+    print(json.dumps({"attempts": attempts, "dim": int(vector.shape[0])}))
+    """
+)
+
+
+def embed_offline(home, arguments: str = "") -> str:
+    """Load the embedder (`SentenceTransformerEmbedder(arguments)`) and embed a query in a fresh
+    interpreter with no HF_* variables and HOME at `home`, every connect() recorded and refused;
+    the JSON line it printed (connection attempts, vector size)."""
+    script = OFFLINE_SCRIPT.replace("ARGUMENTS", arguments)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    last = result.stdout.strip().splitlines()[-1]
-    assert last == '{"attempts": [], "dim": 384}'
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_loading_and_embedding_open_no_outbound_socket(tmp_path):
+    """In a fresh interpreter with the environment cleared of HF_* variables: the code itself
+    must switch the hub off. Every connect() is recorded; none may happen."""
+    assert embed_offline(tmp_path) == '{"attempts": [], "dim": 384}'
 
 
 def test_other_model_folder_is_refused_by_the_store(tmp_path, real_embedder):
@@ -115,27 +123,7 @@ def test_onnx_backend_matches_torch(real_embedder, onnx_cache, backend):
 def test_onnx_backend_builds_offline_in_a_fresh_process(tmp_path):
     """A fresh interpreter, no HF_* variables, sockets refused, an empty cache under HOME:
     the int8 model is exported and quantised from the bundled folder without the network."""
-    script = textwrap.dedent(
-        """
-        import socket, json
-        attempts = []
-        def guard(self, address):
-            attempts.append(repr(address))
-            raise OSError("network disabled by test")
-        socket.socket.connect = guard
-        socket.socket.connect_ex = lambda self, address: attempts.append(repr(address)) or 111
-        from index.embedder import SentenceTransformerEmbedder
-        embedder = SentenceTransformerEmbedder(backend="onnx-int8")
-        vector = embedder.embed_query("offline check")
-        print(json.dumps({"attempts": attempts, "dim": int(vector.shape[0])}))
-        """
-    )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == '{"attempts": [], "dim": 384}'
+    assert embed_offline(tmp_path, 'backend="onnx-int8"') == '{"attempts": [], "dim": 384}'
     built = list((tmp_path / ".cache" / "hearth" / "embedders").glob("*/model_int8.onnx"))
     assert len(built) == 1
 
