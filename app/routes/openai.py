@@ -14,7 +14,6 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
@@ -24,7 +23,7 @@ from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable
+from app.routes.streaming import iterate_cancellable, start_answer
 from index.errors import HearthError, InvalidRequestError
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -148,10 +147,7 @@ async def chat_completions(
             events = _plain_events(body, services, cancel)
     else:
         question = _question(body)
-        with services.admission.hold(services.model):  # a full queue: 503 before retrieval
-            events = await anyio.to_thread.run_sync(
-                services.rag.stream, principal, question, cancel
-            )
+        events = await start_answer(services, principal, question, cancel)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     model = services.model.model_id

@@ -8,7 +8,6 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
@@ -18,7 +17,7 @@ from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, AUTH, BODY, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable
+from app.routes.streaming import iterate_cancellable, start_answer
 from index.errors import HearthError, NotFoundError
 
 router = APIRouter(tags=["answers"])
@@ -92,10 +91,7 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
         max_tokens=body.max_tokens,
     )
     cancel = threading.Event()
-    # Retrieval and prompt assembly are blocking work: off the event loop. 4xx/503 raised
-    # here, a full queue before any of that work.
-    with services.admission.hold(services.model):
-        events = await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
+    events = await start_answer(services, principal, question, cancel)
     services.metrics.queue_depth.set(getattr(services.model, "queue_depth", 0))
     if not body.stream:
         answer: Answer | None = None

@@ -8,6 +8,10 @@ from typing import TypeVar
 
 import anyio
 
+from app.deps import Services
+from app.rag import Event, Question
+from index.types import Principal
+
 T = TypeVar("T")
 _DONE = object()
 
@@ -37,6 +41,16 @@ async def iterate_cancellable(items: Iterator[T], cancel: threading.Event) -> As
         cancel.set()
         if not finished:
             threading.Thread(target=_drain, args=(step,), daemon=True).start()
+
+
+async def start_answer(
+    services: Services, principal: Principal, question: Question, cancel: threading.Event
+) -> Iterator[Event]:
+    """The answer's events, once admitted: a full queue is refused (503) at the door before
+    any work, then retrieval and prompt assembly, blocking work, run off the event loop (4xx
+    and a late 503 are raised here)."""
+    with services.admission.hold(services.model):
+        return await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
 
 
 def _drain(step: object) -> None:
