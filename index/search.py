@@ -269,9 +269,9 @@ def hybrid_search(
     # Evidence comes from the first query (the question itself): the others only help ranking.
     # Otherwise an unrelated question asked as a follow-up would borrow the evidence of the
     # previous question's words and be answered instead of refused.
-    signals = evidence_signals(store, chosen, *used[0], groups) if used else None
-    if signals is None:
+    if not used:
         return Retrieval(chosen, 0.0)
+    signals = evidence_signals(store, chosen, *used[0], groups)
     return Retrieval(chosen, signals.score, signals.carriers)
 
 
@@ -305,12 +305,14 @@ def evidence_signals(
     if not ids:
         return EvidenceSignals(0.0, 0.0)
     matrix = store.embeddings(ids)
-    cosines = matrix @ vector if matrix.size else np.zeros(0)
     coverage, covering = _best_coverage(store, text, ids, groups)
     carriers = {covering} if covering is not None else set()
-    if len(cosines):
-        carriers.add(ids[int(np.argmax(cosines))])
-    cosine = float(np.max(cosines)) if len(cosines) else 0.0
+    cosine = 0.0
+    if matrix.size:
+        cosines = matrix @ vector
+        closest = int(np.argmax(cosines))
+        cosine = float(cosines[closest])
+        carriers.add(ids[closest])
     return EvidenceSignals(cosine, coverage, frozenset(carriers))
 
 
