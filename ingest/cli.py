@@ -22,8 +22,10 @@ from index.errors import HearthError
 from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder
 from index.types import parse_groups
-from ingest.pipeline import IngestOptions, Ingestor, IngestReport
+from ingest.isolation import IsolatedParser
+from ingest.pipeline import ISOLATED_SUFFIXES, IngestOptions, Ingestor, IngestReport
 from ingest.pipeline import Progress as PipelineProgress
+from ingest.sources import suffixes_under
 
 EmbedderFactory = Callable[[str | None], Embedder]
 
@@ -267,7 +269,10 @@ def ingest(
         raise click.BadParameter(exc.message) from None
     if not options.groups:
         raise click.BadParameter("--groups needs at least one group")
+    parser = IsolatedParser()
     try:
+        # The parser process loads its libraries (seconds) on the other core meanwhile.
+        parser.start(warm=suffixes_under(paths, ISOLATED_SUFFIXES))
         loading = console.status("Loading the embedder...") if not as_json else nullcontext()
         with loading:
             embedder = _embedder_factory(ctx)(embedder_path)
@@ -283,7 +288,7 @@ def ingest(
             disable=as_json,
             transient=False,
         ) as bars:
-            report = Ingestor(store, embedder, _RichProgress(bars)).run(paths, options)
+            report = Ingestor(store, embedder, _RichProgress(bars), parser).run(paths, options)
         store.close()
     except HearthError as exc:
         console.print(f"[red]error:[/] {exc.message}")
@@ -291,6 +296,8 @@ def ingest(
     except KeyboardInterrupt:
         console.print("[yellow]interrupted:[/] every document written so far is complete")
         ctx.exit(130)
+    finally:
+        parser.close()
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))
     else:

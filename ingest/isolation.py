@@ -4,7 +4,8 @@ A DOCX zip bomb, a looping PDF or a parser bug that eats memory must cost one fi
 whole ingest: the child gets an address-space limit (RLIMIT_DATA), each file a deadline, and a
 child that dies or overruns is killed, the file is reported, and a fresh child takes the next
 file. The child is long-lived (started with `spawn`, so no torch threads are forked) because
-importing the parsers costs seconds.
+importing the parsers costs seconds; it can be started early to load them while the embedder
+loads, and it parses the files queued ahead while the caller embeds, on the second core.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import multiprocessing
 import multiprocessing.connection
 import resource
 import sys
+import time
+from collections import deque
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +31,20 @@ DEFAULT_MEMORY_MB = 2048
 DEFAULT_TIMEOUT_S = 120.0
 
 
-def _child(conn: multiprocessing.connection.Connection, memory_mb: int) -> None:
-    """Child loop: parse each (path, relative, options); answer ("ok", doc) or ("error", msg)."""
+def _child(
+    conn: multiprocessing.connection.Connection, memory_mb: int, warm: tuple[str, ...]
+) -> None:
+    """Child loop: load the parsers for the `warm` suffixes, then parse each (path, relative,
+    options); answer ("ok", doc) or ("error", msg)."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     _without_torch()
-    from ingest.parsers.registry import parser_for
+    from ingest.parsers.registry import load_parsers, parser_for
+
+    try:
+        load_parsers(warm)
+    except Exception:  # a broken library: the file that needs it reports the error
+        log.debug("warming the parsers failed", exc_info=True)
 
     while True:
         try:
@@ -68,7 +80,14 @@ def _without_torch() -> None:
 
 
 class IsolatedParser:
-    """Parses files one at a time in a child process; use as a context manager."""
+    """Parses files in a child process, in the order they were submitted; a context manager.
+
+    `submit` queues a file and returns at once, so the child parses the next files on the
+    second core while the caller embeds and writes the previous ones; `result` hands back the
+    oldest submitted file's document (or its ParseError). Each file has `timeout_s` of the
+    child's time: the clock starts when the child must have begun it (when the previous result
+    arrived, or when the child was started).
+    """
 
     def __init__(
         self, memory_mb: int = DEFAULT_MEMORY_MB, timeout_s: float = DEFAULT_TIMEOUT_S
@@ -77,16 +96,27 @@ class IsolatedParser:
         self.timeout_s = timeout_s
         self._process: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
+        self._queued: deque[tuple[str, str, ParseOptions]] = deque()
+        self._since = 0.0  # when the child began (at the latest) the oldest queued file
 
-    def _start(self) -> multiprocessing.connection.Connection:
+    def start(self, warm: Iterable[str] = ()) -> None:
+        """Start the child now, loading the parsers for the `warm` file suffixes (".pdf", ...)
+        before the first file arrives: on another core, while the caller loads its embedder."""
+        if self._conn is None:
+            self._start(tuple(warm))
+
+    def _start(self, warm: tuple[str, ...] = ()) -> multiprocessing.connection.Connection:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
-            target=_child, args=(child, self.memory_mb), daemon=True, name="hearth-parser"
+            target=_child, args=(child, self.memory_mb, warm), daemon=True, name="hearth-parser"
         )
         self._process.start()
         child.close()
         self._conn = parent
+        self._since = time.monotonic()  # the first file also pays for the child's imports
+        for request in self._queued:  # files a dead child left unparsed go to the new one
+            parent.send(request)
         return parent
 
     def _stop(self) -> None:
@@ -97,29 +127,62 @@ class IsolatedParser:
             self._process.join(timeout=5)
         self._process, self._conn = None, None
 
-    def parse(self, path: Path, relative: str, options: ParseOptions) -> Document:
-        """The parsed document, or ParseError naming the file and what went wrong."""
+    def submit(self, path: Path, relative: str, options: ParseOptions) -> None:
+        """Queue `path` for parsing; its document comes from `result` after those before it."""
+        request = (str(path), relative, options)
+        if not self._queued:  # the child is idle (or still loading parsers): the clock starts
+            self._since = time.monotonic()
+        self._queued.append(request)
+        if self._conn is None:
+            self._start()  # sends the whole queue, this file included
+        else:
+            self._conn.send(request)
+
+    def result(self) -> Document:
+        """The oldest submitted file's document, or ParseError naming it and what went wrong."""
+        if not self._queued:
+            raise RuntimeError("IsolatedParser.result() without a submitted file")
+        name = Path(self._queued[0][0]).name
         conn = self._conn or self._start()
-        # The first file also pays for the child's imports (a few seconds).
         try:
-            conn.send((str(path), relative, options))
-            if not conn.poll(self.timeout_s):
-                self._stop()
-                raise ParseError(f"{path.name}: parsing took longer than {self.timeout_s:g} s")
+            wait = max(0.0, self._since + self.timeout_s - time.monotonic())
+            if not conn.poll(wait):
+                self._fail()
+                raise ParseError(f"{name}: parsing took longer than {self.timeout_s:g} s")
             status, payload = conn.recv()
         except (EOFError, OSError, BrokenPipeError):
-            self._stop()
+            self._fail()
             raise ParseError(
-                f"{path.name}: the parser process died (out of memory above "
+                f"{name}: the parser process died (out of memory above "
                 f"{self.memory_mb} MB, or crashed)"
             ) from None
+        self._queued.popleft()
+        self._since = time.monotonic()
         if status == "error":
             raise ParseError(str(payload))
         document: Document = payload
         return document
 
+    def _fail(self) -> None:
+        """Drop the child and the file it failed on; the next `result` restarts the rest."""
+        self._stop()
+        self._queued.popleft()
+
+    def parse(self, path: Path, relative: str, options: ParseOptions) -> Document:
+        """One file, parsed now."""
+        if self._queued:
+            raise RuntimeError("IsolatedParser.parse() while submitted files await result()")
+        self.submit(path, relative, options)
+        return self.result()
+
+    @property
+    def pending(self) -> int:
+        """Files submitted whose result was not taken yet."""
+        return len(self._queued)
+
     def close(self) -> None:
         self._stop()
+        self._queued.clear()
 
     def __enter__(self) -> IsolatedParser:
         return self

@@ -15,7 +15,9 @@ import json
 import logging
 import time
 import unicodedata
+from collections import deque
 from collections.abc import Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,21 +31,21 @@ from ingest.chunker import ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
-from ingest.parsers.registry import SUPPORTED_SUFFIXES, parser_for
+from ingest.parsers.registry import SUPPORTED_SUFFIXES, FileParser, parser_for
 from ingest.sources import UnsafeSourceError, is_safe_file, is_wiki_dump, verified_path, walk
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH_CHUNKS = 64
+EMBED_BATCH_CHUNKS = 64  # documents are buffered until this many chunks, for efficient batches
+# Files checked and handed to the parser child ahead of the one being embedded and written.
+PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
 FINGERPRINT_VERSION = 4
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
-ISOLATED_SUFFIXES = frozenset(
-    {".pdf", ".docx", ".html", ".htm", ".md", ".markdown"}
-)  # documents are buffered until this many chunks, for efficient batches
+ISOLATED_SUFFIXES = frozenset({".pdf", ".docx", ".html", ".htm", ".md", ".markdown"})
 
 
 @dataclass
@@ -195,13 +197,44 @@ class IngestOptions:
     parser_timeout_s: float = DEFAULT_TIMEOUT_S
 
 
+@dataclass
+class _Planned:
+    """A source file checked against its recorded fingerprint, maybe queued for the child."""
+
+    path: Path  # what is read
+    relative: str
+    options: ParseOptions
+    origin: Path  # what the documents say they come from
+    context: ExitStack  # keeps the verified descriptor open until the file is finished
+    is_dump: bool
+    parser: FileParser | None  # None for a dump (streamed here) or an unsupported file
+    isolated: bool = False  # parsed by the child (queued there unless unchanged)
+    fingerprint: str | None = None
+    unreadable: str | None = None
+    known: tuple[str, list[str]] | None = None  # recorded fingerprint and document ids
+
+    @property
+    def unchanged(self) -> bool:
+        return self.known is not None and self.known[0] == self.fingerprint
+
+
 class Ingestor:
     """Runs ingests into one store with one embedder."""
 
-    def __init__(self, store: Store, embedder: Embedder, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        progress: Progress | None = None,
+        parser: IsolatedParser | None = None,
+    ) -> None:
+        """`parser`: a parser child the caller started (and closes), e.g. early so that it loads
+        its libraries while the embedder loads; by default each run starts its own with the
+        run's `parser_memory_mb` and `parser_timeout_s`."""
         self.store = store
         self.embedder = embedder
         self.progress = progress or Progress()
+        self._given_parser = parser
         self._pending: list[tuple[Document, list[Chunk], bool]] = []
         # Sources parsed completely whose documents may still be pending: their fingerprints
         # are recorded only once those documents are written.
@@ -215,7 +248,9 @@ class Ingestor:
         started = time.perf_counter()
         report = IngestReport()
         self.store.check_embedder(self.embedder.model_id, self.embedder.dim)
-        self._isolated = IsolatedParser(options.parser_memory_mb, options.parser_timeout_s)
+        self._isolated = self._given_parser or IsolatedParser(
+            options.parser_memory_mb, options.parser_timeout_s
+        )
         self._isolate = options.isolate_parsers
         self._reparse = options.reparse
         budget = ChunkBudget(
@@ -223,15 +258,18 @@ class Ingestor:
             target_tokens=min(options.target_tokens, self.embedder.max_tokens),
             overlap_tokens=options.overlap_tokens,
         )
-        for path in paths:
-            seen: set[str] = set()
-            complete = self._ingest_path(Path(path), options, budget, report, seen)
-            self._flush(report)
-            if options.prune and complete:
-                stored = self.store.document_state(str(Path(path).resolve()))
-                gone = [doc_id for doc_id in stored if doc_id not in seen]
-                report.removed += self.store.delete_documents(gone)
-        self._isolated.close()
+        try:
+            for path in paths:
+                seen: set[str] = set()
+                complete = self._ingest_path(Path(path), options, budget, report, seen)
+                self._flush(report)
+                if options.prune and complete:
+                    stored = self.store.document_state(str(Path(path).resolve()))
+                    gone = [doc_id for doc_id in stored if doc_id not in seen]
+                    report.removed += self.store.delete_documents(gone)
+        finally:  # a given parser stays up, unless an interrupted run left files queued
+            if self._isolated is not self._given_parser or self._isolated.pending:
+                self._isolated.close()
         changed = bool(report.added or report.updated or report.removed or report.regrouped)
         manifest = self.store.manifest()
         if changed or manifest.get("vector_count") is None:
@@ -259,83 +297,138 @@ class Ingestor:
             report.failed.append((str(path), "no such file or folder"))
             return False
         if path.is_dir():
-            complete = True
-            files = list(walk(path, options.groups, SUPPORTED_SUFFIXES))
-            for source in files:
-                parse = ParseOptions(
-                    source.groups, options.base_url, options.namespaces, options.namespace_groups
-                )
-                try:  # read exactly the file the walk checked, whatever its name points to now
-                    with verified_path(source) as local:
-                        complete &= self._ingest_file(
-                            local, source.relative, parse, budget, report, seen, source.path
-                        )
-                except UnsafeSourceError as exc:
-                    report.failed.append((source.relative, exc.message))
-                    complete = False
-            return complete
+            return self._ingest_folder(path, options, budget, report, seen)
         if not is_safe_file(path, path.resolve().parent):
             report.failed.append((str(path), "not a regular file"))
             return False
         parse = ParseOptions(
             options.groups, options.base_url, options.namespaces, options.namespace_groups
         )
-        return self._ingest_file(path, path.name, parse, budget, report, seen, path)
+        planned = self._plan(path, path.name, parse, budget, path, ExitStack())
+        return self._finish(planned, budget, report, seen)
 
-    def _ingest_file(
+    def _ingest_folder(
+        self,
+        path: Path,
+        options: IngestOptions,
+        budget: ChunkBudget,
+        report: IngestReport,
+        seen: set[str],
+    ) -> bool:
+        """Ingest a folder's files in walk order, the parser child running ahead of the
+        embedding: up to PARSE_AHEAD_FILES files are checked (and handed to the child) before
+        the one being finished, so parsing and embedding share the two cores."""
+        complete = True
+        files = iter(list(walk(path, options.groups, SUPPORTED_SUFFIXES)))
+        ahead: deque[_Planned] = deque()
+        try:
+            while True:
+                while len(ahead) < PARSE_AHEAD_FILES and (source := next(files, None)):
+                    parse = ParseOptions(
+                        source.groups,
+                        options.base_url,
+                        options.namespaces,
+                        options.namespace_groups,
+                    )
+                    context = ExitStack()
+                    try:  # read exactly the file the walk checked, whatever its name points to now
+                        local = context.enter_context(verified_path(source))
+                    except UnsafeSourceError as exc:
+                        report.failed.append((source.relative, exc.message))
+                        complete = False
+                        continue
+                    ahead.append(
+                        self._plan(local, source.relative, parse, budget, source.path, context)
+                    )
+                if not ahead:
+                    return complete
+                complete &= self._finish(ahead.popleft(), budget, report, seen)
+        finally:
+            for planned in ahead:
+                planned.context.close()
+
+    def _plan(
         self,
         path: Path,
         relative: str,
         options: ParseOptions,
         budget: ChunkBudget,
-        report: IngestReport,
-        seen: set[str],
         origin: Path,
-    ) -> bool:
-        """Parse `path` (what is read) as the file `origin` (what the documents say they come
-        from: `path` may be a private link to the verified file)."""
-        self.progress.source_started(relative)
+        context: ExitStack,
+    ) -> _Planned:
+        """Check `path` (what is read) as the file `origin` (what the documents say they come
+        from: `path` may be a private link to the verified file) against its recorded
+        fingerprint, and hand it to the parser child unless it is unchanged."""
         is_dump = is_wiki_dump(path)
         parser = None if is_dump else parser_for(path)
+        planned = _Planned(path, relative, options, origin, context, is_dump, parser)
         if not is_dump and parser is None:
-            return True
-        if not is_dump:
-            seen.add(relative)
+            return planned  # not a supported file: skipped
+        planned.isolated = (
+            parser is not None and self._isolate and path.suffix.lower() in ISOLATED_SUFFIXES
+        )
         try:
-            fingerprint = source_fingerprint(
+            planned.fingerprint = source_fingerprint(
                 path, relative, options, budget, self.embedder.model_id
             )
         except OSError as exc:
-            report.failed.append((relative, f"cannot read: {exc.strerror or exc}"))
-            return False
-        source = str(origin.resolve())
-        known = None if self._reparse else self.store.source_fingerprint(source)
-        if known is not None and known[0] == fingerprint:
-            seen.update(known[1])
-            report.unchanged += len(known[1])
-            for _ in known[1]:
-                self.progress.document_done()
+            planned.unreadable = f"cannot read: {exc.strerror or exc}"
+            return planned
+        if not self._reparse:
+            planned.known = self.store.source_fingerprint(str(origin.resolve()))
+        if planned.isolated and not planned.unchanged:
+            self._isolated.submit(path, relative, options)
+        return planned
+
+    def _finish(
+        self, planned: _Planned, budget: ChunkBudget, report: IngestReport, seen: set[str]
+    ) -> bool:
+        """Parse (or collect from the child), diff, chunk and queue one planned file."""
+        with planned.context:
+            self.progress.source_started(planned.relative)
+            path, relative, parser = planned.path, planned.relative, planned.parser
+            if not planned.is_dump and parser is None:
+                return True
+            if not planned.is_dump:
+                seen.add(relative)
+            if planned.unreadable is not None:
+                report.failed.append((relative, planned.unreadable))
+                return False
+            assert planned.fingerprint is not None
+            source = str(planned.origin.resolve())
+            if planned.known is not None and planned.unchanged:
+                seen.update(planned.known[1])
+                report.unchanged += len(planned.known[1])
+                for _ in planned.known[1]:
+                    self.progress.document_done()
+                return True
+            if planned.is_dump:
+                return self._ingest_dump(
+                    path,
+                    relative,
+                    planned.options,
+                    budget,
+                    report,
+                    seen,
+                    source,
+                    planned.fingerprint,
+                )
+            assert parser is not None
+            try:
+                if planned.isolated:
+                    document = self._isolated.result()
+                else:
+                    document = parser(path, relative, planned.options)
+            except HearthError as exc:
+                report.failed.append((relative, exc.message))
+                return False
+            except Exception as exc:  # a parser bug must not stop the batch
+                log.exception("parser crashed on %s", relative)
+                report.failed.append((relative, f"unexpected {type(exc).__name__} while parsing"))
+                return False
+            self._consider(replace(document, source=source), budget, report)
+            self._pending_sources.append((source, planned.fingerprint, 1))
             return True
-        if is_dump:
-            return self._ingest_dump(
-                path, relative, options, budget, report, seen, source, fingerprint
-            )
-        assert parser is not None
-        try:
-            if self._isolate and path.suffix.lower() in ISOLATED_SUFFIXES:
-                document = self._isolated.parse(path, relative, options)
-            else:
-                document = parser(path, relative, options)
-        except HearthError as exc:
-            report.failed.append((relative, exc.message))
-            return False
-        except Exception as exc:  # a parser bug must not stop the batch
-            log.exception("parser crashed on %s", relative)
-            report.failed.append((relative, f"unexpected {type(exc).__name__} while parsing"))
-            return False
-        self._consider(replace(document, source=source), budget, report)
-        self._pending_sources.append((source, fingerprint, 1))
-        return True
 
     def _ingest_dump(
         self,

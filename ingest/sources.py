@@ -20,7 +20,7 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -152,6 +152,25 @@ def walk(
             )
             if source is not None:
                 yield source
+
+
+def suffixes_under(paths: Iterable[Path], wanted: frozenset[str]) -> list[str]:
+    """Which of the `wanted` suffixes the files named or under `paths` have, in the order met:
+    a quick look by name (no checks, nothing opened) that stops once it found them all."""
+    found: dict[str, None] = {}
+    for path in paths:
+        names = (
+            (name for _, _, files in os.walk(path) for name in files)
+            if path.is_dir()
+            else [path.name]
+        )
+        for name in names:
+            suffix = Path(name).suffix.lower()
+            if suffix in wanted:
+                found[suffix] = None
+                if len(found) == len(wanted):
+                    return list(found)
+    return list(found)
 
 
 def checked_source(

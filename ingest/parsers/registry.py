@@ -7,7 +7,7 @@ this module is cheap: the unstructured-based parsers import unstructured only wh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from index.types import Document
@@ -17,6 +17,7 @@ from ingest.parsers.html_files import parse_html
 from ingest.parsers.markdown_files import parse_markdown
 from ingest.parsers.pdf_files import parse_pdf
 from ingest.parsers.text import parse_text
+from ingest.parsers.unstructured_runtime import load_partitioner
 
 FileParser = Callable[[Path, str, ParseOptions], Document]
 """(path, doc_id, options) -> Document; raises `index.errors.ParseError` on unreadable input."""
@@ -30,6 +31,16 @@ _PARSERS: dict[str, FileParser] = {
     ".docx": parse_docx,
     ".txt": parse_text,
     ".text": parse_text,
+}
+
+# The unstructured partitioner each parser calls (Markdown is rendered to HTML first).
+_PARTITIONERS = {
+    ".md": "html",
+    ".markdown": "html",
+    ".html": "html",
+    ".htm": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
 }
 
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_PARSERS)
@@ -46,3 +57,10 @@ def parser_for(path: Path) -> FileParser | None:
     if name.endswith(_WIKI_DUMP_SUFFIXES):
         return None
     return _PARSERS.get(Path(name).suffix)
+
+
+def load_parsers(suffixes: Iterable[str]) -> None:
+    """Import the libraries the parsers of these suffixes need, so that the first file of each
+    kind does not wait for them (a parser process warms up while the embedder loads)."""
+    for module in dict.fromkeys(_PARTITIONERS[s] for s in suffixes if s in _PARTITIONERS):
+        load_partitioner(module)

@@ -43,6 +43,12 @@ def _prepare_unstructured() -> None:
     tokenize._get_nlp = lambda: nlp  # type: ignore[assignment]
 
 
+def load_partitioner(module: str) -> None:
+    """Import `unstructured.partition.<module>` now (seconds for PDF), not at the first file."""
+    _prepare_unstructured()
+    importlib.import_module(f"unstructured.partition.{module}")
+
+
 def _reason(exc: BaseException, path: Path) -> str:
     """A one-line, path-free description of `exc` for a user-facing error message."""
     lines = str(exc).strip().splitlines()

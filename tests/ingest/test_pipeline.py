@@ -239,17 +239,6 @@ def test_isolated_parsing_reports_a_hostile_file_and_goes_on(tmp_path, tree, emb
     assert report.added == 4
 
 
-def test_isolated_parser_enforces_its_deadline(tmp_path):
-    from index.errors import ParseError
-    from ingest.isolation import IsolatedParser
-    from ingest.parsers.base import ParseOptions
-
-    slow = tmp_path / "slow.md"
-    slow.write_text("# Title\n\ntext\n")
-    with IsolatedParser(timeout_s=0.001) as parser, pytest.raises(ParseError, match="longer than"):
-        parser.parse(slow, "slow.md", ParseOptions())
-
-
 def counting_parsers(monkeypatch) -> list[str]:
     """Record every file the pipeline hands to a parser (in-process parsing)."""
     import ingest.pipeline as pipeline
@@ -335,30 +324,3 @@ def test_wikimedia_split_dump_names_are_recognised(tmp_path, embedder):
     report = run(store, embedder, folder)
     assert report.ok and report.added == 2
     assert store.document_state_of("testwiki:2") is not None
-
-
-@pytest.mark.timeout(300)
-def test_isolated_parser_gives_the_in_process_documents_without_loading_torch():
-    """The parser child blocks torch (spaCy's thinc would import it for nothing): every kind
-    of file still parses to the very document in-process parsing gives."""
-    from ingest.isolation import IsolatedParser
-    from ingest.parsers.base import ParseOptions
-    from ingest.parsers.registry import parser_for
-
-    corpus = Path(__file__).resolve().parents[2] / "corpus"
-    files = [
-        corpus / "handbook/expenses.md",
-        corpus / "intranet/printing.html",
-        corpus / "notes/lisbon-office-faq.txt",
-        corpus / "finance/budget-approval-thresholds.docx",
-        corpus / "policies/travel-and-expense-policy.pdf",
-    ]
-    with IsolatedParser() as isolated:
-        for path in files:
-            parse = parser_for(path)
-            assert parse is not None
-            expected = parse(path, path.name, ParseOptions())
-            got = isolated.parse(path, path.name, ParseOptions())
-            assert got == expected and got.sections, path.name
-        maps = Path(f"/proc/{isolated._process.pid}/maps").read_text()
-    assert "libtorch" not in maps  # the child never loaded torch's libraries

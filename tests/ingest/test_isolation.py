@@ -1,0 +1,133 @@
+"""The parser child: files parsed ahead in submission order, deadlines, failures, warm start."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fakes import HashEmbedder
+
+from index.errors import ParseError
+from index.store import SQLiteStore
+from ingest.isolation import IsolatedParser
+from ingest.parsers.base import ParseOptions
+from ingest.pipeline import ISOLATED_SUFFIXES, IngestOptions, Ingestor
+from ingest.sources import suffixes_under
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def markdown(folder: Path, name: str, title: str) -> Path:
+    path = folder / name
+    path.write_text(f"# {title}\n\n{title} is described here in a sentence or two.\n")
+    return path
+
+
+def test_files_queued_ahead_come_back_in_order_and_a_stuck_one_costs_only_itself(tmp_path):
+    """A file the child cannot finish (a FIFO nobody writes: its open never returns) fails
+    with its own name after its deadline; the files queued behind it go to a fresh child."""
+    first = markdown(tmp_path, "first.md", "Bicycles")
+    stuck = tmp_path / "stuck.md"
+    os.mkfifo(stuck)
+    after = [markdown(tmp_path, f"after-{n}.md", title) for n, title in enumerate(("Ferry", "Tea"))]
+    with IsolatedParser(timeout_s=120) as parser:
+        assert parser.parse(first, "first.md", ParseOptions()).title == "Bicycles"
+        parser.timeout_s = 2  # the Markdown parser is loaded: a short deadline is fair now
+        for path in (stuck, *after):
+            parser.submit(path, path.name, ParseOptions())
+        assert parser.pending == 3
+        with pytest.raises(ParseError, match=r"stuck\.md: parsing took longer than 2 s"):
+            parser.result()
+        parser.timeout_s = 120  # the fresh child loads its libraries again
+        assert [parser.result().title for _ in after] == ["Ferry", "Tea"]
+        assert parser.pending == 0
+        with pytest.raises(RuntimeError):
+            parser.result()
+
+
+def test_isolated_parser_enforces_its_deadline(tmp_path):
+    slow = tmp_path / "slow.md"
+    slow.write_text("# Title\n\ntext\n")
+    with IsolatedParser(timeout_s=0.001) as parser, pytest.raises(ParseError, match="longer than"):
+        parser.parse(slow, "slow.md", ParseOptions())
+
+
+def test_a_given_parser_serves_every_run_and_stays_up(tmp_path):
+    """The CLI starts the child before loading the embedder and hands it to the Ingestor,
+    which then neither starts another nor stops it."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n, title in enumerate(("Bicycles", "Ferry", "Tea")):
+        markdown(docs, f"{n}.md", title)
+    with IsolatedParser() as parser:
+        parser.start(warm=[".md"])
+        child = parser._process.pid
+        for run in ("one", "two"):
+            store = SQLiteStore(tmp_path / run)
+            report = Ingestor(store, HashEmbedder(), parser=parser).run([docs], IngestOptions())
+            assert report.ok and report.added == 3, report.failed
+            store.close()
+        assert parser._process.pid == child and parser.pending == 0
+
+
+@pytest.mark.timeout(300)
+def test_isolated_parser_gives_the_in_process_documents_without_loading_torch():
+    """The parser child blocks torch (spaCy's thinc would import it for nothing): every kind
+    of file still parses to the very document in-process parsing gives."""
+    from ingest.parsers.registry import parser_for
+
+    corpus = ROOT / "corpus"
+    files = [
+        corpus / "handbook/expenses.md",
+        corpus / "intranet/printing.html",
+        corpus / "notes/lisbon-office-faq.txt",
+        corpus / "finance/budget-approval-thresholds.docx",
+        corpus / "policies/travel-and-expense-policy.pdf",
+    ]
+    with IsolatedParser() as isolated:
+        for path in files:
+            parse = parser_for(path)
+            assert parse is not None
+            expected = parse(path, path.name, ParseOptions())
+            got = isolated.parse(path, path.name, ParseOptions())
+            assert got == expected and got.sections, path.name
+        maps = Path(f"/proc/{isolated._process.pid}/maps").read_text()
+    assert "libtorch" not in maps  # the child never loaded torch's libraries
+
+
+def test_warming_loads_exactly_the_partitioners_asked_for():
+    script = (
+        "import sys; from ingest.parsers.registry import load_parsers; "
+        "load_parsers(sys.argv[1:]); "
+        "print(sorted(m for m in ('unstructured.partition.pdf', 'unstructured.partition.html', "
+        "'unstructured.partition.docx') if m in sys.modules))"
+    )
+
+    def loaded(*suffixes: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", script, *suffixes],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        return done.stdout.strip()
+
+    assert loaded(".txt") == "[]"
+    assert (
+        loaded(".md", ".docx") == "['unstructured.partition.docx', 'unstructured.partition.html']"
+    )
+
+
+def test_suffixes_under_lists_the_kinds_present_in_the_order_met(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.PDF").write_bytes(b"%PDF")
+    (tmp_path / "a" / "notes.txt").write_text("t")
+    (tmp_path / "b.html").write_text("<p>x</p>")
+    assert sorted(suffixes_under([tmp_path], ISOLATED_SUFFIXES)) == [".html", ".pdf"]
+    assert suffixes_under([tmp_path / "b.html"], ISOLATED_SUFFIXES) == [".html"]
+    assert suffixes_under([tmp_path / "a" / "notes.txt"], ISOLATED_SUFFIXES) == []
