@@ -171,6 +171,7 @@ REPEAT_MIN_CHARS = 100
 
 
 def _repeat_key(body: str) -> str:
+    """The body compared case-blind, its whitespace runs made single spaces (its only spaces)."""
     return " ".join(body.split()).casefold()
 
 
@@ -193,7 +194,7 @@ def chunk_document(
         for body, tokens in chunk_section(document.title, section, budget, count_tokens):
             key = _repeat_key(body)
             paths = seen.setdefault(key, set())
-            long_enough = sum(not c.isspace() for c in key) >= REPEAT_MIN_CHARS
+            long_enough = len(key) - key.count(" ") >= REPEAT_MIN_CHARS  # non-space chars
             if drop_repeats and paths and (long_enough or section.heading_path in paths):
                 continue
             paths.add(section.heading_path)
