@@ -15,6 +15,7 @@ inode the walk saw; `verified_path` turns that descriptor into a path parsers ca
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import shutil
@@ -154,22 +155,26 @@ def walk(
                 yield source
 
 
-def suffixes_under(paths: Iterable[Path], wanted: frozenset[str]) -> list[str]:
-    """Which of the `wanted` suffixes the files named or under `paths` have, in the order met:
-    a quick look by name (no checks, nothing opened) that stops once it found them all."""
-    found: dict[str, None] = {}
+def _file_names(paths: Iterable[Path]) -> Iterator[str]:
     for path in paths:
-        names = (
-            (name for _, _, files in os.walk(path) for name in files)
-            if path.is_dir()
-            else [path.name]
-        )
-        for name in names:
-            suffix = Path(name).suffix.lower()
-            if suffix in wanted:
-                found[suffix] = None
-                if len(found) == len(wanted):
-                    return list(found)
+        if path.is_dir():
+            for _, _, files in os.walk(path):
+                yield from files
+        else:
+            yield path.name
+
+
+def suffixes_under(paths: Iterable[Path], wanted: frozenset[str], look_at: int = 5000) -> list[str]:
+    """Which of the `wanted` suffixes the files named or under `paths` have, in the order met:
+    a quick look by name (no checks, nothing opened) at no more than `look_at` names, that
+    stops once it found them all."""
+    found: dict[str, None] = {}
+    for name in itertools.islice(_file_names(paths), look_at):
+        suffix = Path(name).suffix.lower()
+        if suffix in wanted:
+            found[suffix] = None
+            if len(found) == len(wanted):
+                break
     return list(found)
 
 

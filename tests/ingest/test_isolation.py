@@ -131,3 +131,12 @@ def test_suffixes_under_lists_the_kinds_present_in_the_order_met(tmp_path):
     assert sorted(suffixes_under([tmp_path], ISOLATED_SUFFIXES)) == [".html", ".pdf"]
     assert suffixes_under([tmp_path / "b.html"], ISOLATED_SUFFIXES) == [".html"]
     assert suffixes_under([tmp_path / "a" / "notes.txt"], ISOLATED_SUFFIXES) == []
+
+
+def test_suffixes_under_looks_at_a_bounded_number_of_names(tmp_path):
+    """A huge folder must not delay the ingest: kinds met past `look_at` names load on use."""
+    for n in range(5):
+        (tmp_path / f"{n}.txt").write_text("t")
+    (tmp_path / "zz.pdf").write_bytes(b"%PDF")
+    assert suffixes_under([tmp_path], ISOLATED_SUFFIXES, look_at=100) == [".pdf"]
+    assert suffixes_under([tmp_path / "0.txt", tmp_path / "zz.pdf"], ISOLATED_SUFFIXES, 1) == []
