@@ -14,6 +14,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import resource
+import signal
 import sys
 import time
 from collections import deque
@@ -29,15 +30,28 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_MB = 2048
 DEFAULT_TIMEOUT_S = 120.0
+# The parent waits this much longer than the child's own deadline before it kills the child,
+# so that an overrun is normally reported by the child, which then goes on with the next file.
+PARENT_GRACE_S = 2.0
+
+
+class _Overrun(BaseException):
+    """Raised in the child by its per-file timer; a BaseException so that no parser's own
+    `except Exception` swallows it."""
+
+
+def _on_timer(signum: int, frame: object) -> None:
+    raise _Overrun
 
 
 def _child(
     conn: multiprocessing.connection.Connection, memory_mb: int, warm: tuple[str, ...]
 ) -> None:
     """Child loop: load the parsers for the `warm` suffixes, then parse each (path, relative,
-    options); answer ("ok", doc) or ("error", msg)."""
+    options, timeout_s) within its timeout; answer ("ok", doc) or ("error", msg)."""
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+    signal.signal(signal.SIGALRM, _on_timer)
     _without_torch()
     from ingest.parsers.registry import load_parsers, parser_for
 
@@ -51,20 +65,27 @@ def _child(
             request = conn.recv()
         except EOFError:
             return
-        path, relative, options = request
+        path, relative, options, timeout_s = request
+        name = Path(path).name
         parser = parser_for(Path(path))
+        # The deadline runs from when this file really starts, however long the parent
+        # takes to collect earlier results: a looping file cannot hold the core meanwhile.
+        signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
             if parser is None:
-                raise ParseError(f"{Path(path).name}: no parser for this file type")
-            conn.send(("ok", parser(Path(path), relative, options)))
+                raise ParseError(f"{name}: no parser for this file type")
+            reply: tuple[str, object] = ("ok", parser(Path(path), relative, options))
+        except _Overrun:
+            reply = ("error", f"{name}: parsing took longer than {timeout_s:g} s")
         except HearthError as exc:
-            conn.send(("error", exc.message))
+            reply = ("error", exc.message)
         except MemoryError:
-            conn.send(("error", f"{Path(path).name}: needs more than {memory_mb} MB to parse"))
+            reply = ("error", f"{name}: needs more than {memory_mb} MB to parse")
         except Exception as exc:  # a parser bug: report the file, keep the child
-            conn.send(
-                ("error", f"{Path(path).name}: unexpected {type(exc).__name__} while parsing")
-            )
+            reply = ("error", f"{name}: unexpected {type(exc).__name__} while parsing")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        conn.send(reply)
 
 
 def _without_torch() -> None:
@@ -79,14 +100,18 @@ def _without_torch() -> None:
     sys.modules.setdefault("torch", None)  # type: ignore[arg-type]
 
 
+_Request = tuple[str, str, ParseOptions, float]  # path, document id, options, timeout in s
+
+
 class IsolatedParser:
     """Parses files in a child process, in the order they were submitted; a context manager.
 
     `submit` queues a file and returns at once, so the child parses the next files on the
     second core while the caller embeds and writes the previous ones; `result` hands back the
-    oldest submitted file's document (or its ParseError). Each file has `timeout_s` of the
-    child's time: the clock starts when the child must have begun it (when the previous result
-    arrived, or when the child was started).
+    oldest submitted file's document (or its ParseError). Each file gets `timeout_s` from when
+    the child begins it (a timer in the child); a child that does not answer by then (stuck in
+    C code, dead) is killed by the parent, counting from when the child must have begun it.
+    Files queued behind a failed one go to a fresh child.
     """
 
     def __init__(
@@ -96,7 +121,7 @@ class IsolatedParser:
         self.timeout_s = timeout_s
         self._process: Any = None
         self._conn: multiprocessing.connection.Connection | None = None
-        self._queued: deque[tuple[str, str, ParseOptions]] = deque()
+        self._queued: deque[_Request] = deque()
         self._since = 0.0  # when the child began (at the latest) the oldest queued file
 
     def start(self, warm: Iterable[str] = ()) -> None:
@@ -105,19 +130,30 @@ class IsolatedParser:
         if self._conn is None:
             self._start(tuple(warm))
 
-    def _start(self, warm: tuple[str, ...] = ()) -> multiprocessing.connection.Connection:
+    def _start(self, warm: tuple[str, ...] = ()) -> None:
         context = multiprocessing.get_context("spawn")
         parent, child = context.Pipe()
         self._process = context.Process(
-            target=_child, args=(child, self.memory_mb, warm), daemon=True, name="hearth-parser"
+            target=_child,
+            args=(child, self.memory_mb, warm),
+            daemon=True,
+            name="hearth-parser",
         )
         self._process.start()
         child.close()
         self._conn = parent
         self._since = time.monotonic()  # the first file also pays for the child's imports
-        for request in self._queued:  # files a dead child left unparsed go to the new one
-            parent.send(request)
-        return parent
+        self._send(*self._queued)  # files a dead child left unparsed go to the new one
+
+    def _send(self, *requests: _Request) -> None:
+        """Send requests to the child. If it died, drop it: the queue keeps the files, and the
+        next `result` blames the one it died on and restarts the rest."""
+        try:
+            for request in requests:
+                assert self._conn is not None
+                self._conn.send(request)
+        except OSError:
+            self._stop()
 
     def _stop(self) -> None:
         if self._conn is not None:
@@ -129,28 +165,31 @@ class IsolatedParser:
 
     def submit(self, path: Path, relative: str, options: ParseOptions) -> None:
         """Queue `path` for parsing; its document comes from `result` after those before it."""
-        request = (str(path), relative, options)
+        request = (str(path), relative, options, self.timeout_s)
         if not self._queued:  # the child is idle (or still loading parsers): the clock starts
             self._since = time.monotonic()
         self._queued.append(request)
         if self._conn is None:
             self._start()  # sends the whole queue, this file included
         else:
-            self._conn.send(request)
+            self._send(request)
 
     def result(self) -> Document:
         """The oldest submitted file's document, or ParseError naming it and what went wrong."""
         if not self._queued:
             raise RuntimeError("IsolatedParser.result() without a submitted file")
         name = Path(self._queued[0][0]).name
-        conn = self._conn or self._start()
+        if self._conn is None:
+            self._start()
         try:
-            wait = max(0.0, self._since + self.timeout_s - time.monotonic())
-            if not conn.poll(wait):
+            if self._conn is None:  # the fresh child died at once
+                raise EOFError
+            wait = max(0.0, self._since + self.timeout_s + PARENT_GRACE_S - time.monotonic())
+            if not self._conn.poll(wait):
                 self._fail()
                 raise ParseError(f"{name}: parsing took longer than {self.timeout_s:g} s")
-            status, payload = conn.recv()
-        except (EOFError, OSError, BrokenPipeError):
+            status, payload = self._conn.recv()
+        except (EOFError, OSError):
             self._fail()
             raise ParseError(
                 f"{name}: the parser process died (out of memory above "

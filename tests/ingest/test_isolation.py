@@ -48,6 +48,39 @@ def test_files_queued_ahead_come_back_in_order_and_a_stuck_one_costs_only_itself
             parser.result()
 
 
+def test_the_child_enforces_a_deadline_while_the_parent_is_busy(tmp_path):
+    """The deadline runs from when the child begins a file, not from when the parent comes
+    for the result: a stuck file is given up in the child, which lives on for the next."""
+    stuck = tmp_path / "stuck.md"
+    os.mkfifo(stuck)
+    after = markdown(tmp_path, "after.md", "Ferry")
+    with IsolatedParser(timeout_s=1) as parser:
+        parser.start(warm=[".md"])
+        child = parser._process.pid
+        parser.submit(stuck, "stuck.md", ParseOptions())
+        parser.submit(after, "after.md", ParseOptions())
+        # The parent is busy elsewhere (no result() call): the child reports on its own.
+        assert parser._conn.poll(60)
+        with pytest.raises(ParseError, match=r"stuck\.md: parsing took longer than 1 s"):
+            parser.result()
+        assert parser.result().title == "Ferry"
+        assert parser._process.pid == child  # the child itself gave up, and went on
+
+
+def test_a_child_that_died_between_files_costs_no_file_and_raises_nothing(tmp_path):
+    """A child killed while the parent was busy (a crash, Ctrl-C reaching the process group)
+    is noticed when the next file is sent: a fresh child parses the queued files."""
+    first = markdown(tmp_path, "first.md", "Bicycles")
+    later = [markdown(tmp_path, f"later-{n}.md", title) for n, title in enumerate(("Tea", "Ferry"))]
+    with IsolatedParser() as parser:
+        assert parser.parse(first, "first.md", ParseOptions()).title == "Bicycles"
+        parser._process.kill()
+        parser._process.join()
+        for path in later:
+            parser.submit(path, path.name, ParseOptions())
+        assert [parser.result().title for _ in later] == ["Tea", "Ferry"]
+
+
 def test_isolated_parser_enforces_its_deadline(tmp_path):
     slow = tmp_path / "slow.md"
     slow.write_text("# Title\n\ntext\n")
