@@ -52,6 +52,8 @@ def _child(
     limit = memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
     signal.signal(signal.SIGALRM, _on_timer)
+    # Ctrl-C reaches the whole process group: the parent reports it and stops this child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _without_torch()
     from ingest.parsers.registry import load_parsers, parser_for
 

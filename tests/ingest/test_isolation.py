@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -79,6 +80,18 @@ def test_a_child_that_died_between_files_costs_no_file_and_raises_nothing(tmp_pa
         for path in later:
             parser.submit(path, path.name, ParseOptions())
         assert [parser.result().title for _ in later] == ["Tea", "Ferry"]
+
+
+def test_ctrl_c_is_left_to_the_parent(tmp_path):
+    """Ctrl-C reaches the whole process group; the child must not print its own traceback
+    (the CLI reports the interrupt and stops the child)."""
+    first = markdown(tmp_path, "first.md", "Bicycles")
+    with IsolatedParser() as parser:
+        parser.parse(first, "first.md", ParseOptions())
+        child = parser._process.pid
+        os.kill(child, signal.SIGINT)
+        assert parser.parse(first, "first.md", ParseOptions()).title == "Bicycles"
+        assert parser._process.pid == child
 
 
 def test_isolated_parser_enforces_its_deadline(tmp_path):
