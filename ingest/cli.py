@@ -98,11 +98,18 @@ def _parse_namespace_groups(value: str | None) -> dict[int, frozenset[str]]:
 class _RichProgress(PipelineProgress):
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
+        self._files = progress.add_task("files", total=0)
+        self._files_total = 0
         self._documents = progress.add_task("documents", total=None)
         self._chunks = progress.add_task("chunks embedded", total=None)
 
+    def sources_found(self, count: int) -> None:
+        self._files_total += count
+        self._progress.update(self._files, total=self._files_total)
+
     def source_started(self, name: str) -> None:
-        self._progress.update(self._documents, description=f"documents [dim]{name[-40:]}[/]")
+        shown = name if len(name) <= 40 else "…" + name[-39:]
+        self._progress.update(self._files, advance=1, description=f"files [dim]{shown}[/]")
 
     def document_done(self) -> None:
         self._progress.advance(self._documents)

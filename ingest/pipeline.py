@@ -85,6 +85,9 @@ class IngestReport:
 class Progress:
     """Callbacks the CLI turns into progress bars; the default does nothing."""
 
+    def sources_found(self, count: int) -> None:
+        """`count` more files (or dumps) will be read: a bar's total."""
+
     def source_started(self, name: str) -> None: ...
 
     def document_done(self) -> None: ...
@@ -304,6 +307,7 @@ class Ingestor:
         parse = ParseOptions(
             options.groups, options.base_url, options.namespaces, options.namespace_groups
         )
+        self.progress.sources_found(1)
         planned = self._plan(path, path.name, parse, budget, path, ExitStack())
         return self._finish(planned, budget, report, seen)
 
@@ -319,7 +323,9 @@ class Ingestor:
         embedding: up to PARSE_AHEAD_FILES files are checked (and handed to the child) before
         the one being finished, so parsing and embedding share the two cores."""
         complete = True
-        files = iter(list(walk(path, options.groups, SUPPORTED_SUFFIXES)))
+        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES))
+        self.progress.sources_found(len(found))
+        files = iter(found)
         ahead: deque[_Planned] = deque()
         try:
             while True:

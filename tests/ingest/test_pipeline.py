@@ -324,3 +324,30 @@ def test_wikimedia_split_dump_names_are_recognised(tmp_path, embedder):
     report = run(store, embedder, folder)
     assert report.ok and report.added == 2
     assert store.document_state_of("testwiki:2") is not None
+
+
+def test_progress_knows_how_many_files_a_run_reads(tmp_path, tree, embedder):
+    """The CLI's files bar has a total: every file the walk found, and each path named."""
+    from ingest.pipeline import Progress
+
+    class Recorded(Progress):
+        def __init__(self) -> None:
+            self.found = 0
+            self.started: list[str] = []
+
+        def sources_found(self, count: int) -> None:
+            self.found += count
+
+        def source_started(self, name: str) -> None:
+            self.started.append(name)
+
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Parking\n\nThe car park closes at 22:00.\n")
+    progress = Recorded()
+    store = SQLiteStore(tmp_path / "data")
+    report = Ingestor(store, embedder, progress).run(
+        [tree, extra], IngestOptions(isolate_parsers=False)
+    )
+    assert report.ok and report.added == 5
+    assert progress.found == len(progress.started) == 5
+    assert progress.started[-1] == "extra.txt"
