@@ -11,7 +11,7 @@ from index.errors import ParseError
 from index.types import Document
 from ingest.parsers.base import ParseOptions
 from ingest.parsers.elements import _blocks, _document
-from ingest.parsers.pdf_layout import _CHAPTER, _GENERIC_HEADINGS, _SECTION_NUMBER
+from ingest.parsers.pdf_layout import _CHAPTER, _GENERIC_HEADINGS, _SECTION_NUMBER, pdf_structure
 from ingest.parsers.text import Block, build_sections, clean_line, prettify_stem
 from ingest.parsers.unstructured_runtime import _partition
 
@@ -68,7 +68,7 @@ def parse_pdf(path: Path, doc_id: str, options: ParseOptions) -> Document:
     )
     if not elements:
         raise ParseError(f"{path.name}: no extractable text (scanned PDF?)")
-    blocks = _blocks(elements, pdf=True)
+    blocks = _blocks(pdf_structure(elements), pdf=True)
     explicit = _pdf_metadata_title(path) or _pdf_title_heading(blocks)
     title, sections = build_sections(
         blocks, explicit, prettify_stem(path), paged=True, title_from_heading=False

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from ingest.parsers.text import Block
+from ingest.parsers.text import Block, clean_line
 
 # PDF text-layer clean-up.
 _CID = re.compile(r"\(cid:\d+\)")  # glyphs pdfminer could not map
@@ -82,4 +82,95 @@ def _nest_under_numbered(blocks: list[Block]) -> list[Block]:
         elif block.depth is not None and last is not None:
             block = replace(block, depth=last + 1)
         result.append(block)
+    return result
+
+
+def _is_section_heading(elements: Sequence[Any], index: int) -> bool:
+    """A numbered list item that is really a section heading ("4. Accommodation"): title-like
+    and not part of a numbered list (neither neighbour is a numbered list item)."""
+
+    def numbered_item(i: int) -> bool:
+        element = elements[i] if 0 <= i < len(elements) else None
+        return (
+            element is not None
+            and element.category == "ListItem"
+            and _SECTION_NUMBER.match(element.text) is not None
+        )
+
+    return (
+        numbered_item(index)
+        and _pdf_heading_depth(clean_line(elements[index].text)) is not None
+        and not numbered_item(index - 1)
+        and not numbered_item(index + 1)
+    )
+
+
+_FURNITURE = frozenset({"Header", "Footer", "PageNumber", "PageBreak"})
+
+
+def _is_table(cells: Sequence[str]) -> bool:
+    """Consecutive Title lines on one page that read as table cells, not as headings: real
+    headings are followed by text, so four in a row (three if one holds a digit) is a table."""
+    filled = [c for c in cells if c]
+    return len(filled) >= 4 or (len(filled) == 3 and any(ch.isdigit() for ch in "".join(filled)))
+
+
+def _table_text(cells: Sequence[str]) -> str:
+    """Table cells as text. A two-column table of labels and figures (after its header row:
+    "Paris", "190 EUR", "Berlin", "150 EUR") reads one "label: figure" line per row, which
+    keeps each figure with its label for the reader and the model; anything else is one line
+    of cells joined by " | " (the column count is unknown)."""
+    values = cells[3::2]
+    if (
+        len(cells) >= 4
+        and len(cells) % 2 == 0
+        and all(not v or any(ch.isdigit() for ch in v) for v in values)
+        and 2 * sum(bool(v) for v in values) >= len(values)
+    ):
+        rows = zip(cells[::2], cells[1::2], strict=True)
+        return "\n".join(f"{label}: {value}" if value else label for label, value in rows)
+    return " | ".join(c for c in cells if c)
+
+
+def _in_run(element: Any, page: int | None) -> bool:
+    """Whether `element` continues a run of Title lines: another Title on the page, or an
+    empty element (`fast` leaves one where a table cell is blank)."""
+    if element.metadata.page_number != page or element.category in _FURNITURE:
+        return False
+    return element.category == "Title" or not (element.text or "").strip()
+
+
+def pdf_structure(elements: Sequence[Any]) -> list[Any]:
+    """The `fast` elements with two layout facts restored.
+
+    `fast` returns numbered section headings as list items ("4. Accommodation"): they become
+    Titles. It returns a table as a run of short Title lines ("City", "Maximum per night",
+    "Paris", "190 EUR", ...), which would each become a heading ("45 EUR" heading the next
+    section): such a run becomes body text (`_table_text`). A run that opens the document is
+    its cover, not a table.
+    """
+    from unstructured.documents.elements import Text, Title
+
+    result: list[Any] = []
+    opening = True  # nothing but page furniture so far
+    index = 0
+    while index < len(elements):
+        element = elements[index]
+        if element.category == "Title":
+            end = index + 1
+            while end < len(elements) and _in_run(elements[end], element.metadata.page_number):
+                end += 1
+            run = elements[index:end]
+            cells = [clean_line(e.text or "") for e in run]
+            if not opening and _is_table(cells):
+                result.append(Text(text=_table_text(cells), metadata=element.metadata))
+            else:
+                result.extend(run)
+            index, opening = end, False
+            continue
+        if _is_section_heading(elements, index):
+            element = Title(text=element.text, metadata=element.metadata)
+        result.append(element)
+        opening = opening and (element.category in _FURNITURE or not (element.text or "").strip())
+        index += 1
     return result
