@@ -310,13 +310,19 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("paths", nargs="*", type=Path)
+    parser.add_argument(
+        "paths", nargs="*", type=Path, help="files or folders (default: ../shared/eval)"
+    )
     parser.add_argument("--json", type=Path, help="write the rows and examples here")
     parser.add_argument("--show", type=int, default=0, help="print N examples per flag")
     args = parser.parse_args()
     count = token_counter()
     reports = []
-    for path in args.paths or default_paths():
+    missing = [p for p in args.paths if not p.exists()]
+    if missing:
+        parser.error(f"no such file or folder: {', '.join(map(str, missing))}")
+    named = [f for p in args.paths for f in (sorted(p.rglob("*")) if p.is_dir() else [p])]
+    for path in [p for p in named if p.is_file()] if args.paths else default_paths():
         is_dump = ".xml" in path.name  # also split dumps: pages-articles1.xml-p1p41242.bz2
         report = measure_dump(path, count) if is_dump else measure_file(path, count)
         reports.append(report)
