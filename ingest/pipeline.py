@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import itertools
 import json
 import logging
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -32,7 +33,14 @@ from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParse
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
 from ingest.parsers.registry import SUPPORTED_SUFFIXES, FileParser, parser_for
-from ingest.sources import UnsafeSourceError, is_safe_file, is_wiki_dump, verified_path, walk
+from ingest.sources import (
+    SourceFile,
+    UnsafeSourceError,
+    is_safe_file,
+    is_wiki_dump,
+    verified_path,
+    walk,
+)
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +229,22 @@ class _Planned:
         return self.known is not None and self.known[0] == self.fingerprint
 
 
+def _drawn_ahead(planned: Iterator[_Planned | None], depth: int) -> Iterator[_Planned | None]:
+    """`planned`, drawn `depth` items ahead of the one yielded (drawing plans a file and hands
+    it to the parser child); the files still ahead are released if the caller stops early."""
+    window: deque[_Planned | None] = deque(itertools.islice(planned, depth))
+    try:
+        for item in planned:
+            window.append(item)
+            yield window.popleft()
+        while window:
+            yield window.popleft()
+    finally:
+        for item in window:
+            if item is not None:
+                item.context.close()
+
+
 class Ingestor:
     """Runs ingests into one store with one embedder."""
 
@@ -320,38 +344,34 @@ class Ingestor:
         seen: set[str],
     ) -> bool:
         """Ingest a folder's files in walk order, the parser child running ahead of the
-        embedding: up to PARSE_AHEAD_FILES files are checked (and handed to the child) before
-        the one being finished, so parsing and embedding share the two cores."""
-        complete = True
+        embedding: files are planned (and handed to the child) PARSE_AHEAD_FILES ahead of the
+        one being finished, so parsing and embedding share the two cores."""
         found = list(walk(path, options.groups, SUPPORTED_SUFFIXES))
         self.progress.sources_found(len(found))
-        files = iter(found)
-        ahead: deque[_Planned] = deque()
+        planned = (self._plan_source(source, options, budget, report) for source in found)
+        complete = True
+        for item in _drawn_ahead(planned, PARSE_AHEAD_FILES):
+            complete &= item is not None and self._finish(item, budget, report, seen)
+        return complete
+
+    def _plan_source(
+        self, source: SourceFile, options: IngestOptions, budget: ChunkBudget, report: IngestReport
+    ) -> _Planned | None:
+        """Plan one walked file; None (and reported) if it changed into something unsafe."""
+        parse = ParseOptions(
+            source.groups, options.base_url, options.namespaces, options.namespace_groups
+        )
+        context = ExitStack()
+        try:  # read exactly the file the walk checked, whatever its name points to now
+            local = context.enter_context(verified_path(source))
+        except UnsafeSourceError as exc:
+            report.failed.append((source.relative, exc.message))
+            return None
         try:
-            while True:
-                while len(ahead) < PARSE_AHEAD_FILES and (source := next(files, None)):
-                    parse = ParseOptions(
-                        source.groups,
-                        options.base_url,
-                        options.namespaces,
-                        options.namespace_groups,
-                    )
-                    context = ExitStack()
-                    try:  # read exactly the file the walk checked, whatever its name points to now
-                        local = context.enter_context(verified_path(source))
-                    except UnsafeSourceError as exc:
-                        report.failed.append((source.relative, exc.message))
-                        complete = False
-                        continue
-                    ahead.append(
-                        self._plan(local, source.relative, parse, budget, source.path, context)
-                    )
-                if not ahead:
-                    return complete
-                complete &= self._finish(ahead.popleft(), budget, report, seen)
-        finally:
-            for planned in ahead:
-                planned.context.close()
+            return self._plan(local, source.relative, parse, budget, source.path, context)
+        except BaseException:
+            context.close()
+            raise
 
     def _plan(
         self,
