@@ -20,7 +20,15 @@ from typing import Any
 from urllib.parse import quote
 
 import mwparserfromhell
-from mwparserfromhell.nodes import ExternalLink, Heading, HTMLEntity, Tag, Text, Wikilink
+from mwparserfromhell.nodes import (
+    ExternalLink,
+    Heading,
+    HTMLEntity,
+    Tag,
+    Template,
+    Text,
+    Wikilink,
+)
 
 from index.types import Section
 
@@ -51,6 +59,24 @@ _CELL_ATTRS_RE = re.compile(
 # A list item or table row with nothing left to read ("- ." after its links were images).
 _EMPTY_LINE_RE = re.compile(r"[-|]\s*[.,;:|\s]*")
 _TEMPLATE_TOKEN_RE = re.compile(r"\{\{|\}\}")
+# Templates that show a reader one of their own parameters, among the most used in enwiki
+# prose and tables (most templates are citations, infoboxes and navboxes: dropped). Value:
+# which positional parameter is shown (-1: the last one).
+_TEXT_TEMPLATES = {
+    "flag": 1,  # {{flag|Finland}}: a flag icon and "Finland"
+    "flagcountry": 1,
+    "flagu": 1,
+    "lang": 2,  # {{lang|fr|bonjour}}
+    "transl": -1,  # {{transl|ar|DIN|text}} or {{transl|ja|text}}
+    "nihongo": 1,  # {{nihongo|English|kanji|romaji}}: the English name
+    "small": 1,
+    "smaller": 1,
+    "nowrap": 1,
+    "nobr": 1,
+    "quote": 1,
+    "as of": 1,
+}
+_RANGE_WORDS = {"to", "-", "–", "and", "or", "by", "x", "×", "+/-", "±"}
 _LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
 _PLAIN_SUBS = [
     (re.compile(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]"), r"\1"),  # [http://x label]
@@ -162,7 +188,28 @@ class _Renderer:
             return self.tag(node)
         if isinstance(node, Heading):
             return "\n" + self.render(node.title.nodes) + "\n"
-        return ""  # templates, comments, template arguments: nothing a reader sees
+        if isinstance(node, Template):
+            return self.template(node)
+        return ""  # comments, template arguments: nothing a reader sees
+
+    def template(self, node: Template) -> str:
+        """The text a reader sees of a template we know shows some ({{convert|10|km|mi}} shows
+        "10 km (6.2 mi)": "10 km" is kept); any other template shows nothing here."""
+        name = " ".join(str(node.name).replace("_", " ").split()).lower()
+        shown = [p.value for p in node.params if not p.showkey] or [
+            p.value for p in node.params if str(p.name).strip() == "text"
+        ]
+        texts = [" ".join(self.render(v.nodes).split()) for v in shown]
+        if name == "convert" and len(texts) >= 2:
+            ranged = len(texts) >= 4 and texts[1].lower() in _RANGE_WORDS
+            return " ".join(texts[:4] if ranged else texts[:2])
+        position = _TEXT_TEMPLATES.get(name)
+        if position is None or not texts or len(texts) < position:
+            return ""
+        text = texts[-1] if position == -1 else texts[position - 1]
+        if name.startswith("flag") and re.fullmatch(r"[A-Z]{2,3}", text):
+            return ""  # {{flag|EE}} shows "Estonia": a country code we cannot expand
+        return f"As of {text}" if name == "as of" else text
 
     def link(self, target: str, label: str | None) -> str:
         target = target.strip()

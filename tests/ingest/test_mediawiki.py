@@ -639,3 +639,21 @@ def test_words_survive_any_decoration(tmp_path: Path, words: list[tuple[str, int
     for word, _, _ in words:
         assert word in tokens, (word, text, doc.text)
     assert_clean(doc)
+
+
+def test_templates_that_show_text_keep_it(tmp_path: Path) -> None:
+    """enwiki tables list countries as {{flag|Finland}} and prose gives distances as
+    {{convert|...}}: dropping every template left "16% | 14%" rows and "is long" sentences."""
+    doc = one_doc(
+        tmp_path,
+        "The lake is {{convert|10|km|mi}} long and {{convert|2|to|3|m|ft|abbr=on}} deep.\n"
+        "{| class=wikitable\n! Country !! Export\n|-\n| {{flag|Finland}} || 16%\n"
+        "|-\n| {{flagicon|SWE}} {{flag|SWE}} || 19%\n|}\n"
+        "Its name is {{lang|fr|Lac Bleu}} ({{nihongo|Blue Lake|青い湖|Aoi-ko}}), "
+        "{{as of|2020}} {{nowrap|400 m}} above the sea.{{citation needed|date=May 2020}}",
+    )
+    assert doc.text == (
+        "The lake is 10 km long and 2 to 3 m deep.\n\n"
+        "Country | Export\nFinland | 16%\n19%\n\n"  # a code is not a name: left out
+        "Its name is Lac Bleu (Blue Lake), As of 2020 400 m above the sea."
+    )
