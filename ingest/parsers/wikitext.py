@@ -196,6 +196,9 @@ class _Renderer:
         """The text a reader sees of a template we know shows some ({{convert|10|km|mi}} shows
         "10 km (6.2 mi)": "10 km" is kept); any other template shows nothing here."""
         name = " ".join(str(node.name).replace("_", " ").split()).lower()
+        position = _TEXT_TEMPLATES.get(name)
+        if position is None and name != "convert":
+            return ""  # citations, infoboxes, navboxes: nothing rendered (they are most)
         shown = [p.value for p in node.params if not p.showkey] or [
             p.value for p in node.params if str(p.name).strip() == "text"
         ]
@@ -203,7 +206,6 @@ class _Renderer:
         if name == "convert" and len(texts) >= 2:
             ranged = len(texts) >= 4 and texts[1].lower() in _RANGE_WORDS
             return " ".join(texts[:4] if ranged else texts[:2])
-        position = _TEXT_TEMPLATES.get(name)
         if position is None or not texts or len(texts) < position:
             return ""
         text = texts[-1] if position == -1 else texts[position - 1]
