@@ -18,13 +18,16 @@ import signal
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from index.errors import HearthError, ParseError
 from index.types import Document
 from ingest.parsers.base import ParseOptions
+
+if TYPE_CHECKING:
+    from ingest.parsers.registry import FileParser
 
 log = logging.getLogger(__name__)
 
@@ -68,26 +71,47 @@ def _child(
         except EOFError:
             return
         path, relative, options, timeout_s = request
-        name = Path(path).name
-        parser = parser_for(Path(path))
-        # The deadline runs from when this file really starts, however long the parent
-        # takes to collect earlier results: a looping file cannot hold the core meanwhile.
-        signal.setitimer(signal.ITIMER_REAL, timeout_s)
         try:
-            if parser is None:
-                raise ParseError(f"{name}: no parser for this file type")
-            reply: tuple[str, object] = ("ok", parser(Path(path), relative, options))
-        except _Overrun:
-            reply = ("error", f"{name}: parsing took longer than {timeout_s:g} s")
-        except HearthError as exc:
-            reply = ("error", exc.message)
-        except MemoryError:
-            reply = ("error", f"{name}: needs more than {memory_mb} MB to parse")
-        except Exception as exc:  # a parser bug: report the file, keep the child
-            reply = ("error", f"{name}: unexpected {type(exc).__name__} while parsing")
-        finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            reply = _parse_timed(parser_for, Path(path), relative, options, timeout_s, memory_mb)
+        except _Overrun:  # the timer fired as the file finished, before it was disarmed
+            reply = _too_long(Path(path), timeout_s)
         conn.send(reply)
+
+
+def _too_long(path: Path, timeout_s: float) -> tuple[str, object]:
+    return ("error", f"{path.name}: parsing took longer than {timeout_s:g} s")
+
+
+def _parse_timed(
+    parser_for: Callable[[Path], FileParser | None],
+    path: Path,
+    relative: str,
+    options: ParseOptions,
+    timeout_s: float,
+    memory_mb: int,
+) -> tuple[str, object]:
+    """("ok", document) or ("error", message) for one file, parsed within `timeout_s`.
+
+    The deadline runs from when this file really starts, however long the parent takes to
+    collect earlier results: a looping file cannot hold the core meanwhile.
+    """
+    name = path.name
+    parser = parser_for(path)
+    signal.setitimer(signal.ITIMER_REAL, timeout_s)
+    try:
+        if parser is None:
+            raise ParseError(f"{name}: no parser for this file type")
+        return ("ok", parser(path, relative, options))
+    except _Overrun:
+        return _too_long(path, timeout_s)
+    except HearthError as exc:
+        return ("error", exc.message)
+    except MemoryError:
+        return ("error", f"{name}: needs more than {memory_mb} MB to parse")
+    except Exception as exc:  # a parser bug: report the file, keep the child
+        return ("error", f"{name}: unexpected {type(exc).__name__} while parsing")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _without_torch() -> None:
