@@ -181,6 +181,7 @@ def timed_store(data_dir: Path, timers: Timers) -> Any:
 def instrumented(timers: Timers) -> Iterator[None]:
     """Time the pipeline's parse, clean+hash and chunk steps by patching its module names."""
     from ingest import pipeline
+    from ingest.isolation import IsolatedParser
 
     real_parse_dump = pipeline.parse_dump
     real_parser_for = pipeline.parser_for
@@ -224,25 +225,26 @@ def instrumented(timers: Timers) -> Iterator[None]:
 
         return timed
 
+    # Files parsed in the child process (ingest/isolation.py): the parent's wait for each
+    # result is what the ingest pays, whether the run starts the child or is given one.
+    real_result, real_close = IsolatedParser.result, IsolatedParser.close
+
+    def result(parser: IsolatedParser) -> Any:
+        started = time.perf_counter()
+        try:
+            return real_result(parser)
+        finally:
+            timers.add("parse", started)
+            timers.isolated.append(time.perf_counter() - started)
+
+    def close(parser: IsolatedParser) -> None:
+        started = time.perf_counter()
+        real_close(parser)
+        timers.add("parse", started)
+
     with ExitStack() as stack:
-        isolated = getattr(pipeline, "IsolatedParser", None)
-        if isolated is not None:  # files parsed in a child process (ingest/isolation.py)
-
-            class TimedIsolatedParser(isolated):  # type: ignore[misc,valid-type]
-                def result(self) -> Any:  # the wait for the child (it parses ahead)
-                    started = time.perf_counter()
-                    try:
-                        return super().result()
-                    finally:
-                        timers.add("parse", started)
-                        timers.isolated.append(time.perf_counter() - started)
-
-                def close(self) -> None:
-                    started = time.perf_counter()
-                    super().close()
-                    timers.add("parse", started)
-
-            stack.enter_context(mock.patch.object(pipeline, "IsolatedParser", TimedIsolatedParser))
+        stack.enter_context(mock.patch.object(IsolatedParser, "result", result))
+        stack.enter_context(mock.patch.object(IsolatedParser, "close", close))
         stack.enter_context(mock.patch.object(pipeline, "parse_dump", parse_dump))
         stack.enter_context(mock.patch.object(pipeline, "parser_for", parser_for))
         stack.enter_context(
@@ -283,8 +285,6 @@ def ingest_once(
             timers.record = stack.enter_context(record.open("w", encoding="utf-8"))
         stack.enter_context(instrumented(timers))
         started = time.perf_counter()
-        if parser is not None:  # the timers wrap the parser the pipeline module would make
-            parser.__class__ = pipeline_module().IsolatedParser
         report = Ingestor(store, TimedEmbedder(embedder, timers), progress, parser).run(
             [source], IngestOptions()
         )
@@ -304,12 +304,6 @@ def ingest_once(
         "peak_kb": peak,
         "isolated": timers.isolated,
     }
-
-
-def pipeline_module() -> Any:
-    from ingest import pipeline
-
-    return pipeline
 
 
 def warmed_parser(source: Path) -> Any:
