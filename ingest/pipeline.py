@@ -32,7 +32,12 @@ from ingest.chunker import ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
-from ingest.parsers.registry import SUPPORTED_SUFFIXES, FileParser, parser_for
+from ingest.parsers.registry import (
+    SUPPORTED_SUFFIXES,
+    UNSTRUCTURED_SUFFIXES,
+    FileParser,
+    parser_for,
+)
 from ingest.sources import (
     SourceFile,
     UnsafeSourceError,
@@ -53,7 +58,7 @@ PARSE_AHEAD_FILES = 8
 FINGERPRINT_VERSION = 6
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
-ISOLATED_SUFFIXES = frozenset({".pdf", ".docx", ".html", ".htm", ".md", ".markdown"})
+ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
 
 
 @dataclass

@@ -43,6 +43,9 @@ _PARTITIONERS = {
     ".docx": "docx",
 }
 
+UNSTRUCTURED_SUFFIXES: frozenset[str] = frozenset(_PARTITIONERS)
+"""Suffixes whose parsers go through unstructured (and zip and PDF readers)."""
+
 SUPPORTED_SUFFIXES: frozenset[str] = frozenset(_PARSERS)
 """Lower-case suffixes (with the dot) that `parser_for` has a parser for."""
 
