@@ -74,12 +74,12 @@ def _child(
         try:
             reply = _parse_timed(parser_for, Path(path), relative, options, timeout_s, memory_mb)
         except _Overrun:  # the timer fired as the file finished, before it was disarmed
-            reply = _too_long(Path(path), timeout_s)
+            reply = ("error", _took_too_long(Path(path).name, timeout_s))
         conn.send(reply)
 
 
-def _too_long(path: Path, timeout_s: float) -> tuple[str, object]:
-    return ("error", f"{path.name}: parsing took longer than {timeout_s:g} s")
+def _took_too_long(name: str, timeout_s: float) -> str:
+    return f"{name}: parsing took longer than {timeout_s:g} s"
 
 
 def _parse_timed(
@@ -103,7 +103,7 @@ def _parse_timed(
             raise ParseError(f"{name}: no parser for this file type")
         return ("ok", parser(path, relative, options))
     except _Overrun:
-        return _too_long(path, timeout_s)
+        return ("error", _took_too_long(name, timeout_s))
     except HearthError as exc:
         return ("error", exc.message)
     except MemoryError:
@@ -213,7 +213,7 @@ class IsolatedParser:
             wait = max(0.0, self._since + self.timeout_s + PARENT_GRACE_S - time.monotonic())
             if not self._conn.poll(wait):
                 self._fail()
-                raise ParseError(f"{name}: parsing took longer than {self.timeout_s:g} s")
+                raise ParseError(_took_too_long(name, self.timeout_s))
             status, payload = self._conn.recv()
         except (EOFError, OSError):
             self._fail()
