@@ -132,12 +132,16 @@ def _table_text(cells: Sequence[str]) -> str:
     return " | ".join(c for c in cells if c)
 
 
+def _blank(element: Any) -> bool:
+    return not (element.text or "").strip()
+
+
 def _in_run(element: Any, page: int | None) -> bool:
     """Whether `element` continues a run of Title lines: another Title on the page, or an
     empty element (`fast` leaves one where a table cell is blank)."""
     if element.metadata.page_number != page or element.category in _FURNITURE:
         return False
-    return element.category == "Title" or not (element.text or "").strip()
+    return element.category == "Title" or _blank(element)
 
 
 def pdf_structure(elements: Sequence[Any]) -> list[Any]:
@@ -171,6 +175,6 @@ def pdf_structure(elements: Sequence[Any]) -> list[Any]:
         if _is_section_heading(elements, index):
             element = Title(text=element.text, metadata=element.metadata)
         result.append(element)
-        opening = opening and (element.category in _FURNITURE or not (element.text or "").strip())
+        opening = opening and (element.category in _FURNITURE or _blank(element))
         index += 1
     return result
