@@ -32,7 +32,9 @@ def parse_docx(path: Path, doc_id: str, options: ParseOptions) -> Document:
             f"{path.name}: cannot parse this DOCX file ({_reason(exc, path)})"
         ) from exc
     source = {"filename": str(path)} if visible is None else {"file": visible}
-    elements = _partition(path, "DOCX", "docx", **source)
+    # languages=[""]: no language detection (langdetect was a third of a DOCX's parse, for
+    # metadata Hearth never reads)
+    elements = _partition(path, "DOCX", "docx", languages=[""], **source)
     explicit = next(
         (clean_line(e.text or "") for e in elements if e.metadata.style_name == "Title"), None
     )

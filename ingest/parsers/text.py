@@ -10,12 +10,14 @@ heading and text `Block`s -> title + nested heading-path `Section`s).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from index.errors import ParseError
 from index.types import Document, Section
@@ -74,11 +76,21 @@ def repair_mojibake(text: str) -> str:
     Uses `ftfy` when it is installed; otherwise a cheap, conservative regex that only rewrites a
     sequence when it decodes to exactly one UTF-8 character.
     """
+    ftfy = _ftfy()
+    if ftfy is None:
+        return _MOJIBAKE.sub(_unmojibake, text)
+    return str(ftfy.fix_text(text, normalization="NFC"))
+
+
+@functools.cache
+def _ftfy() -> Any:
+    """The `ftfy` module, or None; looked up once, since a failed import is not cached by Python
+    and searching sys.path again for every text block cost a third of parsing a folder."""
     try:
         import ftfy
     except ImportError:
-        return _MOJIBAKE.sub(_unmojibake, text)
-    return str(ftfy.fix_text(text, normalization="NFC"))
+        return None
+    return ftfy
 
 
 def clean_text(text: str) -> str:
