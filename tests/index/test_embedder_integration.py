@@ -120,6 +120,27 @@ def test_onnx_backend_matches_torch(real_embedder, onnx_cache, backend):
     assert embedder.model_id == real_embedder.model_id
 
 
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_sessions_share_the_work_without_changing_vectors(onnx_cache, backend):
+    """Texts dealt to several single-threaded sessions (and callers on several threads at
+    once) get exactly the vectors one session gives them in order."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from index.embedder import SentenceTransformerEmbedder
+
+    texts = [
+        f"{SENTENCES[i % len(SENTENCES)]} (note {i}) " + "detail " * (i % 7) for i in range(41)
+    ]
+    alone = SentenceTransformerEmbedder(backend=backend, cache_dir=onnx_cache, threads=1)
+    shared = SentenceTransformerEmbedder(backend=backend, cache_dir=onnx_cache, threads=3)
+    expected = alone.embed_documents(texts)
+    np.testing.assert_allclose(shared.embed_documents(texts), expected, atol=1e-5)
+    with ThreadPoolExecutor(4) as callers:
+        results = list(callers.map(shared.embed_documents, [texts[k::4] for k in range(4)]))
+    for k, vectors in enumerate(results):
+        np.testing.assert_allclose(vectors, expected[k::4], atol=1e-5)
+
+
 def test_onnx_backend_builds_offline_in_a_fresh_process(tmp_path):
     """A fresh interpreter, no HF_* variables, sockets refused, an empty cache under HOME:
     the int8 model is exported and quantised from the bundled folder without the network."""
