@@ -113,7 +113,7 @@ class Settings(BaseSettings):
         "one's fused score (0 shows all top_k).",
     )
     abstain_threshold: float = Field(
-        0.44, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
+        0.5, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )
     history_turns: int = Field(
         6, ge=0, le=50, description="Most earlier messages of a conversation put in the prompt."

@@ -57,7 +57,7 @@ def test_passages_that_carried_the_evidence_are_shown_even_far_behind():
 
 
 def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
-    from index.search import evidence_signals
+    from index.search import evidence_signals, sentences
 
     principal = Principal("reader", frozenset({"public"}))
     retrieval = services.rag.retrieve(principal, "annual leave days in the Paris office", [])
@@ -65,12 +65,17 @@ def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
     assert retrieval.carriers and retrieval.carriers <= ids
     vector = services.embedder.embed_query("annual leave days in the Paris office")
     signals = evidence_signals(
-        services.store, retrieval.passages, "annual leave days in the Paris office", vector,
-        frozenset({"public"}),
+        services.store, services.embedder, retrieval.passages,
+        "annual leave days in the Paris office", vector, frozenset({"public"}),
     )  # fmt: skip
     assert signals.score == retrieval.evidence and signals.carriers == retrieval.carriers
-    best_cosine = max(
-        retrieval.passages,
-        key=lambda p: float(services.store.embeddings([p.chunk.id])[0] @ vector),
-    )
-    assert best_cosine.chunk.id in retrieval.carriers
+    # the carrier of the cosine: the closest chunk, or the chunk of the closest sentence
+    scored = [
+        (float(services.store.embeddings([p.chunk.id])[0] @ vector), p.chunk.id)
+        for p in retrieval.passages
+    ] + [
+        (float(services.embedder.embed_documents([s])[0] @ vector), p.chunk.id)
+        for p in retrieval.passages
+        for s in sentences(p.chunk.text)
+    ]
+    assert max(scored)[1] in retrieval.carriers

@@ -1,0 +1,82 @@
+"""The evidence abstention compares with: the closer of a chunk and its best sentence, plus the
+share of the question's rare terms one passage holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fakes import HashEmbedder
+
+from index.search import COSINE_WEIGHT, evidence_signals, sentences
+from index.store import SQLiteStore
+from index.types import Chunk, Document, Passage, Section
+
+PUBLIC = frozenset({"public"})
+LONG = (
+    "The office kitchen is cleaned every evening. Bicycles go in the courtyard racks. "
+    "Paris staff get 27 days of annual leave.\nVisitors sign in at the front desk."
+)
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    embedder = HashEmbedder()
+    store = SQLiteStore(tmp_path / "data", vector_kind="exact")
+    store.check_embedder(embedder.model_id, embedder.dim)
+    document = Document("office", "/office.md", "Office notes", "markdown", (Section((), LONG),))
+    chunk = Chunk("office", LONG, (), 0, 40)
+    store.write_document(document, [chunk], embedder.embed_documents([LONG]))
+    store.publish_vectors()
+    yield store
+    store.close()
+
+
+def passages_of(store: SQLiteStore) -> list[Passage]:
+    passages = store.dense_search(HashEmbedder().embed_query("office"), PUBLIC, 5)
+    assert [p.chunk.text for p in passages] == [LONG]
+    return passages
+
+
+def test_sentences_cut_after_full_stops_and_at_line_breaks():
+    assert sentences(LONG) == [
+        "The office kitchen is cleaned every evening.",
+        "Bicycles go in the courtyard racks.",
+        "Paris staff get 27 days of annual leave.",
+        "Visitors sign in at the front desk.",
+    ]
+    assert sentences("  \n\n ") == []
+
+
+def test_one_sentence_that_says_what_was_asked_outweighs_its_diluted_chunk(store):
+    embedder = HashEmbedder()
+    question = "Paris staff get 27 days of annual leave."
+    vector = embedder.embed_query(question)
+    chunk_cosine = float(store.embeddings([passages_of(store)[0].chunk.id])[0] @ vector)
+    signals = evidence_signals(store, embedder, passages_of(store), question, vector, PUBLIC)
+    assert signals.cosine == pytest.approx(1.0, abs=1e-5)  # the sentence, word for word
+    assert chunk_cosine < 0.8  # what the whole chunk's vector alone would have given
+    assert signals.carriers == frozenset({passages_of(store)[0].chunk.id})
+    assert signals.score == pytest.approx(
+        COSINE_WEIGHT * signals.cosine + (1 - COSINE_WEIGHT) * signals.coverage
+    )
+
+
+def test_a_question_spanning_sentences_keeps_the_chunk_cosine(store):
+    embedder = HashEmbedder()
+    question = (
+        "office kitchen cleaned, Bicycles in courtyard racks, Paris annual leave, Visitors sign in"
+    )
+    vector = embedder.embed_query(question)
+    chunk_cosine = float(store.embeddings([passages_of(store)[0].chunk.id])[0] @ vector)
+    per_sentence = np.asarray(embedder.embed_documents(sentences(LONG))) @ vector
+    assert chunk_cosine > per_sentence.max()  # the premise: no one sentence is as close
+    signals = evidence_signals(store, embedder, passages_of(store), question, vector, PUBLIC)
+    assert signals.cosine == pytest.approx(chunk_cosine, abs=1e-5)
+
+
+def test_no_passages_no_evidence(store):
+    embedder = HashEmbedder()
+    signals = evidence_signals(store, embedder, [], "anything", embedder.embed_query("x"), PUBLIC)
+    assert (signals.cosine, signals.coverage, signals.score) == (0.0, 0.0, 0.0)
