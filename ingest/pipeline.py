@@ -4,7 +4,9 @@ Every document is written in its own transaction, so a run killed at any point l
 documents or none, and re-running finishes the job. A failing file or a dump cut short is
 reported and the rest carries on. Unchanged documents are never re-embedded; a document whose
 only change is its groups gets new ACL rows without re-embedding; a source file whose bytes and
-options match its recorded fingerprint is not even parsed again.
+options match its recorded fingerprint is not even parsed again. A batch's chunks are embedded on
+a worker thread while the next batch is parsed and chunked (the embedder releases the GIL); its
+documents are written here once the vectors are in, so the writes keep their order.
 """
 
 from __future__ import annotations
@@ -18,15 +20,14 @@ import time
 import unicodedata
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
-
 from index.errors import HearthError
-from index.protocols import Embedder, Store
+from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
@@ -271,6 +272,9 @@ class Ingestor:
         # Sources parsed completely whose documents may still be pending: their fingerprints
         # are recorded only once those documents are written.
         self._pending_sources: list[tuple[str, str, int]] = []
+        # The batch being embedded on a worker thread while the next one is parsed and chunked
+        # (onnxruntime and torch release the GIL); written by this thread once its vectors are in.
+        self._embedding: _Embedding | None = None
         self._isolated = IsolatedParser()
         self._isolate = True
         self._reparse = False
@@ -290,16 +294,19 @@ class Ingestor:
             target_tokens=min(options.target_tokens, self.embedder.max_tokens),
             overlap_tokens=options.overlap_tokens,
         )
+        self._embedder_thread = ThreadPoolExecutor(1, thread_name_prefix="hearth-embed")
         try:
             for path in paths:
                 seen: set[str] = set()
                 complete = self._ingest_path(Path(path), options, budget, report, seen)
-                self._flush(report)
+                self._flush(report, wait=True)
                 if options.prune and complete:
                     stored = self.store.document_state(str(Path(path).resolve()))
                     gone = [doc_id for doc_id in stored if doc_id not in seen]
                     report.removed += self.store.delete_documents(gone)
         finally:  # a given parser stays up, unless an interrupted run left files queued
+            self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
+            self._embedder_thread.shutdown(wait=True)
             if self._isolated is not self._given_parser or self._isolated.pending:
                 self._isolated.close()
         changed = bool(report.added or report.updated or report.removed or report.regrouped)
@@ -486,10 +493,10 @@ class Ingestor:
             report.failed.append((relative, exc.message))
             return False
         finally:
-            self._flush(report)
+            self._flush(report, wait=True)
             self._store_redirects(redirects, report)
         self._pending_sources.append((source, fingerprint, pages))
-        self._flush(report)
+        self._flush(report, wait=True)
         return True
 
     def _store_redirects(self, redirects: list[Redirect], report: IngestReport) -> None:
@@ -520,29 +527,37 @@ class Ingestor:
         if sum(len(c) for _, c, _ in self._pending) >= EMBED_BATCH_CHUNKS:
             self._flush(report)
 
-    def _flush(self, report: IngestReport) -> None:
-        """Embed the buffered documents in one batch, then write each in its own transaction;
-        then record the fingerprints of the sources those documents completed."""
+    def _flush(self, report: IngestReport, wait: bool = False) -> None:
+        """Hand the buffered documents to the embedding thread, after writing the batch it
+        finished before; with `wait`, also write this one before returning. The fingerprints
+        of the sources those documents complete are recorded only after their writes."""
         pending, self._pending = self._pending, []
         sources, self._pending_sources = self._pending_sources, []
-        self._write_pending(pending, report)
-        for source, fingerprint, documents in sources:
-            self.store.record_source(source, fingerprint, documents)
-
-    def _write_pending(
-        self, pending: list[tuple[Document, list[Chunk], bool]], report: IngestReport
-    ) -> None:
-        if not pending:
-            return
+        self._write_embedded(report)
         texts = [
             embedding_text(doc.title, chunk.heading_path, chunk.text)
             for doc, chunks, _ in pending
             for chunk in chunks
         ]
-        vectors = self.embedder.embed_documents(texts) if texts else np.empty((0, 0), np.float32)
-        self.progress.chunks_embedded(len(texts))
+        if texts:
+            vectors = self._embedder_thread.submit(self.embedder.embed_documents, texts)
+            self._embedding = _Embedding(pending, sources, len(texts), vectors)
+        else:
+            self._embedding = _Embedding(pending, sources, 0, None)
+        if wait:
+            self._write_embedded(report)
+
+    def _write_embedded(self, report: IngestReport) -> None:
+        """Write the batch handed to the embedding thread (waiting for its vectors), each
+        document in its own transaction, then record the sources it completed."""
+        batch, self._embedding = self._embedding, None
+        if batch is None:
+            return
+        vectors = batch.vectors.result() if batch.vectors is not None else None
+        self.progress.chunks_embedded(batch.chunks)
         offset = 0
-        for document, chunks, is_new in pending:
+        for document, chunks, is_new in batch.documents:
+            assert vectors is not None
             self.store.write_document(document, chunks, vectors[offset : offset + len(chunks)])
             offset += len(chunks)
             report.chunks += len(chunks)
@@ -550,3 +565,15 @@ class Ingestor:
                 report.added += 1
             else:
                 report.updated += 1
+        for source, fingerprint, documents in batch.sources:
+            self.store.record_source(source, fingerprint, documents)
+
+
+@dataclass
+class _Embedding:
+    """A batch of documents whose chunks are being embedded, and the sources it completes."""
+
+    documents: list[tuple[Document, list[Chunk], bool]]
+    sources: list[tuple[str, str, int]]
+    chunks: int
+    vectors: Future[Vectors] | None

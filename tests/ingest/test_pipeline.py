@@ -351,3 +351,44 @@ def test_progress_knows_how_many_files_a_run_reads(tmp_path, tree, embedder):
     assert report.ok and report.added == 5
     assert progress.found == len(progress.started) == 5
     assert progress.started[-1] == "extra.txt"
+
+
+def test_a_batch_is_embedded_while_the_next_documents_are_read(tmp_path, monkeypatch):
+    """The embedding of one batch overlaps the parsing and chunking of the next: the first
+    embedding call holds until the walk has read the second document, which a run that
+    embedded in line could never do (the wait would run out and the test fail)."""
+    import threading
+
+    import ingest.pipeline
+    from ingest.pipeline import Progress
+
+    monkeypatch.setattr(ingest.pipeline, "EMBED_BATCH_CHUNKS", 1)  # one document per batch
+    second_read = threading.Event()
+
+    class Counting(Progress):
+        read = 0
+
+        def document_done(self) -> None:
+            self.read += 1
+            if self.read == 2:
+                second_read.set()
+
+    class Holding(HashEmbedder):
+        calls = 0
+
+        def embed_documents(self, texts):
+            self.calls += 1
+            if self.calls == 1:
+                assert second_read.wait(10), "the walk waited for the embedding"
+            return super().embed_documents(texts)
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    for i in range(4):
+        (folder / f"note{i}.txt").write_text(f"Note {i}\n\nRoom {i} is booked on Fridays.\n")
+    store = SQLiteStore(tmp_path / "data")
+    embedder = Holding()
+    report = Ingestor(store, embedder, Counting()).run([folder], IngestOptions())
+    assert report.ok and report.added == 4 and embedder.calls == 4
+    found = dense_top_k(store, embedder, "Room 2 is booked on Fridays", frozenset({"public"}), 1)
+    assert found[0].document.title == "Note 2"
