@@ -312,7 +312,7 @@ def evidence_signals(
     must catch, hence the IDF-weighted term coverage. The cosine is also taken per sentence:
     an answerable question usually has one sentence that says what it asks, which a whole
     chunk's vector dilutes (out-of-corpus SQuAD questions abstained at <= 5 % wrongly: 0.832
-    -> 0.882 on the fit half); the whole chunk's still counts when it is better, for a question
+    -> 0.879 on the fit half); the whole chunk's still counts when it is better, for a question
     whose answer spans sentences.
     """
     ids = [p.chunk.id for p in passages if p.chunk.id is not None]

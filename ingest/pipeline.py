@@ -26,6 +26,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
 from index.errors import HearthError
 from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section
@@ -553,11 +555,14 @@ class Ingestor:
         batch, self._embedding = self._embedding, None
         if batch is None:
             return
-        vectors = batch.vectors.result() if batch.vectors is not None else None
+        vectors = (
+            batch.vectors.result()
+            if batch.vectors is not None
+            else np.empty((0, self.embedder.dim), np.float32)  # documents without chunks
+        )
         self.progress.chunks_embedded(batch.chunks)
         offset = 0
         for document, chunks, is_new in batch.documents:
-            assert vectors is not None
             self.store.write_document(document, chunks, vectors[offset : offset + len(chunks)])
             offset += len(chunks)
             report.chunks += len(chunks)
