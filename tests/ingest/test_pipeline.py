@@ -162,6 +162,17 @@ def test_wiki_dump_pages_redirects_and_a_cut(tmp_path, embedder):
     assert "cut.xml" in report2.failed[0][0]
 
 
+def test_a_page_that_shows_no_text_is_stored_without_chunks(tmp_path, embedder):
+    """A stub whose wikitext is only a template has no chunk: a batch of nothing but such
+    pages is written (with no vectors) instead of failing the run."""
+    dump = tmp_path / "stub.xml"
+    dump.write_text(wiki_dump([(1, "Stub", "{{stub}}")]))
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, dump)
+    assert report.ok and (report.added, report.chunks) == (1, 0)
+    assert store.document_state_of("testwiki:1") is not None
+
+
 def test_invisible_characters_are_stripped_and_text_is_nfc():
     assert strip_invisible("pa\u200by\u202eroll\U000e0041 cafe\u0301") == "payroll café"
 
