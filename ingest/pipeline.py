@@ -541,11 +541,10 @@ class Ingestor:
             for doc, chunks, _ in pending
             for chunk in chunks
         ]
-        if texts:
-            vectors = self._embedder_thread.submit(self.embedder.embed_documents, texts)
-            self._embedding = _Embedding(pending, sources, len(texts), vectors)
-        else:
-            self._embedding = _Embedding(pending, sources, 0, None)
+        vectors = (
+            self._embedder_thread.submit(self.embedder.embed_documents, texts) if texts else None
+        )
+        self._embedding = _Embedding(pending, sources, vectors)
         if wait:
             self._write_embedded(report)
 
@@ -560,7 +559,7 @@ class Ingestor:
             if batch.vectors is not None
             else np.empty((0, self.embedder.dim), np.float32)  # documents without chunks
         )
-        self.progress.chunks_embedded(batch.chunks)
+        self.progress.chunks_embedded(sum(len(chunks) for _, chunks, _ in batch.documents))
         offset = 0
         for document, chunks, is_new in batch.documents:
             self.store.write_document(document, chunks, vectors[offset : offset + len(chunks)])
@@ -580,5 +579,4 @@ class _Embedding:
 
     documents: list[tuple[Document, list[Chunk], bool]]
     sources: list[tuple[str, str, int]]
-    chunks: int
-    vectors: Future[Vectors] | None
+    vectors: Future[Vectors] | None  # None when the documents have no chunks
