@@ -70,6 +70,7 @@ _ABBREV = _words("mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no f
 _TOKEN = re.compile(r"(?P<num>\d++(?:[.,:]\d++)*+)(?:st|nd|rd|th)?(?!\w)|(?P<word>\w+)")
 _CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|whilst)\s", re.IGNORECASE)
 _NAME = re.compile(r"(?<=[\w,)])[ \t]+([^\W\d_]\w*)")
+_POLAR = re.compile(r"^\W*(?:yes|no)\b|\b(?:not|never|cannot)\b|n't\b", re.IGNORECASE)
 _ABSTAIN = re.compile(
     r"\bi\s+(?:do\s+not|don't|dont|cannot|can't|could\s+not|couldn't)\s+"
     r"(?:know|find|tell|say|answer|have\s+(?:any\s+|enough\s+)?(?:information|details|data))\b"
@@ -114,37 +115,45 @@ class _Sentence:
     model: list[int]  # markers the model wrote (any value)
     weights: dict[str, float]
     keys: set[str]  # numbers and names that must appear in a supporting passage
-    kind: str  # "claim", "filler", "abstain" or "empty"
+    kind: str  # "claim", "filler", "restated", "abstain" or "empty"
     chosen: list[int]
 
 
 def attribute(
-    answer: str, passages: Sequence[Passage], embedder: Embedder | None = None
+    answer: str,
+    passages: Sequence[Passage],
+    embedder: Embedder | None = None,
+    question: str = "",
 ) -> Attribution:
-    """Insert validated [n] markers (passages numbered 1..n in order) and flag unsupported text."""
+    """Insert validated [n] markers (passages numbered 1..n in order) and flag unsupported text.
+
+    With the `question`, a sentence that only restates it gets no marker (see `_sentence`)."""
     try:
-        return _attribute(str(answer), list(passages), embedder)
+        return _attribute(str(answer), list(passages), embedder, question)
     except Exception:  # attribution is a check on the answer and must never lose the answer
         log.exception("attribution failed; answer returned without citations")
         return Attribution(_pull_markers(str(answer))[0], [], [], True, False)
 
 
-def _attribute(answer: str, passages: list[Passage], embedder: Embedder | None) -> Attribution:
+def _attribute(
+    answer: str, passages: list[Passage], embedder: Embedder | None, question: str = ""
+) -> Attribution:
     n = len(passages)
     names = _names(answer)  # known proper nouns: capitalised mid-sentence in answer or passages
     for p in passages:
         names |= _names(p.chunk.text)
+    asked = frozenset(_terms(question, names)[0])
     bags = [
         set(_terms(" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]), names)[0])
         for p in passages
     ]
     spans = _split(answer)
-    pieces = [_sentence(answer[start:end], names) for start, end in spans]
+    pieces = [_sentence(answer[start:end], names, asked) for start, end in spans]
     claims = [s for s in pieces if s.kind in ("claim", "filler")]
     scores = {id(s): [_lexical(s, bag) for bag in bags] for s in claims}
     if embedder is not None and claims and n:
         _add_cosines(embedder, claims, passages, scores)
-    unsupported: list[str] = []
+    unsupported = [s.text for s in pieces if s.kind == "restated" and _POLAR.search(s.text)]
     for s in claims:
         row = [score for score, _ in scores[id(s)]]
         s.chosen = sorted({m for m in s.model if 1 <= m <= n and row[m - 1] >= SUPPORTED})
@@ -269,7 +278,14 @@ def _names(text: str) -> set[str]:
     return found
 
 
-def _sentence(raw: str, names: set[str]) -> _Sentence:
+def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) -> _Sentence:
+    """One answer sentence, classified. "restated": every content term of it is the question's
+    ("Your train got cancelled abroad at midnight", "Can I take a sabbatical after five
+    years?"). Such a sentence states nothing a passage adds, and retrieval guarantees that
+    some passage shares its words, so a marker on it would vouch for nothing: it gets none. A
+    yes/no restatement ("No, Emberline does not pay for your mobile phone plan") is a claim
+    whose one new word, its polarity, no term overlap can check: it is reported unsupported.
+    """
     text, model = _pull_markers(raw)
     text = text.strip()
     weights, keys = _terms(text, names | _names(text))
@@ -277,6 +293,8 @@ def _sentence(raw: str, names: set[str]) -> _Sentence:
         kind = "empty" if not text else "filler"
     elif _ABSTAIN.search(text.replace("’", "'")):
         kind = "abstain"
+    elif weights and asked.issuperset(weights):
+        kind = "restated"
     elif len(weights) >= MIN_CONTENT or any(k[0].isdigit() for k in keys):
         kind = "claim"
     else:

@@ -216,7 +216,7 @@ class RagPipeline:
             if isinstance(tokens, Iterator) and hasattr(tokens, "close"):
                 tokens.close()  # a client that went away stops the generation
         raw = "".join(pieces).strip()
-        attribution = attribute(raw, passages, self.embedder)
+        attribution = attribute(raw, passages, self.embedder, question.text)
         answer = self._answer_from(attribution, sources, question, retrieval, timings)
         answer.stopped = cancel.is_set()
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -281,7 +281,7 @@ def test_never_raises_and_every_marker_has_a_citation(
 @given(texts=st.lists(st.text(max_size=200), min_size=1, max_size=4), answer=st.text())
 def test_arbitrary_passage_text_never_breaks_attribution(texts: list[str], answer: str) -> None:
     passages = [passage(i, text, title=text[:20]) for i, text in enumerate(texts, start=1)]
-    check(_attribute(answer, passages, HashEmbedder()), len(passages))
+    check(_attribute(answer, passages, HashEmbedder(), question=answer[:60]), len(passages))
 
 
 def test_huge_and_pathological_inputs_stay_fast() -> None:
@@ -356,3 +356,21 @@ def test_citation_precision_on_templated_question_passage_answer_pairs() -> None
         correct += used.count(target)
     assert cited and correct / cited >= 0.95
     assert answered >= 18
+
+
+def test_a_sentence_that_restates_the_question_gets_no_marker() -> None:
+    question = "How many days of annual leave do staff in the Paris office get?"
+    answer = "Staff in the Paris office get annual leave days [1]. They get 27 days [1]."
+    result = attribute(answer, leave_passages(), question=question)
+    assert result.text == "Staff in the Paris office get annual leave days. They get 27 days [1]."
+    assert not result.uncited and [c.marker for c in result.citations] == [1]
+    # without the question the echo is a claim like any other, and the passage backs its words
+    assert markers(attribute(answer, leave_passages()).text) == [1, 1]
+
+
+def test_a_yes_or_no_restatement_is_reported_unsupported() -> None:
+    question = "Do Paris staff get annual leave?"
+    for answer in ["Yes, Paris staff get annual leave.", "Paris staff do not get annual leave."]:
+        result = attribute(answer, leave_passages(), question=question)
+        assert markers(result.text) == [] and result.citations == []
+        assert result.unsupported == [answer] and result.uncited, answer
