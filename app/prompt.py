@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.engines import ChatModel, Message
 from index.errors import ContextOverflowError
+from index.search import ScoredSentence
 from index.types import Passage
 
 SYSTEM_PROMPT = (
@@ -56,6 +57,33 @@ def focus(
         return list(passages)
     best = max(p.score for p in passages)
     return [p for p in passages if p.score >= ratio * best or p.chunk.id in keep]
+
+
+def condense(
+    passages: Sequence[Passage], scored: Sequence[ScoredSentence], count: int
+) -> list[Passage]:
+    """The passages cut to the `count` sentences closest to the question among them, each kept
+    in reading order in its passage; a passage left with no sentence is not shown.
+
+    The bundled 135M model copies from whatever it is shown: given three sentences instead of
+    whole chunks it put the key term in 32 instead of 24 of 65 corpus answers, its citations
+    came from an expected document 0.913 instead of 0.820 of the time, and the shorter prompt
+    cut the median time to the first token from 727 to 312 ms (docs/EVALUATION.md,
+    "Condensed prompts"). `count` <= 0, or no scored sentence, leaves the passages whole.
+    """
+    shown = {p.chunk.id for p in passages}
+    candidates = [s for s in scored if s.chunk_id in shown]
+    if count <= 0 or not candidates:
+        return list(passages)
+    closest = sorted(candidates, key=lambda s: -s.relevance)[:count]
+    kept = {(s.chunk_id, s.position) for s in closest}
+    condensed = []
+    for passage in passages:
+        lines = [s.text for s in candidates if s.chunk_id == passage.chunk.id
+                 and (s.chunk_id, s.position) in kept]  # fmt: skip
+        if lines:
+            condensed.append(replace(passage, chunk=replace(passage.chunk, text="\n".join(lines))))
+    return condensed
 
 
 @dataclass(frozen=True)

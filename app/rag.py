@@ -17,7 +17,7 @@ from typing import Any
 from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel
-from app.prompt import build_prompt, focus
+from app.prompt import build_prompt, condense, focus
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
@@ -177,7 +177,10 @@ class RagPipeline:
                 self.model.model_id, retrieval.evidence, timings,
             )  # fmt: skip
             return self._abstained(principal, question, answer, started)
-        shown = focus(retrieval.passages, self.settings.focus_ratio, retrieval.carriers)
+        shown = condense(
+            focus(retrieval.passages, self.settings.focus_ratio, retrieval.carriers),
+            retrieval.sentences, self.settings.prompt_sentences,
+        )  # fmt: skip
         prompt = build_prompt(self.model, text, shown, history, max_tokens)
         temperature = (
             self.settings.temperature if question.temperature is None else question.temperature

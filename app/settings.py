@@ -112,6 +112,13 @@ class Settings(BaseSettings):
         description="Passages shown to the model must score at least this share of the best "
         "one's fused score (0 shows all top_k).",
     )
+    prompt_sentences: int = Field(
+        3,
+        ge=0,
+        le=100,
+        description="Sentences of the shown passages put in the prompt: those closest to the "
+        "question (0 puts the passages whole).",
+    )
     abstain_threshold: float = Field(
         0.5, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )

@@ -207,6 +207,9 @@ class Retrieval:
     # The chunks that gave the evidence its value (best cosine, best term coverage): whatever
     # else is trimmed from a prompt, the model must see what justified calling it.
     carriers: frozenset[int] = frozenset()
+    # Every sentence of the passages with its closeness to the question, measured once for the
+    # evidence and reused to cut the prompt down to what matters (app.prompt.condense).
+    sentences: tuple[ScoredSentence, ...] = ()
 
 
 def rrf_fuse(ranked_lists: list[tuple[list[Passage], float]], rrf_k: int) -> list[Passage]:
@@ -271,8 +274,9 @@ def hybrid_search(
     # previous question's words and be answered instead of refused.
     if not used:
         return Retrieval(chosen, 0.0)
-    signals = evidence_signals(store, embedder, chosen, *used[0], groups)
-    return Retrieval(chosen, signals.score, signals.carriers)
+    scored = score_sentences(embedder, chosen, [vector for _, vector in used])
+    signals = evidence_signals(store, embedder, chosen, *used[0], groups, scored)
+    return Retrieval(chosen, signals.score, signals.carriers, tuple(scored))
 
 
 # evidence = 0.7 * cosine + 0.3 * term coverage, the cosine being the better of the best chunk's
@@ -280,6 +284,22 @@ def hybrid_search(
 # the SQuAD fit half (docs/EVALUATION.md, "Abstention").
 COSINE_WEIGHT = 0.7
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+@dataclass(frozen=True)
+class ScoredSentence:
+    """One sentence of a retrieved chunk (`position`: its place in the chunk's `sentences()`).
+
+    `cosine` is its closeness to the question itself, which the evidence uses; `relevance` the
+    best over every query searched, so a follow-up ("and in Berlin?") also values sentences
+    close to the conversation it continues.
+    """
+
+    chunk_id: int
+    position: int
+    text: str
+    cosine: float
+    relevance: float
 
 
 @dataclass(frozen=True)
@@ -304,8 +324,10 @@ def evidence_signals(
     text: str,
     vector: Vectors,
     groups: frozenset[str],
+    scored: list[ScoredSentence] | None = None,
 ) -> EvidenceSignals:
-    """The signals of `passages` for one query (zeros when there is no passage).
+    """The signals of `passages` for one query (zeros when there is no passage); `scored` are
+    their sentences already measured against this query (`score_sentences`), if at hand.
 
     Cosine alone could not tell "no such policy" from "a related policy"; a question whose
     rare terms (Madrid, sabbatical, ferry) appear in no readable passage is what abstention
@@ -326,9 +348,12 @@ def evidence_signals(
         chunk_cosines = matrix @ vector
         closest = int(np.argmax(chunk_cosines))
         cosine, carrier = float(chunk_cosines[closest]), ids[closest]
-    sentence_cosine, sentence_carrier = _best_sentence(embedder, passages, vector)
-    if sentence_cosine > cosine:
-        cosine, carrier = sentence_cosine, sentence_carrier
+    if scored is None:
+        scored = score_sentences(embedder, passages, [vector])
+    if scored:
+        closest_sentence = max(scored, key=lambda sentence: sentence.cosine)
+        if closest_sentence.cosine > cosine:
+            cosine, carrier = closest_sentence.cosine, closest_sentence.chunk_id
     carriers = {chunk_id for chunk_id in (covering, carrier) if chunk_id is not None}
     return EvidenceSignals(cosine, coverage, frozenset(carriers))
 
@@ -338,21 +363,25 @@ def sentences(text: str) -> list[str]:
     return [piece.strip() for piece in _SENTENCE_BREAK.split(text) if piece.strip()]
 
 
-def _best_sentence(
-    embedder: Embedder, passages: list[Passage], vector: Vectors
-) -> tuple[float, int | None]:
-    """(the best cosine between the query and one sentence of the passages, its chunk id)."""
-    owners: list[int | None] = []
-    texts: list[str] = []
-    for passage in passages:
-        for sentence in sentences(passage.chunk.text):
-            owners.append(passage.chunk.id)
-            texts.append(sentence)
-    if not texts:
-        return 0.0, None
-    cosines = np.asarray(embedder.embed_documents(texts), dtype=np.float32) @ vector
-    best = int(np.argmax(cosines))
-    return float(cosines[best]), owners[best]
+def score_sentences(
+    embedder: Embedder, passages: list[Passage], vectors: list[Vectors]
+) -> list[ScoredSentence]:
+    """Every sentence of the passages, in reading order, scored against the query vectors (the
+    first is the question itself). One embedding call for all of them."""
+    pieces = [
+        (passage.chunk.id, position, sentence)
+        for passage in passages
+        if passage.chunk.id is not None
+        for position, sentence in enumerate(sentences(passage.chunk.text))
+    ]
+    if not pieces or not vectors:
+        return []
+    embedded = np.asarray(embedder.embed_documents([text for *_, text in pieces]), np.float32)
+    cosines = embedded @ np.stack(vectors, axis=1)
+    return [
+        ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()))
+        for (chunk_id, position, text), row in zip(pieces, cosines, strict=True)
+    ]
 
 
 def _best_coverage(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from test_attribution import passage
 
-from app.prompt import focus
+from app.prompt import condense, focus
+from index.search import ScoredSentence
 from index.types import Principal
 
 
@@ -40,6 +41,7 @@ def test_no_passages_stay_no_passages():
 
 def test_a_far_behind_passage_is_neither_prompted_nor_a_source(client, model, settings):
     question = {"question": "How many days of annual leave in Paris?", "top_k": 4}
+    client.app.state.settings.prompt_sentences = 0  # passages whole: only focus drops any
     client.app.state.settings.focus_ratio = 0.0  # every passage of the top k
     every = client.post("/api/query", json=question).json()
     assert len(every["sources"]) == 4
@@ -79,3 +81,52 @@ def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
         for s in sentences(p.chunk.text)
     ]
     assert max(scored)[1] in retrieval.carriers
+
+
+def scored(chunk_id: int, *relevances: float) -> list[ScoredSentence]:
+    return [
+        ScoredSentence(chunk_id, position, f"sentence {chunk_id}.{position}", 0.0, relevance)
+        for position, relevance in enumerate(relevances)
+    ]
+
+
+def test_passages_are_cut_to_the_sentences_closest_to_the_question():
+    passages = with_scores(0.03, 0.02, 0.01)
+    sentences = scored(1, 0.2, 0.9, 0.1) + scored(2, 0.1, 0.1) + scored(3, 0.5, 0.8)
+    condensed = condense(passages, sentences, 3)
+    # the three closest overall, in reading order inside each passage; passage 2 has none left
+    assert [(p.chunk.id, p.chunk.text) for p in condensed] == [
+        (1, "sentence 1.1"),
+        (3, "sentence 3.0\nsentence 3.1"),
+    ]
+    assert [p.score for p in condensed] == [0.03, 0.01]  # rank, score and document are kept
+    assert condensed[1].document == passages[2].document
+
+
+def test_sentences_of_passages_not_shown_are_not_taken():
+    passages = with_scores(0.03)
+    condensed = condense(passages, scored(1, 0.1, 0.2) + scored(7, 0.99, 0.98), 2)
+    assert [p.chunk.text for p in condensed] == ["sentence 1.0\nsentence 1.1"]
+
+
+@pytest.mark.parametrize("count", [0, -1])
+def test_a_count_of_zero_keeps_passages_whole(count):
+    passages = with_scores(0.03, 0.02)
+    assert condense(passages, scored(1, 0.5) + scored(2, 0.4), count) == passages
+    assert condense(passages, [], 3) == passages  # nothing scored: nothing to cut by
+
+
+def test_the_model_is_shown_the_closest_sentences_and_cites_them(client, model, settings):
+    question = {"question": "How many days of annual leave in Paris?", "top_k": 4}
+    client.app.state.settings.prompt_sentences = 0
+    whole = client.post("/api/query", json=question).json()
+    whole_prompt = model.prompts[-1][-1]["content"]
+    client.app.state.settings.prompt_sentences = 1
+    cut = client.post("/api/query", json=question).json()
+    cut_prompt = model.prompts[-1][-1]["content"]
+    assert len(cut_prompt) < len(whole_prompt)
+    assert cut_prompt.count("Passage [") == len(cut["sources"]) == 1
+    # what a source shows is what the model was shown
+    snippet = cut["sources"][0]["snippet"]
+    assert snippet in cut_prompt and "\n" not in snippet
+    assert snippet in " ".join(s["snippet"] for s in whole["sources"])
