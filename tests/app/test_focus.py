@@ -116,7 +116,7 @@ def test_a_count_of_zero_keeps_passages_whole(count):
     assert condense(passages, [], 3) == passages  # nothing scored: nothing to cut by
 
 
-def test_the_model_is_shown_the_closest_sentences_and_cites_them(client, model, settings):
+def test_the_model_is_shown_the_closest_sentences_and_so_is_the_reader(client, model, settings):
     question = {"question": "How many days of annual leave in Paris?", "top_k": 4}
     client.app.state.settings.prompt_sentences = 0
     whole = client.post("/api/query", json=question).json()
