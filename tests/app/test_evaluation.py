@@ -634,7 +634,9 @@ MIN_KEY_TERM_MATCHES = 28
 
 
 @pytest.mark.integration
-def test_full_answers_on_corpus_keep_their_quality_floors(corpus_data: Path, tmp_path: Path) -> None:
+def test_full_answers_on_corpus_keep_their_quality_floors(
+    corpus_data: Path, tmp_path: Path
+) -> None:
     answers = _eval_corpus(corpus_data, tmp_path / "answers.json", "--answer")["answers"]
     assert answers["errors"] == 0 and answers["answerable"] >= 60
     assert answers["citation_precision"] >= MIN_CITATION_PRECISION, answers
