@@ -70,6 +70,15 @@ _ABBREV = _words("mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no f
 _TOKEN = re.compile(r"(?P<num>\d++(?:[.,:]\d++)*+)(?:st|nd|rd|th)?(?!\w)|(?P<word>\w+)")
 _CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|whilst)\s", re.IGNORECASE)
 _NAME = re.compile(r"(?<=[\w,)])[ \t]+([^\W\d_]\w*)")
+# "The passage provides information about the retirement plan": a sentence about the passages,
+# not a claim from them; a marker on it would vouch for nothing.
+_ABOUT = re.compile(
+    r"^\W*(?:the\s+|this\s+|each\s+)?(?:passages?|documents?|sources?|texts?)\b.{0,60}?\s"
+    r"(?:(?:provides?|gives?|offers?|contains?)\s+(?:(?:some|more|additional|further|detailed)\s+)?"
+    r"(?:information|details|an?\s+overview)\s+(?:about|on|of|regarding)"
+    r"|(?:is|are)\s+about|tells?\s+(?:you\s+)?about)\b",
+    re.IGNORECASE,
+)
 _POLAR = re.compile(r"^\W*(?:yes|no)\b|\b(?:not|never|cannot)\b|n't\b", re.IGNORECASE)
 _ABSTAIN = re.compile(
     r"\bi\s+(?:do\s+not|don't|dont|cannot|can't|could\s+not|couldn't)\s+"
@@ -115,7 +124,7 @@ class _Sentence:
     model: list[int]  # markers the model wrote (any value)
     weights: dict[str, float]
     keys: set[str]  # numbers and names that must appear in a supporting passage
-    kind: str  # "claim", "filler", "restated", "abstain" or "empty"
+    kind: str  # "claim", "filler", "restated", "about", "abstain" or "empty"
     chosen: list[int]
 
 
@@ -285,6 +294,7 @@ def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) ->
     some passage shares its words, so a marker on it would vouch for nothing: it gets none. A
     yes/no restatement ("No, Emberline does not pay for your mobile phone plan") is a claim
     whose one new word, its polarity, no term overlap can check: it is reported unsupported.
+    "about": a sentence about the passages rather than from them (`_ABOUT`) gets no marker.
     """
     text, model = _pull_markers(raw)
     text = text.strip()
@@ -293,6 +303,8 @@ def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) ->
         kind = "empty" if not text else "filler"
     elif _ABSTAIN.search(text.replace("’", "'")):
         kind = "abstain"
+    elif _ABOUT.search(text):
+        kind = "about"
     elif weights and asked.issuperset(weights):
         kind = "restated"
     elif len(weights) >= MIN_CONTENT or any(k[0].isdigit() for k in keys):

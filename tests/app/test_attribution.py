@@ -374,3 +374,16 @@ def test_a_yes_or_no_restatement_is_reported_unsupported() -> None:
         result = attribute(answer, leave_passages(), question=question)
         assert markers(result.text) == [] and result.citations == []
         assert result.unsupported == [answer] and result.uncited, answer
+
+
+def test_a_sentence_about_the_passages_gets_no_marker_but_one_from_them_does() -> None:
+    answer = (
+        "The passage provides information about annual leave in Paris [1]. "
+        "The passage states that Paris staff get 27 days of annual leave."
+    )
+    result = attribute(answer, leave_passages())
+    assert result.text == (
+        "The passage provides information about annual leave in Paris. "
+        "The passage states that Paris staff get 27 days of annual leave [1]."
+    )
+    assert not result.uncited and [c.marker for c in result.citations] == [1]
