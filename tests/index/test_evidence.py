@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fakes import HashEmbedder
 
-from index.search import COSINE_WEIGHT, evidence_signals, sentences
+from index.search import COSINE_WEIGHT, evidence_signals, score_sentences, sentences
 from index.store import SQLiteStore
 from index.types import Chunk, Document, Passage, Section
 
@@ -80,3 +80,22 @@ def test_no_passages_no_evidence(store):
     embedder = HashEmbedder()
     signals = evidence_signals(store, embedder, [], "anything", embedder.embed_query("x"), PUBLIC)
     assert (signals.cosine, signals.coverage, signals.score) == (0.0, 0.0, 0.0)
+
+
+def test_sentences_are_scored_for_the_question_and_for_the_conversation(store):
+    """`cosine` (what the evidence uses) is the question's alone; `relevance` (what the prompt
+    keeps by) is the best over every query, so a follow-up keeps what its conversation needs."""
+    embedder = HashEmbedder()
+    question, joined = "Visitors sign in", "Paris staff get 27 days of annual leave. Visitors?"
+    scored = score_sentences(
+        embedder, passages_of(store), [embedder.embed_query(question), embedder.embed_query(joined)]
+    )
+    assert [(s.position, s.text) for s in scored] == list(enumerate(sentences(LONG)))
+    leave = scored[2]
+    assert leave.relevance > leave.cosine  # close to the conversation, not to "Visitors sign in"
+    assert max(scored, key=lambda s: s.cosine).text == "Visitors sign in at the front desk."
+    for s in scored:
+        assert s.relevance >= s.cosine
+        alone = float(embedder.embed_documents([s.text])[0] @ embedder.embed_query(question))
+        assert s.cosine == pytest.approx(alone, abs=1e-5)
+    assert score_sentences(embedder, passages_of(store), []) == []
