@@ -179,7 +179,7 @@ class RagPipeline:
             return self._abstained(principal, question, answer, started)
         shown = condense(
             focus(retrieval.passages, self.settings.focus_ratio, retrieval.carriers),
-            retrieval.sentences, self.settings.prompt_sentences,
+            retrieval.sentences, self.settings.prompt_sentences, retrieval.carriers,
         )  # fmt: skip
         prompt = build_prompt(self.model, text, shown, history, max_tokens)
         temperature = (

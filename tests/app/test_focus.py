@@ -130,3 +130,14 @@ def test_the_model_is_shown_the_closest_sentences_and_so_is_the_reader(client, m
     snippet = cut["sources"][0]["snippet"]
     assert snippet in cut_prompt and "\n" not in snippet
     assert snippet in " ".join(s["snippet"] for s in whole["sources"])
+
+
+def test_a_passage_that_carried_the_evidence_keeps_its_closest_sentence():
+    passages = with_scores(0.03, 0.02, 0.01)
+    sentences = scored(1, 0.9, 0.8) + scored(2, 0.3, 0.4) + scored(3, 0.2)
+    assert [p.chunk.id for p in condense(passages, sentences, 2)] == [1]
+    condensed = condense(passages, sentences, 2, keep=frozenset({2, 9}))
+    assert [(p.chunk.id, p.chunk.text) for p in condensed] == [
+        (1, "sentence 1.0\nsentence 1.1"),
+        (2, "sentence 2.1"),  # its closest, besides the two closest overall
+    ]
