@@ -100,7 +100,10 @@ def signals(
         store, embedder, [(text, 1.0)], groups, retrieval_settings(settings, None)
     )
     vector = embedder.embed_query(text)
-    s = evidence_signals(store, embedder, result.passages, text, vector, groups)
+    # the retrieval's sentences were scored against this same question: not embedded again
+    s = evidence_signals(
+        store, embedder, result.passages, text, vector, groups, list(result.sentences)
+    )
     ids = [p.chunk.id for p in result.passages if p.chunk.id is not None]
     cosines = sorted((store.embeddings(ids) @ vector).tolist(), reverse=True) if ids else [0.0]
     lexical = store.lexical_search(fts_query(text), groups, 1)
