@@ -23,11 +23,11 @@ from typing import Any, cast
 import numpy as np
 
 from app.datasets import EvalQuestion
-from app.rag import Answer, Question, RagPipeline
+from app.rag import Answer, Question, RagPipeline, retrieval_settings
 from app.settings import Settings
 from index.errors import HearthError
 from index.protocols import Embedder, Store, Vectors
-from index.search import Retrieval, RetrievalSettings, hybrid_search
+from index.search import Retrieval, hybrid_search
 from index.types import Principal, parse_groups
 
 NDCG_K = 10
@@ -101,19 +101,6 @@ def ratio(part: int, whole: int) -> float | None:
 
 
 # -- retrieval ----------------------------------------------------------------------------------
-
-
-def retrieval_settings(settings: Settings, top_k: int | None) -> RetrievalSettings:
-    """The RetrievalSettings the service derives from its Settings for `top_k` passages
-    (the same as `RagPipeline.retrieval_settings`; a test keeps them equal)."""
-    return RetrievalSettings(
-        k=top_k or settings.top_k,
-        candidates=max(settings.candidates, top_k or 0),
-        rrf_k=settings.rrf_k,
-        dense_weight=settings.dense_weight,
-        lexical_weight=settings.lexical_weight,
-        per_document=settings.per_document,
-    )
 
 
 class CachedQueryEmbedder:
@@ -410,6 +397,7 @@ class EvalReport:
             "settings": {
                 "top_k": s.top_k,
                 "candidates": s.candidates,
+                "fusion": s.fusion,
                 "rrf_k": s.rrf_k,
                 "dense_weight": s.dense_weight,
                 "lexical_weight": s.lexical_weight,

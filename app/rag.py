@@ -94,6 +94,19 @@ class Event:
     data: Any
 
 
+def retrieval_settings(settings: Settings, top_k: int | None) -> RetrievalSettings:
+    """The RetrievalSettings derived from the service's Settings for `top_k` passages."""
+    return RetrievalSettings(
+        k=top_k or settings.top_k,
+        candidates=max(settings.candidates, top_k or 0),
+        fusion=settings.fusion,
+        rrf_k=settings.rrf_k,
+        dense_weight=settings.dense_weight,
+        lexical_weight=settings.lexical_weight,
+        per_document=settings.per_document,
+    )
+
+
 class RagPipeline:
     """Answers questions for principals; one instance per app."""
 
@@ -112,12 +125,7 @@ class RagPipeline:
         self.settings = settings
 
     def retrieval_settings(self, top_k: int | None) -> RetrievalSettings:
-        s = self.settings
-        return RetrievalSettings(
-            k=top_k or s.top_k, candidates=max(s.candidates, top_k or 0), rrf_k=s.rrf_k,
-            dense_weight=s.dense_weight, lexical_weight=s.lexical_weight,
-            per_document=s.per_document,
-        )  # fmt: skip
+        return retrieval_settings(self.settings, top_k)
 
     def retrieve(
         self,

@@ -99,9 +99,14 @@ class Settings(BaseSettings):
         "`HEARTH_FOCUS_RATIO` drops far-behind ones).",
     )
     candidates: int = Field(
-        20, ge=1, le=200, description="Candidates per search list before fusion."
+        50, ge=1, le=200, description="Candidates per search list before fusion."
     )
-    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant.")
+    fusion: Literal["convex", "rrf"] = Field(
+        "convex",
+        description="How the dense and BM25 lists are merged: `convex` adds their min-max "
+        "scaled scores, `rrf` their reciprocal ranks.",
+    )
+    rrf_k: int = Field(60, ge=1, description="Reciprocal-rank-fusion constant (fusion `rrf`).")
     dense_weight: float = Field(1.0, ge=0, description="Weight of the dense list in fusion.")
     lexical_weight: float = Field(1.0, ge=0, description="Weight of the BM25 list in fusion.")
     per_document: int = Field(2, ge=1, description="Most passages taken from one document.")

@@ -118,6 +118,7 @@ def test_a_count_of_zero_keeps_passages_whole(count):
 
 def test_the_model_is_shown_the_closest_sentences_and_so_is_the_reader(client, model, settings):
     question = {"question": "How many days of annual leave in Paris?", "top_k": 4}
+    client.app.state.settings.focus_ratio = 0  # every passage shown: only condensing cuts
     client.app.state.settings.prompt_sentences = 0
     whole = client.post("/api/query", json=question).json()
     whole_prompt = model.prompts[-1][-1]["content"]
