@@ -19,6 +19,11 @@ from index.types import Passage
 MAX_QUERY_TERMS = 32
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# English contractions and possessives: "didn't", "I'm", "what's", "Emberline's". Split at the
+# apostrophe they leave fragments (didn, t, m, s) that hold no meaning yet, being rare or
+# absent in documents, count as the question's rarest terms in the evidence's coverage.
+_NEGATION = re.compile(r"(?:\b(ca)|\b(wo)|\b(sha)|(?<=\w))n['’]t\b", re.IGNORECASE)
+_CLITIC = re.compile(r"(?<=\w)['’](?:s|m|re|ve|ll|d)\b", re.IGNORECASE)
 
 STOP_WORDS = frozenset(
     [
@@ -156,11 +161,18 @@ STOP_WORDS = frozenset(
 )
 
 
+def _negation(match: re.Match[str]) -> str:
+    """didn't -> did not; can't, won't, shan't -> can not, will not, shall not."""
+    can, will, shall = match.groups()
+    return " can not" if can else " will not" if will else " shall not" if shall else " not"
+
+
 def fts_query(text: str) -> str:
     """An FTS5 MATCH expression for free text: quoted terms OR-ed, stop words removed.
 
     Returns "" when the text holds no searchable word; the caller then skips the search.
     """
+    text = _CLITIC.sub("", _NEGATION.sub(_negation, text))
     words = [w for w in _WORD.findall(text.casefold()) if w.strip("_")]
     content = [w for w in words if w not in STOP_WORDS] or words
     unique = list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
