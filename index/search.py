@@ -234,11 +234,7 @@ def rrf_fuse(ranked_lists: list[tuple[list[Passage], float]], rrf_k: int) -> lis
             key = passage.chunk.id if passage.chunk.id is not None else id(passage)
             scores[key] = scores.get(key, 0.0) + weight / (rrf_k + rank)
             first_seen.setdefault(key, passage)
-    order = sorted(scores, key=lambda key: (-scores[key], key))
-    return [
-        Passage(first_seen[key].chunk, first_seen[key].document, scores[key], rank)
-        for rank, key in enumerate(order, start=1)
-    ]
+    return _ranked(scores, first_seen)
 
 
 def convex_fuse(ranked_lists: list[tuple[list[Passage], float]]) -> list[Passage]:
@@ -261,9 +257,14 @@ def convex_fuse(ranked_lists: list[tuple[list[Passage], float]]) -> list[Passage
             scaled = (passage.score - low) / spread if spread > 0 else 1.0
             scores[key] = scores.get(key, 0.0) + weight * scaled
             first_seen.setdefault(key, passage)
+    return _ranked(scores, first_seen)
+
+
+def _ranked(scores: dict[int, float], passages: dict[int, Passage]) -> list[Passage]:
+    """The passages by fused score, best first (ties by chunk id), carrying score and rank."""
     order = sorted(scores, key=lambda key: (-scores[key], key))
     return [
-        Passage(first_seen[key].chunk, first_seen[key].document, scores[key], rank)
+        Passage(passages[key].chunk, passages[key].document, scores[key], rank)
         for rank, key in enumerate(order, start=1)
     ]
 
