@@ -55,8 +55,12 @@ def test_answer_streams_in_and_sources_fill_the_panel(start_hearth, open_page):
 
 
 def test_citation_opens_its_source(start_hearth, open_page):
+    # the page is under test, not retrieval: both passages shown, the hash embedder's evidence
+    # never compared with a threshold calibrated for MiniLM
     hearth = start_hearth(
-        "Paris staff get 27 days of annual leave. The canteen opens at 11:30 on weekdays."
+        "Paris staff get 27 days of annual leave. The canteen opens at 11:30 on weekdays.",
+        focus_ratio=0,
+        abstain_threshold=0,
     )
     page, _ = open_page(hearth)
     answer = ask(page, "annual leave in Paris and canteen opening hours")

@@ -167,7 +167,8 @@ def test_300_streamed_payloads_render_inert(start_hearth, open_page, monkeypatch
     doc_payloads = payloads(330, random.Random(SEED + 1))[300:]  # markers 300..329
     assert len(set(answer_payloads)) == total
     asked = payloads(405, random.Random(SEED + 2))[400:]
-    hearth = start_hearth("unused", docs=[*DOCS, *xss_docs(doc_payloads)])
+    # every retrieved passage is shown, so every payload-carrying document reaches the sources
+    hearth = start_hearth("unused", docs=[*DOCS, *xss_docs(doc_payloads)], focus_ratio=0)
     model = hearth.model
     streamed: list[list[str]] = []
 
