@@ -125,7 +125,7 @@ class Settings(BaseSettings):
         "question (0 puts the passages whole).",
     )
     abstain_threshold: float = Field(
-        0.5, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
+        0.52, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )
     history_turns: int = Field(
         6, ge=0, le=50, description="Most earlier messages of a conversation put in the prompt."

@@ -583,9 +583,10 @@ CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 # the floor is the measurement minus a margin of about two questions out of 65 answerable
 # (0.03) or 15 unanswerable (0.13), so one unlucky change of tokenizer or library version does
 # not fail the run but a real regression does.
-FLOORS = {"hit@5": 0.95, "recall@5": 0.95, "mrr": 0.88, "ndcg@10": 0.90}
-MIN_UNANSWERABLE_ABSTAINED = 0.73  # measured 0.800 (12/15) at the default 0.50: at least 11/15
-MAX_ANSWERABLE_ABSTAINED = 0.04  # measured 0.000 (0/65) at the default 0.50: at most 2 of 65
+# Session 7 (score fusion): hit@5 1.000, MRR 0.973, nDCG@10 0.977 (RRF gave 0.933 / 0.947).
+FLOORS = {"hit@5": 0.95, "recall@5": 0.95, "mrr": 0.93, "ndcg@10": 0.94}
+MIN_UNANSWERABLE_ABSTAINED = 0.73  # measured 0.867 (13/15) at the default 0.52: at least 11/15
+MAX_ANSWERABLE_ABSTAINED = 0.05  # measured 0.015 (1/65) at the default 0.52: at most 3 of 65
 
 
 @pytest.fixture(scope="module")
@@ -626,11 +627,14 @@ def test_hearth_eval_on_corpus_keeps_its_quality_floors(corpus_data: Path, tmp_p
 
 
 # Full answers with the bundled model (`hearth eval corpus/questions.jsonl --answer`), measured
-# 0.951 (39/41) citation precision, 32 of 65 key terms, 12/15 unanswerable and 0/65 answerable
-# abstained (docs/EVALUATION.md §4). Greedy decoding repeats itself on one build; the margins
-# (about 3 citations, 4 key terms) absorb another CPU's rounding, not a real regression.
+# 0.952 (40/42) citation precision, 30 of 65 key terms, 13/15 unanswerable and 2/65 answerable
+# abstained (one by the evidence, one by the model; docs/EVALUATION.md §4). Greedy decoding
+# repeats itself on one build, not across CPUs: the session-6 code gave 32 key terms on one
+# machine and 29 on another. The margins (about 3 citations, 4 key terms, 2 questions) absorb
+# that, not a real regression.
 MIN_CITATION_PRECISION = 0.87
-MIN_KEY_TERM_MATCHES = 28
+MIN_KEY_TERM_MATCHES = 26
+MAX_FALSE_ABSTENTIONS_WITH_ANSWERS = 0.065  # at most 4 of 65
 
 
 @pytest.mark.integration
@@ -642,4 +646,4 @@ def test_full_answers_on_corpus_keep_their_quality_floors(
     assert answers["citation_precision"] >= MIN_CITATION_PRECISION, answers
     assert answers["key_term_matches"] >= MIN_KEY_TERM_MATCHES, answers
     assert answers["abstention_recall"] >= MIN_UNANSWERABLE_ABSTAINED, answers
-    assert answers["false_abstention_rate"] <= MAX_ANSWERABLE_ABSTAINED, answers
+    assert answers["false_abstention_rate"] <= MAX_FALSE_ABSTENTIONS_WITH_ANSWERS, answers
