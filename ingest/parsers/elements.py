@@ -17,6 +17,7 @@ from index.errors import ParseError
 from index.types import Document, Section
 from ingest.parsers.pdf_layout import (
     _CID,
+    _GLUED_SENTENCE,
     _HYPHENATION,
     _nest_under_numbered,
     _pdf_heading_depth,
@@ -97,7 +98,9 @@ def _blocks(elements: Sequence[Any], *, docx: bool = False, pdf: bool = False) -
             if " ".join(raw.split()).casefold() in running:
                 continue
             raw = _CID.sub("", raw)
-        text = _HYPHENATION.sub("", clean_text(raw)) if pdf else clean_text(raw)
+        text = clean_text(raw)
+        if pdf:
+            text = _GLUED_SENTENCE.sub(" ", _HYPHENATION.sub("", text))
         if pdf and _pdf_noise(text):
             continue
         if category == "Title" and style != "Subtitle":

@@ -16,6 +16,8 @@ from ingest.parsers.text import Block, clean_line
 # PDF text-layer clean-up.
 _CID = re.compile(r"\(cid:\d+\)")  # glyphs pdfminer could not map
 _HYPHENATION = re.compile(r"(?<=[a-z])- (?=[a-z])")  # "distribu- tion" across a line break
+# Text boxes of a designed page run together: "…for growth.Shri Mukesh Ambani…"
+_GLUED_SENTENCE = re.compile(r"(?<=[a-z][a-z][.!?])(?=[A-Z][a-z])")
 _PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?[0-9ivxlc]{1,5}(?:\s*(?:of|/)\s*\d{1,5})?\W*$", re.I)
 _SECTION_NUMBER = re.compile(r"^(\d{1,2}(?:\.\d{1,2})*)\.?\s+\S")
 _CHAPTER = re.compile(r"^(?:chapter|part|section|appendix)\b", re.I)

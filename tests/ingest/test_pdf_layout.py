@@ -14,6 +14,7 @@ from unstructured.documents.elements import (
 )
 
 from ingest.parsers.base import ParseOptions
+from ingest.parsers.elements import _blocks
 from ingest.parsers.pdf_layout import pdf_structure
 from ingest.parsers.unstructured_files import parse_pdf
 
@@ -111,3 +112,15 @@ def test_the_corpus_travel_policy_keeps_its_sections_and_its_table_rows():
     assert not [h for h in headings if h and h[-1].endswith(" EUR")]  # no amount as a heading
     (accommodation,) = [s for s in document.sections if s.heading_path == ("4. Accommodation",)]
     assert "\nBerlin: 150 EUR\n" in accommodation.text and accommodation.page == 2
+
+
+def test_sentences_of_text_boxes_run_together_are_parted_and_nothing_else_is():
+    glued = NarrativeText(
+        "Big dreams for growth.Shri Mukesh Ambani spoke. See e.g.The plan, v2.Final."
+    )
+    (block,) = _blocks(on_page(1, glued), pdf=True)
+    assert (
+        block.text == "Big dreams for growth. Shri Mukesh Ambani spoke. See e.g.The plan, v2.Final."
+    )
+    (untouched,) = _blocks([NarrativeText("It grew.Shri")])  # other formats are left alone
+    assert untouched.text == "It grew.Shri"
