@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -17,6 +18,9 @@ from index.protocols import Embedder, Store, Vectors
 from index.types import Passage
 
 MAX_QUERY_TERMS = 32
+
+# How the dense and BM25 lists are merged (`hybrid_search`): by scaled score or by rank.
+Fusion = Literal["convex", "rrf"]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 # English contractions and possessives: "didn't", "I'm", "what's", "Emberline's". Split at the
@@ -199,7 +203,7 @@ class RetrievalSettings:
 
     k: int = 4
     candidates: int = 50
-    fusion: str = "convex"  # or "rrf"
+    fusion: Fusion = "convex"
     rrf_k: int = 60
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
