@@ -206,5 +206,16 @@ cli.add_command(migrate_command)
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="hearth")
+    """Console-script entry point. A HEARTH_ setting that fails validation is named with what
+    it should be, not shown as a traceback (its value is not echoed: it may be a secret)."""
+    from pydantic import ValidationError
+
+    try:
+        cli(prog_name="hearth")
+    except ValidationError as exc:
+        if exc.title != "Settings":
+            raise
+        for error in exc.errors():
+            name = "HEARTH_" + "_".join(str(part) for part in error["loc"]).upper()
+            click.echo(f"error: {name}: {error['msg']}", err=True)
+        sys.exit(2)
