@@ -79,7 +79,10 @@ def _stream_answer(response: Any, as_json: bool) -> int:
                     click.echo(json.dumps(data, indent=2))
                     return 0
                 click.echo("\n")
-                if data["citations"] or data["uncited"]:
+                if data.get("quoted"):  # the streamed draft had no support: the quote replaces it
+                    click.echo(click.style("Not supported by the sources; instead:", bold=True))
+                    click.echo(data["answer"] + "\n")
+                elif data["citations"] or data["uncited"]:
                     click.echo(click.style("Answer with citations:", bold=True))
                     click.echo(data["answer"] + "\n")
                 label = "Closest matches" if data["abstained"] else "Sources"

@@ -179,6 +179,7 @@ def print_report(report: EvalReport, console: Console) -> None:
                                       s["citations"])),
         ("answers with citations", str(s["answers_with_citations"])),
         ("answered without citations", str(s["answered_without_citations"])),
+        ("quoted (the model's answer unsupported)", str(s["answers_quoted"])),
         ("key-term match", _share(s["key_term_match_rate"], s["key_term_matches"],
                                   s["key_term_questions"])),
         ("TTFT ms (median / p95)", f"{_fmt(s['ttft_ms_median'], 0)} / "

@@ -204,6 +204,7 @@ class Row:
                 answer=a.text if a else None,
                 abstained=a.abstained if a else None,
                 abstained_by=a.abstained_by if a else None,
+                quoted=a.quoted if a else None,
                 cited_documents=self.cited_documents(),
                 key_term_match=self.key_term_match(),
                 ttft_ms=a.timings.get("ttft_ms") if a else None,
@@ -361,6 +362,7 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "answered_without_citations": sum(
             bool(r.answer and not r.answer.abstained and not r.answer.citations) for r in answerable
         ),
+        "answers_quoted": sum(bool(r.answer and r.answer.quoted) for r in answered),
         "citations": len(citations),
         "citations_from_expected": correct,
         "citation_precision": ratio(correct, len(citations)),

@@ -18,6 +18,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel
 from app.prompt import build_prompt, condense, focus
+from app.quote import needs_quote, quote
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
@@ -63,6 +64,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     stopped: bool = False
+    quoted: bool = False  # the model's answer had no support: the closest sentence instead
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -228,7 +230,12 @@ class RagPipeline:
                 tokens.close()  # a client that went away stops the generation
         raw = "".join(pieces).strip()
         attribution = attribute(raw, passages, self.embedder, question.text)
-        answer = self._answer_from(attribution, sources, question, retrieval, timings)
+        quoted = None
+        if self.settings.quote_unsupported and needs_quote(attribution) and not cancel.is_set():
+            quoted = quote(passages, retrieval.sentences)
+        answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
+        if quoted is not None:  # the draft's unchecked sentences stay visible to API clients
+            answer.quoted, answer.unsupported = True, attribution.unsupported
         answer.stopped = cancel.is_set()
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._remember(principal, question, answer)

@@ -124,6 +124,11 @@ class Settings(BaseSettings):
         description="Sentences of the shown passages put in the prompt: those closest to the "
         "question (0 puts the passages whole).",
     )
+    quote_unsupported: bool = Field(
+        True,
+        description="When no sentence of the model's answer is supported by the sources, answer "
+        "with the closest source sentence, quoted and cited, instead.",
+    )
     abstain_threshold: float = Field(
         0.52, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )

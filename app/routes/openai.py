@@ -91,6 +91,7 @@ def _extras(answer: Answer) -> dict[str, Any]:
         "citations": answer.citations,
         "abstained": answer.abstained,
         "uncited": answer.uncited,
+        "quoted": answer.quoted,
     }
 
 

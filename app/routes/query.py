@@ -37,6 +37,7 @@ class QueryResponse(BaseModel):
     abstained: bool
     abstained_by: str | None
     uncited: bool
+    quoted: bool
     citations: list[dict[str, Any]]
     sources: list[dict[str, Any]]
     conversation_id: str | None
@@ -59,7 +60,12 @@ def _sse(event: str, data: Any) -> str:
 
 def _record(services: ServicesDep, answer: Answer) -> None:
     metrics = services.metrics
-    outcome = "abstained" if answer.abstained else "uncited" if answer.uncited else "answered"
+    outcome = (
+        "abstained" if answer.abstained
+        else "uncited" if answer.uncited
+        else "quoted" if answer.quoted
+        else "answered"
+    )  # fmt: skip
     metrics.answers.labels(outcome).inc()
     if "ttft_ms" in answer.timings:
         metrics.ttft.observe(answer.timings["ttft_ms"] / 1000)

@@ -73,6 +73,7 @@ function closeDrawers() {
 // ---------------------------------------------------------------------------------------
 
 const UNCITED_NOTE = /\n\n\((Some statements[^()\n]*)\)\s*$/; // the server's trailing flag
+const QUOTED_NOTE = /\n\n\((The model's own answer[^()\n]*)\)\s*$/; // ...and the quote's
 
 /** The button for marker [n] of an answer, or null when n is not one of its sources. */
 function citeFor(exchange, n) {
@@ -240,7 +241,14 @@ function finish(exchange, answer) {
       text = text.slice(0, serverNote.index); // shown once, as the styled note below
       warning = serverNote[1] + " Treat them with care.";
     }
+    const quotedNote = answer.quoted ? QUOTED_NOTE.exec(text) : null;
+    if (quotedNote) text = text.slice(0, quotedNote.index);
     renderAnswer(exchange.body, text, (n) => citeFor(exchange, n));
+    if (answer.quoted) {
+      article.classList.add("is-quoted");
+      badge(exchange, "quoted", "Quoted from a source");
+      note(exchange, "quoted", quotedNote ? quotedNote[1] : "The model's own answer was not supported by the sources.");
+    }
     if (answer.uncited) {
       article.classList.add("is-uncited");
       badge(exchange, "uncited", "Not fully supported");

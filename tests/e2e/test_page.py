@@ -154,6 +154,21 @@ def test_uncited_answer_is_flagged(start_hearth, open_page):
     assert "not supported" not in answer.locator(".answer-body").inner_text()  # said once
 
 
+def test_an_unsupported_answer_is_replaced_by_a_cited_quote(start_hearth, open_page):
+    hearth = start_hearth("The CEO owns nine yachts in Monaco.")
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS)
+    assert "is-quoted" in (answer.get_attribute("class") or "")
+    assert answer.locator(".badge-quoted").inner_text() == "Quoted from a source"
+    body = answer.locator(".answer-body").inner_text()
+    assert "27 days" in body and "yachts" not in body  # the streamed draft was replaced
+    assert "not supported" not in body  # the reason is said once, in the note
+    assert "not supported by the sources" in answer.locator(".note-quoted").inner_text()
+    assert answer.locator(".cite").count() == 1
+    answer.locator(".cite").first.click()
+    assert "27 days" in page.locator("#source-list .source").first.inner_text()
+
+
 def test_follow_up_stays_in_the_conversation(start_hearth, open_page):
     def answer(messages: list[dict[str, str]]) -> str:
         if "Berlin" in messages[-1]["content"].split("answer:")[-1]:

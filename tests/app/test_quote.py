@@ -1,0 +1,102 @@
+"""An answer with no supported claim is replaced by the closest source sentence, quoted and cited."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from test_attribution import passage
+
+from app.attribution import Attribution, Citation
+from app.quote import QUOTE_CHARS, QUOTED_NOTE, needs_quote, quote
+from index.search import ScoredSentence
+
+YACHTS = "The CEO owns nine yachts in Monaco."
+
+
+def sentence(chunk_id: int, text: str, relevance: float) -> ScoredSentence:
+    return ScoredSentence(chunk_id, 0, text, relevance, relevance)
+
+
+def test_only_an_answer_with_text_no_citation_and_no_abstention_needs_a_quote():
+    citation = Citation(1, "doc-1", "Leave", None, "", "27 days")
+    assert needs_quote(Attribution("Paris staff get 99 days.", [], ["…"], True, False))
+    assert needs_quote(Attribution("When do I take the train?", [], [], False, False))  # restated
+    assert not needs_quote(
+        Attribution("Paris staff get 27 days [1].", [citation], [], False, False)
+    )
+    assert not needs_quote(Attribution("I don't know.", [], [], False, True))
+    assert not needs_quote(Attribution("", [], [], False, False))
+
+
+def test_the_closest_sentence_of_the_first_documents_passages_is_quoted():
+    first = passage(1, "Paris staff get 27 days of leave.")
+    same_document = replace(passage(2, "Leave requests go to your manager."),
+                            document=first.document)  # fmt: skip
+    other = passage(3, "The canteen opens at 11:30.")
+    sentences = [
+        sentence(1, "Paris staff get 27 days of leave.", 0.5),
+        sentence(2, "Leave requests go to your manager.", 0.7),
+        sentence(3, "The canteen opens at 11:30.", 0.9),  # closer, but another document's
+    ]
+    quoted = quote([first, same_document, other], sentences)
+    assert quoted is not None
+    assert quoted.text == f"“Leave requests go to your manager.” [2]\n\n({QUOTED_NOTE})"
+    [citation] = quoted.citations
+    assert (citation.marker, citation.document_id) == (2, "doc-1")
+    assert citation.span == "Leave requests go to your manager."
+    assert not quoted.uncited and not quoted.model_abstained and not quoted.unsupported
+
+
+def test_a_long_sentence_is_cut_and_its_whitespace_collapsed():
+    words = " ".join(f"word{i}\n" for i in range(200))
+    quoted = quote([passage(1, words)], [sentence(1, words, 0.8)])
+    assert quoted is not None
+    span = quoted.citations[0].span
+    assert len(span) <= QUOTE_CHARS and span.endswith("…") and "\n" not in span
+    assert quoted.text.startswith(f"“{span}” [1]")
+
+
+def test_nothing_to_quote_without_a_sentence_of_the_passages_shown():
+    assert quote([], [sentence(1, "Paris staff get 27 days.", 0.9)]) is None
+    assert quote([passage(1, "text")], [sentence(9, "from a passage not shown", 0.9)]) is None
+    assert quote([passage(1, "text")], [sentence(1, "   ", 0.9)]) is None
+
+
+def test_an_unsupported_answer_is_replaced_by_a_quote_from_the_sources(client, model):
+    model.answer = YACHTS
+    body = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert body["quoted"] and not body["uncited"] and not body["abstained"]
+    assert body["answer"].startswith("“Employees in the Paris office get 27 days")
+    assert "[1]" in body["answer"] and QUOTED_NOTE in body["answer"]
+    assert "yachts" not in body["answer"]
+    assert body["citations"][0]["document_id"] == "leave"
+    assert body["sources"][0]["document_id"] == "leave"
+
+
+def test_the_quote_can_be_turned_off(client, model):
+    client.app.state.settings.quote_unsupported = False
+    model.answer = YACHTS
+    body = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert not body["quoted"] and body["uncited"]
+    assert "yachts" in body["answer"] and not body["citations"]
+
+
+def test_a_supported_answer_or_the_models_abstention_is_not_quoted(client, model):
+    supported = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert not supported["quoted"] and supported["citations"]
+    model.answer = "I don't know."
+    declined = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert declined["abstained"] and declined["abstained_by"] == "model"
+    assert not declined["quoted"] and not declined["citations"]
+
+
+def test_the_openai_api_says_an_answer_was_quoted(client, model):
+    model.answer = YACHTS
+    body = client.post(
+        "/v1/chat/completions",
+        json={
+            "model": "hearth",
+            "messages": [{"role": "user", "content": "annual leave in Paris"}],
+        },
+    ).json()
+    assert body["quoted"] and "27 days" in body["choices"][0]["message"]["content"]
