@@ -48,7 +48,8 @@ def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> A
     candidates = [s for s in sentences if s.chunk_id in number and s.text.strip()]
     if not candidates:
         return None
-    best = max(candidates, key=lambda s: (s.relevance, -number[s.chunk_id]))
+    # a question never answers one: an FAQ's "Q: What is the Wi-Fi?" sits closest to a question
+    best = max(candidates, key=lambda s: (not _asks(s.text), s.relevance, -number[s.chunk_id]))
     marker = number[best.chunk_id]
     span = " ".join(best.text.split())
     if len(span) > QUOTE_CHARS:
@@ -64,3 +65,7 @@ def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> A
     )
     text = f"“{span}” [{marker}]\n\n({QUOTED_NOTE})"
     return Attribution(text, [citation], [], False, False)
+
+
+def _asks(text: str) -> bool:
+    return text.rstrip().rstrip("\"'”’)").endswith("?")

@@ -100,3 +100,15 @@ def test_the_openai_api_says_an_answer_was_quoted(client, model):
         },
     ).json()
     assert body["quoted"] and "27 days" in body["choices"][0]["message"]["content"]
+
+
+def test_a_question_in_the_sources_is_not_quoted_as_the_answer():
+    faq = passage(1, "Q: What is the Wi-Fi? A: The guest network is Ember-Guest.")
+    sentences = [
+        sentence(1, "Q: What is the Wi-Fi?", 0.9),
+        sentence(1, "A: The guest network is Ember-Guest.", 0.6),
+    ]
+    quoted = quote([faq], sentences)
+    assert quoted is not None and quoted.citations[0].span == "A: The guest network is Ember-Guest."
+    only_questions = quote([faq], sentences[:1])
+    assert only_questions is not None and "Wi-Fi?" in only_questions.text  # better than nothing
