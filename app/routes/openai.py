@@ -193,6 +193,8 @@ async def chat_completions(
                 if event.kind == "token":
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
+                    if event.data.quoted:  # the draft already streamed cannot be taken back
+                        yield chunk({"content": f"\n\n{event.data.text}"})
                     yield chunk({}, "stop", **_extras(event.data))
         except HearthError as exc:
             error = {"error": {"message": exc.message, "type": exc.code, "code": exc.code}}

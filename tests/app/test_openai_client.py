@@ -42,6 +42,20 @@ def test_streaming_chat_completion(oai):
     assert chunks[-1].model_extra["sources"]
 
 
+def test_a_streamed_unsupported_draft_is_followed_by_the_quote(oai, model):
+    model.answer = "The CEO owns nine yachts in Monaco."
+    stream = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[{"role": "user", "content": "annual leave in Paris"}],
+        stream=True,
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    draft, quote = text.split("\n\n", 1)
+    assert "yachts" in draft and quote.startswith("“Employees in the Paris office get 27 days")
+    assert chunks[-1].model_extra["quoted"] and chunks[-1].model_extra["citations"]
+
+
 def test_tools_are_refused(oai):
     with pytest.raises(openai.BadRequestError) as error:
         oai.chat.completions.create(
