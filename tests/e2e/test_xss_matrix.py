@@ -167,8 +167,11 @@ def test_300_streamed_payloads_render_inert(start_hearth, open_page, monkeypatch
     doc_payloads = payloads(330, random.Random(SEED + 1))[300:]  # markers 300..329
     assert len(set(answer_payloads)) == total
     asked = payloads(405, random.Random(SEED + 2))[400:]
-    # every retrieved passage is shown, so every payload-carrying document reaches the sources
-    hearth = start_hearth("unused", docs=[*DOCS, *xss_docs(doc_payloads)], focus_ratio=0)
+    # every retrieved passage is shown, so every payload-carrying document reaches the sources;
+    # the model's streamed text is under test, so an unsupported one is not replaced by a quote
+    hearth = start_hearth(
+        "unused", docs=[*DOCS, *xss_docs(doc_payloads)], focus_ratio=0, quote_unsupported=False
+    )
     model = hearth.model
     streamed: list[list[str]] = []
 
@@ -228,3 +231,30 @@ def test_300_streamed_payloads_render_inert(start_hearth, open_page, monkeypatch
     titles = collapse(page.inner_text("#source-list"))
     shown_titles = [p for p in doc_payloads[:1] + doc_payloads[10:11] if collapse(p) in titles]
     assert shown_titles, f"document payloads not shown as text in the sources: {titles[:300]}"
+
+
+def test_a_quoted_source_sentence_carrying_payloads_renders_inert(start_hearth, open_page):
+    """A quote puts document text in the answer body itself, not only in the sources panel."""
+    carried = payloads(33, random.Random(SEED + 3))[30:]  # markers 30..32: under QUOTE_CHARS
+    sentence = "Widget safety rules for the blue cabinet " + " ".join(carried)
+    doc = ("quoted", "Widget quote", ("Rules",), sentence, {"public"}, None)
+    hearth = start_hearth("The moon is made of cheese.", docs=[*DOCS, doc])  # supported by none
+    page, watch = open_page(hearth)
+    page.fill("#question", QUESTION)
+    page.press("#question", "Enter")
+    answer = page.locator(".message-assistant").last
+    answer.locator(".answer-meta").wait_for(state="attached", timeout=30_000)
+    assert answer.locator(".badge-quoted").count() == 1
+    shown = collapse(answer.locator(".answer-body").text_content() or "")
+    assert "cheese" not in shown
+    missing = [p for p in carried if collapse(p) not in shown]
+    assert missing == [], f"quoted payloads not shown as text: {missing}"
+    answer.locator(".cite").first.click()
+    page.wait_for_timeout(500)  # give any injected handler or timer a chance to fire
+    assert page.evaluate("Object.keys(window).filter(k => /^__x\\d+$/.test(k))") == []
+    assert [line for line in watch.console if "XSS-" in line] == []
+    assert watch.external == [] and watch.dialogs == []
+    body = answer.locator(".answer-body")
+    for selector in ("script", "img", "iframe", "svg", "style", "object", "embed", "form",
+                     "video", "audio", "details", "meta", "base", "input", "link"):  # fmt: skip
+        assert body.locator(selector).count() == 0, selector
