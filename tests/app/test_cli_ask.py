@@ -43,6 +43,15 @@ def test_ask_streams_the_answer_and_lists_sources(server_url):
     assert "Sources:" in result.output and "[1] Annual leave > Paris" in result.output
 
 
+def test_ask_shows_the_quote_that_replaces_an_unsupported_draft(server_url, model):
+    model.answer = "The CEO owns nine yachts in Monaco."
+    result = CliRunner().invoke(cli, ["ask", "annual leave in Paris", "--url", server_url])
+    assert result.exit_code == 0, result.output
+    draft, rest = result.output.split("Not supported by the sources; instead:", 1)
+    assert "yachts" in draft  # streamed as it came
+    assert "“Employees in the Paris office get 27 days" in rest and "[1]" in rest
+
+
 def test_ask_json_and_abstention(server_url):
     result = CliRunner().invoke(
         cli, ["ask", "Who won the world cup?", "--url", server_url, "--json"]
