@@ -112,3 +112,22 @@ def test_a_question_in_the_sources_is_not_quoted_as_the_answer():
     assert quoted is not None and quoted.citations[0].span == "A: The guest network is Ember-Guest."
     only_questions = quote([faq], sentences[:1])
     assert only_questions is not None and "Wi-Fi?" in only_questions.text  # better than nothing
+
+
+def test_an_answer_the_reader_stopped_is_kept_as_written(services, model):
+    import threading
+
+    from app.rag import Question
+    from index.types import Principal
+
+    model.answer = YACHTS
+    cancel = threading.Event()
+    events = services.rag.stream(
+        Principal("reader", frozenset({"public"})), Question("annual leave in Paris"), cancel
+    )
+    for event in events:
+        if event.kind == "token":
+            cancel.set()  # the reader pressed Stop after the first words
+        if event.kind == "done":
+            answer = event.data
+    assert answer.stopped and not answer.quoted and "27 days" not in answer.text
