@@ -11,6 +11,7 @@ quoted and cited, and says why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from app.attribution import Attribution, Citation
@@ -22,6 +23,7 @@ QUOTED_NOTE = (
     "sentence they hold."
 )
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
+_LIST_MARKER = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")  # "- Berlin employees can lease…"
 
 
 def needs_quote(attribution: Attribution) -> bool:
@@ -51,7 +53,7 @@ def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> A
     # a question never answers one: an FAQ's "Q: What is the Wi-Fi?" sits closest to a question
     best = max(candidates, key=lambda s: (not _asks(s.text), s.relevance, -number[s.chunk_id]))
     marker = number[best.chunk_id]
-    span = " ".join(best.text.split())
+    span = _LIST_MARKER.sub("", " ".join(best.text.split()))
     if len(span) > QUOTE_CHARS:
         span = span[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
     passage = passages[marker - 1]

@@ -131,3 +131,13 @@ def test_an_answer_the_reader_stopped_is_kept_as_written(services, model):
         if event.kind == "done":
             answer = event.data
     assert answer.stopped and not answer.quoted and "27 days" not in answer.text
+
+
+def test_a_list_marker_is_not_quoted():
+    for text in (
+        "- Bikes up to 4,000 EUR.",
+        "* Bikes up to 4,000 EUR.",
+        "3. Bikes up to 4,000 EUR.",
+    ):
+        quoted = quote([passage(1, text)], [sentence(1, text, 0.8)])
+        assert quoted is not None and quoted.citations[0].span == "Bikes up to 4,000 EUR."
