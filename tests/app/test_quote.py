@@ -71,6 +71,8 @@ def test_an_unsupported_answer_is_replaced_by_a_quote_from_the_sources(client, m
     assert "yachts" not in body["answer"]
     assert body["citations"][0]["document_id"] == "leave"
     assert body["sources"][0]["document_id"] == "leave"
+    metrics = client.get("/metrics").text
+    assert 'hearth_answers_total{outcome="quoted"} 1.0' in metrics
 
 
 def test_the_quote_can_be_turned_off(client, model):
