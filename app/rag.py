@@ -234,7 +234,7 @@ class RagPipeline:
         if self.settings.quote_unsupported and needs_quote(attribution) and not cancel.is_set():
             quoted = quote(passages, retrieval.sentences)
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
-        if quoted is not None:  # the draft's unchecked sentences stay visible to API clients
+        if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported
         answer.stopped = cancel.is_set()
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)

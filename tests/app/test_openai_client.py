@@ -29,14 +29,18 @@ def test_chat_completion_with_sources(oai):
     assert extra["sources"][0]["document_id"] == "leave" and extra["citations"]
 
 
-def test_streaming_chat_completion(oai):
-    stream = oai.chat.completions.create(
-        model="scripted-model",
-        messages=[{"role": "user", "content": "When does the canteen open?"}],
-        stream=True,
+def streamed(oai, question: str) -> tuple[str, list]:
+    """The text a streaming client puts together, and the chunks it came in."""
+    chunks = list(
+        oai.chat.completions.create(
+            model="scripted-model", messages=[{"role": "user", "content": question}], stream=True
+        )
     )
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    return "".join(c.choices[0].delta.content or "" for c in chunks), chunks
+
+
+def test_streaming_chat_completion(oai):
+    text, chunks = streamed(oai, "When does the canteen open?")
     assert "27 days" in text  # the scripted answer, streamed piece by piece
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["sources"]
@@ -44,13 +48,7 @@ def test_streaming_chat_completion(oai):
 
 def test_a_streamed_unsupported_draft_is_followed_by_the_quote(oai, model):
     model.answer = "The CEO owns nine yachts in Monaco."
-    stream = oai.chat.completions.create(
-        model="scripted-model",
-        messages=[{"role": "user", "content": "annual leave in Paris"}],
-        stream=True,
-    )
-    chunks = list(stream)
-    text = "".join(c.choices[0].delta.content or "" for c in chunks)
+    text, chunks = streamed(oai, "annual leave in Paris")
     draft, quote = text.split("\n\n", 1)
     assert "yachts" in draft and quote.startswith("“Employees in the Paris office get 27 days")
     assert chunks[-1].model_extra["quoted"] and chunks[-1].model_extra["citations"]

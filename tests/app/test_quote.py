@@ -143,3 +143,15 @@ def test_a_list_marker_is_not_quoted():
     ):
         quoted = quote([passage(1, text)], [sentence(1, text, 0.8)])
         assert quoted is not None and quoted.citations[0].span == "Bikes up to 4,000 EUR."
+
+
+def test_the_unsupported_draft_is_kept_with_the_stored_conversation(client, services, model):
+    model.answer = YACHTS
+    session = {"X-Hearth-Session": "browser-session-0123456789"}
+    body = client.post(
+        "/api/query", json={"question": "annual leave in Paris"}, headers=session
+    ).json()
+    stored = client.get(f"/api/conversations/{body['conversation_id']}", headers=session).json()
+    reply = stored["messages"][-1]
+    assert reply["content"] == body["answer"] and reply["details"]["quoted"] is True
+    assert reply["details"]["unsupported"] == [YACHTS]
