@@ -116,6 +116,7 @@ class Attribution:
     unsupported: list[str]
     uncited: bool
     model_abstained: bool
+    checked: bool = True  # False when attribution itself failed: nothing was verified either way
 
 
 @dataclass
@@ -141,7 +142,7 @@ def attribute(
         return _attribute(str(answer), list(passages), embedder, question)
     except Exception:  # attribution is a check on the answer and must never lose the answer
         log.exception("attribution failed; answer returned without citations")
-        return Attribution(_pull_markers(str(answer))[0], [], [], True, False)
+        return Attribution(_pull_markers(str(answer))[0], [], [], True, False, checked=False)
 
 
 def _attribute(
@@ -221,6 +222,11 @@ def _split(text: str) -> list[tuple[int, int]]:
     pieces = ((start, text[start:end]) for start, end in spans)
     trimmed = [(s + len(t) - len(t.lstrip()), s + len(t.rstrip())) for s, t in pieces]
     return [(start, end) for start, end in trimmed if start < end]
+
+
+def without_markers(text: str) -> str:
+    """The text with no citation markers ([2], [1-3], …), which would read as Hearth's own."""
+    return _pull_markers(text)[0]
 
 
 def _pull_markers(text: str) -> tuple[str, list[int]]:

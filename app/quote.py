@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.attribution import Attribution, Citation
+from app.attribution import Attribution, Citation, without_markers
 from index.search import ScoredSentence
 from index.types import Passage
 
@@ -28,32 +28,46 @@ _LIST_MARKER = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")  # "- Berlin employees
 
 def needs_quote(attribution: Attribution) -> bool:
     """An answer with text, no citation, and no "I don't know" from the model: nothing in it
-    is backed by a source (unsupported, a restated question, or talk about the passages)."""
-    return bool(attribution.text) and not attribution.citations and not attribution.model_abstained
+    is backed by a source (unsupported, a restated question, or talk about the passages).
+    An answer attribution could not check at all is left as it is, flagged."""
+    return (
+        attribution.checked
+        and bool(attribution.text)
+        and not attribution.citations
+        and not attribution.model_abstained
+    )
 
 
 def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> Attribution | None:
-    """The sentence closest to the question (the conversation, for a follow-up) among the
-    shown passages of the best-ranked document, quoted with its [n] marker; None when no
-    scored sentence belongs to them.
+    """The sentence closest to the question among those the reader can see in the shown
+    passages of the best-ranked document, quoted with its [n] marker; None when there is none.
 
     Only the first document's passages compete: fused retrieval ranks the right document first
     far more often than one sentence's cosine picks it (on corpus/, the closest sentence of
     any shown passage cited a wrong document for 3 of 22 quotes, all of whose right document
-    was ranked first).
+    was ranked first). Only sentences still in a passage's (condensed) text compete, so the
+    quote is in the source card it cites. Closeness is to the question itself first, then to
+    the conversation: "and in Berlin?" wants the Berlin sentence, not the Paris one before it.
+    A sentence that is itself a question never answers one (an FAQ's "Q: What is the Wi-Fi?"
+    sits closest to a question about Wi-Fi): it is quoted only when nothing else is left.
     """
     if not passages:
         return None
     top = passages[0].document.id
-    number = {p.chunk.id: n for n, p in enumerate(passages, start=1)
-              if p.chunk.id is not None and p.document.id == top}  # fmt: skip
-    candidates = [s for s in sentences if s.chunk_id in number and s.text.strip()]
+    shown = {p.chunk.id: (n, p.chunk.text) for n, p in enumerate(passages, start=1)
+             if p.chunk.id is not None and p.document.id == top}  # fmt: skip
+    candidates = [
+        s for s in sentences
+        if s.chunk_id in shown and s.text.strip() and s.text in shown[s.chunk_id][1]
+    ]  # fmt: skip
     if not candidates:
         return None
-    # a question never answers one: an FAQ's "Q: What is the Wi-Fi?" sits closest to a question
-    best = max(candidates, key=lambda s: (not _asks(s.text), s.relevance, -number[s.chunk_id]))
-    marker = number[best.chunk_id]
-    span = _LIST_MARKER.sub("", " ".join(best.text.split()))
+    best = max(
+        candidates,
+        key=lambda s: (not _asks(s.text), s.cosine, s.relevance, -shown[s.chunk_id][0]),
+    )
+    marker = shown[best.chunk_id][0]
+    span = _LIST_MARKER.sub("", " ".join(without_markers(best.text).split()))
     if len(span) > QUOTE_CHARS:
         span = span[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
     passage = passages[marker - 1]
@@ -70,4 +84,4 @@ def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> A
 
 
 def _asks(text: str) -> bool:
-    return text.rstrip().rstrip("\"'”’)").endswith("?")
+    return text.rstrip().rstrip("\"'”’)").endswith(("?", "？"))

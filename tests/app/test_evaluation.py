@@ -142,6 +142,10 @@ def test_answer_summary_counts_abstention_citations_and_key_terms() -> None:
     assert s["key_term_match_rate"] == pytest.approx(2 / 3)  # case-insensitive; q3 abstained
     assert s["ttft_ms_median"] == 70.0 and s["ttft_count"] == 3
     assert s["total_ms_median"] == 100.0
+    assert s["answers_quoted"] == 0
+    rows[1].answer.quoted = True  # q2's answer was the closest source sentence, quoted
+    assert answer_summary(rows)["answers_quoted"] == 1
+    assert rows[1].as_dict([5], 0.5)["quoted"] is True
 
 
 # -- loaders -----------------------------------------------------------------------------------

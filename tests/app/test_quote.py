@@ -155,3 +155,37 @@ def test_the_unsupported_draft_is_kept_with_the_stored_conversation(client, serv
     reply = stored["messages"][-1]
     assert reply["content"] == body["answer"] and reply["details"]["quoted"] is True
     assert reply["details"]["unsupported"] == [YACHTS]
+
+
+def test_an_answer_attribution_could_not_check_is_not_replaced():
+    failed = Attribution("Paris staff get 27 days.", [], [], True, False, checked=False)
+    assert not needs_quote(failed)
+
+
+def test_closeness_to_the_question_itself_decides_before_the_conversation():
+    first = passage(1, "Paris staff get 27 days. Berlin staff get 30 days.")
+    sentences = [  # "and in Berlin?" after a question about Paris
+        ScoredSentence(1, 0, "Paris staff get 27 days.", 0.2, 0.9),
+        ScoredSentence(1, 1, "Berlin staff get 30 days.", 0.6, 0.7),
+    ]
+    quoted = quote([first], sentences)
+    assert quoted is not None and quoted.citations[0].span == "Berlin staff get 30 days."
+
+
+def test_only_a_sentence_the_reader_can_see_in_the_source_is_quoted():
+    condensed = passage(1, "Paris staff get 27 days.")  # condense dropped the other sentence
+    sentences = [
+        sentence(1, "Leave is booked in the HR portal.", 0.9),
+        sentence(1, "Paris staff get 27 days.", 0.5),
+    ]
+    quoted = quote([condensed], sentences)
+    assert quoted is not None and quoted.citations[0].span == "Paris staff get 27 days."
+    assert quote([condensed], sentences[:1]) is None
+
+
+def test_markers_inside_a_source_sentence_do_not_become_citations():
+    text = "The guest password is on the card [2] at reception [1-3]."
+    quoted = quote([passage(1, text)], [sentence(1, text, 0.9)])
+    assert quoted is not None
+    assert quoted.citations[0].span == "The guest password is on the card at reception."
+    assert quoted.text.startswith("“The guest password is on the card at reception.” [1]")

@@ -236,7 +236,8 @@ def test_300_streamed_payloads_render_inert(start_hearth, open_page, monkeypatch
 def test_a_quoted_source_sentence_carrying_payloads_renders_inert(start_hearth, open_page):
     """A quote puts document text in the answer body itself, not only in the sources panel."""
     carried = payloads(33, random.Random(SEED + 3))[30:]  # markers 30..32: under QUOTE_CHARS
-    sentence = "Widget safety rules for the blue cabinet " + " ".join(carried)
+    # a marker inside the source text must not become a citation button of the answer
+    sentence = "Widget safety rules for the blue cabinet [2] " + " ".join(carried)
     doc = ("quoted", "Widget quote", ("Rules",), sentence, {"public"}, None)
     hearth = start_hearth("The moon is made of cheese.", docs=[*DOCS, doc])  # supported by none
     page, watch = open_page(hearth)
@@ -249,6 +250,7 @@ def test_a_quoted_source_sentence_carrying_payloads_renders_inert(start_hearth, 
     assert "cheese" not in shown
     missing = [p for p in carried if collapse(p) not in shown]
     assert missing == [], f"quoted payloads not shown as text: {missing}"
+    assert answer.locator(".cite").count() == 1
     answer.locator(".cite").first.click()
     page.wait_for_timeout(500)  # give any injected handler or timer a chance to fire
     assert page.evaluate("Object.keys(window).filter(k => /^__x\\d+$/.test(k))") == []
