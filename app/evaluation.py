@@ -337,6 +337,9 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
     ]
     citations = [(doc, r) for r in cited_rows for doc in r.cited_documents()]
     correct = sum(doc in r.question.expected_documents for doc, r in citations)
+    # the quotes' share of them: the model's own citations stay measurable on their own
+    quoted = [(doc, r) for doc, r in citations if r.answer and r.answer.quoted]
+    quoted_correct = sum(doc in r.question.expected_documents for doc, r in quoted)
     with_terms = [r for r in answerable if r.key_term_match() is not None]
     matched = sum(bool(r.key_term_match()) for r in with_terms)
     ttft = [float(r.answer.timings["ttft_ms"]) for r in answered
@@ -366,6 +369,10 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "citations": len(citations),
         "citations_from_expected": correct,
         "citation_precision": ratio(correct, len(citations)),
+        "quoted_citations": len(quoted),
+        "quoted_citations_from_expected": quoted_correct,
+        "quoted_citation_precision": ratio(quoted_correct, len(quoted)),
+        "model_citation_precision": ratio(correct - quoted_correct, len(citations) - len(quoted)),
         "key_term_questions": len(with_terms),
         "key_term_matches": matched,
         "key_term_match_rate": ratio(matched, len(with_terms)),

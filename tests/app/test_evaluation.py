@@ -142,9 +142,13 @@ def test_answer_summary_counts_abstention_citations_and_key_terms() -> None:
     assert s["key_term_match_rate"] == pytest.approx(2 / 3)  # case-insensitive; q3 abstained
     assert s["ttft_ms_median"] == 70.0 and s["ttft_count"] == 3
     assert s["total_ms_median"] == 100.0
-    assert s["answers_quoted"] == 0
+    assert s["answers_quoted"] == 0 and s["model_citation_precision"] == pytest.approx(2 / 3)
     rows[1].answer.quoted = True  # q2's answer was the closest source sentence, quoted
-    assert answer_summary(rows)["answers_quoted"] == 1
+    quoted = answer_summary(rows)
+    assert quoted["answers_quoted"] == 1 and quoted["citation_precision"] == pytest.approx(2 / 3)
+    assert (quoted["quoted_citations"], quoted["quoted_citations_from_expected"]) == (1, 1)
+    assert quoted["quoted_citation_precision"] == 1.0
+    assert quoted["model_citation_precision"] == 0.5  # q1: "a" expected, "b" not
     assert rows[1].as_dict([5], 0.5)["quoted"] is True
 
 
