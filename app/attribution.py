@@ -416,9 +416,14 @@ def _citations(sentences: list[_Sentence], passages: list[Passage]) -> list[Cita
             overlap = sum(w for t, w in wanted.items() if t in terms)
             if overlap > best:
                 best, span = overlap, text[start:end]
-        if len(span) > SPAN_CHARS:
-            span = span[: SPAN_CHARS - 1].rsplit(" ", 1)[0] + "…"
-        heading = " > ".join(passage.chunk.heading_path)
-        document = passage.document
-        citations.append(Citation(marker, document.id, document.title, passage.url, heading, span))
+        citations.append(cite(marker, passage, span))
     return citations
+
+
+def cite(marker: int, passage: Passage, span: str, limit: int = SPAN_CHARS) -> Citation:
+    """Marker [n] leading to `passage`, with `span` cut to `limit` characters at a word."""
+    if len(span) > limit:
+        span = span[: limit - 1].rsplit(" ", 1)[0] + "…"
+    document = passage.document
+    heading = " > ".join(passage.chunk.heading_path)
+    return Citation(marker, document.id, document.title, passage.url, heading, span)

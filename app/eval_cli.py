@@ -177,9 +177,9 @@ def print_report(report: EvalReport, console: Console) -> None:
                                                   s["false_abstentions"], s["answerable"])),
         ("citation precision", _share(s["citation_precision"], s["citations_from_expected"],
                                       s["citations"])),
-        ("  of the model's own answers", _share(
-            s["model_citation_precision"], s["citations_from_expected"]
-            - s["quoted_citations_from_expected"], s["citations"] - s["quoted_citations"])),
+        ("  of the model's own answers", _share(s["model_citation_precision"],
+                                                s["model_citations_from_expected"],
+                                                s["model_citations"])),
         ("  of quotes", _share(s["quoted_citation_precision"],
                                s["quoted_citations_from_expected"], s["quoted_citations"])),
         ("answers with citations", str(s["answers_with_citations"])),

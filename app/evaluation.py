@@ -372,6 +372,8 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "quoted_citations": len(quoted),
         "quoted_citations_from_expected": quoted_correct,
         "quoted_citation_precision": ratio(quoted_correct, len(quoted)),
+        "model_citations": len(citations) - len(quoted),
+        "model_citations_from_expected": correct - quoted_correct,
         "model_citation_precision": ratio(correct - quoted_correct, len(citations) - len(quoted)),
         "key_term_questions": len(with_terms),
         "key_term_matches": matched,

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.attribution import Attribution, Citation, without_markers
+from app.attribution import Attribution, cite, without_markers
 from index.search import ScoredSentence
 from index.types import Passage
 
@@ -68,18 +68,8 @@ def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> A
     )
     marker = shown[best.chunk_id][0]
     span = _LIST_MARKER.sub("", " ".join(without_markers(best.text).split()))
-    if len(span) > QUOTE_CHARS:
-        span = span[: QUOTE_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    passage = passages[marker - 1]
-    citation = Citation(
-        marker,
-        passage.document.id,
-        passage.document.title,
-        passage.url,
-        " > ".join(passage.chunk.heading_path),
-        span,
-    )
-    text = f"“{span}” [{marker}]\n\n({QUOTED_NOTE})"
+    citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
+    text = f"“{citation.span}” [{marker}]\n\n({QUOTED_NOTE})"
     return Attribution(text, [citation], [], False, False)
 
 
