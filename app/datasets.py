@@ -215,22 +215,29 @@ def load_squad(path: Path) -> Dataset:
     """
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
-        articles = data["data"]
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
-    except (json.JSONDecodeError, KeyError, TypeError):
-        raise DatasetError(f"{path}: not SQuAD JSON (no top-level `data` list)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise DatasetError(f"{path}: not JSON") from None
+    articles = _objects(data.get("data") if isinstance(data, dict) else None, f"{path}: `data`")
     documents: list[DatasetDocument] = []
     questions: list[EvalQuestion] = []
-    for article in articles:
+    for a, article in enumerate(articles):
         title = str(article.get("title", ""))
-        for index, paragraph in enumerate(article.get("paragraphs", [])):
+        where = f"{path}: `data[{a}]"
+        for index, paragraph in enumerate(
+            _objects(article.get("paragraphs", []), f"{where}.paragraphs`")
+        ):
             doc_id = f"{title}#{index}"
             documents.append(
                 DatasetDocument(doc_id, title.replace("_", " "), str(paragraph.get("context", "")))
             )
-            for qa in paragraph.get("qas", []):
-                answers = [a["text"] for a in qa.get("answers", []) if a.get("text")]
+            for q, qa in enumerate(
+                _objects(paragraph.get("qas", []), f"{where}.paragraphs[{index}].qas`")
+            ):
+                given = qa.get("answers", [])
+                spot = f"{where}.paragraphs[{index}].qas[{q}].answers`"
+                answers = [str(x["text"]) for x in _objects(given, spot) if x.get("text")]
                 answerable = not qa.get("is_impossible", False) and bool(answers)
                 questions.append(
                     EvalQuestion(
@@ -245,6 +252,13 @@ def load_squad(path: Path) -> Dataset:
     if not documents or not questions:
         raise DatasetError(f"{path}: no paragraphs or no questions")
     return Dataset(f"squad-{path.stem}", documents, questions)
+
+
+def _objects(value: Any, where: str) -> list[dict[str, Any]]:
+    """`value` if it is a list of JSON objects, else a DatasetError naming `where`."""
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise DatasetError(f"{where} must be a list of objects (is this SQuAD 2.0 JSON?)")
+    return value
 
 
 # -- ingesting a dataset --------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -273,6 +274,27 @@ def test_squad_loader(tmp_path: Path) -> None:
     )
     assert by_id["u1"].answerable is False and by_id["u1"].expected_documents == ()
     assert by_id["a2"].expected_documents == ("Steam_engine#1",)
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("not json", "not JSON"),
+        ("[1, 2]", "`data`"),
+        ('{"data": 5}', "`data`"),
+        ('{"data": [{"title": "T", "paragraphs": 5}]}', "`data[0].paragraphs`"),
+        ('{"data": [{"paragraphs": [{"context": "c", "qas": [7]}]}]}', "paragraphs[0].qas`"),
+        (
+            '{"data": [{"paragraphs": [{"context": "c", "qas": [{"question": "Q?", "answers": "x"}]}]}]}',
+            "qas[0].answers`",
+        ),
+    ],
+)
+def test_squad_loader_names_what_is_malformed(tmp_path: Path, content: str, named: str) -> None:
+    path = tmp_path / "squad.json"
+    path.write_text(content)
+    with pytest.raises(DatasetError, match=re.escape(named)):
+        load_squad(path)
 
 
 def test_questions_file_loader_validates(tmp_path: Path) -> None:
