@@ -185,7 +185,10 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
 @database_url_option
 def keys_list(data_dir: Path, database_url: str | None) -> None:
     """List keys (ids, users, groups; never the keys)."""
-    for info in _key_store(data_dir, database_url).all():
+    infos = _key_store(data_dir, database_url).all()
+    if not infos:
+        click.echo("No API keys yet: create one with `hearth keys create --user NAME`.", err=True)
+    for info in infos:
         state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
         click.echo(f"{info.id}  {info.user}  {','.join(sorted(info.groups))}  {state}")
 

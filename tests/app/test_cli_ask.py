@@ -88,3 +88,9 @@ def test_ask_with_a_key_reads_restricted_documents(server_url, settings):
 def test_ask_without_a_server_says_so():
     result = CliRunner().invoke(cli, ["ask", "hello", "--url", "http://127.0.0.1:9"])
     assert result.exit_code == 2 and "is `hearth serve` running?" in result.output
+
+
+def test_keys_list_says_when_there_are_none(tmp_path):
+    listed = CliRunner().invoke(cli, ["keys", "list", "--data-dir", str(tmp_path)])
+    assert listed.exit_code == 0
+    assert listed.stdout == "" and "hearth keys create --user NAME" in listed.stderr

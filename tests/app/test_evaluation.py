@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ from app.evaluation import (
 from app.main import build_services
 from app.rag import Answer
 from app.settings import Settings
+from index.search import RetrievalSettings
 from index.store import SQLiteStore
 from index.types import Principal
 
@@ -376,9 +378,22 @@ def test_grouped_dataset_documents_are_readable_by_their_group_only(tmp_path: Pa
 # -- retrieval matches the service ---------------------------------------------------------------
 
 
-def test_retrieval_settings_and_rankings_match_the_pipeline(services, settings: Settings) -> None:
-    for top_k in (None, 3, 25):
-        assert retrieval_settings(settings, top_k) == services.rag.retrieval_settings(top_k)
+def test_retrieval_settings_carry_every_knob_of_the_service_settings(settings: Settings) -> None:
+    custom = settings.model_copy(
+        update={"top_k": 7, "candidates": 30, "fusion": "rrf", "rrf_k": 11,
+                "dense_weight": 0.5, "lexical_weight": 2.0, "per_document": 3}
+    )  # fmt: skip
+    assert retrieval_settings(custom, None) == RetrievalSettings(
+        k=7, candidates=30, fusion="rrf", rrf_k=11, dense_weight=0.5, lexical_weight=2.0,
+        per_document=3,
+    )  # fmt: skip
+    # asking for more passages than candidates widens the candidate lists to match
+    assert retrieval_settings(custom, 40) == replace(
+        retrieval_settings(custom, None), k=40, candidates=40
+    )
+
+
+def test_eval_rankings_match_the_pipeline(services, settings: Settings) -> None:
     ours = search_retriever(services.store, services.embedder, settings)
     theirs = pipeline_retriever(services.rag)
     alice = Principal("alice", frozenset({"hr"}))
