@@ -101,9 +101,7 @@ def signals(
     )
     vector = embedder.embed_query(text)
     # the retrieval's sentences were scored against this same question: not embedded again
-    s = evidence_signals(
-        store, embedder, result.passages, text, vector, groups, list(result.sentences)
-    )
+    s = evidence_signals(store, result.passages, text, vector, groups, list(result.sentences))
     ids = [p.chunk.id for p in result.passages if p.chunk.id is not None]
     cosines = sorted((store.embeddings(ids) @ vector).tolist(), reverse=True) if ids else [0.0]
     lexical = store.lexical_search(fts_query(text), groups, 1)

@@ -320,7 +320,7 @@ def hybrid_search(
     if not used:
         return Retrieval(chosen, 0.0)
     scored = score_sentences(embedder, chosen, [vector for _, vector in used])
-    signals = evidence_signals(store, embedder, chosen, *used[0], groups, scored)
+    signals = evidence_signals(store, chosen, *used[0], groups, scored)
     return Retrieval(chosen, signals.score, signals.carriers, tuple(scored))
 
 
@@ -364,15 +364,14 @@ class EvidenceSignals:
 
 def evidence_signals(
     store: Store,
-    embedder: Embedder,
     passages: list[Passage],
     text: str,
     vector: Vectors,
     groups: frozenset[str],
-    scored: list[ScoredSentence] | None = None,
+    scored: list[ScoredSentence],
 ) -> EvidenceSignals:
     """The signals of `passages` for one query (zeros when there is no passage); `scored` are
-    their sentences already measured against this query (`score_sentences`), if at hand.
+    their sentences measured against this query (`score_sentences`).
 
     Cosine alone could not tell "no such policy" from "a related policy"; a question whose
     rare terms (Madrid, sabbatical, ferry) appear in no readable passage is what abstention
@@ -393,8 +392,6 @@ def evidence_signals(
         chunk_cosines = matrix @ vector
         closest = int(np.argmax(chunk_cosines))
         cosine, carrier = float(chunk_cosines[closest]), ids[closest]
-    if scored is None:
-        scored = score_sentences(embedder, passages, [vector])
     if scored:
         closest_sentence = max(scored, key=lambda sentence: sentence.cosine)
         if closest_sentence.cosine > cosine:

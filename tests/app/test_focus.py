@@ -59,16 +59,18 @@ def test_passages_that_carried_the_evidence_are_shown_even_far_behind():
 
 
 def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
-    from index.search import evidence_signals, sentences
+    from index.search import evidence_signals, score_sentences, sentences
 
     principal = Principal("reader", frozenset({"public"}))
     retrieval = services.rag.retrieve(principal, "annual leave days in the Paris office", [])
     ids = {p.chunk.id for p in retrieval.passages}
     assert retrieval.carriers and retrieval.carriers <= ids
     vector = services.embedder.embed_query("annual leave days in the Paris office")
+    # measured afresh, not from the retrieval's own sentences
+    afresh = score_sentences(services.embedder, retrieval.passages, [vector])
     signals = evidence_signals(
-        services.store, services.embedder, retrieval.passages,
-        "annual leave days in the Paris office", vector, frozenset({"public"}),
+        services.store, retrieval.passages,
+        "annual leave days in the Paris office", vector, frozenset({"public"}), afresh,
     )  # fmt: skip
     assert signals.score == retrieval.evidence and signals.carriers == retrieval.carriers
     # the carrier of the cosine: the closest chunk, or the chunk of the closest sentence

@@ -54,7 +54,10 @@ def test_one_sentence_that_says_what_was_asked_outweighs_its_diluted_chunk(store
     question = "Paris staff get 27 days of annual leave."
     vector = embedder.embed_query(question)
     chunk_cosine = float(store.embeddings([passages_of(store)[0].chunk.id])[0] @ vector)
-    signals = evidence_signals(store, embedder, passages_of(store), question, vector, PUBLIC)
+    signals = evidence_signals(
+        store, passages_of(store), question, vector, PUBLIC,
+        score_sentences(embedder, passages_of(store), [vector]),
+    )  # fmt: skip
     assert signals.cosine == pytest.approx(1.0, abs=1e-5)  # the sentence, word for word
     assert chunk_cosine < 0.8  # what the whole chunk's vector alone would have given
     assert signals.carriers == frozenset({passages_of(store)[0].chunk.id})
@@ -72,13 +75,16 @@ def test_a_question_spanning_sentences_keeps_the_chunk_cosine(store):
     chunk_cosine = float(store.embeddings([passages_of(store)[0].chunk.id])[0] @ vector)
     per_sentence = np.asarray(embedder.embed_documents(sentences(LONG))) @ vector
     assert chunk_cosine > per_sentence.max()  # the premise: no one sentence is as close
-    signals = evidence_signals(store, embedder, passages_of(store), question, vector, PUBLIC)
+    signals = evidence_signals(
+        store, passages_of(store), question, vector, PUBLIC,
+        score_sentences(embedder, passages_of(store), [vector]),
+    )  # fmt: skip
     assert signals.cosine == pytest.approx(chunk_cosine, abs=1e-5)
 
 
 def test_no_passages_no_evidence(store):
     embedder = HashEmbedder()
-    signals = evidence_signals(store, embedder, [], "anything", embedder.embed_query("x"), PUBLIC)
+    signals = evidence_signals(store, [], "anything", embedder.embed_query("x"), PUBLIC, [])
     assert (signals.cosine, signals.coverage, signals.score) == (0.0, 0.0, 0.0)
 
 
