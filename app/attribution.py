@@ -18,6 +18,7 @@ import numpy as np
 
 from index.protocols import Embedder
 from index.search import STOP_WORDS
+from index.sentences import MARKER_PATTERN, sentence_spans
 from index.types import Passage
 
 log = logging.getLogger(__name__)
@@ -54,19 +55,7 @@ _EXTRA_STOP = _words(
     "know question questions note don doesn didn isn aren wasn weren won couldn shouldn "
     "wouldn ll ve re"
 )
-_OPEN, _CLOSE = r"[\[［【〔]", r"[\]］】〕]"
-_NUMS = r"\d+[a-z]?(?:\s*(?:,|;|-|–|and)\s*#?\d+[a-z]?)*"
-_KEYWORD = r"(?:passages?|sources?|docs?|documents?|refs?|references?|citations?)"
-_MARKER_RE = (
-    rf"{_OPEN}\s*(?:{_KEYWORD}\s*)?(?:#\s*)?(?P<a>{_NUMS})\s*{_CLOSE}"
-    rf"|\({_KEYWORD}\s*(?:#\s*)?(?P<b>{_NUMS})\)"
-)
-_MARKER = re.compile(_MARKER_RE, re.IGNORECASE)
-_END = re.compile(rf"(?:[.!?…]+|[。！？])[\"'”’)]*(?:\s*(?:{_MARKER_RE}))*", re.IGNORECASE)
-_BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+")
-_LINE = re.compile(r"[^\n\r]+")
-_PREV = re.compile(r"[\w.]+$")
-_ABBREV = _words("mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no fig cf al")
+_MARKER = re.compile(MARKER_PATTERN, re.IGNORECASE)
 _TOKEN = re.compile(r"(?P<num>\d++(?:[.,:]\d++)*+)(?:st|nd|rd|th)?(?!\w)|(?P<word>\w+)")
 _CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|whilst)\s", re.IGNORECASE)
 _NAME = re.compile(r"(?<=[\w,)])[ \t]+([^\W\d_]\w*)")
@@ -157,7 +146,7 @@ def _attribute(
         set(_terms(" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]), names)[0])
         for p in passages
     ]
-    spans = _split(answer)
+    spans = sentence_spans(answer)
     pieces = [_sentence(answer[start:end], names, asked) for start, end in spans]
     claims = [s for s in pieces if s.kind in ("claim", "filler")]
     scores = {id(s): [_lexical(s, bag) for bag in bags] for s in claims}
@@ -191,37 +180,6 @@ def _attribute(
     return Attribution(
         text, _citations(pieces, passages), unsupported, bool(unsupported), abstained
     )
-
-
-def _split(text: str) -> list[tuple[int, int]]:
-    """Sentence spans: lines (list bullets skipped) cut after . ! ? unless an abbreviation,
-    a decimal or a lower-case continuation says otherwise; trailing markers stay attached."""
-    spans: list[tuple[int, int]] = []
-    for line in _LINE.finditer(text):
-        pos, stop = line.start(), line.end()
-        bullet = _BULLET.match(text, pos, stop)
-        pos = bullet.end() if bullet else pos
-        for m in _END.finditer(text, pos, stop):
-            cut = m.end()
-            if cut < stop and not text[cut].isspace() and m.group()[0] not in "。！？":
-                continue
-            rest = text[cut : min(stop, cut + 8)].lstrip()
-            if rest and rest[0].islower():
-                continue
-            prev = _PREV.search(text, max(pos, m.start() - 24), m.start())
-            word = prev.group().casefold() if prev else ""
-            if m.group()[0] == "." and (
-                word in _ABBREV
-                or (len(word) == 1 and word.isalpha())
-                or ("." in word and word.replace(".", "").isalpha())
-            ):
-                continue
-            spans.append((pos, cut))
-            pos = cut
-        spans.append((pos, stop))
-    pieces = ((start, text[start:end]) for start, end in spans)
-    trimmed = [(s + len(t) - len(t.lstrip()), s + len(t.rstrip())) for s, t in pieces]
-    return [(start, end) for start, end in trimmed if start < end]
 
 
 def without_markers(text: str) -> str:
@@ -339,7 +297,7 @@ def _add_cosines(
     """Raise lexical support by sentence-embedding similarity (never past a missing key term)."""
     owners, texts = [], []
     for i, p in enumerate(passages):
-        for start, end in _split(p.chunk.text):
+        for start, end in sentence_spans(p.chunk.text):
             owners.append(i)
             texts.append(p.chunk.text[start:end])
     if not texts:
@@ -411,7 +369,7 @@ def _citations(sentences: list[_Sentence], passages: list[Passage]) -> list[Cita
                 wanted.update(s.weights)
         text = passage.chunk.text
         best, span = -1.0, text.strip()
-        for start, end in _split(text):
+        for start, end in sentence_spans(text):
             terms = _terms(text[start:end], set())[0]
             overlap = sum(w for t, w in wanted.items() if t in terms)
             if overlap > best:

@@ -11,7 +11,6 @@ quoted and cited, and says why.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
@@ -23,7 +22,6 @@ QUOTED_NOTE = (
     "sentence they hold."
 )
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
-_LIST_MARKER = re.compile(r"^(?:[-*•]|\d{1,2}[.)])\s+")  # "- Berlin employees can lease…"
 
 
 def needs_quote(attribution: Attribution) -> bool:
@@ -67,7 +65,7 @@ def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> A
         key=lambda s: (not _asks(s.text), s.cosine, s.relevance, -shown[s.chunk_id][0]),
     )
     marker = shown[best.chunk_id][0]
-    span = _LIST_MARKER.sub("", " ".join(without_markers(best.text).split()))
+    span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]\n\n({QUOTED_NOTE})"
     return Attribution(text, [citation], [], False, False)

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 
 from index.protocols import Embedder, Store, Vectors
+from index.sentences import sentences
 from index.types import Passage
 
 MAX_QUERY_TERMS = 32
@@ -328,7 +329,6 @@ def hybrid_search(
 # and the best single sentence's. The weight and the default threshold were chosen together on
 # the SQuAD fit half (docs/EVALUATION.md, "Abstention").
 COSINE_WEIGHT = 0.7
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True)
@@ -398,11 +398,6 @@ def evidence_signals(
             cosine, carrier = closest_sentence.cosine, closest_sentence.chunk_id
     carriers = {chunk_id for chunk_id in (covering, carrier) if chunk_id is not None}
     return EvidenceSignals(cosine, coverage, frozenset(carriers))
-
-
-def sentences(text: str) -> list[str]:
-    """The sentences and lines of a passage (a cut after . ! ? followed by a space)."""
-    return [piece.strip() for piece in _SENTENCE_BREAK.split(text) if piece.strip()]
 
 
 def score_sentences(

@@ -59,7 +59,8 @@ def test_passages_that_carried_the_evidence_are_shown_even_far_behind():
 
 
 def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
-    from index.search import evidence_signals, score_sentences, sentences
+    from index.search import evidence_signals, score_sentences
+    from index.sentences import sentences
 
     principal = Principal("reader", frozenset({"public"}))
     retrieval = services.rag.retrieve(principal, "annual leave days in the Paris office", [])

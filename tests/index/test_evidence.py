@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from fakes import HashEmbedder
 
-from index.search import COSINE_WEIGHT, evidence_signals, score_sentences, sentences
+from index.search import COSINE_WEIGHT, evidence_signals, score_sentences
+from index.sentences import sentences
 from index.store import SQLiteStore
 from index.types import Chunk, Document, Passage, Section
 

@@ -1,0 +1,39 @@
+"""The one sentence splitter that retrieval, prompts, quotes and attribution share."""
+
+from __future__ import annotations
+
+from index.sentences import sentence_spans, sentences
+
+
+def test_abbreviations_decimals_times_and_list_markers() -> None:
+    text = "Use e.g. the portal. A meal costs 4.50 euros at 11:30. Dr. Smith agrees!\n- Item one\n2. Two"
+    pieces = [text[start:end] for start, end in sentence_spans(text)]
+    assert pieces == [
+        "Use e.g. the portal.",
+        "A meal costs 4.50 euros at 11:30.",
+        "Dr. Smith agrees!",
+        "Item one",
+        "Two",
+    ]
+    assert sentences(text) == pieces
+
+
+def test_names_with_a_full_stop_stay_whole_in_passages() -> None:
+    # cut in two by the old "after . ! ? and a space" rule (SQuAD passages)
+    text = (
+        "Tymnet was not named after Mr. Tyme. The most significant buildings are St. John's "
+        "Cathedral and the Infantry Regiments No. 13 barracks."
+    )
+    assert sentences(text) == [
+        "Tymnet was not named after Mr. Tyme.",
+        "The most significant buildings are St. John's Cathedral and the Infantry Regiments "
+        "No. 13 barracks.",
+    ]
+
+
+def test_citation_markers_stay_with_their_sentence_and_blank_text_has_none() -> None:
+    assert sentences("Paris staff get 27 days. [1] Berlin staff get 30 [2].") == [
+        "Paris staff get 27 days. [1]",
+        "Berlin staff get 30 [2].",
+    ]
+    assert sentences("  \n\n ") == []
