@@ -22,18 +22,42 @@ MARKER_PATTERN = (
 _END = re.compile(rf"(?:[.!?…]+|[。！？])[\"'”’)]*(?:\s*(?:{MARKER_PATTERN}))*", re.IGNORECASE)
 _BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+")
 _LINE = re.compile(r"[^\n\r]+")
+_OPENING_QUOTES = "\"“‘«'"
+_LINE_ENDS = (".", "!", "?", "…", ":", ";", "。", "！", "？")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = frozenset(
     "mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no fig cf al".split()
 )
 
 
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """Sentence spans: lines (list bullets skipped) cut after . ! ? unless an abbreviation,
-    a decimal or a lower-case continuation says otherwise; trailing markers stay attached."""
-    spans: list[tuple[int, int]] = []
+def _lines(text: str) -> list[tuple[int, int]]:
+    """Line spans, a hard-wrapped line joined to the one it continues: a line that does not end
+    a sentence, followed by one that starts in lower case or with an opening quote and is no
+    list item ("the desk booking tool is used on Mondays / and Thursdays", 'Visitors use /
+    "Emberline-Guest".' in a wrapped text file). A capital may start a heading's paragraph."""
+    lines: list[tuple[int, int]] = []
     for line in _LINE.finditer(text):
-        pos, stop = line.start(), line.end()
+        start, stop = line.span()
+        body = line.group().lstrip()
+        if (
+            lines
+            and body
+            and (body[0].islower() or body[0] in _OPENING_QUOTES)
+            and not _BULLET.match(line.group())
+            and not text[lines[-1][0] : lines[-1][1]].rstrip().endswith(_LINE_ENDS)
+        ):
+            lines[-1] = (lines[-1][0], stop)
+        else:
+            lines.append((start, stop))
+    return lines
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """Sentence spans: lines (list bullets skipped, wrapped lines joined) cut after . ! ? unless
+    an abbreviation, a decimal or a lower-case continuation says otherwise; trailing markers
+    stay attached."""
+    spans: list[tuple[int, int]] = []
+    for pos, stop in _lines(text):
         bullet = _BULLET.match(text, pos, stop)
         pos = bullet.end() if bullet else pos
         for m in _END.finditer(text, pos, stop):

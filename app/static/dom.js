@@ -61,16 +61,23 @@ export function formatDateTime(value) {
   return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
-/** The snippet as text, with the cited span (if found in it) wrapped in <mark>. */
+/** The snippet as text, with the cited span (if found in it) wrapped in <mark>. The span is
+ * matched word for word across any whitespace (a quote joins a hard-wrapped line into one) and
+ * without the "…" of a span cut short. */
 export function highlightSnippet(node, snippet, span) {
-  const wanted = (span || "").trim();
-  const at = wanted ? snippet.indexOf(wanted) : -1;
-  if (at < 0) {
+  const words = (span || "").replace(/…$/, "").trim().split(/\s+/).filter(Boolean);
+  const found = words.length ? new RegExp(words.map(escapeRegExp).join("\\s+")).exec(snippet) : null;
+  if (!found) {
     node.textContent = snippet;
     return;
   }
-  const end = at + wanted.length;
+  const at = found.index;
+  const end = at + found[0].length;
   node.append(snippet.slice(0, at), el("mark", { text: snippet.slice(at, end) }), snippet.slice(end));
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 // A little Markdown: paragraphs, - and 1. lists, **bold**, `code`; [n] markers become whatever

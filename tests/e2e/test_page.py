@@ -169,6 +169,27 @@ def test_an_unsupported_answer_is_replaced_by_a_cited_quote(start_hearth, open_p
     assert "27 days" in page.locator("#source-list .source").first.inner_text()
 
 
+WRAPPED_DOC = (
+    "allhands", "All-hands notes", (),
+    "Lisbon lease\n   - Until then, the desk booking tool is used on Mondays\n"
+    "     and Thursdays, the busiest days.",
+    {"public"}, None,
+)  # fmt: skip
+
+
+def test_a_quote_from_a_wrapped_line_is_whole_and_highlighted_in_its_card(start_hearth, open_page):
+    hearth = start_hearth("The CEO owns nine yachts in Monaco.", docs=[WRAPPED_DOC])
+    page, _ = open_page(hearth)
+    answer = ask(page, "On which days is the desk booking tool used in Lisbon?")
+    body = answer.locator(".answer-body").inner_text()
+    assert "used on Mondays and Thursdays, the busiest days." in body  # not cut at the wrap
+    answer.locator(".cite").first.click()
+    mark = page.locator("#source-list .source").first.locator("mark")
+    assert " ".join(mark.inner_text().split()) == (
+        "Until then, the desk booking tool is used on Mondays and Thursdays, the busiest days."
+    )
+
+
 def test_follow_up_stays_in_the_conversation(start_hearth, open_page):
     def answer(messages: list[dict[str, str]]) -> str:
         if "Berlin" in messages[-1]["content"].split("answer:")[-1]:

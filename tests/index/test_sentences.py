@@ -37,3 +37,30 @@ def test_citation_markers_stay_with_their_sentence_and_blank_text_has_none() -> 
         "Berlin staff get 30 [2].",
     ]
     assert sentences("  \n\n ") == []
+
+
+def test_a_hard_wrapped_line_continues_its_sentence() -> None:
+    # corpus/notes/all-hands-2026-02-26.txt: list items wrapped and indented
+    text = (
+        "3. Lisbon lease\n"
+        "   - Until then, the desk booking tool is used on Mondays\n"
+        "     and Thursdays, the busiest days.\n"
+        "   - the profit share is paid in April.\n"
+        "Annual leave\n"
+        "is 27 days. next year it may change."
+    )
+    assert sentences(text) == [
+        "Lisbon lease",
+        "Until then, the desk booking tool is used on Mondays\n     and Thursdays, the busiest days.",
+        "the profit share is paid in April.",  # a list item of its own, lower case or not
+        "Annual leave\nis 27 days. next year it may change.",
+    ]
+    assert sentences('Visitors use\n   "Emberline-Guest".\n \nStaff use the other.') == [
+        'Visitors use\n   "Emberline-Guest".',
+        "Staff use the other.",
+    ]
+    # a line that ends a sentence is not continued by the next, whatever its case
+    assert sentences("Bring your badge.\nvisitors sign in at the desk.") == [
+        "Bring your badge.",
+        "visitors sign in at the desk.",
+    ]
