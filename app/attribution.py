@@ -379,9 +379,12 @@ def _citations(sentences: list[_Sentence], passages: list[Passage]) -> list[Cita
 
 
 def cite(marker: int, passage: Passage, span: str, limit: int = SPAN_CHARS) -> Citation:
-    """Marker [n] leading to `passage`, with `span` cut to `limit` characters at a word."""
+    """Marker [n] leading to `passage`, with `span` cut to `limit` characters at a word (or
+    mid-word when no space falls in its second half: a CJK or unspaced text)."""
     if len(span) > limit:
-        span = span[: limit - 1].rsplit(" ", 1)[0] + "…"
+        cut = span[: limit - 1]
+        at_word = cut.rsplit(" ", 1)[0]
+        span = (at_word if len(at_word) >= limit // 2 else cut) + "…"
     document = passage.document
     heading = " > ".join(passage.chunk.heading_path)
     return Citation(marker, document.id, document.title, passage.url, heading, span)

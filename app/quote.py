@@ -11,6 +11,7 @@ quoted and cited, and says why.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
@@ -22,6 +23,7 @@ QUOTED_NOTE = (
     "sentence they hold."
 )
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
+_WORD = re.compile(r"\w")
 
 
 def needs_quote(attribution: Attribution) -> bool:
@@ -36,27 +38,33 @@ def needs_quote(attribution: Attribution) -> bool:
     )
 
 
-def quote(passages: Sequence[Passage], sentences: Sequence[ScoredSentence]) -> Attribution | None:
+def quote(
+    passages: Sequence[Passage], sentences: Sequence[ScoredSentence], visible: int | None = None
+) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
     passages of the best-ranked document, quoted with its [n] marker; None when there is none.
+    `visible`: how many characters of a passage its source card shows (all when None).
 
     Only the first document's passages compete: fused retrieval ranks the right document first
     far more often than one sentence's cosine picks it (on corpus/, the closest sentence of
     any shown passage cited a wrong document for 3 of 22 quotes, all of whose right document
-    was ranked first). Only sentences still in a passage's (condensed) text compete, so the
-    quote is in the source card it cites. Closeness is to the question itself first, then to
-    the conversation: "and in Berlin?" wants the Berlin sentence, not the Paris one before it.
+    was ranked first). Only sentences still in the visible part of a passage's (condensed)
+    text compete, so the quote is in the source card it cites; a sentence that is only a
+    citation marker ("[12]") has nothing to quote. Closeness is to the question itself first,
+    then to the conversation: "and in Berlin?" wants the Berlin sentence, not the Paris one
+    before it.
     A sentence that is itself a question never answers one (an FAQ's "Q: What is the Wi-Fi?"
     sits closest to a question about Wi-Fi): it is quoted only when nothing else is left.
     """
     if not passages:
         return None
     top = passages[0].document.id
-    shown = {p.chunk.id: (n, p.chunk.text) for n, p in enumerate(passages, start=1)
+    shown = {p.chunk.id: (n, p.chunk.text[:visible]) for n, p in enumerate(passages, start=1)
              if p.chunk.id is not None and p.document.id == top}  # fmt: skip
     candidates = [
         s for s in sentences
-        if s.chunk_id in shown and s.text.strip() and s.text in shown[s.chunk_id][1]
+        if s.chunk_id in shown and s.text in shown[s.chunk_id][1]
+        and _WORD.search(without_markers(s.text))
     ]  # fmt: skip
     if not candidates:
         return None

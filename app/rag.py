@@ -70,6 +70,9 @@ class Answer:
         return dict(self.__dict__)
 
 
+SNIPPET_CHARS = 400  # of a passage's text, on its source card
+
+
 def source_view(number: int, passage: Passage) -> dict[str, Any]:
     """What a client sees of a passage: enough to check it, with a deep link."""
     document = passage.document
@@ -81,7 +84,7 @@ def source_view(number: int, passage: Passage) -> dict[str, Any]:
         "url": passage.url,
         "heading": " > ".join(passage.chunk.heading_path),
         "page": passage.chunk.page,
-        "snippet": passage.chunk.text[:400],
+        "snippet": passage.chunk.text[:SNIPPET_CHARS],
         "score": round(passage.score, 4),
         "modified": document.modified.isoformat() if document.modified else None,
         "revision": document.revision,
@@ -232,7 +235,7 @@ class RagPipeline:
         attribution = attribute(raw, passages, self.embedder, question.text)
         quoted = None
         if self.settings.quote_unsupported and needs_quote(attribution) and not cancel.is_set():
-            quoted = quote(passages, retrieval.sentences)
+            quoted = quote(passages, retrieval.sentences, SNIPPET_CHARS)
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported

@@ -191,3 +191,32 @@ def test_markers_inside_a_source_sentence_do_not_become_citations():
     assert quoted is not None
     assert quoted.citations[0].span == "The guest password is on the card at reception."
     assert quoted.text.startswith("“The guest password is on the card at reception.” [1]")
+
+
+def test_a_sentence_that_is_only_a_citation_marker_is_never_quoted():
+    text = "Leave requests go to your manager in the portal.\n[12]"
+    pieces = sentences(text)
+    assert pieces[-1] == "[12]"
+    scored = [sentence(1, pieces[0], 0.3), sentence(1, pieces[1], 0.9)]  # the marker is closer
+    quoted = quote([passage(1, text)], scored)
+    assert quoted is not None and quoted.citations[0].span == pieces[0]
+    assert quote([passage(1, "[12]")], [sentence(1, "[12]", 0.9)]) is None
+
+
+def test_only_what_the_source_card_shows_can_be_quoted():
+    filler = "Office life has many meetings about planning and budgets. " * 8
+    text = filler + "Paris staff get 27 days of leave."
+    scored = [sentence(1, "Office life has many meetings about planning and budgets.", 0.4),
+              sentence(1, "Paris staff get 27 days of leave.", 0.9)]  # fmt: skip
+    assert "27 days" in quote([passage(1, text)], scored).citations[0].span  # type: ignore[union-attr]
+    shown = quote([passage(1, text)], scored, visible=400)
+    assert shown is not None and "27 days" not in shown.citations[0].span
+    assert shown.citations[0].span in text[:400]
+
+
+def test_an_unspaced_sentence_is_cut_mid_word_not_to_its_first_word():
+    text = "注意 " + "年次有給休暇は入社日から数えて六か月後に十日付与されます" * 20 + "。"
+    quoted = quote([passage(1, text)], [sentence(1, text, 0.9)])
+    assert quoted is not None
+    span = quoted.citations[0].span
+    assert span.endswith("…") and QUOTE_CHARS // 2 <= len(span) <= QUOTE_CHARS
