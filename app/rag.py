@@ -18,7 +18,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel
 from app.prompt import build_prompt, condense, focus
-from app.quote import needs_quote, quote
+from app.quote import QUOTED_NOTE, needs_quote, quote
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
@@ -68,6 +68,14 @@ class Answer:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+def without_notes(answer: str) -> str:
+    """A past answer as the model sees it in the conversation: without Hearth's notes to the
+    reader (a small model shown them would write them itself)."""
+    for note in (QUOTED_NOTE, UNCITED_NOTE):
+        answer = answer.replace(f"\n\n({note})", "")
+    return answer
 
 
 SNIPPET_CHARS = 400  # of a passage's text, on its source card
@@ -152,14 +160,17 @@ class RagPipeline:
 
     def _history(self, principal: Principal, question: Question) -> list[tuple[str, str]]:
         if question.history is not None:
-            return list(question.history)[-self.settings.history_turns :]
-        if question.conversation_id is None:
+            history = list(question.history)[-self.settings.history_turns :]
+        elif question.conversation_id is None:
             return []
-        if self.conversations.get(question.conversation_id, principal.user) is None:
+        elif self.conversations.get(question.conversation_id, principal.user) is None:
             raise NotFoundError("conversation not found")
-        return self.conversations.history(
-            question.conversation_id, principal.user, self.settings.history_turns
-        )
+        else:
+            history = self.conversations.history(
+                question.conversation_id, principal.user, self.settings.history_turns
+            )
+        return [(role, without_notes(content) if role == "assistant" else content)
+                for role, content in history]  # fmt: skip
 
     def stream(
         self, principal: Principal, question: Question, cancel: threading.Event | None = None

@@ -220,3 +220,37 @@ def test_an_unspaced_sentence_is_cut_mid_word_not_to_its_first_word():
     assert quoted is not None
     span = quoted.citations[0].span
     assert span.endswith("…") and QUOTE_CHARS // 2 <= len(span) <= QUOTE_CHARS
+
+
+def test_the_note_is_not_shown_to_the_model_in_a_follow_up(client, model):
+    model.answer = YACHTS
+    session = {"X-Hearth-Session": "browser-session-0123456789"}
+    first = client.post(
+        "/api/query", json={"question": "annual leave in Paris"}, headers=session
+    ).json()
+    assert first["quoted"] and QUOTED_NOTE in first["answer"]
+    client.post(
+        "/api/query",
+        json={"question": "and in Berlin?", "conversation_id": first["conversation_id"]},
+        headers=session,
+    )
+    stateless = [{"role": "user", "content": "annual leave in Paris"},
+                 {"role": "assistant", "content": first["answer"]},
+                 {"role": "user", "content": "and in Berlin?"}]  # fmt: skip
+    client.post("/v1/chat/completions", json={"model": "hearth", "messages": stateless})
+    for prompt in model.prompts[1:]:  # the stored follow-up, then the stateless one
+        past = [m["content"] for m in prompt if m["role"] == "assistant"]
+        assert past == [first["answer"].replace(f"\n\n({QUOTED_NOTE})", "")], prompt
+    assert len(model.prompts) == 3
+
+
+def test_neither_note_reaches_the_model():
+    from app.rag import UNCITED_NOTE, without_notes
+
+    assert (
+        without_notes(f"Paris staff get 99 days.\n\n({UNCITED_NOTE})") == "Paris staff get 99 days."
+    )
+    assert without_notes(f"“27 days.” [1]\n\n({QUOTED_NOTE})") == "“27 days.” [1]"
+    assert without_notes("A note (in brackets) of the model's own stays.") == (
+        "A note (in brackets) of the model's own stays."
+    )
