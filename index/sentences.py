@@ -19,7 +19,9 @@ MARKER_PATTERN = (
     rf"{_OPEN}\s*(?:{_KEYWORD}\s*)?(?:#\s*)?(?P<a>{_NUMS})\s*{_CLOSE}"
     rf"|\({_KEYWORD}\s*(?:#\s*)?(?P<b>{_NUMS})\)"
 )
-_END = re.compile(rf"(?:[.!?…]+|[。！？])[\"'”’)]*(?:\s*(?:{MARKER_PATTERN}))*", re.IGNORECASE)
+_END = re.compile(
+    rf"(?:[.!?…]+|[。！？])[\"'”’)」』）]*(?:\s*(?:{MARKER_PATTERN}))*", re.IGNORECASE
+)
 _BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+")
 _LINE = re.compile(r"[^\n\r]+")
 _OPENING_QUOTES = "\"“‘«'"
@@ -70,7 +72,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
             prev = _PREV.search(text, max(pos, m.start() - 24), m.start())
             word = prev.group().casefold() if prev else ""
             if m.group()[0] == "." and (
-                word in _ABBREV
+                (word in _ABBREV and (word != "no" or rest[:1].isdigit()))  # "No. 13", not "No."
                 or (len(word) == 1 and word.isalpha())
                 or ("." in word and word.replace(".", "").isalpha())
             ):

@@ -64,3 +64,12 @@ def test_a_hard_wrapped_line_continues_its_sentence() -> None:
         "Bring your badge.",
         "visitors sign in at the desk.",
     ]
+
+
+def test_no_is_an_abbreviation_only_before_a_number_and_cjk_brackets_close_a_sentence() -> None:
+    assert sentences("A: No. Overtime is paid. See Regiment No. 13 for more.") == [
+        "A: No.",
+        "Overtime is paid.",
+        "See Regiment No. 13 for more.",
+    ]
+    assert sentences("「東京は晴れ。」大阪は雨。") == ["「東京は晴れ。」", "大阪は雨。"]
