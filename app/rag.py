@@ -72,10 +72,13 @@ class Answer:
 
 def without_notes(answer: str) -> str:
     """A past answer as the model sees it in the conversation: without Hearth's notes to the
-    reader (a small model shown them would write them itself)."""
-    for note in (QUOTED_NOTE, UNCITED_NOTE):
-        answer = answer.replace(f"\n\n({note})", "")
-    return answer
+    reader (a small model shown them would write them itself), and a quoted answer as the
+    quote alone (a streamed one, as /v1 clients send it back, also holds the draft it
+    replaced, which no source supported)."""
+    quoted, answer = f"\n\n({QUOTED_NOTE})", answer.rstrip()
+    if answer.endswith(quoted):
+        return answer.removesuffix(quoted).rsplit("\n\n", 1)[-1]
+    return answer.replace(f"\n\n({UNCITED_NOTE})", "")
 
 
 SNIPPET_CHARS = 400  # of a passage's text, on its source card

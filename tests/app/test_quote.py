@@ -251,6 +251,8 @@ def test_neither_note_reaches_the_model():
         without_notes(f"Paris staff get 99 days.\n\n({UNCITED_NOTE})") == "Paris staff get 99 days."
     )
     assert without_notes(f"“27 days.” [1]\n\n({QUOTED_NOTE})") == "“27 days.” [1]"
+    streamed = f"{YACHTS}\n\n“27 days.” [1]\n\n({QUOTED_NOTE})"  # /v1 with stream=true
+    assert without_notes(streamed) == "“27 days.” [1]"
     assert without_notes("A note (in brackets) of the model's own stays.") == (
         "A note (in brackets) of the model's own stays."
     )
