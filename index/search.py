@@ -382,7 +382,6 @@ def evidence_signals(
     whose answer spans sentences.
     """
     ids = [p.chunk.id for p in passages if p.chunk.id is not None]
-    passages = [p for p in passages if p.chunk.id is not None]
     if not ids:
         return EvidenceSignals(0.0, 0.0)
     coverage, covering = _best_coverage(store, text, ids, groups)
