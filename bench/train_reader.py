@@ -197,12 +197,21 @@ def train(pairs: list[Pair], epochs: float, out: Path, trained_on: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--squad", type=Path, required=True)
-    parser.add_argument("--squad-dir", type=Path, required=True)
-    parser.add_argument("--half", choices=("test", "fit", "all"), default="test")
-    parser.add_argument("--epochs", type=float, default=2.0)
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--pairs", type=Path, default=None, help="cache of the pairs (JSON)")
+    parser.add_argument("--squad", type=Path, required=True, help="SQuAD 2.0 JSON file")
+    parser.add_argument(
+        "--squad-dir", type=Path, required=True,
+        help="data folder of the SQuAD index by article (built here if empty)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--half", choices=("test", "fit", "all"), default="test",
+        help="the articles to train on (default: test, the half abstention is not fitted on)",
+    )  # fmt: skip
+    parser.add_argument("--epochs", type=float, default=2.0, help="passes over the pairs")
+    parser.add_argument("--out", type=Path, required=True, help="adapter file to write")
+    parser.add_argument(
+        "--pairs", type=Path, default=None,
+        help="cache of the pairs (JSON): read if it exists, else written",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.pairs and args.pairs.is_file():
         pairs = [(q, p, int(y)) for q, p, y in json.loads(args.pairs.read_text())]
