@@ -213,6 +213,8 @@ def main() -> None:
         help="cache of the pairs (JSON): read if it exists, else written",
     )  # fmt: skip
     args = parser.parse_args()
+    if not args.squad.is_file():
+        parser.error(f"no SQuAD file at {args.squad}")
     if args.pairs and args.pairs.is_file():
         pairs = [(q, p, int(y)) for q, p, y in json.loads(args.pairs.read_text())]
     else:
