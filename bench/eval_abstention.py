@@ -72,6 +72,11 @@ def article_group(index: int) -> str:
     return f"article-{index:02d}"
 
 
+def half_of(group: str) -> str:
+    """The half an article's group belongs to: articles sorted by title alternate fit, test."""
+    return "fit" if int(group.rsplit("-", 1)[1]) % 2 == 0 else "test"
+
+
 def squad_by_article(path: Path) -> tuple[Dataset, list[tuple[EvalQuestion, str]]]:
     """The SQuAD dataset with each paragraph readable by its article's group only, and every
     answerable question with its article's group."""
@@ -263,7 +268,7 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
     if args.limit:  # evenly spread over the articles
         asked = asked[:: max(1, len(asked) // args.limit)]
     for question, own in with_stored_pairs(asked):
-        split = "fit" if int(own.rsplit("-", 1)[1]) % 2 == 0 else "test"
+        split = half_of(own)
         inside = replace(question, groups=every)
         outside = replace(question, groups=tuple(g for g in every if g != own))
         samples.append(Sample(True, split, signals(store, embedder, settings, inside)))

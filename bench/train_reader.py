@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from app.datasets import EvalQuestion, ingest_dataset  # noqa: E402
 from app.evaluation import principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
-from bench.eval_abstention import squad_by_article, with_stored_pairs  # noqa: E402
+from bench.eval_abstention import half_of, squad_by_article, with_stored_pairs  # noqa: E402
 from index.search import hybrid_search  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
 
@@ -60,8 +60,9 @@ def reader_input(heading: str, text: str) -> str:
     return f"{heading}: {text}" if heading else text
 
 
-def half_of(group: str) -> str:
-    return "fit" if int(group.rsplit("-", 1)[1]) % 2 == 0 else "test"
+def states_answer(seen: Seen, gold: list[str]) -> bool:
+    """Whether a retrieved passage holds one of the (lower-cased) gold answer strings."""
+    return any(answer in seen[1].lower() for answer in gold)
 
 
 def collect_pairs(squad: Path, squad_dir: Path, half: str) -> list[Pair]:
@@ -74,36 +75,32 @@ def collect_pairs(squad: Path, squad_dir: Path, half: str) -> list[Pair]:
         for article in raw for paragraph in article["paragraphs"] for qa in paragraph["qas"]
     }  # fmt: skip
     dataset, asked = squad_by_article(squad)
-    titles = sorted(article["title"] for article in raw)
     half_titles = {
-        t.replace("_", " ") for i, t in enumerate(titles) if half in ("all", half_of(f"a-{i}"))
-    }
+        d.title for d in dataset.documents if half in ("all", half_of(d.groups[0]))
+    }  # fmt: skip
     embedder = SentenceTransformerEmbedder(None)
     store = SQLiteStore(squad_dir)
     ingest_dataset(dataset, store, embedder)
     store.open_vectors()
     every = tuple(sorted({g for d in dataset.documents for g in d.groups}))
     settings = retrieval_settings(Settings(), None)
+
+    def search(question: EvalQuestion, groups: tuple[str, ...]) -> list[Seen]:
+        principal = principal_for(replace(question, groups=groups))
+        result = hybrid_search(store, embedder, [(question.question, 1.0)],
+                               principal.readable_groups, settings)  # fmt: skip
+        return [(p.document.title, p.chunk.text) for p in result.passages]
+
     pairs: list[Pair] = []
     chosen = [(q, own) for q, own in with_stored_pairs(asked) if half in ("all", half_of(own))]
     for n, (question, own) in enumerate(chosen):
         gold = [a.lower() for a in answers.get(question.id, [question.key_term])]
-
-        def search(groups: tuple[str, ...], question: EvalQuestion = question) -> list[Seen]:
-            principal = principal_for(replace(question, groups=groups))
-            result = hybrid_search(store, embedder, [(question.question, 1.0)],
-                                   principal.readable_groups, settings)  # fmt: skip
-            return [(p.document.title, p.chunk.text) for p in result.passages]
-
-        def answers_it(seen: Seen, gold: list[str] = gold) -> bool:
-            return any(a in seen[1].lower() for a in gold)
-
-        inside = search(every)
-        positives = [p for p in inside if answers_it(p)][:2]
-        negatives = [p for p in inside if not answers_it(p)][:1]
+        inside = search(question, every)
+        positives = [p for p in inside if states_answer(p, gold)][:2]
+        negatives = [p for p in inside if not states_answer(p, gold)][:1]
         negatives += [
-            p for p in search(tuple(g for g in every if g != own))
-            if p[0] in half_titles and not answers_it(p)
+            p for p in search(question, tuple(g for g in every if g != own))
+            if p[0] in half_titles and not states_answer(p, gold)
         ][:2]  # fmt: skip
         pairs += [(question.question, reader_input(*p), 1) for p in positives]
         pairs += [(question.question, reader_input(*p), 0) for p in negatives]
