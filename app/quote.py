@@ -26,6 +26,11 @@ QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted wh
 _WORD = re.compile(r"\w")
 
 
+def reader_note(note: str) -> str:
+    """A note to the reader as Hearth appends it to an answer (rag.without_notes strips it)."""
+    return f"\n\n({note})"
+
+
 def needs_quote(attribution: Attribution) -> bool:
     """An answer with text, no citation, and no "I don't know" from the model: nothing in it
     is backed by a source (unsupported, a restated question, or talk about the passages).
@@ -75,7 +80,7 @@ def quote(
     marker = shown[best.chunk_id][0]
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
-    text = f"“{citation.span}” [{marker}]\n\n({QUOTED_NOTE})"
+    text = f"“{citation.span}” [{marker}]{reader_note(QUOTED_NOTE)}"
     return Attribution(text, [citation], [], False, False)
 
 

@@ -18,7 +18,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel
 from app.prompt import build_prompt, condense, focus
-from app.quote import QUOTED_NOTE, needs_quote, quote
+from app.quote import QUOTED_NOTE, needs_quote, quote, reader_note
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
@@ -75,10 +75,10 @@ def without_notes(answer: str) -> str:
     reader (a small model shown them would write them itself), and a quoted answer as the
     quote alone (a streamed one, as /v1 clients send it back, also holds the draft it
     replaced, which no source supported)."""
-    quoted, answer = f"\n\n({QUOTED_NOTE})", answer.rstrip()
+    quoted, answer = reader_note(QUOTED_NOTE), answer.rstrip()
     if answer.endswith(quoted):
         return answer.removesuffix(quoted).rsplit("\n\n", 1)[-1]
-    return answer.replace(f"\n\n({UNCITED_NOTE})", "")
+    return answer.replace(reader_note(UNCITED_NOTE), "")
 
 
 SNIPPET_CHARS = 400  # of a passage's text, on its source card
@@ -264,7 +264,7 @@ class RagPipeline:
     ) -> Answer:  # fmt: skip
         text = attribution.text or ABSTAIN_TEXT
         if attribution.uncited and not attribution.model_abstained:
-            text = f"{text}\n\n({UNCITED_NOTE})"
+            text = f"{text}{reader_note(UNCITED_NOTE)}"
         return Answer(
             text=text,
             abstained=attribution.model_abstained or not attribution.text,
