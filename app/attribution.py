@@ -37,11 +37,18 @@ log = logging.getLogger(__name__)
 # a topical neighbour cannot (0.42-0.47 for a related but unstated claim).
 # A sentence no single passage supports may still be cited if every clause of it is ("27 days
 # in Paris and 30 in Berlin"); terms are never pooled across passages (see _clauses).
+# A number found in the passage must also be the one it states on the claim's topic (see
+# _contradicted): "extended until 2027" is not supported by "extended until 2031" because 2027
+# occurs in another sentence of the same passage.
+# - TOPIC_TERMS 2: the passage sentence that names the topic must share at least two of the
+#   claim's and the question's words; with fewer, no sentence is singled out and nothing is
+#   contradicted.
 SUPPORTED = 0.5
 KEY_CAP = 0.3
 KEY_WEIGHT = 2.0
 NEARLY = 0.1
 MIN_CONTENT = 3
+TOPIC_TERMS = 2
 SPAN_CHARS = 300
 
 
@@ -106,6 +113,9 @@ class Attribution:
     uncited: bool
     model_abstained: bool
     checked: bool = True  # False when attribution itself failed: nothing was verified either way
+    # passage sentences stating another number or name than an unsupported claim, on its topic
+    # ("until 2031" against "until 2027"): what a quote should show instead (app.quote)
+    corrections: tuple[str, ...] = ()
 
 
 @dataclass
@@ -146,13 +156,19 @@ def _attribute(
         set(_terms(" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]), names)[0])
         for p in passages
     ]
+    statements = [_statements(p, names) for p in passages]  # for _contradicting
     spans = sentence_spans(answer)
     pieces = [_sentence(answer[start:end], names, asked) for start, end in spans]
     claims = [s for s in pieces if s.kind in ("claim", "filler")]
-    scores = {id(s): [_lexical(s, bag) for bag in bags] for s in claims}
+    checked = {
+        id(s): [_checked(s, bag, said, asked) for bag, said in zip(bags, statements, strict=True)]
+        for s in claims
+    }
+    scores = {key: [(score, missing) for score, missing, _ in row] for key, row in checked.items()}
     if embedder is not None and claims and n:
         _add_cosines(embedder, claims, passages, scores)
     unsupported = [s.text for s in pieces if s.kind == "restated" and _POLAR.search(s.text)]
+    corrections: list[str] = []
     for s in claims:
         row = [score for score, _ in scores[id(s)]]
         s.chosen = sorted({m for m in s.model if 1 <= m <= n and row[m - 1] >= SUPPORTED})
@@ -167,6 +183,7 @@ def _attribute(
         s.chosen.sort()
         if not s.chosen:
             unsupported.append(s.text)
+            corrections.extend(t for *_, against in checked[id(s)] for t in against)
     out, last = [], 0
     for (start, end), s in zip(spans, pieces, strict=True):
         out.append(answer[last:start] + _with_markers(s.text, s.chosen))
@@ -178,7 +195,12 @@ def _attribute(
     )
     text = "".join(out).strip()
     return Attribution(
-        text, _citations(pieces, passages), unsupported, bool(unsupported), abstained
+        text,
+        _citations(pieces, passages),
+        unsupported,
+        bool(unsupported),
+        abstained,
+        corrections=tuple(dict.fromkeys(corrections)),
     )
 
 
@@ -286,6 +308,74 @@ def _lexical(s: _Sentence, bag: set[str]) -> tuple[float, bool]:
     missing = any(k not in bag for k in s.keys)
     score = sum(w for t, w in s.weights.items() if t in bag) / total
     return (min(score, KEY_CAP) if missing else score), missing
+
+
+@dataclass(frozen=True)
+class _Statement:
+    """One sentence (or table row) of a passage: its text, content terms, numbers and names."""
+
+    text: str
+    terms: frozenset[str]
+    keys: frozenset[str]
+
+
+def _statements(passage: Passage, names: set[str]) -> list[_Statement]:
+    text = passage.chunk.text
+    out = []
+    for start, end in sentence_spans(text):
+        weights, keys = _terms(text[start:end], names)
+        out.append(_Statement(text[start:end].strip(), frozenset(weights), frozenset(keys)))
+    return out
+
+
+def _checked(
+    s: _Sentence, bag: set[str], statements: list[_Statement], asked: frozenset[str]
+) -> tuple[float, bool, list[str]]:
+    """`_lexical`, with a contradicted number or name counted as missing (capped, never raised
+    by the embedder), and the passage sentences that contradict it."""
+    score, missing = _lexical(s, bag)
+    against = [] if missing else _contradicting(s, statements, asked)
+    return (min(score, KEY_CAP), True, against) if against else (score, missing, [])
+
+
+def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[str]) -> list[str]:
+    """The passage's sentences on the claim's topic that state another number or name than the
+    claim does (none when one of them states the claim's, or no sentence is on its topic).
+
+    The small model copies a number or a name from the sentence next to the right one ("The
+    Lisbon office lease was extended until 2027", where the lease sentence says 2031 and 2027
+    is when Lisbon takes another floor; "The count of Apulia was Alexius I Comnenus", where
+    the sentence about the count of Apulia names Robert Guiscard). The sentences on the topic
+    are those sharing most of the claim's other words, ties broken by the question's words
+    ("A maximum of 40,000 EUR" for a department head: the table row naming the department
+    head), with at least TOPIC_TERMS in all. Numbers and names are compared apart; what the
+    question holds is not the claim's own, and a claim stating no new number or name is never
+    contradicted.
+    """
+    stated = set(s.keys) - asked
+    if not stated:
+        return []
+    words = set(s.weights) - stated
+    context = asked - words  # "in 1897": the question's numbers name the topic too
+    overlaps = [(len(words & st.terms), len(context & st.terms)) for st in statements]
+    best = max(overlaps, default=(0, 0))
+    if sum(best) < TOPIC_TERMS:
+        return []
+    on_topic = [st for st, o in zip(statements, overlaps, strict=True) if o == best]
+    for is_kind in (_is_number, _is_name):
+        claimed = {k for k in stated if is_kind(k)}
+        stating = [st for st in on_topic if any(is_kind(k) for k in st.keys - words - asked)]
+        if claimed and stating and not any(claimed & st.keys for st in stating):
+            return [st.text for st in stating]
+    return []
+
+
+def _is_number(term: str) -> bool:
+    return term[0].isdigit()
+
+
+def _is_name(term: str) -> bool:
+    return not term[0].isdigit()
 
 
 def _add_cosines(

@@ -44,11 +44,17 @@ def needs_quote(attribution: Attribution) -> bool:
 
 
 def quote(
-    passages: Sequence[Passage], sentences: Sequence[ScoredSentence], visible: int | None = None
+    passages: Sequence[Passage],
+    sentences: Sequence[ScoredSentence],
+    visible: int | None = None,
+    corrections: Sequence[str] = (),
 ) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
     passages of the best-ranked document, quoted with its [n] marker; None when there is none.
     `visible`: how many characters of a passage its source card shows (all when None).
+    `corrections` (Attribution.corrections) come first: where the model's answer stated a
+    number or name that a sentence on the same topic contradicts ("48 %" clicked the link,
+    where "Clicked the link: 9 %" says otherwise), that sentence is what the sources say on it.
 
     Only the first document's passages compete: fused retrieval ranks the right document first
     far more often than one sentence's cosine picks it (on corpus/, the closest sentence of
@@ -75,7 +81,13 @@ def quote(
         return None
     best = max(
         candidates,
-        key=lambda s: (not _asks(s.text), s.cosine, s.relevance, -shown[s.chunk_id][0]),
+        key=lambda s: (
+            not _asks(s.text),
+            s.text.strip() in corrections,
+            s.cosine,
+            s.relevance,
+            -shown[s.chunk_id][0],
+        ),
     )
     marker = shown[best.chunk_id][0]
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence

@@ -375,3 +375,62 @@ def test_a_sentence_about_the_passages_gets_no_marker_but_one_from_them_does() -
         "The passage states that Paris staff get 27 days of annual leave [1]."
     )
     assert not result.uncited and [c.marker for c in result.citations] == [1]
+
+
+LEASE = (
+    "The lease of the Lisbon office has been extended until 2031.\n"
+    "- Lisbon will take over the ground floor of the same building in early 2027."
+)
+
+
+def test_a_number_copied_from_the_next_sentence_contradicts_the_one_on_the_topic() -> None:
+    question = "Until which year has the Lisbon office lease been extended?"
+    wrong = attribute("The Lisbon office lease was extended until 2027.", [passage(1, LEASE)],
+                      HashEmbedder(), question=question)  # fmt: skip
+    assert wrong.uncited and markers(wrong.text) == [] and wrong.citations == []
+    assert wrong.corrections == ("The lease of the Lisbon office has been extended until 2031.",)
+    right = attribute("The Lisbon office lease was extended until 2031.", [passage(1, LEASE)],
+                      HashEmbedder(), question=question)  # fmt: skip
+    assert markers(right.text) == [1] and right.corrections == ()
+    # what the other sentence is about is still supported
+    floor = attribute("Lisbon takes over the ground floor of the building in 2027.",
+                      [passage(1, LEASE)], question=question)  # fmt: skip
+    assert markers(floor.text) == [1]
+
+
+def test_a_name_from_another_sentence_contradicts_the_one_on_the_topic() -> None:
+    text = (
+        "Robert Guiscard was made count of Apulia after his victories in the south. "
+        "Later the Normans fought the Byzantine emperor Alexius I Comnenus in the Balkans."
+    )
+    question = "What was the name of the count of Apulia?"
+    wrong = attribute("The count of Apulia was Alexius I Comnenus.", [passage(1, text)],
+                      question=question)  # fmt: skip
+    assert wrong.uncited and markers(wrong.text) == []
+    assert wrong.corrections == (text.split(". ")[0] + ".",)
+    right = attribute("The count of Apulia was Robert Guiscard.", [passage(1, text)],
+                      question=question)  # fmt: skip
+    assert markers(right.text) == [1] and not right.uncited
+
+
+def test_the_question_names_the_topic_of_a_short_answer() -> None:
+    text = (
+        "Up to 2,000 EUR | Team lead | None\n"
+        "2,001 to 15,000 EUR | Department head | Two quotes above 10,000 EUR\n"
+        "In her absence, the deputy controller may approve up to 40,000 EUR."
+    )
+    question = "Up to what amount can a department head approve a purchase?"
+    wrong = attribute("A maximum of 40,000 EUR.", [passage(1, text)], question=question)
+    assert wrong.uncited and wrong.corrections == (text.splitlines()[1],)
+    right = attribute("A department head approves up to 15,000 EUR.", [passage(1, text)],
+                      question=question)  # fmt: skip
+    assert markers(right.text) == [1]
+    # without the question nothing singles the row out, and the number is found: cited
+    assert markers(attribute("A maximum of 40,000 EUR.", [passage(1, text)]).text) == [1]
+
+
+def test_one_of_several_numbers_on_the_topic_is_no_contradiction() -> None:
+    text = "Year-end freeze: from 18 December to 4 January inclusive, only fixes are deployed."
+    for answer in ["The year-end freeze starts on 18 December.", "The freeze ends on 4 January."]:
+        result = attribute(answer, [passage(1, text)], question="When is the year-end freeze?")
+        assert markers(result.text) == [1] and result.corrections == (), answer

@@ -256,3 +256,47 @@ def test_neither_note_reaches_the_model():
     assert without_notes("A note (in brackets) of the model's own stays.") == (
         "A note (in brackets) of the model's own stays."
     )
+
+
+def test_a_sentence_contradicting_the_answer_is_quoted_before_the_closest_one():
+    text = "Reported the email: 48%. Clicked the link: 9% (36 people)."
+    shown = passage(1, text)
+    scored = [sentence(1, "Reported the email: 48%.", 0.8),
+              sentence(1, "Clicked the link: 9% (36 people).", 0.6)]  # fmt: skip
+    assert quote([shown], scored).text.startswith("“Reported the email: 48%.”")  # type: ignore[union-attr]
+    corrected = quote([shown], scored, corrections=("Clicked the link: 9% (36 people).",))
+    assert corrected is not None and corrected.text.startswith(
+        "“Clicked the link: 9% (36 people).” [1]"
+    )
+
+
+def test_the_service_quotes_what_the_sources_say_instead_of_a_contradicted_number(settings):
+    from fakes import HashEmbedder, ScriptedChatModel
+
+    from app.main import build_services
+    from app.rag import Question
+    from index.store import SQLiteStore
+    from index.types import Chunk, Document, Principal, Section
+
+    text = (
+        "The lease of the Lisbon office has been extended until 2031. "
+        "We keep the Lisbon building's bakery until 2027."  # closer to the question's words
+    )
+    embedder, store = HashEmbedder(), SQLiteStore(settings.data_dir, vector_kind="exact")
+    store.check_embedder(embedder.model_id, embedder.dim)
+    document = Document(id="notes", source="/corpus/notes.txt", title="All-hands notes",
+                        kind="text", sections=(Section((), text),), groups=frozenset({"public"}),
+                        url=None, content_hash="notes")  # fmt: skip
+    store.write_document(document, [Chunk("notes", text, (), 0, 20)],
+                         embedder.embed_documents([text]))  # fmt: skip
+    store.publish_vectors()
+    settings.abstain_threshold = 0.0  # the hash embedder's evidence is not MiniLM's
+    model = ScriptedChatModel()
+    model.answer = "The Lisbon office lease was extended until 2027."
+    rag = build_services(settings, store, embedder, model).rag
+    question = Question("How long do we keep the Lisbon building?")
+    events = list(rag.stream(Principal("reader", frozenset({"public"})), question))
+    answer = events[-1].data
+    store.close()
+    assert answer.quoted and answer.unsupported == [model.answer]
+    assert answer.text.startswith("“The lease of the Lisbon office has been extended until 2031.”")
