@@ -187,6 +187,9 @@ def print_report(report: EvalReport, console: Console) -> None:
         ("quoted (the model's answer unsupported)", str(s["answers_quoted"])),
         ("key-term match", _share(s["key_term_match_rate"], s["key_term_matches"],
                                   s["key_term_questions"])),
+        ("  model's cited answers without it", _share(s["model_cited_without_key_term_rate"],
+                                                       s["model_cited_without_key_term"],
+                                                       s["model_cited_answers"])),
         ("TTFT ms (median / p95)", f"{_fmt(s['ttft_ms_median'], 0)} / "
                                    f"{_fmt(s['ttft_ms_p95'], 0)}  (n={s['ttft_count']})"),
         ("total ms (median / p95)", f"{_fmt(s['total_ms_median'], 0)} / "

@@ -342,6 +342,11 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
     quoted_correct = sum(doc in r.question.expected_documents for doc, r in quoted)
     with_terms = [r for r in answerable if r.key_term_match() is not None]
     matched = sum(bool(r.key_term_match()) for r in with_terms)
+    # the model's own cited answers that miss the key term: a wrong fact that looks checked
+    model_cited = [r for r in with_terms
+                   if r.answer and not r.answer.abstained and r.answer.citations
+                   and not r.answer.quoted]  # fmt: skip
+    model_cited_misses = sum(not r.key_term_match() for r in model_cited)
     ttft = [float(r.answer.timings["ttft_ms"]) for r in answered
             if r.answer and "ttft_ms" in r.answer.timings]  # fmt: skip
     total = [float(r.answer.timings["total_ms"]) for r in answered
@@ -378,6 +383,9 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "key_term_questions": len(with_terms),
         "key_term_matches": matched,
         "key_term_match_rate": ratio(matched, len(with_terms)),
+        "model_cited_answers": len(model_cited),
+        "model_cited_without_key_term": model_cited_misses,
+        "model_cited_without_key_term_rate": ratio(model_cited_misses, len(model_cited)),
         "ttft_ms_median": percentile(ttft, 50),
         "ttft_ms_p95": percentile(ttft, 95),
         "ttft_count": len(ttft),

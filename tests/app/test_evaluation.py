@@ -155,6 +155,21 @@ def test_answer_summary_counts_abstention_citations_and_key_terms() -> None:
     assert rows[1].as_dict([5], 0.5)["quoted"] is True
 
 
+def test_cited_answers_without_the_key_term_are_counted_apart_from_quotes() -> None:
+    rows = [
+        Row(EvalQuestion("q1", ("d",), "15,000"), answer=_answer("40,000 [1]", False, ["d"], 9)),
+        Row(EvalQuestion("q2", ("d",), "15,000"), answer=_answer("15,000 [1]", False, ["d"], 9)),
+        Row(EvalQuestion("q3", ("d",), "2031"), answer=_answer("2027", False, [], 9)),  # uncited
+        Row(EvalQuestion("q4", ("d",), "9%"), answer=_answer("48% [1]", False, ["d"], 9)),
+    ]
+    rows[
+        3
+    ].answer.quoted = True  # a quote is flagged as such: not a model answer that looks checked
+    s = answer_summary(rows)
+    assert (s["model_cited_answers"], s["model_cited_without_key_term"]) == (2, 1)
+    assert s["model_cited_without_key_term_rate"] == 0.5
+
+
 # -- loaders -----------------------------------------------------------------------------------
 
 
@@ -678,10 +693,13 @@ def test_hearth_eval_on_corpus_keeps_its_quality_floors(corpus_data: Path, tmp_p
 # decoding repeats itself on one build, not across CPUs: the session-6 code gave 32 key terms on
 # one machine and 29 on another. The margins (about 3 citations, 5 key terms, 2 questions)
 # absorb that, not a real regression; without the quotes (HEARTH_QUOTE_UNSUPPORTED=false) the
-# same run gives 30 key terms and 22 uncited answers, and fails.
+# same run gives 30 key terms and 22 uncited answers, and fails. Since session 11 a number or
+# name the passage contradicts is no longer cited: 10 of the model's 36 cited answers miss the
+# key term (13 of 40 before; a floor of 14 keeps the same kind of margin).
 MIN_CITATION_PRECISION = 0.92
 MIN_KEY_TERM_MATCHES = 37
 MAX_ANSWERED_WITHOUT_CITATIONS = 4
+MAX_CITED_WITHOUT_KEY_TERM = 14
 MAX_FALSE_ABSTENTIONS_WITH_ANSWERS = 0.065  # at most 4 of 65
 
 
@@ -694,5 +712,6 @@ def test_full_answers_on_corpus_keep_their_quality_floors(
     assert answers["citation_precision"] >= MIN_CITATION_PRECISION, answers
     assert answers["key_term_matches"] >= MIN_KEY_TERM_MATCHES, answers
     assert answers["answered_without_citations"] <= MAX_ANSWERED_WITHOUT_CITATIONS, answers
+    assert answers["model_cited_without_key_term"] <= MAX_CITED_WITHOUT_KEY_TERM, answers
     assert answers["abstention_recall"] >= MIN_UNANSWERABLE_ABSTAINED, answers
     assert answers["false_abstention_rate"] <= MAX_FALSE_ABSTENTIONS_WITH_ANSWERS, answers
