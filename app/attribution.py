@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 # - KEY_CAP 0.3: a number or name absent from the passage caps support well below SUPPORTED,
 #   whatever else matches ("30 days" is not supported by "27 days").
 # - NEARLY 0.1: a second passage is cited only if it supports nearly as well as the best.
-# - MIN_CONTENT 3: with fewer content words and no number a sentence carries no checkable claim
-#   ("Sure.", "I hope this helps!"): it is neither cited nor flagged.
+# - MIN_CONTENT 3: with fewer content words and no number or name a sentence carries no
+#   checkable claim ("Sure.", "I hope this helps!"): it is neither cited nor flagged. "The
+#   answer is: Yesün Temür" names someone: a claim.
 # With an embedder, support is max(lexical, mean(lexical, best sentence cosine)): a close
 # paraphrase with few shared words can pass (MiniLM: 0.56 for a reworded carry-over rule),
 # a topical neighbour cannot (0.42-0.47 for a related but unstated claim).
@@ -59,7 +60,7 @@ def _words(text: str) -> frozenset[str]:
 _EXTRA_STOP = _words(
     "according passage passages document documents source sources context also yes sure "
     "however therefore thus well hope help helps glad happy feel free ask anything else let "
-    "know question questions note don doesn didn isn aren wasn weren won couldn shouldn "
+    "know question questions answer note don doesn didn isn aren wasn weren won couldn shouldn "
     "wouldn ll ve re"
 )
 _MARKER = re.compile(MARKER_PATTERN, re.IGNORECASE)
@@ -124,7 +125,7 @@ class _Sentence:
     model: list[int]  # markers the model wrote (any value)
     weights: dict[str, float]
     keys: set[str]  # numbers and names that must appear in a supporting passage
-    kind: str  # "claim", "filler", "restated", "about", "abstain" or "empty"
+    kind: str  # "claim", "filler", "restated", "about", "asks", "abstain" or "empty"
     chosen: list[int]
 
 
@@ -281,6 +282,8 @@ def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) ->
     yes/no restatement ("No, Emberline does not pay for your mobile phone plan") is a claim
     whose one new word, its polarity, no term overlap can check: it is reported unsupported.
     "about": a sentence about the passages rather than from them (`_ABOUT`) gets no marker.
+    "asks": a question ("Question: How often do we update the status page?") states nothing;
+    it gets no marker either.
     """
     text, model = _pull_markers(raw)
     text = text.strip()
@@ -291,9 +294,11 @@ def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) ->
         kind = "abstain"
     elif _ABOUT.search(text):
         kind = "about"
+    elif text.rstrip("\"'”’)").endswith(("?", "？")):
+        kind = "asks"
     elif weights and asked.issuperset(weights):
         kind = "restated"
-    elif len(weights) >= MIN_CONTENT or any(k[0].isdigit() for k in keys):
+    elif len(weights) >= MIN_CONTENT or keys:
         kind = "claim"
     else:
         kind = "filler"
@@ -357,7 +362,10 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
         return []
     words = set(s.weights) - stated
     context = asked - words  # "in 1897": the question's numbers name the topic too
-    overlaps = [(len(words & st.terms), len(context & st.terms)) for st in statements]
+    # "The answer is: 1 hour" has too few words of its own to say what it is about: the
+    # question's words then count as much as its own
+    elliptical = len(words) < TOPIC_TERMS
+    overlaps = [_overlap(words, context, st.terms, elliptical) for st in statements]
     best = max(overlaps, default=(0, 0))
     if sum(best) < TOPIC_TERMS:
         return []
@@ -365,9 +373,26 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
     for is_kind in (_is_number, _is_name):
         claimed = {k for k in stated if is_kind(k)}
         stating = [st for st in on_topic if any(is_kind(k) for k in st.keys - words - asked)]
-        if claimed and stating and not any(claimed & st.keys for st in stating):
+        if claimed and stating and not any(_agrees(claimed, st.keys) for st in stating):
             return [st.text for st in stating]
     return []
+
+
+def _agrees(claimed: set[str], stated: frozenset[str]) -> bool:
+    """One of the claimed numbers is stated ("from 18 December to 4 January" agrees with "4
+    January"); every claimed name is ("The Warsaw Fotoplastikon" does not agree with "the
+    Warsaw Uprising Museum")."""
+    if all(_is_number(k) for k in claimed):
+        return bool(claimed & stated)
+    return claimed <= stated
+
+
+def _overlap(
+    words: set[str], context: frozenset[str], terms: frozenset[str], elliptical: bool
+) -> tuple[int, int]:
+    """How much a sentence is about the claim: its words first, then the question's."""
+    own, asked = len(words & terms), len(context & terms)
+    return (own + asked, 0) if elliptical else (own, asked)
 
 
 def _is_number(term: str) -> bool:
@@ -422,7 +447,8 @@ def _clauses(s: _Sentence, names: set[str], bags: list[set[str]]) -> list[int]:
     parts = [_sentence(part, names) for part in _CLAUSE.split(s.text)]
     chosen: set[int] = set()
     for part in parts if len(parts) > 1 and bags else []:
-        if part.kind != "claim":
+        fragment = len(part.weights) < MIN_CONTENT and not any(k[0].isdigit() for k in part.keys)
+        if part.kind != "claim" or fragment:  # "Staff in Paris": names a thing, states nothing
             if part.keys:
                 return []
             continue

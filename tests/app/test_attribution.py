@@ -434,3 +434,52 @@ def test_one_of_several_numbers_on_the_topic_is_no_contradiction() -> None:
     for answer in ["The year-end freeze starts on 18 December.", "The freeze ends on 4 January."]:
         result = attribute(answer, [passage(1, text)], question="When is the year-end freeze?")
         assert markers(result.text) == [1] and result.corrections == (), answer
+
+
+def test_a_question_in_the_answer_gets_no_marker() -> None:
+    answer = "How many days do Paris staff get [1]? Paris staff get 27 days of annual leave."
+    result = attribute(answer, leave_passages())
+    assert result.text == (
+        "How many days do Paris staff get? Paris staff get 27 days of annual leave [1]."
+    )
+    only_a_question = attribute('The question is "How many days do Paris staff get [1]?"',
+                                leave_passages())  # fmt: skip
+    assert result.unsupported == [] and only_a_question.citations == []
+    assert not only_a_question.unsupported  # a question states nothing to flag either
+
+
+def test_a_short_answer_is_about_what_the_question_asks() -> None:
+    text = (
+        "For SEV1, the status page is updated at least every 30 minutes until resolution. "
+        "For SEV1 and SEV2, the client's account lead is told within 1 hour."
+    )
+    question = "During a SEV1, how often do we post an update on the status page?"
+    wrong = attribute("The answer is: 1 hour.", [passage(1, text)], question=question)
+    assert wrong.uncited and wrong.corrections == (text.split(". ")[0] + ".",)
+    right = attribute("The answer is: every 30 minutes.", [passage(1, text)], question=question)
+    assert markers(right.text) == [1]
+
+
+def test_an_answer_that_only_names_someone_is_a_claim() -> None:
+    text = (
+        "He reformed the government with the help of his newly appointed grand chancellor "
+        "Baiju. Later they placed Yesün Temür on the throne."
+    )
+    question = "Who did Gegeen appoint as grand chancellor?"
+    wrong = attribute("The answer is: Yesün Temür.", [passage(1, text)], question=question)
+    assert wrong.unsupported == ["The answer is: Yesün Temür."]
+    assert wrong.corrections == (text.split(". ")[0] + ".",)
+    right = attribute("The answer is: Baiju.", [passage(1, text)], question=question)
+    assert markers(right.text) == [1] and right.corrections == ()
+
+
+def test_a_name_shared_with_the_sentence_on_the_topic_does_not_make_the_claim_agree() -> None:
+    text = (
+        "The Warsaw Uprising Museum and the Katyń Museum preserve the memory of the crime. "
+        "The Warsaw Fotoplastikon shows stereoscopic photographs of the old town."
+    )
+    question = "What museum preserves the memory of the crime?"
+    wrong = attribute("The Warsaw Fotoplastikon.", [passage(1, text)], question=question)
+    assert wrong.uncited and wrong.corrections == (text.split(". ")[0] + ".",)
+    right = attribute("The Katyń Museum.", [passage(1, text)], question=question)
+    assert markers(right.text) == [1]
