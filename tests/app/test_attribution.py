@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 from fakes import HashEmbedder
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -381,52 +382,86 @@ LEASE = (
     "The lease of the Lisbon office has been extended until 2031.\n"
     "- Lisbon will take over the ground floor of the same building in early 2027."
 )
+THRESHOLDS = (
+    "Up to 2,000 EUR | Team lead | None\n"
+    "2,001 to 15,000 EUR | Department head | Two quotes above 10,000 EUR\n"
+    "In her absence, the deputy controller may approve up to 40,000 EUR."
+)
+# (passage, question, an answer the passage contradicts, the sentence on its topic, a right one)
+CONTRADICTED = [
+    pytest.param(
+        LEASE, "Until which year has the Lisbon office lease been extended?",
+        "The Lisbon office lease was extended until 2027.",
+        "The lease of the Lisbon office has been extended until 2031.",
+        "The Lisbon office lease was extended until 2031.",
+        id="a number copied from the next line",
+    ),
+    pytest.param(
+        "Robert Guiscard was made count of Apulia after his victories in the south. "
+        "Later the Normans fought the Byzantine emperor Alexius I Comnenus in the Balkans.",
+        "What was the name of the count of Apulia?",
+        "The count of Apulia was Alexius I Comnenus.",
+        "Robert Guiscard was made count of Apulia after his victories in the south.",
+        "The count of Apulia was Robert Guiscard.",
+        id="a name from the next sentence",
+    ),
+    pytest.param(
+        THRESHOLDS, "Up to what amount can a department head approve a purchase?",
+        "A maximum of 40,000 EUR.",
+        "2,001 to 15,000 EUR | Department head | Two quotes above 10,000 EUR",
+        "A department head approves up to 15,000 EUR.",
+        id="the question names the topic of a short answer",
+    ),
+    pytest.param(
+        "For SEV1, the status page is updated at least every 30 minutes until resolution. "
+        "For SEV1 and SEV2, the client's account lead is told within 1 hour.",
+        "During a SEV1, how often do we post an update on the status page?",
+        "The answer is: 1 hour.",
+        "For SEV1, the status page is updated at least every 30 minutes until resolution.",
+        "The answer is: every 30 minutes.",
+        id="too few words of its own: the question's count as much",
+    ),
+    pytest.param(
+        "He reformed the government with the help of his newly appointed grand chancellor "
+        "Baiju. Later they placed Yesün Temür on the throne.",
+        "Who did Gegeen appoint as grand chancellor?",
+        "The answer is: Yesün Temür.",
+        "He reformed the government with the help of his newly appointed grand chancellor "
+        "Baiju.",
+        "The answer is: Baiju.",
+        id="a sentence that only names someone is a claim",
+    ),
+    pytest.param(
+        "The Warsaw Uprising Museum and the Katyń Museum preserve the memory of the crime. "
+        "The Warsaw Fotoplastikon shows stereoscopic photographs of the old town.",
+        "What museum preserves the memory of the crime?",
+        "The Warsaw Fotoplastikon.",
+        "The Warsaw Uprising Museum and the Katyń Museum preserve the memory of the crime.",
+        "The Katyń Museum.",
+        id="one shared name is no agreement",
+    ),
+]  # fmt: skip
 
 
-def test_a_number_copied_from_the_next_sentence_contradicts_the_one_on_the_topic() -> None:
+@pytest.mark.parametrize("text, question, wrong, on_topic, right", CONTRADICTED)
+def test_a_number_or_name_the_sentence_on_its_topic_states_otherwise_is_not_cited(
+    text: str, question: str, wrong: str, on_topic: str, right: str
+) -> None:
+    contradicted = attribute(wrong, [passage(1, text)], HashEmbedder(), question=question)
+    assert contradicted.unsupported == [wrong] and contradicted.uncited
+    assert markers(contradicted.text) == [] and contradicted.citations == []
+    assert contradicted.corrections == (on_topic,)
+    agreed = attribute(right, [passage(1, text)], HashEmbedder(), question=question)
+    assert markers(agreed.text) == [1] and agreed.corrections == ()
+
+
+def test_what_the_neighbouring_sentence_states_is_still_cited() -> None:
     question = "Until which year has the Lisbon office lease been extended?"
-    wrong = attribute("The Lisbon office lease was extended until 2027.", [passage(1, LEASE)],
-                      HashEmbedder(), question=question)  # fmt: skip
-    assert wrong.uncited and markers(wrong.text) == [] and wrong.citations == []
-    assert wrong.corrections == ("The lease of the Lisbon office has been extended until 2031.",)
-    right = attribute("The Lisbon office lease was extended until 2031.", [passage(1, LEASE)],
-                      HashEmbedder(), question=question)  # fmt: skip
-    assert markers(right.text) == [1] and right.corrections == ()
-    # what the other sentence is about is still supported
     floor = attribute("Lisbon takes over the ground floor of the building in 2027.",
                       [passage(1, LEASE)], question=question)  # fmt: skip
     assert markers(floor.text) == [1]
-
-
-def test_a_name_from_another_sentence_contradicts_the_one_on_the_topic() -> None:
-    text = (
-        "Robert Guiscard was made count of Apulia after his victories in the south. "
-        "Later the Normans fought the Byzantine emperor Alexius I Comnenus in the Balkans."
-    )
-    question = "What was the name of the count of Apulia?"
-    wrong = attribute("The count of Apulia was Alexius I Comnenus.", [passage(1, text)],
-                      question=question)  # fmt: skip
-    assert wrong.uncited and markers(wrong.text) == []
-    assert wrong.corrections == (text.split(". ")[0] + ".",)
-    right = attribute("The count of Apulia was Robert Guiscard.", [passage(1, text)],
-                      question=question)  # fmt: skip
-    assert markers(right.text) == [1] and not right.uncited
-
-
-def test_the_question_names_the_topic_of_a_short_answer() -> None:
-    text = (
-        "Up to 2,000 EUR | Team lead | None\n"
-        "2,001 to 15,000 EUR | Department head | Two quotes above 10,000 EUR\n"
-        "In her absence, the deputy controller may approve up to 40,000 EUR."
-    )
-    question = "Up to what amount can a department head approve a purchase?"
-    wrong = attribute("A maximum of 40,000 EUR.", [passage(1, text)], question=question)
-    assert wrong.uncited and wrong.corrections == (text.splitlines()[1],)
-    right = attribute("A department head approves up to 15,000 EUR.", [passage(1, text)],
-                      question=question)  # fmt: skip
-    assert markers(right.text) == [1]
-    # without the question nothing singles the row out, and the number is found: cited
-    assert markers(attribute("A maximum of 40,000 EUR.", [passage(1, text)]).text) == [1]
+    # without the question nothing singles the department head's row out: the number is found
+    assert markers(attribute("A maximum of 40,000 EUR.", [passage(1, THRESHOLDS)]).text) == [1]
 
 
 def test_one_of_several_numbers_on_the_topic_is_no_contradiction() -> None:
@@ -446,40 +481,3 @@ def test_a_question_in_the_answer_gets_no_marker() -> None:
                                 leave_passages())  # fmt: skip
     assert result.unsupported == [] and only_a_question.citations == []
     assert not only_a_question.unsupported  # a question states nothing to flag either
-
-
-def test_a_short_answer_is_about_what_the_question_asks() -> None:
-    text = (
-        "For SEV1, the status page is updated at least every 30 minutes until resolution. "
-        "For SEV1 and SEV2, the client's account lead is told within 1 hour."
-    )
-    question = "During a SEV1, how often do we post an update on the status page?"
-    wrong = attribute("The answer is: 1 hour.", [passage(1, text)], question=question)
-    assert wrong.uncited and wrong.corrections == (text.split(". ")[0] + ".",)
-    right = attribute("The answer is: every 30 minutes.", [passage(1, text)], question=question)
-    assert markers(right.text) == [1]
-
-
-def test_an_answer_that_only_names_someone_is_a_claim() -> None:
-    text = (
-        "He reformed the government with the help of his newly appointed grand chancellor "
-        "Baiju. Later they placed Yesün Temür on the throne."
-    )
-    question = "Who did Gegeen appoint as grand chancellor?"
-    wrong = attribute("The answer is: Yesün Temür.", [passage(1, text)], question=question)
-    assert wrong.unsupported == ["The answer is: Yesün Temür."]
-    assert wrong.corrections == (text.split(". ")[0] + ".",)
-    right = attribute("The answer is: Baiju.", [passage(1, text)], question=question)
-    assert markers(right.text) == [1] and right.corrections == ()
-
-
-def test_a_name_shared_with_the_sentence_on_the_topic_does_not_make_the_claim_agree() -> None:
-    text = (
-        "The Warsaw Uprising Museum and the Katyń Museum preserve the memory of the crime. "
-        "The Warsaw Fotoplastikon shows stereoscopic photographs of the old town."
-    )
-    question = "What museum preserves the memory of the crime?"
-    wrong = attribute("The Warsaw Fotoplastikon.", [passage(1, text)], question=question)
-    assert wrong.uncited and wrong.corrections == (text.split(". ")[0] + ".",)
-    right = attribute("The Katyń Museum.", [passage(1, text)], question=question)
-    assert markers(right.text) == [1]
