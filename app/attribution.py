@@ -30,16 +30,16 @@ log = logging.getLogger(__name__)
 # - KEY_CAP 0.3: a number or name absent from the passage caps support well below SUPPORTED,
 #   whatever else matches ("30 days" is not supported by "27 days").
 # - NEARLY 0.1: a second passage is cited only if it supports nearly as well as the best.
-# - MIN_CONTENT 3: with fewer content words and no number or name a sentence carries no
-#   checkable claim ("Sure.", "I hope this helps!"): it is neither cited nor flagged. "The
-#   answer is: Yesün Temür" names someone: a claim.
+# - MIN_CONTENT 3: with fewer content words and no number a sentence carries no checkable
+#   claim ("Sure.", "I hope this helps!"): it is neither cited nor flagged. "The answer is:
+#   Yesün Temür" names someone, a claim when the question asks for a name (_WANTS_NAME).
 # With an embedder, support is max(lexical, mean(lexical, best sentence cosine)): a close
 # paraphrase with few shared words can pass (MiniLM: 0.56 for a reworded carry-over rule),
 # a topical neighbour cannot (0.42-0.47 for a related but unstated claim).
 # A sentence no single passage supports may still be cited if every clause of it is ("27 days
 # in Paris and 30 in Berlin"); terms are never pooled across passages (see _clauses).
 # A number found in the passage must also be the one it states on the claim's topic (see
-# _contradicted): "extended until 2027" is not supported by "extended until 2031" because 2027
+# _contradicting): "extended until 2027" is not supported by "extended until 2031" because 2027
 # occurs in another sentence of the same passage.
 # - TOPIC_TERMS 2: the passage sentence that names the topic must share at least two of the
 #   claim's and the question's words; with fewer, no sentence is singled out and nothing is
@@ -76,6 +76,9 @@ _ABOUT = re.compile(
     r"|(?:is|are)\s+about|tells?\s+(?:you\s+)?about)\b",
     re.IGNORECASE,
 )
+# "Who …?", "Which museum …?": a bare name answers it ("The answer is: Baiju."), where after
+# "How much …?" a name alone is a courtesy ("Hope this helps, Maria!") or a pointer ("Contact HR.")
+_WANTS_NAME = re.compile(r"\W*(?:who|whom|whose|which|what)\b", re.IGNORECASE)
 _POLAR = re.compile(r"^\W*(?:yes|no)\b|\b(?:not|never|cannot)\b|n't\b", re.IGNORECASE)
 _ABSTAIN = re.compile(
     r"\bi\s+(?:do\s+not|don't|dont|cannot|can't|could\s+not|couldn't)\s+"
@@ -159,7 +162,8 @@ def _attribute(
     ]
     statements = [_statements(p, names) for p in passages]  # for _contradicting
     spans = sentence_spans(answer)
-    pieces = [_sentence(answer[start:end], names, asked) for start, end in spans]
+    wants_name = bool(_WANTS_NAME.match(question))
+    pieces = [_sentence(answer[start:end], names, asked, wants_name) for start, end in spans]
     claims = [s for s in pieces if s.kind in ("claim", "filler")]
     checked = {
         id(s): [_checked(s, bag, said, asked) for bag, said in zip(bags, statements, strict=True)]
@@ -180,7 +184,7 @@ def _attribute(
             best = row[ranked[0]]
             s.chosen = [i + 1 for i in ranked[:2] if row[i] >= max(SUPPORTED, best - NEARLY)]
         else:
-            s.chosen = _clauses(s, names, bags)
+            s.chosen = _clauses(s, names, bags, statements, asked)
         s.chosen.sort()
         if not s.chosen:
             unsupported.append(s.text)
@@ -274,7 +278,9 @@ def _names(text: str) -> set[str]:
     return found
 
 
-def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) -> _Sentence:
+def _sentence(
+    raw: str, names: set[str], asked: frozenset[str] = frozenset(), wants_name: bool = False
+) -> _Sentence:
     """One answer sentence, classified. "restated": every content term of it is the question's
     ("Your train got cancelled abroad at midnight", "Can I take a sabbatical after five
     years?"). Such a sentence states nothing a passage adds, and retrieval guarantees that
@@ -283,7 +289,8 @@ def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) ->
     whose one new word, its polarity, no term overlap can check: it is reported unsupported.
     "about": a sentence about the passages rather than from them (`_ABOUT`) gets no marker.
     "asks": a question ("Question: How often do we update the status page?") states nothing;
-    it gets no marker either.
+    it gets no marker either, unless it holds a number or name the question does not ("Paris
+    staff get 35 days, right?" is a claim).
     """
     text, model = _pull_markers(raw)
     text = text.strip()
@@ -294,11 +301,11 @@ def _sentence(raw: str, names: set[str], asked: frozenset[str] = frozenset()) ->
         kind = "abstain"
     elif _ABOUT.search(text):
         kind = "about"
-    elif text.rstrip("\"'”’)").endswith(("?", "？")):
+    elif asks(text) and not set(keys) - asked:
         kind = "asks"
     elif weights and asked.issuperset(weights):
         kind = "restated"
-    elif len(weights) >= MIN_CONTENT or keys:
+    elif len(weights) >= MIN_CONTENT or any(map(_is_number, keys)) or (wants_name and keys):
         kind = "claim"
     else:
         kind = "filler"
@@ -353,7 +360,8 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
     the sentence about the count of Apulia names Robert Guiscard). The sentences on the topic
     are those sharing most of the claim's other words, ties broken by the question's words
     ("A maximum of 40,000 EUR" for a department head: the table row naming the department
-    head), with at least TOPIC_TERMS in all. Numbers and names are compared apart; what the
+    head), with at least TOPIC_TERMS in all. Years, other numbers and names are compared apart
+    ("27 days" is not contradicted by a lead-in "Leave entitlement (from 2024):"); what the
     question holds is not the claim's own, and a claim stating no new number or name is never
     contradicted.
     """
@@ -370,7 +378,7 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
     if sum(best) < TOPIC_TERMS:
         return []
     on_topic = [st for st, o in zip(statements, overlaps, strict=True) if o == best]
-    for is_kind in (_is_number, _is_name):
+    for is_kind in (_is_year, _is_amount, _is_name):
         claimed = {k for k in stated if is_kind(k)}
         stating = [st for st in on_topic if any(is_kind(k) for k in st.keys - words - asked)]
         if claimed and stating and not any(_agrees(claimed, st.keys) for st in stating):
@@ -391,16 +399,31 @@ def _overlap(
     words: set[str], context: frozenset[str], terms: frozenset[str], elliptical: bool
 ) -> tuple[int, int]:
     """How much a sentence is about the claim: its words first, then the question's."""
-    own, asked = len(words & terms), len(context & terms)
-    return (own + asked, 0) if elliptical else (own, asked)
+    own, from_question = len(words & terms), len(context & terms)
+    return (own + from_question, 0) if elliptical else (own, from_question)
 
 
 def _is_number(term: str) -> bool:
     return term[0].isdigit()
 
 
+def _is_year(term: str) -> bool:
+    """1066, 2031: four digits that read as a year ("1,500" too, normalised: then it is only
+    ever compared with years, a contradiction missed rather than invented)."""
+    return len(term) == 4 and term.isdigit() and 1000 <= int(term) <= 2100
+
+
+def _is_amount(term: str) -> bool:
+    return _is_number(term) and not _is_year(term)
+
+
 def _is_name(term: str) -> bool:
     return not term[0].isdigit()
+
+
+def asks(text: str) -> bool:
+    """Whether a sentence is a question (its closing quotes and brackets aside)."""
+    return text.rstrip().rstrip("\"'”’)").endswith(("?", "？"))
 
 
 def _add_cosines(
@@ -437,22 +460,31 @@ def _add_cosines(
         ]
 
 
-def _clauses(s: _Sentence, names: set[str], bags: list[set[str]]) -> list[int]:
+def _clauses(
+    s: _Sentence,
+    names: set[str],
+    bags: list[set[str]],
+    statements: list[list[_Statement]],
+    asked: frozenset[str],
+) -> list[int]:
     """Passages that support each clause of a compound sentence ("27 in Paris and 30 in Berlin").
 
     Each clause must be a claim one passage supports on its own: joining terms from two
     passages would vouch for "Paris staff get 30 days" (Paris from one, 30 from the other),
     and a fragment naming something ("Staff in Paris and Berlin get 30 days") cannot be checked.
+    A clause the passage contradicts (`_contradicting`) is not supported by it either.
     """
     parts = [_sentence(part, names) for part in _CLAUSE.split(s.text)]
     chosen: set[int] = set()
     for part in parts if len(parts) > 1 and bags else []:
-        fragment = len(part.weights) < MIN_CONTENT and not any(k[0].isdigit() for k in part.keys)
+        fragment = len(part.weights) < MIN_CONTENT and not any(map(_is_number, part.keys))
         if part.kind != "claim" or fragment:  # "Staff in Paris": names a thing, states nothing
             if part.keys:
                 return []
             continue
-        row = [_lexical(part, bag)[0] for bag in bags]
+        row = [
+            _checked(part, bag, said, asked)[0] for bag, said in zip(bags, statements, strict=True)
+        ]
         best = max(range(len(bags)), key=lambda i: (row[i], -i))
         if row[best] < SUPPORTED:
             return []

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.attribution import Attribution, cite, without_markers
+from app.attribution import Attribution, asks, cite, without_markers
 from index.search import ScoredSentence
 from index.types import Passage
 
@@ -82,7 +82,7 @@ def quote(
     best = max(
         candidates,
         key=lambda s: (
-            not _asks(s.text),
+            not asks(s.text),
             s.text.strip() in corrections,
             s.cosine,
             s.relevance,
@@ -94,7 +94,3 @@ def quote(
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(QUOTED_NOTE)}"
     return Attribution(text, [citation], [], False, False)
-
-
-def _asks(text: str) -> bool:
-    return text.rstrip().rstrip("\"'”’)").endswith(("?", "？"))

@@ -471,13 +471,41 @@ def test_one_of_several_numbers_on_the_topic_is_no_contradiction() -> None:
         assert markers(result.text) == [1] and result.corrections == (), answer
 
 
-def test_a_question_in_the_answer_gets_no_marker() -> None:
+def test_a_question_in_the_answer_gets_no_marker_unless_it_states_something_new() -> None:
+    question = "How many days of annual leave do staff in Paris get?"
     answer = "How many days do Paris staff get [1]? Paris staff get 27 days of annual leave."
-    result = attribute(answer, leave_passages())
+    result = attribute(answer, leave_passages(), question=question)
     assert result.text == (
         "How many days do Paris staff get? Paris staff get 27 days of annual leave [1]."
     )
     only_a_question = attribute('The question is "How many days do Paris staff get [1]?"',
-                                leave_passages())  # fmt: skip
+                                leave_passages(), question=question)  # fmt: skip
     assert result.unsupported == [] and only_a_question.citations == []
     assert not only_a_question.unsupported  # a question states nothing to flag either
+    tag = attribute("Paris staff get 35 days, right?", leave_passages(), question=question)
+    assert tag.unsupported == ["Paris staff get 35 days, right?"] and tag.uncited
+
+
+def test_a_year_in_a_lead_in_does_not_contradict_an_amount() -> None:
+    text = "Leave entitlement by years of service (from 2024):\n- 5 to 10 years: 27 days"
+    result = attribute("Staff with 5 to 10 years of service get 27 days of leave.",
+                       [passage(1, text)], question="How much leave after 5 years of service?")  # fmt: skip
+    assert markers(result.text) == [1] and result.corrections == ()
+
+
+def test_a_contradicted_clause_of_a_compound_sentence_is_not_cited() -> None:
+    answer = (
+        "The Lisbon office lease was extended until 2027 and the lease of the office "
+        "was approved by the board."
+    )
+    result = attribute(answer, [passage(1, LEASE + "\nThe board approved the lease in March.")],
+                       question="Until which year has the Lisbon office lease been extended?")  # fmt: skip
+    assert markers(result.text) == [] and result.uncited
+
+
+def test_a_bare_name_is_a_claim_only_when_the_question_asks_for_one() -> None:
+    courtesy = "Paris staff get 27 days of annual leave. Hope this helps, Maria!"
+    result = attribute(courtesy, leave_passages(), question="How much leave do Paris staff get?")
+    assert markers(result.text) == [1] and not result.uncited
+    named = attribute("It is Maria.", leave_passages(), question="Who approves leave?")
+    assert named.unsupported == ["It is Maria."]
