@@ -477,8 +477,7 @@ def _clauses(
     parts = [_sentence(part, names) for part in _CLAUSE.split(s.text)]
     chosen: set[int] = set()
     for part in parts if len(parts) > 1 and bags else []:
-        fragment = len(part.weights) < MIN_CONTENT and not any(map(_is_number, part.keys))
-        if part.kind != "claim" or fragment:  # "Staff in Paris": names a thing, states nothing
+        if part.kind != "claim":  # "Staff in Paris": names a thing, states nothing
             if part.keys:
                 return []
             continue
