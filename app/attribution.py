@@ -160,7 +160,7 @@ def _attribute(
         set(_terms(" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]), names)[0])
         for p in passages
     ]
-    statements = [_statements(p, names) for p in passages]  # for _contradicting
+    statements = [_statements(p, names) for p in passages]  # passages' sentences, split once
     spans = sentence_spans(answer)
     wants_name = bool(_WANTS_NAME.match(question))
     pieces = [_sentence(answer[start:end], names, asked, wants_name) for start, end in spans]
@@ -171,7 +171,7 @@ def _attribute(
     }
     scores = {key: [(score, missing) for score, missing, _ in row] for key, row in checked.items()}
     if embedder is not None and claims and n:
-        _add_cosines(embedder, claims, passages, scores)
+        _add_cosines(embedder, claims, statements, scores)
     unsupported = [s.text for s in pieces if s.kind == "restated" and _POLAR.search(s.text)]
     corrections: list[str] = []
     for s in claims:
@@ -429,15 +429,15 @@ def asks(text: str) -> bool:
 def _add_cosines(
     embedder: Embedder,
     claims: list[_Sentence],
-    passages: list[Passage],
+    statements: list[list[_Statement]],
     scores: dict[int, list[tuple[float, bool]]],
 ) -> None:
     """Raise lexical support by sentence-embedding similarity (never past a missing key term)."""
     owners, texts = [], []
-    for i, p in enumerate(passages):
-        for start, end in sentence_spans(p.chunk.text):
+    for i, sentences in enumerate(statements):
+        for statement in sentences:
             owners.append(i)
-            texts.append(p.chunk.text[start:end])
+            texts.append(statement.text)
     if not texts:
         return
     try:
@@ -451,7 +451,7 @@ def _add_cosines(
     vectors = np.nan_to_num(vectors / np.where(norms > 0, norms, 1.0))
     sims = vectors[: len(claims)] @ vectors[len(claims) :].T
     for row, s in zip(sims, claims, strict=True):
-        best = [0.0] * len(passages)
+        best = [0.0] * len(statements)
         for owner, sim in zip(owners, row.tolist(), strict=True):
             best[owner] = max(best[owner], sim)
         scores[id(s)] = [

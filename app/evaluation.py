@@ -343,9 +343,8 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
     with_terms = [r for r in answerable if r.key_term_match() is not None]
     matched = sum(bool(r.key_term_match()) for r in with_terms)
     # the model's own cited answers that miss the key term: a wrong fact that looks checked
-    model_cited = [r for r in with_terms
-                   if r.answer and not r.answer.abstained and r.answer.citations
-                   and not r.answer.quoted]  # fmt: skip
+    model_cited = [r for r in cited_rows if r.answer and not r.answer.quoted
+                   and r.key_term_match() is not None]  # fmt: skip
     model_cited_misses = sum(not r.key_term_match() for r in model_cited)
     ttft = [float(r.answer.timings["ttft_ms"]) for r in answered
             if r.answer and "ttft_ms" in r.answer.timings]  # fmt: skip
