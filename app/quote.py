@@ -24,6 +24,22 @@ QUOTED_NOTE = (
 )
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
+_DIGIT = re.compile(r"\d")
+# "How big is the referral bonus?", "By when do I use the days?", "What's the address?": the
+# answer is a figure, a date or a number, which a sentence restating the topic lacks. "When"
+# opens the question (or a sentence of it) or ends it: "What is formed when …" asks for a thing.
+_WANTS_FIGURE = re.compile(
+    r"\bhow\s+(?:many|much|long|soon|big|large|old|often|far|quickly|fast|early|late)\b"
+    r"|\bup\s+to\s+what\b|\bwhat\s+number\b"
+    r"|\b(?:what|which)(?:'s|\s+is|\s+are)\s+the\s+(?:most|least)\s+(?:I|you|we|they|one)\b"
+    r"|\b(?:what|which)(?:'s|\s+is|\s+are)?(?:\s+the|\s+our|\s+my)?\s+(?:\w+\s+)?"
+    r"(?:percentage|share|size|number|amount|price|cost|rate|limit|budget|deadline|date|time"
+    r"|year|day|month|target|maximum|minimum|extension|salary|address|phone)s?\b"
+    r"|(?:^|[.!?,;:]\s*)(?:(?:and|so|but|by|since|until)\s+)?when\b|\bwhen\s*\?\s*$",
+    re.IGNORECASE,
+)
+FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
+FIGURE_MARGIN = 0.25  # … and only if its cosine is this close to the closest one's
 
 
 def reader_note(note: str) -> str:
@@ -48,6 +64,7 @@ def quote(
     sentences: Sequence[ScoredSentence],
     visible: int | None = None,
     corrections: Sequence[str] = (),
+    question: str = "",
 ) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
     passages of the best-ranked document, quoted with its [n] marker; None when there is none.
@@ -66,6 +83,9 @@ def quote(
     before it.
     A sentence that is itself a question never answers one (an FAQ's "Q: What is the Wi-Fi?"
     sits closest to a question about Wi-Fi): it is quoted only when nothing else is left.
+    When the `question` asks for a figure ("how big", "when", "what's the address"), a sentence
+    of the closest few that holds one beats one that only names the topic: "1,500 EUR gross for
+    each referred person" over "If you refer several people, you get a bonus for each hire."
     """
     if not passages:
         return None
@@ -79,7 +99,7 @@ def quote(
     ]  # fmt: skip
     if not candidates:
         return None
-    best = max(
+    ranked = sorted(
         candidates,
         key=lambda s: (
             not asks(s.text),
@@ -88,9 +108,21 @@ def quote(
             s.relevance,
             -shown[s.chunk_id][0],
         ),
+        reverse=True,
     )
+    best = ranked[0]
+    if _WANTS_FIGURE.search(question) and best.text.strip() not in corrections:
+        best = next((s for s in ranked[:FIGURE_RANK] if _holds_figure(s, best)), best)
     marker = shown[best.chunk_id][0]
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(QUOTED_NOTE)}"
     return Attribution(text, [citation], [], False, False)
+
+
+def _holds_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
+    return (
+        bool(_DIGIT.search(without_markers(sentence.text)))
+        and not asks(sentence.text)
+        and sentence.cosine >= closest.cosine - FIGURE_MARGIN
+    )

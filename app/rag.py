@@ -249,7 +249,9 @@ class RagPipeline:
         attribution = attribute(raw, passages, self.embedder, question.text)
         quoted = None
         if self.settings.quote_unsupported and needs_quote(attribution) and not cancel.is_set():
-            quoted = quote(passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections)
+            quoted = quote(
+                passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, question.text
+            )
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported

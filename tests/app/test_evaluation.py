@@ -695,9 +695,10 @@ def test_hearth_eval_on_corpus_keeps_its_quality_floors(corpus_data: Path, tmp_p
 # absorb that, not a real regression; without the quotes (HEARTH_QUOTE_UNSUPPORTED=false) the
 # same run gives 30 key terms and 22 uncited answers, and fails. Since session 11 a number or
 # name the passage contradicts is no longer cited: 9 of the model's 35 cited answers miss the
-# key term (13 of 40 before), and 45 answers hold it (42 before).
+# key term (13 of 40 before), and 45 answers hold it (42 before). Since session 12 a quote for a
+# question that asks for a figure holds one where it can: 48 answers hold the key term.
 MIN_CITATION_PRECISION = 0.92
-MIN_KEY_TERM_MATCHES = 37
+MIN_KEY_TERM_MATCHES = 43
 MAX_ANSWERED_WITHOUT_CITATIONS = 4
 MAX_CITED_WITHOUT_KEY_TERM = 14
 MAX_FALSE_ABSTENTIONS_WITH_ANSWERS = 0.065  # at most 4 of 65

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from test_attribution import passage
 
 from app.attribution import Attribution, Citation
@@ -300,3 +301,82 @@ def test_the_service_quotes_what_the_sources_say_instead_of_a_contradicted_numbe
     store.close()
     assert answer.quoted and answer.unsupported == [model.answer]
     assert answer.text.startswith("“The lease of the Lisbon office has been extended until 2031.”")
+
+
+REFERRAL = [  # (sentence, cosine to the question) in one passage, closest first
+    ("If you refer several people, you get a bonus for each hire.", 0.62),
+    ("Paid with the salary of the month after the probation period.", 0.60),
+    ("1,500 EUR gross for each referred person we hire.", 0.59),
+]
+
+
+@pytest.mark.parametrize(
+    ("question", "scored", "quoted_span"),
+    [
+        # a question for a figure: the closest sentence holding one, of the closest three
+        ("How big is the referral bonus?", REFERRAL, REFERRAL[2][0]),
+        (
+            "When does the year-end freeze begin?",
+            [("The freeze protects the on-call team.", 0.6), ("It starts on 18 December.", 0.5)],
+            "It starts on 18 December.",
+        ),
+        (
+            "What's the size limit we aim for in a merge request?",
+            [
+                ("Refactorings go in separate merge requests.", 0.41),
+                ("Aim for changes under 400 changed lines.", 0.23),
+            ],
+            "Aim for changes under 400 changed lines.",
+        ),
+        # no figure wanted: closeness alone
+        ("Who pays the referral bonus?", REFERRAL, REFERRAL[0][0]),
+        ("What is paid when a referred person is hired?", REFERRAL, REFERRAL[0][0]),
+        ("I was referred last year. By when is the bonus paid?", REFERRAL, REFERRAL[2][0]),
+        ("The bonus was paid when?", REFERRAL, REFERRAL[2][0]),
+        # a figure too far behind the closest sentence, or beyond the closest three
+        (
+            "How much is the bonus?",
+            [("You get a bonus for each hire.", 0.7), ("Paid in 2 instalments.", 0.4)],
+            "You get a bonus for each hire.",
+        ),
+        (
+            "How much is the bonus?",
+            [
+                ("A bonus for each hire.", 0.7),
+                ("Paid with the salary.", 0.69),
+                ("Ask HR about it.", 0.68),
+                ("1,500 EUR gross.", 0.67),
+            ],
+            "A bonus for each hire.",
+        ),
+        # a marker is no figure, nor is a question in the source
+        (
+            "How much is the bonus?",
+            [
+                ("You get a bonus for each hire.", 0.7),
+                ("See the table [2].", 0.6),
+                ("Is it 1,500 EUR?", 0.6),
+            ],
+            "You get a bonus for each hire.",
+        ),
+    ],
+)
+def test_a_question_for_a_figure_quotes_a_close_sentence_that_holds_one(
+    question, scored, quoted_span
+):
+    text = " ".join(words for words, _ in scored)
+    closest = [sentence(1, words, cosine) for words, cosine in scored]
+    quoted = quote([passage(1, text)], closest, question=question)
+    assert quoted is not None and quoted.citations[0].span == quoted_span
+
+
+def test_a_sentence_the_answer_contradicted_still_comes_before_a_figure():
+    scored = [("Clicked the link: nine in a hundred.", 0.6), ("Sent on 12 January.", 0.55)]
+    text = " ".join(words for words, _ in scored)
+    quoted = quote(
+        [passage(1, text)],
+        [sentence(1, words, cosine) for words, cosine in scored],
+        corrections=(scored[0][0],),
+        question="What percentage of people clicked the link?",
+    )
+    assert quoted is not None and quoted.citations[0].span == scored[0][0]
