@@ -79,8 +79,8 @@ def _stream_answer(response: Any, as_json: bool) -> int:
                     click.echo(json.dumps(data, indent=2))
                     return 0
                 click.echo("\n")
-                if data.get("quoted"):  # the streamed draft had no support: the quote replaces it
-                    click.echo(click.style("Not supported by the sources; instead:", bold=True))
+                if data.get("quoted"):  # the streamed draft gave way to a quote (its note says why)
+                    click.echo(click.style("Instead, from the sources:", bold=True))
                     click.echo(data["answer"] + "\n")
                 elif data["citations"] or data["uncited"]:
                     click.echo(click.style("Answer with citations:", bold=True))

@@ -184,7 +184,7 @@ def print_report(report: EvalReport, console: Console) -> None:
                                s["quoted_citations_from_expected"], s["quoted_citations"])),
         ("answers with citations", str(s["answers_with_citations"])),
         ("answered without citations", str(s["answered_without_citations"])),
-        ("quoted (the model's answer unsupported)", str(s["answers_quoted"])),
+        ("quoted instead of the model's answer", str(s["answers_quoted"])),
         ("key-term match", _share(s["key_term_match_rate"], s["key_term_matches"],
                                   s["key_term_questions"])),
         ("  model's cited answers without it", _share(s["model_cited_without_key_term_rate"],

@@ -23,7 +23,7 @@ from typing import Any, cast
 import numpy as np
 
 from app.datasets import EvalQuestion
-from app.rag import Answer, Question, RagPipeline, retrieval_settings
+from app.rag import Answer, Question, RagPipeline, retrieval_settings, without_notes
 from app.settings import Settings
 from index.errors import HearthError
 from index.protocols import Embedder, Store, Vectors
@@ -181,7 +181,8 @@ class Row:
         term = self.question.key_term.strip()
         if not self.question.answerable or not term or self.answer is None:
             return None
-        return term.casefold() in self.answer.text.casefold()
+        # Hearth's notes to the reader are no part of the answer ("… asks for one" holds "one")
+        return term.casefold() in without_notes(self.answer.text).casefold()
 
     def as_dict(self, ks: Sequence[int], threshold: float) -> dict[str, Any]:
         q = self.question

@@ -22,22 +22,37 @@ QUOTED_NOTE = (
     "The model's own answer was not supported by the sources, so this quotes the closest "
     "sentence they hold."
 )
+FIGURELESS_NOTE = (
+    "The model's own answer gave no figure, date or number for a question that asks for one, "
+    "so this quotes the closest sentence the sources hold."
+)
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
-_DIGIT = re.compile(r"\d")
+# A figure, a date or a number: "1,500 EUR", "in September", "every two weeks", "monthly".
+_FIGURE = re.compile(
+    r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November"
+    r"|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
+    r"|(?i:\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+    r"|forty|fifty|hundred|thousand|million|billion|dozen|half|daily|weekly|monthly|yearly"
+    r"|annually|quarterly)\b)"
+)
 # "How big is the referral bonus?", "By when do I use the days?", "What's the address?": the
-# answer is a figure, a date or a number, which a sentence restating the topic lacks. "When"
-# opens the question (or a sentence of it) or ends it: "What is formed when …" asks for a thing.
+# answer is a figure, a date or a number, which a sentence restating the topic lacks.
 _WANTS_FIGURE = re.compile(
     r"\bhow\s+(?:many|much|long|soon|big|large|old|often|far|quickly|fast|early|late)\b"
     r"|\bup\s+to\s+what\b|\bwhat\s+number\b"
     r"|\b(?:what|which)(?:'s|\s+is|\s+are)\s+the\s+(?:most|least)\s+(?:I|you|we|they|one)\b"
     r"|\b(?:what|which)(?:'s|\s+is|\s+are)?(?:\s+the|\s+our|\s+my)?\s+(?:\w+\s+)?"
     r"(?:percentage|share|size|number|amount|price|cost|rate|limit|budget|deadline|date|time"
-    r"|year|day|month|target|maximum|minimum|extension|salary|address|phone)s?\b"
-    r"|(?:^|[.!?,;:]\s*)(?:(?:and|so|but|by|since|until)\s+)?when\b|\bwhen\s*\?\s*$",
+    r"|year|day|month|target|maximum|minimum|extension|salary|address|phone)s?\b",
     re.IGNORECASE,
 )
+# "When" opens the question (or a sentence of it) or ends it: "What is formed when …" asks for
+# a thing, and so does "When B cells begin to replicate, what do their offspring become?".
+_WHEN = re.compile(
+    r"(?:^|[.!?,;:]\s*)(?:(?:and|so|but|by|since|until)\s+)?when\b|\bwhen\s*\?\s*$", re.IGNORECASE
+)
+_CLAUSE_THEN_ASKS = re.compile(r",\s*(?:what|who|whom|whose|which|where|why|how)\b", re.IGNORECASE)
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its cosine is this close to the closest one's
 
@@ -47,16 +62,31 @@ def reader_note(note: str) -> str:
     return f"\n\n({note})"
 
 
-def needs_quote(attribution: Attribution) -> bool:
-    """An answer with text, no citation, and no "I don't know" from the model: nothing in it
-    is backed by a source (unsupported, a restated question, or talk about the passages).
-    An answer attribution could not check at all is left as it is, flagged."""
-    return (
-        attribution.checked
-        and bool(attribution.text)
-        and not attribution.citations
-        and not attribution.model_abstained
-    )
+def quote_reason(attribution: Attribution, question: str = "") -> str | None:
+    """Why the model's answer gives way to a quote (the note that says so), or None.
+
+    An answer with text, no citation, and no "I don't know" from the model: nothing in it is
+    backed by a source (unsupported, a restated question, or talk about the passages). Nor
+    does a cited answer that gives no figure, date or number when the `question` asks for one:
+    "The internal phone extension is available around the clock [1]" answers nothing. An
+    answer attribution could not check at all is left as it is, flagged."""
+    if not attribution.checked or not attribution.text or attribution.model_abstained:
+        return None
+    if not attribution.citations:
+        return QUOTED_NOTE
+    if wants_figure(question) and not holds_figure(without_markers(attribution.text)):
+        return FIGURELESS_NOTE
+    return None
+
+
+def wants_figure(question: str) -> bool:
+    if _WANTS_FIGURE.search(question):
+        return True
+    return bool(_WHEN.search(question)) and not _CLAUSE_THEN_ASKS.search(question)
+
+
+def holds_figure(text: str) -> bool:
+    return bool(_FIGURE.search(text))
 
 
 def quote(
@@ -65,6 +95,7 @@ def quote(
     visible: int | None = None,
     corrections: Sequence[str] = (),
     question: str = "",
+    note: str = QUOTED_NOTE,
 ) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
     passages of the best-ranked document, quoted with its [n] marker; None when there is none.
@@ -111,18 +142,18 @@ def quote(
         reverse=True,
     )
     best = ranked[0]
-    if _WANTS_FIGURE.search(question) and best.text.strip() not in corrections:
+    if wants_figure(question) and best.text.strip() not in corrections:
         best = next((s for s in ranked[:FIGURE_RANK] if _holds_figure(s, best)), best)
     marker = shown[best.chunk_id][0]
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
-    text = f"“{citation.span}” [{marker}]{reader_note(QUOTED_NOTE)}"
+    text = f"“{citation.span}” [{marker}]{reader_note(note)}"
     return Attribution(text, [citation], [], False, False)
 
 
 def _holds_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
     return (
-        bool(_DIGIT.search(without_markers(sentence.text)))
+        holds_figure(without_markers(sentence.text))
         and not asks(sentence.text)
         and sentence.cosine >= closest.cosine - FIGURE_MARGIN
     )

@@ -18,7 +18,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel
 from app.prompt import build_prompt, condense, focus
-from app.quote import QUOTED_NOTE, needs_quote, quote, reader_note
+from app.quote import FIGURELESS_NOTE, QUOTED_NOTE, quote, quote_reason, reader_note
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
@@ -64,7 +64,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     stopped: bool = False
-    quoted: bool = False  # the model's answer had no support: the closest sentence instead
+    quoted: bool = False  # the model's answer gave way to a quote (app.quote.quote_reason)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -74,10 +74,11 @@ def without_notes(answer: str) -> str:
     """A past answer as the model sees it in the conversation: without Hearth's notes to the
     reader (a small model shown them would write them itself), and a quoted answer as the
     quote alone (a streamed one, as /v1 clients send it back, also holds the draft it
-    replaced, which no source supported)."""
-    quoted, answer = reader_note(QUOTED_NOTE), answer.rstrip()
-    if answer.endswith(quoted):
-        return answer.removesuffix(quoted).rsplit("\n\n", 1)[-1]
+    replaced)."""
+    answer = answer.rstrip()
+    for note in (reader_note(QUOTED_NOTE), reader_note(FIGURELESS_NOTE)):
+        if answer.endswith(note):
+            return answer.removesuffix(note).rsplit("\n\n", 1)[-1]
     return answer.replace(reader_note(UNCITED_NOTE), "")
 
 
@@ -247,11 +248,12 @@ class RagPipeline:
                 tokens.close()  # a client that went away stops the generation
         raw = "".join(pieces).strip()
         attribution = attribute(raw, passages, self.embedder, question.text)
-        quoted = None
-        if self.settings.quote_unsupported and needs_quote(attribution) and not cancel.is_set():
+        quoted, reason = None, quote_reason(attribution, question.text)
+        if self.settings.quote_unsupported and reason and not cancel.is_set():
             quoted = quote(
-                passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, question.text
-            )
+                passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections,
+                question.text, reason,
+            )  # fmt: skip
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported

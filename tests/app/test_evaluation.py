@@ -170,6 +170,15 @@ def test_cited_answers_without_the_key_term_are_counted_apart_from_quotes() -> N
     assert s["model_cited_without_key_term_rate"] == 0.5
 
 
+def test_a_key_term_in_hearths_note_to_the_reader_does_not_count() -> None:
+    from app.quote import FIGURELESS_NOTE, reader_note
+
+    assert " one" in FIGURELESS_NOTE  # "… for a question that asks for one"
+    quoted = _answer(f"“55,000 electors.” [1]{reader_note(FIGURELESS_NOTE)}", False, ["d"], 9)
+    assert Row(EvalQuestion("How many?", ("d",), "one"), answer=quoted).key_term_match() is False
+    assert Row(EvalQuestion("How many?", ("d",), "55,000"), answer=quoted).key_term_match()
+
+
 # -- loaders -----------------------------------------------------------------------------------
 
 
@@ -695,12 +704,13 @@ def test_hearth_eval_on_corpus_keeps_its_quality_floors(corpus_data: Path, tmp_p
 # absorb that, not a real regression; without the quotes (HEARTH_QUOTE_UNSUPPORTED=false) the
 # same run gives 30 key terms and 22 uncited answers, and fails. Since session 11 a number or
 # name the passage contradicts is no longer cited: 9 of the model's 35 cited answers miss the
-# key term (13 of 40 before), and 45 answers hold it (42 before). Since session 12 a quote for a
-# question that asks for a figure holds one where it can: 48 answers hold the key term.
+# key term (13 of 40 before), and 45 answers hold it (42 before). Since session 12 a question
+# that asks for a figure gets one: 50 answers hold the key term, 7 of the model's 33 cited
+# answers miss it.
 MIN_CITATION_PRECISION = 0.92
-MIN_KEY_TERM_MATCHES = 43
+MIN_KEY_TERM_MATCHES = 45
 MAX_ANSWERED_WITHOUT_CITATIONS = 4
-MAX_CITED_WITHOUT_KEY_TERM = 14
+MAX_CITED_WITHOUT_KEY_TERM = 12
 MAX_FALSE_ABSTENTIONS_WITH_ANSWERS = 0.065  # at most 4 of 65
 
 

@@ -8,7 +8,7 @@ import pytest
 from test_attribution import passage
 
 from app.attribution import Attribution, Citation
-from app.quote import QUOTE_CHARS, QUOTED_NOTE, needs_quote, quote
+from app.quote import FIGURELESS_NOTE, QUOTE_CHARS, QUOTED_NOTE, quote, quote_reason
 from index.search import ScoredSentence
 from index.sentences import sentences
 
@@ -21,13 +21,41 @@ def sentence(chunk_id: int, text: str, relevance: float) -> ScoredSentence:
 
 def test_only_an_answer_with_text_no_citation_and_no_abstention_needs_a_quote():
     citation = Citation(1, "doc-1", "Leave", None, "", "27 days")
-    assert needs_quote(Attribution("Paris staff get 99 days.", [], ["…"], True, False))
-    assert needs_quote(Attribution("When do I take the train?", [], [], False, False))  # restated
-    assert not needs_quote(
-        Attribution("Paris staff get 27 days [1].", [citation], [], False, False)
+    unsupported = Attribution("Paris staff get 99 days.", [], ["…"], True, False)
+    assert quote_reason(unsupported) == QUOTED_NOTE
+    restated = Attribution("When do I take the train?", [], [], False, False)
+    assert quote_reason(restated) == QUOTED_NOTE
+    assert (
+        quote_reason(Attribution("Paris staff get 27 days [1].", [citation], [], False, False))
+        is None
     )
-    assert not needs_quote(Attribution("I don't know.", [], [], False, True))
-    assert not needs_quote(Attribution("", [], [], False, False))
+    assert quote_reason(Attribution("I don't know.", [], [], False, True)) is None
+    assert quote_reason(Attribution("", [], [], False, False)) is None
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "reason"),
+    [
+        # a question for a figure, a cited answer without one: it answers nothing
+        ("What's the phone extension for IT?", "IT answers around the clock [1].", FIGURELESS_NOTE),
+        (
+            "When does the freeze begin?",
+            "The freeze protects the on-call team [1].",
+            FIGURELESS_NOTE,
+        ),
+        # a figure, a date or a number in words is an answer
+        ("What's the phone extension for IT?", "It is 4357 [1].", None),
+        ("When does the freeze begin?", "It begins in December [1].", None),
+        ("How often are elections held?", "Every four years [1].", None),
+        ("How often is the report sent?", "It is sent monthly [1].", None),
+        # no figure asked for: a cited answer stands
+        ("Who is our data protection officer?", "Hélène Marchal [1].", None),
+        ("What is formed when a phagosome fuses?", "A phagolysosome [1].", None),
+    ],
+)
+def test_a_cited_answer_without_the_figure_asked_for_needs_a_quote(question, answer, reason):
+    citation = Citation(1, "doc-1", "Page", None, "", answer)
+    assert quote_reason(Attribution(answer, [citation], [], False, False), question) == reason
 
 
 def test_the_closest_sentence_of_the_first_documents_passages_is_quoted():
@@ -162,7 +190,7 @@ def test_the_unsupported_draft_is_kept_with_the_stored_conversation(client, serv
 
 def test_an_answer_attribution_could_not_check_is_not_replaced():
     failed = Attribution("Paris staff get 27 days.", [], [], True, False, checked=False)
-    assert not needs_quote(failed)
+    assert quote_reason(failed, "When?") is None
 
 
 def test_closeness_to_the_question_itself_decides_before_the_conversation():
@@ -331,6 +359,7 @@ REFERRAL = [  # (sentence, cosine to the question) in one passage, closest first
         # no figure wanted: closeness alone
         ("Who pays the referral bonus?", REFERRAL, REFERRAL[0][0]),
         ("What is paid when a referred person is hired?", REFERRAL, REFERRAL[0][0]),
+        ("When a referred person is hired, who is paid?", REFERRAL, REFERRAL[0][0]),
         ("I was referred last year. By when is the bonus paid?", REFERRAL, REFERRAL[2][0]),
         ("The bonus was paid when?", REFERRAL, REFERRAL[2][0]),
         # a figure too far behind the closest sentence, or beyond the closest three
@@ -380,3 +409,25 @@ def test_a_sentence_the_answer_contradicted_still_comes_before_a_figure():
         question="What percentage of people clicked the link?",
     )
     assert quoted is not None and quoted.citations[0].span == scored[0][0]
+
+
+def test_an_answer_without_the_figure_asked_for_is_replaced_by_a_quote(client, model):
+    model.answer = "Employees in the Paris office get annual leave [1]."
+    body = client.post(
+        "/api/query", json={"question": "How many days of annual leave in Paris?"}
+    ).json()
+    assert body["quoted"] and FIGURELESS_NOTE in body["answer"]
+    assert body["answer"].startswith("“Employees in the Paris office get 27 days")
+    model.answer = "Employees in the Paris office get 27 days of annual leave [1]."
+    body = client.post(
+        "/api/query", json={"question": "How many days of annual leave in Paris?"}
+    ).json()
+    assert not body["quoted"] and body["citations"]
+
+
+def test_a_figureless_quote_is_seen_by_the_model_as_the_quote_alone():
+    from app.rag import without_notes
+
+    assert without_notes(f"“27 days.” [1]\n\n({FIGURELESS_NOTE})") == "“27 days.” [1]"
+    streamed = f"Paris staff get leave [1].\n\n“27 days.” [1]\n\n({FIGURELESS_NOTE})"
+    assert without_notes(streamed) == "“27 days.” [1]"
