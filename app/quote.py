@@ -1,4 +1,5 @@
-"""A quoted answer for when the model's own answer states nothing the sources support.
+"""A quoted answer for when the model's own answer states nothing the sources support, or
+gives no figure where the question asks for one.
 
 The bundled 135M model often writes a sentence no passage states ("The most expensive bike I
 can lease is a 2022 BMW 3 Series"), restates the question, or describes the passages instead
@@ -6,7 +7,9 @@ of answering. Attribution finds no support for any of it, so showing it, even fl
 the reader to trust text nobody can check. The sentence retrieval found closest to the question
 is checkable by construction, and on corpus/ it holds the asked fact more often than the
 model's answers do (docs/EVALUATION.md, "Quoted answers"). Hearth then shows that sentence,
-quoted and cited, and says why.
+quoted and cited, and says why. A cited answer can answer nothing too ("The Lisbon office is
+located in a renovated warehouse near the river [2]" for its address): when the question asks
+for a figure and the answer gives none, a close sentence that gives one replaces it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from collections.abc import Sequence
 
 from app.attribution import Attribution, asks, cite, without_markers
+from app.figures import answers_figure, asks_for_figure, gives_figure
 from index.search import ScoredSentence
 from index.types import Passage
 
@@ -24,35 +28,10 @@ QUOTED_NOTE = (
 )
 FIGURELESS_NOTE = (
     "The model's own answer gave no figure, date or number for a question that asks for one, "
-    "so this quotes the closest sentence the sources hold."
+    "so this quotes a close sentence of the sources that does."
 )
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
-# A figure, a date or a number: "1,500 EUR", "in September", "every two weeks", "monthly".
-_FIGURE = re.compile(
-    r"\d|\b(?:January|February|March|April|May|June|July|August|September|October|November"
-    r"|December|Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)\b"
-    r"|(?i:\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
-    r"|forty|fifty|hundred|thousand|million|billion|dozen|half|daily|weekly|monthly|yearly"
-    r"|annually|quarterly)\b)"
-)
-# "How big is the referral bonus?", "By when do I use the days?", "What's the address?": the
-# answer is a figure, a date or a number, which a sentence restating the topic lacks.
-_WANTS_FIGURE = re.compile(
-    r"\bhow\s+(?:many|much|long|soon|big|large|old|often|far|quickly|fast|early|late)\b"
-    r"|\bup\s+to\s+what\b|\bwhat\s+number\b"
-    r"|\b(?:what|which)(?:'s|\s+is|\s+are)\s+the\s+(?:most|least)\s+(?:I|you|we|they|one)\b"
-    r"|\b(?:what|which)(?:'s|\s+is|\s+are)?(?:\s+the|\s+our|\s+my)?\s+(?:\w+\s+)?"
-    r"(?:percentage|share|size|number|amount|price|cost|rate|limit|budget|deadline|date|time"
-    r"|year|day|month|target|maximum|minimum|extension|salary|address|phone)s?\b",
-    re.IGNORECASE,
-)
-# "When" opens the question (or a sentence of it) or ends it: "What is formed when …" asks for
-# a thing, and so does "When B cells begin to replicate, what do their offspring become?".
-_WHEN = re.compile(
-    r"(?:^|[.!?,;:]\s*)(?:(?:and|so|but|by|since|until)\s+)?when\b|\bwhen\s*\?\s*$", re.IGNORECASE
-)
-_CLAUSE_THEN_ASKS = re.compile(r",\s*(?:what|who|whom|whose|which|where|why|how)\b", re.IGNORECASE)
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its cosine is this close to the closest one's
 
@@ -74,19 +53,11 @@ def quote_reason(attribution: Attribution, question: str = "") -> str | None:
         return None
     if not attribution.citations:
         return QUOTED_NOTE
-    if wants_figure(question) and not holds_figure(without_markers(attribution.text)):
+    if asks_for_figure(question) and not answers_figure(
+        without_markers(attribution.text), question
+    ):
         return FIGURELESS_NOTE
     return None
-
-
-def wants_figure(question: str) -> bool:
-    if _WANTS_FIGURE.search(question):
-        return True
-    return bool(_WHEN.search(question)) and not _CLAUSE_THEN_ASKS.search(question)
-
-
-def holds_figure(text: str) -> bool:
-    return bool(_FIGURE.search(text))
 
 
 def quote(
@@ -98,7 +69,9 @@ def quote(
     note: str = QUOTED_NOTE,
 ) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
-    passages of the best-ranked document, quoted with its [n] marker; None when there is none.
+    passages of the best-ranked document, quoted with its [n] marker and `note`; None when there
+    is none (or, for FIGURELESS_NOTE, when none of the closest gives a figure: it would answer
+    no better than the model did).
     `visible`: how many characters of a passage its source card shows (all when None).
     `corrections` (Attribution.corrections) come first: where the model's answer stated a
     number or name that a sentence on the same topic contradicts ("48 %" clicked the link,
@@ -142,8 +115,10 @@ def quote(
         reverse=True,
     )
     best = ranked[0]
-    if wants_figure(question) and best.text.strip() not in corrections:
-        best = next((s for s in ranked[:FIGURE_RANK] if _holds_figure(s, best)), best)
+    if asks_for_figure(question) and best.text.strip() not in corrections:
+        best = next((s for s in ranked[:FIGURE_RANK] if _gives_figure(s, best)), best)
+    if note == FIGURELESS_NOTE and not gives_figure(without_markers(best.text)):
+        return None
     marker = shown[best.chunk_id][0]
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
@@ -151,9 +126,9 @@ def quote(
     return Attribution(text, [citation], [], False, False)
 
 
-def _holds_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
+def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
     return (
-        holds_figure(without_markers(sentence.text))
+        gives_figure(without_markers(sentence.text))
         and not asks(sentence.text)
         and sentence.cosine >= closest.cosine - FIGURE_MARGIN
     )

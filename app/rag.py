@@ -248,11 +248,12 @@ class RagPipeline:
                 tokens.close()  # a client that went away stops the generation
         raw = "".join(pieces).strip()
         attribution = attribute(raw, passages, self.embedder, question.text)
-        quoted, reason = None, quote_reason(attribution, question.text)
+        asked = question.text.strip()
+        quoted, reason = None, quote_reason(attribution, asked)
         if self.settings.quote_unsupported and reason and not cancel.is_set():
             quoted = quote(
-                passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections,
-                question.text, reason,
+                passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, asked,
+                reason,
             )  # fmt: skip
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None:  # the draft's unchecked sentences are kept with the conversation

@@ -127,8 +127,9 @@ class Settings(BaseSettings):
     quote_unsupported: bool = Field(
         True,
         description="When no sentence of the model's answer is supported by the sources, or it "
-        "gives no figure where the question asks for one, answer with the closest source "
-        "sentence, quoted and cited, instead.",
+        "gives no figure where the question asks for one, answer with the source sentence "
+        "closest to the question (for a figure, a close one that gives it), quoted and cited, "
+        "instead.",
     )
     abstain_threshold: float = Field(
         0.52, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."

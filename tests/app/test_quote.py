@@ -356,12 +356,12 @@ REFERRAL = [  # (sentence, cosine to the question) in one passage, closest first
             ],
             "Aim for changes under 400 changed lines.",
         ),
+        ("I was referred last year. By when is the bonus paid?", REFERRAL, REFERRAL[2][0]),
+        ("The bonus was paid when?", REFERRAL, REFERRAL[2][0]),
         # no figure wanted: closeness alone
         ("Who pays the referral bonus?", REFERRAL, REFERRAL[0][0]),
         ("What is paid when a referred person is hired?", REFERRAL, REFERRAL[0][0]),
         ("When a referred person is hired, who is paid?", REFERRAL, REFERRAL[0][0]),
-        ("I was referred last year. By when is the bonus paid?", REFERRAL, REFERRAL[2][0]),
-        ("The bonus was paid when?", REFERRAL, REFERRAL[2][0]),
         # a figure too far behind the closest sentence, or beyond the closest three
         (
             "How much is the bonus?",
@@ -431,3 +431,15 @@ def test_a_figureless_quote_is_seen_by_the_model_as_the_quote_alone():
     assert without_notes(f"“27 days.” [1]\n\n({FIGURELESS_NOTE})") == "“27 days.” [1]"
     streamed = f"Paris staff get leave [1].\n\n“27 days.” [1]\n\n({FIGURELESS_NOTE})"
     assert without_notes(streamed) == "“27 days.” [1]"
+
+
+def test_an_answer_without_the_figure_stands_when_no_close_sentence_gives_it():
+    text = "IT answers around the clock. Call the service desk for urgent issues."
+    scored = [
+        sentence(1, "IT answers around the clock.", 0.8),
+        sentence(1, "Call the service desk for urgent issues.", 0.7),
+    ]
+    question = "What's the phone extension for IT?"
+    assert quote([passage(1, text)], scored, question=question, note=FIGURELESS_NOTE) is None
+    unsupported = quote([passage(1, text)], scored, question=question)  # QUOTED_NOTE: still one
+    assert unsupported is not None and QUOTED_NOTE in unsupported.text

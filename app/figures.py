@@ -1,0 +1,109 @@
+"""Does a question ask for a figure, a date or a number, and does a text give one?
+
+Two English word patterns for app/quote.py. The sentence closest to a question often names its
+topic but not the figure asked for ("If you refer several people, you get a bonus for each
+hire." for "How big is the referral bonus?"), so a quote prefers a close sentence that gives
+one; and the bundled 135M model's cited answer can answer nothing ("The Lisbon office is located
+in a renovated warehouse near the river [2]" for its address), so such an answer gives way to a
+quote. A question the patterns miss keeps the old behaviour (closeness alone, the model's
+answer); one they catch wrongly can cost a right answer, so where in doubt they miss:
+"What's the time zone of the office?", "When should I use the VPN?" and "What was the
+Gettysburg Address?" ask for no figure.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The figure is the head of the question's noun phrase ("the phone extension for IT", "the
+# salary range for E3"), lower case (a name such as "the Gettysburg Address" is none), with at
+# most two lower-case words before it ("the availability target"; "the time zone" is no time).
+_NOUNS = (
+    r"percentage|share|size|number|amount|price|cost|rate|limit|budget|deadline|date|time|year"
+    r"|day|month|target|maximum|minimum|extension|salary|address|phone|range|population|length"
+    r"|duration|age|distance"
+)
+_HEAD_ENDS = (
+    r"(?=\s*(?:[?.!,;:]|$)|\s+(?:of|for|to|on|per|in|at|from|with|do|does|did|is|are|was|were"
+    r"|will|would|can|could|should|must|has|have|had|apply|applies|we|i|you|they|that)\b)"
+    r"(?!\s+of\s+(?:detail|information|effort|work)\b)"
+)
+_ASKS_FIGURE = re.compile(
+    r"\bhow\s+(?:many|much(?!\s+(?:of|detail)\b)|long|soon|big|large|old|often|far|quickly"
+    r"|fast|early|late)\b"
+    r"|\bup\s+to\s+what\b|\bwhat\s+number\b"
+    r"|\b(?:what|which)(?:'s|\s+is|\s+was)\s+the\s+(?:most|least)\s+(?:I|you|we|they|one)\b"
+    r"(?!\s+(?:can|could|should|must)\s+do\b)"
+    r"|\b(?:what|which)(?:'s|\s+is|\s+are|\s+was|\s+were)?(?:\s+(?:the|our|my|your|its|their))?"
+    rf"\s+(?-i:(?:(?!an?\b|e-?mail\b)[a-z][\w-]*\s+){{0,2}}(?:{_NOUNS})s?){_HEAD_ENDS}",
+    re.IGNORECASE,
+)
+# "When" opens the question (or a sentence of it) or ends it: "What is formed when …" asks for
+# a thing. And a "when" that sets a condition asks for none: "When I travel, who approves?",
+# "When should I use the VPN?", "When is a doctor's note required?".
+_WHEN = re.compile(
+    r"(?:^\W*|[.!?,;:]\s*)(?:(?:and|so|but|by|since|until)\s+)?when\b|\bwhen\s*\?\W*$",
+    re.IGNORECASE,
+)
+_WHEN_A_CONDITION = re.compile(
+    r",[^?]*?\b(?:what|who|whom|whose|which|where|why|how)\b"
+    r"|,\s*(?:do|does|did|is|are|was|were|can|could|should|must|will|would|may|has|have)\b"
+    r"|^\W*when\s+(?!and\b|or\b)[^?,]*?\s(?:who|whom|whose|what|which|where|why|how)\b"
+    r"|\bwhen\s+(?:should|can|could|may|might|would|do\s+(?:I|we|you)\s+need)\b"
+    r"|\bwhen\s+(?:is|are)\b[^?]*\b(?:required|needed|necessary|allowed|mandatory|permitted)\b",
+    re.IGNORECASE,
+)
+
+# A figure, a date or a number: "1,500 EUR", "9:00", "in September", "every two weeks".
+_FIGURE = re.compile(
+    r"\d[\d.,:/%]*"
+    r"|\b(?:January|February|March|April|May(?!\s+(?:I|we|you|they|he|she|it)\b)|June|July"
+    r"|August|September|October|November|December|Monday|Tuesday|Wednesday|Thursday|Friday"
+    r"|Saturday|Sunday)\b"
+    r"|(?i:\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty"
+    r"|forty|fifty|hundred|thousand|million|billion|dozen|half|daily|weekly|monthly|yearly"
+    r"|annually|quarterly)\b)"
+)
+# An answer may give it in more words than a sentence worth quoting for it: "within one week",
+# "the fourth calendar day", "twice a year", "at midnight", "free of charge".
+_FIGURE_IN_WORDS = re.compile(
+    r"(?i:\b(?:one|zero|none|once|twice|thrice|noon|midday|midnight|fortnight(?:ly)?|hourly"
+    r"|(?:bi|semi-?)(?:weekly|monthly|annual(?:ly)?)|(?:thir|four|fif|six|seven|eigh|nine)teen"
+    r"|(?:six|seven|eigh|nine)ty|second|third|fourth|fifth|sixth|seventh|eighth|ninth"
+    r"|tenth|eleventh|twelfth|\w+teenth|\w+tieth|free|unlimited"
+    r"|no\s+(?:limit|maximum|minimum|cap|cost|charge))\b)"
+)
+# … and a "when" may be answered by a condition or a moment: "as soon as they enter into force".
+_MOMENT = re.compile(
+    r"(?i:\b(?:whenever|if|unless|as\s+soon\s+as|before|after|during|within|until|upon"
+    r"|immediately|night|morning|evening)\b)"
+)
+_PASSAGE_NUMBER = re.compile(r"(?i:\b(?:passages?|sources?|documents?)\s+\d+)")
+
+
+def asks_for_figure(question: str) -> bool:
+    """Whether the question asks for a figure, a date or a number."""
+    if _ASKS_FIGURE.search(question):
+        return True
+    return bool(_WHEN.search(question)) and not _WHEN_A_CONDITION.search(question)
+
+
+def gives_figure(text: str) -> bool:
+    """Whether a source sentence gives a figure, a date or a number (to prefer it in a quote)."""
+    return bool(_FIGURE.search(text))
+
+
+def answers_figure(answer: str, question: str) -> bool:
+    """Whether an answer gives a figure, a date or a number the question does not already
+    hold ("the salary range for band E3 is competitive" only repeats "E3"), or for a "when"
+    question a moment or a condition."""
+    answer = _PASSAGE_NUMBER.sub(" ", answer)  # "according to passage 2" gives nothing
+    asked = {m.group(0).casefold() for m in _FIGURE.finditer(question)}
+    for pattern in (_FIGURE, _FIGURE_IN_WORDS):
+        if any(m.group(0).casefold() not in asked for m in pattern.finditer(answer)):
+            return True
+    return (
+        bool(_WHEN.search(question))
+        and not _ASKS_FIGURE.search(question)
+        and bool(_MOMENT.search(answer))
+    )

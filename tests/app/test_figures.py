@@ -1,0 +1,129 @@
+"""Which questions ask for a figure, a date or a number, and which texts give one."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.figures import answers_figure, asks_for_figure, gives_figure
+
+ASK_FOR_A_FIGURE = [
+    # employees' questions
+    "How big is the referral bonus?",
+    "How many weeks of fully paid leave does the partner get?",
+    "How many of the staff must vote for it?",
+    "How soon do I need to report a suspected security incident?",
+    "How often are salaries reviewed?",
+    "How far in advance must I request leave?",
+    "What's the phone extension for IT?",
+    "What's the salary range for band E3 in Berlin?",
+    "What's my annual learning budget?",
+    "What availability target does a Tier 2 service have?",
+    "What's the maximum number of remote days?",
+    "What is the price of the gym membership?",
+    "What size of monitor can I order?",
+    "What number do I call for travel assistance?",
+    "Up to what amount can a department head approve a purchase?",
+    "What's the most I can claim for dinner?",
+    "When does the year-end deployment freeze begin?",
+    "By when do I submit expenses?",
+    "I'm in Berlin. By when do I have to use the carried-over days?",
+    "Can I carry over leave? Until when?",
+    "The bonus was paid when?",
+    # encyclopedic questions
+    "What year did the Ming dynasty end?",
+    "In what year was Harvard founded?",
+    "At what age did British Gas force their workers to retire?",
+    "What was the population of Warsaw in 1939?",
+    "When was the Ming dynasty in power?",
+    "Since when has Warsaw been the capital?",
+    "How old is the universe?",
+]
+ASK_FOR_NO_FIGURE = [
+    # a listed noun that is not the head of the phrase, or part of a name
+    "What's the time zone of the Lisbon office?",
+    "Which day-care providers do we partner with?",
+    "What is the phone policy?",
+    "What's the salary review process?",
+    "What's the date format we use in invoices?",
+    "What is the email address of payroll?",
+    "What's the amount of detail required in an expense report?",
+    "What is a time signature?",
+    "What was the Gettysburg Address?",
+    "What is the Planck time?",
+    "What is the International Date Line?",
+    "What is the rate-limiting step of glycolysis?",
+    "What is the most important rule for customer data?",
+    "What's the least you can do when you find a bug?",
+    "How much of the travel policy applies to contractors?",
+    "How much detail should a ticket include?",
+    # a "when" that sets a condition, or sits inside the question
+    "When should I use the VPN?",
+    "When can I work from home?",
+    "When is a doctor's note required?",
+    "When I travel, who approves?",
+    "When I travel who approves my expenses?",
+    "When travelling abroad, do I need approval?",
+    "When B cells and T cells begin to replicate, what do their offspring become?",
+    "What is formed when a phagosome fuses with a lysosome?",
+    "Who do I call when the VPN is down?",
+    # no figure at all
+    "Who is our data protection officer?",
+    "Which is the largest meeting room in Paris?",
+]
+
+
+@pytest.mark.parametrize("question", ASK_FOR_A_FIGURE)
+def test_a_question_that_asks_for_a_figure(question: str) -> None:
+    assert asks_for_figure(question)
+
+
+@pytest.mark.parametrize("question", ASK_FOR_NO_FIGURE)
+def test_a_question_that_asks_for_no_figure(question: str) -> None:
+    assert not asks_for_figure(question)
+
+
+@pytest.mark.parametrize(
+    ("text", "gives"),
+    [
+        ("1,500 EUR gross for each referred person.", True),
+        ("Kindling runs in two cycles a year, starting in March and September.", True),
+        ("The meeting opens on Monday.", True),
+        ("Reports go out monthly.", True),
+        ("May I bring a guest?", False),  # a verb, not a month
+        ("If you refer several people, you get a bonus for each hire.", False),
+        ("Meeting rooms in Paris are named after French rivers.", False),
+    ],
+)
+def test_a_sentence_that_gives_a_figure(text: str, gives: bool) -> None:
+    assert gives_figure(text) is gives
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "answers"),
+    [
+        ("What's the phone extension for IT?", "It is 4357.", True),
+        ("What's the phone extension for IT?", "IT answers around the clock.", False),
+        ("When does the freeze begin?", "It begins in December.", True),
+        ("When does the freeze begin?", "The freeze protects the on-call team.", False),
+        ("How often are elections held?", "Every four years.", True),
+        ("How often is the report sent?", "Twice a year.", True),
+        ("How soon must I report it?", "Within one week.", True),
+        ("From when is a sick note needed?", "From the fourth calendar day.", True),
+        ("How much does the eye test cost?", "It is free.", True),
+        ("When do the rules apply?", "As soon as they enter into force.", True),
+        ("When do the rules apply?", "The rules apply to everyone.", False),
+        # a figure the question already holds answers nothing, nor does a passage's number
+        ("What's the salary range for band E3?", "The range for band E3 is competitive.", False),
+        ("What's the salary range for band E3?", "The range for band E3 is 55,000 EUR.", True),
+        (
+            "What's the address of the office?",
+            "According to passage 2, it is near the river.",
+            False,
+        ),
+        ("In which months do the cycles begin?", "In the first month of the cycle.", False),
+    ],
+)
+def test_an_answer_that_gives_the_figure_asked_for(
+    question: str, answer: str, answers: bool
+) -> None:
+    assert answers_figure(answer, question) is answers
