@@ -45,12 +45,13 @@ _WHEN = re.compile(
     r"(?:^\W*|[.!?,;:]\s*)(?:(?:and|so|but|by|since|until)\s+)?when\b|\bwhen\s*\?\W*$",
     re.IGNORECASE,
 )
-_WHEN_A_CONDITION = re.compile(
-    r",[^?]*?\b(?:what|who|whom|whose|which|where|why|how)\b"
+_WHEN_A_CONDITION = re.compile(  # bounded: a 4,000-character question stays linear
+    r",[^?]{0,200}?\b(?:what|who|whom|whose|which|where|why|how)\b"
     r"|,\s*(?:do|does|did|is|are|was|were|can|could|should|must|will|would|may|has|have)\b"
     r"|^\W*when\s+(?!and\b|or\b)[^?,]*?\s(?:who|whom|whose|what|which|where|why|how)\b"
     r"|\bwhen\s+(?:should|can|could|may|might|would|do\s+(?:I|we|you)\s+need)\b"
-    r"|\bwhen\s+(?:is|are)\b[^?]*\b(?:required|needed|necessary|allowed|mandatory|permitted)\b",
+    r"|\bwhen\s+(?:is|are)\b[^?]{0,200}"
+    r"\b(?:required|needed|necessary|allowed|mandatory|permitted)\b",
     re.IGNORECASE,
 )
 
