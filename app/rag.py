@@ -18,7 +18,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel
 from app.prompt import build_prompt, condense, focus
-from app.quote import FIGURELESS_NOTE, QUOTED_NOTE, quote, quote_reason, reader_note
+from app.quote import QUOTE_NOTES, quote, quote_reason, reader_note
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
@@ -76,7 +76,7 @@ def without_notes(answer: str) -> str:
     quote alone (a streamed one, as /v1 clients send it back, also holds the draft it
     replaced)."""
     answer = answer.rstrip()
-    for note in (reader_note(QUOTED_NOTE), reader_note(FIGURELESS_NOTE)):
+    for note in map(reader_note, QUOTE_NOTES):
         if answer.endswith(note):
             return answer.removesuffix(note).rsplit("\n\n", 1)[-1]
     return answer.replace(reader_note(UNCITED_NOTE), "")

@@ -126,10 +126,10 @@ class Settings(BaseSettings):
     )
     quote_unsupported: bool = Field(
         True,
-        description="When no sentence of the model's answer is supported by the sources, or it "
-        "gives no figure where the question asks for one, answer with the source sentence "
-        "closest to the question (for a figure, a close one that gives it), quoted and cited, "
-        "instead.",
+        description="When no sentence of the model's answer is supported by the sources, it "
+        "gives no figure where the question asks for one, or it says it does not know although "
+        "the evidence passed the threshold, answer with the source sentence closest to the "
+        "question (for a figure, a close one that gives it), quoted and cited, instead.",
     )
     abstain_threshold: float = Field(
         0.52, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."

@@ -705,13 +705,14 @@ def test_hearth_eval_on_corpus_keeps_its_quality_floors(corpus_data: Path, tmp_p
 # same run gives 30 key terms and 22 uncited answers, and fails. Since session 11 a number or
 # name the passage contradicts is no longer cited: 9 of the model's 35 cited answers miss the
 # key term (13 of 40 before), and 45 answers hold it (42 before). Since session 12 a question
-# that asks for a figure gets one: 50 answers hold the key term, 7 of the model's 33 cited
-# answers miss it.
+# that asks for a figure gets one and the model's "I don't know" past the threshold gives way
+# to a quote: 51 answers hold the key term, 7 of the model's 33 cited answers miss it, 1 of 65
+# answerable questions is wrongly abstained (by the evidence).
 MIN_CITATION_PRECISION = 0.92
-MIN_KEY_TERM_MATCHES = 45
+MIN_KEY_TERM_MATCHES = 46
 MAX_ANSWERED_WITHOUT_CITATIONS = 4
 MAX_CITED_WITHOUT_KEY_TERM = 12
-MAX_FALSE_ABSTENTIONS_WITH_ANSWERS = 0.065  # at most 4 of 65
+MAX_FALSE_ABSTENTIONS_WITH_ANSWERS = 0.05  # at most 3 of 65
 
 
 @pytest.mark.integration

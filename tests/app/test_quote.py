@@ -8,7 +8,14 @@ import pytest
 from test_attribution import passage
 
 from app.attribution import Attribution, Citation
-from app.quote import FIGURELESS_NOTE, QUOTE_CHARS, QUOTED_NOTE, quote, quote_reason
+from app.quote import (
+    DECLINED_NOTE,
+    FIGURELESS_NOTE,
+    QUOTE_CHARS,
+    QUOTED_NOTE,
+    quote,
+    quote_reason,
+)
 from index.search import ScoredSentence
 from index.sentences import sentences
 
@@ -29,7 +36,7 @@ def test_only_an_answer_with_text_no_citation_and_no_abstention_needs_a_quote():
         quote_reason(Attribution("Paris staff get 27 days [1].", [citation], [], False, False))
         is None
     )
-    assert quote_reason(Attribution("I don't know.", [], [], False, True)) is None
+    assert quote_reason(Attribution("I don't know.", [], [], False, True)) == DECLINED_NOTE
     assert quote_reason(Attribution("", [], [], False, False)) is None
 
 
@@ -113,13 +120,27 @@ def test_the_quote_can_be_turned_off(client, model):
     assert "yachts" in body["answer"] and not body["citations"]
 
 
-def test_a_supported_answer_or_the_models_abstention_is_not_quoted(client, model):
+def test_a_supported_answer_is_not_quoted(client, model):
     supported = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
     assert not supported["quoted"] and supported["citations"]
+
+
+def test_the_models_i_dont_know_past_the_evidence_threshold_is_replaced_by_a_quote(client, model):
     model.answer = "I don't know."
     declined = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
-    assert declined["abstained"] and declined["abstained_by"] == "model"
-    assert not declined["quoted"] and not declined["citations"]
+    assert declined["quoted"] and not declined["abstained"] and declined["abstained_by"] is None
+    assert declined["answer"].startswith("“Employees in the Paris office get 27 days")
+    assert DECLINED_NOTE in declined["answer"] and declined["citations"]
+    client.app.state.settings.quote_unsupported = False  # the model's word stands
+    kept = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert kept["abstained"] and kept["abstained_by"] == "model" and not kept["quoted"]
+
+
+def test_a_question_below_the_evidence_threshold_still_gets_i_dont_know(client, model):
+    body = client.post(
+        "/api/query", json={"question": "Who won the 2022 football World Cup?"}
+    ).json()
+    assert body["abstained"] and body["abstained_by"] == "retrieval" and not body["quoted"]
 
 
 def test_the_openai_api_says_an_answer_was_quoted(client, model):
@@ -429,6 +450,7 @@ def test_a_figureless_quote_is_seen_by_the_model_as_the_quote_alone():
     from app.rag import without_notes
 
     assert without_notes(f"“27 days.” [1]\n\n({FIGURELESS_NOTE})") == "“27 days.” [1]"
+    assert without_notes(f"“27 days.” [1]\n\n({DECLINED_NOTE})") == "“27 days.” [1]"
     streamed = f"Paris staff get leave [1].\n\n“27 days.” [1]\n\n({FIGURELESS_NOTE})"
     assert without_notes(streamed) == "“27 days.” [1]"
 
