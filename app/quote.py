@@ -128,10 +128,10 @@ def quote(
     best = ranked[0]
     if asks_for_figure(question) and best.text.strip() not in corrections:
         best = next((s for s in ranked[:FIGURE_RANK] if _gives_figure(s, best)), best)
-    if note == FIGURELESS_NOTE and not gives_figure(without_markers(best.text)):
+    span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
+    if note == FIGURELESS_NOTE and not gives_figure(span):
         return None
     marker = shown[best.chunk_id][0]
-    span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(note)}"
     return Attribution(text, [citation], [], False, False)

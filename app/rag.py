@@ -247,8 +247,8 @@ class RagPipeline:
             if isinstance(tokens, Iterator) and hasattr(tokens, "close"):
                 tokens.close()  # a client that went away stops the generation
         raw = "".join(pieces).strip()
-        attribution = attribute(raw, passages, self.embedder, question.text)
         asked = question.text.strip()
+        attribution = attribute(raw, passages, self.embedder, asked)
         quoted, reason = None, quote_reason(attribution, asked)
         if self.settings.quote_unsupported and reason and not cancel.is_set():
             quoted = quote(

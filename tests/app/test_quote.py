@@ -414,18 +414,21 @@ REFERRAL = [  # (sentence, cosine to the question) in one passage, closest first
 def test_a_question_for_a_figure_quotes_a_close_sentence_that_holds_one(
     question, scored, quoted_span
 ):
+    quoted = quote_one_passage(scored, question=question)
+    assert quoted is not None and quoted.citations[0].span == quoted_span
+
+
+def quote_one_passage(scored: list[tuple[str, float]], **options) -> Attribution | None:
+    """`quote` over one passage made of the (sentence, cosine) pairs, closest first."""
     text = " ".join(words for words, _ in scored)
     closest = [sentence(1, words, cosine) for words, cosine in scored]
-    quoted = quote([passage(1, text)], closest, question=question)
-    assert quoted is not None and quoted.citations[0].span == quoted_span
+    return quote([passage(1, text)], closest, **options)
 
 
 def test_a_sentence_the_answer_contradicted_still_comes_before_a_figure():
     scored = [("Clicked the link: nine in a hundred.", 0.6), ("Sent on 12 January.", 0.55)]
-    text = " ".join(words for words, _ in scored)
-    quoted = quote(
-        [passage(1, text)],
-        [sentence(1, words, cosine) for words, cosine in scored],
+    quoted = quote_one_passage(
+        scored,
         corrections=(scored[0][0],),
         question="What percentage of people clicked the link?",
     )
@@ -456,12 +459,11 @@ def test_a_figureless_quote_is_seen_by_the_model_as_the_quote_alone():
 
 
 def test_an_answer_without_the_figure_stands_when_no_close_sentence_gives_it():
-    text = "IT answers around the clock. Call the service desk for urgent issues."
     scored = [
-        sentence(1, "IT answers around the clock.", 0.8),
-        sentence(1, "Call the service desk for urgent issues.", 0.7),
+        ("IT answers around the clock.", 0.8),
+        ("Call the service desk for urgent issues.", 0.7),
     ]
     question = "What's the phone extension for IT?"
-    assert quote([passage(1, text)], scored, question=question, note=FIGURELESS_NOTE) is None
-    unsupported = quote([passage(1, text)], scored, question=question)  # QUOTED_NOTE: still one
+    assert quote_one_passage(scored, question=question, note=FIGURELESS_NOTE) is None
+    unsupported = quote_one_passage(scored, question=question)  # QUOTED_NOTE: still one
     assert unsupported is not None and QUOTED_NOTE in unsupported.text
