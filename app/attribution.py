@@ -19,6 +19,7 @@ import numpy as np
 from index.protocols import Embedder
 from index.search import STOP_WORDS
 from index.sentences import MARKER_PATTERN, sentence_spans
+from index.terms import stem
 from index.types import Passage
 
 log = logging.getLogger(__name__)
@@ -238,17 +239,6 @@ def _marker_numbers(inner: str) -> list[int]:
     return [int(part) for part in parts]
 
 
-def _stem(word: str) -> str:
-    """Crude suffix stripping so that leave/leaves/leaving and policy/policies meet."""
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
-            word = word[: -len(suffix)]
-            break
-    return word[:-1] if word.endswith("e") and len(word) > 3 else word
-
-
 def _terms(text: str, names: set[str]) -> tuple[dict[str, float], set[str]]:
     """Content terms with weights (numbers and known names weigh more) and the key terms."""
     weights: dict[str, float] = {}
@@ -261,7 +251,7 @@ def _terms(text: str, names: set[str]) -> tuple[dict[str, float], set[str]]:
             word = m.group("word")
             if len(word) < 2 or word in STOP_WORDS or word in _EXTRA_STOP or not word.isalnum():
                 continue
-            term = _stem(word)
+            term = stem(word)
             if term in names:
                 keys.add(term)
         weights[term] = KEY_WEIGHT if term in keys else 1.0
@@ -274,7 +264,7 @@ def _names(text: str) -> set[str]:
     for m in _NAME.finditer(text):
         word = m.group(1)
         if word[0].isupper() and word.casefold() not in STOP_WORDS:
-            found.add(_stem(word.casefold()))
+            found.add(stem(word.casefold()))
     return found
 
 

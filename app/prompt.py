@@ -65,9 +65,10 @@ def condense(
     count: int,
     keep: frozenset[int] = frozenset(),
 ) -> list[Passage]:
-    """The passages cut to the `count` sentences closest to the question among them, each kept
-    in reading order in its passage; a passage left with no sentence is not shown, unless its
-    chunk id is in `keep` (the evidence's carriers, as for `focus`): it keeps its closest one.
+    """The passages cut to the `count` sentences most pertinent to the question among them (by
+    cosine and shared words, `ScoredSentence.pertinence`), each kept in reading order in its
+    passage; a passage left with no sentence is not shown, unless its chunk id is in `keep` (the
+    evidence's carriers, as for `focus`): it keeps its most pertinent one.
 
     The bundled 135M model copies from whatever it is shown: given three sentences instead of
     whole chunks it put the key term in 32 instead of 24 of 65 corpus answers, its citations
@@ -79,10 +80,10 @@ def condense(
     candidates = [s for s in scored if s.chunk_id in shown]
     if count <= 0 or not candidates:
         return list(passages)
-    by_relevance = sorted(candidates, key=lambda s: -s.relevance)
-    kept = {(s.chunk_id, s.position) for s in by_relevance[:count]}
+    by_pertinence = sorted(candidates, key=lambda s: -s.pertinence)
+    kept = {(s.chunk_id, s.position) for s in by_pertinence[:count]}
     for chunk_id in keep - {chunk_id for chunk_id, _ in kept}:
-        closest = next((s for s in by_relevance if s.chunk_id == chunk_id), None)
+        closest = next((s for s in by_pertinence if s.chunk_id == chunk_id), None)
         if closest is not None:
             kept.add((chunk_id, closest.position))
     condensed = []

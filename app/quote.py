@@ -38,7 +38,7 @@ QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE)
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
-FIGURE_MARGIN = 0.25  # … and only if its cosine is this close to the closest one's
+FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest one's
 
 
 def reader_note(note: str) -> str:
@@ -95,7 +95,8 @@ def quote(
     text compete, so the quote is in the source card it cites; a sentence that is only a
     citation marker ("[12]") has nothing to quote. Closeness is to the question itself first,
     then to the conversation: "and in Berlin?" wants the Berlin sentence, not the Paris one
-    before it.
+    before it; it counts the question's rarer words a sentence shares besides its cosine
+    (`ScoredSentence.closeness`).
     A sentence that is itself a question never answers one (an FAQ's "Q: What is the Wi-Fi?"
     sits closest to a question about Wi-Fi): it is quoted only when nothing else is left.
     When the `question` asks for a figure ("how big", "when", "what's the address"), a sentence
@@ -119,8 +120,8 @@ def quote(
         key=lambda s: (
             not asks(s.text),
             s.text.strip() in corrections,
-            s.cosine,
-            s.relevance,
+            s.closeness,
+            s.pertinence,
             -shown[s.chunk_id][0],
         ),
         reverse=True,
@@ -141,5 +142,5 @@ def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
     return (
         gives_figure(without_markers(sentence.text))
         and not asks(sentence.text)
-        and sentence.cosine >= closest.cosine - FIGURE_MARGIN
+        and sentence.closeness >= closest.closeness - FIGURE_MARGIN
     )

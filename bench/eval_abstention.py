@@ -51,7 +51,13 @@ from app.datasets import (  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
-from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
+from index.search import (  # noqa: E402
+    EvidenceSignals,
+    evidence_signals,
+    fts_query,
+    hybrid_search,
+    query_terms,
+)
 from index.store import SQLiteStore  # noqa: E402
 from ingest.pipeline import IngestOptions, Ingestor  # noqa: E402
 
@@ -112,7 +118,7 @@ def signals(
     lexical = store.lexical_search(fts_query(text), groups, 1)
     dense = store.dense_search(vector, groups, 1)
     agree = float(bool(lexical and dense and lexical[0].document.id == dense[0].document.id))
-    terms = [t.strip('"') for t in fts_query(text).split(" OR ") if t]
+    terms = query_terms(text)
     return {
         "evidence": s.score,
         "cosine": s.cosine,

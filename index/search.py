@@ -16,6 +16,7 @@ import numpy as np
 
 from index.protocols import Embedder, Store, Vectors
 from index.sentences import sentences
+from index.terms import term_overlap
 from index.types import Passage
 
 MAX_QUERY_TERMS = 32
@@ -172,16 +173,21 @@ def _negation(match: re.Match[str]) -> str:
     return " can not" if can else " will not" if will else " shall not" if shall else " not"
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression for free text: quoted terms OR-ed, stop words removed.
-
-    Returns "" when the text holds no searchable word; the caller then skips the search.
-    """
+def query_terms(text: str) -> list[str]:
+    """The words free text is searched and weighed by: lower case, once each, stop words
+    removed (unless nothing else is left), contractions and possessives undone."""
     text = _CLITIC.sub("", _NEGATION.sub(_negation, text))
     words = [w for w in _WORD.findall(text.casefold()) if w.strip("_")]
     content = [w for w in words if w not in STOP_WORDS] or words
-    unique = list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{word}"' for word in unique)
+    return list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression for free text: its `query_terms`, quoted and OR-ed.
+
+    Returns "" when the text holds no searchable word; the caller then skips the search.
+    """
+    return " OR ".join(f'"{word}"' for word in query_terms(text))
 
 
 def bm25_top_k(store: Store, query: str, groups: frozenset[str], k: int) -> list[Passage]:
@@ -320,7 +326,7 @@ def hybrid_search(
     # previous question's words and be answered instead of refused.
     if not used:
         return Retrieval(chosen, 0.0)
-    scored = score_sentences(embedder, chosen, [vector for _, vector in used])
+    scored = score_sentences(embedder, chosen, [vector for _, vector in used], used[0][0])
     signals = evidence_signals(store, chosen, *used[0], groups, scored)
     return Retrieval(chosen, signals.score, signals.carriers, tuple(scored))
 
@@ -331,13 +337,21 @@ def hybrid_search(
 COSINE_WEIGHT = 0.7
 
 
+# Sentences are shown to the model and quoted by their cosine plus this much of their share of
+# the question's words (`ScoredSentence.overlap`). Replayed over the sentences retrieval offers
+# (docs/EVALUATION.md, "Sentences that share the question's words"), 0.15-0.25 put the key term
+# in more prompts and quotes on corpus/ and SQuAD alike; from 0.3 corpus/ loses quotes.
+TERM_WEIGHT = 0.2
+
+
 @dataclass(frozen=True)
 class ScoredSentence:
     """One sentence of a retrieved chunk (`position`: its place in the chunk's `sentences()`).
 
     `cosine` is its closeness to the question itself, which the evidence uses; `relevance` the
     best over every query searched, so a follow-up ("and in Berlin?") also values sentences
-    close to the conversation it continues.
+    close to the conversation it continues; `overlap` its share of the question's words, rare
+    ones among the retrieved sentences weighing most (index/terms.py).
     """
 
     chunk_id: int
@@ -345,6 +359,17 @@ class ScoredSentence:
     text: str
     cosine: float
     relevance: float
+    overlap: float = 0.0
+
+    @property
+    def closeness(self) -> float:
+        """How close it is to the question, in meaning and in words: what a quote ranks by."""
+        return self.cosine + TERM_WEIGHT * self.overlap
+
+    @property
+    def pertinence(self) -> float:
+        """The same over the conversation too: what picks the sentences the model sees."""
+        return self.relevance + TERM_WEIGHT * self.overlap
 
 
 @dataclass(frozen=True)
@@ -400,10 +425,10 @@ def evidence_signals(
 
 
 def score_sentences(
-    embedder: Embedder, passages: list[Passage], vectors: list[Vectors]
+    embedder: Embedder, passages: list[Passage], vectors: list[Vectors], question: str = ""
 ) -> list[ScoredSentence]:
     """Every sentence of the passages, in reading order, scored against the query vectors (the
-    first is the question itself). One embedding call for all of them."""
+    first is the question itself) and the `question`'s words. One embedding call for all."""
     pieces = [
         (passage.chunk.id, position, sentence)
         for passage in passages
@@ -412,11 +437,13 @@ def score_sentences(
     ]
     if not pieces or not vectors:
         return []
-    embedded = np.asarray(embedder.embed_documents([text for *_, text in pieces]), np.float32)
+    texts = [text for *_, text in pieces]
+    embedded = np.asarray(embedder.embed_documents(texts), np.float32)
     cosines = embedded @ np.stack(vectors, axis=1)
+    overlaps = term_overlap(query_terms(question), texts)
     return [
-        ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()))
-        for (chunk_id, position, text), row in zip(pieces, cosines, strict=True)
+        ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()), overlap)
+        for (chunk_id, position, text), row, overlap in zip(pieces, cosines, overlaps, strict=True)
     ]
 
 
@@ -424,7 +451,7 @@ def _best_coverage(
     store: Store, text: str, chunk_ids: list[int], groups: frozenset[str]
 ) -> tuple[float, int | None]:
     """(term coverage, the first chunk reaching it; None when no term counts)."""
-    terms = [term.strip('"') for term in fts_query(text).split(" OR ") if term]
+    terms = query_terms(text)
     if not terms:
         return 0.0, None
     total, frequencies, holders = store.term_statistics(terms, groups, chunk_ids)

@@ -3,6 +3,8 @@ model borrows wrong facts from, and every passage shown costs prompt tokens."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from test_attribution import passage
 
@@ -104,6 +106,18 @@ def test_passages_are_cut_to_the_sentences_closest_to_the_question():
     ]
     assert [p.score for p in condensed] == [0.03, 0.01]  # rank, score and document are kept
     assert condensed[1].document == passages[2].document
+
+
+def test_sentences_sharing_the_questions_rare_words_are_kept_before_slightly_closer_ones():
+    passages = with_scores(0.03)
+    sentences = [
+        ScoredSentence(1, 0, "Reported the email: 48%.", 0.0, 0.68, 0.0),
+        ScoredSentence(1, 1, "Opened the email: 71%.", 0.0, 0.60, 0.0),
+        ScoredSentence(1, 2, "Clicked the link: 9%.", 0.0, 0.57, 0.8),
+    ]
+    assert condense(passages, sentences, 1)[0].chunk.text == "Clicked the link: 9%."
+    plain = [replace(s, overlap=0.0) for s in sentences]
+    assert condense(passages, plain, 1)[0].chunk.text == "Reported the email: 48%."
 
 
 def test_sentences_of_passages_not_shown_are_not_taken():

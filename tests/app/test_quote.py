@@ -467,3 +467,20 @@ def test_an_answer_without_the_figure_stands_when_no_close_sentence_gives_it():
     assert quote_one_passage(scored, question=question, note=FIGURELESS_NOTE) is None
     unsupported = quote_one_passage(scored, question=question)  # QUOTED_NOTE: still one
     assert unsupported is not None and QUOTED_NOTE in unsupported.text
+
+
+def test_a_sentence_holding_the_questions_rare_words_can_outrank_a_closer_cosine():
+    """MiniLM put "Reported … 48%" closer to a question on who clicked the link than "Clicked
+    the link: 9%"; the words only the second shares with the question decide."""
+    text = "Reported the email: 48%. Clicked the link: 9%."
+    reported, clicked = sentences(text)
+    ranked = [
+        ScoredSentence(1, 0, reported, 0.68, 0.68, 0.0),
+        ScoredSentence(1, 1, clicked, 0.57, 0.57, 0.8),
+    ]
+    quoted = quote([passage(1, text)], ranked)
+    assert quoted is not None and quoted.citations[0].span == clicked
+    # without the words, the cosine alone decides
+    plain = [replace(s, overlap=0.0) for s in ranked]
+    quoted = quote([passage(1, text)], plain)
+    assert quoted is not None and quoted.citations[0].span == reported

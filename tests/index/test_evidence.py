@@ -106,3 +106,19 @@ def test_sentences_are_scored_for_the_question_and_for_the_conversation(store):
         alone = float(embedder.embed_documents([s.text])[0] @ embedder.embed_query(question))
         assert s.cosine == pytest.approx(alone, abs=1e-5)
     assert score_sentences(embedder, passages_of(store), []) == []
+
+
+def test_sentences_are_scored_for_the_questions_words_too(store):
+    """`overlap` is the question's share of words in the sentence, rare ones weighing most;
+    the cosine, which the evidence uses, does not change with it."""
+    embedder = HashEmbedder()
+    question = "annual leave days of Paris staff"
+    vectors = [embedder.embed_query(question)]
+    scored = score_sentences(embedder, passages_of(store), vectors, question)
+    leave = next(s for s in scored if "annual leave" in s.text)
+    assert leave.overlap == pytest.approx(1.0)  # the only sentence with any of its words
+    assert all(s.overlap == 0.0 for s in scored if s is not leave)
+    assert leave.closeness > leave.cosine and leave.pertinence > leave.relevance
+    plain = score_sentences(embedder, passages_of(store), vectors)
+    assert [s.cosine for s in plain] == [s.cosine for s in scored]
+    assert all(s.overlap == 0.0 for s in plain)

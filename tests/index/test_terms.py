@@ -1,0 +1,48 @@
+"""Word matching between a question and its retrieved sentences (`index/terms.py`)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from index.search import query_terms
+from index.terms import stem, term_overlap
+
+RESULTS = [
+    "Reported the email with the Report phishing button: 48%",
+    "Clicked the link: 9% (36 people)",
+    "Phishing simulation - results, January 2026",
+]
+
+
+def test_rare_words_of_the_question_weigh_most() -> None:
+    terms = query_terms("What percentage of people clicked the link in the phishing test?")
+    overlaps = term_overlap(terms, RESULTS)
+    # "clicked", "link" and "people" are in one sentence each; "phishing" in two
+    assert overlaps[1] > overlaps[0] and overlaps[1] > overlaps[2]
+    assert overlaps[0] == pytest.approx(overlaps[2])
+    assert all(0.0 <= overlap <= 1.0 for overlap in overlaps)
+
+
+def test_a_word_every_sentence_holds_weighs_nothing() -> None:
+    assert term_overlap(["phishing"], ["Phishing drill.", "The phishing report."]) == [0.0, 0.0]
+
+
+def test_the_share_is_of_the_questions_weighted_words() -> None:
+    texts = ["Paris staff get 27 days.", "Berlin staff get 30 days.", "Lunch is at noon."]
+    share = math.log(4 / 2) / (math.log(4 / 2) + math.log(4 / 3))
+    overlaps = term_overlap(["paris", "days"], texts)
+    assert overlaps == pytest.approx([1.0, 1 - share, 0.0])
+
+
+def test_words_meet_across_inflections_and_case() -> None:
+    assert term_overlap(["Policies", "leaving"], ["The leave policy.", "Nothing here."]) == [1, 0]
+    assert [stem(word) for word in ("leave", "leaves", "leaving", "policy", "policies")] == [
+        "leav", "leav", "leav", "policy", "policy",
+    ]  # fmt: skip
+
+
+def test_no_words_no_overlap() -> None:
+    assert term_overlap([], ["Anything."]) == [0.0]
+    assert term_overlap(["leave"], []) == []
