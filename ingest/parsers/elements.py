@@ -1,7 +1,8 @@
 """unstructured elements -> heading and text `Block`s, shared by every unstructured format.
 
 `Title` elements become headings, nested by `metadata.category_depth` (HTML/Markdown: h-level -
-1; DOCX: "Heading N" - 1); tables become readable "cell | cell" rows; page furniture (headers,
+1; DOCX: "Heading N" - 1); tables become "cell | cell" rows, labelled with the column names
+under a header row (`tables.py`); page furniture (headers,
 footers, page numbers, images) and DOCX table-of-contents entries are left out. PDFs go through
 the heuristics of `pdf_layout` first.
 """
@@ -24,6 +25,7 @@ from ingest.parsers.pdf_layout import (
     _pdf_noise,
     _running_lines,
 )
+from ingest.parsers.tables import table_lines
 from ingest.parsers.text import Block, clean_line, clean_text, file_modified
 
 # Element categories that are never document text.
@@ -54,7 +56,8 @@ def _document(
 
 
 def _table_text(element: Any) -> str:
-    """A table as readable rows, "cell | cell" per line, rebuilt from its HTML when available."""
+    """A table as readable rows, "cell | cell" per line (labelled with the column names under a
+    header row, `table_lines`), rebuilt from its HTML when available."""
     from lxml import etree, html
 
     markup = getattr(element.metadata, "text_as_html", None)
@@ -64,11 +67,9 @@ def _table_text(element: Any) -> str:
         except (etree.ParserError, ValueError):
             root = None
         if root is not None:
-            rows = [
-                [" ".join(c.text_content().split()) for c in row if c.tag in ("td", "th")]
-                for row in root.iter("tr")
-            ]
-            rows = [row for row in rows if any(row)]
+            cells = [[c for c in row if c.tag in ("td", "th")] for row in root.iter("tr")]
+            cells = [row for row in cells if any(c.text_content().strip() for c in row)]
+            rows = [[" ".join(c.text_content().split()) for c in row] for row in cells]
             if rows:
                 # Drop spacer columns (empty in every full-width row) and, in rows with merged
                 # cells, empty cells: layout tables are full of both.
@@ -79,7 +80,8 @@ def _table_text(element: Any) -> str:
                     [row[i] for i in keep] if len(row) == width else [c for c in row if c]
                     for row in rows
                 ]
-                return clean_text("\n".join(" | ".join(row).rstrip(" |") for row in rows))
+                marked = all(c.tag == "th" for c in cells[0])  # else: the markup does not say
+                return clean_text("\n".join(table_lines(rows, True if marked else None)))
     return clean_text(element.text or "")
 
 

@@ -31,6 +31,7 @@ from mwparserfromhell.nodes import (
 )
 
 from index.types import Section
+from ingest.parsers.tables import table_lines
 
 log = logging.getLogger(__name__)
 
@@ -253,10 +254,12 @@ class _Renderer:
     def table(self, node: Tag) -> list[str]:
         captions: list[str] = []
         rows: list[list[str]] = []
+        headed: list[bool] = []  # per row: are all its cells header cells (`!`)?
         loose: list[str] | None = None  # cells before the first row marker
         for is_part, group in groupby(self._table_children(node), key=_is_table_part):
             if not is_part:  # what the tokenizer left unparsed (e.g. `<tr><td>` never closed)
                 rows.append([_clean(self.render(list(group)))])
+                headed.append(False)
                 loose = None
                 continue
             for child in group:
@@ -264,6 +267,7 @@ class _Renderer:
                 if name == "tr":
                     cells = [c for c in self._table_children(child) if isinstance(c, Tag)]
                     rows.append([self.cell(c) for c in cells] if cells else [self.cell(child)])
+                    headed.append(bool(cells) and all(_tag(c) == "th" for c in cells))
                     loose = None
                     continue
                 text = self.cell(child)
@@ -272,9 +276,14 @@ class _Renderer:
                 elif loose is None:
                     loose = [text]
                     rows.append(loose)
+                    headed.append(name == "th")
                 else:
                     loose.append(text)
-        return [c for c in captions if c] + [_row_text(row) for row in rows if any(row)]
+                    headed[-1] = headed[-1] and name == "th"
+        kept = [(row, head) for row, head in zip(rows, headed, strict=True) if any(row)]
+        header = kept[0][1] if kept else False
+        lines = table_lines([row for row, _ in kept], True if header else None)
+        return [c for c in captions if c] + lines
 
     def _table_children(self, node: Tag) -> Iterator[Any]:
         for child in node.contents.nodes if node.contents is not None else []:
@@ -303,18 +312,12 @@ class _Renderer:
         return text
 
 
-def _row_text(cells: list[str]) -> str:
-    """Cells joined by " | ", without the empty cells at either end (they read as debris)."""
-    start, end = 0, len(cells)
-    while start < end and not cells[start]:
-        start += 1
-    while end > start and not cells[end - 1]:
-        end -= 1
-    return " | ".join(cells[start:end])
-
-
 def _is_table_part(node: Any) -> bool:
-    return isinstance(node, Tag) and str(node.tag).strip().lower() in ("caption", "tr", "td", "th")
+    return isinstance(node, Tag) and _tag(node) in ("caption", "tr", "td", "th")
+
+
+def _tag(node: Tag) -> str:
+    return str(node.tag).strip().lower()
 
 
 def _split_link(inner: str) -> tuple[str, str | None]:

@@ -195,7 +195,7 @@ def test_markdown_front_matter_title_groups_and_headings(markdown_doc: Document)
     by_path = {s.heading_path: s.text for s in doc.sections}
     assert by_path[()] == "Everyone gets 25 days of annual leave."  # the h1 is the title
     assert "- Bastille Day\n- 1 May" in by_path[("Paris office",)]
-    assert "Office | Days\nParis | 27\nLondon | 25" in by_path[("Paris office",)]
+    assert "Office: Paris | Days: 27\nOffice: London | Days: 25" in by_path[("Paris office",)]
     assert by_path[("Paris office", "Carry-over")] == "Up to five days carry over."
 
 
@@ -262,7 +262,7 @@ def test_html_title_headings_and_tables(html_doc: Document) -> None:
     by_path = {s.heading_path: s.text for s in html_doc.sections}
     assert "Employees get 25 days" in by_path[()]
     paris = by_path[("Paris office",)]
-    assert "Office | Days\nParis | 27\nLondon | 25" in paris
+    assert "Office: Paris | Days: 27\nOffice: London | Days: 25" in paris
     assert "Berlin | 26" in paris  # a table inside <figure>, which unstructured would drop
     assert "Can I buy extra days?" in by_path[("FAQ",)]
     assert "DETAILSANSWER" in by_path[("FAQ",)]  # <details>, likewise

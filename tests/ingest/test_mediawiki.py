@@ -221,9 +221,8 @@ After."""
     assert [line for line in doc.text.splitlines() if line] == [
         "Before.",
         "Leave by office",
-        "Office | Days",
-        "Paris | 27",
-        "Berlin | 25",
+        "Office: Paris | Days: 27",  # each row carries the header's column names
+        "Office: Berlin | Days: 25",
         "After.",
     ]
 
@@ -654,6 +653,6 @@ def test_templates_that_show_text_keep_it(tmp_path: Path) -> None:
     )
     assert doc.text == (
         "The lake is 10 km long and 2 to 3 m deep.\n\n"
-        "Country | Export\nFinland | 16%\n19%\n\n"  # a code is not a name: left out
+        "Country: Finland | Export: 16%\nExport: 19%\n\n"  # a code is not a name: left out
         "Its name is Lac Bleu (Blue Lake), As of 2020 400 m above the sea."
     )
