@@ -25,6 +25,7 @@ _END = re.compile(
 _BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+")
 _LINE = re.compile(r"[^\n\r]+")
 _OPENING_QUOTES = "\"“‘«'"
+TABLE_CELLS = " | "  # how ingest joins a table row's cells (ingest/parsers/tables.py)
 _LINE_ENDS = (".", "!", "?", "…", ":", ";", "。", "！", "？")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = frozenset(
@@ -36,7 +37,8 @@ def _lines(text: str) -> list[tuple[int, int]]:
     """Line spans, a hard-wrapped line joined to the one it continues: a line that does not end
     a sentence, followed by one that starts in lower case or with an opening quote and is no
     list item ("the desk booking tool is used on Mondays / and Thursdays", 'Visitors use /
-    "Emberline-Guest".' in a wrapped text file). A capital may start a heading's paragraph."""
+    "Emberline-Guest".' in a wrapped text file). A capital may start a heading's paragraph. A
+    table row ("year: 2021 | count: 7", cells joined by " | ") is a line of its own."""
     lines: list[tuple[int, int]] = []
     for line in _LINE.finditer(text):
         start, stop = line.span()
@@ -46,6 +48,8 @@ def _lines(text: str) -> list[tuple[int, int]]:
             and body
             and (body[0].islower() or body[0] in _OPENING_QUOTES)
             and not _BULLET.match(line.group())
+            and TABLE_CELLS not in body
+            and TABLE_CELLS not in text[lines[-1][0] : lines[-1][1]]
             and not text[lines[-1][0] : lines[-1][1]].rstrip().endswith(_LINE_ENDS)
         ):
             lines[-1] = (lines[-1][0], stop)

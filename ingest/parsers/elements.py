@@ -55,7 +55,7 @@ def _document(
     )
 
 
-def _table_text(element: Any) -> str:
+def _table_text(element: Any, *, guess_header: bool = False) -> str:
     """A table as readable rows, "cell | cell" per line (labelled with the column names under a
     header row, `table_lines`), rebuilt from its HTML when available."""
     from lxml import etree, html
@@ -80,8 +80,10 @@ def _table_text(element: Any) -> str:
                     [row[i] for i in keep] if len(row) == width else [c for c in row if c]
                     for row in rows
                 ]
-                marked = all(c.tag == "th" for c in cells[0])  # else: the markup does not say
-                return clean_text("\n".join(table_lines(rows, True if marked else None)))
+                # DOCX tables reach us without <th>: there the header is guessed (`table_lines`)
+                marked = all(c.tag == "th" for c in cells[0])
+                header = True if marked else (None if guess_header else False)
+                return clean_text("\n".join(table_lines(rows, header)))
     return clean_text(element.text or "")
 
 
@@ -112,7 +114,7 @@ def _blocks(elements: Sequence[Any], *, docx: bool = False, pdf: bool = False) -
                 blocks.append(Block(line, depth=depth, page=page))
                 continue
         if category == "Table":
-            text = _table_text(element)
+            text = _table_text(element, guess_header=docx)
         elif category == "ListItem":
             text = text.lstrip("•·▪◦‣⁃-*– ")
             numbered = re.match(r"\(?[0-9a-zA-Z]{1,3}[.)]\s", text)

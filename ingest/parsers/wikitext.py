@@ -233,7 +233,7 @@ class _Renderer:
         return shown
 
     def tag(self, node: Tag) -> str:
-        name = str(node.tag).strip().lower()
+        name = _tag(node)
         if name in _DROPPED_TAGS:
             return ""
         if name in ("br", "hr"):
@@ -263,7 +263,7 @@ class _Renderer:
                 loose = None
                 continue
             for child in group:
-                name = str(child.tag).strip().lower()
+                name = _tag(child)
                 if name == "tr":
                     cells = [c for c in self._table_children(child) if isinstance(c, Tag)]
                     rows.append([self.cell(c) for c in cells] if cells else [self.cell(child)])
@@ -281,13 +281,12 @@ class _Renderer:
                     loose.append(text)
                     headed[-1] = headed[-1] and name == "th"
         kept = [(row, head) for row, head in zip(rows, headed, strict=True) if any(row)]
-        header = kept[0][1] if kept else False
-        lines = table_lines([row for row, _ in kept], True if header else None)
+        lines = table_lines([row for row, _ in kept], header=bool(kept) and kept[0][1])
         return [c for c in captions if c] + lines
 
     def _table_children(self, node: Tag) -> Iterator[Any]:
         for child in node.contents.nodes if node.contents is not None else []:
-            if isinstance(child, Tag) and str(child.tag).strip().lower() in ("tbody", "thead"):
+            if isinstance(child, Tag) and _tag(child) in ("tbody", "thead"):
                 yield from self._table_children(child)
             else:
                 yield child

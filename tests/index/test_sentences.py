@@ -73,3 +73,11 @@ def test_no_is_an_abbreviation_only_before_a_number_and_cjk_brackets_close_a_sen
         "See Regiment No. 13 for more.",
     ]
     assert sentences("「東京は晴れ。」大阪は雨。") == ["「東京は晴れ。」", "大阪は雨。"]
+
+
+def test_a_table_row_is_a_line_of_its_own_even_in_lower_case() -> None:
+    """Labelled rows start with the first column's name; a lower-case one is no hard-wrapped
+    continuation of the row above."""
+    rows = "year: 2020 | count: 5\nyear: 2021 | count: 7\nvisitors | 12"
+    assert sentences(rows) == ["year: 2020 | count: 5", "year: 2021 | count: 7", "visitors | 12"]
+    assert sentences("Open on Mondays\nand Thursdays.") == ["Open on Mondays\nand Thursdays."]
