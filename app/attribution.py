@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.protocols import Embedder
-from index.search import STOP_WORDS
 from index.sentences import MARKER_PATTERN, sentence_spans
-from index.terms import stem
+from index.terms import STOP_WORDS, stem
 from index.types import Passage
 
 log = logging.getLogger(__name__)

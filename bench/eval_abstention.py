@@ -51,14 +51,9 @@ from app.datasets import (  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
-from index.search import (  # noqa: E402
-    EvidenceSignals,
-    evidence_signals,
-    fts_query,
-    hybrid_search,
-    query_terms,
-)
+from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
+from index.terms import query_terms  # noqa: E402
 from ingest.pipeline import IngestOptions, Ingestor  # noqa: E402
 
 MAX_WRONG = 0.05

@@ -8,7 +8,6 @@ column filters or operators. Fusion and abstention build on these in the answeri
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,170 +15,11 @@ import numpy as np
 
 from index.protocols import Embedder, Store, Vectors
 from index.sentences import sentences
-from index.terms import term_overlap
+from index.terms import query_terms, term_overlap
 from index.types import Passage
-
-MAX_QUERY_TERMS = 32
 
 # How the dense and BM25 lists are merged (`hybrid_search`): by scaled score or by rank.
 Fusion = Literal["convex", "rrf"]
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-# English contractions and possessives: "didn't", "I'm", "what's", "Emberline's". Split at the
-# apostrophe they leave fragments (didn, t, m, s) that hold no meaning yet, being rare or
-# absent in documents, count as the question's rarest terms in the evidence's coverage.
-_NEGATION = re.compile(r"(?:\b(ca)|\b(wo)|\b(sha)|(?<=\w))n['’]t\b", re.IGNORECASE)
-_CLITIC = re.compile(r"(?<=\w)['’](?:s|m|re|ve|ll|d)\b", re.IGNORECASE)
-
-STOP_WORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "get",
-        "got",
-        "tell",
-        "please",
-    ]
-)
-
-
-def _negation(match: re.Match[str]) -> str:
-    """didn't -> did not; can't, won't, shan't -> can not, will not, shall not."""
-    can, will, shall = match.groups()
-    return " can not" if can else " will not" if will else " shall not" if shall else " not"
-
-
-def query_terms(text: str) -> list[str]:
-    """The words free text is searched and weighed by: lower case, once each, stop words
-    removed (unless nothing else is left), contractions and possessives undone."""
-    text = _CLITIC.sub("", _NEGATION.sub(_negation, text))
-    words = [w for w in _WORD.findall(text.casefold()) if w.strip("_")]
-    content = [w for w in words if w not in STOP_WORDS] or words
-    return list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
 
 
 def fts_query(text: str) -> str:
@@ -425,7 +265,7 @@ def evidence_signals(
 
 
 def score_sentences(
-    embedder: Embedder, passages: list[Passage], vectors: list[Vectors], question: str = ""
+    embedder: Embedder, passages: list[Passage], vectors: list[Vectors], question: str
 ) -> list[ScoredSentence]:
     """Every sentence of the passages, in reading order, scored against the query vectors (the
     first is the question itself) and the `question`'s words. One embedding call for all."""

@@ -1,4 +1,5 @@
-"""Word matching between a question and the sentences retrieved for it.
+"""The words of a question: what it is searched by (BM25), weighed by (the evidence's term
+coverage) and matched against the sentences retrieved for it.
 
 Sentence cosines from a small embedder miss what a reader sees at once: for "What percentage
 of people clicked the link in the phishing test?", MiniLM put "Reported the email with the
@@ -13,7 +14,163 @@ import math
 import re
 from collections.abc import Sequence
 
+MAX_QUERY_TERMS = 32
 _WORD = re.compile(r"\w+", re.UNICODE)
+# English contractions and possessives: "didn't", "I'm", "what's", "Emberline's". Split at the
+# apostrophe they leave fragments (didn, t, m, s) that hold no meaning yet, being rare or
+# absent in documents, count as the question's rarest terms in the evidence's coverage.
+_NEGATION = re.compile(r"(?:\b(ca)|\b(wo)|\b(sha)|(?<=\w))n['’]t\b", re.IGNORECASE)
+_CLITIC = re.compile(r"(?<=\w)['’](?:s|m|re|ve|ll|d)\b", re.IGNORECASE)
+
+STOP_WORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "get",
+        "got",
+        "tell",
+        "please",
+    ]
+)
+
+
+def _negation(match: re.Match[str]) -> str:
+    """didn't -> did not; can't, won't, shan't -> can not, will not, shall not."""
+    can, will, shall = match.groups()
+    return " can not" if can else " will not" if will else " shall not" if shall else " not"
+
+
+def query_terms(text: str) -> list[str]:
+    """The words free text is searched and weighed by: lower case, once each, stop words
+    removed (unless nothing else is left), contractions and possessives undone."""
+    text = _CLITIC.sub("", _NEGATION.sub(_negation, text))
+    words = [w for w in _WORD.findall(text.casefold()) if w.strip("_")]
+    content = [w for w in words if w not in STOP_WORDS] or words
+    return list(dict.fromkeys(content))[:MAX_QUERY_TERMS]
 
 
 def stem(word: str) -> str:
@@ -30,12 +187,14 @@ def stem(word: str) -> str:
 def term_overlap(terms: Sequence[str], texts: Sequence[str]) -> list[float]:
     """For each text, the share of the question's `terms` it holds (0..1), each term weighted
     by how rare it is among `texts` (log((n + 1) / (1 + texts holding it))): a term all of them
-    hold weighs nothing."""
+    hold weighs nothing. Terms none of them holds do not count either: they cannot tell one
+    text from another, and would only shrink every share (a misspelt or absent word)."""
     wanted = {stem(term.casefold()) for term in terms}
     held = [{stem(word) for word in _WORD.findall(text.casefold())} & wanted for text in texts]
+    found = set().union(*held)
     weights = {
         term: math.log((len(texts) + 1) / (1 + sum(term in words for words in held)))
-        for term in wanted
+        for term in found
     }
     total = sum(weights.values())
     if total <= 0:

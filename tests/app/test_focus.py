@@ -70,7 +70,9 @@ def test_retrieval_names_the_chunks_that_carried_its_evidence(services):
     assert retrieval.carriers and retrieval.carriers <= ids
     vector = services.embedder.embed_query("annual leave days in the Paris office")
     # measured afresh, not from the retrieval's own sentences
-    afresh = score_sentences(services.embedder, retrieval.passages, [vector])
+    afresh = score_sentences(
+        services.embedder, retrieval.passages, [vector], "annual leave days in the Paris office"
+    )
     signals = evidence_signals(
         services.store, retrieval.passages,
         "annual leave days in the Paris office", vector, frozenset({"public"}), afresh,

@@ -57,7 +57,7 @@ def test_one_sentence_that_says_what_was_asked_outweighs_its_diluted_chunk(store
     chunk_cosine = float(store.embeddings([passages_of(store)[0].chunk.id])[0] @ vector)
     signals = evidence_signals(
         store, passages_of(store), question, vector, PUBLIC,
-        score_sentences(embedder, passages_of(store), [vector]),
+        score_sentences(embedder, passages_of(store), [vector], question),
     )  # fmt: skip
     assert signals.cosine == pytest.approx(1.0, abs=1e-5)  # the sentence, word for word
     assert chunk_cosine < 0.8  # what the whole chunk's vector alone would have given
@@ -78,7 +78,7 @@ def test_a_question_spanning_sentences_keeps_the_chunk_cosine(store):
     assert chunk_cosine > per_sentence.max()  # the premise: no one sentence is as close
     signals = evidence_signals(
         store, passages_of(store), question, vector, PUBLIC,
-        score_sentences(embedder, passages_of(store), [vector]),
+        score_sentences(embedder, passages_of(store), [vector], question),
     )  # fmt: skip
     assert signals.cosine == pytest.approx(chunk_cosine, abs=1e-5)
 
@@ -94,9 +94,8 @@ def test_sentences_are_scored_for_the_question_and_for_the_conversation(store):
     keeps by) is the best over every query, so a follow-up keeps what its conversation needs."""
     embedder = HashEmbedder()
     question, joined = "Visitors sign in", "Paris staff get 27 days of annual leave. Visitors?"
-    scored = score_sentences(
-        embedder, passages_of(store), [embedder.embed_query(question), embedder.embed_query(joined)]
-    )
+    vectors = [embedder.embed_query(question), embedder.embed_query(joined)]
+    scored = score_sentences(embedder, passages_of(store), vectors, question)
     assert [(s.position, s.text) for s in scored] == list(enumerate(sentences(LONG)))
     leave = scored[2]
     assert leave.relevance > leave.cosine  # close to the conversation, not to "Visitors sign in"
@@ -105,7 +104,7 @@ def test_sentences_are_scored_for_the_question_and_for_the_conversation(store):
         assert s.relevance >= s.cosine
         alone = float(embedder.embed_documents([s.text])[0] @ embedder.embed_query(question))
         assert s.cosine == pytest.approx(alone, abs=1e-5)
-    assert score_sentences(embedder, passages_of(store), []) == []
+    assert score_sentences(embedder, passages_of(store), [], question) == []
 
 
 def test_sentences_are_scored_for_the_questions_words_too(store):
@@ -119,6 +118,6 @@ def test_sentences_are_scored_for_the_questions_words_too(store):
     assert leave.overlap == pytest.approx(1.0)  # the only sentence with any of its words
     assert all(s.overlap == 0.0 for s in scored if s is not leave)
     assert leave.closeness > leave.cosine and leave.pertinence > leave.relevance
-    plain = score_sentences(embedder, passages_of(store), vectors)
+    plain = score_sentences(embedder, passages_of(store), vectors, "")  # no words to share
     assert [s.cosine for s in plain] == [s.cosine for s in scored]
     assert all(s.overlap == 0.0 for s in plain)

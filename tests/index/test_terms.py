@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from index.search import query_terms
-from index.terms import stem, term_overlap
+from index.terms import query_terms, stem, term_overlap
 
 RESULTS = [
     "Reported the email with the Report phishing button: 48%",
@@ -46,3 +45,13 @@ def test_words_meet_across_inflections_and_case() -> None:
 def test_no_words_no_overlap() -> None:
     assert term_overlap([], ["Anything."]) == [0.0]
     assert term_overlap(["leave"], []) == []
+
+
+def test_a_word_no_sentence_holds_does_not_shrink_the_others_shares() -> None:
+    """Real questions hold words the retrieved sentences lack ("percentage" here); counted,
+    they would shrink every share and let the cosine alone decide again."""
+    terms = query_terms("What percentage of people clicked the link in the phishing test?")
+    assert "percentage" in terms
+    without = [term for term in terms if term != "percentage"]
+    assert term_overlap(terms, RESULTS) == term_overlap(without, RESULTS)
+    assert term_overlap(terms, RESULTS)[1] > 0.8  # "clicked", "link", "people"
