@@ -13,6 +13,7 @@ rewritten to those ids (`stored_id`).
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import json
 import os
@@ -103,14 +104,29 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}:{number}: not JSON ({exc.msg})") from None
+                hint = (
+                    "; the file must be JSON Lines, one object per line"
+                    if line.lstrip()[:1] in ("[", "{") and number == 1
+                    else ""
+                )
+                raise DatasetError(f"{path}:{number}: not JSON ({exc.msg}){hint}") from None
             if not isinstance(item, dict):
                 raise DatasetError(f"{path}:{number}: each line must be a JSON object")
             yield number, item
 
 
+QUESTION_FIELDS = ("question", "expected_documents", "key_term", "answerable", "groups", "id")
+
+
 def question_from_dict(item: dict[str, Any], where: str = "") -> EvalQuestion:
-    """An `EvalQuestion` from one questions.jsonl object; raises DatasetError if malformed."""
+    """An `EvalQuestion` from one questions.jsonl object; raises DatasetError if malformed.
+
+    Other fields are allowed (notes, categories), but not one a letter or two away from a known
+    field: "expected_document" would otherwise make an answerable question unanswerable."""
+    for field in item:
+        close = difflib.get_close_matches(field, QUESTION_FIELDS, n=1, cutoff=0.85)
+        if close and close[0] != field:
+            raise DatasetError(f"{where}: unknown field `{field}` (did you mean `{close[0]}`?)")
     text = item.get("question")
     if not isinstance(text, str) or not text.strip():
         raise DatasetError(f"{where}: `question` must be a non-empty string")
@@ -183,7 +199,11 @@ def load_beir(folder: Path, split: str = "test") -> Dataset:
     Documents keep the corpus `_id`; only queries judged in the split are asked, each expecting
     its relevant documents.
     """
-    qrels = read_qrels(folder / "qrels" / f"{split}.tsv")
+    qrels_file = folder / "qrels" / f"{split}.tsv"
+    if not qrels_file.is_file() and (folder / "qrels").is_dir():
+        splits = ", ".join(sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))) or "none"
+        raise DatasetError(f"{folder}: no split {split!r} (qrels/{split}.tsv); it has: {splits}")
+    qrels = read_qrels(qrels_file)
     documents = []
     for number, item in _read_jsonl(folder / "corpus.jsonl"):
         if "_id" not in item:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -29,6 +31,7 @@ from rich.progress import (
 from rich.table import Table
 
 from app.datasets import (
+    DOCUMENTS_FOLDER,
     Dataset,
     EvalQuestion,
     ingest_dataset,
@@ -77,10 +80,66 @@ def _parse_ks(value: str) -> list[int]:
     try:
         ks = sorted({int(part) for part in value.split(",") if part.strip()})
     except ValueError:
-        raise click.BadParameter("use cut-offs like 5,10") from None
+        raise click.BadParameter("use cut-offs like 5,10", param_hint="'--k'") from None
     if not ks or ks[0] < 1 or ks[-1] > 100:
-        raise click.BadParameter("cut-offs must be between 1 and 100")
+        raise click.BadParameter("cut-offs must be between 1 and 100", param_hint="'--k'")
     return ks
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before a long run, not after it, when the --json file cannot be written there."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".hearth-eval-"):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise click.BadParameter(
+            f"cannot write to {path.parent}/ ({reason})", param_hint="'--json'"
+        ) from None
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _check_expected_documents(
+    questions: list[EvalQuestion], store: Store, console: Console
+) -> None:
+    """Warn about expected document ids the index does not hold (a typo, or another folder's
+    ids), which would otherwise count as plain misses; stop when it holds none of them."""
+    expected = {d for q in questions for d in q.expected_documents}
+    if not expected:
+        return
+    missing = sorted(expected - set(store.document_state()))
+    if not missing:
+        return
+    examples = ", ".join(repr(d) for d in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    if len(missing) == len(expected):
+        raise HearthError(
+            f"none of the {_plural(len(expected), 'expected document')} is in this index "
+            f"({examples}): did you ingest them into another --data-dir? Ids are paths under "
+            "the ingested folder (hr/leave.md) or site:page id for wiki pages"
+        )
+    console.print(
+        f"[yellow]warning:[/] {_plural(len(missing), 'expected document')} of {len(expected)} "
+        f"not in the index, counted as misses: {examples}"
+    )
+
+
+def _check_benchmark_dir(store: SQLiteStore, dataset: Dataset) -> None:
+    """A benchmark's documents must not mix with others: its figures would then measure the
+    mix, and they would be added to (and answered from) the index people use."""
+    own = set(
+        store.document_state(str((store.data_dir / DOCUMENTS_FOLDER / dataset.name).resolve()))
+    )
+    others = set(store.document_state()) - own
+    if others:
+        raise HearthError(
+            f"{store.data_dir}/ already holds {_plural(len(others), 'document')} that "
+            f"{'is' if len(others) == 1 else 'are'} not part of {dataset.name}: give the "
+            f"benchmark a --data-dir of its own (for example /tmp/{dataset.name})"
+        )
 
 
 def _bars(console: Console) -> Progress:
@@ -123,7 +182,7 @@ def print_report(report: EvalReport, console: Console) -> None:
     """The readable tables: retrieval, abstention by evidence, and answers when measured."""
     r = report.retrieval
     table = Table(
-        title=f"Retrieval ({r['questions']} answerable questions, document-level)",
+        title=f"Retrieval ({_plural(r['questions'], 'answerable question')}, document-level)",
         title_justify="left",
     )
     table.add_column("metric")
@@ -163,7 +222,9 @@ def print_report(report: EvalReport, console: Console) -> None:
     s = report.answers
     if s is None:
         return
-    table = Table(title=f"Full answers ({s['questions']} questions)", title_justify="left")
+    table = Table(
+        title=f"Full answers ({_plural(s['questions'], 'question')})", title_justify="left"
+    )
     table.add_column("metric")
     table.add_column("value", justify="right")
     true_abstentions = s["abstained_unanswerable"]
@@ -237,12 +298,24 @@ def _load_input(
   hearth eval --beir ../shared/eval/beir-scifact --data-dir /tmp/scifact
   hearth eval --squad dev-v2.0.json --data-dir /tmp/squad --k 1,5
 
-QUESTIONS is JSON Lines: {"question", "expected_documents": [ids], "key_term",
-"answerable", "groups": [asker's groups]}. With --beir or --squad the dataset's documents are
-indexed into --data-dir first (reused when already there) and its questions are asked.
-Retrieval figures are document-level over answerable questions; "abstention by evidence" is
-what the threshold alone would do, before any model call. Settings (top_k, rrf_k, threshold,
-...) come from HEARTH_* variables as for `hearth serve`.""",
+QUESTIONS is JSON Lines, one question per line, for example:
+
+\b
+  {"question": "How many days of leave do Paris staff get?",
+   "expected_documents": ["hr/leave.md"], "key_term": "27", "groups": ["staff"]}
+
+Only "question" is required. "expected_documents" are stored document ids (paths under the
+ingested folder, or site:page id for wiki pages; none means unanswerable unless "answerable"
+says otherwise), "key_term" is looked for in the answer (--answer), "groups" are the asker's.
+With --beir or --squad the dataset's documents are indexed into --data-dir first (reused when
+already there; the folder must hold no other documents) and its questions are asked.
+
+Retrieval figures are document-level over answerable questions: hit@k, a right document in
+the top k; recall@k, the share of right documents there; MRR, 1 / rank of the first right one;
+nDCG@10, rank-weighted. "Abstention by evidence" is what the threshold alone would do, before
+any model call. --answer runs the real models on every question (about a second each): it
+adds abstention precision and recall, citation precision, key terms and time to first token.
+Settings (top_k, threshold, ...) come from HEARTH_* variables as for `hearth serve`.""",
 )
 @click.argument(
     "questions_file",
@@ -273,7 +346,7 @@ what the threshold alone would do, before any model call. Settings (top_k, rrf_k
     default=None,
     help="A BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv) to index and ask.",
 )
-@click.option("--split", default="test", show_default=True, help="BEIR qrels split.")
+@click.option("--split", default="test", show_default=True, help="BEIR qrels split (with --beir).")
 @click.option(
     "--squad",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
@@ -281,7 +354,10 @@ what the threshold alone would do, before any model call. Settings (top_k, rrf_k
     help="A SQuAD 2.0 JSON file: paragraphs become documents, all its questions are asked.",
 )
 @click.option(
-    "--limit", type=click.IntRange(1), default=None, help="Ask only the first N questions."
+    "--limit",
+    type=click.IntRange(1),
+    default=None,
+    help="Ask only the first N questions (a benchmark's documents are all indexed still).",
 )
 @click.pass_context
 def eval_command(
@@ -300,6 +376,10 @@ def eval_command(
     """Measure retrieval (hit@k, recall@k, MRR, nDCG@10), abstention and, with --answer,
     full answers (abstention F1, citation precision, key terms, TTFT) on a questions file."""
     cutoffs = _parse_ks(ks)
+    if json_out is not None:
+        _check_writable(json_out)
+    if beir is None and ctx.get_parameter_source("split") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--split chooses the qrels of a --beir folder; there is none")
     console = Console()
     errors = Console(stderr=True)
     embedder_factory, services_factory = _factories(ctx)
@@ -321,6 +401,7 @@ def eval_command(
             with errors.status("Loading the embedder..."):
                 embedder = embedder_factory(settings.embedder_path)
             store = embedded = SQLiteStore(data_dir)
+            _check_benchmark_dir(embedded, dataset)
             with _bars(errors) as bars:
                 ingested = ingest_dataset(
                     dataset, embedded, embedder, _IngestBars(bars, len(dataset.documents))
@@ -346,6 +427,7 @@ def eval_command(
             with errors.status("Loading the models..."):
                 services = services_factory(settings)
             with _closing(services):
+                _check_expected_documents(questions, services.store, errors)
                 report = _run(questions, pipeline_retriever(services.rag), settings, cutoffs,
                               services, errors)  # fmt: skip
         else:
@@ -357,6 +439,7 @@ def eval_command(
             if "embedder" in store.manifest():
                 store.check_embedder(embedder.model_id, embedder.dim)
             store.open_vectors()
+            _check_expected_documents(questions, store, errors)
             report = _run(questions, search_retriever(store, embedder, settings), settings,
                           cutoffs, None, errors)  # fmt: skip
     except HearthError as exc:
@@ -368,8 +451,12 @@ def eval_command(
     report.source = source
     print_report(report, console)
     if json_out is not None:
-        json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        try:
+            json_out.parent.mkdir(parents=True, exist_ok=True)
+            json_out.write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            errors.print(f"[red]error:[/] cannot write {json_out} ({exc.strerror or exc})")
+            ctx.exit(2)
         errors.print(f"wrote {json_out}")
 
 

@@ -606,6 +606,71 @@ def test_eval_refuses_bad_input(settings: Settings, questions_file: Path, tmp_pa
     assert bad_k.exit_code == 2
 
 
+def test_eval_names_expected_documents_the_index_lacks(
+    services, settings: Settings, questions_file: Path, tmp_path: Path
+) -> None:
+    """A typo'd or foreign id would otherwise score as a plain miss, and a whole file of them
+    as 0.000 with exit code 0."""
+    lines = questions_file.read_text().splitlines()
+    typo = json.loads(lines[0]) | {"expected_documents": ["leave.md"]}
+    one_wrong = tmp_path / "one-wrong.jsonl"
+    one_wrong.write_text("\n".join([json.dumps(typo), *lines[1:]]) + "\n")
+    args = ["--data-dir", str(settings.data_dir)]
+    warned = CliRunner().invoke(eval_command, [str(one_wrong), *args], obj=_obj())
+    assert warned.exit_code == 0, warned.output
+    assert "1 expected document of 3 not in the index" in warned.output
+    assert "'leave.md'" in warned.output
+    all_wrong = tmp_path / "all-wrong.jsonl"
+    all_wrong.write_text(json.dumps(typo) + "\n")
+    refused = CliRunner().invoke(eval_command, [str(all_wrong), *args], obj=_obj())
+    assert refused.exit_code == 2
+    assert "none of the 1 expected document is in this index" in refused.output
+
+
+def test_eval_checks_the_json_path_and_the_split_before_any_work(
+    settings: Settings, questions_file: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    args = [str(questions_file), "--data-dir", str(settings.data_dir)]
+    unwritable = CliRunner().invoke(
+        eval_command, [*args, "--json", str(blocker / "out.json")], obj=_obj()
+    )
+    assert unwritable.exit_code == 2 and "--json" in unwritable.output
+    assert "Retrieval" not in unwritable.output  # refused before searching
+    split = CliRunner().invoke(eval_command, [*args, "--split", "train"], obj=_obj())
+    assert split.exit_code == 2 and "--beir" in split.output
+
+
+def test_a_benchmark_needs_a_data_dir_of_its_own(
+    services, settings: Settings, tmp_path: Path
+) -> None:
+    """Indexed into the service's own data dir, a benchmark would be answered from, and its
+    figures would measure the mix."""
+    result = CliRunner().invoke(
+        eval_command,
+        ["--beir", str(_beir(tmp_path / "beir")), "--data-dir", str(settings.data_dir)],
+        obj=_obj(),
+    )
+    assert result.exit_code == 2
+    assert "not part of beir-test" in result.output and "--data-dir" in result.output
+    assert SQLiteStore(settings.data_dir).document_state_of("d1.txt") is None  # nothing added
+
+
+def test_loaders_say_what_is_wrong_and_what_would_be_right(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "Q?", "expected_document": ["a"]}\n')
+    with pytest.raises(DatasetError, match="did you mean `expected_documents`"):
+        load_questions(path)
+    path.write_text('{"question": "Q?", "notes": "free text", "qid": "7"}\n')
+    assert load_questions(path)[0].question == "Q?"  # other fields are allowed
+    path.write_text('[{"question": "Q?"},\n {"question": "R?"}]\n')
+    with pytest.raises(DatasetError, match="JSON Lines"):
+        load_questions(path)
+    with pytest.raises(DatasetError, match=r"no split 'dev'.*it has: test, train"):
+        load_beir(_beir(tmp_path / "beir"), split="dev")
+
+
 def test_eval_beir_builds_then_reuses_the_index(tmp_path: Path) -> None:
     folder = _beir(tmp_path / "beir")
     data_dir = tmp_path / "beir-data"
