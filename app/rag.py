@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,11 @@ class Question:
     temperature: float | None = None
     history: tuple[tuple[str, str], ...] | None = None  # given by stateless clients (/v1)
     store_conversation: bool = True
+
+    def __post_init__(self) -> None:
+        # Documents are stored in NFC (ingest); a question typed or pasted in decomposed form
+        # ("cafe" + a combining accent) would otherwise match none of their words.
+        object.__setattr__(self, "text", unicodedata.normalize("NFC", self.text))
 
 
 @dataclass

@@ -295,3 +295,14 @@ def test_a_stopped_answer_is_kept_in_the_conversation(client, services, model):
     answer = stored["messages"][-1]
     assert answer["role"] == "assistant" and answer["details"]["stopped"] is True
     assert model.tokens_streamed < 300  # generation stopped long before the end
+
+
+def test_a_question_in_decomposed_unicode_is_answered_as_its_composed_form(client, model):
+    """Documents are stored in NFC; "Cafe" + U+0301 pasted from some systems must still match
+    "Café"."""
+    from app.rag import Question
+
+    assert Question("Cafe\u0301 hours?").text == "Caf\u00e9 hours?"
+    composed = client.post("/api/query", json={"question": "Caf\u00e9 opening hours"}).json()
+    decomposed = client.post("/api/query", json={"question": "Cafe\u0301 opening hours"}).json()
+    assert decomposed["sources"] == composed["sources"] and composed["sources"]
