@@ -30,7 +30,7 @@ import numpy as np
 
 from index.errors import HearthError
 from index.protocols import Embedder, Store, Vectors
-from index.types import PUBLIC_GROUP, Chunk, Document, Section
+from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
 from ingest.parsers.base import ParseOptions, Redirect
@@ -466,9 +466,58 @@ class Ingestor:
                 log.exception("parser crashed on %s", relative)
                 report.failed.append((relative, f"unexpected {type(exc).__name__} while parsing"))
                 return False
+            clash = self._clash(document.id, source, report)
+            if clash is not None:
+                report.failed.append((relative, clash))
+                return False
             self._consider(replace(document, source=source), budget, report)
             self._pending_sources.append((source, planned.fingerprint, 1))
             return True
+
+    def _clash(self, document_id: str, source: str, report: IngestReport) -> str | None:
+        """Why this file may not be stored as `document_id`, or None; a file keeps one id.
+
+        Ids are paths relative to the folder named on the command line, so one file reached
+        from two roots gets two ids, and two files at the same relative path in two roots get
+        one. Taken silently, the first stores a second copy outside its folder's rules (a
+        finance-only note, ingested alone, became public), the second overwrites another file's
+        document. The id from the outer root wins: an inner copy is refused, and an outer
+        ingest replaces the copies an inner one left. An id whose file is gone (a moved
+        folder) may be taken over. Only ids the file could have are looked up (suffixes of its
+        path), each by id."""
+        id_parts = document_id.split("/")
+        path_parts = Path(source).parts[1:]
+        for depth in range(len(id_parts) + 1, min(len(path_parts), len(id_parts) + 8) + 1):
+            outer = "/".join(path_parts[-depth:])
+            if self._stored_from(outer, source):
+                return (
+                    f"already indexed as {outer!r} from a folder around it, with that folder's "
+                    "groups; ingest that folder instead"
+                )
+        inner = ["/".join(id_parts[i:]) for i in range(1, len(id_parts))]
+        stale = [candidate for candidate in inner if self._stored_from(candidate, source)]
+        if stale:  # ingested alone or from an inner folder before: this id replaces those
+            self._flush(report, wait=True)
+            report.removed += self.store.delete_documents(stale)
+        owner = self._stored(document_id)
+        if owner is not None and owner.source != source and Path(owner.source).exists():
+            return (
+                f"{owner.source} is indexed under the same id {document_id!r}; ingest the "
+                "folder holding both, so each keeps its own id"
+            )
+        return None
+
+    def _stored(self, document_id: str) -> StoredDocument | None:
+        state = self.store.document_state_of(document_id)
+        return (
+            None
+            if state is None
+            else self.store.get_document(document_id, state[1] | {PUBLIC_GROUP})
+        )
+
+    def _stored_from(self, document_id: str, source: str) -> bool:
+        stored = self._stored(document_id)
+        return stored is not None and stored.source == source
 
     def _ingest_dump(
         self,

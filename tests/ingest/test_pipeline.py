@@ -403,3 +403,50 @@ def test_a_batch_is_embedded_while_the_next_documents_are_read(tmp_path, monkeyp
     assert report.ok and report.added == 4 and embedder.calls == 4
     found = dense_top_k(store, embedder, "Room 2 is booked on Fridays", frozenset({"public"}), 1)
     assert found[0].document.title == "Note 2"
+
+
+def test_a_file_ingested_again_from_inside_its_folder_keeps_the_folders_id_and_groups(
+    tmp_path, tree, embedder
+):
+    """Ingested alone, hr/reviews.txt would become a second, public document 'reviews.txt'
+    (the hr rule sits in the folder's sidecar): the copy is refused instead."""
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, tree).ok
+    (tree / "hr" / "reviews.txt").write_text("Performance reviews\n\nReviews happen in April.\n")
+    for inner in (tree / "hr" / "reviews.txt", tree / "hr"):
+        report = run(store, embedder, inner)
+        assert [name for name, _ in report.failed] == ["reviews.txt"]
+        assert "already indexed as 'hr/reviews.txt'" in report.failed[0][1]
+    assert store.document_state_of("reviews.txt") is None
+    assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
+    assert run(store, embedder, tree).updated == 1  # from its folder, the change is taken
+
+
+def test_the_outer_folder_replaces_what_an_inner_ingest_stored(tmp_path, tree, embedder):
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, tree / "hr" / "reviews.txt").added == 1
+    report = run(store, embedder, tree)
+    assert report.ok and report.removed == 1
+    assert store.document_state_of("reviews.txt") is None
+    assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
+
+
+def test_two_files_at_the_same_relative_path_do_not_overwrite_each_other(tmp_path, embedder):
+    team_a, team_b = tmp_path / "team-a", tmp_path / "team-b"
+    for folder, text in ((team_a, "Team A onboarding"), (team_b, "Team B onboarding")):
+        folder.mkdir()
+        (folder / "onboarding.md").write_text(f"# Onboarding\n\n{text} starts on Monday.\n")
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, team_a).added == 1
+    clash = run(store, embedder, team_b)
+    assert [name for name, _ in clash.failed] == ["onboarding.md"]
+    assert "indexed under the same id 'onboarding.md'" in clash.failed[0][1]
+    assert "Team A" in bm25_top_k(store, "onboarding", PUBLIC, 1)[0].chunk.text
+    assert run(store, embedder, tmp_path, prune=False).added == 2  # their parent: two ids
+    # a moved folder takes its id over: the old file is gone
+    (team_a / "onboarding.md").unlink()
+    store2 = SQLiteStore(tmp_path / "data2")
+    (team_a / "onboarding.md").write_text("# Onboarding\n\nTeam A onboarding starts on Monday.\n")
+    assert run(store2, embedder, team_a).added == 1
+    (team_a / "onboarding.md").unlink()
+    assert run(store2, embedder, team_b).updated == 1
