@@ -136,6 +136,19 @@ def _summary(report: IngestReport, console: Console) -> None:
     console.print(table)
     for source, reason in report.failed:
         console.print(f"[red]failed[/] {source}: {reason}")
+    if report.skipped:
+        kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.skipped.items()))
+        console.print(f"skipped {_count(report.skipped.total(), 'file')} of types Hearth does not "
+                      f"read: {kinds}")  # fmt: skip
+    if report.orphaned:
+        lost = _count(report.orphaned, "stored document")
+        verb = "has" if report.orphaned == 1 else "have"
+        console.print(f"[yellow]{lost} of these folders {verb} no file any more: run again with "
+                      "--prune to remove them from the index[/]")  # fmt: skip
+
+
+def _count(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 @click.command(
@@ -150,7 +163,13 @@ def _summary(report: IngestReport, console: Console) -> None:
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
 folder maps globs to groups (e.g. "finance/**": [finance]); Markdown front matter `groups:` wins
 over both. Documents are identified by their path relative to the folder given (wiki pages by
-their page id), so a second run only embeds what changed."""
+their page id), so a second run only embeds what changed; a file keeps the id of the outermost
+folder it was ingested from (ingesting it again alone, or from an inner folder, is refused, so
+it never gets a second copy outside its folder's groups). Files of other types are skipped and
+counted; stored documents whose file is gone stay until a run with --prune.
+
+Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,
+130 interrupted."""
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @data_dir_option
@@ -276,6 +295,10 @@ def ingest(
         raise click.BadParameter(exc.message) from None
     if not options.groups:
         raise click.BadParameter("--groups needs at least one group")
+    missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
+    if missing:  # before loading anything or creating a store
+        console.print(f"[red]error:[/] no such file or folder: {', '.join(missing)}")
+        ctx.exit(2)
     parser = IsolatedParser()
     try:
         # The parser process loads its libraries (seconds) on the other core meanwhile.

@@ -18,7 +18,7 @@ import json
 import logging
 import time
 import unicodedata
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -78,6 +78,8 @@ class IngestReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
     vector_generation: int | None = None
+    skipped: Counter[str] = field(default_factory=Counter)  # files of types not read, by suffix
+    orphaned: int = 0  # stored documents of the folders read whose file is gone (no --prune)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +97,8 @@ class IngestReport:
             "chunks": self.chunks,
             "seconds": round(self.seconds, 2),
             "vector_generation": self.vector_generation,
+            "skipped": dict(sorted(self.skipped.items())),
+            "orphaned": self.orphaned,
         }
 
 
@@ -302,7 +306,14 @@ class Ingestor:
                 seen: set[str] = set()
                 complete = self._ingest_path(Path(path), options, budget, report, seen)
                 self._flush(report, wait=True)
-                if options.prune and complete:
+                if complete and Path(path).is_dir():
+                    stored = self.store.document_state(str(Path(path).resolve()))
+                    gone = [doc_id for doc_id in stored if doc_id not in seen]
+                    if options.prune:
+                        report.removed += self.store.delete_documents(gone)
+                    else:
+                        report.orphaned += len(gone)
+                elif options.prune and complete:
                     stored = self.store.document_state(str(Path(path).resolve()))
                     gone = [doc_id for doc_id in stored if doc_id not in seen]
                     report.removed += self.store.delete_documents(gone)
@@ -342,6 +353,10 @@ class Ingestor:
         if not is_safe_file(path, path.resolve().parent):
             report.failed.append((str(path), "not a regular file"))
             return False
+        if not is_wiki_dump(path) and parser_for(path) is None:
+            readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
+            report.failed.append((str(path), f"not a type Hearth reads ({readable}, wiki dumps)"))
+            return False
         parse = ParseOptions(
             options.groups, options.base_url, options.namespaces, options.namespace_groups
         )
@@ -360,7 +375,7 @@ class Ingestor:
         """Ingest a folder's files in walk order, the parser child running ahead of the
         embedding: files are planned (and handed to the child) PARSE_AHEAD_FILES ahead of the
         one being finished, so parsing and embedding share the two cores."""
-        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES))
+        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, report.skipped))
         self.progress.sources_found(len(found))
         planned = (self._plan_source(source, options, budget, report) for source in found)
         complete = True

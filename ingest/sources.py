@@ -21,6 +21,7 @@ import re
 import shutil
 import stat
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -134,9 +135,13 @@ class UnsafeSourceError(HearthError):
 
 
 def walk(
-    root: Path, default_groups: frozenset[str], supported: frozenset[str]
+    root: Path,
+    default_groups: frozenset[str],
+    supported: frozenset[str],
+    skipped: Counter[str] | None = None,
 ) -> Iterator[SourceFile]:
-    """Every ingestible file under `root`, in a stable order, never leaving the root."""
+    """Every ingestible file under `root`, in a stable order, never leaving the root; files of
+    other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not."""
     root = root.resolve()
     rules = GroupRules.load(root)
     for folder, dirs, files in os.walk(root, followlinks=False):
@@ -146,6 +151,8 @@ def walk(
                 continue
             path = Path(folder) / name
             if not (is_wiki_dump(path) or path.suffix.lower() in supported):
+                if skipped is not None:
+                    skipped[path.suffix.lower() or "(none)"] += 1
                 continue
             relative = path.relative_to(root).as_posix()
             source = checked_source(

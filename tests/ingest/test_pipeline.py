@@ -450,3 +450,39 @@ def test_two_files_at_the_same_relative_path_do_not_overwrite_each_other(tmp_pat
     assert run(store2, embedder, team_a).added == 1
     (team_a / "onboarding.md").unlink()
     assert run(store2, embedder, team_b).updated == 1
+
+
+def test_the_cli_says_what_it_skipped_and_what_lost_its_file(tmp_path, tree, embedder):
+    data = tmp_path / "data"
+    (tree / "budget.xlsx").write_bytes(b"PK\x03\x04")
+    (tree / "hr" / "photo.png").write_bytes(b"\x89PNG")
+    (tree / "README").write_text("no suffix")
+    first = cli_run(["ingest", str(tree), "--data-dir", str(data), "--json"], embedder)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["skipped"] == {"(none)": 1, ".png": 1, ".xlsx": 1}
+    (tree / "notes.txt").unlink()
+    second = cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder)
+    assert second.exit_code == 0, second.output
+    assert "skipped 3 files of types Hearth does not read: (none) 1, .png 1, .xlsx 1" in " ".join(
+        second.output.split()
+    )
+    assert "1 stored document of these folders has no file any more" in " ".join(
+        second.output.split()
+    )
+    assert SQLiteStore(data).document_state_of("notes.txt") is not None  # kept without --prune
+    pruned = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
+    assert json.loads(pruned.stdout)["removed"] == 1 and json.loads(pruned.stdout)["orphaned"] == 0
+
+
+def test_the_cli_refuses_a_named_file_it_cannot_read_and_a_missing_path_at_once(
+    tmp_path, tree, embedder
+):
+    (tree / "budget.xlsx").write_bytes(b"PK\x03\x04")
+    data = tmp_path / "data"
+    named = cli_run(["ingest", str(tree / "budget.xlsx"), "--data-dir", str(data)], embedder)
+    assert named.exit_code == 1 and "not a type Hearth reads" in named.output
+    missing = cli_run(
+        ["ingest", str(tmp_path / "nowhere"), "--data-dir", str(tmp_path / "d2")], embedder
+    )
+    assert missing.exit_code == 2 and "no such file or folder" in missing.output
+    assert not (tmp_path / "d2").exists()  # nothing created, no embedder loaded
