@@ -140,6 +140,11 @@ def _summary(report: IngestReport, console: Console) -> None:
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.skipped.items()))
         console.print(f"skipped {_count(report.skipped.total(), 'file')} of types Hearth does not "
                       f"read: {kinds}")  # fmt: skip
+    if report.rehomed:
+        document_id, previous = report.rehomed[0]
+        console.print(f"[yellow]{_count(len(report.rehomed), 'document')} now come from another "
+                      f"folder than before, whose file still exists (e.g. {document_id!r} was "
+                      f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
     if report.orphaned:
         lost = _count(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
@@ -165,7 +170,8 @@ folder maps globs to groups (e.g. "finance/**": [finance]); Markdown front matte
 over both. Documents are identified by their path relative to the folder given (wiki pages by
 their page id), so a second run only embeds what changed; a file keeps the id of the outermost
 folder it was ingested from (ingesting it again alone, or from an inner folder, is refused, so
-it never gets a second copy outside its folder's groups). Files of other types are skipped and
+it never gets a second copy outside its folder's groups); a file at the same relative path in
+another folder replaces it, and the summary says so. Files of other types are skipped and
 counted; stored documents whose file is gone stay until a run with --prune.
 
 Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,

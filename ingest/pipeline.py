@@ -80,6 +80,9 @@ class IngestReport:
     vector_generation: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)  # files of types not read, by suffix
     orphaned: int = 0  # stored documents of the folders read whose file is gone (no --prune)
+    # (id, file it came from before) for documents now taken from a file in another folder
+    # that still exists: a new export of the same corpus, or two folders sharing names
+    rehomed: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,7 @@ class IngestReport:
             "vector_generation": self.vector_generation,
             "skipped": dict(sorted(self.skipped.items())),
             "orphaned": self.orphaned,
+            "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
         }
 
 
@@ -495,11 +499,12 @@ class Ingestor:
         Ids are paths relative to the folder named on the command line, so one file reached
         from two roots gets two ids, and two files at the same relative path in two roots get
         one. Taken silently, the first stores a second copy outside its folder's rules (a
-        finance-only note, ingested alone, became public), the second overwrites another file's
-        document. The id from the outer root wins: an inner copy is refused, and an outer
-        ingest replaces the copies an inner one left. An id whose file is gone (a moved
-        folder) may be taken over. Only ids the file could have are looked up (suffixes of its
-        path), each by id."""
+        finance-only note, ingested alone, became public): the id from the outer root wins, an
+        inner copy is refused, and an outer ingest replaces the copies an inner one left. The
+        second is how a new export of a corpus into a new folder replaces the old one, and
+        also how two folders sharing file names overwrite each other: it is done, and reported
+        (`IngestReport.rehomed`) when the earlier file still exists. Only ids the file could
+        have are looked up (suffixes of its path), each by id."""
         id_parts = document_id.split("/")
         path_parts = Path(source).parts[1:]
         for depth in range(len(id_parts) + 1, min(len(path_parts), len(id_parts) + 8) + 1):
@@ -516,10 +521,7 @@ class Ingestor:
             report.removed += self.store.delete_documents(stale)
         owner = self._stored(document_id)
         if owner is not None and owner.source != source and Path(owner.source).exists():
-            return (
-                f"{owner.source} is indexed under the same id {document_id!r}; ingest the "
-                "folder holding both, so each keeps its own id"
-            )
+            report.rehomed.append((document_id, owner.source))
         return None
 
     def _stored(self, document_id: str) -> StoredDocument | None:

@@ -431,25 +431,25 @@ def test_the_outer_folder_replaces_what_an_inner_ingest_stored(tmp_path, tree, e
     assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
 
 
-def test_two_files_at_the_same_relative_path_do_not_overwrite_each_other(tmp_path, embedder):
+def test_a_file_at_the_same_relative_path_elsewhere_replaces_it_and_says_so(tmp_path, embedder):
+    """A new export of a corpus into a new folder must replace the old one; two folders that
+    share file names then overwrite each other, so the report names what was replaced."""
     team_a, team_b = tmp_path / "team-a", tmp_path / "team-b"
     for folder, text in ((team_a, "Team A onboarding"), (team_b, "Team B onboarding")):
         folder.mkdir()
         (folder / "onboarding.md").write_text(f"# Onboarding\n\n{text} starts on Monday.\n")
     store = SQLiteStore(tmp_path / "data")
     assert run(store, embedder, team_a).added == 1
-    clash = run(store, embedder, team_b)
-    assert [name for name, _ in clash.failed] == ["onboarding.md"]
-    assert "indexed under the same id 'onboarding.md'" in clash.failed[0][1]
-    assert "Team A" in bm25_top_k(store, "onboarding", PUBLIC, 1)[0].chunk.text
-    assert run(store, embedder, tmp_path, prune=False).added == 2  # their parent: two ids
-    # a moved folder takes its id over: the old file is gone
-    (team_a / "onboarding.md").unlink()
-    store2 = SQLiteStore(tmp_path / "data2")
-    (team_a / "onboarding.md").write_text("# Onboarding\n\nTeam A onboarding starts on Monday.\n")
-    assert run(store2, embedder, team_a).added == 1
-    (team_a / "onboarding.md").unlink()
-    assert run(store2, embedder, team_b).updated == 1
+    second = run(store, embedder, team_b)
+    assert second.ok and second.updated == 1
+    assert second.rehomed == [("onboarding.md", str((team_a / "onboarding.md").resolve()))]
+    assert "Team B" in bm25_top_k(store, "onboarding", PUBLIC, 1)[0].chunk.text
+    both = run(store, embedder, team_a, team_b)
+    assert both.rehomed and [name for name, _ in both.failed] == []
+    parent = run(SQLiteStore(tmp_path / "data2"), embedder, tmp_path)
+    assert parent.added == 2 and parent.rehomed == []  # their parent folder keeps both
+    (team_a / "onboarding.md").unlink()  # a moved folder: nothing to report
+    assert run(store, embedder, team_b).rehomed == []
 
 
 def test_the_cli_says_what_it_skipped_and_what_lost_its_file(tmp_path, tree, embedder):
