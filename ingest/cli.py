@@ -367,6 +367,9 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
         "vector_count": int(manifest.get("vector_count", 0)),
         "last_ingest": manifest.get("last_ingest"),
     }
+    # An interrupted ingest leaves chunks the vector file does not hold yet; the next open
+    # (`hearth serve`, `hearth ingest`) rebuilds it from the stored embeddings.
+    info["vectors_behind"] = info["vector_count"] != info["chunks"]
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -386,6 +389,10 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
     console.print(
         f"vectors: generation {info['vector_generation']}, {info['vector_count']} vectors"
     )
+    if info["vectors_behind"]:
+        console.print(f"[yellow]the vectors are behind the {info['chunks']} stored chunks (an "
+                      "interrupted ingest?): `hearth serve` or the next `hearth ingest` rebuilds "
+                      "them[/]")  # fmt: skip
     console.print(f"wiki aliases: {info['aliases']}")
     console.print(f"last ingest: {info['last_ingest']}")
     console.print(f"data size: {info['data_bytes'] / 1e6:.1f} MB")

@@ -141,7 +141,25 @@ def walk(
     skipped: Counter[str] | None = None,
 ) -> Iterator[SourceFile]:
     """Every ingestible file under `root`, in a stable order, never leaving the root; files of
-    other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not."""
+    other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not.
+    A file reached twice (a link to a file of the same folder tree) is read once, by its own
+    name: twice, it would be two documents with one text."""
+    found = list(_walk(root, default_groups, supported, skipped))
+    linked = {s.identity for s in found if not s.path.is_symlink()}
+    taken: set[tuple[int, int] | None] = set()
+    for source in found:
+        if source.identity in taken or (source.path.is_symlink() and source.identity in linked):
+            continue
+        taken.add(source.identity)
+        yield source
+
+
+def _walk(
+    root: Path,
+    default_groups: frozenset[str],
+    supported: frozenset[str],
+    skipped: Counter[str] | None,
+) -> Iterator[SourceFile]:
     root = root.resolve()
     rules = GroupRules.load(root)
     for folder, dirs, files in os.walk(root, followlinks=False):

@@ -486,3 +486,28 @@ def test_the_cli_refuses_a_named_file_it_cannot_read_and_a_missing_path_at_once(
     )
     assert missing.exit_code == 2 and "no such file or folder" in missing.output
     assert not (tmp_path / "d2").exists()  # nothing created, no embedder loaded
+
+
+def test_a_link_to_a_file_of_the_same_tree_is_read_once_by_the_files_own_name(
+    tmp_path, tree, embedder
+):
+    (tree / "a-link.txt").symlink_to(tree / "hr" / "reviews.txt")  # walked before its target
+    (tree / "copy.txt").hardlink_to(tree / "notes.txt")
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, tree)
+    assert report.ok and report.added == 4  # the four files, none twice
+    assert store.document_state_of("a-link.txt") is None
+    assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
+    assert {store.document_state_of(n) is None for n in ("copy.txt", "notes.txt")} == {True, False}
+
+
+def test_status_says_when_the_vectors_are_behind_the_chunks(tmp_path, tree, embedder):
+    data = tmp_path / "data"
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    healthy = json.loads(cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout)
+    assert healthy["vectors_behind"] is False
+    store = SQLiteStore(data)
+    store.set_manifest(vector_count="0")  # as an ingest interrupted before publishing leaves it
+    store.close()
+    behind = cli_run(["status", "--data-dir", str(data)], embedder)
+    assert "the vectors are behind" in " ".join(behind.output.split())
