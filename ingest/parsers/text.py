@@ -23,6 +23,7 @@ from index.errors import ParseError
 from index.types import Document, Section
 from ingest.parsers.base import ParseOptions
 
+MAX_NON_ASCII_LETTERS = 0.3  # of a text's letters, for it to read as Windows-1252
 # Control characters except \t and \n (\r is turned into \n first); C1 controls too.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _BLANK_RUNS = re.compile(r"\n[ \t]*(?:\n[ \t]*)+\n")
@@ -125,7 +126,7 @@ def file_modified(path: Path) -> datetime:
 
 
 def read_text_file(path: Path) -> str:
-    """The file decoded as UTF-8 (a BOM is dropped; undecodable bytes become U+FFFD)."""
+    """The file decoded as UTF-8 (a BOM is dropped), else in the legacy encoding it is in."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -133,7 +134,30 @@ def read_text_file(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        return data.decode("utf-8", errors="replace")
+        return decode_legacy(data)
+
+
+def decode_legacy(data: bytes) -> str:
+    """Bytes that are not UTF-8, decoded as what they most likely are.
+
+    Decoded as UTF-8 with replacement, a Windows-1252 note lost every accent ("R\ufffdsum\ufffd des
+    cong\ufffds"). Most such files are Windows-1252 (Western European), and it is taken when it
+    reads as such: few of the letters are non-ASCII (French or German text has a few percent;
+    Cyrillic bytes read as 1252 are all "Îòïóñê"). Otherwise charset-normalizer guesses (it
+    misreads short Western text, hence the rule first); without a guess, UTF-8 with U+FFFD."""
+    try:
+        western = data.decode("cp1252")
+    except UnicodeDecodeError:  # one of the five bytes cp1252 leaves undefined
+        western = None
+    if western is not None:
+        letters = [c for c in western if c.isalpha()]
+        foreign = sum(not c.isascii() for c in letters)
+        if letters and foreign <= MAX_NON_ASCII_LETTERS * len(letters):
+            return western
+    from charset_normalizer import from_bytes  # only for the rare file that needs it
+
+    best = from_bytes(data).best()
+    return str(best) if best is not None else data.decode("utf-8", errors="replace")
 
 
 @dataclass(frozen=True)

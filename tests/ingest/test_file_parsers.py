@@ -25,7 +25,7 @@ from index.types import Document
 from ingest.parsers import unstructured_runtime
 from ingest.parsers.base import ParseOptions
 from ingest.parsers.registry import SUPPORTED_SUFFIXES, parser_for
-from ingest.parsers.text import clean_text, parse_text, prettify_stem
+from ingest.parsers.text import clean_text, decode_legacy, parse_text, prettify_stem
 from ingest.parsers.unstructured_files import parse_docx, parse_html, parse_markdown, parse_pdf
 
 OPTIONS = ParseOptions()
@@ -488,9 +488,24 @@ def test_text_markdown_headings_and_long_first_line(tmp_path: Path) -> None:
 
 def test_text_invalid_utf8_and_empty(tmp_path: Path) -> None:
     doc = parse_text(_write(tmp_path / "x.txt", b"caf\xe9 au lait\n"), "x", OPTIONS)
-    assert doc.sections[0].text == "caf\ufffd au lait"
+    assert doc.sections[0].text == "caf\u00e9 au lait"  # Windows-1252, not U+FFFD
     with pytest.raises(ParseError, match="empty"):
         parse_text(_write(tmp_path / "empty.txt", "\n\n \n"), "e", OPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("text", "encoding"),
+    [
+        ("Résumé des congés : chaque salarié reçoit 27 jours ouvrés.", "cp1252"),
+        ("He said “hello” – it’s fine, 5 € a day.", "cp1252"),
+        ("Grüße aus dem Büro in der Hauptstraße.", "latin-1"),
+        ("Отпуск сотрудникам предоставляется ежегодно в соответствии с графиком.", "cp1251"),
+    ],
+)
+def test_text_in_a_legacy_encoding_keeps_its_letters(text: str, encoding: str) -> None:
+    """Western text is read as Windows-1252; Cyrillic read so would be all "Îòïóñê", so it is
+    left to charset-normalizer's guess."""
+    assert decode_legacy(text.encode(encoding)) == text
 
 
 def test_clean_text_and_prettify_stem() -> None:
