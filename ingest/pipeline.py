@@ -58,7 +58,7 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
-FINGERPRINT_VERSION = 7  # 7: table rows carry their column names
+FINGERPRINT_VERSION = 7  # 7: labelled table rows; text that is not UTF-8 decoded
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
