@@ -145,6 +145,9 @@ def _summary(report: IngestReport, console: Console) -> None:
         console.print(f"[yellow]{_count(len(report.rehomed), 'document')} now come from another "
                       f"folder than before, whose file still exists (e.g. {document_id!r} was "
                       f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
+    for path in report.prune_skipped:
+        console.print(f"[yellow]--prune removed nothing from {path}: some of its files failed, "
+                      "and a file that failed is not taken for deleted[/]")  # fmt: skip
     if report.orphaned:
         lost = _count(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"

@@ -83,6 +83,7 @@ class IngestReport:
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
+    prune_skipped: list[str] = field(default_factory=list)  # paths not pruned: files failed
 
     @property
     def ok(self) -> bool:
@@ -103,6 +104,7 @@ class IngestReport:
             "skipped": dict(sorted(self.skipped.items())),
             "orphaned": self.orphaned,
             "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
+            "prune_skipped": self.prune_skipped,
         }
 
 
@@ -310,17 +312,18 @@ class Ingestor:
                 seen: set[str] = set()
                 complete = self._ingest_path(Path(path), options, budget, report, seen)
                 self._flush(report, wait=True)
-                if complete and Path(path).is_dir():
-                    stored = self.store.document_state(str(Path(path).resolve()))
-                    gone = [doc_id for doc_id in stored if doc_id not in seen]
+                if not complete:  # a file that failed is not a deleted one: remove nothing
                     if options.prune:
-                        report.removed += self.store.delete_documents(gone)
-                    else:
-                        report.orphaned += len(gone)
-                elif options.prune and complete:
-                    stored = self.store.document_state(str(Path(path).resolve()))
-                    gone = [doc_id for doc_id in stored if doc_id not in seen]
+                        report.prune_skipped.append(str(path))
+                    continue
+                if not (options.prune or Path(path).is_dir()):
+                    continue
+                stored = self.store.document_state(str(Path(path).resolve()))
+                gone = [doc_id for doc_id in stored if doc_id not in seen]
+                if options.prune:
                     report.removed += self.store.delete_documents(gone)
+                else:
+                    report.orphaned += len(gone)
         finally:  # a given parser stays up, unless an interrupted run left files queued
             self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
             self._embedder_thread.shutdown(wait=True)

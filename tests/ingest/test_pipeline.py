@@ -511,3 +511,14 @@ def test_status_says_when_the_vectors_are_behind_the_chunks(tmp_path, tree, embe
     store.close()
     behind = cli_run(["status", "--data-dir", str(data)], embedder)
     assert "the vectors are behind" in " ".join(behind.output.split())
+
+
+def test_prune_says_why_it_removed_nothing_when_a_file_failed(tmp_path, tree, embedder):
+    data = tmp_path / "data"
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    (tree / "notes.txt").unlink()
+    (tree / "bad.pdf").write_bytes(b"not a pdf")
+    result = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune"], embedder)
+    assert result.exit_code == 1
+    assert f"--prune removed nothing from {tree}" in " ".join(result.output.split())
+    assert SQLiteStore(data).document_state_of("notes.txt") is not None
