@@ -54,7 +54,7 @@ from index.errors import HearthError
 from index.open_store import open_store, store_exists
 from index.protocols import Embedder, Store
 from index.store import SQLiteStore
-from ingest.cli import data_dir_option, database_url_option, default_embedder
+from ingest.cli import data_dir_option, database_url_option, default_embedder, plural
 from ingest.pipeline import Progress as PipelineProgress
 
 EmbedderFactory = Callable[[str | None], Embedder]
@@ -99,10 +99,6 @@ def _check_writable(path: Path) -> None:
         ) from None
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def _check_expected_documents(
     questions: list[EvalQuestion], store: Store, console: Console
 ) -> None:
@@ -117,12 +113,12 @@ def _check_expected_documents(
     examples = ", ".join(repr(d) for d in missing[:5]) + (", ..." if len(missing) > 5 else "")
     if len(missing) == len(expected):
         raise HearthError(
-            f"none of the {_plural(len(expected), 'expected document')} is in this index "
+            f"none of the {plural(len(expected), 'expected document')} is in this index "
             f"({examples}): did you ingest them into another --data-dir? Ids are paths under "
             "the ingested folder (hr/leave.md) or site:page id for wiki pages"
         )
     console.print(
-        f"[yellow]warning:[/] {_plural(len(missing), 'expected document')} of {len(expected)} "
+        f"[yellow]warning:[/] {plural(len(missing), 'expected document')} of {len(expected)} "
         f"not in the index, counted as misses: {examples}"
     )
 
@@ -136,7 +132,7 @@ def _check_benchmark_dir(store: SQLiteStore, dataset: Dataset) -> None:
     others = set(store.document_state()) - own
     if others:
         raise HearthError(
-            f"{store.data_dir}/ already holds {_plural(len(others), 'document')} that "
+            f"{store.data_dir}/ already holds {plural(len(others), 'document')} that "
             f"{'is' if len(others) == 1 else 'are'} not part of {dataset.name}: give the "
             f"benchmark a --data-dir of its own (for example /tmp/{dataset.name})"
         )
@@ -182,7 +178,7 @@ def print_report(report: EvalReport, console: Console) -> None:
     """The readable tables: retrieval, abstention by evidence, and answers when measured."""
     r = report.retrieval
     table = Table(
-        title=f"Retrieval ({_plural(r['questions'], 'answerable question')}, document-level)",
+        title=f"Retrieval ({plural(r['questions'], 'answerable question')}, document-level)",
         title_justify="left",
     )
     table.add_column("metric")
@@ -223,7 +219,7 @@ def print_report(report: EvalReport, console: Console) -> None:
     if s is None:
         return
     table = Table(
-        title=f"Full answers ({_plural(s['questions'], 'question')})", title_justify="left"
+        title=f"Full answers ({plural(s['questions'], 'question')})", title_justify="left"
     )
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -43,14 +43,15 @@ def _lines(text: str) -> list[tuple[int, int]]:
     for line in _LINE.finditer(text):
         start, stop = line.span()
         body = line.group().lstrip()
+        previous = text[lines[-1][0] : lines[-1][1]] if lines else ""
         if (
             lines
             and body
             and (body[0].islower() or body[0] in _OPENING_QUOTES)
             and not _BULLET.match(line.group())
             and TABLE_CELLS not in body
-            and TABLE_CELLS not in text[lines[-1][0] : lines[-1][1]]
-            and not text[lines[-1][0] : lines[-1][1]].rstrip().endswith(_LINE_ENDS)
+            and TABLE_CELLS not in previous
+            and not previous.rstrip().endswith(_LINE_ENDS)
         ):
             lines[-1] = (lines[-1][0], stop)
         else:

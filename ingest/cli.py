@@ -138,24 +138,25 @@ def _summary(report: IngestReport, console: Console) -> None:
         console.print(f"[red]failed[/] {source}: {reason}")
     if report.skipped:
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.skipped.items()))
-        console.print(f"skipped {_count(report.skipped.total(), 'file')} of types Hearth does not "
+        console.print(f"skipped {plural(report.skipped.total(), 'file')} of types Hearth does not "
                       f"read: {kinds}")  # fmt: skip
     if report.rehomed:
         document_id, previous = report.rehomed[0]
-        console.print(f"[yellow]{_count(len(report.rehomed), 'document')} now come from another "
+        console.print(f"[yellow]{plural(len(report.rehomed), 'document')} now come from another "
                       f"folder than before, whose file still exists (e.g. {document_id!r} was "
                       f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
     for path in report.prune_skipped:
         console.print(f"[yellow]--prune removed nothing from {path}: some of its files failed, "
                       "and a file that failed is not taken for deleted[/]")  # fmt: skip
     if report.orphaned:
-        lost = _count(report.orphaned, "stored document")
+        lost = plural(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
         console.print(f"[yellow]{lost} of these folders {verb} no file any more: run again with "
                       "--prune to remove them from the index[/]")  # fmt: skip
 
 
-def _count(count: int, noun: str) -> str:
+def plural(count: int, noun: str) -> str:
+    """A count and its noun ("1 file", "3 files"), for summaries."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 

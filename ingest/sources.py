@@ -144,11 +144,14 @@ def walk(
     other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not.
     A file reached twice (a link to a file of the same folder tree) is read once, by its own
     name: twice, it would be two documents with one text."""
-    found = list(_walk(root, default_groups, supported, skipped))
-    linked = {s.identity for s in found if not s.path.is_symlink()}
+    found = [
+        (source, source.path.is_symlink())
+        for source in _walk(root, default_groups, supported, skipped)
+    ]
+    by_own_name = {source.identity for source, link in found if not link}
     taken: set[tuple[int, int] | None] = set()
-    for source in found:
-        if source.identity in taken or (source.path.is_symlink() and source.identity in linked):
+    for source, link in found:
+        if source.identity in taken or (link and source.identity in by_own_name):
             continue
         taken.add(source.identity)
         yield source

@@ -68,8 +68,13 @@ def _table_text(element: Any, *, guess_header: bool = False) -> str:
             root = None
         if root is not None:
             cells = [[c for c in row if c.tag in ("td", "th")] for row in root.iter("tr")]
-            cells = [row for row in cells if any(c.text_content().strip() for c in row)]
-            rows = [[" ".join(c.text_content().split()) for c in row] for row in cells]
+            texts = [[" ".join(c.text_content().split()) for c in row] for row in cells]
+            headed = [
+                all(c.tag == "th" for c in row)
+                for row, text in zip(cells, texts, strict=True)
+                if any(text)
+            ]
+            rows = [text for text in texts if any(text)]
             if rows:
                 # Drop spacer columns (empty in every full-width row) and, in rows with merged
                 # cells, empty cells: layout tables are full of both.
@@ -81,8 +86,7 @@ def _table_text(element: Any, *, guess_header: bool = False) -> str:
                     for row in rows
                 ]
                 # DOCX tables reach us without <th>: there the header is guessed (`table_lines`)
-                marked = all(c.tag == "th" for c in cells[0])
-                header = True if marked else (None if guess_header else False)
+                header = True if headed[0] else (None if guess_header else False)
                 return clean_text("\n".join(table_lines(rows, header)))
     return clean_text(element.text or "")
 
