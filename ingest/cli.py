@@ -140,6 +140,9 @@ def _summary(report: IngestReport, console: Console) -> None:
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.skipped.items()))
         console.print(f"skipped {plural(report.skipped.total(), 'file')} of types Hearth does not "
                       f"read: {kinds}")  # fmt: skip
+    if report.empty:
+        shown = ", ".join(sorted(report.empty)[:5]) + (", …" if len(report.empty) > 5 else "")
+        console.print(f"skipped {plural(len(report.empty), 'empty file')}: {shown}")
     if report.rehomed:
         document_id, previous = report.rehomed[0]
         console.print(f"[yellow]{plural(len(report.rehomed), 'document')} now come from another "
@@ -151,8 +154,17 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.orphaned:
         lost = plural(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
-        console.print(f"[yellow]{lost} of these folders {verb} no file any more: run again with "
-                      "--prune to remove them from the index[/]")  # fmt: skip
+        console.print(f"[yellow]{lost} of these folders {verb} no file any more (or an empty one): "
+                      "run again with --prune to remove them from the index[/]")  # fmt: skip
+
+
+def _fail(ctx: click.Context, console: Console, message: str, code: int, as_json: bool) -> None:
+    """Stop with `code`: the message on stderr, and with --json also as JSON on stdout, so a
+    script reading stdout gets an answer either way."""
+    console.print(f"[red]error:[/] {message}" if code != 130 else f"[yellow]{message}[/]")
+    if as_json:
+        click.echo(json.dumps({"error": message, "exit_code": code}))
+    ctx.exit(code)
 
 
 def plural(count: int, noun: str) -> str:
@@ -175,11 +187,12 @@ over both. Documents are identified by their path relative to the folder given (
 their page id), so a second run only embeds what changed; a file keeps the id of the outermost
 folder it was ingested from (ingesting it again alone, or from an inner folder, is refused, so
 it never gets a second copy outside its folder's groups); a file at the same relative path in
-another folder replaces it, and the summary says so. Files of other types are skipped and
-counted; stored documents whose file is gone stay until a run with --prune.
+another folder replaces it, and the summary says so. Files of other types, and empty files, are
+skipped and counted; stored documents whose file is gone (or empty) stay until a run with
+--prune.
 
 Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,
-130 interrupted."""
+130 interrupted. With --json, a run that stops prints {"error": ..., "exit_code": ...}."""
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @data_dir_option
@@ -305,10 +318,17 @@ def ingest(
         raise click.BadParameter(exc.message) from None
     if not options.groups:
         raise click.BadParameter("--groups needs at least one group")
+    unread = sorted(set(options.namespace_groups) - options.namespaces)
+    if unread:  # their groups would silently apply to nothing
+        listed = ",".join(map(str, sorted(options.namespaces)))
+        raise click.BadParameter(
+            f"namespace {', '.join(map(str, unread))} is not ingested (--namespaces {listed}); "
+            "add it to --namespaces",
+            param_hint="'--namespace-groups'",
+        )
     missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
     if missing:  # before loading anything or creating a store
-        console.print(f"[red]error:[/] no such file or folder: {', '.join(missing)}")
-        ctx.exit(2)
+        _fail(ctx, console, f"no such file or folder: {', '.join(missing)}", 2, as_json)
     parser = IsolatedParser()
     try:
         # The parser process loads its libraries (seconds) on the other core meanwhile.
@@ -331,11 +351,9 @@ def ingest(
             report = Ingestor(store, embedder, _RichProgress(bars), parser).run(paths, options)
         store.close()
     except HearthError as exc:
-        console.print(f"[red]error:[/] {exc.message}")
-        ctx.exit(2)
+        _fail(ctx, console, exc.message, 2, as_json)
     except KeyboardInterrupt:
-        console.print("[yellow]interrupted:[/] every document written so far is complete")
-        ctx.exit(130)
+        _fail(ctx, console, "interrupted: every document written so far is complete", 130, as_json)
     finally:
         parser.close()
     if as_json:
@@ -352,17 +370,17 @@ def ingest(
 @click.pass_context
 def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json: bool) -> None:
     """Show what the index holds: documents and chunks by type and group, embedder, vectors."""
+    errors = Console(stderr=True)
     if not store_exists(data_dir, database_url):
-        click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
-        ctx.exit(2)
+        message = f"no index in {data_dir}/ yet: run `hearth ingest PATH` first"
+        _fail(ctx, errors, message, 2, as_json)
     try:
         store = open_store(data_dir, database_url)
         manifest = store.manifest()
         stats = store.stats()
         store.close()
     except HearthError as exc:
-        click.echo(f"error: {exc.message}", err=True)
-        ctx.exit(2)
+        _fail(ctx, errors, exc.message, 2, as_json)
     info: dict[str, Any] = {
         **stats,
         "embedder": manifest.get("embedder"),

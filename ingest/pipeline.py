@@ -62,6 +62,7 @@ FINGERPRINT_VERSION = 7  # 7: labelled table rows; text that is not UTF-8 decode
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
+BLANK_PROBE_BYTES = 4096  # a larger file is never taken for blank, so the check stays cheap
 
 
 @dataclass
@@ -84,6 +85,7 @@ class IngestReport:
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
     prune_skipped: list[str] = field(default_factory=list)  # paths not pruned: files failed
+    empty: list[str] = field(default_factory=list)  # blank files: skipped, taken for absent
 
     @property
     def ok(self) -> bool:
@@ -105,6 +107,7 @@ class IngestReport:
             "orphaned": self.orphaned,
             "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
             "prune_skipped": self.prune_skipped,
+            "empty": self.empty,
         }
 
 
@@ -241,10 +244,22 @@ class _Planned:
     fingerprint: str | None = None
     unreadable: str | None = None
     known: tuple[str, list[str]] | None = None  # recorded fingerprint and document ids
+    empty: bool = False  # no bytes but whitespace: nothing to store, nothing wrong
 
     @property
     def unchanged(self) -> bool:
         return self.known is not None and self.known[0] == self.fingerprint
+
+
+def _is_blank(path: Path) -> bool:
+    """Whether a file holds nothing but whitespace: a placeholder, not a broken document (a
+    file that cannot be read is left to the fingerprint, which reports why)."""
+    try:
+        if path.stat().st_size > BLANK_PROBE_BYTES:
+            return False
+        return not path.read_bytes().lstrip(b"\xef\xbb\xbf").strip()
+    except OSError:
+        return False
 
 
 def _drawn_ahead(planned: Iterator[_Planned | None], depth: int) -> Iterator[_Planned | None]:
@@ -426,6 +441,9 @@ class Ingestor:
         planned = _Planned(path, relative, options, origin, context, is_dump, parser)
         if not is_dump and parser is None:
             return planned  # not a supported file: skipped
+        if not is_dump and _is_blank(path):
+            planned.empty = True
+            return planned
         planned.isolated = (
             parser is not None and self._isolate and path.suffix.lower() in ISOLATED_SUFFIXES
         )
@@ -450,6 +468,9 @@ class Ingestor:
             self.progress.source_started(planned.relative)
             path, relative, parser = planned.path, planned.relative, planned.parser
             if not planned.is_dump and parser is None:
+                return True
+            if planned.empty:  # as if absent: a stored copy is orphaned, then pruned
+                report.empty.append(relative)
                 return True
             if not planned.is_dump:
                 seen.add(relative)

@@ -65,7 +65,7 @@ def test_ingest_status_eval_and_keys_use_postgres(tmp_path, pg_url):
 
 def test_embedded_mode_still_needs_an_index(tmp_path):
     result = hearth(["status", "--data-dir", str(tmp_path / "none")], None)
-    assert result.exit_code == 2 and "No index" in result.output
+    assert result.exit_code == 2 and "no index" in result.output.lower()
 
 
 def test_migrate_is_mounted():

@@ -522,3 +522,60 @@ def test_prune_says_why_it_removed_nothing_when_a_file_failed(tmp_path, tree, em
     assert result.exit_code == 1
     assert f"--prune removed nothing from {tree}" in " ".join(result.output.split())
     assert SQLiteStore(data).document_state_of("notes.txt") is not None
+
+
+def test_an_empty_file_is_skipped_not_failed_and_an_emptied_one_counts_as_gone(
+    tmp_path, tree, embedder
+):
+    data = tmp_path / "data"
+    (tree / "placeholder.md").write_text("")
+    (tree / "hr" / "blank.txt").write_text(" \n\t\n")
+    (tree / "empty.pdf").write_bytes(b"")
+    first = cli_run(["ingest", str(tree), "--data-dir", str(data), "--json"], embedder)
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    assert report["failed"] == [] and report["added"] == 4
+    assert sorted(report["empty"]) == ["empty.pdf", "hr/blank.txt", "placeholder.md"]
+    (tree / "notes.txt").write_text("")  # emptied: like a deleted file, kept until --prune
+    second = cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder)
+    assert second.exit_code == 0, second.output
+    said = " ".join(second.output.split())
+    assert "skipped 4 empty files: empty.pdf, hr/blank.txt, notes.txt, placeholder.md" in said
+    assert "1 stored document of these folders has no file any more (or an empty one)" in said
+    assert SQLiteStore(data).document_state_of("notes.txt") is not None
+    pruned = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
+    assert pruned.exit_code == 0 and json.loads(pruned.stdout)["removed"] == 1
+    assert SQLiteStore(data).document_state_of("notes.txt") is None
+
+
+def test_a_small_file_with_text_is_not_taken_for_blank(tmp_path, embedder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "short.txt").write_text("\ufeffOK\n")
+    report = run(SQLiteStore(tmp_path / "data"), embedder, docs)
+    assert report.ok and report.added == 1 and report.empty == []
+
+
+def test_json_runs_that_fail_still_print_json_on_stdout(tmp_path, embedder):
+    missing = tmp_path / "nowhere"
+    ingest = cli_run(
+        ["ingest", str(missing), "--data-dir", str(tmp_path / "d"), "--json"], embedder
+    )
+    assert ingest.exit_code == 2
+    assert json.loads(ingest.stdout) == {
+        "error": f"no such file or folder: {missing}",
+        "exit_code": 2,
+    }
+    status = cli_run(["status", "--data-dir", str(tmp_path / "none"), "--json"], embedder)
+    assert status.exit_code == 2 and "hearth ingest" in json.loads(status.stdout)["error"]
+
+
+def test_namespace_groups_for_a_namespace_not_ingested_are_refused(tmp_path, embedder):
+    dump = tmp_path / "wiki.xml"
+    dump.write_text(wiki_dump([(1, "Main", "Some text.")]))
+    args = ["ingest", str(dump), "--data-dir", str(tmp_path / "d"), "--namespace-groups", "4=staff"]
+    refused = cli_run(args, embedder)
+    assert refused.exit_code == 2
+    assert "namespace 4 is not ingested (--namespaces 0)" in " ".join(refused.output.split())
+    assert not (tmp_path / "d").exists()
+    assert cli_run([*args, "--namespaces", "0,4"], embedder).exit_code == 0
