@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from index.protocols import Embedder
-from index.sentences import MARKER_PATTERN, sentence_spans
+from index.sentences import MARKER_PATTERN, is_question, sentence_spans
 from index.terms import STOP_WORDS, stem
 from index.types import Passage
 
@@ -301,14 +301,28 @@ def _sentence(
     return _Sentence(text, model, weights, keys, kind, [])
 
 
-def _lexical(s: _Sentence, bag: set[str]) -> tuple[float, bool]:
-    """(weighted share of the sentence's terms in the passage, whether a key term is missing)."""
-    total = sum(s.weights.values())
-    if not total:
+def _lexical(
+    s: _Sentence, bag: set[str], asked: frozenset[str] = frozenset()
+) -> tuple[float, bool]:
+    """(weighted share of the sentence's terms in the passage, whether a key term is missing).
+
+    The share of the terms the question lacks, what the sentence adds, counts too: the lower
+    of the two. Retrieval finds passages that hold the question's words, so a sentence made of
+    them plus an invented detail ("The Lisbon office website has a Wi-Fi network with a name of
+    'Lisbon office'", "We use the standard payment terms for supplier invoices") looked
+    supported by them alone (docs/EVALUATION.md, "What an answer adds to the question")."""
+    if not s.weights:
         return 0.0, False
     missing = any(k not in bag for k in s.keys)
-    score = sum(w for t, w in s.weights.items() if t in bag) / total
+    score = _share(s.weights, bag)
+    added = {t: w for t, w in s.weights.items() if t not in asked}
+    if asked and added:
+        score = min(score, _share(added, bag))
     return (min(score, KEY_CAP) if missing else score), missing
+
+
+def _share(weights: dict[str, float], bag: set[str]) -> float:
+    return sum(w for t, w in weights.items() if t in bag) / sum(weights.values())
 
 
 @dataclass(frozen=True)
@@ -334,7 +348,7 @@ def _checked(
 ) -> tuple[float, bool, list[str]]:
     """`_lexical`, with a contradicted number or name counted as missing (capped, never raised
     by the embedder), and the passage sentences that contradict it."""
-    score, missing = _lexical(s, bag)
+    score, missing = _lexical(s, bag, asked)
     against = [] if missing else _contradicting(s, statements, asked)
     return (min(score, KEY_CAP), True, against) if against else (score, missing, [])
 
@@ -410,9 +424,7 @@ def _is_name(term: str) -> bool:
     return not term[0].isdigit()
 
 
-def asks(text: str) -> bool:
-    """Whether a sentence is a question (its closing quotes and brackets aside)."""
-    return text.rstrip().rstrip("\"'”’)").endswith(("?", "？"))
+asks = is_question  # a sentence that is a question states nothing
 
 
 def _add_cosines(

@@ -80,7 +80,8 @@ def condense(
     candidates = [s for s in scored if s.chunk_id in shown]
     if count <= 0 or not candidates:
         return list(passages)
-    by_pertinence = sorted(candidates, key=lambda s: -s.pertinence)
+    # an FAQ answer's sentences share their question's pertinence: their own orders them
+    by_pertinence = sorted(candidates, key=lambda s: (-s.pertinence, -s.own_closeness))
     kept = {(s.chunk_id, s.position) for s in by_pertinence[:count]}
     for chunk_id in keep - {chunk_id for chunk_id, _ in kept}:
         closest = next((s for s in by_pertinence if s.chunk_id == chunk_id), None)

@@ -8,13 +8,13 @@ column filters or operators. Fusion and abstention build on these in the answeri
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
 from index.protocols import Embedder, Store, Vectors
-from index.sentences import sentences
+from index.sentences import is_question, sentences
 from index.terms import query_terms, term_overlap
 from index.types import Passage
 
@@ -200,16 +200,26 @@ class ScoredSentence:
     cosine: float
     relevance: float
     overlap: float = 0.0
+    # the passage's question this sentence answers ("Q: What is the Wi-Fi?" before "Visitors
+    # use Emberline-Guest."), as its (closeness, pertinence); see `answering`
+    answers: tuple[float, float] | None = None
+
+    @property
+    def own_closeness(self) -> float:
+        """How close it is to the question, in meaning and in words."""
+        return self.cosine + TERM_WEIGHT * self.overlap
 
     @property
     def closeness(self) -> float:
-        """How close it is to the question, in meaning and in words: what a quote ranks by."""
-        return self.cosine + TERM_WEIGHT * self.overlap
+        """Its own closeness, or that of the question it answers if higher: what a quote ranks
+        by."""
+        return max(self.own_closeness, self.answers[0]) if self.answers else self.own_closeness
 
     @property
     def pertinence(self) -> float:
         """The same over the conversation too: what picks the sentences the model sees."""
-        return self.relevance + TERM_WEIGHT * self.overlap
+        own = self.relevance + TERM_WEIGHT * self.overlap
+        return max(own, self.answers[1]) if self.answers else own
 
 
 @dataclass(frozen=True)
@@ -281,10 +291,43 @@ def score_sentences(
     embedded = np.asarray(embedder.embed_documents(texts), np.float32)
     cosines = embedded @ np.stack(vectors, axis=1)
     overlaps = term_overlap(query_terms(question), texts)
-    return [
-        ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()), overlap)
-        for (chunk_id, position, text), row, overlap in zip(pieces, cosines, overlaps, strict=True)
-    ]
+    return answering(
+        [
+            ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()), overlap)
+            for (chunk_id, position, text), row, overlap in zip(
+                pieces, cosines, overlaps, strict=True
+            )
+        ]
+    )
+
+
+# An FAQ answers its question in the sentences after it: these many at most, up to the next one.
+ANSWER_SENTENCES = 4
+
+
+def answering(scored: list[ScoredSentence]) -> list[ScoredSentence]:
+    """`scored` (in reading order), each sentence that follows a question sentence of its passage
+    marked as answering it (`ScoredSentence.answers`).
+
+    An FAQ's question sits closest to a user's question ("Q: What is the Wi-Fi?" to "What's
+    the name of the guest Wi-Fi network?") while its answer, which the reader needs, shares
+    few of its words ('Visitors use "Emberline-Guest".'). Ranked alone, the prompt showed the
+    model the FAQ's question and title and left out the answer. The evidence, and so
+    abstention, still uses each sentence's own cosine.
+    """
+    out: list[ScoredSentence] = []
+    question: ScoredSentence | None = None
+    left = 0
+    for s in scored:
+        if out and out[-1].chunk_id != s.chunk_id:
+            question, left = None, 0
+        if is_question(s.text):
+            question, left = s, ANSWER_SENTENCES
+        elif question is not None and left:
+            s = replace(s, answers=(question.own_closeness, question.pertinence))
+            left -= 1
+        out.append(s)
+    return out
 
 
 def _best_coverage(

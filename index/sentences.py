@@ -93,3 +93,8 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 def sentences(text: str) -> list[str]:
     """The sentences of a text, as `sentence_spans` cuts it."""
     return [text[start:end] for start, end in sentence_spans(text)]
+
+
+def is_question(text: str) -> bool:
+    """Whether a sentence is a question (its closing quotes and brackets aside)."""
+    return text.rstrip().rstrip("\"'”’)").endswith(("?", "？"))

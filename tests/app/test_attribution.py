@@ -92,6 +92,19 @@ def test_a_number_from_one_passage_and_a_name_from_another_are_not_combined() ->
         assert result.uncited and markers(result.text) == [], answer
 
 
+def test_a_sentence_of_the_questions_words_and_an_invented_detail_is_unsupported() -> None:
+    """Judged by what it adds to the question: the question's words are in the passage because
+    retrieval found it by them."""
+    faq = passage(1, 'The guest Wi-Fi network in the Lisbon office is called "Emberline-Guest".')
+    question = "What's the name of the guest Wi-Fi network in the Lisbon office?"
+    invented = "The guest Wi-Fi network of the Lisbon office has a name on its website."
+    assert attribute(invented, [faq]).citations  # the whole sentence's words: 7 of 9 there
+    result = attribute(invented, [faq], question=question)
+    assert result.uncited and result.unsupported == [invented]
+    right = 'The guest Wi-Fi network of the Lisbon office is called "Emberline-Guest".'
+    assert markers(attribute(right, [faq], question=question).text) == [1]
+
+
 def test_a_name_found_in_no_passage_is_unsupported() -> None:
     result = attribute(
         "Staff in the Lyon office receive 30 days of annual leave.", leave_passages()

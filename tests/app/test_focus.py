@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from faq_sample import faq_sentences
 from test_attribution import passage
 
 from app.prompt import condense, focus
-from index.search import ScoredSentence
+from index.search import ScoredSentence, answering
 from index.types import Principal
 
 
@@ -161,3 +162,17 @@ def test_a_passage_that_carried_the_evidence_keeps_its_closest_sentence():
         (1, "sentence 1.0\nsentence 1.1"),
         (2, "sentence 2.1"),  # its closest, besides the two closest overall
     ]
+
+
+def test_an_faq_passage_shows_the_answer_to_its_question_not_its_title():
+    """The FAQ's title and question sit closest to the user's question; the answer after the
+    question is what the model needs to see."""
+    faq = answering(faq_sentences())
+    condensed = condense(with_scores(0.03), faq, 3)
+    assert condensed[0].chunk.text.split("\n") == [
+        "Q: What is the Wi-Fi?",
+        'Visitors use "Emberline-Guest".',
+        "The guest password is on the board.",
+    ]
+    alone = condense(with_scores(0.03), faq_sentences(), 3)  # without: title, question, guest
+    assert "LISBON OFFICE - PRACTICAL FAQ" in alone[0].chunk.text

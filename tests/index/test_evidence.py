@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 from fakes import HashEmbedder
+from faq_sample import FAQ, faq_sentences
 
-from index.search import COSINE_WEIGHT, evidence_signals, score_sentences
+from index.search import (
+    ANSWER_SENTENCES,
+    COSINE_WEIGHT,
+    ScoredSentence,
+    answering,
+    evidence_signals,
+    score_sentences,
+)
 from index.sentences import sentences
 from index.store import SQLiteStore
 from index.types import Chunk, Document, Passage, Section
@@ -121,3 +129,23 @@ def test_sentences_are_scored_for_the_questions_words_too(store):
     plain = score_sentences(embedder, passages_of(store), vectors, "")  # no words to share
     assert [s.cosine for s in plain] == [s.cosine for s in scored]
     assert all(s.overlap == 0.0 for s in plain)
+
+
+def test_sentences_after_a_question_of_their_passage_answer_it():
+    """An FAQ's answer is as close to the user's question as the FAQ's question it answers, up
+    to the next question; the cosine, which the evidence uses, stays the sentence's own."""
+    marked = answering(faq_sentences())
+    assert [s.answers for s in marked] == [None, None, *[(0.55, 0.55)] * 3, None, (0.02, 0.02)]
+    assert [round(s.closeness, 2) for s in marked] == [0.51, 0.55, 0.55, 0.55, 0.55, 0.02, 0.06]
+    assert [s.cosine for s in marked] == [cosine for _, cosine in FAQ]
+    assert marked[3].own_closeness == pytest.approx(0.42)
+
+
+def test_an_answer_is_a_few_sentences_inside_its_own_passage():
+    long = [ScoredSentence(1, 0, "Why does it matter?", 0.6, 0.6)] + [
+        ScoredSentence(1, i, f"Because of reason {i}.", 0.1, 0.1) for i in range(1, 7)
+    ]
+    marked = answering([*long, ScoredSentence(2, 0, "Another passage.", 0.1, 0.1)])
+    answered = [s.position for s in marked if s.chunk_id == 1 and s.answers]
+    assert answered == list(range(1, ANSWER_SENTENCES + 1))
+    assert marked[-1].answers is None
