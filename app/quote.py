@@ -37,6 +37,13 @@ DECLINED_NOTE = (
 QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE)
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
+# "This page is for people in the finance group who process supplier invoices.": a sentence
+# about the document itself, close to any question on its subject, answers none of them
+_ABOUT_ITSELF = re.compile(
+    r"\W*(?:this|the\s+present)\s+(?:page|document|guide|section|article|note|faq)\b"
+    r"(?!\s*(?:,|'s|’s))",
+    re.IGNORECASE,
+)
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest one's
 
@@ -98,7 +105,10 @@ def quote(
     before it; it counts the question's rarer words a sentence shares besides its cosine
     (`ScoredSentence.closeness`).
     A sentence that is itself a question never answers one (an FAQ's "Q: What is the Wi-Fi?"
-    sits closest to a question about Wi-Fi): it is quoted only when nothing else is left.
+    sits closest to a question about Wi-Fi): it is quoted only when nothing else is left; the
+    sentences after it answer it (`index.search.answering`). Nor does one about the document
+    itself ("This page is for people in the finance group who process supplier invoices."): it
+    comes after the others.
     When the `question` asks for a figure ("how big", "when", "what's the address"), a sentence
     of the closest few that holds one beats one that only names the topic: "1,500 EUR gross for
     each referred person" over "If you refer several people, you get a bonus for each hire."
@@ -119,9 +129,11 @@ def quote(
         candidates,
         key=lambda s: (
             not asks(s.text),
+            not _ABOUT_ITSELF.match(s.text),
             s.text.strip() in corrections,
             s.closeness,
             s.pertinence,
+            s.own_closeness,  # among the sentences answering one FAQ question
             -shown[s.chunk_id][0],
         ),
         reverse=True,

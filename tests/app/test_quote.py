@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from faq_sample import FAQ, faq_sentences
 from test_attribution import passage
 
 from app.attribution import Attribution, Citation
@@ -16,7 +17,7 @@ from app.quote import (
     quote,
     quote_reason,
 )
-from index.search import ScoredSentence
+from index.search import ScoredSentence, answering
 from index.sentences import sentences
 
 YACHTS = "The CEO owns nine yachts in Monaco."
@@ -484,3 +485,21 @@ def test_a_sentence_holding_the_questions_rare_words_can_outrank_a_closer_cosine
     plain = [replace(s, overlap=0.0) for s in ranked]
     quoted = quote([passage(1, text)], plain)
     assert quoted is not None and quoted.citations[0].span == reported
+
+
+def test_the_answer_to_an_faq_question_is_quoted_not_the_question_or_title():
+    faq = passage(1, "\n".join(text for text, _ in FAQ))
+    quoted = quote([faq], answering(faq_sentences()))
+    assert quoted is not None and quoted.citations[0].span == 'Visitors use "Emberline-Guest".'
+    plain = quote([faq], faq_sentences())
+    assert plain is not None and plain.citations[0].span == "LISBON OFFICE - PRACTICAL FAQ"
+
+
+def test_a_sentence_about_the_document_itself_is_quoted_after_the_others():
+    scope = "This page is for people in the finance group who process supplier invoices."
+    term = "Our standard payment term for suppliers is 30 days from the invoice date."
+    page = passage(1, f"{scope} {term}")
+    quoted = quote([page], [sentence(1, scope, 0.78), sentence(1, term, 0.75)])
+    assert quoted is not None and quoted.citations[0].span == term
+    alone = quote([page], [sentence(1, scope, 0.78)])  # nothing else left: still quoted
+    assert alone is not None and alone.citations[0].span == scope
