@@ -4,7 +4,8 @@ Mounted by app/cli.py (`cli.add_command(eval_command)`); runs alone as `python -
 Tables go to stdout, progress bars to stderr, `--json OUT` writes every figure and one row per
 question. Tests (or programs embedding the command) may pass `embedder_factory(path)` and
 `services_factory(settings)` in the root context's `obj`.
-Exit codes: 0 measured, 2 nothing could run (no index, unreadable input, bad options).
+Exit codes: 0 measured, 2 nothing could run (no index, unreadable input, bad options), 130
+interrupted (what was done before Ctrl-C is still reported and written).
 """
 
 from __future__ import annotations
@@ -311,7 +312,8 @@ the top k; recall@k, the share of right documents there; MRR, 1 / rank of the fi
 nDCG@10, rank-weighted. "Abstention by evidence" is what the threshold alone would do, before
 any model call. --answer runs the real models on every question (about a second each): it
 adds abstention precision and recall, citation precision, key terms and time to first token.
-Settings (top_k, threshold, ...) come from HEARTH_* variables as for `hearth serve`.""",
+Settings (top_k, threshold, ...) come from HEARTH_* variables as for `hearth serve`.
+Ctrl-C stops the run and reports (and writes) the questions done so far; exit code 130.""",
 )
 @click.argument(
     "questions_file",
@@ -441,11 +443,17 @@ def eval_command(
     except HearthError as exc:
         errors.print(f"[red]error:[/] {exc.message}")
         ctx.exit(2)
+    except KeyboardInterrupt:  # before any question was done: nothing to report
+        errors.print("[yellow]interrupted[/]")
+        ctx.exit(130)
     finally:
         if store is not None:
             store.close()
     report.source = source
     print_report(report, console)
+    if report.interrupted:
+        errors.print(f"[yellow]interrupted: the figures are over the {len(report.rows)} of "
+                     f"{report.asked} questions done before it[/]")  # fmt: skip
     if json_out is not None:
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -454,6 +462,8 @@ def eval_command(
             errors.print(f"[red]error:[/] cannot write {json_out} ({exc.strerror or exc})")
             ctx.exit(2)
         errors.print(f"wrote {json_out}")
+    if report.interrupted:
+        ctx.exit(130)
 
 
 def _run(

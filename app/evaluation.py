@@ -227,11 +227,13 @@ def retrieve_all(
     settings: Settings,
     ks: Sequence[int],
     on_question: OnQuestion | None = None,
+    rows: list[Row] | None = None,
 ) -> list[Row]:
     """Search every question: a deep ranking for the metrics, and the evidence at the
-    service's own top_k (what its abstention threshold is compared with)."""
+    service's own top_k (what its abstention threshold is compared with). Rows are appended to
+    `rows` as they are done, so an interrupted run keeps what it searched."""
     depth = retrieval_depth(settings, ks)
-    rows = []
+    rows = [] if rows is None else rows
     for question in questions:
         principal = principal_for(question)
         started = time.perf_counter()
@@ -408,11 +410,17 @@ class EvalReport:
     abstention: dict[str, Any]
     answers: dict[str, Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
+    # Ctrl-C: the figures are over the questions done before it, `asked` of them were given
+    interrupted: bool = False
+    asked: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         s = self.settings
         return {
             "source": self.source,
+            "interrupted": self.interrupted,
+            "questions_asked": self.asked,
+            "questions_done": len(self.rows),
             "settings": {
                 "top_k": s.top_k,
                 "candidates": s.candidates,
@@ -441,17 +449,30 @@ def evaluate(
     on_retrieved: OnQuestion | None = None,
     on_answered: OnQuestion | None = None,
 ) -> EvalReport:
-    """Retrieval metrics and evidence abstention for every question; with `rag`, full answers."""
+    """Retrieval metrics and evidence abstention for every question; with `rag`, full answers.
+
+    Interrupted (Ctrl-C), it reports on the questions done so far (with `rag`, those answered)
+    and says so: a long run stopped early still tells what it measured."""
     ks = sorted(set(ks))
-    rows = retrieve_all(questions, retriever, settings, ks, on_retrieved)
+    rows: list[Row] = []
+    interrupted = False
+    try:
+        retrieve_all(questions, retriever, settings, ks, on_retrieved, rows)
+        if rag is not None:
+            answer_all(rows, rag, on_answered)
+    except KeyboardInterrupt:
+        interrupted = True
+        if rag is not None:
+            rows = [r for r in rows if r.answer is not None or r.error is not None]
     report = EvalReport(
         ks=list(ks),
         settings=settings,
         rows=rows,
         retrieval=retrieval_summary(rows, ks),
         abstention=abstention_summary(rows, settings.abstain_threshold),
+        interrupted=interrupted,
+        asked=len(questions),
     )
     if rag is not None:
-        answer_all(rows, rag, on_answered)
         report.answers = answer_summary(rows)
     return report

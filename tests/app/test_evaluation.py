@@ -594,6 +594,36 @@ def test_eval_answer_mode(
     assert services.conversations.list_for("hearth-eval") == []  # nothing stored
 
 
+def test_ctrl_c_reports_and_writes_the_questions_done_before_it(
+    services, settings: Settings, questions_file: Path, tmp_path: Path, model: ScriptedChatModel
+) -> None:
+    model.answer = "Employees in the Paris office get 27 days of annual leave [1]."
+    answer, calls = services.rag.answer, []
+
+    def interrupted_on_the_third(principal, question):
+        calls.append(question)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return answer(principal, question)
+
+    services.rag.answer = interrupted_on_the_third
+    out = tmp_path / "eval.json"
+    result = CliRunner().invoke(
+        eval_command,
+        [str(questions_file), "--data-dir", str(settings.data_dir), "--answer", "--json", str(out)],
+        obj=_obj(services),
+    )
+    assert result.exit_code == 130, result.output
+    assert "interrupted: the figures are over the 2 of 5 questions done" in " ".join(
+        result.output.split()
+    )
+    report = json.loads(out.read_text())
+    assert report["interrupted"] is True
+    assert (report["questions_asked"], report["questions_done"]) == (5, 2)
+    assert len(report["rows"]) == 2 and report["answers"]["questions"] == 2
+    assert report["retrieval"]["questions"] == 2  # the same questions in every figure
+
+
 def test_eval_refuses_bad_input(settings: Settings, questions_file: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(
