@@ -131,6 +131,13 @@ class Settings(BaseSettings):
         "the evidence passed the threshold, answer with the source sentence closest to the "
         "question (for a figure, a close one that gives it), quoted and cited, instead.",
     )
+    openai_stream_drafts: bool = Field(
+        False,
+        description="Stream the model's draft to OpenAI-compatible clients token by token, "
+        "followed by its quote when attribution replaces it. Off, a streamed completion sends "
+        "the answer once it is checked, in one chunk, so a client never shows a draft the "
+        "sources do not support (the bundled model's whole answer takes ~0.5 s).",
+    )
     abstain_threshold: float = Field(
         0.52, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )

@@ -143,7 +143,8 @@ async def chat_completions(
     """Answer the last user message from the documents (or, with `"retrieval": false`, pass
     the messages to the model unchanged, like a plain OpenAI-compatible server)."""
     cancel = threading.Event()
-    if (body.model_extra or {}).get("retrieval") is False:
+    plain = (body.model_extra or {}).get("retrieval") is False
+    if plain:
         with services.admission.hold(services.model):  # places held by others count too
             events = _plain_events(body, services, cancel)
     else:
@@ -186,14 +187,21 @@ async def chat_completions(
         }
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
 
+    # An answer from the documents is sent once attribution has checked it, unless drafts are
+    # wanted: a client shows whatever streams, and a draft replaced by a quote cannot be taken
+    # back. The model alone (`"retrieval": false`) has nothing to check against: it streams.
+    drafts = plain or services.rag.settings.openai_stream_drafts
+
     async def sse() -> AsyncIterator[str]:
         yield chunk({"role": "assistant", "content": ""})
         try:
             async for event in iterate_cancellable(events, cancel):
-                if event.kind == "token":
+                if event.kind == "token" and drafts:
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
-                    if event.data.quoted:  # the draft already streamed cannot be taken back
+                    if not drafts:
+                        yield chunk({"content": event.data.text})
+                    elif event.data.quoted:  # the draft already streamed cannot be taken back
                         yield chunk({"content": f"\n\n{event.data.text}"})
                     yield chunk({}, "stop", **_extras(event.data))
         except HearthError as exc:

@@ -41,16 +41,26 @@ def streamed(oai, question: str) -> tuple[str, list]:
 
 def test_streaming_chat_completion(oai):
     text, chunks = streamed(oai, "When does the canteen open?")
-    assert "27 days" in text  # the scripted answer, streamed piece by piece
+    assert "27 days" in text  # the scripted answer, checked, then sent
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["sources"]
 
 
-def test_a_streamed_unsupported_draft_is_followed_by_the_quote(oai, model):
+def test_a_streamed_unsupported_draft_never_reaches_the_client(oai, model):
+    model.answer = "The CEO owns nine yachts in Monaco."
+    text, chunks = streamed(oai, "annual leave in Paris")
+    assert "yachts" not in text
+    assert text.startswith("“Employees in the Paris office get 27 days")
+    assert chunks[-1].model_extra["quoted"] and chunks[-1].model_extra["citations"]
+
+
+def test_with_drafts_on_the_draft_streams_and_its_quote_follows(oai, model, settings):
+    settings.openai_stream_drafts = True
     model.answer = "The CEO owns nine yachts in Monaco."
     text, chunks = streamed(oai, "annual leave in Paris")
     draft, quote = text.split("\n\n", 1)
     assert "yachts" in draft and quote.startswith("“Employees in the Paris office get 27 days")
+    assert len(chunks) > 4  # the draft came piece by piece
     assert chunks[-1].model_extra["quoted"] and chunks[-1].model_extra["citations"]
 
 

@@ -1,6 +1,7 @@
 """Row 13, disconnects, against uvicorn on 127.0.0.1 with the scripted model streaming slowly:
-20 clients (10 on /api/query, 10 on /v1) hang up right after their first token while 5 others
-stream whole answers at the same time.
+20 clients (10 on /api/query, 10 on /v1) hang up right after their first token (/v1, which
+sends a checked answer whole, a few tokens into the generation) while 5 others stream whole
+answers at the same time.
 
 The dropped generations must stop (the model sees `cancel` and stops within a token or two),
 the dropped /api/query answers are kept as stopped partial answers, and the 5 other streams
@@ -38,9 +39,13 @@ def drop_after_first_token(url: str, route: str, index: int, dropped_at: list[fl
         client.stream("POST", route, json=body, headers=headers) as response,
     ):
         for line in response.iter_lines():
-            if line.startswith("event: token") or ('"content": "' in line and "delta" in line):
-                if '"content": ""' in line:
-                    continue  # /v1's opening role chunk carries no token
+            if route != "/api/query" and '"role": "assistant"' in line:
+                # /v1 sends an answer from the documents once it is checked: hang up while the
+                # model is writing it, a few tokens after the opening role chunk
+                time.sleep(3 * DELAY)
+                dropped_at.append(time.monotonic())
+                break
+            if line.startswith("event: token"):
                 dropped_at.append(time.monotonic())
                 break  # leaving the block closes the connection mid-stream
 
