@@ -145,7 +145,8 @@ def _summary(report: IngestReport, console: Console) -> None:
         console.print(f"skipped {plural(len(report.empty), 'empty file')}: {shown}")
     if report.rehomed:
         document_id, previous = report.rehomed[0]
-        console.print(f"[yellow]{plural(len(report.rehomed), 'document')} now come from another "
+        verb = "comes" if len(report.rehomed) == 1 else "come"
+        console.print(f"[yellow]{plural(len(report.rehomed), 'document')} now {verb} from another "
                       f"folder than before, whose file still exists (e.g. {document_id!r} was "
                       f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
     for path in report.prune_skipped:

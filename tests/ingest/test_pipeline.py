@@ -448,6 +448,8 @@ def test_a_file_at_the_same_relative_path_elsewhere_replaces_it_and_says_so(tmp_
     assert both.rehomed and [name for name, _ in both.failed] == []
     parent = run(SQLiteStore(tmp_path / "data2"), embedder, tmp_path)
     assert parent.added == 2 and parent.rehomed == []  # their parent folder keeps both
+    said = cli_run(["ingest", str(team_a), "--data-dir", str(tmp_path / "data")], embedder)
+    assert "1 document now comes from another folder" in " ".join(said.output.split())
     (team_a / "onboarding.md").unlink()  # a moved folder: nothing to report
     assert run(store, embedder, team_b).rehomed == []
 
