@@ -15,7 +15,15 @@ from typing import Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from index.errors import HearthError
@@ -102,6 +110,7 @@ class _RichProgress(PipelineProgress):
         self._files_total = 0
         self._documents = progress.add_task("documents", total=None)
         self._chunks = progress.add_task("chunks embedded", total=None)
+        self._dump: TaskID | None = None  # added with the first wiki dump
 
     def sources_found(self, count: int) -> None:
         self._files_total += count
@@ -116,6 +125,17 @@ class _RichProgress(PipelineProgress):
 
     def chunks_embedded(self, count: int) -> None:
         self._progress.advance(self._chunks, count)
+
+    def dump_read(self, done: int, total: int) -> None:
+        unit, size = ("MB", 2**20) if total >= 100 * 2**20 else ("KB", 2**10)
+        if self._dump is None:
+            self._dump = self._progress.add_task("", total=None)
+        self._progress.update(
+            self._dump,
+            description=f"dump {unit} read",
+            completed=done // size,
+            total=max(total // size, 1),
+        )
 
 
 def _summary(report: IngestReport, console: Console) -> None:
@@ -345,6 +365,7 @@ def ingest(
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
+            TimeRemainingColumn(),
             console=console,
             disable=as_json,
             transient=False,

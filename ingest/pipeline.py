@@ -123,6 +123,10 @@ class Progress:
 
     def chunks_embedded(self, count: int) -> None: ...
 
+    def dump_read(self, done: int, total: int) -> None:
+        """`done` of a wiki dump's `total` bytes (as on disk) read: a dump's own bar, since
+        how many pages it holds is not known until the end."""
+
 
 # Characters that render invisibly or reorder text: stripped so that nothing hides in a chunk.
 # Variation selectors are invisible marks (category Mn) that can carry a whole hidden message,
@@ -574,7 +578,7 @@ class Ingestor:
         redirects: list[Redirect] = []
         pages = 0
         try:
-            for item in parse_dump(path, options):
+            for item in parse_dump(path, options, self.progress.dump_read):
                 if isinstance(item, Redirect):
                     redirects.append(item)
                     continue

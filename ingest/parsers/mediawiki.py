@@ -12,9 +12,10 @@ from __future__ import annotations
 import bz2
 import gzip
 import logging
+import os
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, cast
@@ -36,22 +37,27 @@ _REFUSE_DTD_AND_ENTITIES = {"forbid_dtd": True, "forbid_entities": True, "forbid
 _REDIRECT_RE = re.compile(r"\s*#REDIRECT\s*:?\s*\[\[([^\]|]*)", re.IGNORECASE)
 
 
-def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirect]:
+def parse_dump(
+    path: Path, options: ParseOptions, on_read: Callable[[int, int], None] | None = None
+) -> Iterator[Document | Redirect]:
     """Stream a MediaWiki XML dump (`.xml`, `.xml.bz2`, `.xml.gz`) into documents and redirects.
 
     Only pages whose `<ns>` number is in `options.namespaces` are yielded: a `Document` per
     article, a `Redirect` per redirect page. Pages are yielded as they are read, so a dump cut
     short still yields every complete page before `ParseError` reports where it broke; a DTD or
-    entity declaration is refused with `ParseError` before anything is expanded.
+    entity declaration is refused with `ParseError` before anything is expanded. `on_read(done,
+    total)` hears after each page how many bytes of the file (compressed, as on disk) are read.
     """
     site = _Site(dbname=_file_stem(path), url_prefix=_prefix_from_option(options.base_url))
     pages, in_page, root = 0, False, None
     skipped: list[str] = []  # pages left out (too big, out of memory), reported at the end
     try:
-        stream: IO[bytes] = _open(path)
+        raw = path.open("rb")
+        total = os.fstat(raw.fileno()).st_size
+        stream: IO[bytes] = _decompressed(raw, path)
     except OSError as exc:
         raise ParseError(f"cannot read dump {path.name}: {exc.strerror or exc}") from exc
-    with stream:
+    with raw, stream:
         events = iterparse(stream, events=("start", "end"), **_REFUSE_DTD_AND_ENTITIES)
         while True:
             try:
@@ -87,6 +93,8 @@ def parse_dump(path: Path, options: ParseOptions) -> Iterator[Document | Redirec
                 continue
             if root is not None:
                 root.clear()  # release the page (and anything before it) from the tree
+            if on_read is not None and name == "page":
+                on_read(raw.tell(), total)
             if item is not None:
                 yield item
 
@@ -112,13 +120,14 @@ def _check_size(text: str, title: str, limit: int) -> None:
         )
 
 
-def _open(path: Path) -> IO[bytes]:
+def _decompressed(raw: IO[bytes], path: Path) -> IO[bytes]:
+    """The dump's XML bytes, read through `raw` (whose position tells the progress)."""
     suffix = path.suffix.lower()
     if suffix == ".bz2":
-        return bz2.open(path, "rb")
+        return bz2.open(raw, "rb")
     if suffix == ".gz":
-        return cast(IO[bytes], gzip.open(path, "rb"))
-    return path.open("rb")
+        return cast(IO[bytes], gzip.open(raw, "rb"))
+    return raw
 
 
 def _file_stem(path: Path) -> str:

@@ -314,7 +314,9 @@ def test_an_unchanged_dump_is_skipped_and_its_pages_survive_prune(tmp_path, embe
     assert run(store, embedder, dump).added == 3
     calls: list[Path] = []
     original = pipeline.parse_dump
-    monkeypatch.setattr(pipeline, "parse_dump", lambda p, o: calls.append(p) or original(p, o))
+    monkeypatch.setattr(
+        pipeline, "parse_dump", lambda p, o, r: calls.append(p) or original(p, o, r)
+    )
     again = run(store, embedder, dump, prune=True)
     assert calls == [] and again.unchanged == 3 and again.removed == 0
     assert store.document_state_of("testwiki:2") is not None
@@ -362,6 +364,32 @@ def test_progress_knows_how_many_files_a_run_reads(tmp_path, tree, embedder):
     assert report.ok and report.added == 5
     assert progress.found == len(progress.started) == 5
     assert progress.started[-1] == "extra.txt"
+
+
+@pytest.mark.parametrize("suffix", [".xml", ".xml.bz2"])
+def test_a_dumps_progress_is_told_in_bytes_of_the_file(tmp_path, embedder, suffix):
+    """A dump's page count is known only at its end: its bar counts the bytes read instead."""
+    from ingest.pipeline import Progress
+
+    class Recorded(Progress):
+        def __init__(self) -> None:
+            self.read: list[tuple[int, int]] = []
+
+        def dump_read(self, done: int, total: int) -> None:
+            self.read.append((done, total))
+
+    xml = wiki_dump([(i, f"Page {i}", f"Text of page {i}. " * 200) for i in range(1, 40)])
+    dump = tmp_path / f"wiki{suffix}"
+    dump.write_bytes(bz2.compress(xml.encode()) if suffix.endswith("bz2") else xml.encode())
+    progress = Recorded()
+    report = Ingestor(SQLiteStore(tmp_path / "data"), embedder, progress).run(
+        [dump], IngestOptions(isolate_parsers=False)
+    )
+    assert report.ok and report.added == 39
+    assert len(progress.read) == 39  # one report per page
+    assert {total for _, total in progress.read} == {dump.stat().st_size}
+    done = [d for d, _ in progress.read]
+    assert done == sorted(done) and 0 < done[-1] <= dump.stat().st_size
 
 
 def test_a_batch_is_embedded_while_the_next_documents_are_read(tmp_path, monkeypatch):
