@@ -29,7 +29,7 @@ TABLE_CELLS = " | "  # how ingest joins a table row's cells (ingest/parsers/tabl
 _LINE_ENDS = (".", "!", "?", "…", ":", ";", "。", "！", "？")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = frozenset(
-    "mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no fig cf al".split()
+    "mr mrs ms dr prof sr jr st vs approx inc ltd co corp dept no fig cf al excl incl".split()
 )
 
 
@@ -62,11 +62,14 @@ def _lines(text: str) -> list[tuple[int, int]]:
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans: lines (list bullets skipped, wrapped lines joined) cut after . ! ? unless
     an abbreviation, a decimal or a lower-case continuation says otherwise; trailing markers
-    stay attached."""
+    stay attached. A table row is never cut."""
     spans: list[tuple[int, int]] = []
     for pos, stop in _lines(text):
         bullet = _BULLET.match(text, pos, stop)
         pos = bullet.end() if bullet else pos
+        if TABLE_CELLS in text[pos:stop]:  # a table row is one statement, whatever its cells
+            spans.append((pos, stop))  # hold ("Amount (excl. VAT): Up to 2,000 EUR | …")
+            continue
         for m in _END.finditer(text, pos, stop):
             cut = m.end()
             if cut < stop and not text[cut].isspace() and m.group()[0] not in "。！？":

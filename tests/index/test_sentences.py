@@ -81,3 +81,15 @@ def test_a_table_row_is_a_line_of_its_own_even_in_lower_case() -> None:
     rows = "year: 2020 | count: 5\nyear: 2021 | count: 7\nvisitors | 12"
     assert sentences(rows) == ["year: 2020 | count: 5", "year: 2021 | count: 7", "visitors | 12"]
     assert sentences("Open on Mondays\nand Thursdays.") == ["Open on Mondays\nand Thursdays."]
+
+
+def test_a_table_row_is_never_cut_and_excl_is_an_abbreviation() -> None:
+    row = "Amount (excl. VAT): 2,001 to 15,000 EUR | Who approves: Department head. Or the CFO."
+    assert sentences(f"{row}\nAmount (excl. VAT): Up to 2,000 EUR | Who approves: Team lead") == [
+        row,
+        "Amount (excl. VAT): Up to 2,000 EUR | Who approves: Team lead",
+    ]
+    assert sentences("Prices are excl. VAT. Invoices incl. VAT follow.") == [
+        "Prices are excl. VAT.",
+        "Invoices incl. VAT follow.",
+    ]
