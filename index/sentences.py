@@ -26,6 +26,9 @@ _BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+"
 _LINE = re.compile(r"[^\n\r]+")
 _OPENING_QUOTES = "\"“‘«'"
 TABLE_CELLS = " | "  # how ingest joins a table row's cells (ingest/parsers/tables.py)
+# A row starts with a short cell; prose that holds a bar ("… For instance, the language {xx | x
+# is any binary string} can be solved …") has a sentence or more before it.
+FIRST_CELL_CHARS = 150
 _LINE_ENDS = (".", "!", "?", "…", ":", ";", "。", "！", "？")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = frozenset(
@@ -49,8 +52,8 @@ def _lines(text: str) -> list[tuple[int, int]]:
             and body
             and (body[0].islower() or body[0] in _OPENING_QUOTES)
             and not _BULLET.match(line.group())
-            and TABLE_CELLS not in body
-            and TABLE_CELLS not in previous
+            and not is_table_row(body)
+            and not is_table_row(previous)
             and not previous.rstrip().endswith(_LINE_ENDS)
         ):
             lines[-1] = (lines[-1][0], stop)
@@ -67,30 +70,49 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     for pos, stop in _lines(text):
         bullet = _BULLET.match(text, pos, stop)
         pos = bullet.end() if bullet else pos
-        if TABLE_CELLS in text[pos:stop]:  # a table row is one statement, whatever its cells
+        if is_table_row(text[pos:stop]):  # a table row is one statement, whatever its cells
             spans.append((pos, stop))  # hold ("Amount (excl. VAT): Up to 2,000 EUR | …")
-            continue
-        for m in _END.finditer(text, pos, stop):
-            cut = m.end()
-            if cut < stop and not text[cut].isspace() and m.group()[0] not in "。！？":
-                continue
-            rest = text[cut : min(stop, cut + 8)].lstrip()
-            if rest and rest[0].islower():
-                continue
-            prev = _PREV.search(text, max(pos, m.start() - 24), m.start())
-            word = prev.group().casefold() if prev else ""
-            if m.group()[0] == "." and (
-                (word in _ABBREV and (word != "no" or rest[:1].isdigit()))  # "No. 13", not "No."
-                or (len(word) == 1 and word.isalpha())
-                or ("." in word and word.replace(".", "").isalpha())
-            ):
-                continue
-            spans.append((pos, cut))
-            pos = cut
-        spans.append((pos, stop))
+        else:
+            spans.extend(_cut(text, pos, stop))
     pieces = ((start, text[start:end]) for start, end in spans)
     trimmed = [(s + len(t) - len(t.lstrip()), s + len(t.rstrip())) for s, t in pieces]
     return [(start, end) for start, end in trimmed if start < end]
+
+
+def _cut(text: str, pos: int, stop: int) -> list[tuple[int, int]]:
+    """One line's sentences."""
+    spans: list[tuple[int, int]] = []
+    for m in _END.finditer(text, pos, stop):
+        cut = m.end()
+        if cut < stop and not text[cut].isspace() and m.group()[0] not in "。！？":
+            continue
+        rest = text[cut : min(stop, cut + 8)].lstrip()
+        if rest and rest[0].islower():
+            continue
+        prev = _PREV.search(text, max(pos, m.start() - 24), m.start())
+        word = prev.group().casefold() if prev else ""
+        if m.group()[0] == "." and (
+            (word in _ABBREV and (word != "no" or rest[:1].isdigit()))  # "No. 13", not "No."
+            or (len(word) == 1 and word.isalpha())
+            or ("." in word and word.replace(".", "").isalpha())
+        ):
+            continue
+        spans.append((pos, cut))
+        pos = cut
+    spans.append((pos, stop))
+    return spans
+
+
+def is_table_row(line: str) -> bool:
+    """Whether a line is a table row as ingest writes it: cells joined by " | ", the first a
+    short phrase rather than prose."""
+    first, bar, _ = line.partition(TABLE_CELLS)
+    first = first.strip()
+    if not bar or len(first) > FIRST_CELL_CHARS:
+        return False
+    return (
+        len([span for span in _cut(first, 0, len(first)) if first[span[0] : span[1]].strip()]) == 1
+    )
 
 
 def sentences(text: str) -> list[str]:

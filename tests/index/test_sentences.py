@@ -93,3 +93,12 @@ def test_a_table_row_is_never_cut_and_excl_is_an_abbreviation() -> None:
         "Prices are excl. VAT.",
         "Invoices incl. VAT follow.",
     ]
+
+
+def test_a_bar_inside_prose_is_no_table_row() -> None:
+    prose = (
+        "A Turing machine can solve many problems when the input is long enough for the model "
+        "to run for a while. For instance, the language {xx | x is any binary string} can be "
+        "solved in linear time. It is a simple example."
+    )
+    assert len(sentences(prose)) == 3
