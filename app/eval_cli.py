@@ -443,12 +443,15 @@ def eval_command(
     except HearthError as exc:
         errors.print(f"[red]error:[/] {exc.message}")
         ctx.exit(2)
-    except KeyboardInterrupt:  # before any question was done: nothing to report
-        errors.print("[yellow]interrupted[/]")
+    except KeyboardInterrupt:  # while loading the models or indexing a benchmark
+        errors.print("[yellow]interrupted: nothing was measured[/]")
         ctx.exit(130)
     finally:
         if store is not None:
             store.close()
+    if report.interrupted and not report.rows:  # an earlier --json file is left as it was
+        errors.print("[yellow]interrupted before any question was done: nothing measured[/]")
+        ctx.exit(130)
     report.source = source
     print_report(report, console)
     if report.interrupted:

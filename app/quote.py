@@ -129,8 +129,8 @@ def quote(
         candidates,
         key=lambda s: (
             not asks(s.text),
-            not _ABOUT_ITSELF.match(s.text),
             s.text.strip() in corrections,
+            not _ABOUT_ITSELF.match(s.text),
             s.closeness,
             s.pertinence,
             s.own_closeness,  # among the sentences answering one FAQ question

@@ -47,6 +47,12 @@ class ParseError(HearthError):
     code = "parse_error"
 
 
+class EmptyDocumentError(ParseError):
+    """A source file holds no text (a placeholder, a blank page): skipped and listed, not failed."""
+
+    code = "empty_document"
+
+
 class InvalidGroupError(HearthError):
     """A group name is empty or holds characters outside [a-z0-9_.:-]."""
 

@@ -316,15 +316,19 @@ def answering(scored: list[ScoredSentence]) -> list[ScoredSentence]:
     abstention, still uses each sentence's own cosine.
     """
     out: list[ScoredSentence] = []
-    question: ScoredSentence | None = None
+    asked: tuple[float, float] | None = None  # the (closeness, pertinence) being answered
     left = 0
     for s in scored:
         if out and out[-1].chunk_id != s.chunk_id:
-            question, left = None, 0
+            asked, left = None, 0
         if is_question(s.text):
-            question, left = s, ANSWER_SENTENCES
-        elif question is not None and left:
-            s = replace(s, answers=(question.own_closeness, question.pertinence))
+            own = (s.own_closeness, s.pertinence)
+            # "Is there Wi-Fi? What's the password?": the answer after both answers either
+            follows = asked is not None and left == ANSWER_SENTENCES
+            asked = (max(asked[0], own[0]), max(asked[1], own[1])) if asked and follows else own
+            left = ANSWER_SENTENCES
+        elif asked is not None and left:
+            s = replace(s, answers=asked)
             left -= 1
         out.append(s)
     return out

@@ -26,9 +26,8 @@ _BULLET = re.compile(r"[ \t]*(?:[-*•+–]|#{1,6}|\d{1,3}[.)]|[a-z][.)])[ \t]+"
 _LINE = re.compile(r"[^\n\r]+")
 _OPENING_QUOTES = "\"“‘«'"
 TABLE_CELLS = " | "  # how ingest joins a table row's cells (ingest/parsers/tables.py)
-# A row starts with a short cell; prose that holds a bar ("… For instance, the language {xx | x
-# is any binary string} can be solved …") has a sentence or more before it.
-FIRST_CELL_CHARS = 150
+# A labelled cell as ingest writes one under a header row: "Amount (excl. VAT): 2,001 to 15,000"
+_LABELLED_CELL = re.compile(r"\s*[^:|\n]{1,60}:\s")
 _LINE_ENDS = (".", "!", "?", "…", ":", ";", "。", "！", "？")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = frozenset(
@@ -52,8 +51,8 @@ def _lines(text: str) -> list[tuple[int, int]]:
             and body
             and (body[0].islower() or body[0] in _OPENING_QUOTES)
             and not _BULLET.match(line.group())
-            and not is_table_row(body)
-            and not is_table_row(previous)
+            and TABLE_CELLS not in body
+            and TABLE_CELLS not in previous
             and not previous.rstrip().endswith(_LINE_ENDS)
         ):
             lines[-1] = (lines[-1][0], stop)
@@ -65,12 +64,12 @@ def _lines(text: str) -> list[tuple[int, int]]:
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """Sentence spans: lines (list bullets skipped, wrapped lines joined) cut after . ! ? unless
     an abbreviation, a decimal or a lower-case continuation says otherwise; trailing markers
-    stay attached. A table row is never cut."""
+    stay attached. A labelled table row is never cut."""
     spans: list[tuple[int, int]] = []
     for pos, stop in _lines(text):
         bullet = _BULLET.match(text, pos, stop)
         pos = bullet.end() if bullet else pos
-        if is_table_row(text[pos:stop]):  # a table row is one statement, whatever its cells
+        if is_table_row(text[pos:stop]):  # a labelled row is one statement, whatever its cells
             spans.append((pos, stop))  # hold ("Amount (excl. VAT): Up to 2,000 EUR | …")
         else:
             spans.extend(_cut(text, pos, stop))
@@ -104,15 +103,11 @@ def _cut(text: str, pos: int, stop: int) -> list[tuple[int, int]]:
 
 
 def is_table_row(line: str) -> bool:
-    """Whether a line is a table row as ingest writes it: cells joined by " | ", the first a
-    short phrase rather than prose."""
-    first, bar, _ = line.partition(TABLE_CELLS)
-    first = first.strip()
-    if not bar or len(first) > FIRST_CELL_CHARS:
-        return False
-    return (
-        len([span for span in _cut(first, 0, len(first)) if first[span[0] : span[1]].strip()]) == 1
-    )
+    """Whether a line is a labelled table row as ingest writes it: cells joined by " | ", each
+    "name: value". Prose that holds a bar ("the language {xx | x is any binary string}", "run
+    `ps aux | grep hearth`. Then …") has cells without a name."""
+    cells = line.split(TABLE_CELLS)
+    return len(cells) > 1 and all(_LABELLED_CELL.match(cell) for cell in cells)
 
 
 def sentences(text: str) -> list[str]:
@@ -122,4 +117,4 @@ def sentences(text: str) -> list[str]:
 
 def is_question(text: str) -> bool:
     """Whether a sentence is a question (its closing quotes and brackets aside)."""
-    return text.rstrip().rstrip("\"'”’)").endswith(("?", "？"))
+    return text.rstrip().rstrip("\"'”’)*_").endswith(("?", "？"))

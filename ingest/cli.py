@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -111,6 +113,7 @@ class _RichProgress(PipelineProgress):
         self._documents = progress.add_task("documents", total=None)
         self._chunks = progress.add_task("chunks embedded", total=None)
         self._dump: TaskID | None = None  # added with the first wiki dump
+        self._dump_done = 0
 
     def sources_found(self, count: int) -> None:
         self._files_total += count
@@ -130,6 +133,9 @@ class _RichProgress(PipelineProgress):
         unit, size = ("MB", 2**20) if total >= 100 * 2**20 else ("KB", 2**10)
         if self._dump is None:
             self._dump = self._progress.add_task("", total=None)
+        elif done < self._dump_done:  # the next dump of the run: its own count and time left
+            self._progress.reset(self._dump)
+        self._dump_done = done
         self._progress.update(
             self._dump,
             description=f"dump {unit} read",
@@ -155,21 +161,21 @@ def _summary(report: IngestReport, console: Console) -> None:
         table.add_row(label, str(value))
     console.print(table)
     for source, reason in report.failed:
-        console.print(f"[red]failed[/] {source}: {reason}")
+        console.print(f"[red]failed[/] {escape(source)}: {escape(reason)}")
     if report.skipped:
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.skipped.items()))
         console.print(f"skipped {plural(report.skipped.total(), 'file')} of types Hearth does not "
                       f"read: {kinds}")  # fmt: skip
     if report.empty:
         shown = ", ".join(sorted(report.empty)[:5]) + (", …" if len(report.empty) > 5 else "")
-        console.print(f"skipped {plural(len(report.empty), 'empty file')}: {shown}")
+        console.print(f"skipped {plural(len(report.empty), 'empty file')}: {escape(shown)}")
     if report.rehomed:
-        document_id, previous = report.rehomed[0]
+        document_id, previous = (escape(part) for part in report.rehomed[0])
         verb = "comes" if len(report.rehomed) == 1 else "come"
         console.print(f"[yellow]{plural(len(report.rehomed), 'document')} now {verb} from another "
-                      f"folder than before, whose file still exists (e.g. {document_id!r} was "
+                      f"folder than before, whose file still exists (e.g. '{document_id}' was "
                       f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
-    for path in report.prune_skipped:
+    for path in map(escape, report.prune_skipped):
         console.print(f"[yellow]--prune removed nothing from {path}: some of its files failed, "
                       "and a file that failed is not taken for deleted[/]")  # fmt: skip
     if report.orphaned:
@@ -182,7 +188,8 @@ def _summary(report: IngestReport, console: Console) -> None:
 def _fail(ctx: click.Context, console: Console, message: str, code: int, as_json: bool) -> None:
     """Stop with `code`: the message on stderr, and with --json also as JSON on stdout, so a
     script reading stdout gets an answer either way."""
-    console.print(f"[red]error:[/] {message}" if code != 130 else f"[yellow]{message}[/]")
+    shown = escape(message)  # a path may hold [brackets], which rich would take for markup
+    console.print(f"[red]error:[/] {shown}" if code != 130 else f"[yellow]{shown}[/]")
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": code}))
     ctx.exit(code)
@@ -213,7 +220,8 @@ skipped and counted; stored documents whose file is gone (or empty) stay until a
 --prune.
 
 Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,
-130 interrupted. With --json, a run that stops prints {"error": ..., "exit_code": ...}."""
+130 interrupted. With --json, a run that stops after its options were read prints
+{"error": ..., "exit_code": ...} on stdout (a usage error goes to stderr only)."""
 )
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @data_dir_option
@@ -342,11 +350,13 @@ def ingest(
     unread = sorted(set(options.namespace_groups) - options.namespaces)
     if unread:  # their groups would silently apply to nothing
         listed = ",".join(map(str, sorted(options.namespaces)))
-        raise click.BadParameter(
+        message = (
             f"namespace {', '.join(map(str, unread))} is not ingested (--namespaces {listed}); "
-            "add it to --namespaces",
-            param_hint="'--namespace-groups'",
+            "add it to --namespaces"
         )
+        if ctx.get_parameter_source("namespace_groups") is ParameterSource.COMMANDLINE:
+            raise click.BadParameter(message, param_hint="'--namespace-groups'")
+        console.print(f"[yellow]HEARTH_NAMESPACE_GROUPS: {escape(message)}[/]")  # a shared .env
     missing = [str(path) for path in paths if not path.exists() and not path.is_symlink()]
     if missing:  # before loading anything or creating a store
         _fail(ctx, console, f"no such file or folder: {', '.join(missing)}", 2, as_json)

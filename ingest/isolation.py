@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.errors import HearthError, ParseError
+from index.errors import EmptyDocumentError, HearthError, ParseError
 from index.types import Document
 from ingest.parsers.base import ParseOptions
 
@@ -104,6 +104,8 @@ def _parse_timed(
         return ("ok", parser(path, relative, options))
     except _Overrun:
         return ("error", _took_too_long(name, timeout_s))
+    except EmptyDocumentError as exc:
+        return ("empty", exc.message)
     except HearthError as exc:
         return ("error", exc.message)
     except MemoryError:
@@ -223,6 +225,8 @@ class IsolatedParser:
             ) from None
         self._queued.popleft()
         self._since = time.monotonic()
+        if status == "empty":
+            raise EmptyDocumentError(str(payload))
         if status == "error":
             raise ParseError(str(payload))
         document: Document = payload

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.errors import HearthError
+from index.errors import EmptyDocumentError, HearthError
 from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
@@ -255,13 +255,20 @@ class _Planned:
         return self.known is not None and self.known[0] == self.fingerprint
 
 
+def _skip_empty(relative: str, report: IngestReport) -> bool:
+    """An empty file is listed, not failed, and taken for absent: a copy stored from it before
+    is orphaned (then removed by --prune), as if the file were gone."""
+    report.empty.append(relative)
+    return True
+
+
 def _is_blank(path: Path) -> bool:
     """Whether a file holds nothing but whitespace: a placeholder, not a broken document (a
     file that cannot be read is left to the fingerprint, which reports why)."""
     try:
         if path.stat().st_size > BLANK_PROBE_BYTES:
             return False
-        return not path.read_bytes().lstrip(b"\xef\xbb\xbf").strip()
+        return not path.read_bytes().removeprefix(b"\xef\xbb\xbf").strip()
     except OSError:
         return False
 
@@ -473,9 +480,8 @@ class Ingestor:
             path, relative, parser = planned.path, planned.relative, planned.parser
             if not planned.is_dump and parser is None:
                 return True
-            if planned.empty:  # as if absent: a stored copy is orphaned, then pruned
-                report.empty.append(relative)
-                return True
+            if planned.empty:
+                return _skip_empty(relative, report)
             if not planned.is_dump:
                 seen.add(relative)
             if planned.unreadable is not None:
@@ -506,6 +512,9 @@ class Ingestor:
                     document = self._isolated.result()
                 else:
                     document = parser(path, relative, planned.options)
+            except EmptyDocumentError:
+                seen.discard(relative)
+                return _skip_empty(relative, report)
             except HearthError as exc:
                 report.failed.append((relative, exc.message))
                 return False

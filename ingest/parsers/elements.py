@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from index.errors import ParseError
+from index.errors import EmptyDocumentError, ParseError
 from index.types import Document, Section
 from ingest.parsers.pdf_layout import (
     _CID,
@@ -40,8 +40,9 @@ def _document(
     sections: Sequence[Section],
     groups: frozenset[str],
 ) -> Document:
-    if not sections:
-        raise ParseError(f"{path.name}: no text found in this {kind} file")
+    if not sections:  # a PDF without text is a scan, which needs OCR: that one is a failure
+        error = ParseError if kind == "pdf" else EmptyDocumentError
+        raise error(f"{path.name}: no text found in this {kind} file")
     return Document(
         id=doc_id,
         source=str(path),

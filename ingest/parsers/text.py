@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from index.errors import ParseError
+from index.errors import EmptyDocumentError, ParseError
 from index.types import Document, Section
 from ingest.parsers.base import ParseOptions
 
@@ -293,7 +293,7 @@ def parse_text(path: Path, doc_id: str, options: ParseOptions) -> Document:
     """
     text = clean_text(_PAGE_CHROME.sub("", clean_text(read_text_file(path))))
     if not text:
-        raise ParseError(f"{path.name}: the file is empty")
+        raise EmptyDocumentError(f"{path.name}: the file is empty")
     first_line = text.split("\n", 1)[0].strip()
     title = clean_line(first_line.lstrip("#")) if len(first_line) < _MAX_TITLE else ""
     title, sections = build_sections(_text_blocks(text), title or prettify_stem(path), "")

@@ -624,6 +624,25 @@ def test_ctrl_c_reports_and_writes_the_questions_done_before_it(
     assert report["retrieval"]["questions"] == 2  # the same questions in every figure
 
 
+def test_ctrl_c_before_any_question_is_done_writes_nothing(
+    services, settings: Settings, questions_file: Path, tmp_path: Path
+) -> None:
+    def interrupted(principal, question):
+        raise KeyboardInterrupt
+
+    services.rag.answer = interrupted
+    out = tmp_path / "eval.json"
+    out.write_text("an earlier run's results\n")
+    result = CliRunner().invoke(
+        eval_command,
+        [str(questions_file), "--data-dir", str(settings.data_dir), "--answer", "--json", str(out)],
+        obj=_obj(services),
+    )
+    assert result.exit_code == 130
+    assert "interrupted before any question was done" in " ".join(result.output.split())
+    assert out.read_text() == "an earlier run's results\n"
+
+
 def test_eval_refuses_bad_input(settings: Settings, questions_file: Path, tmp_path: Path) -> None:
     runner = CliRunner()
     missing = runner.invoke(

@@ -42,6 +42,8 @@ def streamed(oai, question: str) -> tuple[str, list]:
 def test_streaming_chat_completion(oai):
     text, chunks = streamed(oai, "When does the canteen open?")
     assert "27 days" in text  # the scripted answer, checked, then sent
+    contents = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert contents == [text]  # in one chunk, once checked
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["sources"]
 

@@ -503,3 +503,14 @@ def test_a_sentence_about_the_document_itself_is_quoted_after_the_others():
     assert quoted is not None and quoted.citations[0].span == term
     alone = quote([page], [sentence(1, scope, 0.78)])  # nothing else left: still quoted
     assert alone is not None and alone.citations[0].span == scope
+
+
+def test_a_correction_comes_first_even_when_it_is_about_the_page():
+    about = "This guide covers the 12 offices of the company."
+    other = "Offices are open from 9 to 5."
+    quoted = quote(
+        [passage(1, f"{about} {other}")],
+        [sentence(1, about, 0.5), sentence(1, other, 0.9)],
+        corrections=[about],
+    )
+    assert quoted is not None and quoted.citations[0].span == about

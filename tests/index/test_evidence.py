@@ -149,3 +149,16 @@ def test_an_answer_is_a_few_sentences_inside_its_own_passage():
     answered = [s.position for s in marked if s.chunk_id == 1 and s.answers]
     assert answered == list(range(1, ANSWER_SENTENCES + 1))
     assert marked[-1].answers is None
+
+
+def test_the_answer_after_two_questions_answers_both():
+    two = [
+        ScoredSentence(1, 0, "Is there Wi-Fi?", 0.3, 0.3),
+        ScoredSentence(1, 1, "What is its password?", 0.7, 0.7),
+        ScoredSentence(1, 2, "It is on the board.", 0.1, 0.1),
+        ScoredSentence(1, 3, "Where do I print?", 0.2, 0.2),
+        ScoredSentence(1, 4, "In the corridor.", 0.1, 0.1),
+    ]
+    marked = answering(list(reversed(two[:2])) + two[2:])  # either order: the closer counts
+    assert marked[2].answers == (0.7, 0.7) and marked[4].answers == (0.2, 0.2)
+    assert answering(two)[2].answers == (0.7, 0.7)

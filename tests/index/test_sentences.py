@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from index.sentences import sentence_spans, sentences
+from index.sentences import is_question, sentence_spans, sentences
 
 
 def test_abbreviations_decimals_times_and_list_markers() -> None:
@@ -102,3 +102,15 @@ def test_a_bar_inside_prose_is_no_table_row() -> None:
         "solved in linear time. It is a simple example."
     )
     assert len(sentences(prose)) == 3
+
+
+def test_prose_with_a_pipe_is_cut_as_prose() -> None:
+    assert len(sentences("Use `ps aux | grep hearth` to see if it runs. If not, start it.")) == 2
+    assert len(sentences("Run cat log | less. Then press q to quit. Done.")) == 3
+    assert len(sentences("Note: run `ps aux | grep x`. Then stop it.")) == 2
+
+
+def test_a_markdown_emphasised_question_is_a_question() -> None:
+    assert is_question("**How do I reset my password?**")
+    assert is_question("_Where is the printer?_")
+    assert not is_question("**Reset it in the portal.**")

@@ -390,6 +390,8 @@ def test_a_dumps_progress_is_told_in_bytes_of_the_file(tmp_path, embedder, suffi
     assert {total for _, total in progress.read} == {dump.stat().st_size}
     done = [d for d, _ in progress.read]
     assert done == sorted(done) and 0 < done[-1] <= dump.stat().st_size
+    if suffix == ".xml":  # bz2 reads whole compressed blocks: a small dump is one block
+        assert done[0] < done[-1]
 
 
 def test_a_batch_is_embedded_while_the_next_documents_are_read(tmp_path, monkeypatch):
@@ -600,6 +602,19 @@ def test_json_runs_that_fail_still_print_json_on_stdout(tmp_path, embedder):
     assert status.exit_code == 2 and "hearth ingest" in json.loads(status.stdout)["error"]
 
 
+def test_namespace_groups_from_the_environment_only_warn(tmp_path, tree, embedder, monkeypatch):
+    """A shared .env's wiki setting must not stop a run that reads folders."""
+    monkeypatch.setenv("HEARTH_NAMESPACE_GROUPS", "4=staff")
+    result = cli_run(["ingest", str(tree), "--data-dir", str(tmp_path / "d")], embedder)
+    assert result.exit_code == 0, result.output
+    assert "HEARTH_NAMESPACE_GROUPS: namespace 4 is not ingested" in " ".join(result.output.split())
+
+
+def test_errors_keep_the_brackets_of_a_path(tmp_path, embedder):
+    result = cli_run(["status", "--data-dir", str(tmp_path / "[old]")], embedder)
+    assert result.exit_code == 2 and "[old]" in result.output
+
+
 def test_namespace_groups_for_a_namespace_not_ingested_are_refused(tmp_path, embedder):
     dump = tmp_path / "wiki.xml"
     dump.write_text(wiki_dump([(1, "Main", "Some text.")]))
@@ -609,3 +624,23 @@ def test_namespace_groups_for_a_namespace_not_ingested_are_refused(tmp_path, emb
     assert "namespace 4 is not ingested (--namespaces 0)" in " ".join(refused.output.split())
     assert not (tmp_path / "d").exists()
     assert cli_run([*args, "--namespaces", "0,4"], embedder).exit_code == 0
+
+
+def test_a_file_the_parser_finds_no_text_in_is_empty_too_even_through_the_parser_child(
+    tmp_path, embedder
+):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "utf16.txt").write_bytes(b"\xff\xfe")  # a BOM alone: blank once decoded
+    (docs / "nbsp.txt").write_text("\u00a0\n\u00a0\n")
+    (docs / "front-matter-only.md").write_text("---\ntitle: Draft\n---\n")
+    (docs / "scripts-only.html").write_text("<html><script>var x = 1;</script></html>")
+    (docs / "ok.txt").write_text("Parking\n\nThe car park closes at 22:00.\n")
+    for isolated in (False, True):
+        report = run(SQLiteStore(tmp_path / f"data-{isolated}"), embedder, docs,
+                     isolate_parsers=isolated)  # fmt: skip
+        assert report.ok, report.failed
+        assert report.added == 1
+        assert sorted(report.empty) == [
+            "front-matter-only.md", "nbsp.txt", "scripts-only.html", "utf16.txt",
+        ]  # fmt: skip
