@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from dotenv import dotenv_values
 
 from app.eval_cli import eval_command
 from app.migrate_cli import migrate_command
@@ -21,8 +22,41 @@ from ingest.cli import data_dir_option, database_url_option, ingest, status
     'http://127.0.0.1:8000 or run `hearth ask "How many days of leave do I get?"`.',
 )
 @click.version_option(package_name="hearth-kb")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Hearth: answers from your organisation's own documents, with sources, on your own CPU."""
+    ctx.default_map = env_file_defaults(cli, Path(".env"))
+
+
+def env_file_defaults(group: click.Group, path: Path) -> dict[str, Any]:
+    """The HEARTH_* lines of `path` as defaults of the options they name, for every command.
+
+    The service reads `.env` for its settings; without this the commands' options did not, and
+    `HEARTH_GROUPS=hr` in `.env` stored a run's documents as public. An exported variable and
+    an option given on the command line still win (click: command line, environment, then
+    these defaults)."""
+    values = {
+        name: value
+        for name, value in (dotenv_values(path) if path.is_file() else {}).items()
+        if name.startswith("HEARTH_") and value is not None
+    }
+    return _defaults_for(group, values) if values else {}
+
+
+def _defaults_for(group: click.Group, values: dict[str, str]) -> dict[str, Any]:
+    defaults: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            nested = _defaults_for(command, values)
+            if nested:
+                defaults[name] = nested
+            continue
+        for param in command.params:
+            names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
+            for envvar in names:
+                if envvar in values and param.name is not None:
+                    defaults.setdefault(name, {})[param.name] = values[envvar]
+    return defaults
 
 
 @cli.command()

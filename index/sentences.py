@@ -27,7 +27,7 @@ _LINE = re.compile(r"[^\n\r]+")
 _OPENING_QUOTES = "\"“‘«'"
 TABLE_CELLS = " | "  # how ingest joins a table row's cells (ingest/parsers/tables.py)
 # A labelled cell as ingest writes one under a header row: "Amount (excl. VAT): 2,001 to 15,000"
-_LABELLED_CELL = re.compile(r"\s*[^:|\n]{1,60}:\s")
+_LABELLED_CELL = re.compile(r"\s*(?:[^:|\n]|:(?!\s)){1,60}:\s")  # "Time (hh:mm): 10:30" too
 _LINE_ENDS = (".", "!", "?", "…", ":", ";", "。", "！", "？")
 _PREV = re.compile(r"[\w.]+$")
 _ABBREV = frozenset(
@@ -105,7 +105,8 @@ def _cut(text: str, pos: int, stop: int) -> list[tuple[int, int]]:
 def is_table_row(line: str) -> bool:
     """Whether a line is a labelled table row as ingest writes it: cells joined by " | ", each
     "name: value". Prose that holds a bar ("the language {xx | x is any binary string}", "run
-    `ps aux | grep hearth`. Then …") has cells without a name."""
+    `ps aux | grep hearth`. Then …") has cells without a name; so do the rows of a table
+    without a header, which are cut as prose."""
     cells = line.split(TABLE_CELLS)
     return len(cells) > 1 and all(_LABELLED_CELL.match(cell) for cell in cells)
 

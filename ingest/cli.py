@@ -113,7 +113,7 @@ class _RichProgress(PipelineProgress):
         self._documents = progress.add_task("documents", total=None)
         self._chunks = progress.add_task("chunks embedded", total=None)
         self._dump: TaskID | None = None  # added with the first wiki dump
-        self._dump_done = 0
+        self._new_source = False
 
     def sources_found(self, count: int) -> None:
         self._files_total += count
@@ -121,7 +121,8 @@ class _RichProgress(PipelineProgress):
 
     def source_started(self, name: str) -> None:
         shown = name if len(name) <= 40 else "…" + name[-39:]
-        self._progress.update(self._files, advance=1, description=f"files [dim]{shown}[/]")
+        self._progress.update(self._files, advance=1, description=f"files [dim]{escape(shown)}[/]")
+        self._new_source = True
 
     def document_done(self) -> None:
         self._progress.advance(self._documents)
@@ -133,9 +134,9 @@ class _RichProgress(PipelineProgress):
         unit, size = ("MB", 2**20) if total >= 100 * 2**20 else ("KB", 2**10)
         if self._dump is None:
             self._dump = self._progress.add_task("", total=None)
-        elif done < self._dump_done:  # the next dump of the run: its own count and time left
+        elif self._new_source:  # the next dump of the run: its own count and time left
             self._progress.reset(self._dump)
-        self._dump_done = done
+        self._new_source = False
         self._progress.update(
             self._dump,
             description=f"dump {unit} read",
@@ -216,8 +217,8 @@ their page id), so a second run only embeds what changed; a file keeps the id of
 folder it was ingested from (ingesting it again alone, or from an inner folder, is refused, so
 it never gets a second copy outside its folder's groups); a file at the same relative path in
 another folder replaces it, and the summary says so. Files of other types, and empty files, are
-skipped and counted; stored documents whose file is gone (or empty) stay until a run with
---prune.
+skipped and counted; stored documents whose file is gone (or blank) stay until a run with
+--prune. A file the parser finds no text in keeps what was stored from it.
 
 Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,
 130 interrupted. With --json, a run that stops after its options were read prints
@@ -429,7 +430,7 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
         return
     console = Console()
     where = store_location(data_dir, database_url)
-    table = Table(title=f"Hearth index in {where}", title_justify="left")
+    table = Table(title=f"Hearth index in {escape(where)}", title_justify="left")
     table.add_column("")
     table.add_column("documents", justify="right")
     table.add_column("chunks", justify="right")

@@ -256,8 +256,8 @@ class _Planned:
 
 
 def _skip_empty(relative: str, report: IngestReport) -> bool:
-    """An empty file is listed, not failed, and taken for absent: a copy stored from it before
-    is orphaned (then removed by --prune), as if the file were gone."""
+    """An empty file is listed, not failed. A blank one (whitespace only) is taken for absent: a
+    copy stored from it before is orphaned, then removed by --prune, as if the file were gone."""
     report.empty.append(relative)
     return True
 
@@ -480,7 +480,7 @@ class Ingestor:
             path, relative, parser = planned.path, planned.relative, planned.parser
             if not planned.is_dump and parser is None:
                 return True
-            if planned.empty:
+            if planned.empty:  # blank: not added to `seen`
                 return _skip_empty(relative, report)
             if not planned.is_dump:
                 seen.add(relative)
@@ -512,9 +512,8 @@ class Ingestor:
                     document = self._isolated.result()
                 else:
                     document = parser(path, relative, planned.options)
-            except EmptyDocumentError:
-                seen.discard(relative)
-                return _skip_empty(relative, report)
+            except EmptyDocumentError:  # a parser that reads nothing may be wrong: a copy
+                return _skip_empty(relative, report)  # stored before stays (its id is seen)
             except HearthError as exc:
                 report.failed.append((relative, exc.message))
                 return False

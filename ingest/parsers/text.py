@@ -291,7 +291,11 @@ def parse_text(path: Path, doc_id: str, options: ParseOptions) -> Document:
     characters), else the prettified file name. One section with an empty heading path, unless
     the file uses Markdown-style `#` headings, in which case it is split at them.
     """
-    text = clean_text(_PAGE_CHROME.sub("", clean_text(read_text_file(path))))
+    raw = read_text_file(path)
+    text = clean_text(_PAGE_CHROME.sub("", clean_text(raw)))
+    if not text and not _CONTROL.sub("", raw).strip() and not raw.isspace() and raw:
+        # NULs and other controls alone, as a crash can leave a file: damaged, not empty
+        raise ParseError(f"{path.name}: holds only control characters")
     if not text:
         raise EmptyDocumentError(f"{path.name}: the file is empty")
     first_line = text.split("\n", 1)[0].strip()

@@ -114,3 +114,8 @@ def test_a_markdown_emphasised_question_is_a_question() -> None:
     assert is_question("**How do I reset my password?**")
     assert is_question("_Where is the printer?_")
     assert not is_question("**Reset it in the portal.**")
+
+
+def test_a_label_may_hold_a_colon() -> None:
+    row = "Time (hh:mm): 10:30 | Room: B2. Bring your badge. Doors close early."
+    assert sentences(row) == [row]

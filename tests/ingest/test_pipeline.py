@@ -644,3 +644,55 @@ def test_a_file_the_parser_finds_no_text_in_is_empty_too_even_through_the_parser
         assert sorted(report.empty) == [
             "front-matter-only.md", "nbsp.txt", "scripts-only.html", "utf16.txt",
         ]  # fmt: skip
+
+
+def test_the_env_file_sets_the_options_of_every_command_below_the_environment(
+    tmp_path, tree, embedder, monkeypatch
+):
+    """`HEARTH_GROUPS=hr` in `.env` must not store a run's documents as public."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HEARTH_GROUPS", raising=False)
+    (tmp_path / ".env").write_text("HEARTH_GROUPS=hr\nHEARTH_DATA_DIR=from-env-file\nOTHER=x\n")
+    notes = tree / "notes.txt"
+    assert cli_run(["ingest", str(notes)], embedder).exit_code == 0
+    assert SQLiteStore(tmp_path / "from-env-file").document_state_of("notes.txt")[1] == {"hr"}
+    monkeypatch.setenv("HEARTH_GROUPS", "staff")  # an exported variable wins over the file
+    notes.write_text("Canteen\n\nThe canteen opens at 11:00 on weekdays.\n")
+    assert cli_run(["ingest", str(notes)], embedder).exit_code == 0
+    assert SQLiteStore(tmp_path / "from-env-file").document_state_of("notes.txt")[1] == {"staff"}
+    given = cli_run(["ingest", str(notes), "--groups", "finance"], embedder)  # the option wins
+    assert given.exit_code == 0
+    assert SQLiteStore(tmp_path / "from-env-file").document_state_of("notes.txt")[1] == {"finance"}
+
+
+def test_a_file_the_parser_reads_nothing_from_keeps_its_stored_copy_and_nuls_fail(
+    tmp_path, embedder
+):
+    """Only a blank file is taken for gone: a page the parser finds no text in may be its quirk
+    (content outside `<main>`), and a file of NULs is damaged; neither loses what was stored."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    page, notes = docs / "page.html", docs / "notes.txt"
+    page.write_text("<html><body><main><p>The canteen opens at 11:30.</p></main></body></html>")
+    notes.write_text("Parking\n\nThe car park closes at 22:00.\n")
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, docs).added == 2
+    page.write_text("<html><script>var x = 1;</script></html>")
+    notes.write_bytes(b"\x00" * 4096)
+    report = run(store, embedder, docs, prune=True)
+    assert report.empty == ["page.html"] and report.removed == 0
+    assert [name for name, _ in report.failed] == ["notes.txt"]
+    assert "control characters" in report.failed[0][1]
+    assert store.document_state_of("page.html") is not None
+    assert store.document_state_of("notes.txt") is not None
+
+
+def test_the_cli_shows_file_names_with_brackets_and_a_bar_per_dump(tmp_path, embedder):
+    docs = tmp_path / "d["
+    docs.mkdir()
+    (docs / "]x.txt").write_text("Parking\n\nThe car park closes at 22:00.\n")
+    for number, name in enumerate(("a.xml", "b.xml"), start=1):
+        (docs / name).write_text(wiki_dump([(number, f"Page {name}", "Some text. " * 50)]))
+    result = cli_run(["ingest", str(docs), "--data-dir", str(tmp_path / "data")], embedder)
+    assert result.exit_code == 0, result.output  # a "[/]" in a path ended the run with a traceback
+    assert "added                   │ 3" in result.output and "dump KB read" in result.output
