@@ -18,7 +18,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from hardkit import make_services, rss_mb, serving
+from hardkit import make_services, rss_mb, serving, settled_rss_mb
 
 pytestmark = pytest.mark.hardening
 
@@ -147,7 +147,7 @@ def test_oversized_requests_are_refused_fast_20_at_a_time(tmp_path):
             b'{"query": "canteen"}\n',
         )
         assert baseline["status"] == 200, baseline
-        rss = [rss_mb()]
+        rss = [settled_rss_mb()]
         peak = rss[0]
         with ThreadPoolExecutor(PARALLEL) as pool:
             for round_ in range(ROUNDS):
@@ -166,7 +166,7 @@ def test_oversized_requests_are_refused_fast_20_at_a_time(tmp_path):
                         failures.append((name, [r["line"] for r in results][:3]))
                     if max(seconds) > 10:  # generous: "fast" is long before an upload ends
                         failures.append((name, f"slow: {max(seconds):.1f} s"))
-                rss.append(rss_mb())
+                rss.append(settled_rss_mb())
         healthy = raw_request(
             server.port,
             post_head("/api/search", "Content-Length: 21\r\n"),
