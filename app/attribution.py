@@ -290,7 +290,7 @@ def _sentence(
         kind = "abstain"
     elif _ABOUT.search(text):
         kind = "about"
-    elif asks(text) and not set(keys) - asked:
+    elif is_question(text) and not set(keys) - asked:
         kind = "asks"
     elif weights and asked.issuperset(weights):
         kind = "restated"
@@ -422,9 +422,6 @@ def _is_amount(term: str) -> bool:
 
 def _is_name(term: str) -> bool:
     return not term[0].isdigit()
-
-
-asks = is_question  # a sentence that is a question states nothing
 
 
 def _add_cosines(

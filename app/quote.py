@@ -17,9 +17,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from app.attribution import Attribution, asks, cite, without_markers
+from app.attribution import Attribution, cite, without_markers
 from app.figures import answers_figure, asks_for_figure, gives_figure
 from index.search import ScoredSentence
+from index.sentences import is_question
 from index.types import Passage
 
 QUOTED_NOTE = (
@@ -128,7 +129,7 @@ def quote(
     ranked = sorted(
         candidates,
         key=lambda s: (
-            not asks(s.text),
+            not is_question(s.text),
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
             s.closeness,
@@ -153,6 +154,6 @@ def quote(
 def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
     return (
         gives_figure(without_markers(sentence.text))
-        and not asks(sentence.text)
+        and not is_question(sentence.text)
         and sentence.closeness >= closest.closeness - FIGURE_MARGIN
     )

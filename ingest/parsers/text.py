@@ -293,7 +293,7 @@ def parse_text(path: Path, doc_id: str, options: ParseOptions) -> Document:
     """
     raw = read_text_file(path)
     text = clean_text(_PAGE_CHROME.sub("", clean_text(raw)))
-    if not text and not _CONTROL.sub("", raw).strip() and not raw.isspace() and raw:
+    if not text and raw.strip() and not _CONTROL.sub("", raw).strip():
         # NULs and other controls alone, as a crash can leave a file: damaged, not empty
         raise ParseError(f"{path.name}: holds only control characters")
     if not text:
