@@ -182,7 +182,7 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.orphaned:
         lost = plural(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
-        console.print(f"[yellow]{lost} of these folders {verb} no file any more (or an empty one): "
+        console.print(f"[yellow]{lost} of these folders {verb} no file any more (or a blank one): "
                       "run again with --prune to remove them from the index[/]")  # fmt: skip
 
 

@@ -573,7 +573,7 @@ def test_an_empty_file_is_skipped_not_failed_and_an_emptied_one_counts_as_gone(
     assert second.exit_code == 0, second.output
     said = " ".join(second.output.split())
     assert "skipped 4 empty files: empty.pdf, hr/blank.txt, notes.txt, placeholder.md" in said
-    assert "1 stored document of these folders has no file any more (or an empty one)" in said
+    assert "1 stored document of these folders has no file any more (or a blank one)" in said
     assert SQLiteStore(data).document_state_of("notes.txt") is not None
     pruned = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
     assert pruned.exit_code == 0 and json.loads(pruned.stdout)["removed"] == 1
