@@ -7,6 +7,7 @@ Exit codes: 0 all ingested, 1 some sources failed (the rest was ingested), 2 not
 from __future__ import annotations
 
 import json
+import math
 import sys
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -33,6 +34,7 @@ from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder
 from index.types import parse_groups
 from ingest.isolation import IsolatedParser
+from ingest.parsers.base import DEFAULT_WIKI_MAX_PAGE_MB
 from ingest.pipeline import ISOLATED_SUFFIXES, IngestOptions, Ingestor, IngestReport
 from ingest.pipeline import Progress as PipelineProgress
 from ingest.sources import suffixes_under
@@ -170,6 +172,14 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.empty:
         shown = ", ".join(sorted(report.empty)[:5]) + (", …" if len(report.empty) > 5 else "")
         console.print(f"skipped {plural(len(report.empty), 'empty file')}: {escape(shown)}")
+    if report.made_public:
+        shown = ", ".join(sorted(report.made_public)[:5]) + (
+            ", …" if len(report.made_public) > 5 else ""
+        )
+        console.print(f"[yellow]{plural(len(report.made_public), 'document')} only some groups "
+                      f"could read before {'is' if len(report.made_public) == 1 else 'are'} now "
+                      f"public: {escape(shown)}; if that was not meant, ingest again with "
+                      "--groups[/]")  # fmt: skip
     if report.rehomed:
         document_id, previous = (escape(part) for part in report.rehomed[0])
         verb = "comes" if len(report.rehomed) == 1 else "come"
@@ -194,6 +204,13 @@ def _fail(ctx: click.Context, console: Console, message: str, code: int, as_json
     if as_json:
         click.echo(json.dumps({"error": message, "exit_code": code}))
     ctx.exit(code)
+
+
+def _finite(_ctx: click.Context, _param: click.Parameter, value: float) -> float:
+    """click's FloatRange lets NaN through (every comparison with it is false)."""
+    if not math.isfinite(value):
+        raise click.BadParameter("must be a number of megabytes")
+    return value
 
 
 def plural(count: int, noun: str) -> str:
@@ -303,6 +320,16 @@ Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could
     "[env: HEARTH_CHUNK_TOKENS]",
 )
 @click.option(
+    "--wiki-max-page-mb",
+    envvar="HEARTH_WIKI_MAX_PAGE_MB",
+    default=DEFAULT_WIKI_MAX_PAGE_MB,
+    show_default=True,
+    type=click.FloatRange(0.001, 100_000),
+    callback=_finite,
+    help="A wiki page with more wikitext (MB) is skipped and reported. "
+    "[env: HEARTH_WIKI_MAX_PAGE_MB]",
+)
+@click.option(
     "--json",
     "as_json",
     envvar="HEARTH_JSON",
@@ -326,6 +353,7 @@ def ingest(
     embed_model: str | None,
     embed_api_key: str | None,
     chunk_tokens: int,
+    wiki_max_page_mb: float,
     as_json: bool,
 ) -> None:
     """Ingest folders, documents and MediaWiki dumps into the index.
@@ -343,6 +371,7 @@ def ingest(
             prune=prune,
             reparse=reparse,
             target_tokens=chunk_tokens,
+            wiki_max_page_mb=wiki_max_page_mb,
         )
     except HearthError as exc:
         raise click.BadParameter(exc.message) from None

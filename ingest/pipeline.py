@@ -33,7 +33,7 @@ from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
-from ingest.parsers.base import ParseOptions, Redirect
+from ingest.parsers.base import DEFAULT_WIKI_MAX_PAGE_MB, ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
 from ingest.parsers.registry import (
     SUPPORTED_SUFFIXES,
@@ -42,6 +42,8 @@ from ingest.parsers.registry import (
     parser_for,
 )
 from ingest.sources import (
+    GroupRules,
+    SidecarError,
     SourceFile,
     UnsafeSourceError,
     is_safe_file,
@@ -58,7 +60,7 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
-FINGERPRINT_VERSION = 7  # 7: labelled table rows; text that is not UTF-8 decoded
+FINGERPRINT_VERSION = 8  # 8: UTF-16/32 read by their BOM, binary data refused
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
@@ -86,6 +88,9 @@ class IngestReport:
     rehomed: list[tuple[str, str]] = field(default_factory=list)
     prune_skipped: list[str] = field(default_factory=list)  # paths not pruned: files failed
     empty: list[str] = field(default_factory=list)  # blank files: skipped, taken for absent
+    # ids of stored documents only some groups could read that this run made public: said
+    # aloud, since a run without --groups (or a file ingested alone) may do it by mistake
+    made_public: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -108,6 +113,7 @@ class IngestReport:
             "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
             "prune_skipped": self.prune_skipped,
             "empty": self.empty,
+            "made_public": self.made_public,
         }
 
 
@@ -231,6 +237,18 @@ class IngestOptions:
     reparse: bool = False  # ignore recorded source fingerprints (after a parser upgrade, say)
     parser_memory_mb: int = DEFAULT_MEMORY_MB
     parser_timeout_s: float = DEFAULT_TIMEOUT_S
+    wiki_max_page_mb: float = DEFAULT_WIKI_MAX_PAGE_MB
+
+
+def _parse_options(options: IngestOptions, groups: frozenset[str]) -> ParseOptions:
+    """What the parsers are told about one source of this run, read with `groups`."""
+    return ParseOptions(
+        groups,
+        options.base_url,
+        options.namespaces,
+        options.namespace_groups,
+        int(options.wiki_max_page_mb * 2**20),
+    )
 
 
 @dataclass
@@ -390,9 +408,12 @@ class Ingestor:
             readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
             report.failed.append((str(path), f"not a type Hearth reads ({readable}, wiki dumps)"))
             return False
-        parse = ParseOptions(
-            options.groups, options.base_url, options.namespaces, options.namespace_groups
-        )
+        try:  # its folder's sidecar applies, as when the folder is ingested
+            groups = GroupRules.load(path.resolve().parent).groups_for(path.name, options.groups)
+        except SidecarError as exc:
+            report.failed.append((str(path), exc.message))
+            return False
+        parse = _parse_options(options, groups)
         self.progress.sources_found(1)
         planned = self._plan(path, path.name, parse, budget, path, ExitStack())
         return self._finish(planned, budget, report, seen)
@@ -408,10 +429,12 @@ class Ingestor:
         """Ingest a folder's files in walk order, the parser child running ahead of the
         embedding: files are planned (and handed to the child) PARSE_AHEAD_FILES ahead of the
         one being finished, so parsing and embedding share the two cores."""
-        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, report.skipped))
+        unreadable: list[tuple[str, str]] = []
+        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, report.skipped, unreadable))
+        report.failed.extend(unreadable)
         self.progress.sources_found(len(found))
         planned = (self._plan_source(source, options, budget, report) for source in found)
-        complete = True
+        complete = not unreadable
         for item in _drawn_ahead(planned, PARSE_AHEAD_FILES):
             complete &= item is not None and self._finish(item, budget, report, seen)
         return complete
@@ -420,9 +443,7 @@ class Ingestor:
         self, source: SourceFile, options: IngestOptions, budget: ChunkBudget, report: IngestReport
     ) -> _Planned | None:
         """Plan one walked file; None (and reported) if it changed into something unsafe."""
-        parse = ParseOptions(
-            source.groups, options.base_url, options.namespaces, options.namespace_groups
-        )
+        parse = _parse_options(options, source.groups)
         context = ExitStack()
         try:  # read exactly the file the walk checked, whatever its name points to now
             local = context.enter_context(verified_path(source))
@@ -619,6 +640,8 @@ class Ingestor:
             document, content_hash=content_hash(document, budget, self.embedder.model_id)
         )
         stored = self.store.document_state_of(document.id)
+        if stored is not None and PUBLIC_GROUP not in stored[1] and PUBLIC_GROUP in document.groups:
+            report.made_public.append(document.id)
         if stored is not None and stored[0] == document.content_hash:
             if stored[1] != document.groups:
                 self.store.set_groups(document.id, document.groups)

@@ -139,14 +139,16 @@ def walk(
     default_groups: frozenset[str],
     supported: frozenset[str],
     skipped: Counter[str] | None = None,
+    unreadable: list[tuple[str, str]] | None = None,
 ) -> Iterator[SourceFile]:
     """Every ingestible file under `root`, in a stable order, never leaving the root; files of
-    other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not.
+    other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not, and
+    folders that cannot be listed are added to `unreadable` as (path, reason).
     A file reached twice (a link to a file of the same folder tree) is read once, by its own
     name: twice, it would be two documents with one text."""
     found = [
         (source, source.path.is_symlink())
-        for source in _walk(root, default_groups, supported, skipped)
+        for source in _walk(root, default_groups, supported, skipped, unreadable)
     ]
     by_own_name = {source.identity for source, link in found if not link}
     taken: set[tuple[int, int] | None] = set()
@@ -162,10 +164,21 @@ def _walk(
     default_groups: frozenset[str],
     supported: frozenset[str],
     skipped: Counter[str] | None,
+    unreadable: list[tuple[str, str]] | None,
 ) -> Iterator[SourceFile]:
     root = root.resolve()
     rules = GroupRules.load(root)
-    for folder, dirs, files in os.walk(root, followlinks=False):
+
+    def cannot_list(error: OSError) -> None:
+        # a folder that cannot be listed is not an empty one: its stored files must not be
+        # taken for deleted (--prune would remove them)
+        if unreadable is not None:
+            where = Path(error.filename or root)
+            inside = where != root and where.is_relative_to(root)
+            shown = where.relative_to(root).as_posix() if inside else str(where)
+            unreadable.append((shown, f"cannot read the folder: {error.strerror or error}"))
+
+    for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
             if name.startswith("."):

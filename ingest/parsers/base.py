@@ -7,28 +7,15 @@ sources; the pipeline owns hashing, diffing and writing.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from index.types import PUBLIC_GROUP
 
+# The largest real Wikipedia articles hold about 1 MB of wikitext; a page far beyond that is a
+# broken or hostile export whose rendering would take minutes and gigabytes.
 DEFAULT_WIKI_MAX_PAGE_MB = 20.0
-
-
-def wiki_max_page_bytes() -> int:
-    """$HEARTH_WIKI_MAX_PAGE_MB (app setting `wiki_max_page_mb`) in bytes, else 20 MB.
-
-    Read from the environment because the pipeline builds ParseOptions without app settings.
-    The largest real Wikipedia articles hold about 1 MB of wikitext; a page far beyond that is
-    a broken or hostile export whose rendering would take minutes and gigabytes.
-    """
-    raw = os.environ.get("HEARTH_WIKI_MAX_PAGE_MB", "").strip()
-    try:
-        megabytes = float(raw) if raw else DEFAULT_WIKI_MAX_PAGE_MB
-    except ValueError:
-        megabytes = DEFAULT_WIKI_MAX_PAGE_MB
-    return int(max(megabytes, 0.001) * 2**20)
+DEFAULT_WIKI_MAX_PAGE_BYTES = int(DEFAULT_WIKI_MAX_PAGE_MB * 2**20)
 
 
 @dataclass(frozen=True)
@@ -46,7 +33,7 @@ class ParseOptions:
     base_url: str | None = None
     namespaces: frozenset[int] = frozenset({0})
     namespace_groups: Mapping[int, frozenset[str]] = field(default_factory=dict)
-    wiki_max_page_bytes: int = field(default_factory=wiki_max_page_bytes)
+    wiki_max_page_bytes: int = DEFAULT_WIKI_MAX_PAGE_BYTES
 
 
 @dataclass(frozen=True)

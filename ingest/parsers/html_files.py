@@ -15,7 +15,13 @@ from index.errors import ParseError
 from index.types import Document
 from ingest.parsers.base import ParseOptions
 from ingest.parsers.elements import _blocks, _document
-from ingest.parsers.text import build_sections, clean_line, prettify_stem
+from ingest.parsers.text import (
+    build_sections,
+    clean_line,
+    decode_by_bom,
+    prettify_stem,
+    refuse_binary,
+)
 from ingest.parsers.unstructured_runtime import _partition
 
 # HTML boilerplate: tags, ARIA roles and class names dropped before partitioning.
@@ -30,12 +36,13 @@ _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)"
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 
 
-def _decode_html(data: bytes) -> str:
-    """HTML bytes as text: by BOM, else <meta charset>, else UTF-8 (bad bytes replaced)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
+def _decode_html(data: bytes, name: str) -> str:
+    """HTML bytes as text: by BOM, else <meta charset>, else UTF-8 (bad bytes replaced);
+    binary data is refused."""
+    decoded = decode_by_bom(data)
+    if decoded is not None:
+        return decoded
+    refuse_binary(data, name)
     match = _META_CHARSET.search(data[:4096])
     if match:
         try:
@@ -133,7 +140,7 @@ def parse_html(path: Path, doc_id: str, options: ParseOptions) -> Document:
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path.name}: cannot read file ({exc.strerror or 'I/O error'})") from None
-    cleaned, page_title = _clean_html(_decode_html(data))
+    cleaned, page_title = _clean_html(_decode_html(data, path.name))
     blocks = _blocks(_partition_html_text(path, "HTML", cleaned))
     h1s = [b for b in blocks if b.depth == 0]
     explicit = page_title

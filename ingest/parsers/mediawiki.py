@@ -75,6 +75,13 @@ def parse_dump(
                 raise ParseError(_broken_message(path, exc, pages, in_page)) from exc
             name = elem.tag.rpartition("}")[2]
             if event == "start":
+                if root is None and name != "mediawiki":
+                    # an error page or another XML file saved under the dump's name: taken for an
+                    # empty dump, it would have let --prune remove every page stored from it
+                    raise ParseError(
+                        f"{path.name} is not a MediaWiki export (its root element is <{name}>, "
+                        "not <mediawiki>)"
+                    )
                 root = elem if root is None else root
                 in_page = in_page or name == "page"
                 continue
@@ -115,8 +122,8 @@ def _check_size(text: str, title: str, limit: int) -> None:
     size = len(text) if len(text) > limit else len(text.encode("utf-8", "surrogatepass"))
     if size > limit:
         raise _SkippedPage(
-            f"{title!r} ({size / 2**20:.1f} MB of wikitext, over the {limit / 2**20:g} MB "
-            "limit HEARTH_WIKI_MAX_PAGE_MB)"
+            f"{title!r} ({size / 2**20:.3g} MB of wikitext, over the {limit / 2**20:.3g} MB "
+            "limit, --wiki-max-page-mb)"
         )
 
 

@@ -125,14 +125,55 @@ def file_modified(path: Path) -> datetime:
     return datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
 
 
+# Byte-order marks, longest first (UTF-32 LE starts with UTF-16 LE's).
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "utf-32"),
+    (b"\x00\x00\xfe\xff", "utf-32"),
+    (b"\xff\xfe", "utf-16"),
+    (b"\xfe\xff", "utf-16"),
+    (b"\xef\xbb\xbf", "utf-8-sig"),
+)
+# Bytes text never holds but binary data is full of: C0 controls but tab, newlines, form feed
+# and escape (ANSI colours in logs).
+_BINARY_BYTES = bytes(sorted(set(range(32)) - {9, 10, 11, 12, 13, 27}))
+BINARY_PROBE_BYTES = 8192
+MAX_CONTROL_SHARE = 0.05
+
+
+def decode_by_bom(data: bytes) -> str | None:
+    """The bytes decoded by their byte-order mark (dropped), or None without one; Notepad and
+    PowerShell save UTF-16 with one, which read as UTF-8 became "ÿþD\x00i\x00e"."""
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data.decode(codec, errors="replace")
+    return None
+
+
+def refuse_binary(data: bytes, name: str) -> None:
+    """ParseError for bytes that are not text (read without a byte-order mark): a random or
+    compiled file renamed .md was stored as hundreds of chunks of replacement characters."""
+    head = data[:BINARY_PROBE_BYTES]
+    controls = len(head) - len(head.translate(None, _BINARY_BYTES))
+    if head and controls > MAX_CONTROL_SHARE * len(head):
+        raise ParseError(
+            f"{name}: not text: {controls / len(head):.0%} of its first bytes are control "
+            "characters (binary data, or UTF-16 without a byte-order mark)"
+        )
+
+
 def read_text_file(path: Path) -> str:
-    """The file decoded as UTF-8 (a BOM is dropped), else in the legacy encoding it is in."""
+    """The file decoded by its byte-order mark, else as UTF-8, else in the legacy encoding it is
+    in; binary data is refused."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path.name}: cannot read file ({exc.strerror or 'I/O error'})") from None
+    decoded = decode_by_bom(data)
+    if decoded is not None:
+        return decoded
+    refuse_binary(data, path.name)
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         return decode_legacy(data)
 

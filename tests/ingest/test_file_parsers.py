@@ -493,6 +493,28 @@ def test_text_invalid_utf8_and_empty(tmp_path: Path) -> None:
         parse_text(_write(tmp_path / "empty.txt", "\n\n \n"), "e", OPTIONS)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_text_with_a_byte_order_mark_is_read_in_its_encoding(tmp_path: Path, encoding) -> None:
+    """Notepad and PowerShell save UTF-16 with a BOM: read as UTF-8 it was "ÿþD\x00i\x00e"."""
+    text = "# Die Kantine\n\nDas Mittagessen kostet 2 € für alle.\n"
+    data = text.encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    note = parse_text(_write(tmp_path / "kantine.txt", data), "k", OPTIONS)
+    page = parse_markdown(_write(tmp_path / "kantine.md", data), "m", OPTIONS)
+    assert note.sections[0].text == page.sections[0].text == "Das Mittagessen kostet 2 € für alle."
+    assert note.title == page.title == "Die Kantine"
+
+
+@pytest.mark.parametrize("name", ["random.md", "random.txt", "random.html"])
+def test_binary_data_under_a_text_name_is_refused(tmp_path: Path, name: str) -> None:
+    """Random bytes named .md used to be stored as 245 chunks of replacement characters."""
+    data = bytes((i * 7919 + 13) % 256 for i in range(20_000))  # every byte value, no BOM
+    parse = {"md": parse_markdown, "txt": parse_text, "html": parse_html}[name.split(".")[1]]
+    with pytest.raises(ParseError, match=r"not text: .* control characters"):
+        parse(_write(tmp_path / name, data), "r", OPTIONS)
+
+
 @pytest.mark.parametrize(
     ("text", "encoding"),
     [

@@ -568,21 +568,15 @@ def test_oversized_page_is_skipped_and_reported_after_the_rest(tmp_path: Path) -
             seen.append(item.title if isinstance(item, Document) else "redirect")
     assert seen == ["Before", "After"]
     assert "1 of 3 pages skipped" in caught.value.message
-    assert "'Huge'" in caught.value.message and "0.1 MB" in caught.value.message
+    assert "'Huge' (0.109 MB of wikitext, over the 0.0954 MB limit" in caught.value.message
     assert [d.title for d in docs(parse(path))] == ["Before", "Huge", "After"]  # default cap
 
 
-def test_page_size_cap_counts_utf8_bytes_and_reads_the_setting(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("HEARTH_WIKI_MAX_PAGE_MB", "0.01")  # 10,485 bytes
-    assert ParseOptions().wiki_max_page_bytes == 10_485
+def test_page_size_cap_counts_utf8_bytes(tmp_path: Path) -> None:
     pages = [page_xml("Wide", "ä" * 6000, page_id=1), page_xml("Narrow", "a" * 6000, page_id=2)]
     path = write(tmp_path / "w.xml", dump_xml(pages))
     with pytest.raises(ParseError, match="'Wide'"):  # 6,000 characters but 12,000 bytes
-        list(parse_dump(path, ParseOptions()))
-    monkeypatch.setenv("HEARTH_WIKI_MAX_PAGE_MB", "not a number")
-    assert ParseOptions().wiki_max_page_bytes == 20 * 2**20
+        list(parse_dump(path, ParseOptions(wiki_max_page_bytes=10_485)))
 
 
 def test_memory_error_on_one_page_skips_only_that_page(

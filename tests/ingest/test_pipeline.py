@@ -696,3 +696,86 @@ def test_the_cli_shows_file_names_with_brackets_and_a_bar_per_dump(tmp_path, emb
     result = cli_run(["ingest", str(docs), "--data-dir", str(tmp_path / "data")], embedder)
     assert result.exit_code == 0, result.output  # a "[/]" in a path ended the run with a traceback
     assert "added                   │ 3" in result.output and "dump KB read" in result.output
+
+
+def test_a_folder_that_cannot_be_listed_fails_and_blocks_prune(
+    tmp_path, tree, embedder, monkeypatch
+):
+    data = tmp_path / "data"
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    real_scandir = os.scandir
+
+    def scandir(path):  # as for a folder made unreadable (root reads everything, so simulated)
+        if Path(path).name == "hr":
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["removed"] == 0
+    assert report["failed"] == [
+        {"source": "hr", "reason": "cannot read the folder: Permission denied"}
+    ]
+    assert SQLiteStore(data).document_state_of("hr/reviews.txt") is not None
+
+
+def test_an_xml_file_that_is_not_a_wiki_export_fails_and_keeps_the_dumps_pages(tmp_path, embedder):
+    folder = tmp_path / "dumps"
+    folder.mkdir()
+    dump = folder / "wiki.xml"
+    dump.write_text(wiki_dump([(1, "Page 1", "Fact one is about zebras.")]))
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, folder).added == 1
+    dump.write_text("<html><body>503 Service Unavailable</body></html>")  # a saved error page
+    report = run(store, embedder, folder, prune=True)
+    assert report.removed == 0 and report.prune_skipped == [str(folder)]
+    assert report.failed == [
+        (
+            "wiki.xml",
+            "wiki.xml is not a MediaWiki export (its root element is <html>, not <mediawiki>)",
+        )
+    ]
+    assert store.document_state_of("testwiki:1") is not None
+
+
+def test_a_file_ingested_alone_keeps_its_folders_sidecar_groups(tmp_path, embedder):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "board.txt").write_text("Board minutes\n\nThe board approved the budget.\n")
+    (folder / ".hearth-groups.yaml").write_text('"*": [finance]\n')
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, folder)
+    report = run(store, embedder, folder / "board.txt")
+    assert report.failed == [] and report.regrouped == 0 and report.made_public == []
+    assert store.document_state_of("board.txt")[1] == {"finance"}
+    assert bm25_top_k(store, "board minutes", PUBLIC, 3) == []
+
+
+def test_a_run_that_makes_restricted_documents_public_says_so(tmp_path, tree, embedder):
+    data = tmp_path / "data"
+    args = ["ingest", str(tree / "notes.txt"), "--data-dir", str(data)]
+    assert cli_run([*args, "--groups", "finance"], embedder).exit_code == 0
+    again = cli_run(args, embedder)  # --groups forgotten
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.output.split())
+    assert "1 document only some groups could read before is now public: notes.txt" in said
+    as_json = json.loads(cli_run([*args, "--groups", "hr", "--json"], embedder).stdout)
+    assert as_json["made_public"] == []  # restricted to another group: not widened to public
+
+
+def test_the_wiki_page_limit_is_an_option_read_from_the_env_file_and_checked(
+    tmp_path, embedder, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HEARTH_WIKI_MAX_PAGE_MB", raising=False)
+    dump = tmp_path / "wiki.xml"
+    dump.write_text(wiki_dump([(1, "Small", "Short."), (2, "Big", "word " * 3000)]))
+    (tmp_path / ".env").write_text("HEARTH_WIKI_MAX_PAGE_MB=0.01\n")  # 10,485 bytes
+    result = cli_run(["ingest", str(dump), "--data-dir", "data", "--json"], embedder)
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1 and report["added"] == 1
+    assert "'Big' (0.0143 MB of wikitext, over the 0.01 MB limit" in report["failed"][0]["reason"]
+    for bad in ["nan", "inf", "0", "abc"]:
+        refused = cli_run(["ingest", str(dump), "--wiki-max-page-mb", bad], embedder)
+        assert refused.exit_code == 2 and "--wiki-max-page-mb" in refused.output, bad
