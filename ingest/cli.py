@@ -228,11 +228,12 @@ def plural(count: int, noun: str) -> str:
   hearth ingest docs/ --json > report.json
 
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
-folder maps globs to groups (e.g. "finance/**": [finance]); Markdown front matter `groups:` wins
-over both. Documents are identified by their path relative to the folder given (wiki pages by
-their page id), so a second run only embeds what changed; a file keeps the id of the outermost
-folder it was ingested from (ingesting it again alone, or from an inner folder, is refused, so
-it never gets a second copy outside its folder's groups); a file at the same relative path in
+folder maps globs to groups (e.g. "finance/**": [finance]), also for a file of it ingested
+alone; Markdown front matter `groups:` wins over both. A run that makes restricted documents
+public says so. Documents are identified by their path relative to the folder given (wiki pages
+by their page id), so a second run only embeds what changed; a file keeps the id of the
+outermost folder it was ingested from (ingesting it from an inner folder is refused, so it
+never gets a second copy outside its folder's groups); a file at the same relative path in
 another folder replaces it, and the summary says so. Files of other types, and empty files, are
 skipped and counted; stored documents whose file is gone (or blank) stay until a run with
 --prune. A file the parser finds no text in keeps what was stored from it.

@@ -197,6 +197,7 @@ def source_fingerprint(
         "base_url": options.base_url,
         "namespaces": sorted(options.namespaces),
         "namespace_groups": {str(k): sorted(v) for k, v in options.namespace_groups.items()},
+        "wiki_max_page_bytes": options.wiki_max_page_bytes,
         "chunking": [budget.max_tokens, budget.target_tokens, budget.overlap_tokens],
         "embedder": embedder_id,
         "version": [FINGERPRINT_VERSION, _hearth_version()],

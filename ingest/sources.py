@@ -288,6 +288,8 @@ def open_verified(source: SourceFile) -> int:
         for part in parts[:-1]:
             folders.append(_open_in(folders[-1], part, _DIR_FLAGS))
         fd = _open_in(folders[-1], parts[-1], _FILE_FLAGS)
+    except PermissionError as exc:  # a file or folder this user may not read: not a race
+        raise UnsafeSourceError(f"{source.relative}: cannot read: {exc.strerror}") from None
     except OSError as exc:
         raise UnsafeSourceError(
             f"{source.relative}: changed during the ingest ({exc.strerror or exc}); not read"

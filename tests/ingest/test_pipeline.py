@@ -779,3 +779,20 @@ def test_the_wiki_page_limit_is_an_option_read_from_the_env_file_and_checked(
     for bad in ["nan", "inf", "0", "abc"]:
         refused = cli_run(["ingest", str(dump), "--wiki-max-page-mb", bad], embedder)
         assert refused.exit_code == 2 and "--wiki-max-page-mb" in refused.output, bad
+
+
+def test_a_file_that_may_not_be_read_is_said_so_not_taken_for_a_race(
+    tmp_path, tree, embedder, monkeypatch
+):
+    import ingest.sources
+
+    real_open_in = ingest.sources._open_in
+
+    def open_in(folder, name, flags):  # as for chmod 000 (root reads everything: simulated)
+        if name == "notes.txt":
+            raise PermissionError(13, "Permission denied")
+        return real_open_in(folder, name, flags)
+
+    monkeypatch.setattr(ingest.sources, "_open_in", open_in)
+    report = run(SQLiteStore(tmp_path / "data"), embedder, tree)
+    assert report.failed == [("notes.txt", "notes.txt: cannot read: Permission denied")]
