@@ -60,7 +60,7 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
-FINGERPRINT_VERSION = 8  # 8: UTF-16/32 read by their BOM, binary data refused
+FINGERPRINT_VERSION = 8  # 8: UTF-16/32 read by their BOM, binary data refused, deep HTML
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
@@ -241,6 +241,14 @@ class IngestOptions:
     wiki_max_page_mb: float = DEFAULT_WIKI_MAX_PAGE_MB
 
 
+def _distinct(paths: Iterable[Path]) -> list[Path]:
+    """The paths, each place once (`docs docs/` read it twice: "added 5, unchanged 5")."""
+    places: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        places.setdefault(path.resolve(), path)
+    return list(places.values())
+
+
 def _parse_options(options: IngestOptions, groups: frozenset[str]) -> ParseOptions:
     """What the parsers are told about one source of this run, read with `groups`."""
     return ParseOptions(
@@ -353,7 +361,7 @@ class Ingestor:
         )
         self._embedder_thread = ThreadPoolExecutor(1, thread_name_prefix="hearth-embed")
         try:
-            for path in paths:
+            for path in _distinct(paths):
                 seen: set[str] = set()
                 complete = self._ingest_path(Path(path), options, budget, report, seen)
                 self._flush(report, wait=True)

@@ -84,6 +84,12 @@ class GroupRules:
             return cls()
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.MarkedYAMLError as exc:  # where, as front matter errors say
+            mark = exc.problem_mark or exc.context_mark
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            raise SidecarError(
+                f"{SIDECAR_NAME} is not valid YAML{where}: {exc.problem or exc.context}"
+            ) from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise SidecarError(f"{SIDECAR_NAME} cannot be read: {type(exc).__name__}") from None
         if not isinstance(data, dict):

@@ -92,15 +92,23 @@ def _hidden_by_style(style: str) -> bool:
     return background is not None and colours.get("color") == background
 
 
+_DEEP_HTML: Any = None  # lxml's HTML parser allowing deep nesting, made on first use
+
+
 def _clean_html(markup: str) -> tuple[str, str | None]:
     """(HTML without navigation, banners, footers, sidebars, scripts, forms; its <title>)."""
     from lxml import etree, html
+
+    global _DEEP_HTML
+    # libxml2 stops at 256 levels of nesting unless told otherwise: a generated page nested
+    # deeper lost its text and was reported as an empty file
+    _DEEP_HTML = _DEEP_HTML or html.HTMLParser(huge_tree=True)
 
     markup = _XML_DECLARATION.sub("", markup)
     if not markup.strip():
         return "", None
     try:
-        root = html.document_fromstring(markup)
+        root = html.document_fromstring(markup, parser=_DEEP_HTML)
     except (etree.ParserError, ValueError):
         return "", None
     title_element = root.find(".//title")
@@ -120,7 +128,26 @@ def _clean_html(markup: str) -> tuple[str, str | None]:
         for element in root.iterfind(".//*[@role='main']"):
             element.tag = "main"
             break
+    _flatten_deep(root)
     return etree.tostring(root, encoding="unicode", method="html"), page_title or None
+
+
+MAX_HTML_DEPTH = 128
+_CONTAINERS = frozenset({"div", "span", "section", "article", "font", "center"})
+
+
+def _flatten_deep(root: Any) -> None:
+    """Unwrap plain containers nested deeper than MAX_HTML_DEPTH, keeping their content:
+    unstructured's parser stops at 256 levels, and a page nested deeper came out empty."""
+    from lxml import etree
+
+    depth, deep = 0, []
+    for event, element in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if event == "start" and depth > MAX_HTML_DEPTH and element.tag in _CONTAINERS:
+            deep.append(element)
+    for element in deep:
+        element.drop_tag()
 
 
 def _partition_html_text(path: Path, kind: str, markup: str) -> list[Any]:

@@ -506,6 +506,15 @@ def test_text_with_a_byte_order_mark_is_read_in_its_encoding(tmp_path: Path, enc
     assert note.title == page.title == "Die Kantine"
 
 
+@pytest.mark.parametrize("depth", [300, 2000])
+def test_html_nested_deeper_than_the_parsers_limit_keeps_its_text(tmp_path: Path, depth) -> None:
+    """libxml2 stops at 256 levels: such a page was reported as an empty file (2,048 with
+    huge_tree: deeper still is lost)."""
+    page = "<html><body>" + "<div>" * depth + "<p>The canteen opens at 11:30.</p>"
+    doc = parse_html(_write(tmp_path / "deep.html", page + "</div>" * depth), "d", OPTIONS)
+    assert doc.sections[0].text == "The canteen opens at 11:30."
+
+
 @pytest.mark.parametrize("name", ["random.md", "random.txt", "random.html"])
 def test_binary_data_under_a_text_name_is_refused(tmp_path: Path, name: str) -> None:
     """Random bytes named .md used to be stored as 245 chunks of replacement characters."""

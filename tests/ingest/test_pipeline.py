@@ -796,3 +796,16 @@ def test_a_file_that_may_not_be_read_is_said_so_not_taken_for_a_race(
     monkeypatch.setattr(ingest.sources, "_open_in", open_in)
     report = run(SQLiteStore(tmp_path / "data"), embedder, tree)
     assert report.failed == [("notes.txt", "notes.txt: cannot read: Permission denied")]
+
+
+def test_a_sidecar_that_is_not_valid_yaml_is_refused_with_its_line(tmp_path, tree, embedder):
+    (tree / ".hearth-groups.yaml").write_text('"hr/**": [hr]\n"notes.txt": [staff\n')
+    result = cli_run(["ingest", str(tree), "--data-dir", str(tmp_path / "data")], embedder)
+    said = " ".join(result.output.split())
+    assert result.exit_code != 0
+    assert ".hearth-groups.yaml is not valid YAML at line 3: expected ',' or ']'" in said
+
+
+def test_a_folder_named_twice_is_read_once(tmp_path, tree, embedder):
+    report = run(SQLiteStore(tmp_path / "data"), embedder, tree, tree / ".." / tree.name)
+    assert (report.added, report.unchanged) == (4, 0)
