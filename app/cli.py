@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,9 +34,15 @@ def env_file_defaults(group: click.Group, path: Path) -> dict[str, Any]:
     `HEARTH_GROUPS=hr` in `.env` stored a run's documents as public. An exported variable and
     an option given on the command line still win (click: command line, environment, then
     these defaults)."""
+    try:
+        read = dotenv_values(path) if path.is_file() else {}
+    except UnicodeDecodeError:  # dotenv's own error is a traceback naming no file
+        click.echo(f"error: {path} is not UTF-8 text (a UTF-16 file from Notepad?); "
+                   "save it as UTF-8", err=True)  # fmt: skip
+        sys.exit(2)
     values = {
         name: value
-        for name, value in (dotenv_values(path) if path.is_file() else {}).items()
+        for name, value in read.items()
         if name.startswith("HEARTH_") and value is not None
     }
     return _defaults_for(group, values) if values else {}
@@ -72,7 +77,7 @@ def _defaults_for(group: click.Group, values: dict[str, str]) -> dict[str, Any]:
     envvar="HEARTH_PORT",
     default=8000,
     show_default=True,
-    type=int,
+    type=click.IntRange(1, 65535),  # checked before the models load, as Settings.port is
     help="Port to listen on. [env: HEARTH_PORT]",
 )
 @data_dir_option
@@ -84,15 +89,28 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     """  # fmt: skip
     import uvicorn
 
+    from app.main import close_services, create_app, load_services
+    from app.settings import Settings
+    from index.errors import HearthError
     from index.open_store import store_exists
 
     if not store_exists(data_dir, database_url):
         click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
         sys.exit(2)
-    os.environ["HEARTH_DATA_DIR"] = str(data_dir)
-    if database_url:
-        os.environ["HEARTH_DATABASE_URL"] = database_url
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, log_level="info")
+    settings = Settings(data_dir=data_dir, database_url=database_url)
+    # Loaded here, not in uvicorn's lifespan: a bad model or store is one line, not a traceback.
+    try:
+        services = load_services(settings)
+    except HearthError as exc:
+        click.echo(f"error: {exc.message}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:  # uvicorn's signal handling does not cover this any more
+        sys.exit(130)
+    try:
+        app = create_app(settings, services=services)
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        close_services(services)
 
 
 def _stream_answer(response: Any, as_json: bool) -> int:
@@ -130,6 +148,24 @@ def _stream_answer(response: Any, as_json: bool) -> int:
     return 1
 
 
+def _query_endpoint(url: str) -> Any:
+    """`url`'s /api/query, or exit 2 naming the bad --url (httpx's own errors are tracebacks,
+    or "cannot reach" for a URL that was never one)."""
+    import httpx
+
+    problem = "it must be an http(s):// URL, such as http://127.0.0.1:8000"
+    try:
+        endpoint = httpx.URL(f"{url.rstrip('/')}/api/query")
+        if endpoint.scheme in ("http", "https") and endpoint.host:
+            problem = ""
+    except httpx.InvalidURL as exc:
+        problem = str(exc)
+    if problem:
+        click.echo(f"error: invalid --url {url!r}: {problem}", err=True)
+        sys.exit(2)
+    return endpoint
+
+
 @cli.command()
 @click.argument("question")
 @click.option(
@@ -156,10 +192,10 @@ def ask(question: str, url: str, key: str | None, conversation: str | None, as_j
     """  # fmt: skip
     import httpx
 
+    endpoint = _query_endpoint(url)
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     body = {"question": question, "stream": True, "conversation_id": conversation}
     try:
-        endpoint = f"{url.rstrip('/')}/api/query"
         timeout = httpx.Timeout(10, read=300)
         with httpx.stream(
             "POST", endpoint, json=body, headers=headers, timeout=timeout, trust_env=False
@@ -184,12 +220,17 @@ def keys() -> None:
     """Create, list and revoke API keys (stored hashed; a key is shown once)."""
 
 
-def _key_store(data_dir: Path, database_url: str | None) -> Any:
-    """The keys next to the store: the data folder's database, or PostgreSQL."""
+def _key_store(data_dir: Path, database_url: str | None, *, create: bool = False) -> Any:
+    """The keys next to the store: the data folder's database, or PostgreSQL. Only `create`
+    may start a new data folder: listing or revoking in a mistyped one would make it."""
     from app.keys import KeyStore
     from app.service_db import service_database
     from index.errors import HearthError
+    from index.open_store import store_exists
 
+    if not create and not store_exists(data_dir, database_url):
+        click.echo(f"error: no index in {data_dir}/ yet: run `hearth ingest PATH` first", err=True)
+        sys.exit(2)
     try:
         return KeyStore(database=service_database(data_dir, database_url))
     except HearthError as exc:
@@ -206,7 +247,7 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
     from index.errors import HearthError
 
     try:
-        key, info = _key_store(data_dir, database_url).create(user, groups)
+        key, info = _key_store(data_dir, database_url, create=True).create(user, groups)
     except (HearthError, ValueError) as exc:
         raise click.BadParameter(getattr(exc, "message", str(exc))) from None
     click.echo(key)
@@ -257,5 +298,6 @@ def main() -> None:
             raise
         for error in exc.errors():
             name = "HEARTH_" + "_".join(str(part) for part in error["loc"]).upper()
-            click.echo(f"error: {name}: {error['msg']}", err=True)
+            message = error["msg"].removeprefix("Value error, ")  # a validator's own message
+            click.echo(f"error: {name}: {message}", err=True)
         sys.exit(2)

@@ -92,13 +92,34 @@ class Dataset:
 # -- questions files ----------------------------------------------------------------------------
 
 
+NOT_UTF8 = "not UTF-8 text (Latin-1 or UTF-16?); save the file as UTF-8"
+
+
+def _read_text(path: Path) -> str:
+    """The whole file as text; a file that is not UTF-8 is named with the line of its first
+    bad byte (Python's error names neither)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise DatasetError(f"{path}:{line}: {NOT_UTF8}") from None
+
+
 def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     try:
-        handle = path.open(encoding="utf-8-sig")
+        handle = path.open("rb")  # decoded line by line, so that a bad byte has a line number
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").removeprefix("\ufeff" if number == 1 else "")
+            except UnicodeDecodeError:
+                raise DatasetError(f"{path}:{number}: {NOT_UTF8}") from None
             if not line.strip():
                 continue
             try:
@@ -170,10 +191,7 @@ def load_questions(path: Path) -> list[EvalQuestion]:
 def read_qrels(path: Path) -> dict[str, list[str]]:
     """query id -> relevant corpus ids (score > 0), in file order; CRLF or LF, header optional."""
     relevant: dict[str, list[str]] = {}
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
+    text = _read_text(path)
     lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     for number, row in enumerate(csv.reader(lines, delimiter="\t"), start=1):
         fields = [f.strip() for f in row]
@@ -234,10 +252,8 @@ def load_squad(path: Path) -> Dataset:
     unanswerable ones (`is_impossible`) expect nothing.
     """
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(_read_text(path))
+    except json.JSONDecodeError:
         raise DatasetError(f"{path}: not JSON") from None
     articles = _objects(data.get("data") if isinstance(data, dict) else None, f"{path}: `data`")
     documents: list[DatasetDocument] = []

@@ -55,6 +55,8 @@ class KeyStore:
         if not user or len(user) > 200:
             raise ValueError("a key needs a user name (1-200 characters)")
         parsed = parse_groups(groups)
+        if not parsed:  # `--groups ""` would print "groups ." and read as public only
+            raise ValueError("a key needs at least one group (e.g. public)")
         key = KEY_PREFIX + secrets.token_urlsafe(32)
         info = KeyInfo(uuid.uuid4().hex[:12], user, parsed, datetime.now(UTC).isoformat(), None)
         with self._db.transaction(write=True) as tx:

@@ -147,6 +147,14 @@ def load_services(settings: Settings) -> Services:
     return build_services(settings, store, embedder, load_model(settings))
 
 
+def close_services(services: Services) -> None:
+    """Release the model and the store that `load_services` opened."""
+    close = getattr(services.model, "close", None)
+    if close:
+        close()
+    services.store.close()
+
+
 class BodyLimit:
     """Refuse request bodies over the limit with 413, counting streamed (chunked) bytes too.
 
@@ -221,10 +229,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = services or load_services(settings)
         yield
         if services is None:
-            close = getattr(app.state.services.model, "close", None)
-            if close:
-                close()
-            app.state.services.store.close()
+            close_services(app.state.services)
 
     app = FastAPI(
         title="Hearth",

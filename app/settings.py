@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OPEN_LICENSES = (
@@ -50,7 +51,9 @@ class Settings(BaseSettings):
     )
     wiki_max_page_mb: float = Field(
         20.0,
-        gt=0,
+        ge=0.001,
+        le=100_000,
+        allow_inf_nan=False,
         description="A wiki page with more wikitext (MB) is skipped and reported at ingest.",
     )
     model_path: str | None = Field(
@@ -168,6 +171,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         1_000_000, ge=1024, description="Largest request body accepted (413 beyond)."
     )
+
+    @field_validator("llm_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        """Refused at start: otherwise /readyz says ready and every answer is a 502."""
+        parts = urlsplit(value or "")
+        if value and not (value.startswith(("http://", "https://")) and parts.hostname):
+            raise ValueError("must be an http(s):// URL of an OpenAI-compatible server (…/v1)")
+        parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
+        return value or None
 
     def license_set(self) -> frozenset[str]:
         """The allowed licences, normalised."""

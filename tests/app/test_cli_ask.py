@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from app.cli import cli
 from app.main import create_app
+from index.store import SQLiteStore
 
 
 @pytest.fixture
@@ -90,7 +91,41 @@ def test_ask_without_a_server_says_so():
     assert result.exit_code == 2 and "is `hearth serve` running?" in result.output
 
 
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("http://127.0.0.1:abc", "Invalid port"),
+        ("http://[::1", "Invalid port"),
+        ("notaurl", "it must be an http(s):// URL"),
+        ("ftp://127.0.0.1", "it must be an http(s):// URL"),
+    ],
+)
+def test_ask_names_an_invalid_url(url, problem):
+    result = CliRunner().invoke(cli, ["ask", "xyzzy", "--url", url])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: invalid --url {url!r}: {problem}")
+
+
 def test_keys_list_says_when_there_are_none(tmp_path):
+    SQLiteStore(tmp_path).close()
     listed = CliRunner().invoke(cli, ["keys", "list", "--data-dir", str(tmp_path)])
     assert listed.exit_code == 0
     assert listed.stdout == "" and "hearth keys create --user NAME" in listed.stderr
+
+
+@pytest.mark.parametrize("command", [["list"], ["revoke", "abc123"]])
+def test_keys_list_and_revoke_create_no_data_folder(tmp_path, command):
+    """A mistyped --data-dir is named like `hearth status` names it, not made."""
+    nope = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["keys", *command, "--data-dir", str(nope)])
+    assert result.exit_code == 2
+    assert result.output == f"error: no index in {nope}/ yet: run `hearth ingest PATH` first\n"
+    assert not nope.exists()
+
+
+@pytest.mark.parametrize("groups", ["", " , "])
+def test_keys_create_refuses_an_empty_group_list(tmp_path, groups):
+    args = ["keys", "create", "--user", "alice", "--groups", groups, "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2 and "a key needs at least one group" in result.output
+    assert "hk_" not in result.output

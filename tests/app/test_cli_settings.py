@@ -6,8 +6,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from fakes import HashEmbedder
+from fastapi.testclient import TestClient
 
-from app.cli import main
+from app.cli import cli, main
+from app.settings import Settings
 
 CORPUS_QUESTIONS = Path(__file__).resolve().parents[2] / "corpus" / "questions.jsonl"
 
@@ -27,3 +31,75 @@ def test_an_invalid_setting_is_named_with_what_it_should_be(monkeypatch, tmp_pat
     assert "error: HEARTH_TOP_K: Input should be a valid integer" in err
     assert "Traceback" not in err and "bm25-only" not in err  # the value is not echoed
     assert not data.exists()  # nothing was written
+
+
+def test_an_env_file_that_is_not_utf8_is_named_not_traced(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_bytes(b"\xff\xfe garbage\n")
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2
+    assert result.output == (
+        "error: .env is not UTF-8 text (a UTF-16 file from Notepad?); save it as UTF-8\n"
+    )
+
+
+def _no_loading(monkeypatch) -> None:
+    """Serve must stop before models load or uvicorn starts."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("should not get this far")
+
+    monkeypatch.setattr("app.main.load_services", refuse)
+    monkeypatch.setattr("uvicorn.run", refuse)
+
+
+@pytest.mark.parametrize("port", ["70000", "-1", "0"])
+def test_serve_checks_the_port_before_loading_anything(monkeypatch, services, settings, port):
+    _no_loading(monkeypatch)
+    args = ["serve", "--data-dir", str(settings.data_dir), f"--port={port}"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    assert f"Invalid value for '--port': {port} is not in the range 1<=x<=65535" in result.output
+
+
+def test_a_configuration_error_at_serve_is_one_line(monkeypatch, services, settings):
+    """The real loading path with a missing model file: the message, no uvicorn traceback."""
+    monkeypatch.setattr(
+        "index.embedder.SentenceTransformerEmbedder", lambda *args, **kwargs: HashEmbedder()
+    )
+    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: pytest.fail("uvicorn started"))
+    monkeypatch.setenv("HEARTH_MODEL_PATH", str(settings.data_dir / "nonexistent.gguf"))
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 2
+    assert result.output == "error: the configured model file does not exist\n"
+
+
+def test_serve_loads_the_services_once(monkeypatch, services, settings):
+    loads = []
+    monkeypatch.setattr("app.main.load_services", lambda s: loads.append(s) or services)
+    ready = []
+
+    def run(app, **kwargs):
+        with TestClient(app) as client:  # runs the lifespan, as uvicorn would
+            ready.append(client.get("/readyz").json())
+
+    monkeypatch.setattr("uvicorn.run", run)
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert len(loads) == 1 and loads[0].data_dir == settings.data_dir
+    assert ready == [{"status": "ready"}]
+
+
+@pytest.mark.parametrize("url", ["notaurl", "ftp://llm.example/v1", "http://", "http://h:abc"])
+def test_an_llm_url_that_is_not_http_is_refused_at_start(
+    monkeypatch, settings, services, url, capsys
+):
+    _no_loading(monkeypatch)
+    monkeypatch.setenv("HEARTH_LLM_URL", url)
+    monkeypatch.setattr(sys, "argv", ["hearth", "serve", "--data-dir", str(settings.data_dir)])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: HEARTH_LLM_URL: ") and "Traceback" not in err
+    assert Settings(llm_url="").llm_url is None  # blank: the local model

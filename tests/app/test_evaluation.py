@@ -720,6 +720,24 @@ def test_loaders_say_what_is_wrong_and_what_would_be_right(tmp_path: Path) -> No
         load_beir(_beir(tmp_path / "beir"), split="dev")
 
 
+def test_files_that_are_not_utf8_are_named_with_their_line(tmp_path: Path) -> None:
+    """A Latin-1 `café` or random bytes: a clear error, not Python's UnicodeDecodeError."""
+    questions = tmp_path / "q.jsonl"
+    questions.write_bytes(b'\xef\xbb\xbf{"question": "Q?"}\n{"question": "caf\xe9?"}\n')
+    with pytest.raises(DatasetError, match=re.escape(f"{questions}:2: not UTF-8 text")):
+        load_questions(questions)
+    folder = _beir(tmp_path / "beir")
+    (folder / "qrels" / "test.tsv").write_bytes(b"q1\td1\t1\nq\xff\td2\t1\n")
+    with pytest.raises(DatasetError, match=r"test.tsv:2: not UTF-8 text"):
+        read_qrels(folder / "qrels" / "test.tsv")
+    squad = tmp_path / "squad.json"
+    squad.write_bytes(b'{"data": [\n{"title": "Caf\xe9"}]}')
+    with pytest.raises(DatasetError, match=r"squad.json:2: not UTF-8 text"):
+        load_squad(squad)
+    result = CliRunner().invoke(eval_command, [str(questions)], obj=_obj())
+    assert result.exit_code == 2 and "q.jsonl:2: not UTF-8 text" in " ".join(result.output.split())
+
+
 def test_eval_beir_builds_then_reuses_the_index(tmp_path: Path) -> None:
     folder = _beir(tmp_path / "beir")
     data_dir = tmp_path / "beir-data"

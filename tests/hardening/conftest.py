@@ -46,14 +46,15 @@ def client(hearth: tuple[Services, Settings]) -> Iterator[TestClient]:
 
 @pytest.fixture
 def keys(services: Services) -> dict[str, str | None]:
-    """API keys by name: one per group, one with every group, one with none (and anonymous)."""
+    """API keys by name: one per group, one with every group, one with public only (a key
+    needs a group), one with groups no document has (and anonymous)."""
     made: dict[str, str | None] = {"anonymous": None}
     for name, groups in {
         "hr": "hr",
         "finance": "finance",
         "board": "board",
         "all": "hr,finance,board",
-        "nogroups": "",
+        "nogroups": "public",
         "unknown": "nobody,ghosts",
     }.items():
         made[name] = services.keys.create(name, groups)[0]
