@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from app.deps import PrincipalDep, ServicesDep
 from app.routes.errors import AUTH, BODY, errors
@@ -63,7 +63,8 @@ def export_conversation(
 
 
 class Rename(BaseModel):
-    title: str = Field(..., min_length=1, max_length=120)
+    # stripped before the length check: "   " was stored as "Untitled" and answered as ""
+    title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 
 
 @router.patch("/conversations/{conversation_id}", responses=errors(*BODY, 404))
@@ -72,7 +73,7 @@ def rename_conversation(
 ) -> dict[str, str]:
     if not services.conversations.rename(conversation_id, principal.user, body.title):
         raise NotFoundError("conversation not found")
-    return {"id": conversation_id, "title": body.title.strip()}
+    return {"id": conversation_id, "title": body.title}
 
 
 @router.delete(

@@ -16,9 +16,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from app.deps import LimitedPrincipalDep, ServicesDep
+from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
@@ -34,6 +34,22 @@ class ChatMessage(BaseModel):
     role: Literal["system", "user", "assistant", "tool", "developer"]
     content: str | None = Field(None, max_length=20_000)
 
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text_parts(cls, value: Any) -> Any:
+        """Content as a list of parts (`[{"type": "text", "text": ...}]`, as the openai client
+        and many chat front-ends send it) is their text joined; other parts are refused."""
+        if not isinstance(value, list):
+            return value
+        texts = []
+        for part in value:
+            if not (isinstance(part, dict) and part.get("type") == "text"):
+                raise ValueError("only text content parts are supported")
+            if not isinstance(part.get("text"), str):
+                raise ValueError("a text content part needs a `text` string")
+            texts.append(part["text"])
+        return "\n".join(texts)
+
 
 class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -45,10 +61,13 @@ class ChatRequest(BaseModel):
     temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
+    n: Annotated[int, Field(ge=1, le=1), JSON_NUMBER] | None = None  # one answer per request
+    retrieval: JsonBool = True  # false: the model alone on the messages, no documents
 
 
 @router.get("/models")
-def models(services: ServicesDep) -> dict[str, Any]:
+def models(services: ServicesDep, _principal: PrincipalDep) -> dict[str, Any]:
+    """The model answering; a wrong key is refused here as on every other route."""
     model = services.model
     return {
         "object": "list",
@@ -143,7 +162,7 @@ async def chat_completions(
     """Answer the last user message from the documents (or, with `"retrieval": false`, pass
     the messages to the model unchanged, like a plain OpenAI-compatible server)."""
     cancel = threading.Event()
-    plain = (body.model_extra or {}).get("retrieval") is False
+    plain = not body.retrieval
     if plain:
         with services.admission.hold(services.model):  # places held by others count too
             events = _plain_events(body, services, cancel)

@@ -165,6 +165,14 @@ def test_conversations_are_private_and_manageable(client, hr_key):
         f"/api/conversations/{conversation_id}", json={"title": "Lunch"}, headers=alice
     )
     assert renamed.json()["title"] == "Lunch"
+    blank = client.patch(
+        f"/api/conversations/{conversation_id}", json={"title": "   "}, headers=alice
+    )
+    assert blank.status_code == 422  # was stored as "Untitled" and answered as ""
+    padded = client.patch(
+        f"/api/conversations/{conversation_id}", json={"title": "  Lunch plans "}, headers=alice
+    )
+    assert padded.json()["title"] == "Lunch plans"
     export = client.get(f"/api/conversations/{conversation_id}/export", headers=alice)
     assert "attachment" in export.headers["content-disposition"]
     assert [m["role"] for m in export.json()["messages"]] == ["user", "assistant"]

@@ -100,3 +100,46 @@ def test_retrieval_can_be_switched_off(oai, model):
         {"role": "user", "content": "hi"},
     ]
     assert completion.model_extra["sources"] == []
+
+
+def test_content_given_as_text_parts_is_read_as_its_text(oai, model):
+    completion = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "How many days of annual leave"},
+                    {"type": "text", "text": "in Paris?"},
+                ],
+            }
+        ],
+    )
+    assert "27 days" in completion.choices[0].message.content
+    assert model.prompts[-1][-1]["content"].endswith("How many days of annual leave\nin Paris?")
+    with pytest.raises(openai.UnprocessableEntityError, match="only text content parts"):
+        oai.chat.completions.create(
+            model="scripted-model",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [{"type": "image_url", "image_url": {"url": "data:,"}}],
+                }
+            ],
+        )
+
+
+def test_only_one_choice_and_a_boolean_retrieval_are_accepted(oai):
+    for extra in ({"n": 3}, {"retrieval": "no"}, {"retrieval": 0}):
+        with pytest.raises(openai.UnprocessableEntityError):
+            oai.chat.completions.create(
+                model="scripted-model",
+                messages=[{"role": "user", "content": "hi"}],
+                extra_body=extra,
+            )
+
+
+def test_models_refuse_a_wrong_key_as_every_route_does(client):
+    wrong = {"Authorization": "Bearer hk_not-a-key"}
+    assert client.get("/v1/models", headers=wrong).status_code == 401
+    assert client.get("/v1/models").status_code == 200  # anonymous callers may list it
