@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -24,27 +27,62 @@ from ingest.cli import data_dir_option, database_url_option, ingest, status
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Hearth: answers from your organisation's own documents, with sources, on your own CPU."""
-    ctx.default_map = env_file_defaults(cli, Path(".env"))
+    from_file = read_env_file(Path(".env"))
+    ctx.default_map = env_file_defaults(cli, from_file)
+    for name, meant in misspelt_settings(cli, [*os.environ, *from_file]):
+        click.echo(f"warning: {name} is not a Hearth setting and is ignored; did you mean "
+                   f"{meant}?", err=True)  # fmt: skip
 
 
-def env_file_defaults(group: click.Group, path: Path) -> dict[str, Any]:
-    """The HEARTH_* lines of `path` as defaults of the options they name, for every command.
+def misspelt_settings(group: click.Group, names: Iterable[str]) -> list[tuple[str, str]]:
+    """(name, the setting it is close to) for each HEARTH_* name no option or setting reads:
+    `HEARTH_LLM_MODEL_PATH` was silently ignored and the bundled model started. Names close
+    to none (a test's own variables) are left alone."""
+    from app.settings import Settings
+
+    known = {"HEARTH_" + field.upper() for field in Settings.model_fields} | _envvars(group)
+    found = []
+    for name in sorted({n for n in names if n.startswith("HEARTH_")} - known):
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            found.append((name, close[0]))
+    return found
+
+
+def _envvars(group: click.Group) -> set[str]:
+    names: set[str] = set()
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            names |= _envvars(command)
+            continue
+        for param in command.params:
+            names.update([param.envvar] if isinstance(param.envvar, str) else param.envvar or ())
+    return names
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The HEARTH_* lines of a `.env` file (none without one); exits 2 naming a file that is
+    not UTF-8, where dotenv's own error is a traceback naming no file."""
+    try:
+        read = dotenv_values(path) if path.is_file() else {}
+    except UnicodeDecodeError:
+        click.echo(f"error: {path} is not UTF-8 text (a UTF-16 file from Notepad?); "
+                   "save it as UTF-8", err=True)  # fmt: skip
+        sys.exit(2)
+    return {
+        name: value
+        for name, value in read.items()
+        if name.startswith("HEARTH_") and value is not None
+    }
+
+
+def env_file_defaults(group: click.Group, values: dict[str, str]) -> dict[str, Any]:
+    """The HEARTH_* lines of `.env` as defaults of the options they name, for every command.
 
     The service reads `.env` for its settings; without this the commands' options did not, and
     `HEARTH_GROUPS=hr` in `.env` stored a run's documents as public. An exported variable and
     an option given on the command line still win (click: command line, environment, then
     these defaults)."""
-    try:
-        read = dotenv_values(path) if path.is_file() else {}
-    except UnicodeDecodeError:  # dotenv's own error is a traceback naming no file
-        click.echo(f"error: {path} is not UTF-8 text (a UTF-16 file from Notepad?); "
-                   "save it as UTF-8", err=True)  # fmt: skip
-        sys.exit(2)
-    values = {
-        name: value
-        for name, value in read.items()
-        if name.startswith("HEARTH_") and value is not None
-    }
     return _defaults_for(group, values) if values else {}
 
 

@@ -43,6 +43,21 @@ def test_an_env_file_that_is_not_utf8_is_named_not_traced(monkeypatch, tmp_path)
     )
 
 
+def test_a_misspelt_setting_is_named_with_the_one_meant(monkeypatch, tmp_path):
+    """HEARTH_LLM_MODEL_PATH was ignored without a word and the bundled model started."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEARTH_LLM_MODEL_PATH", "/models/mine.gguf")
+    monkeypatch.setenv("HEARTH_SOMETHING_ELSE_ENTIRELY", "1")  # close to nothing: not ours
+    (tmp_path / ".env").write_text("HEARTH_GROUP=hr\nHEARTH_GROUPS=hr\n")
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.output.splitlines()[:2] == [
+        "warning: HEARTH_GROUP is not a Hearth setting and is ignored; did you mean HEARTH_GROUPS?",
+        "warning: HEARTH_LLM_MODEL_PATH is not a Hearth setting and is ignored; did you mean "
+        "HEARTH_MODEL_PATH?",
+    ]
+    assert "SOMETHING_ELSE" not in result.output
+
+
 def _no_loading(monkeypatch) -> None:
     """Serve must stop before models load or uvicorn starts."""
 
