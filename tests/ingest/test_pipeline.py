@@ -809,3 +809,21 @@ def test_a_sidecar_that_is_not_valid_yaml_is_refused_with_its_line(tmp_path, tre
 def test_a_folder_named_twice_is_read_once(tmp_path, tree, embedder):
     report = run(SQLiteStore(tmp_path / "data"), embedder, tree, tree / ".." / tree.name)
     assert (report.added, report.unchanged) == (4, 0)
+
+
+def test_ctrl_c_during_an_ingest_is_answered_at_once_and_the_handler_restored():
+    import io
+    import signal
+    import time
+
+    from rich.console import Console
+
+    from ingest.cli import _acknowledged_interrupts
+
+    before = signal.getsignal(signal.SIGINT)
+    said = io.StringIO()
+    with pytest.raises(KeyboardInterrupt), _acknowledged_interrupts(Console(file=said)):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the handler's KeyboardInterrupt ends it at once
+    assert "stopping: finishing the batch being written" in said.getvalue()
+    assert signal.getsignal(signal.SIGINT) is before
