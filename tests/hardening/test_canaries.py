@@ -96,7 +96,10 @@ def test_canaries_never_reach_callers_without_the_group(tmp_path: Path) -> None:
     services, settings = make_services(tmp_path / "data", model, docs=rows, abstain_threshold=0.0)
     rng = random.Random(7)
     subsets = [frozenset(c) for n in range(6) for c in itertools.combinations(GROUPS, n)]
-    keys = {s: services.keys.create(f"k{i}", ",".join(sorted(s)))[0] for i, s in enumerate(subsets)}
+    keys = {  # a key needs a group: the empty subset reads public only
+        s: services.keys.create(f"k{i}", ",".join(sorted(s)) or "public")[0]
+        for i, s in enumerate(subsets)
+    }
     chunks_of = {doc: 2 for doc in group_of}
     words = [w for ts in TOPICS.values() for w in ts] + SHARED
     figures = {"pairs": 0, "http": 0, "quoting": 0, "k_full": 0, "k_short": 0, "answered": 0}
