@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -43,7 +44,7 @@ def misspelt_settings(group: click.Group, names: Iterable[str]) -> list[tuple[st
     known = {"HEARTH_" + field.upper() for field in Settings.model_fields} | _envvars(group)
     found = []
     for name in sorted({n for n in names if n.startswith("HEARTH_")} - known):
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.88)
         if close:
             found.append((name, close[0]))
     return found
@@ -144,6 +145,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         sys.exit(2)
     except KeyboardInterrupt:  # uvicorn's signal handling does not cover this any more
         sys.exit(130)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with its default
+    # action the process died before the services below were closed (docker stop, systemd)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         app = create_app(settings, services=services)
         uvicorn.run(app, host=host, port=port, log_level="info")

@@ -47,6 +47,13 @@ class ParseError(HearthError):
     code = "parse_error"
 
 
+class NotAWikiExportError(ParseError):
+    """An `.xml` file that is not a MediaWiki export (a sitemap, a build file): skipped, unless
+    pages were stored from it before (then it is a dump replaced by something else: failed)."""
+
+    code = "not_a_wiki_export"
+
+
 class EmptyDocumentError(ParseError):
     """A source file holds no text (a placeholder, a blank page): skipped and listed, not failed."""
 

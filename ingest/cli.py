@@ -174,6 +174,10 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.empty:
         shown = ", ".join(sorted(report.empty)[:5]) + (", …" if len(report.empty) > 5 else "")
         console.print(f"skipped {plural(len(report.empty), 'empty file')}: {escape(shown)}")
+    if report.unreadable_folders:
+        shown = ", ".join(f"{folder} ({reason})" for folder, reason in report.unreadable_folders)
+        console.print(f"[yellow]could not read {plural(len(report.unreadable_folders), 'folder')}:"
+                      f" {escape(shown)}; what was stored from them is kept[/]")  # fmt: skip
     if report.made_public:
         shown = ", ".join(sorted(report.made_public)[:5]) + (
             ", …" if len(report.made_public) > 5 else ""
@@ -200,15 +204,19 @@ def _summary(report: IngestReport, console: Console) -> None:
 
 @contextmanager
 def _acknowledged_interrupts(console: Console) -> Iterator[None]:
-    """Ctrl-C is answered at once: the run then finishes writing the batch being embedded (an
-    embedding cannot be cut short), which on a busy machine took over ten silent seconds."""
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
+    """Ctrl-C is answered at once: the run then waits for the batch being embedded (an
+    embedding cannot be cut short; the batch is not written), which on a busy machine took over
+    ten silent seconds. A SIGINT set elsewhere (ignored in a background job) is left alone."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGINT) is not signal.default_int_handler
+    ):
+        yield
         return
 
     def interrupted(_signum: int, _frame: object) -> None:
         signal.signal(signal.SIGINT, previous)  # a second Ctrl-C is not held back
-        console.print("[yellow]stopping: finishing the batch being written…[/]")
+        console.print("[yellow]stopping once the embedder finishes its batch…[/]")
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGINT, interrupted)
@@ -250,12 +258,13 @@ def plural(count: int, noun: str) -> str:
   hearth ingest docs/ --json > report.json
 
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
-folder maps globs to groups (e.g. "finance/**": [finance]), also for a file of it ingested
+folder maps globs to groups (e.g. "finance/**": [finance]), also for a file beside it ingested
 alone; Markdown front matter `groups:` wins over both. A run that makes restricted documents
 public says so. Documents are identified by their path relative to the folder given (wiki pages
 by their page id), so a second run only embeds what changed; a file keeps the id of the
-outermost folder it was ingested from (ingesting it from an inner folder is refused, so it
-never gets a second copy outside its folder's groups); a file at the same relative path in
+outermost folder it was ingested from (ingesting it again from an inner folder, or alone when it
+lies below that folder's top, is refused, so it never gets a second copy outside its folder's
+groups); a file at the same relative path in
 another folder replaces it, and the summary says so. Files of other types, and empty files, are
 skipped and counted; stored documents whose file is gone (or blank) stay until a run with
 --prune. A file the parser finds no text in keeps what was stored from it.

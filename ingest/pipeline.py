@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from index.errors import EmptyDocumentError, HearthError
+from index.errors import EmptyDocumentError, HearthError, NotAWikiExportError
 from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
 from ingest.chunker import ChunkBudget, chunk_document, embedding_text
@@ -91,6 +91,9 @@ class IngestReport:
     # ids of stored documents only some groups could read that this run made public: said
     # aloud, since a run without --groups (or a file ingested alone) may do it by mistake
     made_public: list[str] = field(default_factory=list)
+    # folders that could not be listed (lost+found, a folder of another user), with why: what
+    # was stored from them is kept, neither updated nor pruned, and the run goes on
+    unreadable_folders: list[tuple[Path, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -114,6 +117,9 @@ class IngestReport:
             "prune_skipped": self.prune_skipped,
             "empty": self.empty,
             "made_public": self.made_public,
+            "unreadable_folders": [
+                {"folder": str(f), "reason": r} for f, r in self.unreadable_folders
+            ],
         }
 
 
@@ -197,7 +203,8 @@ def source_fingerprint(
         "base_url": options.base_url,
         "namespaces": sorted(options.namespaces),
         "namespace_groups": {str(k): sorted(v) for k, v in options.namespace_groups.items()},
-        "wiki_max_page_bytes": options.wiki_max_page_bytes,
+        # only a dump's pages depend on it: other files are not parsed again when it changes
+        "wiki_max_page_bytes": options.wiki_max_page_bytes if is_wiki_dump(path) else None,
         "chunking": [budget.max_tokens, budget.target_tokens, budget.overlap_tokens],
         "embedder": embedder_id,
         "version": [FINGERPRINT_VERSION, _hearth_version()],
@@ -372,7 +379,11 @@ class Ingestor:
                 if not (options.prune or Path(path).is_dir()):
                     continue
                 stored = self.store.document_state(str(Path(path).resolve()))
-                gone = [doc_id for doc_id in stored if doc_id not in seen]
+                gone = [
+                    doc_id
+                    for doc_id in stored
+                    if doc_id not in seen and not self._in_unreadable(doc_id, report)
+                ]
                 if options.prune:
                     report.removed += self.store.delete_documents(gone)
                 else:
@@ -417,8 +428,9 @@ class Ingestor:
             readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
             report.failed.append((str(path), f"not a type Hearth reads ({readable}, wiki dumps)"))
             return False
-        try:  # its folder's sidecar applies, as when the folder is ingested
-            groups = GroupRules.load(path.resolve().parent).groups_for(path.name, options.groups)
+        real = path.resolve()
+        try:  # the sidecar beside it applies, as when its folder is ingested
+            groups = GroupRules.load(real.parent).groups_for(real.name, options.groups)
         except SidecarError as exc:
             report.failed.append((str(path), exc.message))
             return False
@@ -438,12 +450,12 @@ class Ingestor:
         """Ingest a folder's files in walk order, the parser child running ahead of the
         embedding: files are planned (and handed to the child) PARSE_AHEAD_FILES ahead of the
         one being finished, so parsing and embedding share the two cores."""
-        unreadable: list[tuple[str, str]] = []
+        unreadable: list[tuple[Path, str]] = []
         found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, report.skipped, unreadable))
-        report.failed.extend(unreadable)
+        report.unreadable_folders.extend(unreadable)
         self.progress.sources_found(len(found))
         planned = (self._plan_source(source, options, budget, report) for source in found)
-        complete = not unreadable
+        complete = True
         for item in _drawn_ahead(planned, PARSE_AHEAD_FILES):
             complete &= item is not None and self._finish(item, budget, report, seen)
         return complete
@@ -590,6 +602,15 @@ class Ingestor:
             report.rehomed.append((document_id, owner.source))
         return None
 
+    def _in_unreadable(self, document_id: str, report: IngestReport) -> bool:
+        """Whether the document was stored from a folder this run could not list."""
+        if not report.unreadable_folders:
+            return False
+        stored = self._stored(document_id)
+        return stored is not None and any(
+            Path(stored.source).is_relative_to(folder) for folder, _ in report.unreadable_folders
+        )
+
     def _stored(self, document_id: str) -> StoredDocument | None:
         state = self.store.document_state_of(document_id)
         return (
@@ -623,6 +644,12 @@ class Ingestor:
                 seen.add(item.id)
                 pages += 1
                 self._consider(replace(item, source=source), budget, report)
+        except NotAWikiExportError as exc:
+            if not self.store.document_state(source):  # a sitemap.xml or pom.xml: not ours
+                report.skipped[".xml (not a wiki export)"] += 1
+                return True
+            report.failed.append((relative, exc.message))  # an error page saved over a dump
+            return False
         except HearthError as exc:
             report.failed.append((relative, exc.message))
             return False

@@ -145,11 +145,11 @@ def walk(
     default_groups: frozenset[str],
     supported: frozenset[str],
     skipped: Counter[str] | None = None,
-    unreadable: list[tuple[str, str]] | None = None,
+    unreadable: list[tuple[Path, str]] | None = None,
 ) -> Iterator[SourceFile]:
     """Every ingestible file under `root`, in a stable order, never leaving the root; files of
     other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not, and
-    folders that cannot be listed are added to `unreadable` as (path, reason).
+    folders that cannot be listed are added to `unreadable` as (real path, reason).
     A file reached twice (a link to a file of the same folder tree) is read once, by its own
     name: twice, it would be two documents with one text."""
     found = [
@@ -170,7 +170,7 @@ def _walk(
     default_groups: frozenset[str],
     supported: frozenset[str],
     skipped: Counter[str] | None,
-    unreadable: list[tuple[str, str]] | None,
+    unreadable: list[tuple[Path, str]] | None,
 ) -> Iterator[SourceFile]:
     root = root.resolve()
     rules = GroupRules.load(root)
@@ -179,10 +179,7 @@ def _walk(
         # a folder that cannot be listed is not an empty one: its stored files must not be
         # taken for deleted (--prune would remove them)
         if unreadable is not None:
-            where = Path(error.filename or root)
-            inside = where != root and where.is_relative_to(root)
-            shown = where.relative_to(root).as_posix() if inside else str(where)
-            unreadable.append((shown, f"cannot read the folder: {error.strerror or error}"))
+            unreadable.append((Path(error.filename or root), error.strerror or str(error)))
 
     for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))

@@ -43,11 +43,12 @@ class ChatMessage(BaseModel):
             return value
         texts = []
         for part in value:
-            if not (isinstance(part, dict) and part.get("type") == "text"):
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind not in ("text", "refusal"):  # a refusal part: an assistant turn's text
                 raise ValueError("only text content parts are supported")
-            if not isinstance(part.get("text"), str):
-                raise ValueError("a text content part needs a `text` string")
-            texts.append(part["text"])
+            if not isinstance(part.get(kind), str):
+                raise ValueError(f"a {kind} content part needs a `{kind}` string")
+            texts.append(part[kind])
         return "\n".join(texts)
 
 
@@ -62,7 +63,7 @@ class ChatRequest(BaseModel):
     tools: list[Any] | None = None
     functions: list[Any] | None = None
     n: Annotated[int, Field(ge=1, le=1), JSON_NUMBER] | None = None  # one answer per request
-    retrieval: JsonBool = True  # false: the model alone on the messages, no documents
+    retrieval: JsonBool | None = None  # false: the model alone on the messages, no documents
 
 
 @router.get("/models")
@@ -162,7 +163,7 @@ async def chat_completions(
     """Answer the last user message from the documents (or, with `"retrieval": false`, pass
     the messages to the model unchanged, like a plain OpenAI-compatible server)."""
     cancel = threading.Event()
-    plain = not body.retrieval
+    plain = body.retrieval is False
     if plain:
         with services.admission.hold(services.model):  # places held by others count too
             events = _plain_events(body, services, cancel)

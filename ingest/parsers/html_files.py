@@ -18,7 +18,7 @@ from ingest.parsers.elements import _blocks, _document
 from ingest.parsers.text import (
     build_sections,
     clean_line,
-    decode_by_bom,
+    decode_unicode,
     prettify_stem,
     refuse_binary,
 )
@@ -39,7 +39,7 @@ _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 def _decode_html(data: bytes, name: str) -> str:
     """HTML bytes as text: by BOM, else <meta charset>, else UTF-8 (bad bytes replaced);
     binary data is refused."""
-    decoded = decode_by_bom(data)
+    decoded = decode_unicode(data)
     if decoded is not None:
         return decoded
     refuse_binary(data, name)

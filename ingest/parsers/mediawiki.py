@@ -26,7 +26,7 @@ import mwparserfromhell  # noqa: F401  (tests reach mwparserfromhell.parse throu
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 
-from index.errors import ParseError
+from index.errors import NotAWikiExportError, ParseError
 from index.types import Document, Section
 from ingest.parsers.base import ParseOptions, Redirect
 from ingest.parsers.wikitext import _norm_name, _render_page, _Site
@@ -78,7 +78,7 @@ def parse_dump(
                 if root is None and name != "mediawiki":
                     # an error page or another XML file saved under the dump's name: taken for an
                     # empty dump, it would have let --prune remove every page stored from it
-                    raise ParseError(
+                    raise NotAWikiExportError(
                         f"{path.name} is not a MediaWiki export (its root element is <{name}>, "
                         "not <mediawiki>)"
                     )

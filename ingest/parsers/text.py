@@ -140,12 +140,19 @@ BINARY_PROBE_BYTES = 8192
 MAX_CONTROL_SHARE = 0.05
 
 
-def decode_by_bom(data: bytes) -> str | None:
-    """The bytes decoded by their byte-order mark (dropped), or None without one; Notepad and
-    PowerShell save UTF-16 with one, which read as UTF-8 became "ÿþD\x00i\x00e"."""
+def decode_unicode(data: bytes) -> str | None:
+    """The bytes decoded by their byte-order mark (dropped), or as UTF-16 when every other byte
+    is NUL (Western text saved without a BOM); None otherwise. Notepad and PowerShell save
+    UTF-16 with a BOM, which read as UTF-8 became "ÿþD\x00i\x00e"."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
+    head = data[:BINARY_PROBE_BYTES]
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 8:
+        for nuls, letters, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
+            if nuls.count(0) >= 0.9 * len(nuls) and letters.count(0) <= 0.1 * len(letters):
+                return data.decode(codec, errors="replace")
     return None
 
 
@@ -154,7 +161,7 @@ def refuse_binary(data: bytes, name: str) -> None:
     compiled file renamed .md was stored as hundreds of chunks of replacement characters."""
     head = data[:BINARY_PROBE_BYTES]
     controls = len(head) - len(head.translate(None, _BINARY_BYTES))
-    if head and controls > MAX_CONTROL_SHARE * len(head):
+    if controls > 1 and controls > MAX_CONTROL_SHARE * len(head):
         raise ParseError(
             f"{name}: not text: {controls / len(head):.0%} of its first bytes are control "
             "characters (binary data, or UTF-16 without a byte-order mark)"
@@ -162,13 +169,13 @@ def refuse_binary(data: bytes, name: str) -> None:
 
 
 def read_text_file(path: Path) -> str:
-    """The file decoded by its byte-order mark, else as UTF-8, else in the legacy encoding it is
-    in; binary data is refused."""
+    """The file decoded by its byte-order mark (or as the UTF-16 it is), else as UTF-8, else in
+    the legacy encoding it is in; binary data is refused."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path.name}: cannot read file ({exc.strerror or 'I/O error'})") from None
-    decoded = decode_by_bom(data)
+    decoded = decode_unicode(data)
     if decoded is not None:
         return decoded
     refuse_binary(data, path.name)

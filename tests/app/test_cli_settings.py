@@ -118,3 +118,24 @@ def test_an_llm_url_that_is_not_http_is_refused_at_start(
     err = capsys.readouterr().err
     assert err.startswith("error: HEARTH_LLM_URL: ") and "Traceback" not in err
     assert Settings(llm_url="").llm_url is None  # blank: the local model
+
+
+def test_serve_closes_its_services_on_sigterm(monkeypatch, services, settings):
+    """uvicorn raises SIGTERM again after its graceful shutdown: with the default action the
+    process died before the model and the store were closed (docker stop, systemd)."""
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr("app.main.load_services", lambda s: services)
+    closed = []
+    monkeypatch.setattr("app.main.close_services", lambda s: closed.append(s))
+
+    def run(app, **kwargs):  # as uvicorn does once it has shut down
+        signal.raise_signal(signal.SIGTERM)
+
+    monkeypatch.setattr("uvicorn.run", run)
+    try:
+        result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert result.exit_code == 143 and closed == [services]

@@ -139,6 +139,20 @@ def test_only_one_choice_and_a_boolean_retrieval_are_accepted(oai):
             )
 
 
+def test_a_null_retrieval_and_an_assistant_refusal_part_are_accepted(oai, model):
+    completion = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[
+            {"role": "user", "content": "Tell me a secret."},
+            {"role": "assistant", "content": [{"type": "refusal", "refusal": "I can't."}]},
+            {"role": "user", "content": "How many days of annual leave in Paris?"},
+        ],
+        extra_body={"retrieval": None},  # as before: answered from the documents
+    )
+    assert completion.model_extra["sources"]
+    assert [m["role"] for m in model.prompts[-1]] == ["system", "user", "assistant", "user"]
+
+
 def test_models_refuse_a_wrong_key_as_every_route_does(client):
     wrong = {"Authorization": "Bearer hk_not-a-key"}
     assert client.get("/v1/models", headers=wrong).status_code == 401

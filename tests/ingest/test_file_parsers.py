@@ -493,11 +493,13 @@ def test_text_invalid_utf8_and_empty(tmp_path: Path) -> None:
         parse_text(_write(tmp_path / "empty.txt", "\n\n \n"), "e", OPTIONS)
 
 
-@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig"])
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-be", "utf-32", "utf-8-sig", "utf-16-le without BOM"]
+)
 def test_text_with_a_byte_order_mark_is_read_in_its_encoding(tmp_path: Path, encoding) -> None:
     """Notepad and PowerShell save UTF-16 with a BOM: read as UTF-8 it was "ÿþD\x00i\x00e"."""
     text = "# Die Kantine\n\nDas Mittagessen kostet 2 € für alle.\n"
-    data = text.encode(encoding)
+    data = text.encode(encoding.split()[0])
     if encoding == "utf-16-be":
         data = b"\xfe\xff" + data
     note = parse_text(_write(tmp_path / "kantine.txt", data), "k", OPTIONS)
@@ -522,6 +524,8 @@ def test_binary_data_under_a_text_name_is_refused(tmp_path: Path, name: str) -> 
     parse = {"md": parse_markdown, "txt": parse_text, "html": parse_html}[name.split(".")[1]]
     with pytest.raises(ParseError, match=r"not text: .* control characters"):
         parse(_write(tmp_path / name, data), "r", OPTIONS)
+    one_nul = parse(_write(tmp_path / name, b"<p>Opening hours\x00</p>\n"), "n", OPTIONS)
+    assert "Opening hours" in one_nul.sections[0].text  # a stray NUL is not binary data
 
 
 @pytest.mark.parametrize(

@@ -698,9 +698,10 @@ def test_the_cli_shows_file_names_with_brackets_and_a_bar_per_dump(tmp_path, emb
     assert "added                   │ 3" in result.output and "dump KB read" in result.output
 
 
-def test_a_folder_that_cannot_be_listed_fails_and_blocks_prune(
+def test_a_folder_that_cannot_be_listed_is_said_and_keeps_its_documents(
     tmp_path, tree, embedder, monkeypatch
 ):
+    """lost+found at the top of a mount: said, its stored documents kept, the rest pruned."""
     data = tmp_path / "data"
     assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
     real_scandir = os.scandir
@@ -711,13 +712,19 @@ def test_a_folder_that_cannot_be_listed_fails_and_blocks_prune(
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+    (tree / "notes.txt").unlink()
     result = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
     report = json.loads(result.stdout)
-    assert result.exit_code == 1 and report["removed"] == 0
-    assert report["failed"] == [
-        {"source": "hr", "reason": "cannot read the folder: Permission denied"}
+    assert result.exit_code == 0 and report["failed"] == [] and report["removed"] == 1
+    assert report["unreadable_folders"] == [
+        {"folder": str((tree / "hr").resolve()), "reason": "Permission denied"}
     ]
     assert SQLiteStore(data).document_state_of("hr/reviews.txt") is not None
+    assert SQLiteStore(data).document_state_of("notes.txt") is None
+    said = " ".join(
+        cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).output.split()
+    )
+    assert "could not read 1 folder: " in said and "what was stored from them is kept" in said
 
 
 def test_an_xml_file_that_is_not_a_wiki_export_fails_and_keeps_the_dumps_pages(tmp_path, embedder):
@@ -737,6 +744,10 @@ def test_an_xml_file_that_is_not_a_wiki_export_fails_and_keeps_the_dumps_pages(t
         )
     ]
     assert store.document_state_of("testwiki:1") is not None
+    (folder / "sitemap.xml").write_text('<urlset xmlns="x"><url><loc>/a</loc></url></urlset>')
+    dump.write_text(wiki_dump([(1, "Page 1", "Fact one is about zebras.")]))
+    again = run(store, embedder, folder, prune=True)  # an XML file never a dump: skipped
+    assert again.failed == [] and again.skipped == {".xml (not a wiki export)": 1}
 
 
 def test_a_file_ingested_alone_keeps_its_folders_sidecar_groups(tmp_path, embedder):
@@ -825,5 +836,22 @@ def test_ctrl_c_during_an_ingest_is_answered_at_once_and_the_handler_restored():
     with pytest.raises(KeyboardInterrupt), _acknowledged_interrupts(Console(file=said)):
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(5)  # the handler's KeyboardInterrupt ends it at once
-    assert "stopping: finishing the batch being written" in said.getvalue()
+    assert "stopping once the embedder finishes its batch" in said.getvalue()
     assert signal.getsignal(signal.SIGINT) is before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job's: left as it is
+    try:
+        with _acknowledged_interrupts(Console(file=said)):
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, before)
+
+
+def test_a_link_ingested_alone_gets_the_rules_of_the_file_it_leads_to(tmp_path, embedder):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "board.txt").write_text("Board minutes\n\nThe board approved the budget.\n")
+    (folder / ".hearth-groups.yaml").write_text('"board.txt": [finance]\n')
+    (tmp_path / "board-link.txt").symlink_to(folder / "board.txt")
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, tmp_path / "board-link.txt")
+    assert store.document_state_of("board-link.txt")[1] == {"finance"}
