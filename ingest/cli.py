@@ -166,6 +166,7 @@ def _summary(report: IngestReport, console: Console) -> None:
         table.add_row(label, str(value))
     console.print(table)
     for source, reason in report.failed:
+        reason = reason.removeprefix(f"{Path(source).name}: ")  # "failed a.pdf: a.pdf: …"
         console.print(f"[red]failed[/] {escape(source)}: {escape(reason)}")
     if report.skipped:
         kinds = ", ".join(f"{suffix} {count}" for suffix, count in sorted(report.skipped.items()))

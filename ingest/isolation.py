@@ -57,6 +57,9 @@ def _child(
     signal.signal(signal.SIGALRM, _on_timer)
     # Ctrl-C reaches the whole process group: the parent reports it and stops this child.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Libraries' warnings about a broken file ("invalid pdf header", "EOF marker not found")
+    # were printed between the progress bars; the file's failure is reported with its reason.
+    logging.getLogger().setLevel(logging.ERROR)
     _without_torch()
     from ingest.parsers.registry import load_parsers, parser_for
 

@@ -189,3 +189,13 @@ def test_suffixes_under_looks_at_a_bounded_number_of_names(tmp_path):
     (tmp_path / "zz.pdf").write_bytes(b"%PDF")
     assert suffixes_under([tmp_path], ISOLATED_SUFFIXES, look_at=100) == [".pdf"]
     assert suffixes_under([tmp_path / "0.txt", tmp_path / "zz.pdf"], ISOLATED_SUFFIXES, 1) == []
+
+
+def test_library_warnings_about_a_broken_file_stay_out_of_the_terminal(tmp_path, capfd):
+    """pypdf printed "invalid pdf header" and "EOF marker not found" between the progress
+    bars; the file's failure is reported with its reason instead."""
+    broken = tmp_path / "random.pdf"
+    broken.write_bytes(bytes((i * 7919 + 13) % 256 for i in range(20_000)))
+    with IsolatedParser() as parser, pytest.raises(ParseError):
+        parser.parse(broken, broken.name, ParseOptions())
+    assert "pdf header" not in capfd.readouterr().err

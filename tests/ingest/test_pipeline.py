@@ -553,6 +553,7 @@ def test_prune_says_why_it_removed_nothing_when_a_file_failed(tmp_path, tree, em
     result = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune"], embedder)
     assert result.exit_code == 1
     assert f"--prune removed nothing from {tree}" in " ".join(result.output.split())
+    assert "failed bad.pdf: " in result.output and "bad.pdf: bad.pdf" not in result.output
     assert SQLiteStore(data).document_state_of("notes.txt") is not None
 
 
