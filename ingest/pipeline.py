@@ -42,10 +42,10 @@ from ingest.parsers.registry import (
     parser_for,
 )
 from ingest.sources import (
-    GroupRules,
     SidecarError,
     SourceFile,
     UnsafeSourceError,
+    groups_for_file_alone,
     is_safe_file,
     is_wiki_dump,
     verified_path,
@@ -428,9 +428,8 @@ class Ingestor:
             readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
             report.failed.append((str(path), f"not a type Hearth reads ({readable}, wiki dumps)"))
             return False
-        real = path.resolve()
-        try:  # the sidecar beside it applies, as when its folder is ingested
-            groups = GroupRules.load(real.parent).groups_for(real.name, options.groups)
+        try:
+            groups = groups_for_file_alone(path.resolve(), options.groups)
         except SidecarError as exc:
             report.failed.append((str(path), exc.message))
             return False

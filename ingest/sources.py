@@ -110,11 +110,28 @@ class GroupRules:
         return cls(tuple(rules))
 
     def groups_for(self, relative: str, default: frozenset[str]) -> frozenset[str]:
-        chosen = default
+        matched = self.matching(relative)
+        return default if matched is None else matched
+
+    def matching(self, relative: str) -> frozenset[str] | None:
+        """The groups of the last rule matching `relative`, or None if none does."""
+        chosen = None
         for regex, groups in self.rules:
             if regex.match(relative):
                 chosen = groups
         return chosen
+
+
+def groups_for_file_alone(real: Path, default: frozenset[str]) -> frozenset[str]:
+    """The groups a file ingested alone gets: those of the nearest `.hearth-groups.yaml` at or
+    above its folder with a rule matching it, as if that folder had been ingested; else
+    `default`. With only the sidecar beside it, `docs/finance/budget.txt` ingested alone was
+    public although `docs/` says `"finance/**": [finance]`."""
+    for folder in real.parents:
+        matched = GroupRules.load(folder).matching(real.relative_to(folder).as_posix())
+        if matched is not None:
+            return matched
+    return default
 
 
 @dataclass(frozen=True)

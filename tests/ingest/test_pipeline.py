@@ -856,3 +856,15 @@ def test_a_link_ingested_alone_gets_the_rules_of_the_file_it_leads_to(tmp_path, 
     store = SQLiteStore(tmp_path / "data")
     run(store, embedder, tmp_path / "board-link.txt")
     assert store.document_state_of("board-link.txt")[1] == {"finance"}
+
+
+def test_a_file_ingested_alone_gets_the_nearest_sidecar_rule_above_it(tmp_path, embedder):
+    docs = tmp_path / "docs"
+    (docs / "finance" / "2026").mkdir(parents=True)
+    (docs / ".hearth-groups.yaml").write_text('"finance/**": [finance]\n')
+    (docs / "finance" / ".hearth-groups.yaml").write_text('"*.md": [board]\n')  # no match
+    budget = docs / "finance" / "2026" / "budget.txt"
+    budget.write_text("Budget 2026\n\nThe travel budget is 40,000 EUR.\n")
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, budget).added == 1
+    assert store.document_state_of("budget.txt")[1] == {"finance"}
