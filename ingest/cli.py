@@ -259,8 +259,8 @@ def plural(count: int, noun: str) -> str:
   hearth ingest docs/ --json > report.json
 
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
-folder maps globs to groups (e.g. "finance/**": [finance]), also for a file below it ingested
-alone; Markdown front matter `groups:` wins over both. A run that makes restricted documents
+folder maps globs to groups (e.g. "finance/**": [finance]), also for a file or folder below it
+ingested alone (the nearest matching rule wins); Markdown front matter `groups:` wins over both. A run that makes restricted documents
 public says so. Documents are identified by their path relative to the folder given (wiki pages
 by their page id), so a second run only embeds what changed; a file keeps the id of the
 outermost folder it was ingested from (ingesting it again from an inner folder, or alone when it

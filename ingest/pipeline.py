@@ -43,9 +43,9 @@ from ingest.parsers.registry import (
 )
 from ingest.sources import (
     SidecarError,
+    Sidecars,
     SourceFile,
     UnsafeSourceError,
-    groups_for_file_alone,
     is_safe_file,
     is_wiki_dump,
     verified_path,
@@ -429,7 +429,8 @@ class Ingestor:
             report.failed.append((str(path), f"not a type Hearth reads ({readable}, wiki dumps)"))
             return False
         try:
-            groups = groups_for_file_alone(path.resolve(), options.groups)
+            real = path.resolve()
+            groups = Sidecars.above(real.parent).groups_for(real, options.groups)
         except SidecarError as exc:
             report.failed.append((str(path), exc.message))
             return False

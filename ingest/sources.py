@@ -2,8 +2,8 @@
 
 Only regular files inside the ingest root are read: symlinks that lead outside it, FIFOs,
 devices and hidden entries are skipped. Groups come from, in rising precedence: the run's
-`--groups`, the root's `.hearth-groups.yaml` sidecar (glob -> groups), and a Markdown file's own
-front matter (applied by its parser).
+`--groups`, the nearest `.hearth-groups.yaml` sidecar (glob -> groups) at or above the root
+with a rule matching the file, and a Markdown file's own front matter (applied by its parser).
 
 Checking a path and opening it later by name is a race: whoever can write in the root can swap a
 checked file (or a folder on its way) for a link out in between. `open_verified` therefore opens
@@ -109,10 +109,6 @@ class GroupRules:
             rules.append((_glob_regex(str(pattern).strip().lstrip("/")), parsed))
         return cls(tuple(rules))
 
-    def groups_for(self, relative: str, default: frozenset[str]) -> frozenset[str]:
-        matched = self.matching(relative)
-        return default if matched is None else matched
-
     def matching(self, relative: str) -> frozenset[str] | None:
         """The groups of the last rule matching `relative`, or None if none does."""
         chosen = None
@@ -122,16 +118,28 @@ class GroupRules:
         return chosen
 
 
-def groups_for_file_alone(real: Path, default: frozenset[str]) -> frozenset[str]:
-    """The groups a file ingested alone gets: those of the nearest `.hearth-groups.yaml` at or
-    above its folder with a rule matching it, as if that folder had been ingested; else
-    `default`. With only the sidecar beside it, `docs/finance/budget.txt` ingested alone was
-    public although `docs/` says `"finance/**": [finance]`."""
-    for folder in real.parents:
-        matched = GroupRules.load(folder).matching(real.relative_to(folder).as_posix())
-        if matched is not None:
-            return matched
-    return default
+@dataclass(frozen=True)
+class Sidecars:
+    """The `.hearth-groups.yaml` rules at and above an ingested folder, nearest first: a file
+    gets the groups of the nearest rule matching it. With only the ingested folder's own,
+    `docs/finance/` (or a file in it) ingested alone was public although `docs/` says
+    `"finance/**": [finance]`."""
+
+    chain: tuple[tuple[Path, GroupRules], ...] = ()
+
+    @classmethod
+    def above(cls, folder: Path) -> Sidecars:
+        """The sidecars of `folder` (resolved) and of every folder above it."""
+        found = ((f, GroupRules.load(f)) for f in (folder, *folder.parents))
+        return cls(tuple((f, rules) for f, rules in found if rules.rules))
+
+    def groups_for(self, path: Path, default: frozenset[str]) -> frozenset[str]:
+        """The groups for `path` (under the folder given to `above`), else `default`."""
+        for folder, rules in self.chain:
+            matched = rules.matching(path.relative_to(folder).as_posix())
+            if matched is not None:
+                return matched
+        return default
 
 
 @dataclass(frozen=True)
@@ -190,7 +198,7 @@ def _walk(
     unreadable: list[tuple[Path, str]] | None,
 ) -> Iterator[SourceFile]:
     root = root.resolve()
-    rules = GroupRules.load(root)
+    sidecars = Sidecars.above(root)
 
     def cannot_list(error: OSError) -> None:
         # a folder that cannot be listed is not an empty one: its stored files must not be
@@ -210,7 +218,7 @@ def _walk(
                 continue
             relative = path.relative_to(root).as_posix()
             source = checked_source(
-                path, root, relative, rules.groups_for(relative, default_groups)
+                path, root, relative, sidecars.groups_for(root / relative, default_groups)
             )
             if source is not None:
                 yield source

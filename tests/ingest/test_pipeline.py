@@ -858,7 +858,7 @@ def test_a_link_ingested_alone_gets_the_rules_of_the_file_it_leads_to(tmp_path, 
     assert store.document_state_of("board-link.txt")[1] == {"finance"}
 
 
-def test_a_file_ingested_alone_gets_the_nearest_sidecar_rule_above_it(tmp_path, embedder):
+def test_a_file_or_folder_ingested_alone_gets_the_nearest_sidecar_rule_above_it(tmp_path, embedder):
     docs = tmp_path / "docs"
     (docs / "finance" / "2026").mkdir(parents=True)
     (docs / ".hearth-groups.yaml").write_text('"finance/**": [finance]\n')
@@ -868,3 +868,6 @@ def test_a_file_ingested_alone_gets_the_nearest_sidecar_rule_above_it(tmp_path, 
     store = SQLiteStore(tmp_path / "data")
     assert run(store, embedder, budget).added == 1
     assert store.document_state_of("budget.txt")[1] == {"finance"}
+    inner = SQLiteStore(tmp_path / "inner")  # the same for its folder ingested alone
+    assert run(inner, embedder, docs / "finance" / "2026").added == 1
+    assert inner.document_state_of("budget.txt")[1] == {"finance"}
