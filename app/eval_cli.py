@@ -22,12 +22,7 @@ import click
 from click.core import ParameterSource
 from rich.console import Console
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -55,7 +50,13 @@ from index.errors import HearthError
 from index.open_store import open_store, store_exists
 from index.protocols import Embedder, Store
 from index.store import SQLiteStore
-from ingest.cli import data_dir_option, database_url_option, default_embedder, plural
+from ingest.cli import (
+    data_dir_option,
+    database_url_option,
+    default_embedder,
+    plural,
+    progress_bars,
+)
 from ingest.pipeline import Progress as PipelineProgress
 
 EmbedderFactory = Callable[[str | None], Embedder]
@@ -137,17 +138,6 @@ def _check_benchmark_dir(store: SQLiteStore, dataset: Dataset) -> None:
             f"{'is' if len(others) == 1 else 'are'} not part of {dataset.name}: give the "
             f"benchmark a --data-dir of its own (for example /tmp/{dataset.name})"
         )
-
-
-def _bars(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    )
 
 
 class _IngestBars(PipelineProgress):
@@ -400,7 +390,7 @@ def eval_command(
                 embedder = embedder_factory(settings.embedder_path)
             store = embedded = SQLiteStore(data_dir)
             _check_benchmark_dir(embedded, dataset)
-            with _bars(errors) as bars:
+            with progress_bars(errors) as bars:
                 ingested = ingest_dataset(
                     dataset, embedded, embedder, _IngestBars(bars, len(dataset.documents))
                 )
@@ -477,7 +467,7 @@ def _run(
     services: Services | None,
     console: Console,
 ) -> EvalReport:
-    with _bars(console) as bars:
+    with progress_bars(console) as bars:
         searched = bars.add_task("questions searched", total=len(questions))
         answered = bars.add_task("questions answered", total=len(questions)) if services else None
         return evaluate(

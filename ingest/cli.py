@@ -244,6 +244,19 @@ def _finite(_ctx: click.Context, _param: click.Parameter, value: float) -> float
     return value
 
 
+def progress_bars(console: Console, disable: bool = False) -> Progress:
+    """The bars of a long run (files, documents, chunks…): count, elapsed, time left."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=disable,
+    )
+
+
 def plural(count: int, noun: str) -> str:
     """A count and its noun ("1 file", "3 files"), for summaries."""
     return f"{count} {noun}{'' if count == 1 else 's'}"
@@ -260,12 +273,12 @@ def plural(count: int, noun: str) -> str:
 
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
 folder maps globs to groups (e.g. "finance/**": [finance]), also for a file or folder below it
-ingested alone (the nearest matching rule wins); Markdown front matter `groups:` wins over both. A run that makes restricted documents
-public says so. Documents are identified by their path relative to the folder given (wiki pages
-by their page id), so a second run only embeds what changed; a file keeps the id of the
-outermost folder it was ingested from (ingesting it again from an inner folder, or alone when it
-lies below that folder's top, is refused, so it never gets a second copy outside its folder's
-groups); a file at the same relative path in
+ingested alone (the nearest matching rule wins); Markdown front matter `groups:` wins over
+both. A run that makes restricted documents public says so. Documents are identified by their
+path relative to the folder given (wiki pages by their page id), so a second run only embeds
+what changed; a file keeps the id of the outermost folder it was ingested from (ingesting it
+again from an inner folder, or alone when it lies below that folder's top, is refused, so it
+never gets a second copy outside its folder's groups); a file at the same relative path in
 another folder replaces it, and the summary says so. Files of other types, and empty files, are
 skipped and counted; stored documents whose file is gone (or blank) stay until a run with
 --prune. A file the parser finds no text in keeps what was stored from it.
@@ -433,19 +446,7 @@ def ingest(
             if embed_url:
                 embedder = _remote(embedder, embed_url, embed_model, embed_api_key)
         store = open_store(data_dir, database_url)
-        with (
-            Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                console=console,
-                disable=as_json,
-                transient=False,
-            ) as bars,
-            _acknowledged_interrupts(console),
-        ):
+        with progress_bars(console, disable=as_json) as bars, _acknowledged_interrupts(console):
             report = Ingestor(store, embedder, _RichProgress(bars), parser).run(paths, options)
         store.close()
     except HearthError as exc:
