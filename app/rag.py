@@ -71,6 +71,9 @@ class Answer:
     unsupported: list[str] = field(default_factory=list)
     stopped: bool = False
     quoted: bool = False  # the model's answer gave way to a quote (app.quote.quote_reason)
+    # tokens the model read and wrote (none when retrieval abstained), for OpenAI's `usage`
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -222,9 +225,11 @@ class RagPipeline:
         tokens = self.model.stream(
             prompt.messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
         )  # raises ModelBusyError / ContextOverflowError now, before anything streams
+        read = self.model.prompt_tokens(prompt.messages)
         return self._generate(
-            principal, question, prompt.passages, tokens, retrieval, timings, started, cancel
-        )
+            principal, question, prompt.passages, tokens, retrieval, timings, started, cancel,
+            read,
+        )  # fmt: skip
 
     def _abstained(
         self, principal: Principal, question: Question, answer: Answer, started: float
@@ -238,7 +243,7 @@ class RagPipeline:
     def _generate(
         self, principal: Principal, question: Question, passages: list[Passage],
         tokens: Iterator[str], retrieval: Retrieval, timings: dict[str, float],
-        started: float, cancel: threading.Event,
+        started: float, cancel: threading.Event, prompt_tokens: int,
     ) -> Iterator[Event]:  # fmt: skip
         sources = [source_view(i, p) for i, p in enumerate(passages, start=1)]
         yield Event("sources", sources)
@@ -265,6 +270,7 @@ class RagPipeline:
         if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported
         answer.stopped = cancel.is_set()
+        answer.prompt_tokens, answer.completion_tokens = prompt_tokens, self.model.count_tokens(raw)
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._remember(principal, question, answer)
         yield Event("done", answer)

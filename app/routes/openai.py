@@ -115,6 +115,16 @@ def _extras(answer: Answer) -> dict[str, Any]:
     }
 
 
+def _usage(answer: Answer) -> dict[str, int]:
+    """Tokens the model read and wrote (counted with its tokenizer; a remote server's are
+    estimated); zero when Hearth abstained without calling it."""
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.prompt_tokens + answer.completion_tokens,
+    }
+
+
 def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Event) -> Any:
     """The model alone on the caller's messages (`"retrieval": false`): no documents involved."""
     question = _question(body)
@@ -144,7 +154,10 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
                 close()  # a client that went away stops the generation
         text = "".join(pieces)
         model = services.model.model_id
-        yield Event("done", Answer(text, False, None, False, [], [], None, None, model, 0.0))
+        answer = Answer(text, False, None, False, [], [], None, None, model, 0.0)
+        answer.prompt_tokens = services.model.prompt_tokens(messages)
+        answer.completion_tokens = services.model.count_tokens(text)
+        yield Event("done", answer)
 
     return events()
 
@@ -192,7 +205,7 @@ async def chat_completions(
                     "finish_reason": "stop",
                 }
             ],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
+            "usage": _usage(answer),
             **_extras(answer),
         }
 
@@ -211,6 +224,8 @@ async def chat_completions(
     # wanted: a client shows whatever streams, and a draft replaced by a quote cannot be taken
     # back. The model alone (`"retrieval": false`) has nothing to check against: it streams.
     drafts = plain or services.rag.settings.openai_stream_drafts
+    options = (body.model_extra or {}).get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
 
     async def sse() -> AsyncIterator[str]:
         yield chunk({"role": "assistant", "content": ""})
@@ -223,7 +238,8 @@ async def chat_completions(
                         yield chunk({"content": event.data.text})
                     elif event.data.quoted:  # the draft already streamed cannot be taken back
                         yield chunk({"content": f"\n\n{event.data.text}"})
-                    yield chunk({}, "stop", **_extras(event.data))
+                    usage = {"usage": _usage(event.data)} if include_usage else {}
+                    yield chunk({}, "stop", **usage, **_extras(event.data))
         except HearthError as exc:
             error = {"error": {"message": exc.message, "type": exc.code, "code": exc.code}}
             yield f"data: {json.dumps(error)}\n\n"

@@ -157,3 +157,27 @@ def test_models_refuse_a_wrong_key_as_every_route_does(client):
     wrong = {"Authorization": "Bearer hk_not-a-key"}
     assert client.get("/v1/models", headers=wrong).status_code == 401
     assert client.get("/v1/models").status_code == 200  # anonymous callers may list it
+
+
+def test_usage_counts_the_tokens_the_model_read_and_wrote(oai, model):
+    completion = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[{"role": "user", "content": "How many days of annual leave in Paris?"}],
+    )
+    usage = completion.usage
+    assert usage.prompt_tokens == model.prompt_tokens(model.prompts[-1]) > 0
+    assert usage.completion_tokens == model.count_tokens(model.answer) > 0
+    assert usage.total_tokens == usage.prompt_tokens + usage.completion_tokens
+    chunks = list(
+        oai.chat.completions.create(
+            model="scripted-model",
+            messages=[{"role": "user", "content": "How many days of annual leave in Paris?"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    assert chunks[-1].usage.total_tokens == usage.total_tokens
+    refused = oai.chat.completions.create(  # abstained before the model: nothing counted
+        model="scripted-model", messages=[{"role": "user", "content": "zebra quantum opera"}]
+    )
+    assert refused.model_extra["abstained"] and refused.usage.total_tokens == 0
