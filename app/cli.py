@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from dotenv import dotenv_values
 
 from app.eval_cli import eval_command
 from app.migrate_cli import migrate_command
-from ingest.cli import data_dir_option, database_url_option, ingest, status
+from ingest.cli import data_dir_option, database_url_option, ingest, no_index, status
 
 
 @click.group(
@@ -41,7 +41,8 @@ def misspelt_settings(group: click.Group, names: Iterable[str]) -> list[tuple[st
     to none (a test's own variables) are left alone."""
     from app.settings import Settings
 
-    known = {"HEARTH_" + field.upper() for field in Settings.model_fields} | _envvars(group)
+    known = {"HEARTH_" + field.upper() for field in Settings.model_fields}
+    known |= {envvar for _, _, envvar in _option_envvars(group)}
     found = []
     for name in sorted({n for n in names if n.startswith("HEARTH_")} - known):
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.88)
@@ -50,15 +51,20 @@ def misspelt_settings(group: click.Group, names: Iterable[str]) -> list[tuple[st
     return found
 
 
-def _envvars(group: click.Group) -> set[str]:
-    names: set[str] = set()
-    for command in group.commands.values():
+def _option_envvars(
+    group: click.Group, within: tuple[str, ...] = ()
+) -> Iterator[tuple[tuple[str, ...], str, str]]:
+    """(command path, option name, variable) for every option of every command that a
+    HEARTH_* variable sets."""
+    for name, command in group.commands.items():
         if isinstance(command, click.Group):
-            names |= _envvars(command)
+            yield from _option_envvars(command, (*within, name))
             continue
         for param in command.params:
-            names.update([param.envvar] if isinstance(param.envvar, str) else param.envvar or ())
-    return names
+            names = [param.envvar] if isinstance(param.envvar, str) else param.envvar or ()
+            for envvar in names:
+                if param.name is not None:
+                    yield (*within, name), param.name, envvar
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -84,22 +90,13 @@ def env_file_defaults(group: click.Group, values: dict[str, str]) -> dict[str, A
     `HEARTH_GROUPS=hr` in `.env` stored a run's documents as public. An exported variable and
     an option given on the command line still win (click: command line, environment, then
     these defaults)."""
-    return _defaults_for(group, values) if values else {}
-
-
-def _defaults_for(group: click.Group, values: dict[str, str]) -> dict[str, Any]:
     defaults: dict[str, Any] = {}
-    for name, command in group.commands.items():
-        if isinstance(command, click.Group):
-            nested = _defaults_for(command, values)
-            if nested:
-                defaults[name] = nested
-            continue
-        for param in command.params:
-            names = [param.envvar] if isinstance(param.envvar, str) else list(param.envvar or ())
-            for envvar in names:
-                if envvar in values and param.name is not None:
-                    defaults.setdefault(name, {})[param.name] = values[envvar]
+    for path, option, envvar in _option_envvars(group):
+        if envvar in values:
+            target = defaults
+            for name in path:  # click's default_map nests like the commands
+                target = target.setdefault(name, {})
+            target[option] = values[envvar]
     return defaults
 
 
@@ -271,7 +268,7 @@ def _key_store(data_dir: Path, database_url: str | None, *, create: bool = False
     from index.open_store import store_exists
 
     if not create and not store_exists(data_dir, database_url):
-        click.echo(f"error: no index in {data_dir}/ yet: run `hearth ingest PATH` first", err=True)
+        click.echo(f"error: {no_index(data_dir)}", err=True)
         sys.exit(2)
     try:
         return KeyStore(database=service_database(data_dir, database_url))

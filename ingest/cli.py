@@ -173,16 +173,14 @@ def _summary(report: IngestReport, console: Console) -> None:
         console.print(f"skipped {plural(report.skipped.total(), 'file')} of types Hearth does not "
                       f"read: {kinds}")  # fmt: skip
     if report.empty:
-        shown = ", ".join(sorted(report.empty)[:5]) + (", …" if len(report.empty) > 5 else "")
+        shown = _first_five(report.empty)
         console.print(f"skipped {plural(len(report.empty), 'empty file')}: {escape(shown)}")
     if report.unreadable_folders:
         shown = ", ".join(f"{folder} ({reason})" for folder, reason in report.unreadable_folders)
         console.print(f"[yellow]could not read {plural(len(report.unreadable_folders), 'folder')}:"
                       f" {escape(shown)}; what was stored from them is kept[/]")  # fmt: skip
     if report.made_public:
-        shown = ", ".join(sorted(report.made_public)[:5]) + (
-            ", …" if len(report.made_public) > 5 else ""
-        )
+        shown = _first_five(report.made_public)
         console.print(f"[yellow]{plural(len(report.made_public), 'document')} only some groups "
                       f"could read before {'is' if len(report.made_public) == 1 else 'are'} now "
                       f"public: {escape(shown)}; if that was not meant, ingest again with "
@@ -201,6 +199,16 @@ def _summary(report: IngestReport, console: Console) -> None:
         verb = "has" if report.orphaned == 1 else "have"
         console.print(f"[yellow]{lost} of these folders {verb} no file any more (or a blank one): "
                       "run again with --prune to remove them from the index[/]")  # fmt: skip
+
+
+def no_index(data_dir: Path) -> str:
+    """What a command that reads the index says when there is none yet."""
+    return f"no index in {data_dir}/ yet: run `hearth ingest PATH` first"
+
+
+def _first_five(names: list[str]) -> str:
+    """The first five names in order, and an ellipsis if there are more."""
+    return ", ".join(sorted(names)[:5]) + (", …" if len(names) > 5 else "")
 
 
 @contextmanager
@@ -471,8 +479,7 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
     """Show what the index holds: documents and chunks by type and group, embedder, vectors."""
     errors = Console(stderr=True)
     if not store_exists(data_dir, database_url):
-        message = f"no index in {data_dir}/ yet: run `hearth ingest PATH` first"
-        _fail(ctx, errors, message, 2, as_json)
+        _fail(ctx, errors, no_index(data_dir), 2, as_json)
     try:
         store = open_store(data_dir, database_url)
         manifest = store.manifest()

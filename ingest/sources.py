@@ -217,9 +217,7 @@ def _walk(
                     skipped[path.suffix.lower() or "(none)"] += 1
                 continue
             relative = path.relative_to(root).as_posix()
-            source = checked_source(
-                path, root, relative, sidecars.groups_for(root / relative, default_groups)
-            )
+            source = checked_source(path, root, relative, sidecars.groups_for(path, default_groups))
             if source is not None:
                 yield source
 

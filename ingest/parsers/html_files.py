@@ -7,6 +7,7 @@ unstructured. Markdown goes through the same clean-up after rendering (markdown_
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from ingest.parsers.text import (
     clean_line,
     decode_unicode,
     prettify_stem,
-    refuse_binary,
 )
 from ingest.parsers.unstructured_runtime import _partition
 
@@ -39,10 +39,9 @@ _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 def _decode_html(data: bytes, name: str) -> str:
     """HTML bytes as text: by BOM, else <meta charset>, else UTF-8 (bad bytes replaced);
     binary data is refused."""
-    decoded = decode_unicode(data)
+    decoded = decode_unicode(data, name)
     if decoded is not None:
         return decoded
-    refuse_binary(data, name)
     match = _META_CHARSET.search(data[:4096])
     if match:
         try:
@@ -92,23 +91,24 @@ def _hidden_by_style(style: str) -> bool:
     return background is not None and colours.get("color") == background
 
 
-_DEEP_HTML: Any = None  # lxml's HTML parser allowing deep nesting, made on first use
+@functools.cache
+def _deep_html_parser() -> Any:
+    """lxml's HTML parser without libxml2's limit of 256 levels of nesting: a generated page
+    nested deeper lost its text and was reported as an empty file."""
+    from lxml import html
+
+    return html.HTMLParser(huge_tree=True)
 
 
 def _clean_html(markup: str) -> tuple[str, str | None]:
     """(HTML without navigation, banners, footers, sidebars, scripts, forms; its <title>)."""
     from lxml import etree, html
 
-    global _DEEP_HTML
-    # libxml2 stops at 256 levels of nesting unless told otherwise: a generated page nested
-    # deeper lost its text and was reported as an empty file
-    _DEEP_HTML = _DEEP_HTML or html.HTMLParser(huge_tree=True)
-
     markup = _XML_DECLARATION.sub("", markup)
     if not markup.strip():
         return "", None
     try:
-        root = html.document_fromstring(markup, parser=_DEEP_HTML)
+        root = html.document_fromstring(markup, parser=_deep_html_parser())
     except (etree.ParserError, ValueError):
         return "", None
     title_element = root.find(".//title")

@@ -140,10 +140,11 @@ BINARY_PROBE_BYTES = 8192
 MAX_CONTROL_SHARE = 0.05
 
 
-def decode_unicode(data: bytes) -> str | None:
+def decode_unicode(data: bytes, name: str) -> str | None:
     """The bytes decoded by their byte-order mark (dropped), or as UTF-16 when every other byte
-    is NUL (Western text saved without a BOM); None otherwise. Notepad and PowerShell save
-    UTF-16 with a BOM, which read as UTF-8 became "ÿþD\x00i\x00e"."""
+    is NUL (Western text saved without a BOM); None for other text, which the caller decodes
+    its own way; ParseError for binary data. Notepad and PowerShell save UTF-16 with a BOM,
+    which read as UTF-8 became "ÿþD\x00i\x00e"."""
     for bom, codec in _BOMS:
         if data.startswith(bom):
             return data.decode(codec, errors="replace")
@@ -153,10 +154,11 @@ def decode_unicode(data: bytes) -> str | None:
         for nuls, letters, codec in ((odd, even, "utf-16-le"), (even, odd, "utf-16-be")):
             if nuls.count(0) >= 0.9 * len(nuls) and letters.count(0) <= 0.1 * len(letters):
                 return data.decode(codec, errors="replace")
+    _refuse_binary(data, name)
     return None
 
 
-def refuse_binary(data: bytes, name: str) -> None:
+def _refuse_binary(data: bytes, name: str) -> None:
     """ParseError for bytes that are not text (read without a byte-order mark): a random or
     compiled file renamed .md was stored as hundreds of chunks of replacement characters."""
     head = data[:BINARY_PROBE_BYTES]
@@ -175,10 +177,9 @@ def read_text_file(path: Path) -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(f"{path.name}: cannot read file ({exc.strerror or 'I/O error'})") from None
-    decoded = decode_unicode(data)
+    decoded = decode_unicode(data, path.name)
     if decoded is not None:
         return decoded
-    refuse_binary(data, path.name)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
