@@ -176,6 +176,8 @@ def _stream_answer(response: Any, as_json: bool) -> int:
                 elif data["citations"] or data["uncited"]:
                     click.echo(click.style("Answer with citations:", bold=True))
                     click.echo(data["answer"] + "\n")
+                if data.get("truncated"):
+                    click.echo("(The answer reached its length limit and may be incomplete.)\n")
                 label = "Closest matches" if data["abstained"] else "Sources"
                 click.echo(click.style(f"{label}:", bold=True))
                 for source in data["sources"]:

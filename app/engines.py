@@ -77,7 +77,8 @@ class ChatModel(Protocol):
 
     `stream` validates at call time (InvalidRequestError, ContextOverflowError, ModelBusyError)
     and returns an iterator of text pieces; closing it (it has `close()`, like a generator),
-    dropping it or setting `cancel` stops the generation.
+    dropping it or setting `cancel` stops the generation. Once it is exhausted, its `truncated`
+    attribute is true when the generation stopped at `max_tokens` (see `was_truncated`).
     """
 
     @property
@@ -109,6 +110,13 @@ class ChatModel(Protocol):
 # ---------------------------------------------------------------------------------------------
 # Helpers shared with the remote engine
 # ---------------------------------------------------------------------------------------------
+
+
+def was_truncated(tokens: Iterator[str]) -> bool:
+    """Whether a finished stream stopped at its `max_tokens` rather than at the model's own end,
+    so the answer may be cut mid-sentence (OpenAI's finish_reason "length"). A stream that
+    does not say (a plain generator) is taken to have ended by itself."""
+    return bool(getattr(tokens, "truncated", False))
 
 
 def bundled_gguf_path() -> Path:
@@ -300,6 +308,7 @@ class _Job:
     prefix: int = 0  # leading tokens that form the system turn: the only KV ever reused
     out: queue.Queue[object] = field(default_factory=queue.Queue)
     stopped: threading.Event = field(default_factory=threading.Event)
+    truncated: bool = False  # the generation stopped at max_tokens
     state: str = "queued"  # queued -> running -> done, or queued -> cancelled
 
     def should_stop(self) -> bool:
@@ -313,6 +322,10 @@ class _LocalStream(Iterator[str]):
         self._engine = engine
         self._job = job
         self._finished = False
+
+    @property
+    def truncated(self) -> bool:
+        return self._job.truncated
 
     def __next__(self) -> str:
         job = self._job
@@ -630,6 +643,7 @@ class LlamaCppChatModel:
                 if piece:
                     job.out.put(piece)
                 if produced >= job.max_tokens:
+                    job.truncated = True
                     break
             tail = decoder.decode(b"", final=True)
             if tail:

@@ -17,7 +17,7 @@ from typing import Any
 
 from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
-from app.engines import ChatModel
+from app.engines import ChatModel, was_truncated
 from app.prompt import build_prompt, condense, focus
 from app.quote import QUOTE_NOTES, quote, quote_reason, reader_note
 from app.settings import Settings
@@ -70,6 +70,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     stopped: bool = False
+    truncated: bool = False  # the model's answer reached max_tokens and may be cut short
     quoted: bool = False  # the model's answer gave way to a quote (app.quote.quote_reason)
     # tokens the model read and wrote (none when retrieval abstained), for OpenAI's `usage`
     prompt_tokens: int = 0
@@ -270,6 +271,9 @@ class RagPipeline:
         if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported
         answer.stopped = cancel.is_set()
+        answer.truncated = (
+            was_truncated(tokens) and quoted is None and not answer.stopped and not answer.abstained
+        )
         answer.prompt_tokens, answer.completion_tokens = prompt_tokens, self.model.count_tokens(raw)
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._remember(principal, question, answer)

@@ -173,6 +173,7 @@ class _RemoteStream(Iterator[str]):
         self._cancel = cancel
         self._release = release
         self._finished = False
+        self.truncated = False  # the server said finish_reason "length"
         content_type = response.headers.get("content-type", "")
         if content_type.startswith("application/json"):
             self._pieces: Iterator[str] = self._json_pieces()
@@ -214,6 +215,7 @@ class _RemoteStream(Iterator[str]):
             if isinstance(content, str) and content:
                 yield content
             finished = finished or bool(choice.get("finish_reason"))
+            self.truncated = self.truncated or choice.get("finish_reason") == "length"
         if not finished:
             raise UpstreamError("the inference server ended the stream early", status=502)
 
@@ -241,8 +243,10 @@ class _RemoteStream(Iterator[str]):
             if len(body) > _MAX_JSON_BODY:
                 raise UpstreamError("the inference server's answer is too large", status=502)
         try:
-            content = json.loads(body)["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError):
+            choice = json.loads(body)["choices"][0]
+            content = choice["message"]["content"]
+            self.truncated = choice.get("finish_reason") == "length"
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError):
             raise UpstreamError(
                 "the inference server sent a malformed answer", status=502
             ) from None

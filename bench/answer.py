@@ -203,6 +203,10 @@ class _RecordedStream(Iterator[str]):
         self._inner = inner
         self._call = call
 
+    @property
+    def truncated(self) -> bool:
+        return bool(getattr(self._inner, "truncated", False))
+
     def __next__(self) -> str:
         try:
             piece = next(self._inner)

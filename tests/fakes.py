@@ -63,6 +63,23 @@ class HashEmbedder:
         return self._vector(text)
 
 
+class ScriptedStream:
+    """A scripted answer's pieces; like the engines' streams, says whether `max_tokens` cut it."""
+
+    def __init__(self, pieces, truncated: bool) -> None:
+        self._pieces = pieces
+        self.truncated = truncated
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> str:
+        return next(self._pieces)
+
+    def close(self) -> None:
+        self._pieces.close()
+
+
 class ScriptedChatModel:
     """A chat model that streams a scripted answer word by word and records every prompt.
 
@@ -95,11 +112,14 @@ class ScriptedChatModel:
         return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 2
 
     def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
-        import time
-
         self.prompts.append([dict(m) for m in messages])
         text = self.answer(messages) if callable(self.answer) else str(self.answer)
-        pieces = re.findall(r"\S+\s*", text)[:max_tokens]
+        pieces = re.findall(r"\S+\s*", text)
+        return ScriptedStream(self._pieces(pieces[:max_tokens], cancel), len(pieces) > max_tokens)
+
+    def _pieces(self, pieces, cancel):
+        import time
+
         for piece in pieces:
             if cancel is not None and cancel.is_set():
                 self.cancelled += 1

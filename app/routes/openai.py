@@ -19,6 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
+from app.engines import was_truncated
 from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
@@ -115,6 +116,12 @@ def _extras(answer: Answer) -> dict[str, Any]:
     }
 
 
+def _finish_reason(answer: Answer) -> str:
+    """OpenAI's "length" when the model's answer reached max_tokens (a client may ask for
+    more), else "stop"."""
+    return "length" if answer.truncated else "stop"
+
+
 def _usage(answer: Answer) -> dict[str, int]:
     """Tokens the model read and wrote (counted with its tokenizer; a remote server's are
     estimated); zero when Hearth abstained without calling it."""
@@ -157,6 +164,7 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
         answer = Answer(text, False, None, False, [], [], None, None, model, 0.0)
         answer.prompt_tokens = services.model.prompt_tokens(messages)
         answer.completion_tokens = services.model.count_tokens(text)
+        answer.truncated = was_truncated(tokens) and not cancel.is_set()
         yield Event("done", answer)
 
     return events()
@@ -202,7 +210,7 @@ async def chat_completions(
                 {
                     "index": 0,
                     "message": {"role": "assistant", "content": answer.text},
-                    "finish_reason": "stop",
+                    "finish_reason": _finish_reason(answer),
                 }
             ],
             "usage": _usage(answer),
@@ -239,7 +247,7 @@ async def chat_completions(
                     elif event.data.quoted:  # the draft already streamed cannot be taken back
                         yield chunk({"content": f"\n\n{event.data.text}"})
                     usage = {"usage": _usage(event.data)} if include_usage else {}
-                    yield chunk({}, "stop", **usage, **_extras(event.data))
+                    yield chunk({}, _finish_reason(event.data), **usage, **_extras(event.data))
         except HearthError as exc:
             error = {"error": {"message": exc.message, "type": exc.code, "code": exc.code}}
             yield f"data: {json.dumps(error)}\n\n"

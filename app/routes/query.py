@@ -38,6 +38,9 @@ class QueryResponse(BaseModel):
     abstained_by: str | None
     uncited: bool
     quoted: bool
+    truncated: bool = Field(
+        description="The model's answer reached `max_tokens` and may be cut short."
+    )
     citations: list[dict[str, Any]]
     sources: list[dict[str, Any]]
     conversation_id: str | None

@@ -256,6 +256,10 @@ function finish(exchange, answer) {
     }
   }
   if (answer.stopped) badge(exchange, "stopped", "Stopped");
+  if (answer.truncated) {
+    badge(exchange, "truncated", "Cut short");
+    note(exchange, "truncated", "The answer reached its length limit and may be incomplete.");
+  }
   answerFoot(exchange);
 }
 

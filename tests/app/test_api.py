@@ -314,3 +314,13 @@ def test_a_question_in_decomposed_unicode_is_answered_as_its_composed_form(clien
     composed = client.post("/api/query", json={"question": "Caf\u00e9 opening hours"}).json()
     decomposed = client.post("/api/query", json={"question": "Cafe\u0301 opening hours"}).json()
     assert decomposed["sources"] == composed["sources"] and composed["sources"]
+
+
+def test_an_answer_cut_at_max_tokens_says_so(client, model):
+    model.answer = "Employees in Paris get 27 days [1] of annual leave each year, as the page says."
+    whole = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert whole["truncated"] is False and not whole["quoted"]
+    cut = client.post("/api/query", json={"question": "annual leave in Paris", "max_tokens": 7})
+    body = cut.json()
+    assert body["answer"].startswith("Employees in Paris get 27 days [1]") and not body["quoted"]
+    assert body["truncated"] is True

@@ -20,6 +20,7 @@ from app.engines import (
     LlamaCppChatModel,
     bundled_gguf_path,
     sha256_file,
+    was_truncated,
 )
 from index.errors import (
     ConfigurationError,
@@ -142,8 +143,18 @@ def test_temperature_zero_is_deterministic(model):
 
 @integration
 def test_max_tokens_bounds_the_answer(model):
-    list(model.stream(STORY, max_tokens=5))
+    stream = model.stream(STORY, max_tokens=5)
+    list(stream)
     assert model.last_timings["decode_tokens"] == 5
+    assert was_truncated(stream)  # finish_reason "length"
+
+
+@integration
+def test_an_answer_that_ends_by_itself_is_not_truncated(model):
+    stream = model.stream(ask("Reply with the single word: yes"), max_tokens=60)
+    list(stream)
+    assert model.last_timings["decode_tokens"] < 60
+    assert not was_truncated(stream)
 
 
 @integration

@@ -181,3 +181,21 @@ def test_usage_counts_the_tokens_the_model_read_and_wrote(oai, model):
         model="scripted-model", messages=[{"role": "user", "content": "zebra quantum opera"}]
     )
     assert refused.model_extra["abstained"] and refused.usage.total_tokens == 0
+
+
+def test_finish_reason_is_length_when_max_tokens_cut_the_answer(oai, model):
+    model.answer = "Employees in Paris get 27 days [1] of annual leave each year, as the page says."
+    ask = [{"role": "user", "content": "annual leave in Paris"}]
+    whole = oai.chat.completions.create(model="scripted-model", messages=ask)
+    assert whole.choices[0].finish_reason == "stop"
+    cut = oai.chat.completions.create(model="scripted-model", messages=ask, max_tokens=7)
+    assert cut.choices[0].finish_reason == "length"
+    assert cut.choices[0].message.content.startswith("Employees in Paris get 27 days [1]")
+    chunks = list(
+        oai.chat.completions.create(model="scripted-model", messages=ask, max_tokens=7, stream=True)
+    )
+    assert chunks[-1].choices[0].finish_reason == "length"
+    plain = oai.chat.completions.create(
+        model="scripted-model", messages=ask, max_tokens=3, extra_body={"retrieval": False}
+    )
+    assert plain.choices[0].finish_reason == "length"

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from app.engines import ChatModel, bundled_gguf_path
+from app.engines import ChatModel, bundled_gguf_path, was_truncated
 from app.remote_engine import OpenAICompatChatModel
 from index.errors import (
     ContextOverflowError,
@@ -158,6 +158,16 @@ class _Handler(BaseHTTPRequestHandler):
         elif mode == "json":
             body = {"choices": [{"message": {"role": "assistant", "content": "Paris."}}]}
             self._send(200, "application/json", json.dumps(body))
+        elif mode == "json-length":
+            choice = {"message": {"content": "Paris is"}, "finish_reason": "length"}
+            self._send(200, "application/json", json.dumps({"choices": [choice]}))
+        elif mode == "length":
+            chunks = [
+                {"choices": [{"delta": {"content": "Once upon"}, "finish_reason": None}]},
+                {"choices": [{"delta": {}, "finish_reason": "length"}]},
+            ]
+            events = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+            self._send(200, "text/event-stream", events)
         elif mode == "malformed":
             self._send(200, "text/event-stream", 'data: {"choices": [{"delta": \n\n')
         elif mode == "forever":
@@ -214,6 +224,15 @@ def test_parses_a_server_sent_event_stream(fake_server):
 def test_accepts_a_non_streamed_json_answer(fake_server):
     engine = OpenAICompatChatModel(f"{fake_server}/json", model="m")
     assert list(engine.stream(CAPITAL, max_tokens=8)) == ["Paris."]
+
+
+@pytest.mark.parametrize(("mode", "truncated"), [("ok", False), ("length", True),
+                                                 ("json", False), ("json-length", True)])  # fmt: skip
+def test_the_servers_finish_reason_length_marks_the_stream_truncated(fake_server, mode, truncated):
+    engine = OpenAICompatChatModel(f"{fake_server}/{mode}", model="m")
+    stream = engine.stream(CAPITAL, max_tokens=2)
+    assert "".join(stream)
+    assert was_truncated(stream) is truncated
 
 
 def test_nothing_listening_is_503():

@@ -169,6 +169,18 @@ def test_an_unsupported_answer_is_replaced_by_a_cited_quote(start_hearth, open_p
     assert "27 days" in page.locator("#source-list .source").first.inner_text()
 
 
+def test_an_answer_cut_at_the_length_limit_says_so(start_hearth, open_page):
+    hearth = start_hearth(
+        "Employees in Paris get 27 days [1] of annual leave each year, as the page says.",
+        max_answer_tokens=7,
+    )
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS)
+    assert answer.locator(".badge-truncated").inner_text() == "Cut short"
+    assert "may be incomplete" in answer.locator(".note-truncated").inner_text()
+    assert "27 days" in answer.locator(".answer-body").inner_text()
+
+
 WRAPPED_DOC = (
     "allhands", "All-hands notes", (),
     "Lisbon lease\n   - Until then, the desk booking tool is used on Mondays\n"
