@@ -115,7 +115,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc.strerror or 'I/O error'})") from None
     with handle:
-        for number, raw in enumerate(handle, start=1):
+        # bytes.splitlines: LF, CRLF and a lone CR (old Mac editors) all end a line
+        physical = (line for chunk in handle for line in chunk.splitlines())
+        for number, raw in enumerate(physical, start=1):
             try:
                 line = raw.decode("utf-8").removeprefix("\ufeff" if number == 1 else "")
             except UnicodeDecodeError:

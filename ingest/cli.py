@@ -175,6 +175,10 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.empty:
         shown = _first_five(report.empty)
         console.print(f"skipped {plural(len(report.empty), 'empty file')}: {escape(shown)}")
+    if report.left_out:
+        shown = _first_five([f"{path} ({why})" for path, why in report.left_out])
+        console.print(f"[yellow]not read ({len(report.left_out)}), only files inside the folder "
+                      f"are: {escape(shown)}[/]")  # fmt: skip
     if report.unreadable_folders:
         shown = ", ".join(f"{folder} ({reason})" for folder, reason in report.unreadable_folders)
         console.print(f"[yellow]could not read {plural(len(report.unreadable_folders), 'folder')}:"

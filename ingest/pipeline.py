@@ -46,6 +46,7 @@ from ingest.sources import (
     Sidecars,
     SourceFile,
     UnsafeSourceError,
+    WalkNotes,
     is_safe_file,
     is_wiki_dump,
     verified_path,
@@ -94,6 +95,9 @@ class IngestReport:
     # folders that could not be listed (lost+found, a folder of another user), with why: what
     # was stored from them is kept, neither updated nor pruned, and the run goes on
     unreadable_folders: list[tuple[Path, str]] = field(default_factory=list)
+    # (path, why) of entries not read for safety or because they lead nowhere: broken links,
+    # links out of the folder or to folders, FIFOs; taken for absent, as before
+    left_out: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -120,6 +124,7 @@ class IngestReport:
             "unreadable_folders": [
                 {"folder": str(f), "reason": r} for f, r in self.unreadable_folders
             ],
+            "left_out": [{"path": p, "reason": r} for p, r in self.left_out],
         }
 
 
@@ -417,7 +422,8 @@ class Ingestor:
     ) -> bool:
         """Ingest one command-line path; returns False if it could not be read completely."""
         if not path.exists():
-            report.failed.append((str(path), "no such file or folder"))
+            why = "a link to nothing" if path.is_symlink() else "no such file or folder"
+            report.failed.append((str(path), why))
             return False
         if path.is_dir():
             return self._ingest_folder(path, options, budget, report, seen)
@@ -450,9 +456,11 @@ class Ingestor:
         """Ingest a folder's files in walk order, the parser child running ahead of the
         embedding: files are planned (and handed to the child) PARSE_AHEAD_FILES ahead of the
         one being finished, so parsing and embedding share the two cores."""
-        unreadable: list[tuple[Path, str]] = []
-        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, report.skipped, unreadable))
-        report.unreadable_folders.extend(unreadable)
+        notes = WalkNotes()
+        found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, notes))
+        report.skipped.update(notes.skipped)
+        report.unreadable_folders.extend(notes.unreadable)
+        report.left_out.extend(notes.left_out)
         self.progress.sources_found(len(found))
         planned = (self._plan_source(source, options, budget, report) for source in found)
         complete = True

@@ -1,7 +1,8 @@
 """Finding what to ingest: walking folders safely and deciding each file's access groups.
 
-Only regular files inside the ingest root are read: symlinks that lead outside it, FIFOs,
-devices and hidden entries are skipped. Groups come from, in rising precedence: the run's
+Only regular files inside the ingest root are read: symlinks that lead outside it or nowhere,
+links to folders, FIFOs and devices are left out (and listed in `WalkNotes`); hidden entries are
+skipped unmentioned. Groups come from, in rising precedence: the run's
 `--groups`, the nearest `.hearth-groups.yaml` sidecar (glob -> groups) at or above the root
 with a rule matching the file, and a Markdown file's own front matter (applied by its parser).
 
@@ -23,7 +24,7 @@ import stat
 import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -165,21 +166,31 @@ class UnsafeSourceError(HearthError):
     code = "unsafe_source"
 
 
+@dataclass
+class WalkNotes:
+    """What a walk passed over, for the run's report: files of types not read (by suffix,
+    "(none)" without one), folders that could not be listed (real path, reason) and entries
+    left out as unsafe or unreachable (path under the root, reason)."""
+
+    skipped: Counter[str] = field(default_factory=Counter)
+    unreadable: list[tuple[Path, str]] = field(default_factory=list)
+    left_out: list[tuple[str, str]] = field(default_factory=list)
+
+
 def walk(
     root: Path,
     default_groups: frozenset[str],
     supported: frozenset[str],
-    skipped: Counter[str] | None = None,
-    unreadable: list[tuple[Path, str]] | None = None,
+    notes: WalkNotes | None = None,
 ) -> Iterator[SourceFile]:
-    """Every ingestible file under `root`, in a stable order, never leaving the root; files of
-    other types are counted in `skipped` by suffix ("(none)" without one), hidden ones not, and
-    folders that cannot be listed are added to `unreadable` as (real path, reason).
+    """Every ingestible file under `root`, in a stable order, never leaving the root; what it
+    passed over goes to `notes` (hidden entries do not).
     A file reached twice (a link to a file of the same folder tree) is read once, by its own
     name: twice, it would be two documents with one text."""
+    notes = notes if notes is not None else WalkNotes()
     found = [
         (source, source.path.is_symlink())
-        for source in _walk(root, default_groups, supported, skipped, unreadable)
+        for source in _walk(root, default_groups, supported, notes)
     ]
     by_own_name = {source.identity for source, link in found if not link}
     taken: set[tuple[int, int] | None] = set()
@@ -191,11 +202,7 @@ def walk(
 
 
 def _walk(
-    root: Path,
-    default_groups: frozenset[str],
-    supported: frozenset[str],
-    skipped: Counter[str] | None,
-    unreadable: list[tuple[Path, str]] | None,
+    root: Path, default_groups: frozenset[str], supported: frozenset[str], notes: WalkNotes
 ) -> Iterator[SourceFile]:
     root = root.resolve()
     sidecars = Sidecars.above(root)
@@ -203,23 +210,42 @@ def _walk(
     def cannot_list(error: OSError) -> None:
         # a folder that cannot be listed is not an empty one: its stored files must not be
         # taken for deleted (--prune would remove them)
-        if unreadable is not None:
-            unreadable.append((Path(error.filename or root), error.strerror or str(error)))
+        notes.unreadable.append((Path(error.filename or root), error.strerror or str(error)))
 
     for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in dirs:
+            if (Path(folder) / name).is_symlink():  # os.walk lists it, but never enters it
+                relative = (Path(folder) / name).relative_to(root).as_posix()
+                notes.left_out.append((relative, "a link to a folder, not followed"))
         for name in sorted(files):
             if name.startswith("."):
                 continue
             path = Path(folder) / name
             if not (is_wiki_dump(path) or path.suffix.lower() in supported):
-                if skipped is not None:
-                    skipped[path.suffix.lower() or "(none)"] += 1
+                notes.skipped[path.suffix.lower() or "(none)"] += 1
                 continue
             relative = path.relative_to(root).as_posix()
             source = checked_source(path, root, relative, sidecars.groups_for(path, default_groups))
             if source is not None:
                 yield source
+            else:
+                notes.left_out.append((relative, why_left_out(path, root)))
+
+
+def why_left_out(path: Path, root: Path) -> str:
+    """Why `checked_source` refused `path`, in words for the report (a resolved `root`)."""
+    try:
+        real = path.resolve(strict=True)
+    except RuntimeError:
+        return "a link loop"
+    except OSError as exc:
+        if path.is_symlink():
+            return "a link to nothing"
+        return exc.strerror or "cannot be read"
+    if not real.is_relative_to(root):
+        return "a link out of the folder"
+    return "not a regular file"
 
 
 def _file_names(paths: Iterable[Path]) -> Iterator[str]:

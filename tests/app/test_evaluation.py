@@ -341,6 +341,19 @@ def test_questions_file_loader_validates(tmp_path: Path) -> None:
         load_questions(path)
 
 
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_questions_files_with_any_line_ending_read_line_by_line(
+    tmp_path: Path, newline: bytes
+) -> None:
+    path = tmp_path / "q.jsonl"
+    lines = [b'{"question": "One?"}', b"", b'{"question": "Two?"}', b'{"question": ""}']
+    path.write_bytes(newline.join(lines) + newline)
+    with pytest.raises(DatasetError, match=r"q\.jsonl:4:"):  # the fourth line, counted right
+        load_questions(path)
+    path.write_bytes(newline.join(lines[:3]))
+    assert [q.question for q in load_questions(path)] == ["One?", "Two?"]
+
+
 def test_stored_ids_are_safe_file_names() -> None:
     assert stored_id("12345") == "12345.txt"
     assert stored_id("Steam_engine#0") == "Steam_engine#0.txt"

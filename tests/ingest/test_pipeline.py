@@ -117,6 +117,29 @@ def test_special_files_and_symlinks_out_of_the_root_are_skipped(tmp_path, tree, 
     report = run(store, embedder, tree)
     assert report.ok and report.added == 4
     assert bm25_top_k(store, "launch codes", PUBLIC, 3) == []
+    assert sorted(report.left_out) == [
+        ("link.txt", "a link out of the folder"), ("pipe.txt", "not a regular file")
+    ]  # fmt: skip
+
+
+def test_links_that_lead_nowhere_or_to_folders_are_named_in_the_summary(tmp_path, tree, embedder):
+    (tree / "gone.md").symlink_to(tree / "deleted.md")
+    (tree / "loop.md").symlink_to(tree / "loop.md")
+    (tree / "shared").symlink_to(tmp_path, target_is_directory=True)
+    data = tmp_path / "data"
+    result = cli_run(["ingest", str(tree), "--data-dir", str(data), "--json"], embedder)
+    report = json.loads(result.stdout)
+    assert result.exit_code == 0 and report["added"] == 4
+    assert sorted((e["path"], e["reason"]) for e in report["left_out"]) == [
+        ("gone.md", "a link to nothing"), ("loop.md", "a link loop"),
+        ("shared", "a link to a folder, not followed"),
+    ]  # fmt: skip
+    said = " ".join(
+        cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).output.split()
+    )
+    assert "not read (3), only files inside the folder are: gone.md (a link to nothing)" in said
+    alone = cli_run(["ingest", str(tree / "gone.md"), "--data-dir", str(data)], embedder)
+    assert alone.exit_code == 1 and "gone.md: a link to nothing" in " ".join(alone.output.split())
 
 
 def wiki_dump(pages: list[tuple[int, str, str]], redirects: list[tuple[int, str, str]] = ()) -> str:
