@@ -131,7 +131,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     from index.open_store import store_exists
 
     if not store_exists(data_dir, database_url):
-        click.echo(f"No index in {data_dir}/ yet: run `hearth ingest PATH` first.", err=True)
+        click.echo(f"error: {no_index(data_dir)}", err=True)
         sys.exit(2)
     settings = Settings(data_dir=data_dir, database_url=database_url)
     # Loaded here, not in uvicorn's lifespan: a bad model or store is one line, not a traceback.

@@ -21,6 +21,7 @@ from typing import Any
 import click
 from click.core import ParameterSource
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     Progress,
 )
@@ -54,6 +55,7 @@ from ingest.cli import (
     data_dir_option,
     database_url_option,
     default_embedder,
+    no_index,
     plural,
     progress_bars,
 )
@@ -405,7 +407,7 @@ def eval_command(
                         errors.print(f"[red]failed[/] {name}: {reason}")
             questions = with_stored_ids(dataset.questions)
         elif not store_exists(data_dir, database_url):
-            errors.print(f"[red]error:[/] no index in {data_dir}/: run `hearth ingest PATH` first")
+            errors.print(f"[red]error:[/] {escape(no_index(data_dir))}")
             ctx.exit(2)
         questions = questions[:limit] if limit else questions
         if answer:

@@ -113,13 +113,21 @@ def test_keys_list_says_when_there_are_none(tmp_path):
     assert listed.stdout == "" and "hearth keys create --user NAME" in listed.stderr
 
 
-@pytest.mark.parametrize("command", [["list"], ["revoke", "abc123"]])
-def test_keys_list_and_revoke_create_no_data_folder(tmp_path, command):
-    """A mistyped --data-dir is named like `hearth status` names it, not made."""
+@pytest.mark.parametrize(
+    "command", [["keys", "list"], ["keys", "revoke", "abc123"], ["status"], ["serve"], ["eval"]]
+)
+def test_commands_that_read_the_index_name_a_missing_one_alike_and_create_nothing(
+    tmp_path, command
+):
+    """A mistyped --data-dir is named, in the same words by every command, and not made."""
     nope = tmp_path / "nope"
-    result = CliRunner().invoke(cli, ["keys", *command, "--data-dir", str(nope)])
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Q?"}\n')
+    args = [*command, *([str(questions)] if command == ["eval"] else []), "--data-dir", str(nope)]
+    result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
-    assert result.output == f"error: no index in {nope}/ yet: run `hearth ingest PATH` first\n"
+    said = " ".join(result.output.split())
+    assert said == f"error: no index in {nope}/ yet: run `hearth ingest PATH` first"
     assert not nope.exists()
 
 
