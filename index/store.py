@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -88,10 +89,14 @@ def connect(data_dir: Path) -> sqlite3.Connection:
     Autocommit mode (isolation_level=None): callers open their own transactions explicitly.
     """
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            data_dir / DB_NAME, isolation_level=None, check_same_thread=False, timeout=30
-        )
+        # Only what Hearth creates is made private: the folder 0700, the database 0600 (it holds
+        # restricted text, key hashes and conversations; SQLite gives its -wal and -shm files the
+        # database file's mode). An existing folder or database keeps the mode its operator set.
+        data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = data_dir / DB_NAME
+        with suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")

@@ -4,7 +4,9 @@ PostgreSQL + pgvector), through the `store` / `store_factory` fixtures in tests/
 from __future__ import annotations
 
 import dataclasses
+import os
 import sqlite3
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -418,3 +420,30 @@ def test_sqlite_keeps_readable_ids_for_a_bounded_number_of_group_sets(tmp_path, 
     assert len(store._allowed_cache) <= store_module.MAX_CACHED_GROUP_SETS
     assert store.term_statistics(["canteen"], PUBLIC | HR, [])[:2] == (2, {"canteen": 2})
     store.close()
+
+
+def test_sqlite_store_hearth_creates_is_private_and_an_operators_one_keeps_its_mode(
+    tmp_path, embedder
+):
+    """The database holds restricted text, key hashes and conversations: the folder and the
+    database Hearth creates are the owner's alone (SQLite gives -wal and -shm the database's
+    mode); a folder or database set up beforehand keeps the mode its operator chose."""
+    old_umask = os.umask(0o022)
+    try:
+        data = tmp_path / "new" / "data"
+        store = SQLiteStore(data)
+        write(store, embedder, "a", ["alpha"])  # a write: the -wal and -shm files exist now
+        modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in data.glob(f"{DB_NAME}*")}
+        assert modes == {DB_NAME: 0o600, f"{DB_NAME}-wal": 0o600, f"{DB_NAME}-shm": 0o600}
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        store.close()
+
+        existing = tmp_path / "operator"
+        existing.mkdir(mode=0o750)
+        sqlite3.connect(existing / DB_NAME).close()
+        (existing / DB_NAME).chmod(0o640)
+        SQLiteStore(existing).close()
+        assert stat.S_IMODE(existing.stat().st_mode) == 0o750
+        assert stat.S_IMODE((existing / DB_NAME).stat().st_mode) == 0o640
+    finally:
+        os.umask(old_umask)
