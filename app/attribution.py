@@ -384,9 +384,32 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
     for is_kind in (_is_year, _is_amount, _is_name):
         claimed = {k for k in stated if is_kind(k)}
         stating = [st for st in on_topic if any(is_kind(k) for k in st.keys - words - asked)]
-        if claimed and stating and not any(_agrees(claimed, st.keys) for st in stating):
+        said = [_item_keys(st, words | context) if is_kind is _is_amount else st.keys
+                for st in stating]  # fmt: skip
+        if claimed and stating and not any(_agrees(claimed, keys) for keys in said):
             return [st.text for st in stating]
     return []
+
+
+# Where a sentence lists several things with their numbers: ", " (not "20,000"), ";", "and", "or"
+_LIST_ITEM = re.compile(r";|,(?=\s)|\s(?:and|or)\s", re.IGNORECASE)
+
+
+def _item_keys(statement: _Statement, topic: set[str]) -> frozenset[str]:
+    """The numbers of the items of a listing sentence that name the topic: "There were 20,000
+    bottles of water, 10,000 blankets, and 200 laptops" states 20,000 about bottles of water,
+    so "200 [bottles]" is not supported by it. A sentence that is no list, or whose items
+    name the topic equally (or not at all), keeps all its numbers."""
+    items = [_terms(item, set()) for item in _LIST_ITEM.split(statement.text) if item.strip()]
+    numbered = [(len(topic & set(weights)), keys) for weights, keys in items if keys]
+    if len(numbered) < 2:
+        return statement.keys
+    best = max(overlap for overlap, _ in numbered)
+    if best == 0:
+        return statement.keys
+    listed = frozenset().union(*(keys for _, keys in numbered))
+    chosen = frozenset().union(*(keys for overlap, keys in numbered if overlap == best))
+    return statement.keys - listed | chosen
 
 
 def _agrees(claimed: set[str], stated: frozenset[str]) -> bool:

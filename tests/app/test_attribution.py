@@ -453,6 +453,16 @@ CONTRADICTED = [
         "The Katyń Museum.",
         id="one shared name is no agreement",
     ),
+    pytest.param(
+        "There were 20,000 bottles of water, 10,000 blankets, and 200 laptops delivered to "
+        "the shelters. The first convoy left on 3 March.",
+        "How many bottles of water were delivered?",
+        "The answer is 200.",
+        "There were 20,000 bottles of water, 10,000 blankets, and 200 laptops delivered to "
+        "the shelters.",
+        "The answer is 20,000 bottles.",
+        id="a listing sentence's number of another item",
+    ),
 ]  # fmt: skip
 
 
