@@ -43,6 +43,34 @@ def user_turn(question: str, passages: Sequence[Passage]) -> str:
     return f"{fence_passages(passages)}\n\nUsing the passages above, answer: {question.strip()}"
 
 
+# What the small model copies of the prompt's layout around its answer: label lines
+# ("Passage:", "Question: How long…?"), the fence, the closing instruction, and a preamble
+# ("To answer the question, I will provide a passage that contains the answer.").
+_ECHOED_LINE = re.compile(
+    r"^\s*(?:(?:passages?|question|questions|context|sources?|answer)\s*:\s*"
+    r"|question\s*:.*|passages\s*\(quoted documents.*|-{3,}\s*"
+    r"|using the passages above,?\s+answer\s*:.*)$",
+    re.IGNORECASE,
+)
+_LABEL = re.compile(r"^\s*(?:answer|passage\s*\[\d+\](?:\s*\([^)\n]*\))?)\s*:\s*", re.IGNORECASE)
+_PREAMBLE = re.compile(
+    r"^\s*to answer (?:the|your|this) question,?\s+i(?:\s+will|'ll|\s+would|\s+need to)\b[^.!?\n]*"
+    r"[.!?:]\s*",
+    re.IGNORECASE,
+)
+
+
+def without_scaffolding(draft: str) -> str:
+    """The model's answer without what it copied of the prompt's layout (label lines, the
+    fence, the closing instruction, an "Answer:" or "Passage [1] (…):" label, a "To answer the
+    question, I will…" preamble): shown, they read as Hearth's own words, and the labels
+    carry a restated question. Only whole lines and leading labels go; the claims stay."""
+    lines = [_LABEL.sub("", line) for line in draft.splitlines() if not _ECHOED_LINE.match(line)]
+    text = "\n".join(lines)
+    text = _PREAMBLE.sub("", text.strip())
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
 def focus(
     passages: Sequence[Passage], ratio: float, keep: frozenset[int] = frozenset()
 ) -> list[Passage]:

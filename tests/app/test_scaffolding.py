@@ -1,0 +1,61 @@
+"""The model's copies of the prompt's layout are taken out of its answer before it is checked."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.prompt import user_turn, without_scaffolding
+
+ECHOED = [
+    pytest.param(
+        "To answer the question, I will provide a passage that contains the answer.\n\n"
+        "Passage: \nPasswords must be at least 16 characters long [1].\n\n"
+        "Question: How long should passwords be?",
+        "Passwords must be at least 16 characters long [1].",
+        id="preamble, label line and restated question",
+    ),
+    pytest.param("Answer: Paris staff get 27 days [1].", "Paris staff get 27 days [1].",
+                 id="answer label"),
+    pytest.param(
+        "Passage [1] (Leave policy): Paris staff get 27 days.\n---\n"
+        "Using the passages above, answer: How many days?",
+        "Paris staff get 27 days.",
+        id="passage label, fence and the closing instruction",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("draft, cleaned", ECHOED)
+def test_what_the_model_copied_of_the_prompt_is_taken_out(draft: str, cleaned: str) -> None:
+    assert without_scaffolding(draft) == cleaned
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Question time is on Monday: bring your notes.",
+        "The answer is 27 days. To answer the question, I would add that they carry over.",
+        "Sources: the leave policy [1].",
+        "Paris staff get 27 days.\n\nBerlin staff get 30 days.",
+    ],
+)
+def test_an_answer_without_echo_is_left_as_it_is(answer: str) -> None:
+    assert without_scaffolding(answer) == answer
+
+
+def test_the_prompts_own_closing_line_is_recognised() -> None:
+    closing = user_turn("How many days?", []).splitlines()[-1]
+    assert without_scaffolding(f"Paris staff get 27 days.\n{closing}") == "Paris staff get 27 days."
+
+
+def test_an_echoing_answer_is_shown_without_the_echo_and_cited(client, model) -> None:
+    model.answer = (
+        "To answer the question, I will provide a passage that contains the answer.\n\n"
+        "Passage:\nEmployees in the Paris office get 27 days of annual leave each year.\n\n"
+        "Question: How many days of annual leave in Paris?"
+    )
+    body = client.post("/api/query", json={"question": "annual leave in Paris"}).json()
+    assert body["answer"] == (
+        "Employees in the Paris office get 27 days of annual leave each year [1]."
+    )
+    assert body["citations"] and not body["quoted"] and not body["uncited"]
