@@ -18,12 +18,13 @@ from typing import Any
 from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel, was_truncated
-from app.prompt import build_prompt, condense, focus
+from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.quote import QUOTE_NOTES, quote, quote_reason, reader_note
 from app.settings import Settings
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
 from index.search import Retrieval, RetrievalSettings, hybrid_search
+from index.terms import is_elliptical
 from index.types import Passage, Principal
 
 ABSTAIN_TEXT = (
@@ -31,6 +32,13 @@ ABSTAIN_TEXT = (
     "the closest matches I found are listed as sources."
 )
 UNCITED_NOTE = "Some statements in this answer are not supported by the sources shown."
+# A short follow-up ("And outside the EU?") is measured on its own words: the conversation
+# before it only helps ranking, else an unrelated one would borrow its evidence. Its own words
+# may miss the passage that answers it ("60 euros elsewhere"): the reader is told how to ask.
+FOLLOW_UP_NOTE = (
+    "A short follow-up is checked on its own words; asking it as a whole question may find "
+    "the answer."
+)
 MAX_QUESTION_CHARS = 4000
 
 
@@ -89,7 +97,7 @@ def without_notes(answer: str) -> str:
     for note in map(reader_note, QUOTE_NOTES):
         if answer.endswith(note):
             return answer.removesuffix(note).rsplit("\n\n", 1)[-1]
-    return answer.replace(reader_note(UNCITED_NOTE), "")
+    return answer.replace(reader_note(UNCITED_NOTE), "").replace(reader_note(FOLLOW_UP_NOTE), "")
 
 
 SNIPPET_CHARS = 400  # of a passage's text, on its source card
@@ -210,9 +218,11 @@ class RagPipeline:
         conversation_id = question.conversation_id
         if retrieval.evidence < self.settings.abstain_threshold or not retrieval.passages:
             sources = [source_view(i, p) for i, p in enumerate(retrieval.passages, start=1)]
+            follows = any(role == "user" for role, _ in history) and is_elliptical(text)
             answer = Answer(
-                ABSTAIN_TEXT, True, "retrieval", False, [], sources, conversation_id, None,
-                self.model.model_id, retrieval.evidence, timings,
+                ABSTAIN_TEXT + (reader_note(FOLLOW_UP_NOTE) if follows else ""), True,
+                "retrieval", False, [], sources, conversation_id, None, self.model.model_id,
+                retrieval.evidence, timings,
             )  # fmt: skip
             return self._abstained(principal, question, answer, started)
         shown = condense(
@@ -258,7 +268,8 @@ class RagPipeline:
         finally:
             if isinstance(tokens, Iterator) and hasattr(tokens, "close"):
                 tokens.close()  # a client that went away stops the generation
-        raw = "".join(pieces).strip()
+        drafted = "".join(pieces).strip()
+        raw = without_scaffolding(drafted) or drafted  # all echo: checked as it is (a quote)
         asked = question.text.strip()
         attribution = attribute(raw, passages, self.embedder, asked)
         quoted, reason = None, quote_reason(attribution, asked)

@@ -200,3 +200,22 @@ def term_overlap(terms: Sequence[str], texts: Sequence[str]) -> list[float]:
     if total <= 0:
         return [0.0] * len(texts)
     return [sum(weights[term] for term in words) / total for words in held]
+
+
+# "And outside the EU?", "What about Berlin?", "How much is it for interns?": a follow-up that
+# leans on the question before it, by a cue that continues it or a word that points back.
+_CONTINUES = re.compile(
+    r"^\W*(?:and|or|but|also|what about|how about|what if|same for|is that|does that|"
+    r"what of|and what about|and how about)\b",
+    re.IGNORECASE,
+)
+_POINTS_BACK = re.compile(r"\b(?:it|that|this|those|these|they|them|there|then)\b", re.IGNORECASE)
+ELLIPTICAL_TERMS = 3
+
+
+def is_elliptical(question: str) -> bool:
+    """Whether `question` reads as the continuation of the one before it: a cue that continues
+    it or a word that points back, and at most ELLIPTICAL_TERMS search terms of its own."""
+    if len(query_terms(question)) > ELLIPTICAL_TERMS:
+        return False
+    return bool(_CONTINUES.search(question) or _POINTS_BACK.search(question))

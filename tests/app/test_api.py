@@ -324,3 +324,24 @@ def test_an_answer_cut_at_max_tokens_says_so(client, model):
     body = cut.json()
     assert body["answer"].startswith("Employees in Paris get 27 days [1]") and not body["quoted"]
     assert body["truncated"] is True
+
+
+def test_a_short_follow_up_refused_says_how_to_ask_it(client, model):
+    first = client.post(
+        "/api/query", json={"question": "How many days of annual leave in Paris?"}, headers=SESSION
+    ).json()
+    asked = {"conversation_id": first["conversation_id"]}
+    short = client.post("/api/query", json={"question": "And for interns?", **asked},
+                        headers=SESSION).json()  # fmt: skip
+    assert short["abstained"] and short["abstained_by"] == "retrieval"
+    assert short["answer"].endswith("asking it as a whole question may find the answer.)")
+    unrelated = client.post("/api/query", json={"question": "Who won the football world cup?",
+                                                 **asked}, headers=SESSION).json()  # fmt: skip
+    assert unrelated["abstained"] and "follow-up" not in unrelated["answer"]
+    alone = client.post("/api/query", json={"question": "And for interns?"}).json()
+    assert alone["abstained"] and "follow-up" not in alone["answer"]  # nothing to follow
+    model.answer = "Employees in Berlin get 30 days of annual leave."
+    client.post("/api/query", json={"question": "and in Berlin?", **asked}, headers=SESSION)
+    history = [m["content"] for m in model.prompts[-1] if m["role"] == "assistant"]
+    assert any(c.startswith("I don't know") for c in history)  # the refusal, in the history
+    assert history and all("follow-up" not in content for content in history)
