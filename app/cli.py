@@ -152,15 +152,16 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         close_services(services)
 
 
-def _stream_answer(response: Any, as_json: bool) -> int:
-    """Print tokens as they arrive, then the sources; returns the exit code."""
+def _stream_answer(response: Any, as_json: bool, live: bool) -> int:
+    """Print tokens as they arrive (`live`), then the checked answer and its sources; returns
+    the exit code. Not live (piped, or --json), only the checked answer is printed, once."""
     event = ""
     for line in response.iter_lines():
         if line.startswith("event: "):
             event = line[7:]
         elif line.startswith("data: "):
             data = json.loads(line[6:])
-            if event == "token" and not as_json:
+            if event == "token" and live and not as_json:
                 click.echo(data["text"], nl=False)
             elif event == "error":
                 click.echo(f"\nerror: {data['message']}", err=True)
@@ -169,13 +170,7 @@ def _stream_answer(response: Any, as_json: bool) -> int:
                 if as_json:
                     click.echo(json.dumps(data, indent=2))
                     return 0
-                click.echo("\n")
-                if data.get("quoted"):  # the streamed draft gave way to a quote (its note says why)
-                    click.echo(click.style("Instead, from the sources:", bold=True))
-                    click.echo(data["answer"] + "\n")
-                elif data["citations"] or data["uncited"]:
-                    click.echo(click.style("Answer with citations:", bold=True))
-                    click.echo(data["answer"] + "\n")
+                _print_checked(data, live)
                 if data.get("truncated"):
                     click.echo("(The answer reached its length limit and may be incomplete.)\n")
                 label = "Closest matches" if data["abstained"] else "Sources"
@@ -187,6 +182,21 @@ def _stream_answer(response: Any, as_json: bool) -> int:
                     )
                 return 0
     return 1
+
+
+def _print_checked(data: dict[str, Any], live: bool) -> None:
+    """The checked answer: after a live draft only where it differs (a quote instead, or
+    citation markers added); otherwise on its own."""
+    if not live:
+        click.echo(data["answer"] + "\n")
+        return
+    click.echo("\n")
+    if data.get("quoted"):  # the streamed draft gave way to a quote (its note says why)
+        click.echo(click.style("Instead, from the sources:", bold=True))
+        click.echo(data["answer"] + "\n")
+    elif data["citations"] or data["uncited"]:
+        click.echo(click.style("Answer with citations:", bold=True))
+        click.echo(data["answer"] + "\n")
 
 
 def _query_endpoint(url: str) -> Any:
@@ -224,7 +234,16 @@ def _query_endpoint(url: str) -> Any:
 )
 @click.option("--conversation", default=None, help="Continue this conversation id.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole answer as JSON.")
-def ask(question: str, url: str, key: str | None, conversation: str | None, as_json: bool) -> None:
+@click.option(
+    "--stream/--no-stream",
+    default=None,
+    help="Show the model's draft as it is written, then the checked answer (default: in a "
+    "terminal). Without it, only the checked answer is printed, once.",
+)
+def ask(
+    question: str, url: str, key: str | None, conversation: str | None, as_json: bool,
+    stream: bool | None,
+) -> None:  # fmt: skip
     """Ask a running Hearth a question; the answer streams in, then its sources.
 
     \b
@@ -249,7 +268,8 @@ def ask(question: str, url: str, key: str | None, conversation: str | None, as_j
                     message = f"HTTP {response.status_code}"
                 click.echo(f"error: {message}", err=True)
                 sys.exit(1)
-            sys.exit(_stream_answer(response, as_json))
+            live = sys.stdout.isatty() if stream is None else stream
+            sys.exit(_stream_answer(response, as_json, live))
     except httpx.HTTPError as exc:
         click.echo(f"error: cannot reach Hearth at {url} ({type(exc).__name__}); "
                    "is `hearth serve` running?", err=True)  # fmt: skip

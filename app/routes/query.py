@@ -28,7 +28,8 @@ class QueryRequest(BaseModel):
     conversation_id: str | None = Field(None, max_length=64)
     top_k: Annotated[int, Field(ge=1, le=20), JSON_NUMBER] | None = None
     exclude_document_ids: list[str] = Field(default_factory=list, max_length=100)
-    max_tokens: Annotated[int, Field(ge=1, le=4096), JSON_NUMBER] | None = None
+    # capped by HEARTH_MAX_ANSWER_TOKENS, checked with the rest of the question (400 beyond)
+    max_tokens: Annotated[int, Field(ge=1), JSON_NUMBER] | None = None
     stream: JsonBool = False
 
 

@@ -44,9 +44,20 @@ def test_ask_streams_the_answer_and_lists_sources(server_url):
     assert "Sources:" in result.output and "[1] Annual leave > Paris" in result.output
 
 
+def test_piped_the_checked_answer_is_printed_once(server_url, model):
+    result = CliRunner().invoke(cli, ["ask", "annual leave in Paris", "--url", server_url])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("27 days") == 1 and "27 days of annual leave [1]." in result.output
+    live = CliRunner().invoke(cli, ["ask", "annual leave in Paris", "--url", server_url,
+                                    "--stream"])  # fmt: skip
+    assert live.output.count("27 days") == 2 and "Answer with citations:" in live.output
+
+
 def test_ask_shows_the_quote_that_replaces_an_unsupported_draft(server_url, model):
     model.answer = "The CEO owns nine yachts in Monaco."
-    result = CliRunner().invoke(cli, ["ask", "annual leave in Paris", "--url", server_url])
+    result = CliRunner().invoke(
+        cli, ["ask", "annual leave in Paris", "--url", server_url, "--stream"]
+    )
     assert result.exit_code == 0, result.output
     draft, rest = result.output.split("Instead, from the sources:", 1)
     assert "yachts" in draft  # streamed as it came
