@@ -195,14 +195,20 @@ def _summary(report: IngestReport, console: Console) -> None:
         console.print(f"[yellow]{plural(len(report.rehomed), 'document')} now {verb} from another "
                       f"folder than before, whose file still exists (e.g. '{document_id}' was "
                       f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
+    if report.removed_documents:
+        shown = _first_five(report.removed_documents)
+        console.print(f"removed {plural(len(report.removed_documents), 'document')}: "
+                      f"{escape(shown)}")  # fmt: skip
     for path in map(escape, report.prune_skipped):
         console.print(f"[yellow]--prune removed nothing from {path}: some of its files failed, "
                       "and a file that failed is not taken for deleted[/]")  # fmt: skip
     if report.orphaned:
         lost = plural(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
+        shown = _first_five(report.orphaned_documents)
         console.print(f"[yellow]{lost} of these folders {verb} no file any more (or a blank one): "
-                      "run again with --prune to remove them from the index[/]")  # fmt: skip
+                      f"{escape(shown)}; run again with --prune to remove them from the "
+                      "index[/]")  # fmt: skip
 
 
 def no_index(data_dir: Path) -> str:

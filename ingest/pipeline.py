@@ -76,7 +76,8 @@ class IngestReport:
     updated: int = 0
     regrouped: int = 0
     unchanged: int = 0
-    removed: int = 0
+    removed: int = 0  # how many documents this run removed: pruned, or stored under an inner id
+    removed_documents: list[str] = field(default_factory=list)  # their ids
     redirects: int = 0
     chunks: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
@@ -84,6 +85,7 @@ class IngestReport:
     vector_generation: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)  # files of types not read, by suffix
     orphaned: int = 0  # stored documents of the folders read whose file is gone (no --prune)
+    orphaned_documents: list[str] = field(default_factory=list)  # their ids, kept until --prune
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
@@ -110,6 +112,7 @@ class IngestReport:
             "regrouped": self.regrouped,
             "unchanged": self.unchanged,
             "removed": self.removed,
+            "removed_documents": self.removed_documents,
             "redirects": self.redirects,
             "failed": [{"source": s, "reason": r} for s, r in self.failed],
             "chunks": self.chunks,
@@ -117,6 +120,7 @@ class IngestReport:
             "vector_generation": self.vector_generation,
             "skipped": dict(sorted(self.skipped.items())),
             "orphaned": self.orphaned,
+            "orphaned_documents": self.orphaned_documents,
             "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
             "prune_skipped": self.prune_skipped,
             "empty": self.empty,
@@ -391,8 +395,10 @@ class Ingestor:
                 ]
                 if options.prune:
                     report.removed += self.store.delete_documents(gone)
+                    report.removed_documents.extend(gone)
                 else:
                     report.orphaned += len(gone)
+                    report.orphaned_documents.extend(gone)
         finally:  # a given parser stays up, unless an interrupted run left files queued
             self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
             self._embedder_thread.shutdown(wait=True)
@@ -605,6 +611,7 @@ class Ingestor:
         if stale:  # ingested alone or from an inner folder before: this id replaces those
             self._flush(report, wait=True)
             report.removed += self.store.delete_documents(stale)
+            report.removed_documents.extend(stale)
         owner = self._stored(document_id)
         if owner is not None and owner.source != source and Path(owner.source).exists():
             report.rehomed.append((document_id, owner.source))

@@ -479,7 +479,7 @@ def test_the_outer_folder_replaces_what_an_inner_ingest_stored(tmp_path, tree, e
     store = SQLiteStore(tmp_path / "data")
     assert run(store, embedder, tree / "hr" / "reviews.txt").added == 1
     report = run(store, embedder, tree)
-    assert report.ok and report.removed == 1
+    assert report.ok and report.removed == 1 and report.removed_documents == ["reviews.txt"]
     assert store.document_state_of("reviews.txt") is None
     assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
 
@@ -507,7 +507,9 @@ def test_a_file_at_the_same_relative_path_elsewhere_replaces_it_and_says_so(tmp_
     assert run(store, embedder, team_b).rehomed == []
 
 
-def test_the_cli_says_what_it_skipped_and_what_lost_its_file(tmp_path, tree, embedder):
+def test_the_cli_says_what_it_skipped_and_names_what_lost_its_file_or_was_removed(
+    tmp_path, tree, embedder
+):
     data = tmp_path / "data"
     (tree / "budget.xlsx").write_bytes(b"PK\x03\x04")
     (tree / "hr" / "photo.png").write_bytes(b"\x89PNG")
@@ -521,12 +523,22 @@ def test_the_cli_says_what_it_skipped_and_what_lost_its_file(tmp_path, tree, emb
     assert "skipped 3 files of types Hearth does not read: (none) 1, .png 1, .xlsx 1" in " ".join(
         second.output.split()
     )
-    assert "1 stored document of these folders has no file any more" in " ".join(
-        second.output.split()
+    said = " ".join(second.output.split())
+    assert (
+        "1 stored document of these folders has no file any more (or a blank one): notes.txt;"
+        in said
     )
     assert SQLiteStore(data).document_state_of("notes.txt") is not None  # kept without --prune
-    pruned = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
-    assert json.loads(pruned.stdout)["removed"] == 1 and json.loads(pruned.stdout)["orphaned"] == 0
+    args = ["ingest", str(tree), "--data-dir", str(data)]
+    as_json = json.loads(cli_run([*args, "--json"], embedder).stdout)
+    assert as_json["orphaned"] == 1 and as_json["orphaned_documents"] == ["notes.txt"]
+    (tree / "hr" / "reviews.txt").unlink()
+    pruned = cli_run([*args, "--prune"], embedder)
+    assert "removed 2 documents: hr/reviews.txt, notes.txt" in " ".join(pruned.output.split())
+    (tree / "handbook" / "bikes.md").unlink()
+    as_json = json.loads(cli_run([*args, "--prune", "--json"], embedder).stdout)
+    assert as_json["removed"] == 1 and as_json["removed_documents"] == ["handbook/bikes.md"]
+    assert as_json["orphaned"] == 0 and as_json["orphaned_documents"] == []
 
 
 def test_the_cli_refuses_a_named_file_it_cannot_read_and_a_missing_path_at_once(
