@@ -187,8 +187,8 @@ def _summary(report: IngestReport, console: Console) -> None:
         shown = _first_five(report.made_public)
         console.print(f"[yellow]{plural(len(report.made_public), 'document')} only some groups "
                       f"could read before {'is' if len(report.made_public) == 1 else 'are'} now "
-                      f"public: {escape(shown)}; if that was not meant, ingest again with "
-                      "--groups[/]")  # fmt: skip
+                      f"public: {escape(shown)}; if that was not meant, check --groups and the "
+                      ".hearth-groups.yaml rules, then ingest again[/]")  # fmt: skip
     if report.rehomed:
         document_id, previous = (escape(part) for part in report.rehomed[0])
         verb = "comes" if len(report.rehomed) == 1 else "come"

@@ -807,8 +807,27 @@ def test_a_run_that_makes_restricted_documents_public_says_so(tmp_path, tree, em
     assert again.exit_code == 0, again.output
     said = " ".join(again.output.split())
     assert "1 document only some groups could read before is now public: notes.txt" in said
+    assert "check --groups and the .hearth-groups.yaml rules, then ingest again" in said
     as_json = json.loads(cli_run([*args, "--groups", "hr", "--json"], embedder).stdout)
     assert as_json["made_public"] == []  # restricted to another group: not widened to public
+
+
+def test_a_sidecar_rule_that_makes_documents_public_points_at_the_rules(tmp_path, tree, embedder):
+    """A narrowed .hearth-groups.yaml rule, not a forgotten --groups, widened these: the
+    warning must send the operator to both."""
+    (tree / "hr" / "2024").mkdir()
+    (tree / "hr" / "2024" / "review.txt").write_text("Review 2024\n\nRaises were 3 percent.\n")
+    args = ["ingest", str(tree), "--data-dir", str(tmp_path / "data")]
+    assert cli_run(args, embedder).exit_code == 0
+    (tree / ".hearth-groups.yaml").write_text('"hr/*": [hr]\n')  # "hr/**" edited
+    again = cli_run(args, embedder)
+    assert again.exit_code == 0, again.output
+    said = " ".join(again.output.split())
+    assert (
+        "is now public: hr/2024/review.txt; if that was not meant, check --groups and the" in said
+    )
+    assert ".hearth-groups.yaml rules, then ingest again" in said
+    assert "ingest again with --groups" not in said
 
 
 def test_the_wiki_page_limit_is_an_option_read_from_the_env_file_and_checked(
