@@ -80,6 +80,17 @@ _MOMENT = re.compile(
     r"|immediately|night|morning|evening)\b)"
 )
 _PASSAGE_NUMBER = re.compile(r"(?i:\b(?:passages?|sources?|documents?)\s+\d+)")
+# "How many blankets were delivered?" asks for a count, which a date does not give ("a memo
+# sent on January 23, 2023"): for how many / how much, dates are not the figure.
+_COUNT = re.compile(r"\bhow\s+(?:many|much)\b", re.IGNORECASE)
+_MONTHS = r"January|February|March|April|May|June|July|August|September|October|November|December"
+_DATE = re.compile(
+    rf"\b(?:{_MONTHS})\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?(?:{_MONTHS})(?:,?\s+\d{{4}})?\b"
+    rf"|\b(?:{_MONTHS})(?:\s+\d{{4}})?\b"
+    r"|\b(?:in|since|from|until|by|of)\s+(?:1[0-9]|20)\d{2}\b"
+    r"|\b\d{4}-\d{2}-\d{2}\b",
+)
 
 
 def asks_for_figure(question: str) -> bool:
@@ -99,6 +110,8 @@ def answers_figure(answer: str, question: str) -> bool:
     hold ("the salary range for band E3 is competitive" only repeats "E3"), or for a "when"
     question a moment or a condition."""
     answer = _PASSAGE_NUMBER.sub(" ", answer)  # "according to passage 2" gives nothing
+    if _COUNT.search(question):
+        answer = _DATE.sub(" ", answer)
     asked = {m.group(0).casefold() for m in _FIGURE.finditer(question)}
     for pattern in (_FIGURE, _FIGURE_IN_WORDS):
         if any(m.group(0).casefold() not in asked for m in pattern.finditer(answer)):

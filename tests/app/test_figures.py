@@ -121,6 +121,12 @@ def test_a_sentence_that_gives_a_figure(text: str, gives: bool) -> None:
             False,
         ),
         ("In which months do the cycles begin?", "In the first month of the cycle.", False),
+        # a count is not a date
+        ("How many blankets were delivered?", "A fake memo was sent on January 23, 2023.", False),
+        ("How many blankets were delivered?", "The memo of 2 March 2023 lists 10,000.", True),
+        ("How much did the lease cost in 2024?", "It was signed in 2019.", False),
+        ("How many days of leave do I get?", "From 1 January, 27 days.", True),
+        ("When did the convoy leave?", "On January 23, 2023.", True),
     ],
 )
 def test_an_answer_that_gives_the_figure_asked_for(
