@@ -44,8 +44,14 @@ log = logging.getLogger(__name__)
 # - TOPIC_TERMS 2: the passage sentence that names the topic must share at least two of the
 #   claim's and the question's words; with fewer, no sentence is singled out and nothing is
 #   contradicted.
+# - PREDICATE_TERMS 4, PREDICATE_SHARE 0.25: a sentence with four or more words besides names,
+#   numbers and the question's words, of which the passage holds under a quarter, says
+#   something the passage does not, whatever names they share: capped at KEY_CAP (the
+#   embedder may still lift a true paraphrase).
 SUPPORTED = 0.5
 KEY_CAP = 0.3
+PREDICATE_TERMS = 4
+PREDICATE_SHARE = 0.25
 KEY_WEIGHT = 2.0
 NEARLY = 0.1
 MIN_CONTENT = 3
@@ -318,6 +324,13 @@ def _lexical(
     added = {t: w for t, w in s.weights.items() if t not in asked}
     if asked and added:
         score = min(score, _share(added, bag))
+    # What it says of them besides names and numbers: "All staff of Juniper Logistics adhere to
+    # the highest standards of professionalism and ethics" is not "Applies to all staff of
+    # Juniper Logistics", though the names, weighing double, make half its share.
+    plain = [t for t in added if t not in s.keys]
+    held = sum(t in bag for t in plain)
+    if len(plain) >= PREDICATE_TERMS and held < PREDICATE_SHARE * len(plain):
+        score = min(score, KEY_CAP)
     return (min(score, KEY_CAP) if missing else score), missing
 
 

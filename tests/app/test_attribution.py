@@ -532,3 +532,16 @@ def test_a_bare_name_is_a_claim_only_when_the_question_asks_for_one() -> None:
     assert markers(result.text) == [1] and not result.uncited
     named = attribute("It is Maria.", leave_passages(), question="Who approves leave?")
     assert named.unsupported == ["It is Maria."]
+
+
+def test_shared_names_do_not_carry_what_the_passage_never_says() -> None:
+    text = "Travel policy. Applies to all staff of Juniper Logistics. Book flights 14 days ahead."
+    invented = ("All staff of Juniper Logistics adhere to the highest standards of "
+                "professionalism and ethics.")  # fmt: skip
+    result = attribute(invented, [passage(1, text, title="Travel policy")],
+                       question="Summarise the travel policy.")  # fmt: skip
+    assert result.citations == [] and result.unsupported == [invented]
+    said = attribute("All staff of Juniper Logistics book flights 14 days ahead.",
+                     [passage(1, text, title="Travel policy")],
+                     question="Summarise the travel policy.")  # fmt: skip
+    assert markers(said.text) == [1]
