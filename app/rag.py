@@ -27,10 +27,8 @@ from index.search import Retrieval, RetrievalSettings, hybrid_search
 from index.terms import is_elliptical
 from index.types import Passage, Principal
 
-ABSTAIN_TEXT = (
-    "I don't know. Nothing in the documents you can read answers this; "
-    "the closest matches I found are listed as sources."
-)
+ABSTAIN_LEAD = "I don't know. Nothing in the documents you can read answers this"
+ABSTAIN_TEXT = f"{ABSTAIN_LEAD}; the closest matches I found are listed as sources."
 UNCITED_NOTE = "Some statements in this answer are not supported by the sources shown."
 # A short follow-up ("And outside the EU?") is measured on its own words: the conversation
 # before it only helps ranking, else an unrelated one would borrow its evidence. Its own words

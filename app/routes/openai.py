@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.engines import was_truncated
-from app.rag import Answer, Event, Question
+from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
@@ -116,6 +116,16 @@ def _extras(answer: Answer) -> dict[str, Any]:
     }
 
 
+def _chat_text(answer: Answer) -> str:
+    """The answer as a chat client shows it: such clients do not show `sources`, so an "I
+    don't know" names its closest matches in its text instead of pointing at them."""
+    titles = list(dict.fromkeys(source["title"] for source in answer.sources))[:3]
+    if answer.abstained_by != "retrieval" or not titles:
+        return answer.text
+    named = f"{ABSTAIN_LEAD}. The closest matches I found: {'; '.join(titles)}."
+    return answer.text.replace(ABSTAIN_TEXT, named, 1)
+
+
 def _finish_reason(answer: Answer) -> str:
     """OpenAI's "length" when the model's answer reached max_tokens (a client may ask for
     more), else "stop"."""
@@ -209,7 +219,7 @@ async def chat_completions(
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": answer.text},
+                    "message": {"role": "assistant", "content": _chat_text(answer)},
                     "finish_reason": _finish_reason(answer),
                 }
             ],
@@ -243,7 +253,7 @@ async def chat_completions(
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
                     if not drafts:
-                        yield chunk({"content": event.data.text})
+                        yield chunk({"content": _chat_text(event.data)})
                     elif event.data.quoted:  # the draft already streamed cannot be taken back
                         yield chunk({"content": f"\n\n{event.data.text}"})
                     usage = {"usage": _usage(event.data)} if include_usage else {}

@@ -199,3 +199,16 @@ def test_finish_reason_is_length_when_max_tokens_cut_the_answer(oai, model):
         model="scripted-model", messages=ask, max_tokens=3, extra_body={"retrieval": False}
     )
     assert plain.choices[0].finish_reason == "length"
+
+
+def test_an_i_dont_know_names_its_closest_matches_in_the_text(oai):
+    """Chat clients show the message, not `sources`: the refusal says where it looked."""
+    ask = [{"role": "user", "content": "Who won the football world cup?"}]
+    refused = oai.chat.completions.create(model="scripted-model", messages=ask)
+    text, titles = refused.choices[0].message.content, refused.model_extra["sources"]
+    assert refused.model_extra["abstained"] and titles
+    assert text.startswith("I don't know. Nothing in the documents you can read answers this.")
+    assert f"The closest matches I found: {titles[0]['title']}" in text
+    assert "listed as sources" not in text
+    chunks = list(oai.chat.completions.create(model="scripted-model", messages=ask, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
