@@ -107,6 +107,13 @@ function clearSources() {
   for (const old of ui.sources.querySelectorAll(".sources-question")) old.remove();
 }
 
+/** A source's retrieval score as a share of the best one's for this question: the raw fused
+ * score (0 to 2 and more, by settings) means nothing to a reader; "match 64%" does. */
+function matchLabel(exchange, score) {
+  const best = Math.max(...(exchange.sources || []).map((s) => (typeof s.score === "number" ? s.score : 0)));
+  return best > 0 ? "match " + Math.round((100 * score) / best) + "%" : "match 0%";
+}
+
 function sourceCard(exchange, source) {
   const citation = (exchange.citations || []).find((c) => c.marker === source.n);
   const meta = [];
@@ -114,7 +121,7 @@ function sourceCard(exchange, source) {
   if (source.page) meta.push("page " + source.page);
   if (source.modified) meta.push("modified " + formatDate(source.modified));
   if (source.revision) meta.push("revision " + source.revision);
-  if (typeof source.score === "number") meta.push("score " + source.score.toFixed(3));
+  if (typeof source.score === "number") meta.push(matchLabel(exchange, source.score));
   const snippet = el("blockquote", { class: "source-snippet" });
   highlightSnippet(snippet, String(source.snippet || ""), citation ? String(citation.span || "") : "");
   const exclude = el("input", { type: "checkbox", "data-document-id": source.document_id });
