@@ -19,6 +19,7 @@ import logging
 import os
 import queue
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -113,7 +114,14 @@ def export_onnx(folder: Path, target: Path) -> None:
     axes = {name: {0: "batch", 1: "sequence"} for name in (*_INPUTS, "token_embeddings")}
     temp = _atomic_target(target)
     try:
-        with torch.no_grad():
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer's notes on the model's Python branches and the exporter's on how opset
+            # 17 spells advanced indexing flooded the first `hearth serve` or `ingest` with
+            # warnings about nothing an operator can change (the vectors match torch's, tested)
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            warnings.filterwarnings(
+                "ignore", message=r"Exporting aten::\w+ operator .* in opset", category=UserWarning
+            )
             torch.onnx.export(
                 TokenEmbeddings(model),
                 tuple(sample[name] for name in _INPUTS),
@@ -129,6 +137,36 @@ def export_onnx(folder: Path, target: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
+class _QuantizerChatter(logging.Filter):
+    """Drops what onnxruntime's quantiser logs below ERROR on the root logger: "Please consider
+    to run pre-processing before quantization" and a line per tensor it leaves as it is."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or f"{os.sep}onnxruntime{os.sep}" not in (
+            record.pathname
+        )
+
+
+@contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    """The one-time quantisation without the quantiser's log lines. It logs through the root
+    logger (`logging.warning`), which also installs a stderr handler on a root logger that has
+    none yet; a NullHandler stands in meanwhile, so logging is left as it was found. A filter on
+    the root logger sees only records logged on it directly: other loggers are untouched."""
+    root = logging.getLogger()
+    chatter = _QuantizerChatter()
+    stand_in = logging.NullHandler() if not root.handlers else None
+    root.addFilter(chatter)
+    if stand_in is not None:
+        root.addHandler(stand_in)
+    try:
+        yield
+    finally:
+        root.removeFilter(chatter)
+        if stand_in is not None:
+            root.removeHandler(stand_in)
+
+
 def quantize_onnx(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of the MatMul weights, one scale per output channel
     (activations are quantised at run time)."""
@@ -136,13 +174,14 @@ def quantize_onnx(source: Path, target: Path) -> None:
 
     temp = _atomic_target(target)
     try:
-        quantize_dynamic(
-            str(source),
-            str(temp),
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"],
-            per_channel=True,  # per-tensor scales moved vectors ~5x more (cosine 0.87-0.97)
-        )
+        with _quiet_quantizer():
+            quantize_dynamic(
+                str(source),
+                str(temp),
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,  # per-tensor scales moved vectors ~5x more (cosine 0.87-0.97)
+            )
         os.replace(temp, target)
     finally:
         temp.unlink(missing_ok=True)
@@ -164,12 +203,13 @@ def ensure_onnx_model(folder: Path, fingerprint: str, backend: str, cache_dir: P
         log.warning("embedder cache %s is not writable; building in %s", cache_dir, fallback)
         home = fallback / home.name
     fp32 = home / "model.onnx"
-    if not fp32.is_file():
+    int8 = home / "model_int8.onnx"
+    if not fp32.is_file() or (backend != "onnx" and not int8.is_file()):
         log.info("building the ONNX embedder in %s (once)", home)
+    if not fp32.is_file():
         export_onnx(folder, fp32)
     if backend == "onnx":
         return fp32
-    int8 = home / "model_int8.onnx"
     if not int8.is_file():
         quantize_onnx(fp32, int8)
     return int8
