@@ -135,6 +135,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         sys.exit(2)
     settings = Settings(data_dir=data_dir, database_url=database_url)
     # Loaded here, not in uvicorn's lifespan: a bad model or store is one line, not a traceback.
+    # Said aloud: uvicorn's logging is not set up yet, and a first start builds the embedder.
+    click.echo("Loading the store and the models (a first start also prepares the embedder "
+               "once, ~10 s)…", err=True)  # fmt: skip
     try:
         services = load_services(settings)
     except HearthError as exc:

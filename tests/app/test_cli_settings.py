@@ -86,7 +86,9 @@ def test_a_configuration_error_at_serve_is_one_line(monkeypatch, services, setti
     monkeypatch.setenv("HEARTH_MODEL_PATH", str(settings.data_dir / "nonexistent.gguf"))
     result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 2
-    assert result.output == "error: the configured model file does not exist\n"
+    loading, error = result.output.splitlines()
+    assert loading.startswith("Loading the store and the models")
+    assert error == "error: the configured model file does not exist"
 
 
 def test_serve_loads_the_services_once(monkeypatch, services, settings):
