@@ -79,7 +79,13 @@ _ABOUT = re.compile(
     r"^\W*(?:the\s+|this\s+|each\s+)?(?:passages?|documents?|sources?|texts?)\b.{0,60}?\s"
     r"(?:(?:provides?|gives?|offers?|contains?)\s+(?:(?:some|more|additional|further|detailed)\s+)?"
     r"(?:information|details|an?\s+overview)\s+(?:about|on|of|regarding)"
-    r"|(?:is|are)\s+about|tells?\s+(?:you\s+)?about)\b",
+    r"|(?:is|are)\s+about|tells?\s+(?:you\s+)?about)\b"
+    # "The passage about employees in Berlin … is incorrect", "The passage is referring to
+    # …", "… is not applicable to the passage on …": a verdict on the passages, not from them
+    r"|^\W*(?:the\s+|this\s+|that\s+)(?:passages?|documents?|sources?|texts?)\b[^.!?]{0,200}?"
+    r"\b(?:is|are|was|were|seems?|appears?)\s+(?:not\s+)?(?:incorrect|wrong|correct|right"
+    r"|accurate|inaccurate|misleading|referring|talking|unclear|outdated|applicable"
+    r"|inapplicable|relevant|irrelevant)\b",
     re.IGNORECASE,
 )
 # "Who …?", "Which museum …?": a bare name answers it ("The answer is: Baiju."), where after

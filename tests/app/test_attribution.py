@@ -391,6 +391,21 @@ def test_a_sentence_about_the_passages_gets_no_marker_but_one_from_them_does() -
     assert not result.uncited and [c.marker for c in result.citations] == [1]
 
 
+@pytest.mark.parametrize(
+    "verdict",
+    [
+        "The passage about employees in Berlin getting 30 days of annual leave is incorrect.",
+        "The passage is referring to the 30 days of annual leave in the Berlin office.",
+        "The passage on staff receiving 30 days of annual leave is not applicable to the "
+        "passage on unused days that expire in March.",
+    ],
+)
+def test_a_verdict_on_the_passages_gets_no_marker(verdict: str) -> None:
+    result = attribute(f"{verdict} [2]", leave_passages(),
+                       question="How many days of annual leave in Berlin?")  # fmt: skip
+    assert result.text == verdict and result.citations == []
+
+
 LEASE = (
     "The lease of the Lisbon office has been extended until 2031.\n"
     "- Lisbon will take over the ground floor of the same building in early 2027."
