@@ -44,12 +44,14 @@ def user_turn(question: str, passages: Sequence[Passage]) -> str:
 
 
 # What the small model copies of the prompt's layout around its answer: label lines
-# ("Passage:", "Question: How long…?"), the fence, the closing instruction, and a preamble
-# ("To answer the question, I will provide a passage that contains the answer.").
+# ("Passage:", "Question: How long…?"), the fence, the closing instruction, a preamble
+# ("To answer the question, I will provide a passage that contains the answer.") and
+# "#### 300" lines (the worked-answer format of its training data).
 _ECHOED_LINE = re.compile(
     r"^\s*(?:(?:passages?|question|questions|context|sources?|answer)\s*:\s*"
     r"|question\s*:.*|passages\s*\(quoted documents.*|-{3,}\s*"
-    r"|using the passages above,?\s+answer\s*:.*)$",
+    r"|using the passages above,?\s+answer\s*:.*"
+    r"|#{2,}.*)$",  # "#### 300": a worked-answer marker it learned, or a heading
     re.IGNORECASE,
 )
 _LABEL = re.compile(r"^\s*(?:answer|passage\s*\[\d+\](?:\s*\([^)\n]*\))?)\s*:\s*", re.IGNORECASE)

@@ -22,6 +22,11 @@ ECHOED = [
         "Paris staff get 27 days.",
         id="passage label, fence and the closing instruction",
     ),
+    pytest.param(
+        "Andorra gets about 300 days per year of sunshine [1].\n#### 300 [1]",
+        "Andorra gets about 300 days per year of sunshine [1].",
+        id="a worked-answer marker",
+    ),
 ]  # fmt: skip
 
 
