@@ -377,7 +377,20 @@ def _clean(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
+# What a dropped template leaves of its brackets and separators: "Albedo ({{IPAc-en|…}})",
+# "Ayn Rand ({{IPAc-en|…}}; born Alisa Rosenbaum, {{OldStyleDate|…}} – March 6, 1982)".
+# Only after a space, so code ("f()") keeps its brackets.
+_HOLLOW_RES = (
+    (re.compile(r"(?<=\s)\(\s*(?:[;,]\s*)*\)"), ""),  # "Albedo ()"
+    (re.compile(r"(?<=\s)\(\s*(?:[;,]\s*)+"), "("),  # "(; born"
+    (re.compile(r"([;,])(?:\s*[;,])+"), r"\1"),  # "Rosenbaum, ; –"
+)
+
+
 def _tidy_line(line: str) -> str:
-    """Spaces collapsed; loose HTML cells (marked \\x1f by `tag` and `plain`) joined with " | "."""
+    """Spaces collapsed; loose HTML cells (marked \\x1f by `tag` and `plain`) joined with " | ";
+    brackets and separators left empty by dropped templates removed."""
+    for pattern, replacement in _HOLLOW_RES:
+        line = pattern.sub(replacement, line)
     first, *cells = (" ".join(cell.split()) for cell in line.split("\x1f"))
     return " | ".join([first, *cells] if first else cells)

@@ -650,3 +650,16 @@ def test_templates_that_show_text_keep_it(tmp_path: Path) -> None:
         "Country: Finland | Export: 16%\nExport: 19%\n\n"  # a code is not a name: left out
         "Its name is Lac Bleu (Blue Lake), As of 2020 400 m above the sea."
     )
+
+
+def test_brackets_a_dropped_template_leaves_empty_are_removed(tmp_path: Path) -> None:
+    doc = one_doc(
+        tmp_path,
+        "'''Ayn Rand''' ({{IPAc-en|ˈ|aɪ|n}}; born '''Alisa Rosenbaum''', "
+        "{{OldStyleDate|February 2|1905|January 20}} – March 6, 1982) was a writer.\n\n"
+        "'''Albedo''' ({{IPAc-en|æ|l|ˈ|b|iː|d|oʊ}}) is a measure. Call f() or g(x).",
+    )
+    assert doc.text == (
+        "Ayn Rand (born Alisa Rosenbaum, – March 6, 1982) was a writer.\n\n"
+        "Albedo is a measure. Call f() or g(x)."
+    )
