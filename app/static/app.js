@@ -31,6 +31,7 @@ const state = {
   shown: null, // the exchange whose sources are in the panel
   controller: null, // AbortController of the answer being streamed
   pendingAsk: null, // a question to send again after signing in
+  adopting: null, // finding the conversation the server stored for a stopped first answer
 };
 
 /** Say something to screen readers (the visually hidden status line). */
@@ -360,7 +361,10 @@ async function ask(question, exclude, titles) {
   let text = "";
   let paragraph = null;
   let finished = false;
+  let known = null; // set when this question starts a conversation: the ids the page knew
   try {
+    if (state.adopting) await state.adopting; // a follow-up goes to the stopped answer's chat
+    if (!state.conversationId) known = new Set(state.conversations.map((c) => c.id));
     const body = { question, stream: true, exclude_document_ids: exclude };
     if (state.conversationId) body.conversation_id = state.conversationId;
     const response = await request("POST", "/api/query", body, controller.signal);
@@ -394,6 +398,7 @@ async function ask(question, exclude, titles) {
   } catch (error) {
     if (error.name === "AbortError") {
       stopped(exchange, text);
+      if (known && !state.conversationId) adoptStoppedConversation(exchange, question, known);
     } else if (error instanceof ApiError && error.status === 401) {
       exchange.article.previousElementSibling.remove();
       exchange.article.remove();
@@ -427,6 +432,34 @@ function stopped(exchange, text) {
   if (state.shown === exchange) showSources(exchange);
   announce("Answer stopped.");
   refreshConversations();
+}
+
+/** A stopped answer gets no `done` event, so the page never learns its conversation id; the
+ * server still stores the exchange (once the model has stopped and the partial answer is
+ * attributed), in a new conversation titled with the question. Poll the list for it and adopt
+ * it, so the header, the list and a follow-up all use it. A follow-up asked meanwhile waits
+ * (see ask); New chat or opening another conversation abandons the search. */
+function adoptStoppedConversation(exchange, question, known) {
+  const title = Array.from(question.normalize("NFC").trim()).slice(0, 120).join("");
+  const movedOn = () => Boolean(state.conversationId) || !state.exchanges.includes(exchange);
+  const search = (async () => {
+    for (const wait of [100, 200, 300, 400, 500, 750, 1000, 1000, 1500, 1500, 2000]) {
+      await new Promise((resolve) => window.setTimeout(resolve, wait));
+      if (movedOn()) return;
+      await refreshConversations();
+      if (movedOn()) return;
+      const stored = state.conversations.find((c) => !known.has(c.id) && c.title === title);
+      if (stored) {
+        state.conversationId = stored.id;
+        renderConversations();
+        return;
+      }
+    }
+  })();
+  const done = search.finally(() => {
+    if (state.adopting === done) state.adopting = null;
+  });
+  state.adopting = done;
 }
 
 function failed(exchange, text, message) {

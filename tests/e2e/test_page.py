@@ -527,3 +527,48 @@ def test_screenshots(start_hearth, open_page, color_scheme):
     phone.wait_for_selector("#nav", state="visible")
     phone.wait_for_timeout(300)
     screenshot(phone, f"phone-{color_scheme}-conversations")
+
+
+@pytest.mark.parametrize("how", ["button", "Escape"])
+def test_stop_on_the_first_answer_keeps_its_conversation(start_hearth, open_page, how):
+    """The server stores a stopped first answer; the page must adopt that conversation (no
+    `done` event tells it the id), so the header, the list and a follow-up all use it."""
+
+    def answer(messages: list[dict[str, str]]) -> str:
+        if "Berlin" in messages[-1]["content"].split("answer:")[-1]:
+            return "Employees in Berlin get 30 days of annual leave."
+        return " ".join(f"word{i}" for i in range(100)) + "."
+
+    hearth = start_hearth(answer, delay=0.2)
+    page, watch = open_page(hearth)
+    first = ask(page, PARIS, wait=False)
+    page.wait_for_function(
+        "() => (document.querySelector('.answer-body.is-streaming') || {}).textContent"
+        "?.includes('word2')"
+    )
+    if how == "button":
+        page.click("#stop")
+    else:
+        page.keyboard.press("Escape")
+    first.locator(".badge-stopped").wait_for()
+    page.wait_for_function(
+        "() => document.getElementById('conversation-title').textContent === " + json.dumps(PARIS),
+        timeout=15_000,
+    )
+    assert page.is_visible("#conversation-actions")
+    assert page.is_visible("#rename-conversation") and page.is_visible("#delete-conversation")
+    assert page.locator("#conversation-list li").count() == 1
+    assert page.locator("#conversation-list button[aria-current='true']").count() == 1
+    assert "word2" in first.locator(".answer-body").inner_text()  # the partial answer stays
+
+    hearth.model.delay = 0
+    second = ask(page, "And in Berlin?")
+    assert "30 days" in second.inner_text()
+    conversations = hearth.services.conversations.list_for(owner_of(page))
+    assert len(conversations) == 1  # the follow-up did not start a second conversation
+    assert watch.queries[1]["conversation_id"] == conversations[0].id
+    stored = hearth.services.conversations.get(conversations[0].id, owner_of(page))
+    assert stored is not None
+    assert [m.role for m in stored.messages] == ["user", "assistant"] * 2
+    assert stored.messages[1].details["stopped"] is True
+    assert page.locator("#conversation-list li").count() == 1
