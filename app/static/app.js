@@ -150,8 +150,15 @@ function sourceCard(exchange, source) {
   return card;
 }
 
+/** The documents ticked on this answer's own source cards. pendingExclude also keeps what an
+ * earlier regeneration excluded (still excluded next time), but those are not among these
+ * sources, have no box here, and must not be counted on the button. */
+function tickedDocuments(exchange) {
+  return new Set(exchange.sources.map((s) => s.document_id).filter((id) => exchange.pendingExclude.has(id)));
+}
+
 function updateRegenerate(exchange) {
-  const count = exchange.pendingExclude.size;
+  const count = tickedDocuments(exchange).size;
   ui.regenerate.disabled = count === 0 || Boolean(state.controller);
   ui.regenerate.textContent = count
     ? "Regenerate without " + count + (count === 1 ? " source" : " sources")
@@ -704,7 +711,7 @@ function wire() {
   ui.scrim.addEventListener("click", closeDrawers);
   ui.regenerate.addEventListener("click", () => {
     const exchange = state.shown;
-    if (!exchange || !exchange.pendingExclude.size || state.controller) return;
+    if (!exchange || !tickedDocuments(exchange).size || state.controller) return;
     const exclude = Array.from(exchange.pendingExclude);
     const titles = exchange.sources.filter((s) => exchange.pendingExclude.has(s.document_id)).map((s) => s.title || s.document_id);
     const previous = exchange.exclude.filter((id) => !exchange.sources.some((s) => s.document_id === id));

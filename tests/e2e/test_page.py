@@ -572,3 +572,37 @@ def test_stop_on_the_first_answer_keeps_its_conversation(start_hearth, open_page
     assert [m.role for m in stored.messages] == ["user", "assistant"] * 2
     assert stored.messages[1].details["stopped"] is True
     assert page.locator("#conversation-list li").count() == 1
+
+
+def test_regenerate_counts_only_the_boxes_ticked_on_the_current_answer(start_hearth, open_page):
+    hearth = start_hearth(focus_ratio=0, abstain_threshold=0)  # the new answer has sources
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    page.locator("#source-list input[data-document-id='leave']").first.check()
+    assert page.inner_text("#regenerate") == "Regenerate without 1 source"
+    page.click("#regenerate")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.message-assistant .answer-meta').length === 2"
+    )
+    page.wait_for_selector("#ask:not([hidden])")
+    assert page.locator("#source-list .source").count() >= 1
+    assert page.locator("#source-list input:checked").count() == 0
+    assert page.inner_text("#regenerate") == "Regenerate without excluded sources"
+    assert page.is_disabled("#regenerate")
+    # Ticking one of the new answer's sources counts that one; the earlier exclusion still holds.
+    page.locator("#source-list input[data-document-id]").first.check()
+    assert page.inner_text("#regenerate") == "Regenerate without 1 source"
+    assert not page.is_disabled("#regenerate")
+    ticked = page.locator("#source-list input:checked").first.get_attribute("data-document-id")
+    page.click("#regenerate")
+    page.wait_for_function(
+        "() => document.querySelectorAll('.message-assistant .answer-meta').length === 3"
+    )
+    assert sorted(watch.queries[2]["exclude_document_ids"]) == sorted(["leave", ticked])
+    # Opening an earlier answer's sources shows its own count again.
+    page.locator(".message-assistant").first.locator(".answer-foot button").first.click()
+    checked = page.eval_on_selector_all(
+        "#source-list input:checked", "nodes => nodes.map(n => n.dataset.documentId)"
+    )
+    assert set(checked) == {"leave"}  # its passages, one document
+    assert page.inner_text("#regenerate") == "Regenerate without 1 source"
