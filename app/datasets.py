@@ -132,7 +132,9 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     if line.lstrip()[:1] in ("[", "{") and number == 1
                     else ""
                 )
-                raise DatasetError(f"{path}:{number}: not JSON ({exc.msg}){hint}") from None
+                # json's own wording may end in "at" ("Unterminated string starting at")
+                where = f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
+                raise DatasetError(f"{path}:{number}: not JSON ({where}){hint}") from None
             if not isinstance(item, dict):
                 raise DatasetError(f"{path}:{number}: each line must be a JSON object")
             yield number, item

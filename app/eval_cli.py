@@ -116,10 +116,14 @@ def _check_expected_documents(
         return
     examples = ", ".join(repr(d) for d in missing[:5]) + (", ..." if len(missing) > 5 else "")
     if len(missing) == len(expected):
+        what = (
+            f"the expected document {examples} is not" if len(expected) == 1
+            else f"none of the {len(expected)} expected documents is"
+        )  # fmt: skip
         raise HearthError(
-            f"none of the {plural(len(expected), 'expected document')} is in this index "
-            f"({examples}): did you ingest them into another --data-dir? Ids are paths under "
-            "the ingested folder (hr/leave.md) or site:page id for wiki pages"
+            f"{what} in this index{'' if len(expected) == 1 else f' ({examples})'}: did you "
+            "ingest them into another --data-dir? Ids are paths under the ingested folder "
+            "(hr/leave.md) or site:page id for wiki pages"
         )
     console.print(
         f"[yellow]warning:[/] {plural(len(missing), 'expected document')} of {len(expected)} "
@@ -170,10 +174,7 @@ def _share(value: float | None, part: int, whole: int) -> str:
 def print_report(report: EvalReport, console: Console) -> None:
     """The readable tables: retrieval, abstention by evidence, and answers when measured."""
     r = report.retrieval
-    table = Table(
-        title=f"Retrieval ({plural(r['questions'], 'answerable question')}, document-level)",
-        title_justify="left",
-    )
+    table = _table(f"Retrieval ({plural(r['questions'], 'answerable question')}, document-level)")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k in report.ks:
@@ -188,11 +189,11 @@ def print_report(report: EvalReport, console: Console) -> None:
 
     a = report.abstention
     if a["unanswerable"]:
-        table = Table(
-            title=f"Abstention by evidence alone ({a['unanswerable']} unanswerable, "
-            f"{a['answerable']} answerable; abstain when evidence < threshold)",
-            title_justify="left",
+        table = _table(
+            f"Abstention by evidence alone ({a['unanswerable']} unanswerable, "
+            f"{a['answerable']} answerable)"
         )
+        table.caption = "Hearth abstains when a question's evidence is below the threshold."
         table.add_column("threshold", justify="right")
         table.add_column("unanswerable abstained", justify="right")
         table.add_column("answerable wrongly abstained", justify="right")
@@ -210,10 +211,9 @@ def print_report(report: EvalReport, console: Console) -> None:
 
     s = report.answers
     if s is None:
+        _print_misses(report, console)
         return
-    table = Table(
-        title=f"Full answers ({plural(s['questions'], 'question')})", title_justify="left"
-    )
+    table = _table(f"Full answers ({plural(s['questions'], 'question')})")
     table.add_column("metric")
     table.add_column("value", justify="right")
     true_abstentions = s["abstained_unanswerable"]
@@ -249,6 +249,48 @@ def print_report(report: EvalReport, console: Console) -> None:
     for label, value in rows:
         table.add_row(label, value)
     console.print(table)
+    _print_misses(report, console)
+
+
+def _table(title: str) -> Table:
+    """A table whose title is not folded into the width of its two narrow columns."""
+    return Table(title=title, title_justify="left", min_width=len(title))
+
+
+MISSES_SHOWN = 10
+
+
+def _print_misses(report: EvalReport, console: Console) -> None:
+    """Which questions missed, by name (the --json file has every row): answerable ones whose
+    expected documents are not in the top k, and with answers, those wrongly refused."""
+    k, threshold = min(report.ks), report.settings.abstain_threshold
+    answerable = [row for row in report.rows if row.question.answerable]
+    unanswerable = [row for row in report.rows if not row.question.answerable]
+    groups = [(f"answerable, expected document not in the top {k}", [
+        row for row in answerable if not row.retrieval_figures([k]).get(f"hit@{k}", 1)
+    ])]  # fmt: skip
+    if report.answers is None:  # what the evidence alone would do at the threshold
+        groups += [
+            ("answerable, evidence below the threshold",
+             [row for row in answerable if row.evidence < threshold]),
+            ("unanswerable, evidence at or above the threshold",
+             [row for row in unanswerable if row.evidence >= threshold]),
+        ]  # fmt: skip
+    else:
+        groups += [
+            ("answerable, but abstained",
+             [row for row in answerable if row.answer is not None and row.answer.abstained]),
+            ("unanswerable, but answered",
+             [row for row in unanswerable if row.answer is not None and not row.answer.abstained]),
+        ]  # fmt: skip
+    for label, rows in groups:
+        if not rows:
+            continue
+        console.print(f"[bold]{label}[/] ({len(rows)}):")
+        for row in rows[:MISSES_SHOWN]:
+            console.print(f"  {escape(row.question.id)}: {escape(row.question.question)}")
+        if len(rows) > MISSES_SHOWN:
+            console.print(f"  … and {len(rows) - MISSES_SHOWN} more (see --json)")
 
 
 @contextmanager

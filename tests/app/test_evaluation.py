@@ -354,6 +354,14 @@ def test_questions_files_with_any_line_ending_read_line_by_line(
     assert [q.question for q in load_questions(path)] == ["One?", "Two?"]
 
 
+def test_a_line_that_is_not_json_is_named_with_its_column(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "One?"}\n{"question": "Two?\n')
+    with pytest.raises(DatasetError) as error:
+        load_questions(path)
+    assert str(error.value) == (f"{path}:2: not JSON (Unterminated string starting at column 14)")
+
+
 def test_stored_ids_are_safe_file_names() -> None:
     assert stored_id("12345") == "12345.txt"
     assert stored_id("Steam_engine#0") == "Steam_engine#0.txt"
@@ -686,7 +694,14 @@ def test_eval_names_expected_documents_the_index_lacks(
     all_wrong.write_text(json.dumps(typo) + "\n")
     refused = CliRunner().invoke(eval_command, [str(all_wrong), *args], obj=_obj())
     assert refused.exit_code == 2
-    assert "none of the 1 expected document is in this index" in refused.output
+    said = " ".join(refused.output.split())
+    assert "the expected document 'leave.md' is not in this index" in said
+    two_wrong = tmp_path / "two-wrong.jsonl"
+    other = typo | {"expected_documents": ["canteen.md", "leave.md"]}
+    two_wrong.write_text(json.dumps(other) + "\n")
+    refused = CliRunner().invoke(eval_command, [str(two_wrong), *args], obj=_obj())
+    said = " ".join(refused.output.split())
+    assert "none of the 2 expected documents is in this index ('canteen.md', 'leave.md')" in said
 
 
 def test_eval_checks_the_json_path_and_the_split_before_any_work(
@@ -872,3 +887,29 @@ def test_full_answers_on_corpus_keep_their_quality_floors(
     assert answers["model_cited_without_key_term"] <= MAX_CITED_WITHOUT_KEY_TERM, answers
     assert answers["abstention_recall"] >= MIN_UNANSWERABLE_ABSTAINED, answers
     assert answers["false_abstention_rate"] <= MAX_FALSE_ABSTENTIONS_WITH_ANSWERS, answers
+
+
+def test_eval_names_the_questions_it_missed(services, settings: Settings, tmp_path: Path) -> None:
+    """The tables give rates; which questions missed is what one fixes next."""
+    path = tmp_path / "q.jsonl"
+    questions = [
+        {"id": "wrong-doc", "question": "When does the canteen open?",
+         "expected_documents": ["bikes"], "answerable": True},
+        {"id": "right-doc", "question": "When does the canteen open?",
+         "expected_documents": ["canteen"], "answerable": True},
+        {"id": "far-away", "question": "What is the capital of Australia?",
+         "expected_documents": [], "answerable": False},
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(q) + "\n" for q in questions))
+    out = tmp_path / "eval.json"
+    args = [str(path), "--data-dir", str(settings.data_dir), "--k", "1", "--json", str(out)]
+    result = CliRunner().invoke(eval_command, args, obj=_obj())
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert ("answerable, expected document not in the top 1 (1): wrong-doc: When does the "
+            "canteen open?") in said  # fmt: skip
+    assert "right-doc:" not in said
+    rows = {row["id"]: row for row in json.loads(out.read_text())["rows"]}
+    refused = [i for i in ("wrong-doc", "right-doc") if rows[i]["below_threshold"]]
+    assert ("answerable, evidence below the threshold" in said) is bool(refused)
+    assert ("far-away:" in said) is (not rows["far-away"]["below_threshold"])
