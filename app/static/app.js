@@ -430,11 +430,14 @@ async function ask(question, exclude, titles) {
 
 function stopped(exchange, text) {
   exchange.body.classList.remove("is-streaming");
-  if (text) renderAnswer(exchange.body, text, null);
-  else setStatus(exchange, "Stopped before the answer began.");
   exchange.answer = { answer: text, stopped: true, abstained: false };
   badge(exchange, "stopped", "Stopped");
-  note(exchange, "stopped", "You stopped this answer; it may be incomplete.");
+  if (text) {
+    renderAnswer(exchange.body, text, null);
+    note(exchange, "stopped", "You stopped this answer; it may be incomplete.");
+  } else {
+    setStatus(exchange, "Stopped before the answer began."); // says it all: no second note
+  }
   answerFoot(exchange);
   if (state.shown === exchange) showSources(exchange);
   announce("Answer stopped.");

@@ -114,6 +114,7 @@ def test_stop_cancels_the_generation_on_the_server(start_hearth, open_page):
     assert hearth.model.tokens_streamed == streamed  # stopped growing
     assert streamed < 20  # well below the 100 it would have produced
     assert "word2" in answer.locator(".answer-body").inner_text()  # the partial answer stays
+    assert "may be incomplete" in answer.locator(".note-stopped").inner_text()
 
 
 def test_escape_stops_an_answer_from_the_keyboard(start_hearth, open_page):
@@ -606,3 +607,15 @@ def test_regenerate_counts_only_the_boxes_ticked_on_the_current_answer(start_hea
     )
     assert set(checked) == {"leave"}  # its passages, one document
     assert page.inner_text("#regenerate") == "Regenerate without 1 source"
+
+
+def test_a_stop_before_the_first_token_says_so_once(start_hearth, open_page):
+    hearth = start_hearth(delay=2.0)  # the first token is two seconds away
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS, wait=False)
+    answer.locator(".answer-status:has-text('Reading')").wait_for()  # sources came, no token
+    page.click("#stop")
+    answer.locator(".badge-stopped").wait_for()
+    assert answer.locator(".answer-body").inner_text() == "Stopped before the answer began."
+    assert answer.locator(".answer-note").count() == 0  # not also "it may be incomplete"
+    assert "may be incomplete" not in answer.inner_text()
