@@ -30,6 +30,19 @@ class Message:
     content: str
     details: dict[str, Any]
     created_at: str
+    rating: str | None = None  # the reader's own thumbs ("up"/"down") on an assistant message
+
+    def as_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "role": self.role,
+            "content": self.content,
+            "details": self.details,
+            "created_at": self.created_at,
+        }
+        if self.role == "assistant":
+            data["rating"] = self.rating
+        return data
 
 
 @dataclass(frozen=True)
@@ -46,7 +59,7 @@ class Conversation:
             "title": self.title,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
-            "messages": [m.__dict__ for m in self.messages],
+            "messages": [m.as_dict() for m in self.messages],
         }
 
 
@@ -83,6 +96,8 @@ class ConversationStore:
         return [Conversation(*row) for row in rows]
 
     def get(self, conversation_id: str, owner: str) -> Conversation | None:
+        """The owner's conversation with its messages, each assistant message carrying the
+        owner's own rating of it (feedback is keyed by message and owner: nobody else's)."""
         with self._db.transaction(write=False) as tx:
             row = tx.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations"
@@ -96,12 +111,23 @@ class ConversationStore:
                 f" WHERE conversation_id = ? ORDER BY created_at, {self._db.order_column}",
                 (conversation_id,),
             ).fetchall()
+            ratings = dict(
+                tx.execute(
+                    "SELECT f.message_id, f.rating FROM feedback f"
+                    " JOIN messages m ON m.id = f.message_id"
+                    " WHERE m.conversation_id = ? AND f.owner = ?",
+                    (conversation_id, owner),
+                ).fetchall()
+            )
         return Conversation(
             row[0],
             row[1],
             row[2],
             row[3],
-            messages=tuple(Message(m[0], m[1], m[2], json.loads(m[3]), m[4]) for m in messages),
+            messages=tuple(
+                Message(m[0], m[1], m[2], json.loads(m[3]), m[4], ratings.get(m[0]))
+                for m in messages
+            ),
         )
 
     def history(self, conversation_id: str, owner: str, limit: int) -> list[tuple[str, str]]:

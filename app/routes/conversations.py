@@ -30,6 +30,8 @@ def list_conversations(principal: PrincipalDep, services: ServicesDep) -> dict[s
 def get_conversation(
     conversation_id: str, principal: PrincipalDep, services: ServicesDep
 ) -> dict[str, Any]:
+    """The conversation and its messages; each assistant message carries `rating`, the
+    caller's own thumbs on it ("up", "down" or null), so a reopened page shows it."""
     conversation = services.conversations.get(conversation_id, principal.user)
     if conversation is None:
         raise NotFoundError("conversation not found")

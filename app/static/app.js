@@ -308,10 +308,15 @@ function feedbackControls(exchange) {
     el("label", { for: commentId, class: "small", text: "Tell us more (optional)" }), comment,
     el("div", { class: "comment-row" }, el("button", { type: "submit", class: "button button-small", text: "Send comment" }), thanks));
   let rating = null;
-  const rate = async (value, button) => {
+  const press = (value) => {
     rating = value;
     up.setAttribute("aria-pressed", String(value === "up"));
     down.setAttribute("aria-pressed", String(value === "down"));
+  };
+  const stored = exchange.answer && exchange.answer.rating; // a reopened conversation's
+  if (stored === "up" || stored === "down") press(stored);
+  const rate = async (value, button) => {
+    press(value);
     try {
       await api("POST", "/api/messages/" + encodeURIComponent(exchange.messageId) + "/feedback", { rating: value, comment: comment.value });
       thanks.textContent = "Thanks, your rating was saved.";
@@ -549,7 +554,7 @@ async function openConversation(id) {
     const details = message.details || {};
     const exchange = newExchange(question, [], []);
     exchange.sources = Array.isArray(details.sources) ? details.sources : [];
-    finish(exchange, { ...details, answer: message.content, message_id: message.id });
+    finish(exchange, { ...details, answer: message.content, message_id: message.id, rating: message.rating });
     last = exchange;
   }
   if (last) showSources(last);

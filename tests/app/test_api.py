@@ -347,3 +347,55 @@ def test_a_short_follow_up_refused_says_how_to_ask_it(client, model):
     history = [m["content"] for m in model.prompts[-1] if m["role"] == "assistant"]
     assert any(c.startswith("I don't know") for c in history)  # the refusal, in the history
     assert history and all("follow-up" not in content for content in history)
+
+
+def test_a_conversation_brings_back_the_callers_own_ratings(client, services, hr_key):
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    bob = {"Authorization": f"Bearer {services.keys.create('bob', 'hr')[0]}"}
+    first = client.post(
+        "/api/query", json={"question": "canteen opening hours"}, headers=alice
+    ).json()
+    conversation_id = first["conversation_id"]
+    second = client.post(
+        "/api/query",
+        json={"question": "bike scheme refund", "conversation_id": conversation_id},
+        headers=alice,
+    ).json()
+    path = f"/api/conversations/{conversation_id}"
+
+    def ratings(headers: dict[str, str]) -> dict[str, str | None]:
+        messages = client.get(path, headers=headers).json()["messages"]
+        assert all("rating" not in m for m in messages if m["role"] == "user")
+        return {m["id"]: m["rating"] for m in messages if m["role"] == "assistant"}
+
+    assert ratings(alice) == {first["message_id"]: None, second["message_id"]: None}
+    client.post(
+        f"/api/messages/{first['message_id']}/feedback", json={"rating": "up"}, headers=alice
+    )
+    assert ratings(alice) == {first["message_id"]: "up", second["message_id"]: None}
+    client.post(
+        f"/api/messages/{first['message_id']}/feedback", json={"rating": "down"}, headers=alice
+    )
+    assert ratings(alice) == {first["message_id"]: "down", second["message_id"]: None}
+    export = client.get(f"{path}/export", headers=alice).json()
+    assert [m.get("rating") for m in export["messages"]] == [None, "down", None, None]
+
+    # Bob sees neither Alice's conversation nor her rating, and cannot change it.
+    assert client.get(path, headers=bob).status_code == 404
+    assert client.get(path, headers=SESSION).status_code == 404
+    refused = client.post(
+        f"/api/messages/{second['message_id']}/feedback", json={"rating": "up"}, headers=bob
+    )
+    assert refused.status_code == 404
+    own = client.post("/api/query", json={"question": "canteen opening hours"}, headers=bob).json()
+    bob_view = client.get(f"/api/conversations/{own['conversation_id']}", headers=bob).json()
+    assert [m["rating"] for m in bob_view["messages"] if m["role"] == "assistant"] == [None]
+    # Feedback is keyed by (message, owner): a row by someone else on Alice's message (none can
+    # be written through the API today) is still not shown to her as her rating.
+    with services.conversations._db.transaction(write=True) as tx:
+        tx.execute(
+            "INSERT INTO feedback(id, message_id, owner, rating, comment, created_at)"
+            " VALUES ('stray', ?, 'bob', 'up', '', '2024-01-01T00:00:00+00:00')",
+            (second["message_id"],),
+        )
+    assert ratings(alice) == {first["message_id"]: "down", second["message_id"]: None}

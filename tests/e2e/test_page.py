@@ -619,3 +619,28 @@ def test_a_stop_before_the_first_token_says_so_once(start_hearth, open_page):
     assert answer.locator(".answer-body").inner_text() == "Stopped before the answer began."
     assert answer.locator(".answer-note").count() == 0  # not also "it may be incomplete"
     assert "may be incomplete" not in answer.inner_text()
+
+
+def test_a_rating_is_shown_again_when_the_conversation_is_reopened(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS)
+    answer.get_by_role("button", name="Helpful", exact=True).click()
+    answer.locator(".thanks:has-text('rating was saved')").wait_for()
+    page.reload()
+    page.wait_for_selector("html[data-ready='true']")
+    page.click("#conversation-list button")
+    reopened = page.locator(".message-assistant").first
+    reopened.locator(".feedback").wait_for()
+    helpful = reopened.get_by_role("button", name="Helpful", exact=True)
+    not_helpful = reopened.get_by_role("button", name="Not helpful")
+    assert helpful.get_attribute("aria-pressed") == "true"
+    assert not_helpful.get_attribute("aria-pressed") == "false"
+    # Changing it from the reopened page replaces the stored rating.
+    not_helpful.click()
+    reopened.locator(".thanks:has-text('rating was saved')").wait_for()
+    assert helpful.get_attribute("aria-pressed") == "false"
+    owner = owner_of(page)
+    conversation = hearth.services.conversations.list_for(owner)[0]
+    stored = hearth.services.conversations.get(conversation.id, owner)
+    assert stored is not None and stored.messages[-1].rating == "down"
