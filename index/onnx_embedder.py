@@ -14,6 +14,7 @@ Pooling (mean or CLS) [-> Normalize] are supported; anything else is refused wit
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -187,13 +188,34 @@ def quantize_onnx(source: Path, target: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
+# Files whose change changes the vectors, besides those the model id already covers.
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*/config.json")
+
+
+def weights_stamp(folder: Path) -> str:
+    """A short digest of the model's weight files (name, size, modification time) and its
+    module configs (pooling, normalisation): the ONNX cache is keyed by it too, so a model
+    fine-tuned or updated in place is exported again instead of served from the old export
+    (the model id names the folder and hashes its JSON configs, not its weights)."""
+    digest = hashlib.sha256()
+    found = sorted({path for pattern in _WEIGHT_PATTERNS for path in folder.glob(pattern)})
+    for path in found:
+        status = path.stat()
+        digest.update(f"{path.relative_to(folder)}:{status.st_size}:{status.st_mtime_ns};".encode())
+        if path.suffix == ".json":
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def ensure_onnx_model(folder: Path, fingerprint: str, backend: str, cache_dir: Path) -> Path:
-    """The ONNX file for `backend`, built from `folder` on first use (a few seconds).
+    """The ONNX file for `backend`, built from `folder` on first use (a few seconds), in a cache
+    folder named by the model id and `weights_stamp`.
 
     An unwritable cache folder (a read-only home in a container) falls back to the temp folder,
     so the service still starts; it then rebuilds once per machine boot.
     """
-    home = cache_dir / fingerprint.replace("@", "-").replace("/", "_")
+    name = fingerprint.replace("@", "-").replace("/", "_")
+    home = cache_dir / f"{name}-{weights_stamp(folder)}"
     try:
         home.mkdir(parents=True, exist_ok=True)
         probe = tempfile.NamedTemporaryFile(dir=home)  # noqa: SIM115
