@@ -36,6 +36,7 @@ from index.errors import (
     ModelBusyError,
     NotFoundError,
     RateLimitedError,
+    StoreUnavailableError,
     UpstreamError,
 )
 from index.open_store import open_store
@@ -51,6 +52,7 @@ STATUS: dict[type[HearthError], int] = {
     AuthError: 401,
     RateLimitedError: 429,
     ModelBusyError: 503,
+    StoreUnavailableError: 503,
     ConfigurationError: 500,
 }
 
@@ -248,6 +250,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         headers = {}
         if isinstance(exc, ModelBusyError | RateLimitedError):
             headers["Retry-After"] = str(exc.retry_after)
+        if isinstance(exc, StoreUnavailableError):
+            headers["Retry-After"] = "5"
         if isinstance(exc, AuthError):
             headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(error_body(exc.code, exc.message), status_code=status, headers=headers)

@@ -29,6 +29,13 @@ class StoreError(HearthError):
     code = "store_error"
 
 
+class StoreUnavailableError(StoreError):
+    """The store's server cannot be reached (PostgreSQL down, or no connection free in time):
+    a 503 the caller may retry, and /readyz says so."""
+
+    code = "store_unavailable"
+
+
 class EmbedderMismatchError(StoreError):
     """The index was built with another embedder than the one configured."""
 

@@ -22,7 +22,7 @@ from psycopg import IsolationLevel
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index import pg_schema
-from index.errors import StoreError
+from index.errors import StoreError, StoreUnavailableError
 from index.pg_queries import (
     DENSE_SQL,
     EXACT_DENSE_SQL,
@@ -47,6 +47,7 @@ from index.write_rules import check_same_embedder, checked_embeddings
 log = logging.getLogger(__name__)
 
 DEFAULT_EF_SEARCH = 40
+READY_TIMEOUT_S = 2.0  # how long /readyz waits for a connection before saying "not ready"
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -93,6 +94,15 @@ class PostgresStore:
     def close(self) -> None:
         self._pool.close()
 
+    def reachable(self) -> bool:
+        """A `SELECT 1` within READY_TIMEOUT_S (not the pool's full wait)."""
+        try:
+            with self._pool.connection(timeout=READY_TIMEOUT_S) as conn:
+                conn.execute("SELECT 1")
+        except (PoolTimeout, psycopg.Error):
+            return False
+        return True
+
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[psycopg.Cursor[Any]]:
         try:
@@ -109,9 +119,12 @@ class PostgresStore:
                         )
                     yield cur
         except PoolTimeout:
-            raise StoreError("no connection to the PostgreSQL store became free") from None
+            raise StoreUnavailableError(
+                f"no connection to the PostgreSQL store within {self._timeout:.0f} s: is it "
+                "running and reachable?"
+            ) from None
         except psycopg.OperationalError as exc:
-            raise StoreError(f"the PostgreSQL store failed: {first_line(exc)}") from None
+            raise StoreUnavailableError(f"the PostgreSQL store failed: {first_line(exc)}") from None
 
     @contextmanager
     def service_transaction(self) -> Iterator[psycopg.Cursor[Any]]:
@@ -124,9 +137,12 @@ class PostgresStore:
                 with conn.transaction(), conn.cursor() as cur:
                     yield cur
         except PoolTimeout:
-            raise StoreError("no connection to the PostgreSQL store became free") from None
+            raise StoreUnavailableError(
+                f"no connection to the PostgreSQL store within {self._timeout:.0f} s: is it "
+                "running and reachable?"
+            ) from None
         except psycopg.OperationalError as exc:
-            raise StoreError(f"the PostgreSQL store failed: {first_line(exc)}") from None
+            raise StoreUnavailableError(f"the PostgreSQL store failed: {first_line(exc)}") from None
 
     def _read(self) -> Any:
         return self._transaction(write=False)

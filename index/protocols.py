@@ -152,4 +152,9 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, object]: ...
 
+    def reachable(self) -> bool:
+        """Whether the store answers now, quickly (for /readyz): a database server may go
+        down while the service runs."""
+        ...
+
     def close(self) -> None: ...

@@ -129,6 +129,10 @@ class SQLiteStore:
         with self._lock:
             self._conn.close()
 
+    def reachable(self) -> bool:
+        """A file in the data folder: there is no server to lose."""
+        return True
+
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One IMMEDIATE transaction: all of it commits, or none of it does."""

@@ -27,12 +27,16 @@ class Readiness(BaseModel):
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Models or store still loading."}},
+    responses={503: {"model": Readiness, "description": "Loading, or the store is down."}},
 )
 def readyz(request: Request) -> Response:
-    """200 once models and store are loaded; 503 before."""
-    if getattr(request.app.state, "services", None) is None:
+    """200 once models and store are loaded and the store answers; 503 before, and while a
+    database server cannot be reached (a load balancer then sends no traffic here)."""
+    services = getattr(request.app.state, "services", None)
+    if services is None:
         return JSONResponse({"status": "starting"}, status_code=503)
+    if not services.store.reachable():
+        return JSONResponse({"status": "store unreachable"}, status_code=503)
     return JSONResponse({"status": "ready"})
 
 

@@ -399,3 +399,19 @@ def test_a_conversation_brings_back_the_callers_own_ratings(client, services, hr
             (second["message_id"],),
         )
     assert ratings(alice) == {first["message_id"]: "down", second["message_id"]: None}
+
+
+def test_a_store_that_cannot_be_reached_is_a_503_and_not_ready(client, services, monkeypatch):
+    from index.errors import StoreUnavailableError
+
+    assert client.get("/readyz").json() == {"status": "ready"}
+    monkeypatch.setattr(services.store, "reachable", lambda: False)
+    assert client.get("/readyz").status_code == 503  # a load balancer sends nothing here
+
+    def down(*args, **kwargs):
+        raise StoreUnavailableError("the PostgreSQL store failed: connection refused")
+
+    monkeypatch.setattr(services.store, "dense_search", down)
+    response = client.post("/api/search", json={"query": "canteen"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
+    assert response.json()["error"]["code"] == "store_unavailable"

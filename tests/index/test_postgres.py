@@ -346,3 +346,34 @@ def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path):
         PostgresStore(url, timeout=2)
     assert "s3cret-pw" not in caught.value.message
     assert "PostgreSQL" in caught.value.message
+
+
+def test_a_database_that_stops_answering_is_unavailable_then_recovers(pg_server, pg_empty_url):
+    """PostgreSQL down while Hearth serves: a retryable StoreUnavailableError (a 503), never a
+    30 s wait ending in a 400, and `reachable` (for /readyz) says so within seconds."""
+    from index.errors import StoreUnavailableError
+
+    store = PostgresStore(pg_empty_url, timeout=2)
+    name = psycopg.conninfo.conninfo_to_dict(pg_empty_url)["dbname"]
+    admin = pg_server.get_uri()
+    try:
+        assert store.reachable()
+        with psycopg.connect(admin, autocommit=True) as conn:  # as if the server went away
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = %s AND pid <> pg_backend_pid()", (name,))  # fmt: skip
+        started = time.monotonic()
+        assert not store.reachable()
+        with pytest.raises(StoreUnavailableError):
+            store.manifest()
+        assert time.monotonic() - started < 15
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        deadline = time.monotonic() + 20
+        while not store.reachable() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert store.reachable() and isinstance(store.manifest(), dict)  # no restart needed
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+        store.close()
