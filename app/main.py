@@ -90,7 +90,7 @@ def load_model(settings: Settings) -> Any:
     if settings.llm_url:
         from app.remote_engine import OpenAICompatChatModel
 
-        return OpenAICompatChatModel(
+        remote = OpenAICompatChatModel(
             settings.llm_url,
             api_key=settings.llm_api_key,
             model=settings.llm_model,
@@ -99,6 +99,14 @@ def load_model(settings: Settings) -> Any:
             license=settings.llm_license,
             queue_size=settings.queue_size,
         )
+        # Not fatal: the inference server may start after Hearth (compose, k8s).
+        problem = remote.problem()
+        if problem:
+            log.warning(
+                "the inference server at %s cannot answer yet: %s; answers fail until it does",
+                settings.llm_url, problem,
+            )  # fmt: skip
+        return remote
     from app.engines import LlamaCppChatModel, bundled_gguf_path
 
     return LlamaCppChatModel(

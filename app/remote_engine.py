@@ -82,6 +82,21 @@ class OpenAICompatChatModel:
             trust_env=False,
         )
 
+    def problem(self) -> str | None:
+        """Why the server cannot answer now (None when it lists its models): asked at start,
+        so a wrong HEARTH_LLM_URL is named once in the log, not only in every answer's 502."""
+        try:
+            response = self._client.get(
+                f"{self.base_url}/models", timeout=min(self._timeout, _MODELS_TIMEOUT)
+            )
+        except httpx.HTTPError as exc:
+            return f"{_transport_error(exc).message} ({type(exc).__name__})"
+        if response.status_code == 404 and not self.base_url.endswith("/v1"):
+            return "it answered HTTP 404 for /models: an OpenAI-compatible URL usually ends in /v1"
+        if response.status_code >= 400:
+            return f"it answered HTTP {response.status_code} for /models"
+        return None
+
     @property
     def model_id(self) -> str:
         """The configured model name, else the first id the server lists (asked once)."""

@@ -144,6 +144,9 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path.strip("/").split("/")[0] == "nov1":  # a server whose API is under /v1
+            self._send(404, "text/plain", "not found")
+            return
         self._send(200, "application/json", json.dumps({"data": [{"id": "fake-model"}]}))
 
     def do_POST(self) -> None:
@@ -233,6 +236,22 @@ def test_the_servers_finish_reason_length_marks_the_stream_truncated(fake_server
     stream = engine.stream(CAPITAL, max_tokens=2)
     assert "".join(stream)
     assert was_truncated(stream) is truncated
+
+
+def test_a_url_that_cannot_answer_is_named_at_start(fake_server, monkeypatch, caplog):
+    assert OpenAICompatChatModel(f"{fake_server}/ok").problem() is None
+    nothing = OpenAICompatChatModel(f"http://127.0.0.1:{free_port()}/v1", timeout=5).problem()
+    assert nothing and "cannot be reached" in nothing
+    no_v1 = OpenAICompatChatModel(f"{fake_server}/nov1").problem()
+    assert no_v1 == "it answered HTTP 404 for /models: an OpenAI-compatible URL usually ends in /v1"
+    from app.main import load_model
+    from app.settings import Settings
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with caplog.at_level("WARNING"):
+        model = load_model(Settings(llm_url=url))  # not fatal: the server may start later
+    assert f"the inference server at {url} cannot answer yet" in caplog.text
+    model.close()
 
 
 def test_nothing_listening_is_503():
