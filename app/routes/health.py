@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -64,5 +65,18 @@ def info(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
         "documents": documents,
         "chunks": chunks,
         "last_ingest": manifest.get("last_ingest"),
-        "network": "Nothing leaves this machine: no third-party API, no telemetry.",
+        "network": network_note(services.model),
     }
+
+
+def network_note(model: object) -> str:
+    """What leaves the machine, said truthfully: with HEARTH_LLM_URL, questions and passages go
+    to the inference server the operator named (its host only: no path, no credentials)."""
+    url = getattr(model, "base_url", None)
+    if not isinstance(url, str):
+        return "Nothing leaves this machine: no third-party API, no telemetry."
+    host = urlsplit(url).hostname or "?"
+    return (
+        f"Questions and passages go to the inference server at {host}, which the operator "
+        "runs; no third-party API, no telemetry."
+    )

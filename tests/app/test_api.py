@@ -415,3 +415,12 @@ def test_a_store_that_cannot_be_reached_is_a_503_and_not_ready(client, services,
     response = client.post("/api/search", json={"query": "canteen"})
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
     assert response.json()["error"]["code"] == "store_unavailable"
+
+
+def test_info_says_truthfully_what_leaves_the_machine(client, services, monkeypatch):
+    assert client.get("/api/info").json()["network"].startswith("Nothing leaves this machine")
+    monkeypatch.setattr(services.model, "base_url", "https://user:secret@llm.internal:8443/v1",
+                        raising=False)  # fmt: skip
+    said = client.get("/api/info").json()["network"]
+    assert said.startswith("Questions and passages go to the inference server at llm.internal")
+    assert "secret" not in said and "Nothing leaves" not in said
