@@ -94,15 +94,21 @@ def test_citation_opens_the_sources_drawer_on_a_phone(start_hearth, open_page):
     assert not page.evaluate("document.getElementById('chat').inert")
 
 
+def wait_until_streamed(page, text: str) -> None:
+    """Wait until the answer being streamed shows `text`."""
+    page.wait_for_function(
+        "(text) => (document.querySelector('.answer-body.is-streaming') || {}).textContent"
+        "?.includes(text)",
+        arg=text,
+    )
+
+
 def test_stop_cancels_the_generation_on_the_server(start_hearth, open_page):
     long_answer = " ".join(f"word{i}" for i in range(100)) + "."
     hearth = start_hearth(long_answer, delay=0.2)
     page, _ = open_page(hearth)
     answer = ask(page, PARIS, wait=False)
-    page.wait_for_function(
-        "() => (document.querySelector('.answer-body.is-streaming') || {}).textContent"
-        "?.includes('word2')"
-    )
+    wait_until_streamed(page, "word2")
     screenshot(page, "desktop-light-streaming")
     page.click("#stop")
     answer.locator(".badge-stopped").wait_for()
@@ -307,12 +313,8 @@ def test_thumbs_feedback_is_stored(start_hearth, open_page):
     }  # fmt: skip
 
 
-def test_exclude_a_source_and_regenerate(start_hearth, open_page):
-    hearth = start_hearth()
-    page, watch = open_page(hearth)
-    ask(page, PARIS)
-    assert page.locator("#source-list .source").first.get_attribute("data-n") == "1"
-    assert page.is_disabled("#regenerate")
+def regenerate_without_leave(page) -> None:
+    """Tick the leave document's source, regenerate, and wait for the second answer."""
     page.locator("#source-list input[data-document-id='leave']").first.check()
     assert page.inner_text("#regenerate") == "Regenerate without 1 source"
     page.click("#regenerate")
@@ -320,6 +322,15 @@ def test_exclude_a_source_and_regenerate(start_hearth, open_page):
         "() => document.querySelectorAll('.message-assistant .answer-meta').length === 2"
     )
     page.wait_for_selector("#ask:not([hidden])")
+
+
+def test_exclude_a_source_and_regenerate(start_hearth, open_page):
+    hearth = start_hearth()
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    assert page.locator("#source-list .source").first.get_attribute("data-n") == "1"
+    assert page.is_disabled("#regenerate")
+    regenerate_without_leave(page)
     assert watch.queries[1]["exclude_document_ids"] == ["leave"]
     assert watch.queries[1]["question"] == PARIS
     assert watch.queries[1]["conversation_id"]
@@ -543,10 +554,7 @@ def test_stop_on_the_first_answer_keeps_its_conversation(start_hearth, open_page
     hearth = start_hearth(answer, delay=0.2)
     page, watch = open_page(hearth)
     first = ask(page, PARIS, wait=False)
-    page.wait_for_function(
-        "() => (document.querySelector('.answer-body.is-streaming') || {}).textContent"
-        "?.includes('word2')"
-    )
+    wait_until_streamed(page, "word2")
     if how == "button":
         page.click("#stop")
     else:
@@ -579,13 +587,7 @@ def test_regenerate_counts_only_the_boxes_ticked_on_the_current_answer(start_hea
     hearth = start_hearth(focus_ratio=0, abstain_threshold=0)  # the new answer has sources
     page, watch = open_page(hearth)
     ask(page, PARIS)
-    page.locator("#source-list input[data-document-id='leave']").first.check()
-    assert page.inner_text("#regenerate") == "Regenerate without 1 source"
-    page.click("#regenerate")
-    page.wait_for_function(
-        "() => document.querySelectorAll('.message-assistant .answer-meta').length === 2"
-    )
-    page.wait_for_selector("#ask:not([hidden])")
+    regenerate_without_leave(page)
     assert page.locator("#source-list .source").count() >= 1
     assert page.locator("#source-list input:checked").count() == 0
     assert page.inner_text("#regenerate") == "Regenerate without excluded sources"
