@@ -78,6 +78,33 @@ _TEXT_TEMPLATES = {
     "as of": 1,
 }
 _RANGE_WORDS = {"to", "-", "–", "and", "or", "by", "x", "×", "+/-", "±"}
+# Date templates of biographies and events show a date made of year|month|day: "Ayn Rand (born
+# …, {{OldStyleDate|February 2|1905|January 20}} – March 6, 1982)" lost her birth date.
+# ("and age" forms show the first date; the age depends on today and is left out.)
+_DATE_TEMPLATES = frozenset({
+    "birth date", "death date", "birth date and age", "death date and age", "start date",
+    "end date", "start date and age", "dob", "bda", "dda",
+})  # fmt: skip
+_MONTH_NAMES = (
+    "January", "February", "March", "April", "May", "June", "July", "August", "September",
+    "October", "November", "December",
+)  # fmt: skip
+
+
+def _date_text(texts: list[str], month_first: bool) -> str:
+    """ "2 February 1905" ("February 2, 1905" with mf=yes) from year, month, day; "1905" or
+    "February 1905" from fewer; "" when the year is not a number."""
+    year, month, day = [*texts[:3], "", ""][:3]
+    if not year.isdigit():
+        return ""
+    if not (month.isdigit() and 1 <= int(month) <= 12):
+        return year
+    named = _MONTH_NAMES[int(month) - 1]
+    if not (day.isdigit() and 1 <= int(day) <= 31):
+        return f"{named} {year}"
+    return f"{named} {int(day)}, {year}" if month_first else f"{int(day)} {named} {year}"
+
+
 _LINK_TOKEN_RE = re.compile(r"\[\[|\]\]")
 _PLAIN_SUBS = [
     (re.compile(r"\[(?:https?:)?//[^\s\]]+\s*([^\]]*)\]"), r"\1"),  # [http://x label]
@@ -197,6 +224,8 @@ class _Renderer:
         """The text a reader sees of a template we know shows some ({{convert|10|km|mi}} shows
         "10 km (6.2 mi)": "10 km" is kept); any other template shows nothing here."""
         name = " ".join(str(node.name).replace("_", " ").split()).lower()
+        if name in _DATE_TEMPLATES or name == "oldstyledate":
+            return self._date(node, name)
         position = _TEXT_TEMPLATES.get(name)
         if position is None and name != "convert":
             return ""  # citations, infoboxes, navboxes: nothing rendered (they are most)
@@ -213,6 +242,16 @@ class _Renderer:
         if name.startswith("flag") and re.fullmatch(r"[A-Z]{2,3}", text):
             return ""  # {{flag|EE}} shows "Estonia": a country code we cannot expand
         return f"As of {text}" if name == "as of" else text
+
+    def _date(self, node: Template, name: str) -> str:
+        """The date a date template shows ({{birth date|1809|2|12}}: "12 February 1809";
+        {{OldStyleDate|February 2|1905|January 20}}: "February 2, 1905", the new-style date)."""
+        texts = [" ".join(self.render(p.value.nodes).split()) for p in node.params if not p.showkey]
+        if name == "oldstyledate":
+            return ", ".join(texts[:2]) if len(texts) >= 2 else ""
+        named = {str(p.name).strip().lower(): str(p.value).strip().lower() for p in node.params}
+        month_first = named.get("mf", "") in ("y", "yes")
+        return _date_text(texts, month_first)
 
     def link(self, target: str, label: str | None) -> str:
         target = target.strip()

@@ -656,10 +656,28 @@ def test_brackets_a_dropped_template_leaves_empty_are_removed(tmp_path: Path) ->
     doc = one_doc(
         tmp_path,
         "'''Ayn Rand''' ({{IPAc-en|ˈ|aɪ|n}}; born '''Alisa Rosenbaum''', "
-        "{{OldStyleDate|February 2|1905|January 20}} – March 6, 1982) was a writer.\n\n"
+        "{{efn|Her name in Russian.}} – March 6, 1982) was a writer.\n\n"
         "'''Albedo''' ({{IPAc-en|æ|l|ˈ|b|iː|d|oʊ}}) is a measure. Call f() or g(x).",
     )
     assert doc.text == (
         "Ayn Rand (born Alisa Rosenbaum, – March 6, 1982) was a writer.\n\n"
         "Albedo is a measure. Call f() or g(x)."
+    )
+
+
+def test_date_templates_show_their_date(tmp_path: Path) -> None:
+    """Biographies give their dates through templates; dropping them lost the birth date."""
+    doc = one_doc(
+        tmp_path,
+        "'''Ayn Rand''' (born '''Alisa Rosenbaum''', "
+        "{{OldStyleDate|February 2|1905|January 20}} – March 6, 1982) was a writer.\n\n"
+        "Lincoln was born on {{birth date|1809|2|12}} and died on "
+        "{{death date and age|mf=yes|1865|04|15|1809|02|12}}. The line opened in "
+        "{{Start date|1929|5}}; the club in {{start date and age|1929}}; "
+        "{{birth date|df=y|unknown}} is nothing.",
+    )
+    assert doc.text == (
+        "Ayn Rand (born Alisa Rosenbaum, February 2, 1905 – March 6, 1982) was a writer.\n\n"
+        "Lincoln was born on 12 February 1809 and died on April 15, 1865. The line opened in "
+        "May 1929; the club in 1929; is nothing."
     )
