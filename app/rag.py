@@ -283,7 +283,8 @@ class RagPipeline:
         answer.truncated = (
             was_truncated(tokens) and quoted is None and not answer.stopped and not answer.abstained
         )
-        answer.prompt_tokens, answer.completion_tokens = prompt_tokens, self.model.count_tokens(raw)
+        answer.prompt_tokens = prompt_tokens
+        answer.completion_tokens = self.model.count_tokens(drafted)  # all it wrote, echo too
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
         self._remember(principal, question, answer)
         yield Event("done", answer)

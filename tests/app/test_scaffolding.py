@@ -64,3 +64,16 @@ def test_an_echoing_answer_is_shown_without_the_echo_and_cited(client, model) ->
         "Employees in the Paris office get 27 days of annual leave each year [1]."
     )
     assert body["citations"] and not body["quoted"] and not body["uncited"]
+
+
+def test_usage_counts_all_the_model_wrote_echo_included(client, model) -> None:
+    model.answer = (
+        "Question: How many days of annual leave in Paris?\n"
+        "Employees in the Paris office get 27 days of annual leave each year."
+    )
+    body = client.post(
+        "/v1/chat/completions",
+        json={"messages": [{"role": "user", "content": "annual leave in Paris"}]},
+    ).json()
+    assert "Question:" not in body["choices"][0]["message"]["content"]
+    assert body["usage"]["completion_tokens"] == model.count_tokens(model.answer)
