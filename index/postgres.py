@@ -104,20 +104,11 @@ class PostgresStore:
         return True
 
     @contextmanager
-    def _transaction(self, *, write: bool) -> Iterator[psycopg.Cursor[Any]]:
+    def _unavailable(self) -> Iterator[None]:
+        """A database that cannot be reached, or no connection free in time: a retryable
+        StoreUnavailableError (a 503) with a one-line reason."""
         try:
-            with self._pool.connection() as conn:
-                conn.isolation_level = (
-                    IsolationLevel.READ_COMMITTED if write else IsolationLevel.REPEATABLE_READ
-                )
-                conn.read_only = not write
-                with conn.transaction(), conn.cursor() as cur:
-                    if write:
-                        cur.execute(
-                            "SELECT pg_advisory_xact_lock(%s, %s)",
-                            (pg_schema.LOCK_NAMESPACE, pg_schema.WRITE_LOCK),
-                        )
-                    yield cur
+            yield
         except PoolTimeout:
             raise StoreUnavailableError(
                 f"no connection to the PostgreSQL store within {self._timeout:.0f} s: is it "
@@ -127,22 +118,29 @@ class PostgresStore:
             raise StoreUnavailableError(f"the PostgreSQL store failed: {first_line(exc)}") from None
 
     @contextmanager
+    def _transaction(self, *, write: bool) -> Iterator[psycopg.Cursor[Any]]:
+        with self._unavailable(), self._pool.connection() as conn:
+            conn.isolation_level = (
+                IsolationLevel.READ_COMMITTED if write else IsolationLevel.REPEATABLE_READ
+            )
+            conn.read_only = not write
+            with conn.transaction(), conn.cursor() as cur:
+                if write:
+                    cur.execute(
+                        "SELECT pg_advisory_xact_lock(%s, %s)",
+                        (pg_schema.LOCK_NAMESPACE, pg_schema.WRITE_LOCK),
+                    )
+                yield cur
+
+    @contextmanager
     def service_transaction(self) -> Iterator[psycopg.Cursor[Any]]:
         """A read-write READ COMMITTED transaction without the writer lock, for the service's
         own tables (keys, conversations, feedback): they must not wait for an ingest."""
-        try:
-            with self._pool.connection() as conn:
-                conn.isolation_level = IsolationLevel.READ_COMMITTED
-                conn.read_only = False
-                with conn.transaction(), conn.cursor() as cur:
-                    yield cur
-        except PoolTimeout:
-            raise StoreUnavailableError(
-                f"no connection to the PostgreSQL store within {self._timeout:.0f} s: is it "
-                "running and reachable?"
-            ) from None
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailableError(f"the PostgreSQL store failed: {first_line(exc)}") from None
+        with self._unavailable(), self._pool.connection() as conn:
+            conn.isolation_level = IsolationLevel.READ_COMMITTED
+            conn.read_only = False
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
 
     def _read(self) -> Any:
         return self._transaction(write=False)
