@@ -22,9 +22,7 @@ import click
 from click.core import ParameterSource
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    Progress,
-)
+from rich.progress import Progress
 from rich.table import Table
 
 from app.datasets import (
@@ -43,6 +41,7 @@ from app.evaluation import (
     EvalReport,
     Retriever,
     evaluate,
+    hit_at_k,
     pipeline_retriever,
     search_retriever,
 )
@@ -267,7 +266,7 @@ def _print_misses(report: EvalReport, console: Console) -> None:
     answerable = [row for row in report.rows if row.question.answerable]
     unanswerable = [row for row in report.rows if not row.question.answerable]
     groups = [(f"answerable, expected document not in the top {k}", [
-        row for row in answerable if not row.retrieval_figures([k]).get(f"hit@{k}", 1)
+        row for row in answerable if not hit_at_k(row.ranked, row.question.expected_documents, k)
     ])]  # fmt: skip
     if report.answers is None:  # what the evidence alone would do at the threshold
         groups += [
@@ -295,13 +294,12 @@ def _print_misses(report: EvalReport, console: Console) -> None:
 
 @contextmanager
 def _closing(services: Services) -> Iterator[Services]:
+    from app.main import close_services
+
     try:
         yield services
     finally:
-        close = getattr(services.model, "close", None)
-        if close:
-            close()
-        services.store.close()
+        close_services(services)
 
 
 def _load_input(
