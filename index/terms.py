@@ -205,8 +205,7 @@ def term_overlap(terms: Sequence[str], texts: Sequence[str]) -> list[float]:
 # "And outside the EU?", "What about Berlin?", "How much is it for interns?": a follow-up that
 # leans on the question before it, by a cue that continues it or a word that points back.
 _CONTINUES = re.compile(
-    r"^\W*(?:and|or|but|also|what about|how about|what if|same for|is that|does that|"
-    r"what of|and what about|and how about)\b",
+    r"^\W*(?:and|or|but|also|what about|how about|what if|same for|is that|does that|what of)\b",
     re.IGNORECASE,
 )
 _POINTS_BACK = re.compile(r"\b(?:it|that|this|those|these|they|them|there|then)\b", re.IGNORECASE)

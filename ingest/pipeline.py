@@ -84,8 +84,8 @@ class IngestReport:
     seconds: float = 0.0
     vector_generation: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)  # files of types not read, by suffix
-    orphaned: int = 0  # stored documents of the folders read whose file is gone (no --prune)
-    orphaned_documents: list[str] = field(default_factory=list)  # their ids, kept until --prune
+    # ids of stored documents of the folders read whose file is gone: kept until --prune
+    orphaned_documents: list[str] = field(default_factory=list)
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
@@ -100,6 +100,10 @@ class IngestReport:
     # (path, why) of entries not read for safety or because they lead nowhere: broken links,
     # links out of the folder or to folders, FIFOs; taken for absent, as before
     left_out: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def orphaned(self) -> int:
+        return len(self.orphaned_documents)
 
     @property
     def ok(self) -> bool:
@@ -397,7 +401,6 @@ class Ingestor:
                     report.removed += self.store.delete_documents(gone)
                     report.removed_documents.extend(gone)
                 else:
-                    report.orphaned += len(gone)
                     report.orphaned_documents.extend(gone)
         finally:  # a given parser stays up, unless an interrupted run left files queued
             self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
