@@ -1,11 +1,13 @@
 """Wikitext -> plain-text `Section`s (one per heading) and category names.
 
 mwparserfromhell parses the wikitext; the renderer keeps what a reader sees (link labels, table
-cells, list items) and drops what they don't (templates, references, comments, images, and
-category links, which become metadata). Markup mwparserfromhell leaves as text (it gives up on
-e.g. HTML tables with unclosed `<td>`) goes through a regex renderer, which is also the fallback
-for a page it cannot parse at all; nested templates and links are resolved there in one stack
-scan each, so hostile nesting costs linear time.
+cells, list items, an infobox's fields) and drops what they don't (most templates, references,
+comments, images, and category links, which become metadata). An infobox becomes a section of
+its own, one "Field: value" line per field, before the text it stood in: facts a page gives
+only there ("Capital: Montgomery") can be found and quoted. Markup mwparserfromhell leaves as
+text (it gives up on e.g. HTML tables with unclosed `<td>`) goes through a regex renderer,
+which is also the fallback for a page it cannot parse at all; nested templates and links are
+resolved there in one stack scan each, so hostile nesting costs linear time.
 """
 
 from __future__ import annotations
@@ -77,6 +79,23 @@ _TEXT_TEMPLATES = {
     "quote": 1,
     "as of": 1,
 }
+# Templates that list their positional parameters ({{ubl|Paris|Berlin}}, {{plainlist|* a * b}}),
+# common in infobox fields.
+_LIST_TEMPLATES = frozenset({
+    "ubl", "unbulleted list", "plainlist", "plain list", "flatlist", "flat list", "hlist",
+    "bulleted list", "bull list", "collapsible list",
+})  # fmt: skip
+_INFOBOX_PREFIX = "infobox"
+# Infobox fields that show no fact: pictures, their captions and sizes, links to flag or seal
+# articles, layout switches. Matched against the field's name, lower-cased, without separators.
+_LAYOUT_FIELD_RE = re.compile(
+    r"image|caption|^alt|alt$|logo|map|flag|seal|coat|signature|pushpin|link|module|embed|"
+    r"size|upright|footnote|blank|class|style|^child$|onlysourced|^label\d|^data\d|^header\d"
+)
+_NOT_A_FACT_RE = re.compile(r"(?i).*\.(?:svg|png|jpe?g|gif|tiff?|webp)|\d+\s*px|yes|no|none")
+_FIELD_WORDS_RE = re.compile(  # word breaks in "LargestCity", "PCWater", "TZ1Where", "2010Pop"
+    r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"
+)
 _RANGE_WORDS = {"to", "-", "–", "and", "or", "by", "x", "×", "+/-", "±"}
 # Date templates of biographies and events show a date made of year|month|day: "Ayn Rand (born
 # …, {{OldStyleDate|February 2|1905|January 20}} – March 6, 1982)" lost her birth date.
@@ -156,6 +175,7 @@ class _Renderer:
     def __init__(self, site: _Site) -> None:
         self.site = site
         self.categories: list[str] = []
+        self.infoboxes: list[str] = []  # infoboxes met in the section being rendered
 
     def sections(self, nodes: list[Any]) -> tuple[tuple[Section, ...], list[str]]:
         groups: list[tuple[Heading | None, list[Any]]] = [(None, [])]
@@ -179,8 +199,11 @@ class _Renderer:
                     seen[anchor] = seen.get(anchor, 0) + 1
                     anchor += f"_{seen[anchor]}" if seen[anchor] > 1 else ""
             body = _clean(self.render(body_nodes))
+            path = tuple(n for _, n in stack if n)
+            boxes, self.infoboxes = [box for box in self.infoboxes if box], []
+            result += [Section(path, box, anchor) for box in boxes]
             if body:
-                result.append(Section(tuple(n for _, n in stack if n), body, anchor))
+                result.append(Section(path, body, anchor))
         return tuple(result), self.categories
 
     def render(self, nodes: list[Any]) -> str:
@@ -226,6 +249,14 @@ class _Renderer:
         name = " ".join(str(node.name).replace("_", " ").split()).lower()
         if name in _DATE_TEMPLATES or name == "oldstyledate":
             return self._date(node, name)
+        if name.startswith(_INFOBOX_PREFIX):
+            slot = len(self.infoboxes)  # an infobox nested in this one's fields comes after it
+            self.infoboxes.append("")
+            self.infoboxes[slot] = self.infobox(node)
+            return ""
+        if name in _LIST_TEMPLATES:
+            items = [self.render(p.value.nodes) for p in node.params if not p.showkey]
+            return ", ".join(_list_items("\n".join(items)))
         position = _TEXT_TEMPLATES.get(name)
         if position is None and name != "convert":
             return ""  # citations, infoboxes, navboxes: nothing rendered (they are most)
@@ -242,6 +273,25 @@ class _Renderer:
         if name.startswith("flag") and re.fullmatch(r"[A-Z]{2,3}", text):
             return ""  # {{flag|EE}} shows "Estonia": a country code we cannot expand
         return f"As of {text}" if name == "as of" else text
+
+    def infobox(self, node: Template) -> str:
+        """One "Field: value" line per field that states a fact: `|birth_place = [[Toronto]],
+        Canada` gives "Birth place: Toronto, Canada"; pictures, empty fields and layout switches
+        give nothing. A generic {{Infobox}}'s `labelN`/`dataN` pairs give "label: data"."""
+        named = {str(p.name).strip(): p.value for p in node.params if p.showkey}
+        lines: list[str] = []
+        for key, value in named.items():
+            label = _field_label(key)
+            numbered = re.fullmatch(r"label(\d+)", key)
+            if numbered and f"data{numbered.group(1)}" in named:
+                label = _field_text(self.render(value.nodes))
+                value = named[f"data{numbered.group(1)}"]
+            elif _LAYOUT_FIELD_RE.search(key.lower().replace("_", "").replace(" ", "")):
+                continue
+            text = _field_text(self.render(value.nodes))
+            if label and text and not _NOT_A_FACT_RE.fullmatch(text):
+                lines.append(f"{label}: {text}")
+        return "\n".join(lines)
 
     def _date(self, node: Template, name: str) -> str:
         """The date a date template shows ({{birth date|1809|2|12}}: "12 February 1809";
@@ -348,6 +398,28 @@ class _Renderer:
         for pattern, replacement in _PLAIN_SUBS[1:]:
             text = pattern.sub(replacement, text)
         return text
+
+
+def _field_label(key: str) -> str:
+    """An infobox field's name as a reader would write it: "LargestCity" and "largest_city"
+    give "Largest city"; "2010Pop" gives "2010 pop"; positional parameters give ""."""
+    if key.isdigit():
+        return ""
+    words = _FIELD_WORDS_RE.sub(" ", key.replace("_", " ")).split()
+    text = " ".join(word if word.isupper() and len(word) > 1 else word.lower() for word in words)
+    return text[:1].upper() + text[1:]
+
+
+def _field_text(rendered: str) -> str:
+    """An infobox value on one line: its lines and list items joined with ", "."""
+    return ", ".join(_list_items(_clean(rendered)))
+
+
+def _list_items(text: str) -> list[str]:
+    """The non-empty lines of `text`, list markers removed."""
+    lines = (" ".join(line.split()).removeprefix("- ") for line in text.split("\n"))
+    items = (line.strip().rstrip(",;").rstrip() for line in lines)
+    return [item for item in items if item and item != "-"]
 
 
 def _is_table_part(node: Any) -> bool:

@@ -158,9 +158,9 @@ def test_anchors_use_underscores_and_number_repeated_headings(tmp_path: Path) ->
 
 
 def test_templates_refs_comments_files_and_magic_words_are_removed(tmp_path: Path) -> None:
-    text = """{{Infobox office
+    text = """{{Navbox offices
 | name = Paris {{flag|France}}
-| staff = [[People|120]]
+| list1 = [[People|120]]
 }}
 The office opened in 2019.<ref name="a">{{cite web|url=http://x.example|title=Source}}</ref>
 It has a garden.<ref name="a"/> <!-- editor note: check this -->
@@ -681,3 +681,53 @@ def test_date_templates_show_their_date(tmp_path: Path) -> None:
         "Lincoln was born on 12 February 1809 and died on April 15, 1865. The line opened in "
         "May 1929; the club in 1929; is nothing."
     )
+
+
+def test_infobox_fields_become_a_section_before_the_text(tmp_path: Path) -> None:
+    """A page's infobox holds facts its prose may not repeat (birth place, capital): dropped
+    with the other templates, they could not be found. Pictures and layout fields stay out."""
+    doc = one_doc(
+        tmp_path,
+        "{{Infobox person\n| name = Allan Dwan\n| image = Allan Dwan 1920.jpg\n"
+        "| image_size = 220px\n| caption = Dwan in 1920\n| alt = A man in a hat\n"
+        "| birth_date = {{Birth date|df=yes|1885|4|3}}\n"
+        "| birth_place = [[Toronto]], Canada<ref>{{cite web|url=http://x.example}}</ref>\n"
+        "| occupation = Film director<br>Film producer<br />\n"
+        "| spouse = {{ubl|Pauline Bush (1915–1919)|Marie Shelton}}\n"
+        "| known_for = {{plainlist|\n* ''Robin Hood''\n* ''Heidi'',\n}}\n"
+        "| Flaglink = [[Flag of Canada|Flag]]\n| website = {{URL|dwan.example}}\n"
+        "| LargestCity = [[Toronto]]\n| 2010Pop = 4,858,979\n| module = \n| signature = \n"
+        "| years_active = \n}}\n"
+        "'''Allan Dwan''' was a director.\n== Career ==\nHe directed films.",
+        title="Allan Dwan",
+    )
+    assert [(s.heading_path, s.text) for s in doc.sections] == [
+        (
+            (),
+            "Name: Allan Dwan\nBirth date: 3 April 1885\nBirth place: Toronto, Canada\n"
+            "Occupation: Film director, Film producer\n"
+            "Spouse: Pauline Bush (1915–1919), Marie Shelton\nKnown for: Robin Hood, Heidi\n"
+            "Largest city: Toronto\n2010 pop: 4,858,979",
+        ),
+        ((), "Allan Dwan was a director."),
+        (("Career",), "He directed films."),
+    ]
+    assert_clean(doc)
+
+
+def test_generic_and_nested_infoboxes_keep_their_order_and_section(tmp_path: Path) -> None:
+    """{{Infobox}} names its rows with labelN/dataN; an infobox nested in another's field
+    follows it; one under a heading keeps that heading's path and anchor."""
+    doc = one_doc(
+        tmp_path,
+        "Intro.\n== Offices ==\n{{Infobox\n| label1 = Founded | data1 = 1990\n"
+        "| label2 = Empty label | header3 = Staff\n"
+        "| label4 = Head | data4 = {{Infobox person/child | name = Marta Ruiz }}\n}}\n"
+        "Paris and Berlin.",
+    )
+    assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
+        ((), None, "Intro."),
+        (("Offices",), "Offices", "Founded: 1990"),
+        (("Offices",), "Offices", "Name: Marta Ruiz"),
+        (("Offices",), "Offices", "Paris and Berlin."),
+    ]
