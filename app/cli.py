@@ -150,7 +150,9 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         app = create_app(settings, services=services)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        # proxy_headers off: uvicorn would otherwise replace a local proxy's address with its
+        # X-Forwarded-For client, and HEARTH_TRUSTED_PROXIES would never see the proxy
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
     finally:
         close_services(services)
 

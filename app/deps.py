@@ -80,7 +80,7 @@ def get_principal(
         return principal
     client = request.client.host if request.client else ""
     user = request.headers.get(settings.proxy_user_header, "").strip()
-    if user and client in settings.proxy_set():
+    if user and settings.is_trusted_proxy(client):
         groups = _proxy_groups(request.headers.get(settings.proxy_groups_header, ""))
         return Principal(user=f"proxy:{user[:200]}", groups=groups)
     if settings.require_auth:

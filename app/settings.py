@@ -3,6 +3,7 @@ README's settings table is checked against this class by a test."""
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -151,7 +152,9 @@ class Settings(BaseSettings):
     # Identity and privacy
     require_auth: bool = Field(False, description="Refuse anonymous callers (401).")
     trusted_proxies: str = Field(
-        "", description="Comma-separated proxy IPs whose identity headers are trusted."
+        "",
+        description="Comma-separated proxy IP addresses or networks (10.0.0.0/8) whose "
+        "identity headers are trusted.",
     )
     allowed_origins: str = Field(
         "",
@@ -182,6 +185,14 @@ class Settings(BaseSettings):
         parts.port  # noqa: B018 -- raises ValueError for a port that is not a number
         return value or None
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: str) -> str:
+        """Refused at start: a host name or a typo never matched, and single sign-on then
+        failed with a 401 that blamed the API key."""
+        _networks(value)
+        return value
+
     def license_set(self) -> frozenset[str]:
         """The allowed licences, normalised."""
         return frozenset(x.strip().lower() for x in self.allowed_licenses.split(",") if x.strip())
@@ -192,6 +203,26 @@ class Settings(BaseSettings):
             x.strip().lower().rstrip("/") for x in self.allowed_origins.split(",") if x.strip()
         )
 
-    def proxy_set(self) -> frozenset[str]:
-        """Addresses whose identity headers are trusted."""
-        return frozenset(x.strip() for x in self.trusted_proxies.split(",") if x.strip())
+    def is_trusted_proxy(self, host: str) -> bool:
+        """Whether a peer at `host` (an IP address) may assert who the caller is."""
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return False
+        return any(address in network for network in _networks(self.trusted_proxies))
+
+
+def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks a comma-separated list of addresses and CIDR networks names."""
+    networks = []
+    for item in (x.strip() for x in value.split(",")):
+        if not item:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{item!r} is not an IP address or network (write 10.0.0.5 or 10.0.0.0/8; "
+                "host names are not looked up)"
+            ) from None
+    return tuple(networks)

@@ -91,6 +91,7 @@ DUMP = (
     / "shared/eval/mediawiki/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
 )
 THREADS = 2
+BENCH_PEER = ("192.0.2.10", 50000)  # the in-process client's address, trusted as a proxy
 BASELINE_TTFT_S = 5.0  # canonical LlamaIndex pipeline, same models, measured on this machine
 BASELINE_PROMPT_TOKENS = 1300
 BASELINE_MS_PER_TOKEN = 3.7  # the prefill speed that baseline was measured at
@@ -343,7 +344,7 @@ def services_for(data_dir: Path, embedder: Any, engine: Any) -> Services:
     from app.main import load_services
     from app.settings import Settings
 
-    settings = Settings(data_dir=data_dir, threads=THREADS, trusted_proxies="testclient")
+    settings = Settings(data_dir=data_dir, threads=THREADS, trusted_proxies=BENCH_PEER[0])
     with (
         mock.patch("index.embedder.SentenceTransformerEmbedder", return_value=embedder),
         mock.patch("app.main.load_model", return_value=engine),
@@ -1443,9 +1444,11 @@ def setup(stack: contextlib.ExitStack, root: Path, max_tokens: int) -> Context:
     services128 = services_for(root / "chunks128", embedder, model)
     for s in (services, services128):
         stack.callback(s.store.close)
-    client = stack.enter_context(TestClient(create_app(services.rag.settings, services=services)))
+    client = stack.enter_context(
+        TestClient(create_app(services.rag.settings, services=services), client=BENCH_PEER)
+    )
     client128 = stack.enter_context(
-        TestClient(create_app(services128.rag.settings, services=services128))
+        TestClient(create_app(services128.rag.settings, services=services128), client=BENCH_PEER)
     )
     return Context(
         root / "chunks200", max_tokens, engine, model, services, client, services128, client128

@@ -11,6 +11,9 @@ import numpy as np
 from index.protocols import Vectors
 
 _WORD = re.compile(r"\w+")
+# The address in-process test clients connect from (TEST-NET-1), trusted as a proxy where a
+# test says so.
+PEER = ("192.0.2.10", 50000)
 
 
 class HashEmbedder:

@@ -41,7 +41,7 @@ def same_origin(request: Request, settings: SettingsDep) -> None:
     host = _host_of(origin.strip())
     own = {request.headers.get("host", "").lower()}
     client = request.client.host if request.client else ""
-    if client in settings.proxy_set():
+    if settings.is_trusted_proxy(client):
         own.add(request.headers.get("x-forwarded-host", "").split(",")[0].strip().lower())
     if host is None or host not in own - {""}:
         raise HTTPException(403, "cross-origin request refused")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from fakes import HashEmbedder, ScriptedChatModel
+from fakes import PEER, HashEmbedder, ScriptedChatModel
 from fastapi.testclient import TestClient
 
 from app.main import build_services, create_app
@@ -67,7 +67,7 @@ def services(settings: Settings, model: ScriptedChatModel):
 
 @pytest.fixture
 def client(settings: Settings, services) -> TestClient:
-    with TestClient(create_app(settings, services=services)) as test_client:
+    with TestClient(create_app(settings, services=services), client=PEER) as test_client:
         yield test_client
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fakes import ScriptedChatModel
+from fakes import PEER, ScriptedChatModel
 
 from index.errors import ModelBusyError
 
@@ -128,7 +128,7 @@ def test_proxy_headers_only_count_from_trusted_proxies(client, settings):
     headers = {"X-Forwarded-User": "carol", "X-Forwarded-Groups": "HR, bad group!"}
     untrusted = client.post("/api/search", json={"query": "salary band"}, headers=headers).json()
     assert all(p["document_id"] != "salaries" for p in untrusted["passages"])
-    settings.trusted_proxies = "testclient"
+    settings.trusted_proxies = PEER[0]
     trusted = client.post("/api/search", json={"query": "salary band"}, headers=headers).json()
     assert trusted["passages"][0]["document_id"] == "salaries"
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import socket
 import sys
+import threading
+import time
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
 from fakes import HashEmbedder
 from fastapi.testclient import TestClient
@@ -141,3 +146,50 @@ def test_serve_closes_its_services_on_sigterm(monkeypatch, services, settings):
     finally:
         signal.signal(signal.SIGTERM, before)
     assert result.exit_code == 143 and closed == [services]
+
+
+def test_serve_trusts_the_proxy_in_front_not_its_x_forwarded_for(monkeypatch, services, settings):
+    """uvicorn's proxy_headers default replaced a local proxy's address with the client that
+    X-Forwarded-For names (nginx sends it), so every single-sign-on user was refused."""
+    monkeypatch.setattr("app.main.load_services", lambda s: services)
+    monkeypatch.setenv("HEARTH_TRUSTED_PROXIES", "127.0.0.0/8")
+    found = []
+
+    def run(app, **kwargs):  # the real server, with the options `hearth serve` gives it
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            kwargs["port"] = probe.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, **{**kwargs, "log_level": "warning"}))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        while not server.started and thread.is_alive():
+            time.sleep(0.02)
+        headers = {
+            "X-Forwarded-User": "carol",
+            "X-Forwarded-Groups": "hr",
+            "X-Forwarded-For": "203.0.113.9",
+        }
+        url = f"http://127.0.0.1:{kwargs['port']}/api/search"
+        found.append(httpx.post(url, json={"query": "salary band"}, headers=headers).json())
+        server.should_exit = True
+        thread.join(10)
+
+    monkeypatch.setattr("uvicorn.run", run)
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert found[0]["passages"][0]["document_id"] == "salaries"
+
+
+@pytest.mark.parametrize("value", ["proxy.internal", "10.0.0.0/33", "10.0.0.5, nginx"])
+def test_trusted_proxies_must_be_addresses_or_networks(value):
+    with pytest.raises(ValueError, match="is not an IP address or network"):
+        Settings(trusted_proxies=value)
+
+
+def test_trusted_proxies_accept_networks():
+    settings = Settings(trusted_proxies="10.0.0.0/8, 192.0.2.7 ,::1")
+    assert settings.is_trusted_proxy("10.20.30.40") and settings.is_trusted_proxy("192.0.2.7")
+    assert settings.is_trusted_proxy("::1")
+    assert not settings.is_trusted_proxy("192.0.2.8") and not settings.is_trusted_proxy(
+        "testclient"
+    )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fakes import ScriptedChatModel
+from fakes import PEER, ScriptedChatModel
 from fastapi.testclient import TestClient
 from hardkit import make_services
 
@@ -40,7 +40,7 @@ def settings(hearth: tuple[Services, Settings]) -> Settings:
 @pytest.fixture
 def client(hearth: tuple[Services, Settings]) -> Iterator[TestClient]:
     services, settings = hearth
-    with TestClient(create_app(settings, services=services)) as test_client:
+    with TestClient(create_app(settings, services=services), client=PEER) as test_client:
         yield test_client
 
 

@@ -11,7 +11,7 @@ import contextlib
 import sqlite3
 
 import pytest
-from fakes import HashEmbedder
+from fakes import PEER, HashEmbedder
 from hardkit import CANARIES, RESTRICTED_DOCS, auth
 
 from app.deps import _proxy_groups
@@ -177,7 +177,7 @@ def test_keys_refuse_odd_group_names(services):
 
 def test_mixed_case_groups_from_a_trusted_proxy_read_the_group(client, settings, model):
     model.answer = echo
-    settings.trusted_proxies = "testclient"
+    settings.trusted_proxies = PEER[0]
     headers = {"X-Forwarded-User": "carol", "X-Forwarded-Groups": " HR "}
     body = client.post("/api/search", json={"query": "salary band"}, headers=headers).json()
     assert body["passages"][0]["document_id"] == "salaries"

@@ -10,6 +10,7 @@ and reads are never refused for their origin.
 from __future__ import annotations
 
 import pytest
+from fakes import PEER
 from fastapi.testclient import TestClient
 from hardkit import make_services
 
@@ -74,9 +75,9 @@ def test_allowed_origins_and_trusted_proxy_host(tmp_path):
     services, settings = make_services(
         tmp_path / "data",
         allowed_origins="https://chat.example.org/, https://Other.Example:8443",
-        trusted_proxies="testclient",
+        trusted_proxies="192.0.2.0/24",
     )
-    with TestClient(create_app(settings, services=services)) as client:
+    with TestClient(create_app(settings, services=services), client=PEER) as client:
         assert post(client, {"Origin": "https://chat.example.org"}) == 200
         assert post(client, {"Origin": "https://other.example:8443"}) == 200
         assert post(client, {"Origin": "https://other.example"}) == 403
@@ -85,7 +86,7 @@ def test_allowed_origins_and_trusted_proxy_host(tmp_path):
         assert post(client, forwarded) == 200
     services.store.close()
     services, settings = make_services(tmp_path / "data2")
-    with TestClient(create_app(settings, services=services)) as client:
+    with TestClient(create_app(settings, services=services), client=PEER) as client:
         # the same header from a client that is not a trusted proxy proves nothing
         forwarded = {"Origin": "https://hearth.example", "X-Forwarded-Host": "hearth.example"}
         assert post(client, forwarded) == 403
