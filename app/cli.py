@@ -286,15 +286,15 @@ def keys() -> None:
     """Create, list and revoke API keys (stored hashed; a key is shown once)."""
 
 
-def _key_store(data_dir: Path, database_url: str | None, *, create: bool = False) -> Any:
-    """The keys next to the store: the data folder's database, or PostgreSQL. Only `create`
-    may start a new data folder: listing or revoking in a mistyped one would make it."""
+def _key_store(data_dir: Path, database_url: str | None) -> Any:
+    """The keys next to the store: the data folder's database, or PostgreSQL. A store must
+    exist: a key created in a mistyped folder would be refused by the server it was meant for."""
     from app.keys import KeyStore
     from app.service_db import service_database
     from index.errors import HearthError
     from index.open_store import store_exists
 
-    if not create and not store_exists(data_dir, database_url):
+    if not store_exists(data_dir, database_url):
         click.echo(f"error: {no_index(data_dir)}", err=True)
         sys.exit(2)
     try:
@@ -313,7 +313,7 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
     from index.errors import HearthError
 
     try:
-        key, info = _key_store(data_dir, database_url, create=True).create(user, groups)
+        key, info = _key_store(data_dir, database_url).create(user, groups)
     except (HearthError, ValueError) as exc:
         raise click.BadParameter(getattr(exc, "message", str(exc))) from None
     click.echo(key)
@@ -325,13 +325,21 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
 @data_dir_option
 @database_url_option
 def keys_list(data_dir: Path, database_url: str | None) -> None:
-    """List keys (ids, users, groups; never the keys)."""
+    """List keys: id, user, groups, when created, state (never the keys)."""
     infos = _key_store(data_dir, database_url).all()
     if not infos:
         click.echo("No API keys yet: create one with `hearth keys create --user NAME`.", err=True)
     for info in infos:
-        state = f"revoked {info.revoked_at}" if info.revoked_at else "active"
-        click.echo(f"{info.id}  {info.user}  {','.join(sorted(info.groups))}  {state}")
+        state = f"revoked {_minute(info.revoked_at)}" if info.revoked_at else "active"
+        click.echo(
+            f"{info.id}  {info.user}  {','.join(sorted(info.groups))}  "
+            f"created {_minute(info.created_at)}  {state}"
+        )
+
+
+def _minute(timestamp: str) -> str:
+    """An ISO timestamp to the minute, as `keys list` shows it ("2026-12-06 18:40 UTC")."""
+    return timestamp[:16].replace("T", " ") + " UTC"
 
 
 @keys.command("revoke")
@@ -339,11 +347,22 @@ def keys_list(data_dir: Path, database_url: str | None) -> None:
 @data_dir_option
 @database_url_option
 def keys_revoke(key_id: str, data_dir: Path, database_url: str | None) -> None:
-    """Revoke a key by id; it stops working on the next request."""
-    if not _key_store(data_dir, database_url).revoke(key_id):
-        click.echo(f"no active key with id {key_id}", err=True)
+    """Revoke a key by its id (from `keys list`) or by the key itself (hk_…, when it leaked
+    and you do not know its id); it stops working on the next request."""
+    from app.keys import KEY_PREFIX
+
+    store = _key_store(data_dir, database_url)
+    by_key = key_id.startswith(KEY_PREFIX)
+    revoked_id = None
+    if by_key:
+        revoked_id = store.revoke_key(key_id)
+    elif store.revoke(key_id):
+        revoked_id = key_id
+    if revoked_id is None:
+        what = "that key" if by_key else f"id {key_id}"
+        click.echo(f"no active key with {what} (`hearth keys list` shows them)", err=True)
         sys.exit(1)
-    click.echo(f"revoked {key_id}")
+    click.echo(f"revoked {revoked_id}")
 
 
 cli.add_command(ingest)

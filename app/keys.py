@@ -20,6 +20,13 @@ from app.service_db import ServiceDatabase, database_or_sqlite
 from index.types import Principal, parse_groups
 
 KEY_PREFIX = "hk_"
+# User names the service gives callers without a key: a key named so would share their
+# conversations ("proxy:carol" is carol signed in through the proxy).
+RESERVED_USER_PREFIXES = ("proxy:", "anonymous")
+
+
+def reserved_user(user: str) -> bool:
+    return user.casefold().startswith(RESERVED_USER_PREFIXES)
 
 
 def _hash(key: str) -> str:
@@ -54,6 +61,11 @@ class KeyStore:
         user = user.strip()
         if not user or len(user) > 200:
             raise ValueError("a key needs a user name (1-200 characters)")
+        if reserved_user(user):
+            raise ValueError(
+                f"{user!r} is reserved: names starting with 'proxy:' or 'anonymous' are the ones "
+                "Hearth gives callers signed in through a proxy or without a key"
+            )
         parsed = parse_groups(groups)
         if not parsed:  # `--groups ""` would print "groups ." and read as public only
             raise ValueError("a key needs at least one group (e.g. public)")
@@ -75,9 +87,17 @@ class KeyStore:
                 'SELECT "user", groups FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL',
                 (_hash(key),),
             ).fetchone()
-        if row is None:
+        if row is None or reserved_user(row[0]):  # made before such names were refused
             return None
         return Principal(user=row[0], groups=frozenset(json.loads(row[1])))
+
+    def revoke_key(self, key: str) -> str | None:
+        """Revoke the live key `key` itself (a leaked key whose id is unknown); its id, or None."""
+        with self._db.transaction(write=True) as tx:
+            row = tx.execute(
+                "SELECT id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)
+            ).fetchone()
+        return row[0] if row is not None and self.revoke(row[0]) else None
 
     def revoke(self, key_id: str) -> bool:
         with self._db.transaction(write=True) as tx:

@@ -6,12 +6,14 @@ import json
 import socket
 import threading
 import time
+from typing import Any
 
 import pytest
 import uvicorn
 from click.testing import CliRunner
 
 from app.cli import cli
+from app.keys import KeyStore
 from app.main import create_app
 from index.store import SQLiteStore
 
@@ -125,7 +127,15 @@ def test_keys_list_says_when_there_are_none(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "command", [["keys", "list"], ["keys", "revoke", "abc123"], ["status"], ["serve"], ["eval"]]
+    "command",
+    [
+        ["keys", "list"],
+        ["keys", "revoke", "abc123"],
+        ["keys", "create", "--user", "alice"],  # the real server would refuse the key
+        ["status"],
+        ["serve"],
+        ["eval"],
+    ],
 )
 def test_commands_that_read_the_index_name_a_missing_one_alike_and_create_nothing(
     tmp_path, command
@@ -144,7 +154,44 @@ def test_commands_that_read_the_index_name_a_missing_one_alike_and_create_nothin
 
 @pytest.mark.parametrize("groups", ["", " , "])
 def test_keys_create_refuses_an_empty_group_list(tmp_path, groups):
+    SQLiteStore(tmp_path).close()
     args = ["keys", "create", "--user", "alice", "--groups", groups, "--data-dir", str(tmp_path)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2 and "a key needs at least one group" in result.output
     assert "hk_" not in result.output
+
+
+def keys_cli(tmp_path, *args: str) -> Any:
+    return CliRunner().invoke(cli, ["keys", *args, "--data-dir", str(tmp_path)])
+
+
+@pytest.mark.parametrize("user", ["proxy:carol", "Anonymous", "anonymous:abc"])
+def test_keys_refuse_the_names_hearth_gives_callers_without_a_key(tmp_path, user):
+    """A key named "proxy:carol" read the conversations of carol signed in through the proxy."""
+    SQLiteStore(tmp_path).close()
+    result = keys_cli(tmp_path, "create", "--user", user)
+    assert result.exit_code == 2 and "is reserved" in result.output and "hk_" not in result.output
+
+
+def test_a_key_made_with_a_reserved_name_before_the_rule_grants_nothing(tmp_path):
+    SQLiteStore(tmp_path).close()
+    keys = KeyStore(tmp_path)
+    key, _ = keys.create("carol", "hr")
+    with keys._db.transaction(write=True) as tx:
+        tx.execute('UPDATE api_keys SET "user" = ?', ("proxy:carol",))
+    assert keys.verify(key) is None
+
+
+def test_a_leaked_key_is_revoked_by_the_key_itself_and_list_says_when_keys_were_made(tmp_path):
+    SQLiteStore(tmp_path).close()
+    leaked = keys_cli(tmp_path, "create", "--user", "alice").stdout.strip()
+    kept = keys_cli(tmp_path, "create", "--user", "alice").stdout.strip()
+    listed = keys_cli(tmp_path, "list").stdout
+    assert listed.count("alice  public  created 20") == 2 and listed.count("UTC  active") == 2
+    revoked = keys_cli(tmp_path, "revoke", leaked)
+    assert revoked.exit_code == 0 and revoked.stdout.startswith("revoked ")
+    assert leaked not in revoked.output  # the id is named, not the key
+    keys = KeyStore(tmp_path)
+    assert keys.verify(leaked) is None and keys.verify(kept) is not None
+    again = keys_cli(tmp_path, "revoke", leaked)
+    assert again.exit_code == 1 and "no active key with that key" in again.output
