@@ -7,10 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field, StringConstraints
 
-from app.deps import PrincipalDep, ServicesDep
+from app.deps import PrincipalDep, Services, ServicesDep
 from app.routes.errors import AUTH, BODY, errors
 from app.routes.origin import same_origin
 from index.errors import NotFoundError
+from index.types import Principal
 
 router = APIRouter(prefix="/api", tags=["conversations"], dependencies=[Depends(same_origin)])
 
@@ -35,7 +36,7 @@ def get_conversation(
     conversation = services.conversations.get(conversation_id, principal.user)
     if conversation is None:
         raise NotFoundError("conversation not found")
-    return conversation.as_dict()
+    return readable_view(conversation.as_dict(), principal, services)
 
 
 @router.get(
@@ -54,7 +55,8 @@ def export_conversation(
         raise NotFoundError("conversation not found")
     import json
 
-    body = json.dumps({"format": "hearth-conversation/1", **conversation.as_dict()}, indent=2)
+    view = readable_view(conversation.as_dict(), principal, services)
+    body = json.dumps({"format": "hearth-conversation/1", **view}, indent=2)
     return Response(
         body,
         media_type="application/json",
@@ -62,6 +64,45 @@ def export_conversation(
             "Content-Disposition": f'attachment; filename="conversation-{conversation.id}.json"'
         },
     )
+
+
+WITHHELD_TITLE = "A source you may no longer read"
+
+
+def readable_view(data: dict[str, Any], principal: Principal, services: Services) -> dict[str, Any]:
+    """A stored conversation with the sources and citations of documents the caller may no
+    longer read (their groups narrowed, the key changed, the document was restricted or
+    removed) withheld: what was stored with an answer must not outlive the right to read it."""
+    readable: dict[str, bool] = {}
+
+    def may_read(document_id: str) -> bool:
+        if document_id not in readable:
+            stored = services.store.get_document(document_id, principal.readable_groups)
+            readable[document_id] = stored is not None
+        return readable[document_id]
+
+    for message in data["messages"]:
+        details = message["details"]
+        for key, number in (("sources", "n"), ("citations", "marker")):
+            if isinstance(details.get(key), list):
+                details[key] = [
+                    item if may_read(str(item.get("document_id", ""))) else _withheld(item, number)
+                    for item in details[key]
+                ]
+    return data
+
+
+def _withheld(item: dict[str, Any], number: str) -> dict[str, Any]:
+    """A source or citation kept only as its number: no id, title, text or link."""
+    return {
+        number: item.get(number),
+        "document_id": "",
+        "title": WITHHELD_TITLE,
+        "url": None,
+        "heading": "",
+        **({"snippet": ""} if "snippet" in item else {"span": ""}),
+        "withheld": True,
+    }
 
 
 class Rename(BaseModel):

@@ -424,3 +424,28 @@ def test_info_says_truthfully_what_leaves_the_machine(client, services, monkeypa
     said = client.get("/api/info").json()["network"]
     assert said.startswith("Questions and passages go to the inference server at llm.internal")
     assert "secret" not in said and "Nothing leaves" not in said
+
+
+def test_a_conversation_withholds_sources_its_owner_may_no_longer_read(
+    client, services, model, hr_key
+):
+    """Restricting a document (or narrowing a key) made it unreadable everywhere but in the
+    stored sources of old answers, which still served its snippet and cited span."""
+    model.answer = "Band C salary ranges from 52000 to 61000 euros."
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    asked = client.post("/api/query", json={"question": "salary band C"}, headers=alice).json()
+    assert asked["sources"][0]["document_id"] == "salaries" and asked["citations"]
+    conversation = f"/api/conversations/{asked['conversation_id']}"
+    assert "CANARY-HR-7731" in client.get(conversation, headers=alice).text
+    services.store.set_groups("salaries", frozenset({"board"}))
+    for url in (conversation, f"{conversation}/export"):
+        response = client.get(url, headers=alice)
+        assert response.status_code == 200
+        assert "CANARY-HR-7731" not in response.text and "Salary bands" not in response.text
+        details = json.loads(response.text)["messages"][-1]["details"]
+        withheld = [s for s in details["sources"] if s.get("withheld")]
+        assert withheld and all(s["document_id"] == "" and not s["snippet"] for s in withheld)
+        assert all(c.get("withheld") and c["span"] == "" for c in details["citations"])
+    services.store.set_groups("salaries", frozenset({"hr"}))
+    details = client.get(conversation, headers=alice).json()["messages"][-1]["details"]
+    assert details["sources"][0]["document_id"] == "salaries"  # readable again: shown again
