@@ -291,9 +291,10 @@ def plural(count: int, noun: str) -> str:
 
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
 folder maps globs to groups (e.g. "finance/**": [finance]), also for a file or folder below it
-ingested alone (the nearest matching rule wins); Markdown front matter `groups:` wins over
-both. A run that makes restricted documents public says so. Documents are identified by their
-path relative to the folder given (wiki pages by their page id), so a second run only embeds
+ingested alone (the nearest file's rules; within a file the last matching glob wins, so write
+broad rules first); Markdown front matter `groups:` wins over both. A run that makes
+restricted documents public says so. Documents are identified by their path relative to the
+folder given (wiki pages by their page id), so a second run only embeds
 what changed; a file keeps the id of the outermost folder it was ingested from (ingesting it
 again from an inner folder, or alone when it lies below that folder's top, is refused, so it
 never gets a second copy outside its folder's groups); a file at the same relative path in

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -53,9 +54,10 @@ def _front_matter_groups(
     path: Path, meta: dict[str, Any], default: frozenset[str]
 ) -> frozenset[str]:
     """`groups:` from front matter (list or comma string), else the operator's default."""
-    if "groups" not in meta:
+    key = _groups_key(path, meta)
+    if key is None:
         return default
-    value = meta["groups"]
+    value = meta[key]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         items: str | list[str] = value
     elif isinstance(value, str):
@@ -70,6 +72,23 @@ def _front_matter_groups(
         # Fail closed: an operator who wrote `groups:` meant to restrict this file.
         raise ParseError(f"{path.name}: front matter 'groups' is empty")
     return groups
+
+
+def _groups_key(path: Path, meta: dict[str, Any]) -> str | None:
+    """The front-matter key that sets the groups: `groups` in any case, or `group`. A near miss
+    (`gruops:`) is refused rather than ignored: ignored, it left the file public."""
+    keys = [k for k in meta if isinstance(k, str) and k.strip().casefold() in ("groups", "group")]
+    if len(keys) > 1:
+        raise ParseError(f"{path.name}: front matter sets the groups twice ({', '.join(keys)})")
+    if keys:
+        return keys[0]
+    for key in meta:
+        if isinstance(key, str) and get_close_matches(key.casefold(), ["groups"], cutoff=0.81):
+            raise ParseError(
+                f"{path.name}: front matter key {key!r} is not 'groups' (write groups: [hr]); "
+                "the file is left out rather than made public"
+            )
+    return None
 
 
 def _loosen_lists(body: str) -> str:

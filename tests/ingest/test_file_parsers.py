@@ -222,6 +222,12 @@ def test_markdown_groups_as_comma_string_and_default(tmp_path: Path) -> None:
     assert (doc.title, doc.groups) == ("Plain notes", frozenset({"staff"}))
 
 
+@pytest.mark.parametrize("key", ["group", "Groups", "GROUPS"])
+def test_markdown_groups_key_in_any_case_or_singular(tmp_path: Path, key: str) -> None:
+    path = _write(tmp_path / "a.md", f"---\n{key}: hr\ngroupsize: 4\n---\nText.\n")
+    assert parse_markdown(path, "a", OPTIONS).groups == frozenset({"hr"})
+
+
 @pytest.mark.parametrize(
     "front_matter",
     [
@@ -231,6 +237,8 @@ def test_markdown_groups_as_comma_string_and_default(tmp_path: Path) -> None:
         "---\ngroups: 'bad group!'\n---\nText\n",
         "---\ngroups: []\n---\nText\n",
         "---\ngroups: {a: 1}\n---\nText\n",
+        "---\ngruops: hr\n---\nText\n",  # ignored, the misspelling made the file public
+        "---\nGroup: hr\ngroups: finance\n---\nText\n",
     ],
 )
 def test_markdown_malformed_front_matter(tmp_path: Path, front_matter: str) -> None:
