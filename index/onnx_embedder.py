@@ -7,7 +7,8 @@ transformers and huggingface_hub than this project uses, so the model is exporte
 `torch.onnx.export` (torch is installed anyway) and quantised with `onnxruntime.quantization`.
 
 The ONNX file is built once from the local model folder into a cache folder (never downloaded):
-written to a temp file and renamed, so concurrent first uses cannot see half a file. At run time
+written to a temp file and renamed, so concurrent first uses cannot see half a file (and each
+quantises in a folder of its own: the quantiser's scratch file has a fixed name). At run time
 only `tokenizers`, `onnxruntime` and numpy are used. Only folders whose pipeline is Transformer ->
 Pooling (mean or CLS) [-> Normalize] are supported; anything else is refused with a clear error.
 """
@@ -19,6 +20,7 @@ import json
 import logging
 import os
 import queue
+import shutil
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -173,19 +175,25 @@ def quantize_onnx(source: Path, target: Path) -> None:
     (activations are quantised at run time)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    temp = _atomic_target(target)
-    try:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # quantize_dynamic writes and deletes "<source>-inferred.onnx" beside its source: in the
+    # shared cache, processes building at once (replicas, serve beside ingest) deleted each
+    # other's. Each build reads a link to the source in a folder of its own.
+    with tempfile.TemporaryDirectory(prefix=".quantize-", dir=target.parent) as private:
+        own_source, built = Path(private) / source.name, Path(private) / target.name
+        try:
+            os.link(source, own_source)
+        except OSError:  # a file system without hard links
+            shutil.copyfile(source, own_source)
         with _quiet_quantizer():
             quantize_dynamic(
-                str(source),
-                str(temp),
+                str(own_source),
+                str(built),
                 weight_type=QuantType.QInt8,
                 op_types_to_quantize=["MatMul"],
                 per_channel=True,  # per-tensor scales moved vectors ~5x more (cosine 0.87-0.97)
             )
-        os.replace(temp, target)
-    finally:
-        temp.unlink(missing_ok=True)
+        os.replace(built, target)
 
 
 # Files whose change changes the vectors, besides those the model id already covers.

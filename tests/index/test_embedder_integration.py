@@ -189,3 +189,20 @@ def test_unknown_backend_is_a_clear_error(monkeypatch):
     with pytest.raises(ConfigurationError, match="torch, onnx, onnx-int8"):
         resolve_backend(None)
     assert resolve_backend("ONNX") == "onnx"
+
+
+def test_concurrent_first_builds_of_the_int8_model_all_succeed(tmp_path):
+    """The quantiser's scratch file beside its source has a fixed name: processes building the
+    same cache at once (replicas starting together, serve beside ingest) deleted each other's
+    and failed ("Failed to find proper ai.onnx domain", FileNotFoundError)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from index.embedder import bundled_model_path
+    from index.onnx_embedder import export_onnx, quantize_onnx
+
+    fp32, int8 = tmp_path / "model.onnx", tmp_path / "model_int8.onnx"
+    export_onnx(bundled_model_path(), fp32)
+    with ThreadPoolExecutor(3) as builders:
+        list(builders.map(lambda _: quantize_onnx(fp32, int8), range(3)))
+    assert int8.stat().st_size > 10_000_000
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model.onnx", "model_int8.onnx"]
