@@ -46,8 +46,11 @@ $(VENV)/.dev-installed: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.dev-installed
 
+# Ingests corpus/ until one ingest has completed: after an interrupted first run the store
+# exists but holds part of it (`last_ingest` is set only when an ingest finishes).
 run: install
-	@if [ ! -f "$(DATA_DIR)/hearth.sqlite3" ]; then $(BIN)/hearth ingest corpus --data-dir "$(DATA_DIR)"; fi
+	@if ! $(BIN)/hearth status --data-dir "$(DATA_DIR)" --json 2>/dev/null | grep -q '"last_ingest": "'; then \
+	  $(BIN)/hearth ingest corpus --data-dir "$(DATA_DIR)"; fi
 	$(BIN)/hearth serve --data-dir "$(DATA_DIR)" --host $(HOST) --port $(PORT)
 
 lint: install-dev

@@ -145,6 +145,10 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         sys.exit(2)
     except KeyboardInterrupt:  # uvicorn's signal handling does not cover this any more
         sys.exit(130)
+    if services.store.stats()["documents"] == 0:  # an interrupted first ingest, say
+        empty = f"the index in {data_dir}/ holds no documents yet: every answer will be"
+        click.echo(f"warning: {empty} \"I don't know\" until `hearth ingest PATH` adds some",
+                   err=True)  # fmt: skip
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with its default
     # action the process died before the services below were closed (docker stop, systemd)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
@@ -179,7 +183,8 @@ def _stream_answer(response: Any, as_json: bool, live: bool) -> int:
                 if data.get("truncated"):
                     click.echo("(The answer reached its length limit and may be incomplete.)\n")
                 label = "Closest matches" if data["abstained"] else "Sources"
-                click.echo(click.style(f"{label}:", bold=True))
+                if data["sources"]:  # an empty index has none: no heading over nothing
+                    click.echo(click.style(f"{label}:", bold=True))
                 for source in data["sources"]:
                     where = " > ".join(filter(None, [source["title"], source["heading"]]))
                     click.echo(

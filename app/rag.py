@@ -29,6 +29,7 @@ from index.types import Passage, Principal
 
 ABSTAIN_LEAD = "I don't know. Nothing in the documents you can read answers this"
 ABSTAIN_TEXT = f"{ABSTAIN_LEAD}; the closest matches I found are listed as sources."
+NOTHING_CLOSE_TEXT = f"{ABSTAIN_LEAD}, and nothing in them comes close."  # no passage at all
 UNCITED_NOTE = "Some statements in this answer are not supported by the sources shown."
 # A short follow-up ("And outside the EU?") is measured on its own words: the conversation
 # before it only helps ranking, else an unrelated one would borrow its evidence. Its own words
@@ -217,8 +218,9 @@ class RagPipeline:
         if retrieval.evidence < self.settings.abstain_threshold or not retrieval.passages:
             sources = [source_view(i, p) for i, p in enumerate(retrieval.passages, start=1)]
             follows = any(role == "user" for role, _ in history) and is_elliptical(text)
+            lead = ABSTAIN_TEXT if sources else NOTHING_CLOSE_TEXT
             answer = Answer(
-                ABSTAIN_TEXT + (reader_note(FOLLOW_UP_NOTE) if follows else ""), True,
+                lead + (reader_note(FOLLOW_UP_NOTE) if follows else ""), True,
                 "retrieval", False, [], sources, conversation_id, None, self.model.model_id,
                 retrieval.evidence, timings,
             )  # fmt: skip

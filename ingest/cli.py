@@ -524,7 +524,10 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
         table.add_row(f"group {group}", str(counts["documents"]), str(counts["chunks"]))
     table.add_row("[b]total[/]", str(info["documents"]), str(info["chunks"]))
     console.print(table)
-    console.print(f"embedder: {info['embedder']} ({info['dim']}-d)")
+    if info["embedder"]:
+        console.print(f"embedder: {info['embedder']} ({info['dim']}-d)")
+    else:
+        console.print("embedder: none yet (set by the first ingest)")
     console.print(
         f"vectors: generation {info['vector_generation']}, {info['vector_count']} vectors"
     )
@@ -533,7 +536,7 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
                       "interrupted ingest?): `hearth serve` or the next `hearth ingest` rebuilds "
                       "them[/]")  # fmt: skip
     console.print(f"wiki aliases: {info['aliases']}")
-    console.print(f"last ingest: {info['last_ingest']}")
+    console.print(f"last ingest: {info['last_ingest'] or 'none completed yet'}")
     console.print(f"data size: {info['data_bytes'] / 1e6:.1f} MB")
 
 

@@ -195,3 +195,13 @@ def test_a_leaked_key_is_revoked_by_the_key_itself_and_list_says_when_keys_were_
     assert keys.verify(leaked) is None and keys.verify(kept) is not None
     again = keys_cli(tmp_path, "revoke", leaked)
     assert again.exit_code == 1 and "no active key with that key" in again.output
+
+
+def test_ask_on_an_index_with_nothing_readable_prints_no_empty_heading(server_url, services):
+    services.store.delete_documents([str(row[0]) for row in services.store.execute(
+        "SELECT id FROM documents"
+    )])  # fmt: skip
+    result = CliRunner().invoke(cli, ["ask", "Leave in Paris?", "--url", server_url])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("I don't know.") and "comes close" in result.output
+    assert "Closest matches" not in result.output and "listed as sources" not in result.output

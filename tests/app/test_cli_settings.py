@@ -16,7 +16,9 @@ from fakes import HashEmbedder
 from fastapi.testclient import TestClient
 
 from app.cli import cli, main
+from app.main import build_services
 from app.settings import Settings
+from index.store import SQLiteStore
 
 CORPUS_QUESTIONS = Path(__file__).resolve().parents[2] / "corpus" / "questions.jsonl"
 
@@ -193,3 +195,32 @@ def test_trusted_proxies_accept_networks():
     assert not settings.is_trusted_proxy("192.0.2.8") and not settings.is_trusted_proxy(
         "testclient"
     )
+
+
+def test_serve_warns_when_the_index_holds_no_documents(monkeypatch, tmp_path, model):
+    """An interrupted first ingest leaves a store with no documents: it was served silently,
+    every answer "I don't know" pointing at sources that were not there."""
+    settings = Settings(data_dir=tmp_path / "data")
+    store = SQLiteStore(settings.data_dir, vector_kind="exact")
+    empty = build_services(settings, store, HashEmbedder(), model)
+    monkeypatch.setattr("app.main.load_services", lambda s: empty)
+    asked = []
+
+    def run(app, **kwargs):
+        with TestClient(app) as client:
+            asked.append(client.post("/api/query", json={"question": "Leave in Paris?"}).json())
+
+    monkeypatch.setattr("uvicorn.run", run)
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0, result.output
+    assert "warning: the index in" in result.output and "holds no documents yet" in result.output
+    assert asked[0]["abstained"] and asked[0]["sources"] == []
+    assert "listed as sources" not in asked[0]["answer"]
+    assert asked[0]["answer"].startswith("I don't know.")
+
+
+def test_serve_says_nothing_of_an_index_that_has_documents(monkeypatch, services, settings):
+    monkeypatch.setattr("app.main.load_services", lambda s: services)
+    monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
+    result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
+    assert result.exit_code == 0 and "warning" not in result.output

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bz2
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -578,6 +579,24 @@ def test_status_says_when_the_vectors_are_behind_the_chunks(tmp_path, tree, embe
     store.close()
     behind = cli_run(["status", "--data-dir", str(data)], embedder)
     assert "the vectors are behind" in " ".join(behind.output.split())
+
+
+def test_status_tells_a_store_no_ingest_completed_in_and_make_run_ingests_it(
+    tmp_path, tree, embedder
+):
+    """`make run` ingested only when the store file was missing: after an interrupted first
+    run it served a partial index. It now looks for a completed ingest in `status --json`."""
+    makefile = (Path(__file__).parents[2] / "Makefile").read_text()
+    completed = re.search(r"grep -q '([^']+)'", makefile).group(1)  # what `make run` looks for
+    data = tmp_path / "data"
+    SQLiteStore(data).close()  # what an ingest interrupted before its first document leaves
+    plain = " ".join(cli_run(["status", "--data-dir", str(data)], embedder).output.split())
+    assert "last ingest: none completed yet" in plain and "embedder: none yet" in plain
+    assert "None" not in plain
+    before = cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout
+    assert completed not in before
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    assert completed in cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout
 
 
 def test_prune_says_why_it_removed_nothing_when_a_file_failed(tmp_path, tree, embedder):
