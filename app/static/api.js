@@ -72,11 +72,22 @@ async function failure(response) {
   return new ApiError(response.status, message, response.headers.get("Retry-After"));
 }
 
-/** fetch() with the caller's identity; throws ApiError for any non-2xx answer. */
+/** What a person reads when the server cannot be reached (fetch's "Failed to fetch" is not). */
+export const UNREACHABLE = "Hearth cannot be reached. Check your connection or try again in a moment.";
+const LOST = "The connection to Hearth was lost before the answer was complete.";
+
+/** fetch() with the caller's identity; throws ApiError for any non-2xx answer and for a
+ * network failure (status 0), and an AbortError when `signal` aborts. */
 export async function request(method, path, body, signal) {
   const init = { method, headers: headers(body !== undefined), credentials: "same-origin", signal };
   if (body !== undefined) init.body = JSON.stringify(body);
-  const response = await fetch(path, init);
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, UNREACHABLE);
+  }
   if (!response.ok) throw await failure(response);
   return response;
 }
@@ -93,7 +104,14 @@ export async function* serverEvents(response) {
   const decoder = new TextDecoder();
   let buffer = "";
   for (;;) {
-    const { value, done } = await reader.read();
+    let chunk;
+    try {
+      chunk = await reader.read();
+    } catch (error) {
+      if (error.name === "AbortError") throw error;
+      throw new ApiError(0, LOST);
+    }
+    const { value, done } = chunk;
     if (done) return;
     buffer += decoder.decode(value, { stream: true });
     let cut;

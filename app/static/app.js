@@ -10,7 +10,8 @@ const $ = (id) => document.getElementById(id);
 const ui = {
   topbar: document.querySelector(".topbar"), chat: $("chat"),
   nav: $("nav"), toggleNav: $("toggle-nav"), closeNav: $("close-nav"), scrim: $("scrim"),
-  list: $("conversation-list"), listEmpty: $("conversation-empty"),
+  list: $("conversation-list"), listEmpty: $("conversation-empty"), listError: $("conversation-error"),
+  notice: $("notice"), limit: $("question-limit"),
   title: $("conversation-title"), actions: $("conversation-actions"),
   welcome: $("welcome"), scroll: $("chat-scroll"), messages: $("messages"),
   form: $("ask-form"), question: $("question"), ask: $("ask"), stop: $("stop"),
@@ -21,7 +22,9 @@ const ui = {
   signinMessage: $("signin-message"), apiKey: $("api-key"),
   aboutDialog: $("about-dialog"), aboutList: $("about-list"), aboutNetwork: $("about-network"),
   renameDialog: $("rename-dialog"), renameForm: $("rename-form"), renameInput: $("rename-input"),
+  renameError: $("rename-error"),
   deleteDialog: $("delete-dialog"), deleteForm: $("delete-form"), deleteMessage: $("delete-message"),
+  deleteError: $("delete-error"),
 };
 
 const state = {
@@ -32,12 +35,30 @@ const state = {
   controller: null, // AbortController of the answer being streamed
   pendingAsk: null, // a question to send again after signing in
   adopting: null, // finding the conversation the server stored for a stopped first answer
+  listFailed: false, // the last refresh of the conversation list failed: it shows the one before
+  pasteCut: false, // a paste was cut at the question box's maxlength
+  limitSaid: null, // what was last announced of it ("cut", "full")
 };
 
 /** Say something to screen readers (the visually hidden status line). */
 function announce(text) {
   ui.announcer.textContent = "";
   window.setTimeout(() => { ui.announcer.textContent = text; }, 50);
+}
+
+/** Show (and announce) a message in a visible line: the notice under the chat's title, an
+ * error line in a dialog or the conversation list; "" hides it. */
+function tell(node, text) {
+  node.textContent = text;
+  node.hidden = !text;
+  if (text) announce(text);
+}
+
+/** An API failure in words for a person: the server's own sentence, or plainly for a gone
+ * conversation (the server says "conversation not found"). */
+function problem(error) {
+  if (error instanceof ApiError && error.status === 404) return "This conversation no longer exists: it may have been deleted in another tab.";
+  return error.message || "Something went wrong.";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -75,6 +96,13 @@ function closeDrawers() {
 
 const UNCITED_NOTE = /\n\n\((Some statements[^()\n]*)\)\s*$/; // the server's trailing flag
 const QUOTED_NOTE = /\n\n\((The model's own answer[^()\n]*)\)\s*$/; // ...and the quote's
+// The server's quote notes (app/quote.py) say "the model": said here without the jargon.
+const QUOTE_REASONS = [
+  [/no figure/, "Hearth's own wording gave no figure, so this is quoted from a source that does."],
+  [/did not know/, "Hearth's own wording said it did not know, yet the sources seem to say: this is quoted from the closest one."],
+  [/./, "Hearth's own wording was not supported by the sources, so this is quoted from the closest source."],
+];
+const quoteReason = (note) => QUOTE_REASONS.find(([pattern]) => pattern.test(note))[1];
 
 /** The button for marker [n] of an answer, or null when n is not one of its sources. */
 function citeFor(exchange, n) {
@@ -174,7 +202,10 @@ function showSources(exchange, focusN, open) {
   ui.sources.classList.toggle("is-idk", abstained);
   for (const old of ui.sources.querySelectorAll(".sources-question")) old.remove();
   ui.sourcesIntro.hidden = exchange.sources.length > 0;
-  ui.sourcesIntro.textContent = exchange.sources.length ? "" : "No passage was found for this question.";
+  ui.sourcesIntro.textContent = exchange.sources.length ? ""
+    : exchange.searched ? "No passage was found for this question."
+    : exchange.answer ? "No passages to show: the question was not answered."
+    : "Searching your documents…";
   ui.sourcesTitle.parentElement.after(el("p", { class: "sources-question", text: "For: " + exchange.question }));
   ui.sourceList.replaceChildren(...exchange.sources.map((s) => sourceCard(exchange, s)));
   ui.sourcesFoot.hidden = exchange.sources.length === 0 || !exchange.answer;
@@ -236,6 +267,7 @@ function note(exchange, kind, text) {
 /** The finished answer: markers become citation buttons; abstention and uncited flagged. */
 function finish(exchange, answer) {
   exchange.answer = answer;
+  exchange.searched = true;
   exchange.sources = Array.isArray(answer.sources) ? answer.sources : exchange.sources;
   exchange.citations = Array.isArray(answer.citations) ? answer.citations : [];
   exchange.messageId = answer.message_id || null;
@@ -262,7 +294,7 @@ function finish(exchange, answer) {
     if (answer.quoted) {
       article.classList.add("is-quoted");
       badge(exchange, "quoted", "Quoted from a source");
-      note(exchange, "quoted", quotedNote ? quotedNote[1] : "The model's own answer was not supported by the sources.");
+      note(exchange, "quoted", quoteReason(quotedNote ? quotedNote[1] : ""));
     }
     if (answer.uncited) {
       article.classList.add("is-uncited");
@@ -282,7 +314,7 @@ function answerFoot(exchange) {
   const answer = exchange.answer || {};
   const count = exchange.sources.length;
   const parts = [];
-  if (answer.model) parts.push(answer.model);
+  if (answer.model && answer.abstained_by !== "retrieval") parts.push(answer.model); // it ran
   const ms = answer.timings && answer.timings.total_ms;
   if (typeof ms === "number") parts.push(ms < 1000 ? Math.round(ms) + " ms" : (ms / 1000).toFixed(1) + " s");
   exchange.foot.replaceChildren();
@@ -344,9 +376,18 @@ function feedbackControls(exchange) {
   return group;
 }
 
+const nearEnd = () => ui.scroll.scrollHeight - ui.scroll.scrollTop - ui.scroll.clientHeight < 160;
+
 function scrollToEnd() {
-  const box = ui.scroll;
-  if (box.scrollHeight - box.scrollTop - box.clientHeight < 160) box.scrollTop = box.scrollHeight;
+  if (nearEnd()) ui.scroll.scrollTop = ui.scroll.scrollHeight;
+}
+
+/** Change an answer (finish, stop, fail: notes, sources button, rating) and keep the end in
+ * view if the reader was there: they are following the answer, not reading further up. */
+function keepingEnd(change) {
+  const follow = nearEnd();
+  change();
+  if (follow) ui.scroll.scrollTop = ui.scroll.scrollHeight;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -362,6 +403,7 @@ function setBusy(busy) {
 
 async function ask(question, exclude, titles) {
   if (state.controller || !question.trim()) return;
+  tell(ui.notice, "");
   const exchange = newExchange(question, exclude, titles);
   const controller = new AbortController();
   state.controller = controller;
@@ -374,16 +416,25 @@ async function ask(question, exclude, titles) {
   let paragraph = null;
   let finished = false;
   let known = null; // set when this question starts a conversation: the ids the page knew
+  let gone = false; // a follow-up whose conversation no longer exists
   try {
     if (state.adopting) await state.adopting; // a follow-up goes to the stopped answer's chat
     if (!state.conversationId) known = new Set(state.conversations.map((c) => c.id));
     const body = { question, stream: true, exclude_document_ids: exclude };
     if (state.conversationId) body.conversation_id = state.conversationId;
-    const response = await request("POST", "/api/query", body, controller.signal);
+    let response;
+    try {
+      response = await request("POST", "/api/query", body, controller.signal);
+    } catch (error) {
+      gone = error instanceof ApiError && error.status === 404 && Boolean(body.conversation_id);
+      throw error;
+    }
     for await (const { event, data } of serverEvents(response)) {
       if (event === "sources") {
         exchange.sources = Array.isArray(data) ? data : [];
-        setStatus(exchange, exchange.sources.length ? "Reading " + exchange.sources.length + " passages…" : "Thinking…");
+        exchange.searched = true;
+        const count = exchange.sources.length;
+        setStatus(exchange, count ? "Reading " + count + (count === 1 ? " passage…" : " passages…") : "Thinking…");
         if (state.shown === exchange || !state.shown) showSources(exchange);
       } else if (event === "token") {
         if (!paragraph) {
@@ -397,7 +448,7 @@ async function ask(question, exclude, titles) {
       } else if (event === "done") {
         finished = true;
         if (data.conversation_id) state.conversationId = data.conversation_id;
-        finish(exchange, data);
+        keepingEnd(() => finish(exchange, data));
         if (state.shown === exchange) showSources(exchange);
         announce(data.abstained ? "Hearth does not know." : "Answer complete.");
         await refreshConversations(); // before Ask comes back: the side list is current
@@ -411,7 +462,7 @@ async function ask(question, exclude, titles) {
     if (error.name === "AbortError") {
       stopped(exchange, text);
       if (known && !state.conversationId) adoptStoppedConversation(exchange, question, known);
-    } else if (error instanceof ApiError && error.status === 401) {
+    } else if ((error instanceof ApiError && error.status === 401) || gone) {
       exchange.article.previousElementSibling.remove();
       exchange.article.remove();
       state.exchanges.pop();
@@ -419,7 +470,7 @@ async function ask(question, exclude, titles) {
         ui.welcome.hidden = false;
         clearSources();
       }
-      state.pendingAsk = [question, exclude, titles];
+      if (!gone) state.pendingAsk = [question, exclude, titles];
     } else if (error instanceof ApiError && error.status === 503) {
       failed(exchange, "", "Hearth is busy with other questions. Try again" + (error.retryAfter ? " in " + error.retryAfter + " s." : " shortly."));
     } else {
@@ -431,19 +482,28 @@ async function ask(question, exclude, titles) {
     setBusy(false);
     if (refocus) ui.question.focus();
   }
+  if (gone) {
+    // Deleted meanwhile (another tab, another device): ask again in a new conversation.
+    resetChat();
+    await refreshConversations();
+    ask(question, exclude, titles);
+    tell(ui.notice, "The conversation you were in was deleted, so your question started a new one.");
+  }
 }
 
 function stopped(exchange, text) {
   exchange.body.classList.remove("is-streaming");
   exchange.answer = { answer: text, stopped: true, abstained: false };
-  badge(exchange, "stopped", "Stopped");
-  if (text) {
-    renderAnswer(exchange.body, text, null);
-    note(exchange, "stopped", "You stopped this answer; it may be incomplete.");
-  } else {
-    setStatus(exchange, "Stopped before the answer began."); // says it all: no second note
-  }
-  answerFoot(exchange);
+  keepingEnd(() => {
+    badge(exchange, "stopped", "Stopped");
+    if (text) {
+      renderAnswer(exchange.body, text, null);
+      note(exchange, "stopped", "You stopped this answer before it was checked against its sources: it may be incomplete or wrong.");
+    } else {
+      setStatus(exchange, "Stopped before the answer began."); // says it all: no second note
+    }
+    answerFoot(exchange);
+  });
   if (state.shown === exchange) showSources(exchange);
   announce("Answer stopped.");
   refreshConversations();
@@ -479,13 +539,22 @@ function adoptStoppedConversation(exchange, question, known) {
 
 function failed(exchange, text, message) {
   exchange.body.classList.remove("is-streaming");
-  if (text) renderAnswer(exchange.body, text, null);
-  else exchange.body.replaceChildren();
-  exchange.answer = { answer: text, abstained: false };
-  badge(exchange, "error", "Error");
-  note(exchange, "error", message);
-  answerFoot(exchange);
-  announce("The answer failed: " + message);
+  exchange.answer = { answer: text, abstained: false, failed: true };
+  keepingEnd(() => {
+    if (text) renderAnswer(exchange.body, text, null);
+    else exchange.body.replaceChildren();
+    badge(exchange, "error", "Error");
+    note(exchange, "error", message);
+    answerFoot(exchange);
+  });
+  if (state.shown === exchange) showSources(exchange); // no "No passage was found": none was sought
+  let back = "";
+  if (!text && !ui.question.value.trim()) { // nothing came back: the question goes back in the box
+    ui.question.value = exchange.question;
+    updateLimit();
+    back = " Your question is back in the box.";
+  }
+  announce("The answer failed: " + message + back);
 }
 
 function stop() {
@@ -504,19 +573,30 @@ function renderConversations() {
     button.addEventListener("click", () => openConversation(c.id));
     return el("li", {}, button);
   }));
-  ui.listEmpty.hidden = state.conversations.length > 0;
+  ui.listEmpty.hidden = state.conversations.length > 0 || state.listFailed;
   const current = state.conversations.find((c) => c.id === state.conversationId);
   ui.title.textContent = current ? current.title : state.conversationId ? ui.title.textContent : "New conversation";
   ui.actions.hidden = !state.conversationId;
 }
 
+/** The caller's conversations. A failure keeps the list last shown (an empty list would say
+ * they were all deleted) and says so; a refused identity (401) shows none: not theirs. */
 async function refreshConversations() {
   try {
     const data = await api("GET", "/api/conversations");
     state.conversations = Array.isArray(data.conversations) ? data.conversations : [];
+    state.listFailed = false;
+    tell(ui.listError, "");
   } catch (error) {
-    if (error.status !== 401) announce("Could not load your conversations: " + error.message);
-    state.conversations = [];
+    if (error.status === 401) {
+      state.conversations = [];
+    } else {
+      const wasFailing = state.listFailed;
+      state.listFailed = true;
+      const text = (state.conversations.length ? "This list could not be refreshed. " : "Your conversations could not be loaded. ") + problem(error);
+      if (wasFailing) ui.listError.textContent = text; // said once, not at every retry
+      else tell(ui.listError, text);
+    }
   }
   renderConversations();
 }
@@ -527,6 +607,7 @@ function resetChat() {
   state.exchanges = [];
   ui.messages.replaceChildren();
   ui.welcome.hidden = false;
+  tell(ui.notice, "");
   clearSources();
   renderConversations();
 }
@@ -537,8 +618,8 @@ async function openConversation(id) {
   try {
     conversation = await api("GET", "/api/conversations/" + encodeURIComponent(id));
   } catch (error) {
-    announce("Could not open the conversation: " + error.message);
     await refreshConversations();
+    tell(ui.listError, "Could not open the conversation. " + problem(error)); // where it was clicked
     return;
   }
   resetChat();
@@ -572,30 +653,39 @@ function currentTitle() {
 async function renameConversation(event) {
   event.preventDefault();
   const title = ui.renameInput.value.trim();
-  if (!title || !state.conversationId) return;
+  if (!state.conversationId) return;
+  if (!title) {
+    tell(ui.renameError, "Type a title: it cannot be only spaces.");
+    ui.renameInput.focus();
+    return;
+  }
   try {
     await api("PATCH", "/api/conversations/" + encodeURIComponent(state.conversationId), { title });
     ui.renameDialog.close();
     announce("Conversation renamed.");
   } catch (error) {
-    announce("Could not rename: " + error.message);
+    tell(ui.renameError, "Could not rename. " + problem(error));
   }
   await refreshConversations();
 }
 
+/** Delete the conversation shown; one already gone (404) is as good as deleted. A failure
+ * keeps the dialog open and says why. */
 async function deleteConversation(event) {
   event.preventDefault();
   if (!state.conversationId) return;
   try {
     await api("DELETE", "/api/conversations/" + encodeURIComponent(state.conversationId));
-    ui.deleteDialog.close();
-    resetChat();
-    announce("Conversation deleted.");
-    ui.question.focus();
   } catch (error) {
-    ui.deleteDialog.close();
-    announce("Could not delete: " + error.message);
+    if (!(error instanceof ApiError && error.status === 404)) {
+      tell(ui.deleteError, "Could not delete. " + problem(error));
+      return;
+    }
   }
+  ui.deleteDialog.close();
+  resetChat();
+  announce("Conversation deleted.");
+  ui.question.focus();
   await refreshConversations();
 }
 
@@ -612,7 +702,7 @@ async function exportConversation() {
     link.remove();
     window.setTimeout(() => URL.revokeObjectURL(url), 10000);
   } catch (error) {
-    announce("Could not export: " + error.message);
+    tell(ui.notice, "Could not export. " + problem(error));
   }
 }
 
@@ -638,7 +728,7 @@ async function openAbout() {
     ui.aboutList.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v === undefined || v === null ? "" : String(v) })]));
     if (info.network) ui.aboutNetwork.textContent = String(info.network);
   } catch (error) {
-    ui.aboutList.replaceChildren(el("dt", { text: "Error" }), el("dd", { class: "error-text", text: error.message }));
+    ui.aboutList.replaceChildren(el("dt", { text: "Could not load" }), el("dd", { class: "error-text", text: error.message }));
   }
 }
 
@@ -665,6 +755,7 @@ async function signIn(event) {
   ui.apiKey.value = "";
   ui.signinDialog.close();
   updateSigninButton();
+  resetChat(); // the conversation on screen was the previous identity's, not the key's
   await refreshConversations();
   if (apiKey()) {
     announce("Signed in.");
@@ -682,7 +773,38 @@ function submitQuestion() {
   const question = ui.question.value.trim();
   if (!question || state.controller) return;
   ui.question.value = "";
+  state.pasteCut = false;
+  updateLimit();
   ask(question, [], []);
+}
+
+/** The question box stops at its maxlength (the server's limit): near it, count; at it, say
+ * so, and say when a paste was cut (its end, often the real question, is missing). */
+function updateLimit() {
+  const max = ui.question.maxLength;
+  const length = ui.question.value.length;
+  if (!length) state.pasteCut = false;
+  const full = length >= max || state.pasteCut;
+  const count = length.toLocaleString("en") + " of " + max.toLocaleString("en") + " characters";
+  const text = state.pasteCut ? "The pasted text was cut at " + max.toLocaleString("en") + " characters: its end is missing. Shorten it to fit."
+    : full ? count + ": the limit. Shorten the question to add more."
+    : length >= max * 0.9 ? count : "";
+  const kind = state.pasteCut ? "cut" : full ? "full" : null;
+  if (kind && kind !== state.limitSaid) announce(text); // once, not at every keystroke
+  state.limitSaid = kind;
+  ui.limit.textContent = text;
+  ui.limit.hidden = !text;
+  ui.limit.classList.toggle("is-full", full);
+}
+
+function pasted(event) {
+  const text = event.clipboardData ? event.clipboardData.getData("text") : "";
+  const box = ui.question;
+  const room = box.maxLength - box.value.length + (box.selectionEnd - box.selectionStart);
+  if (text.length > room) {
+    state.pasteCut = true;
+    window.setTimeout(updateLimit, 0); // after the (cut) text is in
+  }
 }
 
 function wire() {
@@ -703,6 +825,8 @@ function wire() {
     }
   });
   ui.stop.addEventListener("click", stop);
+  ui.question.addEventListener("input", updateLimit);
+  ui.question.addEventListener("paste", pasted);
   document.addEventListener("keydown", (event) => {
     if (event.key !== "Escape" || document.querySelector("dialog[open]")) return;
     if (state.controller) stop();
@@ -741,12 +865,14 @@ function wire() {
   });
   ui.signinForm.addEventListener("submit", signIn);
   $("rename-conversation").addEventListener("click", () => {
+    tell(ui.renameError, "");
     ui.renameInput.value = currentTitle();
     ui.renameDialog.showModal();
     ui.renameInput.select();
   });
   ui.renameForm.addEventListener("submit", renameConversation);
   $("delete-conversation").addEventListener("click", () => {
+    tell(ui.deleteError, "");
     ui.deleteMessage.textContent = "“" + currentTitle() + "” and its ratings are removed for good.";
     ui.deleteDialog.showModal();
   });

@@ -120,7 +120,8 @@ def test_stop_cancels_the_generation_on_the_server(start_hearth, open_page):
     assert hearth.model.tokens_streamed == streamed  # stopped growing
     assert streamed < 20  # well below the 100 it would have produced
     assert "word2" in answer.locator(".answer-body").inner_text()  # the partial answer stays
-    assert "may be incomplete" in answer.locator(".note-stopped").inner_text()
+    note = answer.locator(".note-stopped").inner_text()
+    assert "may be incomplete or wrong" in note and "checked against its sources" in note
 
 
 def test_escape_stops_an_answer_from_the_keyboard(start_hearth, open_page):
@@ -146,9 +147,12 @@ def test_abstention_looks_different_and_lists_closest_matches(start_hearth, open
     )
     assert page.text_content("#sources-title") == "Closest matches"
     assert hearth.model.prompts == []  # abstained before the model
+    meta = answer.locator(".answer-meta").inner_text()
+    assert "scripted-model" not in meta and "ms" in meta  # the model did not run: not named
     normal = ask(page, PARIS)
     assert "is-abstained" not in (normal.get_attribute("class") or "")
     assert normal.locator(".badge").count() == 0
+    assert "scripted-model" in normal.locator(".answer-meta").inner_text()
 
 
 def test_uncited_answer_is_flagged(start_hearth, open_page):
@@ -173,7 +177,9 @@ def test_an_unsupported_answer_is_replaced_by_a_cited_quote(start_hearth, open_p
     body = answer.locator(".answer-body").inner_text()
     assert "27 days" in body and "yachts" not in body  # the streamed draft was replaced
     assert "not supported" not in body  # the reason is said once, in the note
-    assert "not supported by the sources" in answer.locator(".note-quoted").inner_text()
+    note = answer.locator(".note-quoted").inner_text()
+    assert "not supported by the sources" in note and "model" not in note  # no jargon
+    assert note.startswith("Hearth's own wording")
     assert answer.locator(".cite").count() == 1
     answer.locator(".cite").first.click()
     assert "27 days" in page.locator("#source-list .source").first.inner_text()
@@ -646,3 +652,205 @@ def test_a_rating_is_shown_again_when_the_conversation_is_reopened(start_hearth,
     conversation = hearth.services.conversations.list_for(owner)[0]
     stored = hearth.services.conversations.get(conversation.id, owner)
     assert stored is not None and stored.messages[-1].rating == "down"
+
+
+def server_down(page, pattern: str = "**/api/**") -> None:
+    """From here on the page's API requests fail as if the server were down."""
+    page.route(pattern, lambda route: route.abort())
+
+
+def test_an_unreachable_server_is_said_plainly_and_the_question_comes_back(
+    start_hearth, open_page
+):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    server_down(page)
+    answer = ask(page, PARIS)
+    note = answer.locator(".note-error").inner_text()
+    assert "Hearth cannot be reached" in note and "fetch" not in note.lower()
+    assert page.input_value("#question") == PARIS  # given back: it was cleared when asked
+    sources = page.inner_text("#sources")
+    assert "No passage was found" not in sources  # no search ran
+    assert "not answered" in sources
+    screenshot(page, "desktop-light-unreachable")
+    page.click("#open-about")
+    page.wait_for_selector("#about-list .error-text")
+    about = page.inner_text("#about-list")
+    assert "Hearth cannot be reached" in about and "fetch" not in about.lower()
+    page.keyboard.press("Escape")
+
+
+def test_a_failed_refresh_keeps_the_conversation_list(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    page.wait_for_selector("#conversation-list li")
+    server_down(page, "**/api/conversations**")
+    ask(page, "And in Berlin?")  # its answer refreshes the list, which fails
+    page.wait_for_selector("#conversation-error:has-text('could not be refreshed')")
+    assert "cannot be reached" in page.inner_text("#conversation-error")
+    assert page.locator("#conversation-list li").count() == 1  # the list last known stays
+    assert not page.is_visible("#conversation-empty")  # not "will appear here"
+    page.click("#export-conversation")  # its download fails as well: said under the title
+    page.wait_for_selector("#notice:has-text('Could not export')")
+    screenshot(page, "desktop-light-list-not-refreshed")
+    page.reload()
+    page.wait_for_selector("html[data-ready='true']")
+    assert page.is_visible("#conversation-error:has-text('could not be loaded')")
+    assert not page.is_visible("#conversation-empty")
+
+
+def test_rename_delete_and_export_failures_are_shown(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    owner = owner_of(page)
+    page.click("#rename-conversation")
+    page.fill("#rename-input", "   ")
+    page.press("#rename-input", "Enter")
+    assert "only spaces" in page.inner_text("#rename-error")
+    assert page.is_visible("#rename-error") and page.is_visible("#rename-dialog")
+    server_down(page, "**/api/conversations/**")
+    page.fill("#rename-input", "Leave in Paris")
+    page.press("#rename-input", "Enter")
+    page.wait_for_selector("#rename-error:has-text('cannot be reached')")
+    assert page.is_visible("#rename-dialog")
+    page.click("#rename-dialog [data-close]")
+
+    page.click("#delete-conversation")
+    assert not page.is_visible("#delete-error")
+    page.click("#delete-dialog button[type=submit]")
+    page.wait_for_selector("#delete-error:has-text('Could not delete')")
+    assert page.is_visible("#delete-dialog")  # not closed as if it had worked
+    screenshot(page, "desktop-light-delete-failed")
+    assert len(hearth.services.conversations.list_for(owner)) == 1
+    assert page.locator(".message-assistant").count() == 1
+    page.click("#delete-dialog [data-close]")
+
+    page.click("#export-conversation")
+    page.wait_for_selector("#notice:has-text('Could not export')")
+    assert "cannot be reached" in page.inner_text("#notice")
+
+    page.unroute("**/api/conversations/**")
+    page.click("#delete-conversation")
+    assert not page.is_visible("#delete-error")  # the old error is gone
+    page.click("#delete-dialog button[type=submit]")
+    page.wait_for_selector("#conversation-list li", state="detached")
+    assert not page.is_visible("#notice")
+
+
+def test_signing_in_starts_a_new_chat(start_hearth, open_page):
+    hearth = start_hearth()
+    key, _ = hearth.services.keys.create("alice", "hr")
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    assert page.is_visible("#conversation-actions")
+    page.click("#open-signin")
+    page.fill("#api-key", key)
+    page.press("#api-key", "Enter")
+    page.wait_for_selector("#open-signin:has-text('Sign out')")
+    assert page.locator(".message").count() == 0 and page.is_visible("#welcome")
+    assert not page.is_visible("#conversation-actions")  # the anonymous chat is not alice's
+    assert page.inner_text("#conversation-title") == "New conversation"
+    page.wait_for_function("() => !document.querySelector('#conversation-list li')")
+    answer = ask(page, "What are the Band C salary ranges?")
+    assert answer.locator(".badge-error").count() == 0
+    assert "conversation_id" not in watch.queries[-1]
+    assert len(hearth.services.conversations.list_for("alice")) == 1
+    page.click("#open-signin")  # signing out resets too
+    assert page.locator(".message").count() == 0
+    assert not page.is_visible("#conversation-actions")
+
+
+def test_a_follow_up_to_a_deleted_conversation_starts_a_new_one(start_hearth, open_page):
+    hearth = start_hearth()
+    page, watch = open_page(hearth)
+    ask(page, PARIS)
+    owner = owner_of(page)
+    gone = hearth.services.conversations.list_for(owner)[0].id
+    assert hearth.services.conversations.delete(gone, owner)  # as from another tab
+    page.fill("#question", "When does the canteen open?")
+    page.press("#question", "Enter")
+    page.wait_for_selector("#notice:has-text('was deleted')")
+    page.wait_for_selector("#ask:not([hidden])")
+    page.wait_for_selector(".message-assistant .answer-meta", state="attached")
+    assert page.locator(".message-assistant").count() == 1
+    assert page.locator(".badge-error").count() == 0
+    assert "not found" not in page.inner_text("#chat")
+    assert watch.queries[-2]["conversation_id"] == gone
+    assert "conversation_id" not in watch.queries[-1]
+    [conversation] = hearth.services.conversations.list_for(owner)
+    assert conversation.id != gone and conversation.title == "When does the canteen open?"
+
+
+def accessible_name(page, selector: str) -> str:
+    """The name chromium's accessibility tree gives an element (what a screen reader says)."""
+    cdp = page.context.new_cdp_session(page)
+    root = cdp.send("DOM.getDocument")["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    nodes = cdp.send("Accessibility.getPartialAXTree", {"nodeId": node, "fetchRelatives": False})
+    cdp.detach()
+    return str(nodes["nodes"][0].get("name", {}).get("value", ""))
+
+
+def test_icon_only_buttons_on_a_phone_have_names(start_hearth, open_page):
+    hearth = start_hearth(delay=0.3)
+    page, _ = open_page(hearth, viewport=(400, 800))
+    assert not page.is_visible("#new-chat .label") and not page.is_visible("#ask .label")
+    assert accessible_name(page, "#new-chat") == "New chat"
+    assert accessible_name(page, "#ask") == "Ask"
+    ask(page, PARIS, wait=False)
+    page.wait_for_selector("#stop:not([hidden])")
+    assert accessible_name(page, "#stop") == "Stop"
+    page.click("#stop")
+
+
+def test_a_question_at_the_length_limit_says_so(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth, viewport=(390, 844))
+    page.fill("#question", "x" * 3000)
+    assert not page.is_visible("#question-limit")
+    page.fill("#question", "x" * 3700)
+    assert page.inner_text("#question-limit") == "3,700 of 4,000 characters"
+    page.fill("#question", "x" * 4000)
+    assert "the limit" in page.inner_text("#question-limit")
+    page.fill("#question", "")
+    assert not page.is_visible("#question-limit")
+    # A paste longer than the box: the browser keeps its first 4,000 characters, silently.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    long = "Some background. " * 300 + "So, how many days of leave do I get?"
+    page.evaluate("(text) => navigator.clipboard.writeText(text)", long)
+    page.focus("#question")
+    page.keyboard.press("Control+V")
+    page.wait_for_selector("#question-limit:has-text('cut')")
+    assert len(page.input_value("#question")) == 4000
+    assert page.is_visible("#question-limit")
+    assert "end is missing" in page.inner_text("#question-limit")
+    screenshot(page, "phone-light-question-cut")
+
+
+def test_a_finished_answer_is_scrolled_into_view(start_hearth, open_page):
+    words = "Employees in the Paris office get 27 days of annual leave each year. " * 8
+    hearth = start_hearth(words.strip(), delay=0.01)
+    page, _ = open_page(hearth, viewport=(1280, 520))
+    answer = ask(page, PARIS)
+    page.wait_for_timeout(300)
+    gap = page.evaluate(
+        "(() => { const b = document.getElementById('chat-scroll');"
+        " return b.scrollHeight - b.scrollTop - b.clientHeight; })()"
+    )
+    assert gap < 2
+    helpful = answer.get_by_role("button", name="Helpful", exact=True)
+    box = helpful.bounding_box()
+    scroller = page.locator("#chat-scroll").bounding_box()
+    assert box and scroller and box["y"] + box["height"] <= scroller["y"] + scroller["height"]
+
+
+def test_one_passage_is_a_passage(start_hearth, open_page):
+    hearth = start_hearth(delay=2.0, docs=[DOCS[0]])
+    page, _ = open_page(hearth)
+    answer = ask(page, PARIS, wait=False)
+    answer.locator(".answer-status:has-text('Reading')").wait_for()
+    assert answer.locator(".answer-status").inner_text() == "Reading 1 passage…"
+    page.click("#stop")
+    answer.locator(".badge-stopped").wait_for()
