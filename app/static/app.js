@@ -590,6 +590,8 @@ async function refreshConversations() {
   } catch (error) {
     if (error.status === 401) {
       state.conversations = [];
+      state.listFailed = false;
+      tell(ui.listError, "");
     } else {
       const wasFailing = state.listFailed;
       state.listFailed = true;
