@@ -9,7 +9,9 @@ conversations are kept apart from every other anonymous caller's.
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -25,6 +27,8 @@ from app.settings import Settings
 from index.errors import AuthError, InvalidGroupError
 from index.protocols import Embedder, Store
 from index.types import PUBLIC_GROUP, Principal, normalize_group
+
+log = logging.getLogger(__name__)
 
 SESSION_HEADER = "X-Hearth-Session"
 
@@ -60,9 +64,16 @@ def _proxy_groups(value: str) -> frozenset[str]:
         try:
             if item.strip():
                 groups.add(normalize_group(item))
-        except InvalidGroupError:
-            continue  # an unusable group name grants nothing
+        except InvalidGroupError as exc:
+            _unusable_group(item.strip()[:100], exc.message)  # it grants nothing
     return frozenset(groups | {PUBLIC_GROUP})
+
+
+@lru_cache(maxsize=256)
+def _unusable_group(name: str, reason: str) -> None:
+    """Said once per name (the cache's key): a proxy sending "Human Resources" or an LDAP DN
+    left its users reading public documents only, with nothing in the log to say why."""
+    log.warning("a group in the proxy's groups header is ignored: %s", reason)
 
 
 def get_principal(

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+if TYPE_CHECKING:
+    from app.rag import Answer
 
 
 class Metrics:
@@ -31,6 +36,18 @@ class Metrics:
         self.answers = Counter(
             "hearth_answers", "Answers by outcome", ["outcome"], registry=self.registry
         )
+
+    def record(self, answer: Answer) -> None:
+        """A finished answer from the documents, whichever API asked for it."""
+        outcome = (
+            "abstained" if answer.abstained
+            else "uncited" if answer.uncited
+            else "quoted" if answer.quoted
+            else "answered"
+        )  # fmt: skip
+        self.answers.labels(outcome).inc()
+        if "ttft_ms" in answer.timings:
+            self.ttft.observe(answer.timings["ttft_ms"] / 1000)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -211,6 +211,8 @@ async def chat_completions(
                 answer = event.data
         if answer is None:
             raise HearthError("the answer was interrupted")
+        if not plain:
+            services.metrics.record(answer)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -250,8 +252,11 @@ async def chat_completions(
         try:
             async for event in iterate_cancellable(events, cancel):
                 if event.kind == "token" and drafts:
+                    services.metrics.tokens.inc()
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
+                    if not plain:
+                        services.metrics.record(event.data)
                     if not drafts:
                         yield chunk({"content": _chat_text(event.data)})
                     elif event.data.quoted:  # the draft already streamed cannot be taken back

@@ -62,19 +62,6 @@ def _sse(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
-def _record(services: ServicesDep, answer: Answer) -> None:
-    metrics = services.metrics
-    outcome = (
-        "abstained" if answer.abstained
-        else "uncited" if answer.uncited
-        else "quoted" if answer.quoted
-        else "answered"
-    )  # fmt: skip
-    metrics.answers.labels(outcome).inc()
-    if "ttft_ms" in answer.timings:
-        metrics.ttft.observe(answer.timings["ttft_ms"] / 1000)
-
-
 @router.post(
     "/api/query",
     response_model=QueryResponse,
@@ -110,7 +97,7 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
                 answer = event.data
         if answer is None:
             raise HearthError("the answer was interrupted")
-        _record(services, answer)
+        services.metrics.record(answer)
         return _response(answer)
 
     async def sse() -> AsyncIterator[str]:
@@ -130,7 +117,7 @@ def _event_text(services: ServicesDep, event: Event) -> str:
         services.metrics.tokens.inc()
         return _sse("token", {"text": event.data})
     if event.kind == "done":
-        _record(services, event.data)
+        services.metrics.record(event.data)
         return _sse("done", _response(event.data).model_dump())
     return _sse(event.kind, event.data)
 

@@ -449,3 +449,22 @@ def test_a_conversation_withholds_sources_its_owner_may_no_longer_read(
     services.store.set_groups("salaries", frozenset({"hr"}))
     details = client.get(conversation, headers=alice).json()["messages"][-1]["details"]
     assert details["sources"][0]["document_id"] == "salaries"  # readable again: shown again
+
+
+def test_answers_through_the_openai_api_are_counted_too(client):
+    """/v1 answers were missing from hearth_answers_total: a deployment behind chat clients
+    showed no answers at all on its dashboard."""
+
+    def answered() -> float:
+        lines = client.get("/metrics").text.splitlines()
+        return sum(
+            float(line.split()[-1]) for line in lines if line.startswith("hearth_answers_total")
+        )
+
+    chat = {"messages": [{"role": "user", "content": "When is the canteen open?"}]}
+    before = answered()
+    assert client.post("/v1/chat/completions", json=chat).status_code == 200
+    assert client.post("/v1/chat/completions", json={**chat, "stream": True}).status_code == 200
+    assert answered() == before + 2
+    client.post("/v1/chat/completions", json={**chat, "retrieval": False})  # the model alone
+    assert answered() == before + 2

@@ -8,6 +8,7 @@ show up in the answer; every route's whole response text is searched for the can
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 
 import pytest
@@ -249,3 +250,14 @@ def test_chunks_without_an_acl_row_are_invisible_on_every_route(
     )
     info = client.get("/api/info", headers=headers).json()
     assert info["documents"] == 2 + (3 if caller == "all" else 0)  # canteen not counted
+
+
+def test_an_unusable_proxy_group_is_logged_once(client, settings, caplog):
+    """"Human Resources" or an LDAP DN from the proxy granted nothing, silently."""
+    settings.trusted_proxies = PEER[0]
+    headers = {"X-Forwarded-User": "carol", "X-Forwarded-Groups": "Human Resources, hr"}
+    with caplog.at_level(logging.WARNING, logger="app.deps"):
+        for _ in range(3):
+            client.post("/api/search", json={"query": "salary band"}, headers=headers)
+    said = [r.getMessage() for r in caplog.records if "groups header is ignored" in r.message]
+    assert len(said) == 1 and "'human resources'" in said[0].lower()
