@@ -253,7 +253,7 @@ def test_chunks_without_an_acl_row_are_invisible_on_every_route(
 
 
 def test_an_unusable_proxy_group_is_logged_once(client, settings, caplog):
-    """"Human Resources" or an LDAP DN from the proxy granted nothing, silently."""
+    """A group such as "Human Resources" or an LDAP DN from the proxy granted nothing, silently."""
     settings.trusted_proxies = PEER[0]
     headers = {"X-Forwarded-User": "carol", "X-Forwarded-Groups": "Human Resources, hr"}
     with caplog.at_level(logging.WARNING, logger="app.deps"):
