@@ -2,12 +2,14 @@
 
 mwparserfromhell parses the wikitext; the renderer keeps what a reader sees (link labels, table
 cells, list items, an infobox's fields) and drops what they don't (most templates, references,
-comments, images, and category links, which become metadata). An infobox becomes a section of
-its own, one "Field: value" line per field, before the text it stood in: facts a page gives
-only there ("Capital: Montgomery") can be found and quoted. Markup mwparserfromhell leaves as
-text (it gives up on e.g. HTML tables with unclosed `<td>`) goes through a regex renderer,
-which is also the fallback for a page it cannot parse at all; nested templates and links are
-resolved there in one stack scan each, so hostile nesting costs linear time.
+comments, images, and category links, which become metadata). An infobox becomes one "Field:
+value" line per field, before the text of the section it stood in: facts a page gives only
+there ("Capital: Montgomery") can be found and quoted. (As a section of its own it made short
+chunks that outranked the prose on a page's name alone: docs/INGEST-QUALITY.md, round 5.)
+Markup mwparserfromhell leaves as text (it gives up on e.g. HTML tables with unclosed `<td>`)
+goes through a regex renderer, which is also the fallback for a page it cannot parse at all;
+nested templates and links are resolved there in one stack scan each, so hostile nesting
+costs linear time.
 """
 
 from __future__ import annotations
@@ -199,11 +201,10 @@ class _Renderer:
                     seen[anchor] = seen.get(anchor, 0) + 1
                     anchor += f"_{seen[anchor]}" if seen[anchor] > 1 else ""
             body = _clean(self.render(body_nodes))
-            path = tuple(n for _, n in stack if n)
             boxes, self.infoboxes = [box for box in self.infoboxes if box], []
-            result += [Section(path, box, anchor) for box in boxes]
+            body = "\n\n".join([*boxes, body] if body else boxes)
             if body:
-                result.append(Section(path, body, anchor))
+                result.append(Section(tuple(n for _, n in stack if n), body, anchor))
         return tuple(result), self.categories
 
     def render(self, nodes: list[Any]) -> str:

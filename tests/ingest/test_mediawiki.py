@@ -683,7 +683,7 @@ def test_date_templates_show_their_date(tmp_path: Path) -> None:
     )
 
 
-def test_infobox_fields_become_a_section_before_the_text(tmp_path: Path) -> None:
+def test_infobox_fields_come_before_the_text_they_stood_beside(tmp_path: Path) -> None:
     """A page's infobox holds facts its prose may not repeat (birth place, capital): dropped
     with the other templates, they could not be found. Pictures and layout fields stay out."""
     doc = one_doc(
@@ -707,9 +707,8 @@ def test_infobox_fields_become_a_section_before_the_text(tmp_path: Path) -> None
             "Name: Allan Dwan\nBirth date: 3 April 1885\nBirth place: Toronto, Canada\n"
             "Occupation: Film director, Film producer\n"
             "Spouse: Pauline Bush (1915–1919), Marie Shelton\nKnown for: Robin Hood, Heidi\n"
-            "Largest city: Toronto\n2010 pop: 4,858,979",
+            "Largest city: Toronto\n2010 pop: 4,858,979\n\nAllan Dwan was a director.",
         ),
-        ((), "Allan Dwan was a director."),
         (("Career",), "He directed films."),
     ]
     assert_clean(doc)
@@ -727,7 +726,5 @@ def test_generic_and_nested_infoboxes_keep_their_order_and_section(tmp_path: Pat
     )
     assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
         ((), None, "Intro."),
-        (("Offices",), "Offices", "Founded: 1990"),
-        (("Offices",), "Offices", "Name: Marta Ruiz"),
-        (("Offices",), "Offices", "Paris and Berlin."),
+        (("Offices",), "Offices", "Founded: 1990\n\nName: Marta Ruiz\n\nParis and Berlin."),
     ]
