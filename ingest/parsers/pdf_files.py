@@ -51,6 +51,23 @@ def _pdf_metadata_title(path: Path) -> str | None:
     return value
 
 
+def _why_no_text(path: Path) -> str:
+    """Why a PDF gave no text: a damaged file or one that is no PDF (a "scanned PDF?" guess
+    sent people looking for OCR) or pages without a text layer."""
+    import pikepdf
+
+    try:
+        with pikepdf.open(path) as pdf:
+            pages = len(pdf.pages)
+    except Exception as exc:  # pikepdf.PdfError, or anything a broken file makes it raise
+        said = str(exc).replace(f"{path}: ", "").replace(str(path), path.name)  # no full paths
+        reason = " ".join(said.split())[:120] or type(exc).__name__
+        return f"not a readable PDF (damaged, or another kind of file): {reason}"
+    if pages == 0:
+        return "the PDF has no pages"
+    return f"no extractable text on its {pages} page(s): scanned without a text layer? OCR it"
+
+
 def parse_pdf(path: Path, doc_id: str, options: ParseOptions) -> Document:
     """A PDF's text layer (`fast` strategy, no OCR): one section per page run, anchor "page=N".
 
@@ -67,7 +84,7 @@ def parse_pdf(path: Path, doc_id: str, options: ParseOptions) -> Document:
         path, "PDF", "pdf", filename=str(path), strategy="fast", languages=["eng"]
     )
     if not elements:
-        raise ParseError(f"{path.name}: no extractable text (scanned PDF?)")
+        raise ParseError(f"{path.name}: {_why_no_text(path)}")
     blocks = _blocks(pdf_structure(elements), pdf=True)
     explicit = _pdf_metadata_title(path) or _pdf_title_heading(blocks)
     title, sections = build_sections(

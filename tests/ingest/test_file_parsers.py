@@ -366,16 +366,22 @@ def test_pdf_metadata_title(tmp_path: Path) -> None:
 
 def test_pdf_without_text_layer_is_an_error(tmp_path: Path) -> None:
     path = _make_pdf(tmp_path / "scan.pdf", [[], []])
-    with pytest.raises(ParseError, match=r"no extractable text \(scanned PDF\?\)") as info:
+    with pytest.raises(
+        ParseError, match=r"no extractable text on its 2 page\(s\): scanned"
+    ) as info:
         parse_pdf(path, "scan.pdf", OPTIONS)
     _assert_clean_error(info.value, path)
 
 
-def test_corrupt_pdf_is_a_clean_parse_error(tmp_path: Path) -> None:
-    path = _write(tmp_path / "broken.pdf", b"%PDF-1.4\n" + os.urandom(4096))
+@pytest.mark.parametrize("content", [b"%PDF-1.4\n" + os.urandom(4096), b"not a pdf at all"])
+def test_corrupt_pdf_is_a_clean_parse_error(tmp_path: Path, content: bytes) -> None:
+    """A damaged file or another kind of file was reported as a scan without text ("scanned
+    PDF?"), sending people looking for OCR."""
+    path = _write(tmp_path / "broken.pdf", content)
     with pytest.raises(ParseError) as info:
         parse_pdf(path, "broken.pdf", OPTIONS)
     _assert_clean_error(info.value, path)
+    assert "scanned" not in info.value.message and "not a readable PDF" in info.value.message
 
 
 def test_pdf_without_pikepdf_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
