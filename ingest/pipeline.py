@@ -56,6 +56,7 @@ from ingest.sources import (
 log = logging.getLogger(__name__)
 
 EMBED_BATCH_CHUNKS = 64  # documents are buffered until this many chunks, for efficient batches
+EMBED_PROGRESS_SLICE = 256  # the most chunks embedded between two steps of the progress bar
 # Files checked and handed to the parser child ahead of the one being embedded and written.
 PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
@@ -146,7 +147,8 @@ class Progress:
 
     def document_done(self) -> None: ...
 
-    def chunks_embedded(self, count: int) -> None: ...
+    def chunks_embedded(self, count: int) -> None:
+        """`count` more chunks embedded; called from the embedding thread."""
 
     def dump_read(self, done: int, total: int) -> None:
         """`done` of a wiki dump's `total` bytes (as on disk) read: a dump's own bar, since
@@ -720,12 +722,19 @@ class Ingestor:
             for doc, chunks, _ in pending
             for chunk in chunks
         ]
-        vectors = (
-            self._embedder_thread.submit(self.embedder.embed_documents, texts) if texts else None
-        )
+        vectors = self._embedder_thread.submit(self._embed, texts) if texts else None
         self._embedding = _Embedding(pending, sources, vectors)
         if wait:
             self._write_embedded(report)
+
+    def _embed(self, texts: list[str]) -> np.ndarray:
+        """The texts' vectors, embedded a slice at a time so that progress shows as it goes: a
+        large file is one batch of thousands of chunks, and the bar stood at 0 for minutes."""
+        parts = []
+        for start in range(0, len(texts), EMBED_PROGRESS_SLICE):
+            parts.append(self.embedder.embed_documents(texts[start : start + EMBED_PROGRESS_SLICE]))
+            self.progress.chunks_embedded(len(parts[-1]))
+        return np.concatenate(parts)
 
     def _write_embedded(self, report: IngestReport) -> None:
         """Write the batch handed to the embedding thread (waiting for its vectors), each
@@ -738,7 +747,6 @@ class Ingestor:
             if batch.vectors is not None
             else np.empty((0, self.embedder.dim), np.float32)  # documents without chunks
         )
-        self.progress.chunks_embedded(sum(len(chunks) for _, chunks, _ in batch.documents))
         offset = 0
         for document, chunks, is_new in batch.documents:
             self.store.write_document(document, chunks, vectors[offset : offset + len(chunks)])
