@@ -122,6 +122,11 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     """Serve the chat page, the REST API and the OpenAI-compatible API.
 
     Every other setting comes from HEARTH_* environment variables (see the README).
+
+    \b
+    Examples:
+      hearth serve
+      HEARTH_REQUIRE_AUTH=true hearth serve --host 0.0.0.0 --port 8080
     """  # fmt: skip
     import uvicorn
 
@@ -190,6 +195,9 @@ def _stream_answer(response: Any, as_json: bool, live: bool) -> int:
                     click.echo(
                         f"  [{source['n']}] {where}  {source['url'] or source['document_id']}"
                     )
+                if data.get("conversation_id"):  # on stderr: a pipe gets the answer alone
+                    click.echo(f"\nFollow up with --conversation {data['conversation_id']}",
+                               err=True)  # fmt: skip
                 return 0
     return 1
 
@@ -314,7 +322,12 @@ def _key_store(data_dir: Path, database_url: str | None) -> Any:
 @data_dir_option
 @database_url_option
 def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None) -> None:
-    """Create a key and print it once."""
+    """Create a key and print it once.
+
+    \b
+    Example:
+      hearth keys create --user alice --groups hr,public
+    """
     from index.errors import HearthError
 
     try:
@@ -330,7 +343,12 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
 @data_dir_option
 @database_url_option
 def keys_list(data_dir: Path, database_url: str | None) -> None:
-    """List keys: id, user, groups, when created, state (never the keys)."""
+    """List keys: id, user, groups, when created, state (never the keys).
+
+    \b
+    Example:
+      hearth keys list --data-dir /srv/hearth
+    """
     infos = _key_store(data_dir, database_url).all()
     if not infos:
         click.echo("No API keys yet: create one with `hearth keys create --user NAME`.", err=True)
@@ -353,7 +371,13 @@ def _minute(timestamp: str) -> str:
 @database_url_option
 def keys_revoke(key_id: str, data_dir: Path, database_url: str | None) -> None:
     """Revoke a key by its id (from `keys list`) or by the key itself (hk_…, when it leaked
-    and you do not know its id); it stops working on the next request."""
+    and you do not know its id); it stops working on the next request.
+
+    \b
+    Examples:
+      hearth keys revoke 3f2a9c81d0e4
+      hearth keys revoke hk_…the-leaked-key…
+    """
     from app.keys import KEY_PREFIX
 
     store = _key_store(data_dir, database_url)

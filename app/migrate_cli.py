@@ -40,6 +40,10 @@ def migrate_command(data_dir: Path, url: str, index_memory: str) -> None:
     """Copy an embedded store into PostgreSQL (no re-embedding), verify counts, print them.
 
     Replaces whatever the target database holds; readers of the target wait while it runs.
+
+    \b
+    Example:
+      hearth migrate --from data --to postgresql://hearth@db.internal/hearth
     """
     if not url.startswith(POSTGRES_SCHEMES):
         raise click.BadParameter("must be a postgresql:// URL", param_hint="--to")

@@ -487,7 +487,13 @@ def ingest(
 @click.option("--json", "as_json", envvar="HEARTH_JSON", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
 def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json: bool) -> None:
-    """Show what the index holds: documents and chunks by type and group, embedder, vectors."""
+    """Show what the index holds: documents and chunks by type and group, embedder, vectors.
+
+    \b
+    Examples:
+      hearth status
+      hearth status --data-dir /srv/hearth --json | jq .by_group
+    """
     errors = Console(stderr=True)
     if not store_exists(data_dir, database_url):
         _fail(ctx, errors, no_index(data_dir), 2, as_json)

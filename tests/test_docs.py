@@ -30,3 +30,25 @@ def test_quick_start_is_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_every_command_help_gives_an_example():
+    """The README promises `--help` with examples for every command."""
+    import click
+    from click.testing import CliRunner
+
+    from app.cli import cli
+
+    def commands(group: click.Group, prefix: list[str]):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, [*prefix, name])
+            else:
+                yield [*prefix, name]
+
+    missing = []
+    for path in commands(cli, []):
+        shown = CliRunner().invoke(cli, [*path, "--help"]).output
+        if "Example" not in shown:
+            missing.append(" ".join(path))
+    assert missing == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -97,6 +98,13 @@ def test_ask_with_a_key_reads_restricted_documents(server_url, settings):
     assert any(s["document_id"] == "salaries" for s in json.loads(result.output)["sources"])
     bad = runner.invoke(cli, ["ask", "salary", "--url", server_url, "--key", "hk_wrong"])
     assert bad.exit_code == 1 and "invalid or revoked API key" in bad.output
+    # the conversation's id, needed to follow up, was shown only with --json
+    plain = runner.invoke(cli, ["ask", "salary band C range", "--url", server_url, "--key", key])
+    said = re.search(r"Follow up with --conversation (\S+)", plain.stderr)
+    assert said and said.group(1) not in plain.stdout
+    follow = ["ask", "and band D?", "--url", server_url, "--key", key, "--json"]
+    again = runner.invoke(cli, [*follow, "--conversation", said.group(1)])
+    assert json.loads(again.stdout)["conversation_id"] == said.group(1)
 
 
 def test_ask_without_a_server_says_so():
