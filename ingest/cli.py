@@ -207,8 +207,8 @@ def _summary(report: IngestReport, console: Console) -> None:
         verb = "has" if report.orphaned == 1 else "have"
         shown = _first_five(report.orphaned_documents)
         console.print(f"[yellow]{lost} of these folders {verb} no file any more (or a blank one): "
-                      f"{escape(shown)}; run again with --prune to remove them from the "
-                      "index[/]")  # fmt: skip
+                      f"{escape(shown)}; answers still come from them, with the groups they "
+                      "had, until a run with --prune removes them[/]")  # fmt: skip
 
 
 def no_index(data_dir: Path) -> str:
