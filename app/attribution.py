@@ -72,7 +72,9 @@ _EXTRA_STOP = _words(
 _MARKER = re.compile(MARKER_PATTERN, re.IGNORECASE)
 _TOKEN = re.compile(r"(?P<num>\d++(?:[.,:]\d++)*+)(?:st|nd|rd|th)?(?!\w)|(?P<word>\w+)")
 _CLAUSE = re.compile(r";|\s(?:and|but|while|whereas|whilst)\s", re.IGNORECASE)
-_NAME = re.compile(r"(?<=[\w,)])[ \t]+([^\W\d_]\w*)")
+# A capitalised word inside a sentence, quoted or not: 'Visitors use "Emberline-Guest"' names
+# the network as much as 'Visitors use Emberline-Guest' does.
+_NAME = re.compile(r"(?<=[\w,)])[ \t]+[\"'“‘«]?([^\W\d_]\w*)")
 # "The passage provides information about the retirement plan": a sentence about the passages,
 # not a claim from them; a marker on it would vouch for nothing.
 _ABOUT = re.compile(

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
 from app.figures import answers_figure, asks_for_figure, gives_figure
+from app.snippets import card_text
 from index.search import ScoredSentence
 from index.sentences import is_question
 from index.types import Passage
@@ -91,7 +92,8 @@ def quote(
     passages of the best-ranked document, quoted with its [n] marker and `note`; None when there
     is none (or, for FIGURELESS_NOTE, when none of the closest gives a figure: it would answer
     no better than the model did).
-    `visible`: how many characters of a passage its source card shows (all when None).
+    `visible`: how many characters of a passage its source card shows (all when None; which
+    ones: `app.snippets.card_text`).
     `corrections` (Attribution.corrections) come first: where the model's answer stated a
     number or name that a sentence on the same topic contradicts ("48 %" clicked the link,
     where "Clicked the link: 9 %" says otherwise), that sentence is what the sources say on it.
@@ -117,7 +119,8 @@ def quote(
     if not passages:
         return None
     top = passages[0].document.id
-    shown = {p.chunk.id: (n, p.chunk.text[:visible]) for n, p in enumerate(passages, start=1)
+    shown = {p.chunk.id: (n, card_text(p, sentences, visible))
+             for n, p in enumerate(passages, start=1)
              if p.chunk.id is not None and p.document.id == top}  # fmt: skip
     candidates = [
         s for s in sentences

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,9 +21,10 @@ from app.engines import ChatModel, was_truncated
 from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.quote import QUOTE_NOTES, quote, quote_reason, reader_note
 from app.settings import Settings
+from app.snippets import SNIPPET_CHARS, card_text
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
-from index.search import Retrieval, RetrievalSettings, hybrid_search
+from index.search import Retrieval, RetrievalSettings, ScoredSentence, hybrid_search
 from index.terms import is_elliptical
 from index.types import Passage, Principal
 
@@ -99,11 +100,11 @@ def without_notes(answer: str) -> str:
     return answer.replace(reader_note(UNCITED_NOTE), "").replace(reader_note(FOLLOW_UP_NOTE), "")
 
 
-SNIPPET_CHARS = 400  # of a passage's text, on its source card
-
-
-def source_view(number: int, passage: Passage) -> dict[str, Any]:
-    """What a client sees of a passage: enough to check it, with a deep link."""
+def source_view(
+    number: int, passage: Passage, sentences: Sequence[ScoredSentence] = ()
+) -> dict[str, Any]:
+    """What a client sees of a passage: enough to check it (the part around its sentence
+    closest to the question, `app.snippets`), with a deep link."""
     document = passage.document
     return {
         "n": number,
@@ -113,7 +114,7 @@ def source_view(number: int, passage: Passage) -> dict[str, Any]:
         "url": passage.url,
         "heading": " > ".join(passage.chunk.heading_path),
         "page": passage.chunk.page,
-        "snippet": passage.chunk.text[:SNIPPET_CHARS],
+        "snippet": card_text(passage, sentences),
         "score": round(passage.score, 4),
         "modified": document.modified.isoformat() if document.modified else None,
         "revision": document.revision,
@@ -216,7 +217,10 @@ class RagPipeline:
         timings = {"retrieval_ms": round((retrieved_at - started) * 1000, 1)}
         conversation_id = question.conversation_id
         if retrieval.evidence < self.settings.abstain_threshold or not retrieval.passages:
-            sources = [source_view(i, p) for i, p in enumerate(retrieval.passages, start=1)]
+            sources = [
+                source_view(i, p, retrieval.sentences)
+                for i, p in enumerate(retrieval.passages, start=1)
+            ]
             follows = any(role == "user" for role, _ in history) and is_elliptical(text)
             lead = ABSTAIN_TEXT if sources else NOTHING_CLOSE_TEXT
             answer = Answer(
@@ -256,7 +260,7 @@ class RagPipeline:
         tokens: Iterator[str], retrieval: Retrieval, timings: dict[str, float],
         started: float, cancel: threading.Event, prompt_tokens: int,
     ) -> Iterator[Event]:  # fmt: skip
-        sources = [source_view(i, p) for i, p in enumerate(passages, start=1)]
+        sources = [source_view(i, p, retrieval.sentences) for i, p in enumerate(passages, start=1)]
         yield Event("sources", sources)
         pieces: list[str] = []
         try:

@@ -478,6 +478,17 @@ CONTRADICTED = [
         "The answer is 20,000 bottles.",
         id="a listing sentence's number of another item",
     ),
+    pytest.param(
+        'Q: What is the Wi-Fi?\nA: Emberline laptops connect automatically to "Emberline-Staff". '
+        'Visitors use "Emberline-Guest". The guest password changes on the first Monday of every '
+        "month and is written on the board behind reception.",
+        "What is the guest Wi-Fi password?",
+        'The guest Wi-Fi password is "Emberline-Guest".',
+        "The guest password changes on the first Monday of every month and is written on the "
+        "board behind reception.",
+        "The guest Wi-Fi password changes on the first Monday of every month.",
+        id="a quoted name (the network's) given for another thing (its password)",
+    ),
 ]  # fmt: skip
 
 

@@ -17,6 +17,7 @@ from app.quote import (
     quote,
     quote_reason,
 )
+from app.snippets import card_text
 from index.search import ScoredSentence, answering
 from index.sentences import sentences
 
@@ -255,14 +256,16 @@ def test_a_sentence_that_is_only_a_citation_marker_is_never_quoted():
 
 
 def test_only_what_the_source_card_shows_can_be_quoted():
+    """The card shows the part of a passage around its closest sentence (app.snippets): past
+    the first 400 characters, the closest sentence is on the card and can be quoted."""
     filler = "Office life has many meetings about planning and budgets. " * 8
-    text = filler + "Paris staff get 27 days of leave."
-    scored = [sentence(1, "Office life has many meetings about planning and budgets.", 0.4),
+    text = "Berlin staff get 30 days. " + filler + "Paris staff get 27 days of leave."
+    scored = [sentence(1, "Berlin staff get 30 days.", 0.85),
               sentence(1, "Paris staff get 27 days of leave.", 0.9)]  # fmt: skip
     assert "27 days" in quote([passage(1, text)], scored).citations[0].span  # type: ignore[union-attr]
     shown = quote([passage(1, text)], scored, visible=400)
-    assert shown is not None and "27 days" not in shown.citations[0].span
-    assert shown.citations[0].span in text[:400]
+    assert shown is not None and "27 days" in shown.citations[0].span
+    assert shown.citations[0].span in card_text(passage(1, text), scored)
 
 
 def test_an_unspaced_sentence_is_cut_mid_word_not_to_its_first_word():
