@@ -659,9 +659,7 @@ def server_down(page, pattern: str = "**/api/**") -> None:
     page.route(pattern, lambda route: route.abort())
 
 
-def test_an_unreachable_server_is_said_plainly_and_the_question_comes_back(
-    start_hearth, open_page
-):
+def test_an_unreachable_server_is_said_plainly_and_the_question_comes_back(start_hearth, open_page):
     hearth = start_hearth()
     page, _ = open_page(hearth)
     server_down(page)

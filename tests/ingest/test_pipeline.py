@@ -550,8 +550,7 @@ def test_the_cli_says_what_it_skipped_and_names_what_lost_its_file_or_was_remove
     said = " ".join(second.output.split())
     assert (
         "1 stored document of these folders has no file any more (or a blank one): notes.txt;"
-        " answers still come from them, with the groups they had, until a run with --prune"
-        in said
+        " answers still come from them, with the groups they had, until a run with --prune" in said
     )  # a file moved into a restricted folder stays readable under its old groups till then
     assert SQLiteStore(data).document_state_of("notes.txt") is not None  # kept without --prune
     args = ["ingest", str(tree), "--data-dir", str(data)]
