@@ -298,7 +298,8 @@ folder given (wiki pages by their page id), so a second run only embeds
 what changed; a file keeps the id of the outermost folder it was ingested from (ingesting it
 again from an inner folder, or alone when it lies below that folder's top, is refused, so it
 never gets a second copy outside its folder's groups); a file at the same relative path in
-another folder replaces it, and the summary says so. Files of other types, and empty files, are
+another folder is refused while the first one exists, unless --replace takes it (a new
+export), and the summary says what it replaced. Files of other types, and empty files, are
 skipped and counted; stored documents whose file is gone (or blank) stay until a run with
 --prune. A file the parser finds no text in keeps what was stored from it.
 
@@ -327,6 +328,13 @@ Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could
     envvar="HEARTH_PRUNE",
     default=False,
     help="Remove stored documents whose source is gone from the given paths. [env: HEARTH_PRUNE]",
+)
+@click.option(
+    "--replace",
+    envvar="HEARTH_REPLACE",
+    is_flag=True,
+    help="Take a file whose path another folder's file, still there, is indexed under (a new "
+    "export of the same documents); without it such a file is refused. [env: HEARTH_REPLACE]",
 )
 @click.option(
     "--reparse",
@@ -410,6 +418,7 @@ def ingest(
     groups: str,
     base_url: str | None,
     prune: bool,
+    replace: bool,
     reparse: bool,
     namespaces: str,
     namespace_groups: str | None,
@@ -434,6 +443,7 @@ def ingest(
             namespaces=_parse_namespaces(namespaces),
             namespace_groups=_parse_namespace_groups(namespace_groups),
             prune=prune,
+            replace=replace,
             reparse=reparse,
             target_tokens=chunk_tokens,
             wiki_max_page_mb=wiki_max_page_mb,

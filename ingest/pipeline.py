@@ -258,6 +258,10 @@ class IngestOptions:
     overlap_tokens: int = 32
     isolate_parsers: bool = True  # off only where a file set is known to be benign (tests)
     reparse: bool = False  # ignore recorded source fingerprints (after a parser upgrade, say)
+    # take a file whose id a file of another folder, still there, holds (a new export of the
+    # same corpus); without it such a file is refused: two folders sharing names overwrote
+    # each other's documents
+    replace: bool = False
     parser_memory_mb: int = DEFAULT_MEMORY_MB
     parser_timeout_s: float = DEFAULT_TIMEOUT_S
     wiki_max_page_mb: float = DEFAULT_WIKI_MAX_PAGE_MB
@@ -365,6 +369,7 @@ class Ingestor:
         self._isolated = IsolatedParser()
         self._isolate = True
         self._reparse = False
+        self._replace = False
 
     def run(self, paths: Iterable[Path], options: IngestOptions) -> IngestReport:
         """Ingest every path (folders, files, wiki dumps); never raises for a bad source."""
@@ -376,6 +381,7 @@ class Ingestor:
         )
         self._isolate = options.isolate_parsers
         self._reparse = options.reparse
+        self._replace = options.replace
         budget = ChunkBudget(
             max_tokens=self.embedder.max_tokens,
             target_tokens=min(options.target_tokens, self.embedder.max_tokens),
@@ -599,9 +605,10 @@ class Ingestor:
         finance-only note, ingested alone, became public): the id from the outer root wins, an
         inner copy is refused, and an outer ingest replaces the copies an inner one left. The
         second is how a new export of a corpus into a new folder replaces the old one, and
-        also how two folders sharing file names overwrite each other: it is done, and reported
-        (`IngestReport.rehomed`) when the earlier file still exists. Only ids the file could
-        have are looked up (suffixes of its path), each by id."""
+        also how two folders sharing file names would overwrite each other: while the earlier
+        file still exists it is refused, unless `IngestOptions.replace` says to take it (and
+        it is reported, `IngestReport.rehomed`). Only ids the file could have are looked up
+        (suffixes of its path), each by id."""
         id_parts = document_id.split("/")
         path_parts = Path(source).parts[1:]
         for depth in range(len(id_parts) + 1, min(len(path_parts), len(id_parts) + 8) + 1):
@@ -619,6 +626,13 @@ class Ingestor:
             report.removed_documents.extend(stale)
         owner = self._stored(document_id)
         if owner is not None and owner.source != source and Path(owner.source).exists():
+            if not self._replace:
+                return (
+                    f"already indexed from {owner.source}, a file at the same path in another "
+                    "folder, which still exists: ingest a folder holding both so that each "
+                    "keeps its own path, or use --replace to take this copy instead (a new "
+                    "export of the same documents)"
+                )
             report.rehomed.append((document_id, owner.source))
         return None
 

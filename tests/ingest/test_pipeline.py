@@ -508,27 +508,33 @@ def test_the_outer_folder_replaces_what_an_inner_ingest_stored(tmp_path, tree, e
     assert store.document_state_of("hr/reviews.txt")[1] == {"hr"}
 
 
-def test_a_file_at_the_same_relative_path_elsewhere_replaces_it_and_says_so(tmp_path, embedder):
-    """A new export of a corpus into a new folder must replace the old one; two folders that
-    share file names then overwrite each other, so the report names what was replaced."""
+def test_a_file_at_the_same_relative_path_elsewhere_is_refused_unless_replace(tmp_path, embedder):
+    """Two folders sharing file names (hr/ and finance/ each with a policy.md, two teams'
+    README.md) overwrote each other's documents: three users lost one that way. While the
+    first file exists the second is refused, naming both ways out; --replace takes it (a new
+    export of a corpus into a new folder) and the report names what it replaced."""
     team_a, team_b = tmp_path / "team-a", tmp_path / "team-b"
     for folder, text in ((team_a, "Team A onboarding"), (team_b, "Team B onboarding")):
         folder.mkdir()
         (folder / "onboarding.md").write_text(f"# Onboarding\n\n{text} starts on Monday.\n")
     store = SQLiteStore(tmp_path / "data")
     assert run(store, embedder, team_a).added == 1
-    second = run(store, embedder, team_b)
+    refused = run(store, embedder, team_b)
+    assert not refused.ok and refused.updated == 0 and refused.rehomed == []
+    assert refused.failed[0][0] == "onboarding.md" and "--replace" in refused.failed[0][1]
+    assert "Team A" in bm25_top_k(store, "onboarding", PUBLIC, 1)[0].chunk.text  # kept
+    second = run(store, embedder, team_b, replace=True)
     assert second.ok and second.updated == 1
     assert second.rehomed == [("onboarding.md", str((team_a / "onboarding.md").resolve()))]
     assert "Team B" in bm25_top_k(store, "onboarding", PUBLIC, 1)[0].chunk.text
-    both = run(store, embedder, team_a, team_b)
-    assert both.rehomed and [name for name, _ in both.failed] == []
     parent = run(SQLiteStore(tmp_path / "data2"), embedder, tmp_path)
     assert parent.added == 2 and parent.rehomed == []  # their parent folder keeps both
-    said = cli_run(["ingest", str(team_a), "--data-dir", str(tmp_path / "data")], embedder)
+    args = ["ingest", str(team_a), "--data-dir", str(tmp_path / "data"), "--replace"]
+    said = cli_run(args, embedder)
     assert "1 document now comes from another folder" in " ".join(said.output.split())
-    (team_a / "onboarding.md").unlink()  # a moved folder: nothing to report
-    assert run(store, embedder, team_b).rehomed == []
+    (team_a / "onboarding.md").unlink()  # a moved folder: nothing to refuse or report
+    moved = run(store, embedder, team_b)
+    assert moved.ok and moved.rehomed == [] and moved.updated == 1
 
 
 def test_the_cli_says_what_it_skipped_and_names_what_lost_its_file_or_was_removed(
