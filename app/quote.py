@@ -39,6 +39,7 @@ DECLINED_NOTE = (
 QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE)
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
+_LINK = re.compile(r"(?:https?://|www\.)\S+|\b\S+ dot (?:io|com|org|net|ru|ua)\S*", re.IGNORECASE)
 # "This page is for people in the finance group who process supplier invoices.": a sentence
 # about the document itself, close to any question on its subject, answers none of them
 _ABOUT_ITSELF = re.compile(
@@ -107,6 +108,7 @@ def quote(
     then to the conversation: "and in Berlin?" wants the Berlin sentence, not the Paris one
     before it; it counts the question's rarer words a sentence shares besides its cosine
     (`ScoredSentence.closeness`).
+    A sentence that is mostly web addresses (a list of endnotes) comes last of all.
     A sentence that is itself a question never answers one (an FAQ's "Q: What is the Wi-Fi?"
     sits closest to a question about Wi-Fi): it is quoted only when nothing else is left; the
     sentences after it answer it (`index.search.answering`). Nor does one about the document
@@ -132,6 +134,7 @@ def quote(
     ranked = sorted(
         candidates,
         key=lambda s: (
+            not _mostly_links(s.text),
             not is_question(s.text),
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
@@ -152,6 +155,14 @@ def quote(
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(note)}"
     return Attribution(text, [citation], [], False, False)
+
+
+def _mostly_links(text: str) -> bool:
+    """A sentence that is mostly web addresses (an endnote list: "https://t.me/…;
+    https://meduza dot io/…") says nothing a reader asked: it is quoted only when nothing
+    else is left."""
+    linked = sum(len(m.group()) for m in _LINK.finditer(text))
+    return linked * 2 >= len(text.strip()) > 0
 
 
 def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:

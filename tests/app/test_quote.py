@@ -517,3 +517,15 @@ def test_a_correction_comes_first_even_when_it_is_about_the_page():
         corrections=[about],
     )
     assert quoted is not None and quoted.citations[0].span == about
+
+
+def test_a_list_of_links_is_quoted_only_when_nothing_else_is_left():
+    """ "Who are the authors of the assessment?" quoted an endnote list of URLs, which were the
+    closest sentence; the author line, a little less close, says who."""
+    links = "[1] https://t.me/readovkanews/48811; https://meduza dot io/news/2022/12/13/x."
+    authors = "Kateryna Stepanenko, Riley Bailey and Frederick W. Kagan wrote this assessment."
+    scored = [sentence(1, links, 0.9), sentence(1, authors, 0.6)]
+    quoted = quote([passage(1, f"{authors} {links}")], scored)
+    assert quoted is not None and "Stepanenko" in quoted.citations[0].span
+    alone = quote([passage(1, links)], scored[:1])
+    assert alone is not None and "meduza" in alone.citations[0].span
