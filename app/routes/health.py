@@ -11,6 +11,7 @@ from pydantic import BaseModel
 
 from app.deps import PrincipalDep, ServicesDep
 from app.routes.errors import AUTH, errors, plain_text
+from index.types import Principal
 
 router = APIRouter(tags=["operations"])
 
@@ -66,6 +67,21 @@ def info(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
         "chunks": chunks,
         "last_ingest": manifest.get("last_ingest"),
         "network": network_note(services.model),
+        "identity": identity(principal),
+    }
+
+
+def identity(principal: Principal) -> dict[str, Any]:
+    """Who the service takes the caller for and what they may read: the page said "Signed in:
+    no" to everyone signed in through the proxy, who could not tell whether it worked."""
+    user = principal.user
+    via = "proxy" if user.startswith("proxy:") else "key"
+    if user.startswith("anonymous"):  # key names cannot start so (app/keys.py)
+        via = "anonymous"
+    return {
+        "via": via,
+        "user": user.removeprefix("proxy:") if via != "anonymous" else None,
+        "groups": sorted(principal.readable_groups),
     }
 
 

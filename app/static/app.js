@@ -712,6 +712,12 @@ async function exportConversation() {
 // About and sign-in
 // ---------------------------------------------------------------------------------------
 
+function signedIn(identity) {
+  if (!identity || identity.via === "anonymous") return "no: you read public documents only";
+  const how = identity.via === "proxy" ? "through single sign-on" : "with an API key";
+  return `as ${identity.user} ${how}; groups ${identity.groups.join(", ")}`;
+}
+
 async function openAbout() {
   ui.aboutList.replaceChildren(el("dt", { text: "Loading" }), el("dd", { text: "…" }));
   ui.aboutDialog.showModal();
@@ -725,7 +731,7 @@ async function openAbout() {
       ["Documents you can read", info.documents],
       ["Passages", info.chunks],
       ["Last ingest", formatDateTime(info.last_ingest)],
-      ["Signed in", apiKey() ? "with an API key" : "no (anonymous or single sign-on)"],
+      ["Signed in", signedIn(info.identity)],
     ];
     ui.aboutList.replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v === undefined || v === null ? "" : String(v) })]));
     if (info.network) ui.aboutNetwork.textContent = String(info.network);

@@ -468,3 +468,16 @@ def test_answers_through_the_openai_api_are_counted_too(client):
     assert answered() == before + 2
     client.post("/v1/chat/completions", json={**chat, "retrieval": False})  # the model alone
     assert answered() == before + 2
+
+
+def test_info_says_who_the_caller_is_taken_for(client, settings, hr_key):
+    """The page said "Signed in: no" to everyone who came through single sign-on."""
+    anonymous = client.get("/api/info").json()["identity"]
+    assert anonymous == {"via": "anonymous", "user": None, "groups": ["public"]}
+    keyed = client.get("/api/info", headers={"Authorization": f"Bearer {hr_key}"}).json()
+    assert keyed["identity"]["via"] == "key" and "hr" in keyed["identity"]["groups"]
+    settings.trusted_proxies = PEER[0]
+    proxied = client.get(
+        "/api/info", headers={"X-Forwarded-User": "carol", "X-Forwarded-Groups": "finance"}
+    ).json()["identity"]
+    assert proxied == {"via": "proxy", "user": "carol", "groups": ["finance", "public"]}

@@ -362,6 +362,7 @@ def test_about_panel_says_what_runs(start_hearth, open_page):
         assert expected in about
     documents = about.split("Documents you can read")[1].split("\n")[1].strip()
     assert documents == "3"  # the hr document is not counted for an anonymous reader
+    assert "no: you read public documents only" in about
     page.keyboard.press("Escape")
     assert not page.is_visible("#about-dialog")
 
