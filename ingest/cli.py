@@ -159,11 +159,13 @@ def _summary(report: IngestReport, console: Console) -> None:
         ("removed", report.removed),
         ("redirects (aliases)", report.redirects),
         ("failed", len(report.failed)),
-        ("chunks embedded", report.chunks),
+        ("chunks embedded", report.chunks - report.chunks_reused),
+        ("chunks kept (unchanged)", report.chunks_reused),  # by updated documents
         ("seconds", f"{report.seconds:.1f}"),
         ("vector generation", report.vector_generation),
     ]:
-        table.add_row(label, str(value))
+        if label != "chunks kept (unchanged)" or value:
+            table.add_row(label, str(value))
     console.print(table)
     for source, reason in report.failed:
         reason = reason.removeprefix(f"{Path(source).name}: ")  # "failed a.pdf: a.pdf: …"

@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from fakes import HashEmbedder
@@ -15,6 +16,7 @@ from fakes import HashEmbedder
 from app.cli import cli
 from index.search import bm25_top_k, dense_top_k
 from index.store import SQLiteStore
+from ingest.chunker import embedding_text
 from ingest.pipeline import IngestOptions, Ingestor, strip_invisible
 
 PUBLIC = frozenset({"public"})
@@ -439,6 +441,36 @@ def test_a_large_file_shows_its_embedding_progress_as_it_goes(tmp_path, embedder
     )
     assert report.ok and report.added == 1 and report.chunks > 20
     assert sum(steps) == report.chunks and max(steps) <= 10 and len(steps) > 2
+
+
+def test_an_update_embeds_only_the_chunks_it_changed(tmp_path):
+    """Editing one word of a long document re-embedded all of it (83 chunks, 27 s): the chunks
+    an update leaves as they were keep their stored vectors."""
+
+    sections = [
+        f"Room {i}\n\n" + f"Room {i} has a projector and {i} chairs. " * 25 for i in range(8)
+    ]
+    doc = tmp_path / "docs" / "rooms.txt"
+    doc.parent.mkdir()
+    doc.write_text("\n\n".join(sections))
+    store, embedder = SQLiteStore(tmp_path / "data"), HashEmbedder()  # it records what it embeds
+    first = Ingestor(store, embedder).run([doc.parent], IngestOptions(isolate_parsers=False))
+    assert first.ok and first.chunks >= 8 and first.chunks_reused == 0
+    before = {p.chunk.text for p in store.document_chunks("rooms.txt", PUBLIC)}
+    embedder.embedded.clear()
+    sections[3] = sections[3].replace("3 chairs", "30 chairs")
+    doc.write_text("\n\n".join(sections))
+    second = Ingestor(store, embedder).run([doc.parent], IngestOptions(isolate_parsers=False))
+    assert second.ok and second.updated == 1 and second.chunks == first.chunks
+    assert 0 < len(embedder.embedded) < first.chunks // 2
+    assert second.chunks_reused == second.chunks - len(embedder.embedded)
+    after = store.document_chunks("rooms.txt", PUBLIC)
+    assert sum(p.chunk.text in before for p in after) == second.chunks_reused
+    # every stored vector, kept or new, is its own chunk's: none shifted to a neighbour
+    fresh = HashEmbedder().embed_documents(
+        [embedding_text(p.document.title, p.chunk.heading_path, p.chunk.text) for p in after]
+    )
+    np.testing.assert_allclose(store.embeddings([p.chunk.id for p in after]), fresh, atol=1e-6)
 
 
 def test_a_batch_is_embedded_while_the_next_documents_are_read(tmp_path, monkeypatch):
