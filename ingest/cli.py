@@ -296,14 +296,15 @@ folder maps globs to groups (e.g. "finance/**": [finance]), also for a file or f
 ingested alone (the nearest file's rules; within a file the last matching glob wins, so write
 broad rules first); Markdown front matter `groups:` wins over both. A run that makes
 restricted documents public says so. Documents are identified by their path relative to the
-folder given (wiki pages by their page id), so a second run only embeds
-what changed; a file keeps the id of the outermost folder it was ingested from (ingesting it
-again from an inner folder, or alone when it lies below that folder's top, is refused, so it
-never gets a second copy outside its folder's groups); a file at the same relative path in
-another folder is refused while the first one exists, unless --replace takes it (a new
-export), and the summary says what it replaced. Files of other types, and empty files, are
-skipped and counted; stored documents whose file is gone (or blank) stay until a run with
---prune. A file the parser finds no text in keeps what was stored from it.
+folder given (wiki pages by their page id), so a second run only embeds what changed (in an
+edited document, the chunks that changed); a file keeps the id of the outermost folder it was
+ingested from (ingesting it again from an inner folder, or alone when it lies below that
+folder's top, is refused, so it never gets a second copy outside its folder's groups); a file
+at the same relative path in another folder is refused while the first one exists, unless
+--replace takes it (a new export), and the summary says what it replaced. Files of other
+types, and empty files, are skipped and counted; stored documents whose file is gone (or
+blank) stay, still answered from, until a run with --prune. A file the parser finds no text
+in keeps what was stored from it.
 
 Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,
 130 interrupted. With --json, a run that stops after its options were read prints
