@@ -51,7 +51,8 @@ TMPFS_BYTES = 8 << 20
 
 
 def run_ingest(data: Path, corpus: Path, fsize_limit: int = 0) -> subprocess.CompletedProcess[str]:
-    args = ["ingest", str(corpus), "--data-dir", str(data), "--prune", "--json"]
+    # v2 is a new export of the corpus in another folder: --replace takes its files
+    args = ["ingest", str(corpus), "--data-dir", str(data), "--prune", "--replace", "--json"]
     return subprocess.run(
         [sys.executable, str(CHILD), str(fsize_limit), *args],
         capture_output=True,
