@@ -59,14 +59,8 @@ def facts(title: str, text: str) -> list[tuple[str, str]]:
         if not str(template.name).strip().lower().startswith("infobox"):
             continue
         renderer = wikitext._Renderer(wikitext._Site("enwiki"))
-        for param in template.params:
-            key = str(param.name).strip()
-            label = wikitext._field_label(key) if param.showkey else ""
-            layout = wikitext._LAYOUT_FIELD_RE.search(key.lower().replace("_", "").replace(" ", ""))
-            if not label or re.search(r"\d", label) or label.lower() in SKIPPED_LABELS or layout:
-                continue
-            value = wikitext._field_text(renderer.render(param.value.nodes))
-            if not value or wikitext._NOT_A_FACT_RE.fullmatch(value):
+        for label, value in renderer.infobox_fields(template):  # the lines Hearth stores
+            if re.search(r"\d", label) or label.lower() in SKIPPED_LABELS:
                 continue
             term = re.sub(r"\s*\(.*", "", value.split(",")[0]).strip()
             if 3 <= len(term) <= 30 and term.lower() != title.lower():

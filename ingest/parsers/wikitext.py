@@ -260,7 +260,7 @@ class _Renderer:
             return ", ".join(_list_items("\n".join(items)))
         position = _TEXT_TEMPLATES.get(name)
         if position is None and name != "convert":
-            return ""  # citations, infoboxes, navboxes: nothing rendered (they are most)
+            return ""  # citations, navboxes: nothing rendered (they are most)
         shown = [p.value for p in node.params if not p.showkey] or [
             p.value for p in node.params if str(p.name).strip() == "text"
         ]
@@ -276,11 +276,16 @@ class _Renderer:
         return f"As of {text}" if name == "as of" else text
 
     def infobox(self, node: Template) -> str:
-        """One "Field: value" line per field that states a fact: `|birth_place = [[Toronto]],
-        Canada` gives "Birth place: Toronto, Canada"; pictures, empty fields and layout switches
-        give nothing. A generic {{Infobox}}'s `labelN`/`dataN` pairs give "label: data"."""
+        """One "Field: value" line per field that states a fact (`infobox_fields`)."""
+        return "\n".join(f"{label}: {text}" for label, text in self.infobox_fields(node))
+
+    def infobox_fields(self, node: Template) -> list[tuple[str, str]]:
+        """(label, value) of each field that states a fact: `|birth_place = [[Toronto]],
+        Canada` gives ("Birth place", "Toronto, Canada"); pictures, empty fields and layout
+        switches give nothing. A generic {{Infobox}}'s `labelN`/`dataN` pairs give (label,
+        data)."""
         named = {str(p.name).strip(): p.value for p in node.params if p.showkey}
-        lines: list[str] = []
+        fields: list[tuple[str, str]] = []
         for key, value in named.items():
             label = _field_label(key)
             numbered = re.fullmatch(r"label(\d+)", key)
@@ -291,8 +296,8 @@ class _Renderer:
                 continue
             text = _field_text(self.render(value.nodes))
             if label and text and not _NOT_A_FACT_RE.fullmatch(text):
-                lines.append(f"{label}: {text}")
-        return "\n".join(lines)
+                fields.append((label, text))
+        return fields
 
     def _date(self, node: Template, name: str) -> str:
         """The date a date template shows ({{birth date|1809|2|12}}: "12 February 1809";
