@@ -93,13 +93,13 @@ def get_principal(
     user = request.headers.get(settings.proxy_user_header, "").strip()
     if user and settings.is_trusted_proxy(client):
         groups = _proxy_groups(request.headers.get(settings.proxy_groups_header, ""))
-        return Principal(user=f"proxy:{user[:200]}", groups=groups)
+        return Principal.from_proxy(user, groups)
     if settings.require_auth:
         raise AuthError("this Hearth requires an API key (Authorization: Bearer ...)")
     session = request.headers.get(SESSION_HEADER, "")
     if 16 <= len(session) <= 200:
         digest = hashlib.sha256(session.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-        return Principal(user=f"anonymous:{digest}", groups=frozenset({PUBLIC_GROUP}))
+        return Principal.anonymous(session=digest)
     return Principal.anonymous()
 
 

@@ -16,17 +16,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from app.service_db import ServiceDatabase, database_or_sqlite
-from index.types import Principal, parse_groups
+from app.service_db import ServiceDatabase, Transaction, database_or_sqlite
+from index.types import ANONYMOUS_USER, PROXY_USER_PREFIX, Principal, parse_groups
 
 KEY_PREFIX = "hk_"
-# User names the service gives callers without a key: a key named so would share their
-# conversations ("proxy:carol" is carol signed in through the proxy).
-RESERVED_USER_PREFIXES = ("proxy:", "anonymous")
 
 
 def reserved_user(user: str) -> bool:
-    return user.casefold().startswith(RESERVED_USER_PREFIXES)
+    """A name the service gives callers without a key: a key named so would share their
+    conversations ("proxy:carol" is carol signed in through the proxy)."""
+    return user.casefold().startswith((PROXY_USER_PREFIX, ANONYMOUS_USER))
+
+
+def _revoke(tx: Transaction, key_id: str) -> bool:
+    """Revoke a live key by id within `tx`; whether there was one."""
+    cursor = tx.execute(
+        "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+        (datetime.now(UTC).isoformat(), key_id),
+    )
+    return bool(cursor.rowcount == 1)
 
 
 def _hash(key: str) -> str:
@@ -97,15 +105,11 @@ class KeyStore:
             row = tx.execute(
                 "SELECT id FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (_hash(key),)
             ).fetchone()
-        return row[0] if row is not None and self.revoke(row[0]) else None
+            return str(row[0]) if row is not None and _revoke(tx, row[0]) else None
 
     def revoke(self, key_id: str) -> bool:
         with self._db.transaction(write=True) as tx:
-            cursor = tx.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-                (datetime.now(UTC).isoformat(), key_id),
-            )
-            return cursor.rowcount == 1
+            return _revoke(tx, key_id)
 
     def all(self) -> list[KeyInfo]:
         with self._db.transaction(write=False) as tx:

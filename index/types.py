@@ -107,6 +107,12 @@ class Passage:
         return f"{base.split('#', 1)[0]}#{self.chunk.anchor}"
 
 
+# The user names of callers without a key: "proxy:carol" (signed in through a trusted proxy),
+# "anonymous" and "anonymous:<session digest>". API keys may not take such names.
+PROXY_USER_PREFIX = "proxy:"
+ANONYMOUS_USER = "anonymous"
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who is asking: a user name and the groups whose documents they may read."""
@@ -115,9 +121,22 @@ class Principal:
     groups: frozenset[str] = field(default_factory=lambda: frozenset({PUBLIC_GROUP}))
 
     @classmethod
-    def anonymous(cls) -> Principal:
-        """An unauthenticated caller: the public group only."""
-        return cls(user="anonymous", groups=frozenset({PUBLIC_GROUP}))
+    def anonymous(cls, session: str = "") -> Principal:
+        """An unauthenticated caller, apart from others by `session` if any: public only."""
+        user = f"{ANONYMOUS_USER}:{session}" if session else ANONYMOUS_USER
+        return cls(user=user, groups=frozenset({PUBLIC_GROUP}))
+
+    @classmethod
+    def from_proxy(cls, user: str, groups: frozenset[str]) -> Principal:
+        """A user a trusted proxy signed in."""
+        return cls(user=f"{PROXY_USER_PREFIX}{user[:200]}", groups=groups)
+
+    @property
+    def via(self) -> str:
+        """How the caller was identified: "proxy", "anonymous" or "key"."""
+        if self.user.startswith(PROXY_USER_PREFIX):
+            return "proxy"
+        return "anonymous" if self.user.startswith(ANONYMOUS_USER) else "key"
 
     @property
     def readable_groups(self) -> frozenset[str]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from app.deps import PrincipalDep, ServicesDep
 from app.routes.errors import AUTH, errors, plain_text
-from index.types import Principal
+from index.types import PROXY_USER_PREFIX, Principal
 
 router = APIRouter(tags=["operations"])
 
@@ -74,13 +74,10 @@ def info(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
 def identity(principal: Principal) -> dict[str, Any]:
     """Who the service takes the caller for and what they may read: the page said "Signed in:
     no" to everyone signed in through the proxy, who could not tell whether it worked."""
-    user = principal.user
-    via = "proxy" if user.startswith("proxy:") else "key"
-    if user.startswith("anonymous"):  # key names cannot start so (app/keys.py)
-        via = "anonymous"
+    via = principal.via
     return {
         "via": via,
-        "user": user.removeprefix("proxy:") if via != "anonymous" else None,
+        "user": None if via == "anonymous" else principal.user.removeprefix(PROXY_USER_PREFIX),
         "groups": sorted(principal.readable_groups),
     }
 
