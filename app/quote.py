@@ -37,6 +37,12 @@ DECLINED_NOTE = (
     "one, so this quotes the closest sentence they hold."
 )
 QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE)
+# Why an answer is a quote, as a code clients can branch on (the note's wording may change)
+QUOTE_REASON_CODES = {
+    QUOTED_NOTE: "unsupported",
+    FIGURELESS_NOTE: "no_figure",
+    DECLINED_NOTE: "model_declined",
+}
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b\S+ dot (?:io|com|org|net|ru|ua)\S*", re.IGNORECASE)

@@ -19,7 +19,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel, was_truncated
 from app.prompt import build_prompt, condense, focus, without_scaffolding
-from app.quote import QUOTE_NOTES, quote, quote_reason, reader_note
+from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
 from app.settings import Settings
 from app.snippets import SNIPPET_CHARS, card_text
 from index.errors import InvalidRequestError, NotFoundError
@@ -80,6 +80,7 @@ class Answer:
     stopped: bool = False
     truncated: bool = False  # the model's answer reached max_tokens and may be cut short
     quoted: bool = False  # the model's answer gave way to a quote (app.quote.quote_reason)
+    quote_reason: str | None = None  # why, as app.quote.QUOTE_REASON_CODES names it
     # tokens the model read and wrote (none when retrieval abstained), for OpenAI's `usage`
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -283,8 +284,10 @@ class RagPipeline:
                 reason,
             )  # fmt: skip
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
-        if quoted is not None:  # the draft's unchecked sentences are kept with the conversation
+        if quoted is not None and reason:
+            # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported
+            answer.quote_reason = QUOTE_REASON_CODES[reason]
         answer.stopped = cancel.is_set()
         answer.truncated = (
             was_truncated(tokens) and quoted is None and not answer.stopped and not answer.abstained

@@ -113,6 +113,7 @@ def _extras(answer: Answer) -> dict[str, Any]:
         "abstained": answer.abstained,
         "uncited": answer.uncited,
         "quoted": answer.quoted,
+        "quote_reason": answer.quote_reason,
     }
 
 

@@ -39,6 +39,12 @@ class QueryResponse(BaseModel):
     abstained_by: str | None
     uncited: bool
     quoted: bool
+    quote_reason: str | None = Field(
+        None,
+        description="Why the answer is a quote: `unsupported` (nothing the model wrote was "
+        "supported), `no_figure` (it gave no figure the question asks for) or `model_declined` "
+        "(it said it did not know where the sources scored as likely to hold the answer).",
+    )
     truncated: bool = Field(
         description="The model's answer reached `max_tokens` and may be cut short."
     )

@@ -96,13 +96,15 @@ function closeDrawers() {
 
 const UNCITED_NOTE = /\n\n\((Some statements[^()\n]*)\)\s*$/; // the server's trailing flag
 const QUOTED_NOTE = /\n\n\((The model's own answer[^()\n]*)\)\s*$/; // ...and the quote's
-// The server's quote notes (app/quote.py) say "the model": said here without the jargon.
-const QUOTE_REASONS = [
-  [/no figure/, "Hearth's own wording gave no figure, so this is quoted from a source that does."],
-  [/did not know/, "Hearth's own wording said it did not know, yet the sources seem to say: this is quoted from the closest one."],
-  [/./, "Hearth's own wording was not supported by the sources, so this is quoted from the closest source."],
-];
-const quoteReason = (note) => QUOTE_REASONS.find(([pattern]) => pattern.test(note))[1];
+// Why an answer is a quote (`quote_reason`, app/quote.py), said without the server notes' jargon.
+const QUOTE_REASONS = {
+  no_figure: "Hearth's own wording gave no figure, so this is quoted from a source that does.",
+  model_declined: "Hearth's own wording said it did not know, yet the sources seem to say: this is quoted from the closest one.",
+  unsupported: "Hearth's own wording was not supported by the sources, so this is quoted from the closest source.",
+};
+// Answers stored before `quote_reason` existed carry only the note's text.
+const reasonOfNote = (note) => (/no figure/.test(note) ? "no_figure" : /did not know/.test(note) ? "model_declined" : "unsupported");
+const quoteReason = (answer, note) => QUOTE_REASONS[answer.quote_reason] || QUOTE_REASONS[reasonOfNote(note)];
 
 /** The button for marker [n] of an answer, or null when n is not one of its sources. */
 function citeFor(exchange, n) {
@@ -294,7 +296,7 @@ function finish(exchange, answer) {
     if (answer.quoted) {
       article.classList.add("is-quoted");
       badge(exchange, "quoted", "Quoted from a source");
-      note(exchange, "quoted", quoteReason(quotedNote ? quotedNote[1] : ""));
+      note(exchange, "quoted", quoteReason(answer, quotedNote ? quotedNote[1] : ""));
     }
     if (answer.uncited) {
       article.classList.add("is-uncited");

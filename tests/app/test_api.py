@@ -481,3 +481,23 @@ def test_info_says_who_the_caller_is_taken_for(client, settings, hr_key):
         "/api/info", headers={"X-Forwarded-User": "carol", "X-Forwarded-Groups": "finance"}
     ).json()["identity"]
     assert proxied == {"via": "proxy", "user": "carol", "groups": ["finance", "public"]}
+
+
+def test_a_quoted_answer_says_why_as_a_code_and_keeps_it_with_the_conversation(client, model):
+    """Clients branch on `quote_reason`, not on the wording of the note in the answer."""
+    question = "How many days of annual leave do employees in Paris get?"
+    cases = {
+        "The CEO owns nine yachts in Monaco.": "unsupported",
+        "I don't know.": "model_declined",
+        "Employees in the Paris office get annual leave each year [1].": "no_figure",
+    }
+    for draft, reason in cases.items():
+        model.answer = draft
+        body = client.post("/api/query", json={"question": question}, headers=SESSION).json()
+        assert body["quoted"] and body["quote_reason"] == reason, (draft, body)
+        assert "27 days" in body["answer"]
+        stored = client.get(f"/api/conversations/{body['conversation_id']}", headers=SESSION).json()
+        assert stored["messages"][-1]["details"]["quote_reason"] == reason
+    model.answer = "Employees in Paris get 27 days [1] of annual leave."
+    plain = client.post("/api/query", json={"question": question}).json()
+    assert not plain["quoted"] and plain["quote_reason"] is None

@@ -7,6 +7,7 @@ import json
 import re
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -183,6 +184,24 @@ def test_an_unsupported_answer_is_replaced_by_a_cited_quote(start_hearth, open_p
     assert answer.locator(".cite").count() == 1
     answer.locator(".cite").first.click()
     assert "27 days" in page.locator("#source-list .source").first.inner_text()
+
+
+def test_a_quote_is_explained_by_its_reason_code_not_the_notes_wording(start_hearth, open_page):
+    """The server's note may be reworded; the page explains a quote by `quote_reason`."""
+    hearth = start_hearth("I don't know.")
+    page, _ = open_page(hearth)
+
+    def reworded(route: Any) -> None:
+        response = route.fetch()
+        body = response.text().replace("was that it did not know", "declined to answer")
+        route.fulfill(response=response, body=body)
+
+    page.route("**/api/query", reworded)
+    answer = ask(page, PARIS)
+    assert "declined to answer" not in answer.inner_text()  # the server's note is not shown
+    note = answer.locator(".note-quoted").inner_text()
+    assert "said it did not know" in note, note
+    assert "27 days" in answer.locator(".answer-body").inner_text()
 
 
 def test_an_answer_cut_at_the_length_limit_says_so(start_hearth, open_page):
