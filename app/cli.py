@@ -150,7 +150,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         sys.exit(2)
     except KeyboardInterrupt:  # uvicorn's signal handling does not cover this any more
         sys.exit(130)
-    if services.store.stats()["documents"] == 0:  # an interrupted first ingest, say
+    if services.store.is_empty():  # an interrupted first ingest, say
         empty = f"the index in {data_dir}/ holds no documents yet: every answer will be"
         click.echo(f"warning: {empty} \"I don't know\" until `hearth ingest PATH` adds some",
                    err=True)  # fmt: skip

@@ -444,6 +444,10 @@ class PostgresStore:
             ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    def is_empty(self) -> bool:
+        with self._read() as cur:
+            return cur.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None
+
     def stats(self) -> dict[str, object]:
         """Counts for `hearth status`: documents and chunks by kind and by group, and size."""
         with self._read() as cur:

@@ -152,6 +152,11 @@ class Store(Protocol):
 
     def stats(self) -> dict[str, object]: ...
 
+    def is_empty(self) -> bool:
+        """Whether the store holds no document: one row looked up, where `stats` counts every
+        chunk (slow on a large PostgreSQL store at start-up)."""
+        ...
+
     def reachable(self) -> bool:
         """Whether the store answers now, quickly (for /readyz): a database server may go
         down while the service runs."""

@@ -694,6 +694,10 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0]), int(row[1])
 
+    def is_empty(self) -> bool:
+        with self._lock:
+            return self._conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None
+
     def stats(self) -> dict[str, object]:
         """Counts for `hearth status`: documents and chunks by kind and by group, and sizes."""
         with self._lock:

@@ -326,6 +326,7 @@ def test_vectors_use_no_pickle(tmp_path, embedder):
 
 def test_document_state_and_counts(store, embedder):
     store.check_embedder(embedder.model_id, embedder.dim)
+    assert store.is_empty()
     for doc_id, source, groups in (
         ("a", "/wiki/a", PUBLIC),
         ("b", "/wiki/sub/b", HR),
@@ -340,6 +341,7 @@ def test_document_state_and_counts(store, embedder):
     assert store.count_readable(PUBLIC) == (2, 4)
     assert store.count_readable(PUBLIC | HR) == (3, 6)
     assert store.count_readable(frozenset()) == (0, 0)
+    assert not store.is_empty()
     stats = store.stats()
     assert (stats["documents"], stats["chunks"]) == (3, 6)
     assert stats["by_group"] == {
