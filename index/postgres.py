@@ -444,6 +444,16 @@ class PostgresStore:
             ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
 
+    def list_documents(self, groups: frozenset[str] | None = None) -> list[StoredDocument]:
+        query = "SELECT d.pk FROM documents d"
+        if groups is not None:
+            query += " WHERE EXISTS (SELECT 1 FROM chunks c WHERE c.document_pk = d.pk AND "
+            query += READABLE + ")"
+        with self._read() as cur:
+            pks = [row[0] for row in cur.execute(query, {"groups": sorted(groups or ())})]
+            found = documents_by_pk(cur, pks)
+        return sorted(found.values(), key=lambda document: document.id)
+
     def is_empty(self) -> bool:
         with self._read() as cur:
             return cur.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None

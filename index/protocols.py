@@ -150,6 +150,11 @@ class Store(Protocol):
 
     def count_readable(self, groups: frozenset[str]) -> tuple[int, int]: ...
 
+    def list_documents(self, groups: frozenset[str] | None = None) -> list[StoredDocument]:
+        """Every stored document by id, or only those `groups` may read: what an administrator
+        checks access against (`hearth status --documents`)."""
+        ...
+
     def stats(self) -> dict[str, object]: ...
 
     def is_empty(self) -> bool:

@@ -694,6 +694,21 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0]), int(row[1])
 
+    def list_documents(self, groups: frozenset[str] | None = None) -> list[StoredDocument]:
+        query, params = "SELECT rowid FROM documents d", list[str]()
+        if groups is not None:
+            params = sorted(groups) or [""]  # no group reads nothing
+            query += (
+                " WHERE EXISTS (SELECT 1 FROM chunks c JOIN acl a ON a.chunk_rowid = c.rowid"
+                f" WHERE c.document_rowid = d.rowid AND a.grp IN ({_placeholders(params)}))"
+            )
+        found: dict[int, StoredDocument] = {}
+        with self._snapshot():
+            rowids = [row[0] for row in self._conn.execute(query, params)]
+            for start in range(0, len(rowids), 500):  # SQLite caps a query's parameters
+                found.update(self._documents_by_rowid(set(rowids[start : start + 500])))
+        return sorted(found.values(), key=lambda document: document.id)
+
     def is_empty(self) -> bool:
         with self._lock:
             return self._conn.execute("SELECT 1 FROM documents LIMIT 1").fetchone() is None

@@ -34,7 +34,7 @@ from rich.table import Table
 from index.errors import HearthError
 from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder
-from index.types import parse_groups
+from index.types import PUBLIC_GROUP, StoredDocument, parse_groups
 from ingest.isolation import IsolatedParser
 from ingest.parsers.base import DEFAULT_WIKI_MAX_PAGE_MB
 from ingest.pipeline import ISOLATED_SUFFIXES, IngestOptions, Ingestor, IngestReport
@@ -497,15 +497,30 @@ def ingest(
 @click.command()
 @data_dir_option
 @database_url_option
+@click.option(
+    "--documents", "list_all", is_flag=True,
+    help="Also list every document with the groups that may read it.",
+)  # fmt: skip
+@click.option(
+    "--group", "readers", multiple=True, metavar="GROUP",
+    help="List only the documents a member of GROUP may read, public ones included (repeat or "
+    "comma-separate for a caller in several groups); implies --documents.",
+)  # fmt: skip
 @click.option("--json", "as_json", envvar="HEARTH_JSON", is_flag=True, help="Print JSON on stdout.")
 @click.pass_context
-def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json: bool) -> None:
-    """Show what the index holds: documents and chunks by type and group, embedder, vectors.
+def status(
+    ctx: click.Context, data_dir: Path, database_url: str | None, list_all: bool,
+    readers: tuple[str, ...], as_json: bool,
+) -> None:  # fmt: skip
+    """Show what the index holds: documents and chunks by type and group, embedder, vectors;
+    with --documents or --group, which documents and who may read each.
 
     \b
     Examples:
       hearth status
       hearth status --data-dir /srv/hearth --json | jq .by_group
+      hearth status --group hr          # what a member of hr can read
+      hearth status --documents --json | jq '.documents[] | select(.groups == ["public"])'
     """
     errors = Console(stderr=True)
     if not store_exists(data_dir, database_url):
@@ -514,6 +529,9 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
         store = open_store(data_dir, database_url)
         manifest = store.manifest()
         stats = store.stats()
+        # what a caller in these groups reads: everyone reads public (Principal.readable_groups)
+        groups = parse_groups(",".join(readers)) | {PUBLIC_GROUP} if readers else None
+        listed = store.list_documents(groups) if list_all or readers else None
         store.close()
     except HearthError as exc:
         _fail(ctx, errors, exc.message, 2, as_json)
@@ -528,6 +546,9 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
     # An interrupted ingest leaves chunks the vector file does not hold yet; the next open
     # (`hearth serve`, `hearth ingest`) rebuilds it from the stored embeddings.
     info["vectors_behind"] = info["vector_count"] != info["chunks"]
+    if listed is not None:
+        info["documents_readable_by"] = sorted(groups) if groups is not None else None
+        info["documents_listed"] = [_listed(document) for document in listed]
     if as_json:
         click.echo(json.dumps(info, indent=2))
         return
@@ -557,6 +578,33 @@ def status(ctx: click.Context, data_dir: Path, database_url: str | None, as_json
     console.print(f"wiki aliases: {info['aliases']}")
     console.print(f"last ingest: {info['last_ingest'] or 'none completed yet'}")
     console.print(f"data size: {info['data_bytes'] / 1e6:.1f} MB")
+    if listed is not None:
+        console.print(_document_table(info["documents_listed"], groups))
+
+
+def _listed(document: StoredDocument) -> dict[str, Any]:
+    return {
+        "id": document.id,
+        "title": document.title,
+        "kind": document.kind,
+        "groups": sorted(document.groups),
+        "chunks": document.n_chunks,
+        "source": document.source,
+        "url": document.url,
+    }
+
+
+def _document_table(documents: list[dict[str, Any]], readers: frozenset[str] | None) -> Table:
+    who = f"readable by {', '.join(sorted(readers))}" if readers is not None else "all"
+    table = Table(title=f"Documents ({who}): {len(documents)}", title_justify="left")
+    for column in ("id", "title", "type", "groups", "chunks"):  # ids whole: they are looked up
+        table.add_column(column, justify="right" if column == "chunks" else "left", overflow="fold")
+    for document in documents:
+        table.add_row(
+            escape(document["id"]), escape(document["title"]), document["kind"],
+            escape(", ".join(document["groups"])), str(document["chunks"]),
+        )  # fmt: skip
+    return table
 
 
 def main() -> None:

@@ -324,6 +324,20 @@ def test_vectors_use_no_pickle(tmp_path, embedder):
     store.close()
 
 
+def test_list_documents_shows_every_document_or_those_groups_may_read(store, embedder):
+    write(store, embedder, "b-pay", ["pay scales"], HR, title="Pay")
+    write(store, embedder, "a-leave", ["leave", "more leave"], PUBLIC | HR, title="Leave")
+    write(store, embedder, "c-menu", ["menu"], PUBLIC, title="Menu")
+    every = store.list_documents()
+    assert [d.id for d in every] == ["a-leave", "b-pay", "c-menu"]
+    leave = every[0]
+    assert (leave.title, leave.groups, leave.n_chunks) == ("Leave", PUBLIC | HR, 2)
+    assert [d.id for d in store.list_documents(HR)] == ["a-leave", "b-pay"]
+    assert [d.id for d in store.list_documents(PUBLIC)] == ["a-leave", "c-menu"]
+    assert store.list_documents(frozenset({"finance"})) == []
+    assert store.list_documents(frozenset()) == []
+
+
 def test_document_state_and_counts(store, embedder):
     store.check_embedder(embedder.model_id, embedder.dim)
     assert store.is_empty()

@@ -630,6 +630,37 @@ def test_a_link_to_a_file_of_the_same_tree_is_read_once_by_the_files_own_name(
     assert {store.document_state_of(n) is None for n in ("copy.txt", "notes.txt")} == {True, False}
 
 
+def test_status_lists_documents_and_what_a_group_may_read(tmp_path, tree, embedder):
+    """An administrator checks access: every document with its groups, or a group's view."""
+    data = tmp_path / "data"
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    every = json.loads(cli_run(["status", "--data-dir", str(data), "--documents", "--json"],
+                               embedder).stdout)  # fmt: skip
+    groups = {d["id"]: d["groups"] for d in every["documents_listed"]}
+    assert groups == {
+        "handbook/bikes.md": ["public"], "handbook/salaries.md": ["finance"],
+        "hr/reviews.txt": ["hr"], "notes.txt": ["public"],
+    }  # fmt: skip
+    assert every["documents_readable_by"] is None
+    hr = json.loads(cli_run(["status", "--data-dir", str(data), "--group", "HR", "--json"],
+                            embedder).stdout)  # fmt: skip
+    assert [d["id"] for d in hr["documents_listed"]] == [
+        "handbook/bikes.md", "hr/reviews.txt", "notes.txt",
+    ]  # fmt: skip
+    assert hr["documents_readable_by"] == ["hr", "public"]
+    both = cli_run(["status", "--data-dir", str(data), "--group", "hr,finance"], embedder)
+    table = both.output
+    assert "readable by finance, hr, public): 4" in table and "Salary bands" in table
+    assert (
+        "documents_listed"
+        not in cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout
+    )
+    bad = cli_run(["status", "--data-dir", str(data), "--group", "h r"], embedder)
+    assert (
+        bad.exit_code == 2 and "invalid group name" in bad.output and "Traceback" not in bad.output
+    )
+
+
 def test_status_says_when_the_vectors_are_behind_the_chunks(tmp_path, tree, embedder):
     data = tmp_path / "data"
     assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
