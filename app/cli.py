@@ -343,7 +343,8 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
 @data_dir_option
 @database_url_option
 def keys_list(data_dir: Path, database_url: str | None) -> None:
-    """List keys: id, user, groups, when created, state (never the keys).
+    """List keys: id, user, groups, when created and last used (to 10 minutes), state (never
+    the keys): a key unused for months is one to revoke.
 
     \b
     Example:
@@ -354,9 +355,10 @@ def keys_list(data_dir: Path, database_url: str | None) -> None:
         click.echo("No API keys yet: create one with `hearth keys create --user NAME`.", err=True)
     for info in infos:
         state = f"revoked {_minute(info.revoked_at)}" if info.revoked_at else "active"
+        used = f"last used {_minute(info.last_used_at)}" if info.last_used_at else "never used"
         click.echo(
             f"{info.id}  {info.user}  {','.join(sorted(info.groups))}  "
-            f"created {_minute(info.created_at)}  {state}"
+            f"created {_minute(info.created_at)}  {used}  {state}"
         )
 
 

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.service_db import ServiceDatabase, Transaction, database_or_sqlite
 from index.types import ANONYMOUS_USER, PROXY_USER_PREFIX, Principal, parse_groups
 
 KEY_PREFIX = "hk_"
+# A key's last use is written at most this often: a write per request would make every
+# answer wait for the store's write lock (an ingest holds it a document at a time).
+KEY_USE_RESOLUTION = timedelta(minutes=10)
+log = logging.getLogger(__name__)
 
 
 def reserved_user(user: str) -> bool:
@@ -50,6 +55,7 @@ class KeyInfo:
     groups: frozenset[str]
     created_at: str
     revoked_at: str | None
+    last_used_at: str | None = None  # to KEY_USE_RESOLUTION; None: never used
 
 
 class KeyStore:
@@ -92,12 +98,32 @@ class KeyStore:
             return None
         with self._db.transaction(write=False) as tx:
             row = tx.execute(
-                'SELECT "user", groups FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL',
+                'SELECT id, "user", groups, last_used_at FROM api_keys'
+                " WHERE key_hash = ? AND revoked_at IS NULL",
                 (_hash(key),),
             ).fetchone()
-        if row is None or reserved_user(row[0]):  # made before such names were refused
+        if row is None or reserved_user(row[1]):  # made before such names were refused
             return None
-        return Principal(user=row[0], groups=frozenset(json.loads(row[1])))
+        self._note_use(row[0], row[3])
+        return Principal(user=row[1], groups=frozenset(json.loads(row[2])))
+
+    def _note_use(self, key_id: str, last_used_at: str | None) -> None:
+        """Record that a key was used now, unless that was recorded less than
+        KEY_USE_RESOLUTION ago. Bookkeeping only: a store that cannot write it (locked,
+        read-only) does not turn a valid key away."""
+        now = datetime.now(UTC)
+        stale = (now - KEY_USE_RESOLUTION).isoformat()
+        if last_used_at is not None and last_used_at > stale:
+            return
+        try:
+            with self._db.transaction(write=True) as tx:
+                tx.execute(
+                    "UPDATE api_keys SET last_used_at = ? WHERE id = ?"
+                    " AND (last_used_at IS NULL OR last_used_at <= ?)",
+                    (now.isoformat(), key_id, stale),
+                )
+        except Exception as exc:  # any store error: the answer matters more than this
+            log.warning("could not record the use of API key %s: %s", key_id, exc)
 
     def revoke_key(self, key: str) -> str | None:
         """Revoke the live key `key` itself (a leaked key whose id is unknown); its id, or None."""
@@ -114,7 +140,7 @@ class KeyStore:
     def all(self) -> list[KeyInfo]:
         with self._db.transaction(write=False) as tx:
             rows = tx.execute(
-                'SELECT id, "user", groups, created_at, revoked_at FROM api_keys'
+                'SELECT id, "user", groups, created_at, revoked_at, last_used_at FROM api_keys'
                 " ORDER BY created_at"
             ).fetchall()
-        return [KeyInfo(r[0], r[1], frozenset(json.loads(r[2])), r[3], r[4]) for r in rows]
+        return [KeyInfo(r[0], r[1], frozenset(json.loads(r[2])), r[3], r[4], r[5]) for r in rows]

@@ -114,6 +114,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        # When each API key was last used (to the KEY_USE_RESOLUTION), for rotation audits.
+        "0004_key_last_used",
+        """
+        ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
+        """,
+    ),
 ]
 
 

@@ -160,6 +160,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         CREATE INDEX messages_conversation ON messages (conversation_id, created_at, seq);
         """,
     ),
+    (
+        # As the SQLite store's 0004: when each API key was last used, for rotation audits.
+        "0005_key_last_used",
+        """
+        ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
+        """,
+    ),
 ]
 
 _MIGRATIONS_TABLE = """

@@ -195,7 +195,9 @@ def test_a_leaked_key_is_revoked_by_the_key_itself_and_list_says_when_keys_were_
     leaked = keys_cli(tmp_path, "create", "--user", "alice").stdout.strip()
     kept = keys_cli(tmp_path, "create", "--user", "alice").stdout.strip()
     listed = keys_cli(tmp_path, "list").stdout
-    assert listed.count("alice  public  created 20") == 2 and listed.count("UTC  active") == 2
+    assert (
+        listed.count("alice  public  created 20") == 2 and listed.count("never used  active") == 2
+    )
     revoked = keys_cli(tmp_path, "revoke", leaked)
     assert revoked.exit_code == 0 and revoked.stdout.startswith("revoked ")
     assert leaked not in revoked.output  # the id is named, not the key
@@ -203,6 +205,9 @@ def test_a_leaked_key_is_revoked_by_the_key_itself_and_list_says_when_keys_were_
     assert keys.verify(leaked) is None and keys.verify(kept) is not None
     again = keys_cli(tmp_path, "revoke", leaked)
     assert again.exit_code == 1 and "no active key with that key" in again.output
+    after = keys_cli(tmp_path, "list").stdout.splitlines()
+    assert "UTC  last used 20" in after[1] and after[1].endswith(" UTC  active")  # verified above
+    assert "never used  revoked 20" in after[0]
 
 
 def test_ask_on_an_index_with_nothing_readable_prints_no_empty_heading(server_url, services):

@@ -136,6 +136,42 @@ def test_keys_verify_until_revoked(databases):
         keys.create("  ", "public")
 
 
+def test_a_keys_last_use_is_recorded_at_most_once_per_resolution(databases, monkeypatch):
+    """`keys list` shows when a key was last used, for rotation audits, without a write per
+    request."""
+    from app import keys as keys_module
+
+    keys = KeyStore(database=databases())
+    key, _ = keys.create("erin", "public")
+    assert keys.all()[0].last_used_at is None
+    assert keys.verify(key) is not None
+    first = keys.all()[0].last_used_at
+    assert first is not None and datetime.fromisoformat(first) > datetime.now(UTC) - timedelta(
+        minutes=1
+    )
+    assert keys.verify(key) is not None  # again at once: not written again
+    assert keys.all()[0].last_used_at == first
+    later = datetime.now(UTC) + keys_module.KEY_USE_RESOLUTION + timedelta(seconds=1)
+    monkeypatch.setattr(keys_module, "datetime", type("Later", (), {"now": lambda tz: later}))
+    assert keys.verify(key) is not None
+    assert keys.all()[0].last_used_at == later.isoformat()
+
+
+def test_a_key_is_accepted_when_its_use_cannot_be_recorded(databases, monkeypatch, caplog):
+    keys = KeyStore(database=databases())
+    key, _ = keys.create("frank", "public")
+
+    def refuse(*, write):
+        if write:
+            raise RuntimeError("read-only")
+        return real(write=write)
+
+    real = keys._db.transaction
+    monkeypatch.setattr(keys._db, "transaction", refuse)
+    assert keys.verify(key) == Principal("frank", frozenset({"public"}))
+    assert "could not record the use of API key" in caplog.text
+
+
 def test_another_replica_sees_keys_and_conversations_at_once(databases):
     first, second = databases(), databases()
     key, info = KeyStore(database=first).create("dave", "public")
