@@ -673,6 +673,24 @@ def test_status_says_when_the_vectors_are_behind_the_chunks(tmp_path, tree, embe
     assert "the vectors are behind" in " ".join(behind.output.split())
 
 
+def test_status_says_when_the_vector_file_is_missing_or_damaged(tmp_path, tree, embedder):
+    """A restore without the .faiss file: status says so instead of counting its vectors."""
+    data = tmp_path / "data"
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    healthy = json.loads(cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout)
+    assert healthy["vector_file_ok"] is True
+    (vector_file,) = data.glob("*.faiss")
+    vector_file.write_bytes(vector_file.read_bytes()[:-8] + b"damaged!")
+    damaged = cli_run(["status", "--data-dir", str(data)], embedder)
+    assert "is missing or damaged" in " ".join(damaged.output.split())
+    vector_file.unlink()
+    gone = json.loads(cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout)
+    assert gone["vector_file_ok"] is False
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    rebuilt = json.loads(cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout)
+    assert rebuilt["vector_file_ok"] is True
+
+
 def test_status_tells_a_store_no_ingest_completed_in_and_make_run_ingests_it(
     tmp_path, tree, embedder
 ):
