@@ -182,6 +182,12 @@ def _summary(report: IngestReport, console: Console) -> None:
         shown = _first_five([f"{path} ({why})" for path, why in report.left_out])
         console.print(f"[yellow]not read ({len(report.left_out)}), only files inside the folder "
                       f"are: {escape(shown)}[/]")  # fmt: skip
+    if report.rules_above:
+        console.print(f"group rules also applied from above the folder: "
+                      f"{escape(', '.join(report.rules_above))}")  # fmt: skip
+    if report.rules_ignored:
+        shown = ", ".join(f"{path} ({why})" for path, why in report.rules_ignored)
+        console.print(f"[yellow]group rules above the folder not applied: {escape(shown)}[/]")
     if report.unreadable_folders:
         shown = ", ".join(f"{folder} ({reason})" for folder, reason in report.unreadable_folders)
         console.print(f"[yellow]could not read {plural(len(report.unreadable_folders), 'folder')}:"
@@ -293,9 +299,10 @@ def plural(count: int, noun: str) -> str:
   hearth ingest docs/ --json > report.json
 
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
-folder maps globs to groups (e.g. "finance/**": [finance]), also for a file or folder below it
-ingested alone (the nearest file's rules; within a file the last matching glob wins, so write
-broad rules first); Markdown front matter `groups:` wins over both. A run that makes
+folder maps globs to groups (e.g. "finance/**": [finance]) for the files below it, whichever
+folder is ingested (the nearest file's rules; within a file the last matching glob wins, so
+write broad rules first; one above the ingested folder is named, and passed over if another
+user may change it); Markdown front matter `groups:` wins over both. A run that makes
 restricted documents public says so. Documents are identified by their path relative to the
 folder given (wiki pages by their page id), so a second run only embeds what changed (in an
 edited document, the chunks that changed); a file keeps the id of the outermost folder it was

@@ -102,6 +102,18 @@ class IngestReport:
     # (path, why) of entries not read for safety or because they lead nowhere: broken links,
     # links out of the folder or to folders, FIFOs; taken for absent, as before
     left_out: list[tuple[str, str]] = field(default_factory=list)
+    # sidecars above the ingested folders whose rules were applied: said, since they are
+    # outside what the run named
+    rules_above: list[str] = field(default_factory=list)
+    rules_ignored: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, why not)
+
+    def add_notes(self, notes: WalkNotes) -> None:
+        """What a walk (or the sidecar lookup of a single file) passed over or applied."""
+        self.skipped.update(notes.skipped)
+        self.unreadable_folders.extend(notes.unreadable)
+        self.left_out.extend(notes.left_out)
+        self.rules_above.extend(r for r in notes.rules_above if r not in self.rules_above)
+        self.rules_ignored.extend(r for r in notes.rules_ignored if r not in self.rules_ignored)
 
     @property
     def orphaned(self) -> int:
@@ -136,6 +148,8 @@ class IngestReport:
                 {"folder": str(f), "reason": r} for f, r in self.unreadable_folders
             ],
             "left_out": [{"path": p, "reason": r} for p, r in self.left_out],
+            "rules_above": self.rules_above,
+            "rules_ignored": [{"path": p, "reason": r} for p, r in self.rules_ignored],
         }
 
 
@@ -456,12 +470,14 @@ class Ingestor:
             readable = ", ".join(sorted(SUPPORTED_SUFFIXES))
             report.failed.append((str(path), f"not a type Hearth reads ({readable}, wiki dumps)"))
             return False
+        notes = WalkNotes()
         try:
             real = path.resolve()
-            groups = Sidecars.above(real.parent).groups_for(real, options.groups)
+            groups = Sidecars.above(real.parent, notes).groups_for(real, options.groups)
         except SidecarError as exc:
             report.failed.append((str(path), exc.message))
             return False
+        report.add_notes(notes)
         parse = _parse_options(options, groups)
         self.progress.sources_found(1)
         planned = self._plan(path, path.name, parse, budget, path, ExitStack())
@@ -480,9 +496,7 @@ class Ingestor:
         one being finished, so parsing and embedding share the two cores."""
         notes = WalkNotes()
         found = list(walk(path, options.groups, SUPPORTED_SUFFIXES, notes))
-        report.skipped.update(notes.skipped)
-        report.unreadable_folders.extend(notes.unreadable)
-        report.left_out.extend(notes.left_out)
+        report.add_notes(notes)
         self.progress.sources_found(len(found))
         planned = (self._plan_source(source, options, budget, report) for source in found)
         complete = True

@@ -3,8 +3,10 @@
 Only regular files inside the ingest root are read: symlinks that lead outside it or nowhere,
 links to folders, FIFOs and devices are left out (and listed in `WalkNotes`); hidden entries are
 skipped unmentioned. Groups come from, in rising precedence: the run's
-`--groups`, the nearest `.hearth-groups.yaml` sidecar (glob -> groups) at or above the root
-with a rule matching the file, and a Markdown file's own front matter (applied by its parser).
+`--groups`, the nearest `.hearth-groups.yaml` sidecar (glob -> groups) in the file's folder or
+above it (up to and above the root; above it only one the running user or root owns and no one
+else may change) with a rule matching the file, and a Markdown file's own front matter (applied
+by its parser).
 
 Checking a path and opening it later by name is a race: whoever can write in the root can swap a
 checked file (or a folder on its way) for a link out in between. `open_verified` therefore opens
@@ -121,18 +123,44 @@ class GroupRules:
 
 @dataclass(frozen=True)
 class Sidecars:
-    """The `.hearth-groups.yaml` rules at and above an ingested folder, nearest first: a file
-    gets the groups of the nearest rule matching it. With only the ingested folder's own,
-    `docs/finance/` (or a file in it) ingested alone was public although `docs/` says
-    `"finance/**": [finance]`."""
+    """The `.hearth-groups.yaml` rules that apply in a folder, nearest first: a file gets the
+    groups of the nearest rule matching it. Those of folders above an ingested one count (with
+    only the ingested folder's own, `docs/finance/` ingested alone was public although `docs/`
+    says `"finance/**": [finance]`), and so do those of folders below it (`secret/` ingested
+    as part of `docs/` ignored its own sidecar and was public)."""
 
     chain: tuple[tuple[Path, GroupRules], ...] = ()
 
     @classmethod
-    def above(cls, folder: Path) -> Sidecars:
-        """The sidecars of `folder` (resolved) and of every folder above it."""
-        found = ((f, GroupRules.load(f)) for f in (folder, *folder.parents))
-        return cls(tuple((f, rules) for f, rules in found if rules.rules))
+    def above(cls, folder: Path, notes: WalkNotes | None = None) -> Sidecars:
+        """The sidecars of `folder` (resolved) and of every folder above it. One above it is
+        taken only from the running user or root and writable by no one else (anyone may write
+        /tmp/.hearth-groups.yaml); each one above that is taken or passed over goes to `notes`."""
+        chain = []
+        for where in (folder, *folder.parents):
+            rules = GroupRules.load(where)
+            if not rules.rules:
+                continue
+            if where != folder:
+                why = _untrusted(where / SIDECAR_NAME)
+                if notes is not None:
+                    if why:
+                        notes.rules_ignored.append((str(where / SIDECAR_NAME), why))
+                    else:
+                        notes.rules_above.append(str(where / SIDECAR_NAME))
+                if why:
+                    continue
+            chain.append((where, rules))
+        return cls(tuple(chain))
+
+    def below(self, folder: Path) -> Sidecars:
+        """These rules with those of `folder`'s own sidecar (a folder under the walked one)
+        first."""
+        try:
+            rules = GroupRules.load(folder)
+        except PermissionError:  # a folder that cannot be entered: the walk reports it
+            return self
+        return Sidecars(((folder, rules), *self.chain)) if rules.rules else self
 
     def groups_for(self, path: Path, default: frozenset[str]) -> frozenset[str]:
         """The groups for `path` (under the folder given to `above`), else `default`."""
@@ -141,6 +169,21 @@ class Sidecars:
             if matched is not None:
                 return matched
         return default
+
+
+def _untrusted(path: Path) -> str | None:
+    """Why the sidecar at `path` (above the ingested folder) is not taken, or None."""
+    try:
+        status = os.lstat(path)
+    except OSError as exc:
+        return exc.strerror or "cannot be read"
+    if stat.S_ISLNK(status.st_mode):
+        return "a link"
+    if status.st_uid not in (os.getuid(), 0):
+        return "owned by another user"
+    if status.st_mode & 0o022:
+        return "other users may change it"
+    return None
 
 
 @dataclass(frozen=True)
@@ -175,6 +218,8 @@ class WalkNotes:
     skipped: Counter[str] = field(default_factory=Counter)
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)
+    rules_above: list[str] = field(default_factory=list)  # sidecars above the root, applied
+    rules_ignored: list[tuple[str, str]] = field(default_factory=list)  # … and why not
 
 
 def walk(
@@ -205,7 +250,7 @@ def _walk(
     root: Path, default_groups: frozenset[str], supported: frozenset[str], notes: WalkNotes
 ) -> Iterator[SourceFile]:
     root = root.resolve()
-    sidecars = Sidecars.above(root)
+    rules_in = {str(root): Sidecars.above(root, notes)}  # by folder, filled in as walked
 
     def cannot_list(error: OSError) -> None:
         # a folder that cannot be listed is not an empty one: its stored files must not be
@@ -214,6 +259,10 @@ def _walk(
 
     for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        sidecars = rules_in.pop(folder)
+        for name in dirs:
+            if not (Path(folder) / name).is_symlink():  # never entered (below)
+                rules_in[os.path.join(folder, name)] = sidecars.below(Path(folder) / name)
         for name in dirs:
             if (Path(folder) / name).is_symlink():  # os.walk lists it, but never enters it
                 relative = (Path(folder) / name).relative_to(root).as_posix()

@@ -1054,3 +1054,56 @@ def test_a_file_or_folder_ingested_alone_gets_the_nearest_sidecar_rule_above_it(
     inner = SQLiteStore(tmp_path / "inner")  # the same for its folder ingested alone
     assert run(inner, embedder, docs / "finance" / "2026").added == 1
     assert inner.document_state_of("budget.txt")[1] == {"finance"}
+
+
+def test_a_sidecar_in_a_subfolder_applies_when_its_parent_is_ingested(tmp_path, embedder):
+    """`secret/.hearth-groups.yaml` made its files finance when `secret/` was ingested alone,
+    and public when `docs/` was: a file's groups must not depend on the folder named."""
+    docs = tmp_path / "docs"
+    (docs / "secret" / "deeper").mkdir(parents=True)
+    (docs / "secret" / ".hearth-groups.yaml").write_text(
+        '"ledger*": [finance]\n"deeper/**": [hr]\n'
+    )
+    (docs / "secret" / "ledger-x.md").write_text("# Ledger\n\nThe account number is 1234.\n")
+    (docs / "secret" / "menu.md").write_text("# Menu\n\nSoup on Mondays.\n")
+    (docs / "secret" / "deeper" / "notes.txt").write_text("Notes\n\nHR notes here.\n")
+    (docs / "secret" / "deeper" / ".hearth-groups.yaml").write_text('"other*": [board]\n')
+    (docs / "top.md").write_text("# Top\n\nPublic words.\n")
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, docs).failed == []
+    groups = {i: g for i, (_, g) in store.document_state().items()}
+    assert groups == {
+        "secret/ledger-x.md": {"finance"}, "secret/menu.md": {"public"},
+        "secret/deeper/notes.txt": {"hr"},  # no rule of its own matched: the nearer one's
+        "top.md": {"public"},
+    }  # fmt: skip
+    assert bm25_top_k(store, "account number", PUBLIC, 3) == []
+
+
+def test_sidecars_above_the_folder_are_named_and_only_trusted_ones_applied(tmp_path, embedder):
+    """Anyone may write /tmp/.hearth-groups.yaml: rules above the ingested folder that other
+    users may change are passed over, and those applied are named in the report."""
+    shared = tmp_path / "shared"
+    (shared / "hrdocs").mkdir(parents=True)
+    (shared / "hrdocs" / "payroll.md").write_text("# Payroll\n\nPaid on the 25th.\n")
+    sidecar = shared / ".hearth-groups.yaml"
+    sidecar.write_text('"**": [public]\n')
+    sidecar.chmod(0o666)  # as if planted where everyone may write
+    data = tmp_path / "data"
+    args = ["ingest", str(shared / "hrdocs"), "--groups", "hr", "--data-dir", str(data)]
+    planted = cli_run([*args, "--json"], embedder)
+    report = json.loads(planted.stdout)
+    assert report["rules_ignored"] == [
+        {"path": str(sidecar.resolve()), "reason": "other users may change it"}
+    ]
+    store = SQLiteStore(data)
+    assert store.document_state_of("payroll.md")[1] == {"hr"}
+    store.close()
+    sidecar.chmod(0o644)
+    trusted = cli_run(args, embedder)
+    said = " ".join(trusted.output.split())
+    assert "group rules also applied from above the folder: " in said
+    assert str(sidecar.resolve()) in said.replace(" ", "")
+    assert "1 document only some groups could read before is now public" in said
+    store = SQLiteStore(data)
+    assert store.document_state_of("payroll.md")[1] == {"public"}
