@@ -130,13 +130,6 @@ class ConversationStore:
             ),
         )
 
-    def history(self, conversation_id: str, owner: str, limit: int) -> list[tuple[str, str]]:
-        """The last `limit` (role, content) pairs, oldest first."""
-        conversation = self.get(conversation_id, owner)
-        if conversation is None or limit <= 0:
-            return []
-        return [(m.role, m.content) for m in conversation.messages[-limit:]]
-
     def add_message(
         self, conversation_id: str, owner: str, role: str, content: str, details: dict[str, Any]
     ) -> str | None:

@@ -22,6 +22,7 @@ from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
 from app.settings import Settings
 from app.snippets import SNIPPET_CHARS, card_text
+from app.withheld import drew_on_unreadable, readability
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
 from index.search import Retrieval, RetrievalSettings, ScoredSentence, hybrid_search
@@ -186,14 +187,26 @@ class RagPipeline:
             history = list(question.history)[-self.settings.history_turns :]
         elif question.conversation_id is None:
             return []
-        elif self.conversations.get(question.conversation_id, principal.user) is None:
-            raise NotFoundError("conversation not found")
         else:
-            history = self.conversations.history(
-                question.conversation_id, principal.user, self.settings.history_turns
-            )
+            history = self._stored_history(principal, question.conversation_id)
         return [(role, without_notes(content) if role == "assistant" else content)
                 for role, content in history]  # fmt: skip
+
+    def _stored_history(self, principal: Principal, conversation_id: str) -> list[tuple[str, str]]:
+        """The conversation's last turns as its owner may read them now: an answer that drew
+        on a document they may no longer read is not put into the prompt (app/withheld.py)."""
+        conversation = self.conversations.get(conversation_id, principal.user)
+        if conversation is None:
+            raise NotFoundError("conversation not found")
+        may_read = readability(self.store, principal)
+        recent = conversation.messages[-self.settings.history_turns :]
+        if self.settings.history_turns <= 0:
+            recent = ()
+        return [
+            (m.role, m.content)
+            for m in recent
+            if m.role != "assistant" or not drew_on_unreadable(m.details, may_read)
+        ]
 
     def stream(
         self, principal: Principal, question: Question, cancel: threading.Event | None = None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 from app.deps import PrincipalDep, Services, ServicesDep
 from app.routes.errors import AUTH, BODY, errors
 from app.routes.origin import same_origin
+from app.withheld import readability, readable_message
 from index.errors import NotFoundError
 from index.types import Principal
 
@@ -66,43 +67,10 @@ def export_conversation(
     )
 
 
-WITHHELD_TITLE = "A source you may no longer read"
-
-
 def readable_view(data: dict[str, Any], principal: Principal, services: Services) -> dict[str, Any]:
-    """A stored conversation with the sources and citations of documents the caller may no
-    longer read (their groups narrowed, the key changed, the document was restricted or
-    removed) withheld: what was stored with an answer must not outlive the right to read it."""
-    readable: dict[str, bool] = {}
-
-    def may_read(document_id: str) -> bool:
-        if document_id not in readable:
-            stored = services.store.get_document(document_id, principal.readable_groups)
-            readable[document_id] = stored is not None
-        return readable[document_id]
-
-    for message in data["messages"]:
-        details = message["details"]
-        for key, number in (("sources", "n"), ("citations", "marker")):
-            if isinstance(details.get(key), list):
-                details[key] = [
-                    item if may_read(str(item.get("document_id", ""))) else _withheld(item, number)
-                    for item in details[key]
-                ]
-    return data
-
-
-def _withheld(item: dict[str, Any], number: str) -> dict[str, Any]:
-    """A source or citation kept only as its number: no id, title, text or link."""
-    return {
-        number: item.get(number),
-        "document_id": "",
-        "title": WITHHELD_TITLE,
-        "url": None,
-        "heading": "",
-        **({"snippet": ""} if "snippet" in item else {"span": ""}),
-        "withheld": True,
-    }
+    """A stored conversation as its owner may see it now (app/withheld.py)."""
+    may_read = readability(services.store, principal)
+    return {**data, "messages": [readable_message(m, may_read) for m in data["messages"]]}
 
 
 class Rename(BaseModel):

@@ -451,6 +451,40 @@ def test_a_conversation_withholds_sources_its_owner_may_no_longer_read(
     assert details["sources"][0]["document_id"] == "salaries"  # readable again: shown again
 
 
+def test_an_answer_from_a_document_no_longer_readable_is_withheld_and_kept_out_of_prompts(
+    client, services, model, hr_key
+):
+    """The sources of such an answer were withheld, but its text (the figures it drew from
+    the document) was still shown, exported and put into a follow-up's prompt."""
+    model.answer = "Band C salary ranges from 52000 to 61000 euros [1]."
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    asked = client.post("/api/query", json={"question": "salary band C"}, headers=alice).json()
+    assert "52000" in asked["answer"]
+    conversation = f"/api/conversations/{asked['conversation_id']}"
+    services.store.set_groups("salaries", frozenset({"board"}))
+    for url in (conversation, f"{conversation}/export"):
+        text = client.get(url, headers=alice).text
+        assert "52000" not in text and "61000" not in text
+        last = json.loads(text)["messages"][-1]
+        assert last["content"].startswith("(This answer drew on a document you may no longer")
+        assert last["details"]["withheld"] is True and last["details"]["unsupported"] == []
+    model.answer = "Employees in Paris get 27 days [1]."
+    client.post(
+        "/api/query",
+        json={
+            "question": "and annual leave in Paris?",
+            "conversation_id": asked["conversation_id"],
+        },
+        headers=alice,
+    )
+    prompt = " ".join(m["content"] for m in model.prompts[-1])
+    assert "salary band C" in prompt  # the owner's own question stays
+    assert "52000" not in prompt and "61000" not in prompt
+    services.store.set_groups("salaries", frozenset({"hr"}))
+    shown = client.get(conversation, headers=alice).json()["messages"][1]
+    assert "52000" in shown["content"]  # readable again: shown again
+
+
 def test_answers_through_the_openai_api_are_counted_too(client):
     """/v1 answers were missing from hearth_answers_total: a deployment behind chat clients
     showed no answers at all on its dashboard."""
