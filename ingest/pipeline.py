@@ -714,12 +714,13 @@ class Ingestor:
         return True
 
     def _store_redirects(self, redirects: list[Redirect], report: IngestReport) -> None:
-        by_site: dict[str, list[tuple[str, str]]] = {}
-        for redirect in redirects:
+        kept = [r for r in redirects if r.shown_to_its_readers_only]  # else its title would
+        by_site: dict[str, list[tuple[str, str]]] = {}  # be a searchable word of its target
+        for redirect in kept:
             by_site.setdefault(redirect.site, []).append((redirect.alias, redirect.target))
         for site, pairs in by_site.items():
             self.store.add_aliases(site, pairs)
-        report.redirects += len(redirects)
+        report.redirects += len(kept)
 
     def _consider(self, document: Document, budget: ChunkBudget, report: IngestReport) -> None:
         """Skip, regroup or queue one parsed document for embedding."""

@@ -38,8 +38,18 @@ class ParseOptions:
 
 @dataclass(frozen=True)
 class Redirect:
-    """A wiki redirect: `alias` is another title for the page titled `target` in wiki `site`."""
+    """A wiki redirect: `alias` is another title for the page titled `target` in wiki `site`.
+    `groups` may read the redirect page and `target_groups` its target (pages take their
+    namespace's groups): an alias becomes a searchable word of its target, so it is kept only
+    where everyone who reads the target may read the redirect."""
 
     site: str
     alias: str
     target: str
+    groups: frozenset[str] = frozenset({PUBLIC_GROUP})
+    target_groups: frozenset[str] = frozenset({PUBLIC_GROUP})
+
+    @property
+    def shown_to_its_readers_only(self) -> bool:
+        """Whether every reader of the target may read the redirect page too."""
+        return PUBLIC_GROUP in self.groups or self.target_groups <= self.groups

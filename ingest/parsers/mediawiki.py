@@ -193,7 +193,14 @@ def _page(
     if redirect is not None or match:
         target = (redirect.get("title") or "") if redirect is not None else ""
         target = (target or (match.group(1) if match else "")).split("#", 1)[0].strip(" :")
-        return Redirect(site=site.dbname, alias=title, target=target) if target else None
+        if not target:
+            return None
+        target_ns = site.namespace_of(target) or 0
+        return Redirect(
+            site=site.dbname, alias=title, target=target,
+            groups=options.namespace_groups.get(ns, options.groups),
+            target_groups=options.namespace_groups.get(target_ns, options.groups),
+        )  # fmt: skip
     sections: tuple[Section, ...] = (Section((), text.strip()),) if text.strip() else ()
     categories: list[str] = []
     if _child(revision, "model") in ("", "wikitext"):  # else CSS, JSON, Lua: kept as they are

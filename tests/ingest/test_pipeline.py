@@ -1107,3 +1107,44 @@ def test_sidecars_above_the_folder_are_named_and_only_trusted_ones_applied(tmp_p
     assert "1 document only some groups could read before is now public" in said
     store = SQLiteStore(data)
     assert store.document_state_of("payroll.md")[1] == {"public"}
+
+
+def test_a_restricted_redirects_title_is_not_a_searchable_word_of_a_public_page(tmp_path, embedder):
+    """A redirect in an hr-only namespace to a public page made its title ("Staff layoffs
+    Quagmire") a word anyone could search the public page by."""
+
+    def page(page_id: int, ns: int, title: str, body: str, target: str | None = None) -> str:
+        redirect = f'<redirect title="{target}"/>' if target else ""
+        return (
+            f"<page><title>{title}</title><ns>{ns}</ns><id>{page_id}</id>{redirect}<revision>"
+            f"<id>{page_id}0</id><timestamp>2026-01-02T03:04:05Z</timestamp><text>{body}</text>"
+            "</revision></page>"
+        )
+
+    dump = tmp_path / "wiki.xml"
+    dump.write_text(
+        '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10">'
+        '<siteinfo><dbname>testwiki</dbname><namespaces><namespace key="0"/>'
+        '<namespace key="4">Project</namespace></namespaces></siteinfo>'
+        + page(1, 0, "Bike shed", "== Storage ==\nBikes are stored in the shed.")
+        + page(2, 4, "Project:Staff layoffs Quagmire", "#REDIRECT [[Bike shed]]", "Bike shed")
+        + page(3, 4, "Project:Shed rules", "== Rules ==\nLock the shed.")
+        + page(
+            4,
+            4,
+            "Project:Rules of the shed",
+            "#REDIRECT [[Project:Shed rules]]",
+            "Project:Shed rules",
+        )
+        + page(5, 0, "Shed", "#REDIRECT [[Bike shed]]", "Bike shed")
+        + "</mediawiki>"
+    )
+    store = SQLiteStore(tmp_path / "data")
+    report = run(store, embedder, dump, namespaces=frozenset({0, 4}),
+                 namespace_groups={4: frozenset({"hr"})})  # fmt: skip
+    assert report.ok and report.redirects == 2  # the public one, and hr's to an hr page
+    assert bm25_top_k(store, "Quagmire", PUBLIC, 3) == []
+    assert bm25_top_k(store, "Quagmire", frozenset({"hr"}), 3) == []  # for every reader
+    assert [p.document.id for p in bm25_top_k(store, "Shed", PUBLIC, 1)] == ["testwiki:1"]
+    hr_alias = bm25_top_k(store, "Rules of the", frozenset({"hr"}), 1)
+    assert [p.document.id for p in hr_alias] == ["testwiki:3"]
