@@ -207,7 +207,14 @@ def clean_document(document: Document) -> Document:
         document,
         title=strip_invisible(document.title).strip() or document.id,
         sections=tuple(s for s in sections if s.text.strip()),
+        url=document.url if _is_web_link(document.url) else None,
     )
+
+
+def _is_web_link(url: str | None) -> bool:
+    """Whether `url` is an http(s) link: a dump's `<base>` may say `javascript:…`, which API
+    clients would show as a link (the page refuses it; others may not)."""
+    return url is not None and url.lower().startswith(("https://", "http://"))
 
 
 def _hearth_version() -> str:

@@ -1148,3 +1148,14 @@ def test_a_restricted_redirects_title_is_not_a_searchable_word_of_a_public_page(
     assert [p.document.id for p in bm25_top_k(store, "Shed", PUBLIC, 1)] == ["testwiki:1"]
     hr_alias = bm25_top_k(store, "Rules of the", frozenset({"hr"}), 1)
     assert [p.document.id for p in hr_alias] == ["testwiki:3"]
+
+
+def test_a_dump_whose_base_is_not_a_web_link_gives_its_pages_no_link(tmp_path, embedder):
+    dump = tmp_path / "wiki.xml"
+    text = wiki_dump([(1, "Bike shed", "== Storage ==\nBikes are stored in the shed.")])
+    dump.write_text(text.replace("https://wiki.example/wiki/Main_Page",
+                                 "javascript:alert(document.domain)//x/Main_Page"))  # fmt: skip
+    store = SQLiteStore(tmp_path / "data")
+    assert run(store, embedder, dump).ok
+    hit = bm25_top_k(store, "bikes shed", PUBLIC, 1)[0]
+    assert hit.document.url is None and hit.url is None
