@@ -26,7 +26,7 @@ from app.ratelimit import RateLimiter
 from app.settings import Settings
 from index.errors import AuthError, InvalidGroupError
 from index.protocols import Embedder, Store
-from index.types import PUBLIC_GROUP, Principal, normalize_group
+from index.types import ANONYMOUS_USER, PUBLIC_GROUP, Principal, normalize_group
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +92,9 @@ def get_principal(
     client = request.client.host if request.client else ""
     user = request.headers.get(settings.proxy_user_header, "").strip()
     if user and settings.is_trusted_proxy(client):
+        for header in (settings.proxy_user_header, settings.proxy_groups_header):
+            if len(request.headers.getlist(header)) > 1:  # a proxy that appends, not replaces:
+                raise AuthError(f"the proxy sent {header} more than once")  # the client chose one
         groups = _proxy_groups(request.headers.get(settings.proxy_groups_header, ""))
         return Principal.from_proxy(user, groups)
     if settings.require_auth:
@@ -104,11 +107,17 @@ def get_principal(
 
 
 def get_limited_principal(
+    request: Request,
     principal: Annotated[Principal, Depends(get_principal)],
     services: Annotated[Services, Depends(get_services)],
 ) -> Principal:
-    """The caller, after taking one token from their rate-limit bucket (429 when empty)."""
-    services.limiter.check(principal.user)
+    """The caller, after taking one token from their rate-limit bucket (429 when empty).
+    Anonymous callers share their address's bucket: the session header that keeps their
+    conversations apart is theirs to choose, so a new one per request escaped the limit."""
+    bucket = principal.user
+    if principal.via == "anonymous":
+        bucket = f"{ANONYMOUS_USER}@{request.client.host if request.client else ''}"
+    services.limiter.check(bucket)
     return principal
 
 

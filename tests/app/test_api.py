@@ -133,6 +133,20 @@ def test_proxy_headers_only_count_from_trusted_proxies(client, settings):
     assert trusted["passages"][0]["document_id"] == "salaries"
 
 
+def test_identity_headers_sent_twice_through_a_trusted_proxy_are_refused(client, settings):
+    """A proxy that appends its headers instead of replacing them passes the client's own on:
+    the first one won, so the client chose who it was."""
+    settings.trusted_proxies = PEER[0]
+    for twice in (
+        [("X-Forwarded-User", "eve"), ("X-Forwarded-User", "dave")],
+        [("X-Forwarded-User", "dave"), ("X-Forwarded-Groups", "hr"), ("X-Forwarded-Groups", "x")],
+    ):
+        response = client.post("/api/search", json={"query": "salary band"}, headers=twice)
+        assert response.status_code == 401 and "more than once" in response.text
+    once = [("X-Forwarded-User", "dave"), ("X-Forwarded-Groups", "hr")]
+    assert client.post("/api/search", json={"query": "x"}, headers=once).status_code == 200
+
+
 def test_conversations_are_private_and_manageable(client, hr_key):
     alice = {"Authorization": f"Bearer {hr_key}"}
     body = client.post(
@@ -265,6 +279,20 @@ def test_rate_limit_per_caller_answers_429_with_retry_after(client, services, hr
     assert client.post("/api/search", json={"query": "canteen"}, headers=SESSION).status_code == 200
     now[0] += 20
     assert client.post("/api/search", json={"query": "canteen"}, headers=alice).status_code == 200
+
+
+def test_anonymous_callers_cannot_escape_the_rate_limit_with_new_sessions(client, services):
+    from app.ratelimit import RateLimiter
+
+    services.limiter = RateLimiter(3, clock=lambda: 1000.0)
+    codes = [
+        client.post(
+            "/api/search", json={"query": "canteen"},
+            headers={"X-Hearth-Session": f"attacker-session-{i}-padding"},
+        ).status_code
+        for i in range(5)
+    ]  # fmt: skip
+    assert codes == [200, 200, 200, 429, 429]
 
 
 def test_unrelated_follow_up_still_abstains(client, model):
