@@ -7,6 +7,7 @@ code blocks stays text), then cleaned and partitioned like an HTML page (html_fi
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import replace
 from difflib import get_close_matches
 from pathlib import Path
@@ -23,21 +24,54 @@ from ingest.parsers.text import build_sections, clean_line, prettify_stem, read_
 from ingest.parsers.unstructured_runtime import _reason
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
+_TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?)^\+\+\+[ \t]*$\n?", re.S | re.M)
+_LEADING_BLANKS = re.compile(r"\A\ufeff?(?:[ \t]*\n)*")
 _EMOJI_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
 _MD_LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,3}[.)])[ \t]+\S")
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)\s]*\)")
 _MD_IMAGE_LINK = re.compile(r"\[\s*\]\([^)\s]*\)")  # what is left of [![badge](img)](link)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML that refuses a key given twice: `groups: hr` then `groups: public` kept the last
+    one, silently, and the file was public."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str) and key in seen:
+                raise ParseError(f"front matter sets {key!r} twice")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
-    """(front matter mapping, body) of a Markdown file; ParseError if the front matter is bad."""
-    if not re.match(r"---[ \t]*\n", text):
+    """(front matter mapping, body) of a Markdown file; ParseError if the front matter is bad.
+    YAML between `---` lines (blank lines before it allowed: with them, it was read as text
+    and the file was public) or TOML between `+++` lines (Hugo's)."""
+    start = _LEADING_BLANKS.match(text)
+    head = text[start.end() if start else 0 :]
+    if re.match(r"\+\+\+[ \t]*\n", head):
+        return _toml_front_matter(path, head)
+    if not re.match(r"---[ \t]*\n", head):
         return {}, text
-    match = _FRONT_MATTER.match(text)
+    if head != text.removeprefix("\ufeff"):  # after blank lines, `---` may be a rule: only a
+        try:  # mapping is front matter
+            return _yaml_front_matter(path, head)
+        except ParseError:
+            return {}, text
+    return _yaml_front_matter(path, head)
+
+
+def _yaml_front_matter(path: Path, head: str) -> tuple[dict[str, Any], str]:
+    match = _FRONT_MATTER.match(head)
     if match is None:
         raise ParseError(f"{path.name}: malformed front matter: no closing '---' line")
     try:
-        data = yaml.safe_load(match.group(1))
+        data = yaml.load(match.group(1), Loader=_UniqueKeyLoader)  # a SafeLoader: no tags run
+    except ParseError as exc:
+        raise ParseError(f"{path.name}: malformed front matter: {exc.message}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" on line {mark.line + 2}" if mark is not None else ""
@@ -47,7 +81,17 @@ def _front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
         data = {}
     if not isinstance(data, dict):
         raise ParseError(f"{path.name}: malformed front matter: expected 'key: value' lines")
-    return data, text[match.end() :]
+    return data, head[match.end() :]
+
+
+def _toml_front_matter(path: Path, head: str) -> tuple[dict[str, Any], str]:
+    match = _TOML_FRONT_MATTER.match(head)
+    if match is None:
+        raise ParseError(f"{path.name}: malformed front matter: no closing '+++' line")
+    try:
+        return tomllib.loads(match.group(1)), head[match.end() :]
+    except tomllib.TOMLDecodeError as exc:
+        raise ParseError(f"{path.name}: malformed TOML front matter: {exc}") from None
 
 
 def _front_matter_groups(

@@ -574,3 +574,33 @@ def test_clean_text_invariants(raw: str) -> None:
     assert unicodedata.is_normalized("NFC", text)
     assert "\n\n\n" not in text and " \n" not in text and "\r" not in text
     assert all(c in "\n\t" or unicodedata.category(c) != "Cc" for c in text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n---\ngroups: [hr]\n---\nPayroll runs on the 25th.\n",  # a blank line first
+        "  \n\n---\ngroups: [hr]\n---\nPayroll runs on the 25th.\n",
+        '+++\ngroups = ["hr"]\ntitle = "Pay"\n+++\nPayroll runs on the 25th.\n',  # Hugo's TOML
+    ],
+)
+def test_front_matter_variants_that_were_read_as_text_set_the_groups(
+    tmp_path: Path, text: str
+) -> None:
+    """Each was taken for body text: the file was public, with "groups: [hr]" in its text."""
+    doc = parse_markdown(_write(tmp_path / "pay.md", text), "pay.md", OPTIONS)
+    assert doc.groups == frozenset({"hr"}) and "groups" not in doc.text
+    assert doc.text == "Payroll runs on the 25th."
+
+
+def test_front_matter_that_sets_a_key_twice_is_refused(tmp_path: Path) -> None:
+    """YAML keeps the last of two `groups:`: `groups: hr` then `groups: public` was public."""
+    path = _write(tmp_path / "pay.md", "---\ngroups: hr\ngroups: public\n---\nPay.\n")
+    with pytest.raises(ParseError, match="sets 'groups' twice"):
+        parse_markdown(path, "pay.md", OPTIONS)
+
+
+def test_a_rule_after_blank_lines_is_still_a_rule(tmp_path: Path) -> None:
+    text = "\n---\nJust a paragraph between rules.\n\n---\n\nMore text.\n"
+    doc = parse_markdown(_write(tmp_path / "notes.md", text), "notes.md", OPTIONS)
+    assert "Just a paragraph between rules." in doc.text and "More text." in doc.text
