@@ -404,11 +404,19 @@ cli.add_command(migrate_command)
 
 def main() -> None:
     """Console-script entry point. A HEARTH_ setting that fails validation is named with what
-    it should be, not shown as a traceback (its value is not echoed: it may be a secret)."""
+    it should be, not shown as a traceback (its value is not echoed: it may be a secret); so is
+    a store whose SQLite file turns out damaged past its first page (any command may meet it)."""
+    import sqlite3
+
     from pydantic import ValidationError
 
     try:
         cli(prog_name="hearth")
+    except sqlite3.DatabaseError as exc:
+        damaged = "if the file is damaged, restore it from a backup (deploy/OPERATIONS.md)"
+        click.echo(f"error: the store's SQLite database cannot be read ({exc}): {damaged}",
+                   err=True)  # fmt: skip
+        sys.exit(2)
     except ValidationError as exc:
         if exc.title != "Settings":
             raise

@@ -83,6 +83,10 @@ def _write_errors() -> Iterator[None]:
         raise StoreError(f"cannot write the store: {exc.strerror or exc}") from None
 
 
+# What to do when SQLite finds its file damaged ("database disk image is malformed").
+_DAMAGED_HINT = "; if the file is damaged, restore it from a backup (deploy/OPERATIONS.md)"
+
+
 def connect(data_dir: Path) -> sqlite3.Connection:
     """A connection to the data directory's database: WAL, full fsync, foreign keys, migrated.
 
@@ -102,7 +106,8 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA foreign_keys=ON")
         migrate(conn)
     except (OSError, sqlite3.Error) as exc:
-        raise StoreError(f"cannot open the store in {data_dir.name!r}: {exc}") from None
+        hint = _DAMAGED_HINT if isinstance(exc, sqlite3.DatabaseError) else ""
+        raise StoreError(f"cannot open the store in {str(data_dir)!r}: {exc}{hint}") from None
     return conn
 
 

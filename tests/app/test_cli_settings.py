@@ -224,3 +224,27 @@ def test_serve_says_nothing_of_an_index_that_has_documents(monkeypatch, services
     monkeypatch.setattr("uvicorn.run", lambda app, **kwargs: None)
     result = CliRunner().invoke(cli, ["serve", "--data-dir", str(settings.data_dir)])
     assert result.exit_code == 0 and "warning" not in result.output
+
+
+def test_a_damaged_sqlite_file_is_an_error_with_what_to_do_not_a_traceback(
+    monkeypatch, tmp_path, capsys
+):
+    """Zeroed pages past the third: the file opens, and each command met the damage in a query."""
+    data = tmp_path / "data"
+    store = SQLiteStore(data)
+    store.execute("SELECT 1")
+    with store._write() as conn:  # enough rows for pages past the schema's
+        conn.execute("CREATE TABLE filler(x TEXT)")
+        conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 400)
+    store.close()
+    database = data / "hearth.sqlite3"
+    raw = bytearray(database.read_bytes())
+    raw[4096 * 3 :] = bytes(len(raw) - 4096 * 3)  # every page past the third: zeros
+    database.write_bytes(bytes(raw))
+    for command in (["status"], ["serve"], ["keys", "list"]):
+        monkeypatch.setattr(sys, "argv", ["hearth", *command, "--data-dir", str(data)])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        err = capsys.readouterr().err
+        assert exited.value.code in (1, 2), (command, err)
+        assert "restore it from a backup" in err and "Traceback" not in err, (command, err)
