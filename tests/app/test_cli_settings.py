@@ -19,6 +19,9 @@ from app.cli import cli, main
 from app.main import build_services
 from app.settings import Settings
 from index.store import SQLiteStore
+from index.types import Chunk, Document, Section
+
+PUBLIC = frozenset({"public"})
 
 CORPUS_QUESTIONS = Path(__file__).resolve().parents[2] / "corpus" / "questions.jsonl"
 
@@ -229,19 +232,24 @@ def test_serve_says_nothing_of_an_index_that_has_documents(monkeypatch, services
 def test_a_damaged_sqlite_file_is_an_error_with_what_to_do_not_a_traceback(
     monkeypatch, tmp_path, capsys
 ):
-    """Zeroed pages past the third: the file opens, and each command met the damage in a query."""
+    """Zeroed pages: the file opens (its schema is intact) and each command met the damage
+    in a later query, which printed a traceback."""
     data = tmp_path / "data"
     store = SQLiteStore(data)
-    store.execute("SELECT 1")
-    with store._write() as conn:  # enough rows for pages past the schema's
-        conn.execute("CREATE TABLE filler(x TEXT)")
-        conn.executemany("INSERT INTO filler VALUES (?)", [("x" * 500,)] * 400)
+    embedder = HashEmbedder()
+    store.check_embedder(embedder.model_id, embedder.dim)
+    texts = [f"Paragraph {i} about leave, pay and the canteen. " * 20 for i in range(200)]
+    document = Document("big", "/src/big", "Big", "text", (Section((), "x"),), PUBLIC,
+                        content_hash="h")  # fmt: skip
+    chunks = [Chunk("big", t, (), i, 200) for i, t in enumerate(texts)]
+    store.write_document(document, chunks, embedder.embed_documents(texts))
     store.close()
     database = data / "hearth.sqlite3"
     raw = bytearray(database.read_bytes())
-    raw[4096 * 3 :] = bytes(len(raw) - 4096 * 3)  # every page past the third: zeros
+    half = len(raw) // 2 // 4096 * 4096
+    raw[half:] = bytes(len(raw) - half)  # the later half of the pages (the chunks'): zeros
     database.write_bytes(bytes(raw))
-    for command in (["status"], ["serve"], ["keys", "list"]):
+    for command in (["status"], ["status", "--json"]):
         monkeypatch.setattr(sys, "argv", ["hearth", *command, "--data-dir", str(data)])
         with pytest.raises(SystemExit) as exited:
             main()
