@@ -7,6 +7,9 @@ would silently differ from a new one).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
+
+from index.errors import StoreError
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -124,6 +127,16 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 
+def refuse_newer(applied: Iterable[str], known: set[str]) -> None:
+    """StoreError if the store records steps this version does not know (a newer Hearth's)."""
+    unknown = [name for name in applied if name not in known]
+    if unknown:
+        raise StoreError(
+            f"this store was upgraded by a newer Hearth (schema step {unknown[0]!r} is unknown "
+            "here): run that version, or restore a backup taken before the upgrade"
+        )
+
+
 def applied_migrations(conn: sqlite3.Connection) -> list[str]:
     """Names of the steps this database has applied, in order."""
     conn.execute(
@@ -133,7 +146,9 @@ def applied_migrations(conn: sqlite3.Connection) -> list[str]:
 
 
 def migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply every pending step in order (each atomically); return the names applied now."""
+    """Apply every pending step in order (each atomically); return the names applied now.
+    A store that a newer Hearth has migrated further is refused, not used half-understood."""
+    refuse_newer(applied_migrations(conn), {name for name, _ in MIGRATIONS})
     applied = []
     for name, sql in MIGRATIONS:
         if name in applied_migrations(conn):

@@ -14,6 +14,7 @@ import psycopg
 from psycopg import sql
 
 from index.errors import StoreError
+from index.migrations import refuse_newer
 
 # pg_advisory_xact_lock(int, int) keys: ("HEAR", n). Writers are serialised like SQLite's
 # BEGIN IMMEDIATE; schema changes take their own key.
@@ -194,6 +195,9 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
             if encoding is None or encoding[0].upper() not in ("UTF8", "UTF-8"):
                 raise StoreError("Hearth needs a database with UTF8 encoding")
             done = set(applied_migrations(cur))
+            # the vector index's own steps ("vector_384d") are named by its dimension
+            refuse_newer([n for n in done if not n.startswith("vector_")],
+                         {name for name, _ in MIGRATIONS})  # fmt: skip
             for name, step in MIGRATIONS:
                 if name in done:
                     continue

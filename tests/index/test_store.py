@@ -463,3 +463,17 @@ def test_sqlite_store_hearth_creates_is_private_and_an_operators_one_keeps_its_m
         assert stat.S_IMODE((existing / DB_NAME).stat().st_mode) == 0o640
     finally:
         os.umask(old_umask)
+
+
+def test_a_store_a_newer_hearth_migrated_is_refused_not_half_used(store, embedder):
+    """A step this version does not know (a newer Hearth's) was opened without a word."""
+    store.check_embedder(embedder.model_id, embedder.dim)
+    outside_sql(
+        store,
+        "INSERT INTO migrations(name, applied_at) VALUES ('9999_from_the_future', '2030-01-01')",
+    )
+    with pytest.raises(StoreError, match=r"upgraded by a newer Hearth.*9999_from_the_future"):
+        if isinstance(store, PostgresStore):
+            PostgresStore(store.url)
+        else:
+            SQLiteStore(store.data_dir)
