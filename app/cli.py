@@ -133,7 +133,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     from app.main import close_services, create_app, load_services
     from app.settings import Settings
     from index.errors import HearthError
-    from index.open_store import store_exists
+    from index.open_store import store_exists, store_location
 
     if not store_exists(data_dir, database_url):
         click.echo(f"error: {no_index(data_dir)}", err=True)
@@ -151,7 +151,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     except KeyboardInterrupt:  # uvicorn's signal handling does not cover this any more
         sys.exit(130)
     if services.store.is_empty():  # an interrupted first ingest, say
-        empty = f"the index in {data_dir}/ holds no documents yet: every answer will be"
+        where = store_location(data_dir, database_url)
+        empty = f"the index in {where} holds no documents yet: every answer will be"
         click.echo(f"warning: {empty} \"I don't know\" until `hearth ingest PATH` adds some",
                    err=True)  # fmt: skip
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with its default

@@ -58,6 +58,11 @@ def _configure(conn: psycopg.Connection) -> None:
     conn.commit()
 
 
+# How long a request waits for a pooled connection before its 503: with the database down,
+# 30 s (the connect timeout) kept every request, /api/info included, hanging that long.
+WAIT_S = 8.0
+
+
 class PostgresStore:
     """Documents, chunks, ACL, full-text and vectors in one PostgreSQL database.
 
@@ -65,9 +70,11 @@ class PostgresStore:
     REPEATABLE READ READ ONLY transactions (one snapshot for search and hydration).
     """
 
-    def __init__(self, url: str, *, pool_size: int = 8, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int = 8, timeout: float = 30.0, wait: float = WAIT_S
+    ) -> None:
         self.url = url
-        self._timeout = timeout
+        self._timeout = wait  # what a request waits for a connection
         try:
             with psycopg.connect(url, connect_timeout=int(timeout)) as conn:
                 pg_schema.migrate(conn)
@@ -77,7 +84,7 @@ class PostgresStore:
             url,
             min_size=1,
             max_size=pool_size,
-            timeout=timeout,
+            timeout=wait,
             configure=_configure,
             check=ConnectionPool.check_connection,  # a restarted server costs no failed call
             open=False,

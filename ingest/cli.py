@@ -585,7 +585,11 @@ def status(
         console.print(f"[yellow]the vector file {escape(manifest['vector_file'])} is missing or "
                       "damaged: `hearth serve` or the next `hearth ingest` rebuilds it from the "
                       "stored embeddings[/]")  # fmt: skip
-    if info["vectors_behind"]:
+    if info["vectors_behind"] and database_url:  # pgvector indexes each row as it is written
+        console.print(f"[yellow]the last completed ingest recorded {info['vector_count']} "
+                      f"vectors for {info['chunks']} chunks: an ingest was interrupted or is "
+                      "running; every stored chunk is searched[/]")  # fmt: skip
+    elif info["vectors_behind"]:
         console.print(f"[yellow]the vectors are behind the {info['chunks']} stored chunks (an "
                       "interrupted ingest?): `hearth serve` or the next `hearth ingest` rebuilds "
                       "them[/]")  # fmt: skip

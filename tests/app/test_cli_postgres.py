@@ -42,6 +42,15 @@ def test_ingest_status_eval_and_keys_use_postgres(tmp_path, pg_url):
     store.close()
     table = hearth(["status", "--data-dir", str(data)], pg_url)
     assert "postgresql://postgres@/hearth_tests" in table.output  # the title, without options
+    assert info["vector_file_ok"] is None  # no vector file to check
+    store = PostgresStore(pg_url)
+    store.set_manifest(vector_count="0")  # as an interrupted ingest leaves it
+    store.close()
+    behind = " ".join(hearth(["status", "--data-dir", str(data)], pg_url).output.split())
+    assert "an ingest was interrupted or is running" in behind and "rebuild" not in behind
+    store = PostgresStore(pg_url)
+    store.set_manifest(vector_count=str(info["chunks"]))
+    store.close()
 
     again = hearth(["ingest", str(CORPUS / "handbook"), "--data-dir", str(data), "--json"], pg_url)  # fmt: skip
     assert json.loads(again.stdout)["unchanged"] == report["added"]

@@ -353,7 +353,7 @@ def test_a_database_that_stops_answering_is_unavailable_then_recovers(pg_server,
     StoreError answered with 400, and `reachable` (for /readyz) says so."""
     from index.errors import StoreUnavailableError
 
-    store = PostgresStore(pg_empty_url, timeout=2)
+    store = PostgresStore(pg_empty_url, timeout=2, wait=2)
     name = psycopg.conninfo.conninfo_to_dict(pg_empty_url)["dbname"]
     admin = pg_server.get_uri()
     try:
