@@ -85,6 +85,7 @@ bench: install-dev browser
 	$(BIN)/python bench/crash_safety.py --trials 50
 	$(BIN)/python bench/answer.py
 	$(BIN)/python bench/page.py
+	$(BIN)/python -m bench.follow_ups
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -33,12 +33,13 @@ ABSTAIN_LEAD = "I don't know. Nothing in the documents you can read answers this
 ABSTAIN_TEXT = f"{ABSTAIN_LEAD}; the closest matches I found are listed as sources."
 NOTHING_CLOSE_TEXT = f"{ABSTAIN_LEAD}, and nothing in them comes close."  # no passage at all
 UNCITED_NOTE = "Some statements in this answer are not supported by the sources shown."
-# A short follow-up ("And outside the EU?") is measured on its own words: the conversation
-# before it only helps ranking, else an unrelated one would borrow its evidence. Its own words
-# may miss the passage that answers it ("60 euros elsewhere"): the reader is told how to ask.
+# A short follow-up ("And outside the EU?") borrows the evidence of the question before it
+# only when what it found holds one of its own words (index.search.hybrid_search), else an
+# unrelated one would be answered. Its own words may miss the passage that answers it ("60
+# euros elsewhere"): the reader is told how to ask.
 FOLLOW_UP_NOTE = (
-    "A short follow-up is checked on its own words; asking it as a whole question may find "
-    "the answer."
+    "A short follow-up may not carry enough of the question before it; asking it as a whole "
+    "question may find the answer."
 )
 MAX_QUESTION_CHARS = 4000
 
@@ -172,7 +173,8 @@ class RagPipeline:
         top_k: int | None = None,
         exclude: frozenset[str] = frozenset(),
     ) -> Retrieval:
-        """Hybrid search for the question, and for it joined to the previous question."""
+        """Hybrid search for the question, and for it joined to the previous question (whose
+        evidence a follow-up that leans on it may borrow: index.search.hybrid_search)."""
         queries = [(question, 1.0)]
         previous = [content for role, content in history if role == "user"]
         if previous:
@@ -180,6 +182,7 @@ class RagPipeline:
         return hybrid_search(
             self.store, self.embedder, queries, principal.readable_groups,
             self.retrieval_settings(top_k), exclude,
+            borrow_evidence=bool(previous) and is_elliptical(question),
         )  # fmt: skip
 
     def _history(self, principal: Principal, question: Question) -> list[tuple[str, str]]:

@@ -203,18 +203,44 @@ def term_overlap(terms: Sequence[str], texts: Sequence[str]) -> list[float]:
 
 
 # "And outside the EU?", "What about Berlin?", "How much is it for interns?": a follow-up that
-# leans on the question before it, by a cue that continues it or a word that points back.
+# leans on the question before it, by a cue that continues it or a word that points back; or
+# one too short to stand alone ("By when?", "why the rush?", "Which office did best?").
 _CONTINUES = re.compile(
     r"^\W*(?:and|or|but|also|what about|how about|what if|same for|is that|does that|what of)\b",
     re.IGNORECASE,
 )
 _POINTS_BACK = re.compile(r"\b(?:it|that|this|those|these|they|them|there|then)\b", re.IGNORECASE)
+# Thanks and greetings lean on nothing: "thanks!" must not borrow the last question's evidence
+_SOCIAL = re.compile(
+    r"^\W*(?:thanks?|thank you|thx|cheers|hi|hello|hey|ok(?:ay)?|great|cool|perfect|bye)\b",
+    re.IGNORECASE,
+)
 ELLIPTICAL_TERMS = 3
+SHORT_TERMS = 2
 
 
 def is_elliptical(question: str) -> bool:
-    """Whether `question` reads as the continuation of the one before it: a cue that continues
-    it or a word that points back, and at most ELLIPTICAL_TERMS search terms of its own."""
-    if len(query_terms(question)) > ELLIPTICAL_TERMS:
+    """Whether `question` reads as the continuation of the one before it: at most
+    SHORT_TERMS search terms of its own, or at most ELLIPTICAL_TERMS with a cue that continues
+    it or a word that points back; never thanks or a greeting."""
+    if _SOCIAL.match(question):
         return False
-    return bool(_CONTINUES.search(question) or _POINTS_BACK.search(question))
+    own = content_terms(question)
+    if len(own) > ELLIPTICAL_TERMS:
+        return False
+    return len(own) <= SHORT_TERMS or bool(
+        _CONTINUES.search(question) or _POINTS_BACK.search(question)
+    )
+
+
+def content_terms(question: str) -> list[str]:
+    """The question's search terms that are not stop words (none for "By when?")."""
+    return [term for term in query_terms(question) if term not in STOP_WORDS]
+
+
+def mentions_any(terms: Sequence[str], texts: Sequence[str]) -> bool:
+    """Whether any of `texts` holds one of `terms` (stemmed), or there are no terms."""
+    if not terms:
+        return True
+    wanted = {stem(term) for term in terms}
+    return any(wanted & {stem(word) for word in _WORD.findall(text.casefold())} for text in texts)

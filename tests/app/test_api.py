@@ -563,3 +563,26 @@ def test_a_quoted_answer_says_why_as_a_code_and_keeps_it_with_the_conversation(c
     model.answer = "Employees in Paris get 27 days [1] of annual leave."
     plain = client.post("/api/query", json={"question": question}).json()
     assert not plain["quoted"] and plain["quote_reason"] is None
+
+
+def test_a_follow_up_that_leans_on_the_question_before_it_borrows_its_evidence(client, model):
+    """Measured on its own words, "Until when?" had no evidence and was refused (20 of 67
+    answerable follow-ups in corpus/conversations.jsonl were). A follow-up naming what no
+    document holds, or a thanks, still gets "I don't know"."""
+    first = client.post(
+        "/api/query", json={"question": "When does the canteen open?"}, headers=SESSION
+    ).json()
+    assert not first["abstained"]
+    asked = {"conversation_id": first["conversation_id"]}
+
+    def follow(question: str) -> dict:
+        return client.post("/api/query", json={"question": question, **asked},
+                           headers=SESSION).json()  # fmt: skip
+
+    model.answer = "It serves lunch until 14:00 [1]."
+    until = follow("Until when?")
+    assert not until["abstained"] and until["sources"][0]["document_id"] == "canteen"
+    alone = client.post("/api/query", json={"question": "Until when?"}).json()
+    assert alone["abstained"]  # nothing to lean on
+    assert follow("And is there a sabbatical policy?")["abstained"]  # no document has one
+    assert follow("thanks!")["abstained"]

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from index.terms import query_terms, stem, term_overlap
+from index.terms import is_elliptical, mentions_any, query_terms, stem, term_overlap
 
 RESULTS = [
     "Reported the email with the Report phishing button: 48%",
@@ -55,3 +55,28 @@ def test_a_word_no_sentence_holds_does_not_shrink_the_others_shares() -> None:
     without = [term for term in terms if term != "percentage"]
     assert term_overlap(terms, RESULTS) == term_overlap(without, RESULTS)
     assert term_overlap(terms, RESULTS)[1] > 0.8  # "clicked", "link", "people"
+
+
+@pytest.mark.parametrize(
+    ("question", "leans"),
+    [
+        ("And in Berlin?", True),
+        ("By when?", True),  # no word of its own to stand on
+        ("why the rush?", True),
+        ("Which office did best?", True),
+        ("Does it carry over?", True),
+        ("thanks!", False),  # thanks and greetings lean on nothing
+        ("Great, thanks a lot", False),
+        ("hi!", False),
+        ("Who won the football world cup?", False),  # a question of its own
+        ("How many days of annual leave do employees in Paris get?", False),
+    ],
+)
+def test_which_questions_lean_on_the_one_before(question: str, leans: bool) -> None:
+    assert is_elliptical(question) is leans
+
+
+def test_mentions_any_matches_stems_and_accepts_no_terms() -> None:
+    assert mentions_any(["timers", "part"], ["Part-time employees get the full amount."])
+    assert not mentions_any(["sabbatical"], ["Sick pay for 60 days."])
+    assert mentions_any([], ["anything"])
