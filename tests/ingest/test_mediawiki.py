@@ -728,3 +728,19 @@ def test_generic_and_nested_infoboxes_keep_their_order_and_section(tmp_path: Pat
         ((), None, "Intro."),
         (("Offices",), "Offices", "Founded: 1990\n\nName: Marta Ruiz\n\nParis and Berlin."),
     ]
+
+
+def test_a_page_of_unclosed_templates_is_not_given_to_the_slow_parser(monkeypatch) -> None:
+    """mwparserfromhell is quadratic in unclosed `{{` (80 KB of "{{a|" took 201 s, in the
+    ingest's own process): such a page gets the plain-text fallback; real pages do not."""
+    calls = []
+    real_parse = wikitext.mwparserfromhell.parse
+    monkeypatch.setattr(wikitext.mwparserfromhell, "parse",
+                        lambda text, **kw: (calls.append(text), real_parse(text, **kw))[1])  # fmt: skip
+    site = wikitext._Site(dbname="x")
+    sections, _ = wikitext._render_page("Intro. " + "{{a|" * 20000, site, "Bomb")
+    assert calls == [] and "Intro." in sections[0].text
+    nested = "== H ==\nText {{lang|fr|{{small|bonjour}}}} here {{unclosed|\n"
+    sections, _ = wikitext._render_page(nested, site, "Fine")
+    assert len(calls) == 1 and sections[0].heading_path == ("H",)
+    assert wikitext._unclosed_templates("{{a|" * 300 + "}}" * 300) == 0  # closed: parsed
