@@ -9,7 +9,9 @@ in the data folder's SQLite database or, with HEARTH_DATABASE_URL, in PostgreSQL
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.service_db import ServiceDatabase, database_or_sqlite
+
+PURGE_EVERY_S = 3600.0
 
 
 def _now() -> str:
@@ -72,8 +76,18 @@ class ConversationStore:
         conn: sqlite3.Connection | None = None,
         *,
         database: ServiceDatabase | None = None,
+        retention_days: int = 0,
     ) -> None:
         self._db = database_or_sqlite(database, data_dir, conn, "ConversationStore")
+        self.retention_days = retention_days
+        self._purged_at = -math.inf
+
+    def _purge_when_due(self) -> None:
+        """Purge expired conversations at most once per PURGE_EVERY_S: purged only at start,
+        a server up for months kept showing conversations past HEARTH_RETENTION_DAYS."""
+        if self.retention_days > 0 and time.monotonic() - self._purged_at >= PURGE_EVERY_S:
+            self._purged_at = time.monotonic()
+            self.purge(self.retention_days)
 
     def create(self, owner: str, title: str) -> str:
         conversation_id = uuid.uuid4().hex
@@ -87,6 +101,7 @@ class ConversationStore:
         return conversation_id
 
     def list_for(self, owner: str) -> list[Conversation]:
+        self._purge_when_due()
         with self._db.transaction(write=False) as tx:
             rows = tx.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations WHERE owner = ?"
@@ -98,6 +113,7 @@ class ConversationStore:
     def get(self, conversation_id: str, owner: str) -> Conversation | None:
         """The owner's conversation with its messages, each assistant message carrying the
         owner's own rating of it (feedback is keyed by message and owner: nobody else's)."""
+        self._purge_when_due()
         with self._db.transaction(write=False) as tx:
             row = tx.execute(
                 "SELECT id, title, created_at, updated_at FROM conversations"

@@ -123,8 +123,7 @@ def load_model(settings: Settings) -> Any:
 def build_services(settings: Settings, store: Store, embedder: Any, model: Any) -> Services:
     """Wire the services around a store, an embedder and a chat model (real or fake)."""
     database = service_database(settings.data_dir, store=store)  # next to the store
-    conversations = ConversationStore(database=database)
-    conversations.purge(settings.retention_days)
+    conversations = ConversationStore(database=database, retention_days=settings.retention_days)
     rag = RagPipeline(store, embedder, model, conversations, settings)
     return Services(
         store=store,

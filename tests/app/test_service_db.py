@@ -114,6 +114,25 @@ def test_purge_removes_idle_conversations(databases):
     assert [c.title for c in conversations.list_for("alice")] == ["new"]
 
 
+def test_a_running_service_purges_expired_conversations_when_they_are_read(databases, monkeypatch):
+    """Purged only at start, a server up for months kept serving conversations past
+    HEARTH_RETENTION_DAYS; now reading them purges, at most once per PURGE_EVERY_S."""
+    from app import conversations as module
+
+    database = databases()
+    store = ConversationStore(database=database, retention_days=7)
+    assert store.list_for("alice") == []  # the first read purges (nothing yet)
+    kept, expired = store.create("alice", "kept"), store.create("alice", "expired")
+    long_ago = (datetime.now(UTC) - timedelta(days=30)).isoformat()
+    with database.transaction(write=True) as tx:
+        tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (long_ago, expired))
+    assert store.get(expired, "alice") is not None  # purged less than an hour ago: not yet
+    later = module.time.monotonic() + module.PURGE_EVERY_S
+    monkeypatch.setattr(module.time, "monotonic", lambda: later)
+    assert store.get(expired, "alice") is None
+    assert [c.id for c in store.list_for("alice")] == [kept]
+
+
 def test_keys_verify_until_revoked(databases):
     keys = KeyStore(database=databases())
     key, info = keys.create(" carol ", "hr, Finance")
