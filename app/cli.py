@@ -134,6 +134,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     from app.settings import Settings
     from index.errors import HearthError
     from index.open_store import store_exists, store_location
+    from index.store import readable_by_others
 
     if not store_exists(data_dir, database_url):
         click.echo(f"error: {no_index(data_dir)}", err=True)
@@ -155,6 +156,10 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         empty = f"the index in {where} holds no documents yet: every answer will be"
         click.echo(f"warning: {empty} \"I don't know\" until `hearth ingest PATH` adds some",
                    err=True)  # fmt: skip
+    exposed = [] if database_url else readable_by_others(data_dir)
+    if exposed:  # a backup restored with the umask's 0644, say
+        click.echo(f"warning: other users may read {', '.join(exposed)} in {data_dir}/, which "
+                   "holds restricted text and conversations: chmod 600 them", err=True)  # fmt: skip
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with its default
     # action the process died before the services below were closed (docker stop, systemd)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))

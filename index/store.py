@@ -8,6 +8,7 @@ SHA-256 matches the manifest. Every search applies the caller's groups inside th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -85,6 +86,20 @@ def _write_errors() -> Iterator[None]:
 
 # What to do when SQLite finds its file damaged ("database disk image is malformed").
 _DAMAGED_HINT = "; if the file is damaged, restore it from a backup (deploy/OPERATIONS.md)"
+
+
+def readable_by_others(data_dir: Path) -> list[str]:
+    """The store's files that other users may read (a backup restored with the umask's 0644):
+    they hold restricted text, key hashes and conversations."""
+    with contextlib.suppress(OSError):
+        if not Path(data_dir).stat().st_mode & 0o011:  # a folder only its owner may enter
+            return []
+    exposed = []
+    for path in sorted(Path(data_dir).glob(f"{DB_NAME}*")):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mode & 0o044:
+                exposed.append(path.name)
+    return exposed
 
 
 def connect(data_dir: Path) -> sqlite3.Connection:

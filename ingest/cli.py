@@ -34,6 +34,7 @@ from rich.table import Table
 from index.errors import HearthError
 from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder
+from index.store import DB_NAME, readable_by_others
 from index.types import PUBLIC_GROUP, StoredDocument, parse_groups
 from index.vectors import file_digest
 from ingest.isolation import IsolatedParser
@@ -556,6 +557,7 @@ def status(
     info["vectors_behind"] = info["vector_count"] != info["chunks"]
     # A restore without the vector file, or a damaged copy: served only after a rebuild.
     info["vector_file_ok"] = _vector_file_ok(data_dir, manifest) if not database_url else None
+    info["readable_by_others"] = readable_by_others(data_dir) if not database_url else []
     if listed is not None:
         info["documents_readable_by"] = sorted(groups) if groups is not None else None
         info["documents_listed"] = [_listed(document) for document in listed]
@@ -581,6 +583,10 @@ def status(
     console.print(
         f"vectors: generation {info['vector_generation']}, {info['vector_count']} vectors"
     )
+    if info["readable_by_others"]:
+        console.print(f"[yellow]other users may read {', '.join(info['readable_by_others'])}, "
+                      f"which holds restricted text and conversations: chmod 600 "
+                      f"{escape(str(data_dir))}/{DB_NAME}*[/]")  # fmt: skip
     if info["vector_file_ok"] is False:
         console.print(f"[yellow]the vector file {escape(manifest['vector_file'])} is missing or "
                       "damaged: `hearth serve` or the next `hearth ingest` rebuilds it from the "

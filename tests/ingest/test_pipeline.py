@@ -1159,3 +1159,19 @@ def test_a_dump_whose_base_is_not_a_web_link_gives_its_pages_no_link(tmp_path, e
     assert run(store, embedder, dump).ok
     hit = bm25_top_k(store, "bikes shed", PUBLIC, 1)[0]
     assert hit.document.url is None and hit.url is None
+
+
+def test_status_warns_when_other_users_may_read_the_store(tmp_path, tree, embedder):
+    """A backup restored with the umask's 0644 into a 0755 folder left restricted text,
+    key hashes and conversations readable by every user of the machine, silently."""
+    data = tmp_path / "data"
+    assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
+    assert json.loads(cli_run(["status", "--data-dir", str(data), "--json"],
+                              embedder).stdout)["readable_by_others"] == []  # fmt: skip
+    data.chmod(0o755)
+    (data / "hearth.sqlite3").chmod(0o644)
+    said = " ".join(cli_run(["status", "--data-dir", str(data)], embedder).output.split())
+    assert "other users may read hearth.sqlite3" in said and "chmod 600" in said
+    data.chmod(0o700)  # nobody else may enter the folder: nothing to say
+    info = json.loads(cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout)
+    assert info["readable_by_others"] == []
