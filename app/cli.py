@@ -223,6 +223,23 @@ def _print_checked(data: dict[str, Any], live: bool) -> None:
         click.echo(data["answer"] + "\n")
 
 
+def _refusal(response: Any, url: str, key: str | None) -> str:
+    """Why Hearth refused, with what to do where the server's message cannot say it."""
+    try:
+        message = str(response.json()["error"]["message"])
+    except (ValueError, KeyError, TypeError):
+        message = f"HTTP {response.status_code}"
+    if response.status_code == 404 and "conversation" not in message:
+        return (
+            f"no Hearth query endpoint at {url}/api/query ({message}): give --url the "
+            "address `hearth serve` prints, such as http://127.0.0.1:8000"
+        )
+    if response.status_code == 401:
+        fix = "check the key given" if key else "give one with --key or HEARTH_API_KEY"
+        return f"{message}; {fix} (`hearth keys create` makes one)"
+    return message
+
+
 def _query_endpoint(url: str) -> Any:
     """`url`'s /api/query, or exit 2 naming the bad --url (httpx's own errors are tracebacks,
     or "cannot reach" for a URL that was never one)."""
@@ -286,11 +303,7 @@ def ask(
         ) as response:
             if response.status_code != 200:
                 response.read()
-                try:
-                    message = response.json()["error"]["message"]
-                except (ValueError, KeyError, TypeError):
-                    message = f"HTTP {response.status_code}"
-                click.echo(f"error: {message}", err=True)
+                click.echo(f"error: {_refusal(response, url, key)}", err=True)
                 sys.exit(1)
             live = sys.stdout.isatty() if stream is None else stream
             sys.exit(_stream_answer(response, as_json, live))

@@ -98,6 +98,11 @@ def test_ask_with_a_key_reads_restricted_documents(server_url, settings):
     assert any(s["document_id"] == "salaries" for s in json.loads(result.output)["sources"])
     bad = runner.invoke(cli, ["ask", "salary", "--url", server_url, "--key", "hk_wrong"])
     assert bad.exit_code == 1 and "invalid or revoked API key" in bad.output
+    assert "check the key given" in bad.output
+    wrong_url = runner.invoke(cli, ["ask", "salary", "--url", f"{server_url}/api", "--key", key])
+    assert wrong_url.exit_code == 1 and "give --url the address `hearth serve` prints" in (
+        wrong_url.output
+    )
     # the conversation's id, needed to follow up, was shown only with --json
     plain = runner.invoke(cli, ["ask", "salary band C range", "--url", server_url, "--key", key])
     said = re.search(r"Follow up with --conversation (\S+)", plain.stderr)
