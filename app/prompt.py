@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from app.engines import ChatModel, Message
 from index.errors import ContextOverflowError
 from index.search import ScoredSentence
+from index.sentences import sentences
 from index.types import Passage
 
 SYSTEM_PROMPT = (
@@ -70,7 +71,27 @@ def without_scaffolding(draft: str) -> str:
     lines = [_LABEL.sub("", line) for line in draft.splitlines() if not _ECHOED_LINE.match(line)]
     text = "\n".join(lines)
     text = _PREAMBLE.sub("", text.strip())
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    return without_repeats(re.sub(r"\n{3,}", "\n\n", text).strip())
+
+
+# "paid to paid to paid to": a phrase of up to four words said three times or more in a row
+_LOOP = re.compile(r"\b((?:\w+[^\w\n]+){1,4}?)\1{2,}", re.IGNORECASE)
+
+
+def without_repeats(text: str) -> str:
+    """The answer with each sentence said once and phrase loops cut to one: the small model
+    can repeat "You can book flights at least 14 days before departure [1]." until it runs
+    out of tokens, which passed as a cited answer twenty times over."""
+    text = _LOOP.sub(r"\1", text)
+    said: set[str] = set()
+    kept = []
+    for sentence in sentences(text):
+        key = " ".join(sentence.casefold().split())
+        if key and key in said:
+            continue
+        said.add(key)
+        kept.append(sentence)
+    return text if len(kept) == len(sentences(text)) else " ".join(s.strip() for s in kept)
 
 
 def focus(

@@ -77,3 +77,17 @@ def test_usage_counts_all_the_model_wrote_echo_included(client, model) -> None:
     ).json()
     assert "Question:" not in body["choices"][0]["message"]["content"]
     assert body["usage"]["completion_tokens"] == model.count_tokens(model.answer)
+
+
+def test_a_repeated_sentence_or_phrase_is_said_once() -> None:
+    """The bundled model looped "You can book flights at least 14 days before departure [1]."
+    until max_tokens, and that passed as a cited answer twenty times over."""
+    looped = "You can book flights at least 14 days before departure [1]. " * 20
+    assert without_scaffolding(looped) == (
+        "You can book flights at least 14 days before departure [1]."
+    )
+    assert without_scaffolding("About 45% paid to paid to paid to paid to members [1].") == (
+        "About 45% paid to members [1]."
+    )
+    kept = "Line one [1].\n\n- item a\n- item b\nIt is very very good."
+    assert without_scaffolding(kept) == kept  # nothing repeated three times: left as it is
