@@ -346,8 +346,8 @@ class RagPipeline:
         self.conversations.add_message(
             conversation_id, principal.user, "user", question.text.strip(), {}
         )
+        answer.conversation_id = conversation_id  # before the details: the first answer's too
         details = {k: v for k, v in answer.as_dict().items() if k not in ("text", "message_id")}
-        answer.conversation_id = conversation_id
         answer.message_id = self.conversations.add_message(
             conversation_id, principal.user, "assistant", answer.text, details
         )

@@ -560,6 +560,8 @@ def test_a_quoted_answer_says_why_as_a_code_and_keeps_it_with_the_conversation(c
         assert "27 days" in body["answer"]
         stored = client.get(f"/api/conversations/{body['conversation_id']}", headers=SESSION).json()
         assert stored["messages"][-1]["details"]["quote_reason"] == reason
+        # the first answer's stored details named no conversation (set after they were made)
+        assert stored["messages"][-1]["details"]["conversation_id"] == body["conversation_id"]
     model.answer = "Employees in Paris get 27 days [1] of annual leave."
     plain = client.post("/api/query", json={"question": question}).json()
     assert not plain["quoted"] and plain["quote_reason"] is None
