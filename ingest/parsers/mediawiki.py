@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import logging
 import os
 import re
@@ -18,7 +19,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, cast
+from typing import IO, Any, cast
 from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import ParseError as XMLParseError
 
@@ -54,7 +55,9 @@ def parse_dump(
     try:
         raw = path.open("rb")
         total = os.fstat(raw.fileno()).st_size
-        stream: IO[bytes] = _decompressed(raw, path)
+        stream = cast(
+            IO[bytes], _BoundedPages(_decompressed(raw, path), options.wiki_max_page_bytes)
+        )
     except OSError as exc:
         raise ParseError(f"cannot read dump {path.name}: {exc.strerror or exc}") from exc
     with raw, stream:
@@ -71,6 +74,9 @@ def parse_dump(
                     f"dump {path.name} declares a DTD or entities ({type(exc).__name__}), which "
                     "is refused: entity expansion and external entities are never needed"
                 ) from exc
+            except _PageTooLarge as exc:
+                raise ParseError(f"{path.name}: page {pages + 1} {exc}; the pages before it are "
+                                 "kept, those after it are not read") from None  # fmt: skip
             except (XMLParseError, EOFError, OSError, zlib.error) as exc:
                 raise ParseError(_broken_message(path, exc, pages, in_page)) from exc
             name = elem.tag.rpartition("}")[2]
@@ -125,6 +131,49 @@ def _check_size(text: str, title: str, limit: int) -> None:
             f"{title!r} ({size / 2**20:.3g} MB of wikitext, over the {limit / 2**20:.3g} MB "
             "limit, --wiki-max-page-mb)"
         )
+
+
+class _PageTooLarge(Exception):
+    """A page far over the size limit, stopped while it was being read."""
+
+
+class _BoundedPages(io.RawIOBase):
+    """The dump's bytes, refusing a page of more than XML_SLACK × the page limit while it is
+    read: the size check of `_page` runs on a page's whole text, so a few KB of bz2 holding
+    one 600 MB page took 1.5 GB before it was skipped. Pages up to the slack are read and
+    skipped (named in the report) as before; XML escaping can make text several times larger."""
+
+    XML_SLACK = 6
+    _TAG = b"<page"
+
+    def __init__(self, inner: IO[bytes], page_limit: int) -> None:
+        self._inner = inner
+        self._cap = page_limit * self.XML_SLACK + (1 << 20)
+        self._since_page = 0
+        self._tail = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        if not data:
+            return 0
+        seen = self._tail + data
+        start = seen.rfind(self._TAG)
+        if start >= 0:  # the page that starts here has read what follows its tag so far
+            self._since_page = len(seen) - start
+        else:
+            self._since_page += len(data)
+        self._tail = seen[-(len(self._TAG) - 1) :]
+        if self._since_page > self._cap:
+            raise _PageTooLarge(f"is over {self._cap / 2**20:.0f} MB of XML")
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
 
 
 def _decompressed(raw: IO[bytes], path: Path) -> IO[bytes]:

@@ -744,3 +744,19 @@ def test_a_page_of_unclosed_templates_is_not_given_to_the_slow_parser(monkeypatc
     sections, _ = wikitext._render_page(nested, site, "Fine")
     assert len(calls) == 1 and sections[0].heading_path == ("H",)
     assert wikitext._unclosed_templates("{{a|" * 300 + "}}" * 300) == 0  # closed: parsed
+
+
+def test_a_page_far_over_the_limit_is_stopped_while_it_is_read(tmp_path: Path) -> None:
+    """A few KB of bz2 can hold one 600 MB page, and the size check ran on its whole text
+    (1.5 GB of memory before it was skipped): reading stops once the page passes 6 × the
+    limit, the pages before it are kept and the run says why."""
+    huge = "x" * 3_000_000  # over 6 × 100 KB + 1 MB of XML
+    pages = [page_xml("Before", "Kept before.", page_id=1), page_xml("Bomb", huge, page_id=2),
+             page_xml("After", "Never read.", page_id=3)]  # fmt: skip
+    path = tmp_path / "w.xml.bz2"
+    path.write_bytes(bz2.compress(dump_xml(pages).encode()))
+    seen: list[str] = []
+    with pytest.raises(ParseError, match=r"page 2 is over 2 MB of XML; the pages before it"):
+        for item in parse_dump(path, ParseOptions(wiki_max_page_bytes=100_000)):
+            seen.append(item.title if isinstance(item, Document) else "redirect")
+    assert seen == ["Before"]
