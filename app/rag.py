@@ -21,6 +21,7 @@ from app.engines import ChatModel, was_truncated
 from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
 from app.settings import Settings
+from app.smalltalk import reply_to
 from app.snippets import SNIPPET_CHARS, card_text
 from app.withheld import drew_on_unreadable, readability
 from index.errors import InvalidRequestError, NotFoundError
@@ -227,6 +228,11 @@ class RagPipeline:
         cancel = cancel or threading.Event()
         started = time.perf_counter()
         history = self._history(principal, question)
+        reply = reply_to(text)
+        if reply is not None:  # thanks or hello: nothing to look up (app/smalltalk.py)
+            answer = Answer(reply, False, None, False, [], [], question.conversation_id, None,
+                            "", 0.0, {"retrieval_ms": 0.0})  # fmt: skip
+            return self._without_model(principal, question, answer, started)
         retrieval = self.retrieve(
             principal, text, history, question.top_k, question.exclude_document_ids
         )
@@ -245,7 +251,7 @@ class RagPipeline:
                 "retrieval", False, [], sources, conversation_id, None, self.model.model_id,
                 retrieval.evidence, timings,
             )  # fmt: skip
-            return self._abstained(principal, question, answer, started)
+            return self._without_model(principal, question, answer, started)
         shown = condense(
             focus(retrieval.passages, self.settings.focus_ratio, retrieval.carriers),
             retrieval.sentences, self.settings.prompt_sentences, retrieval.carriers,
@@ -263,9 +269,11 @@ class RagPipeline:
             read,
         )  # fmt: skip
 
-    def _abstained(
+    def _without_model(
         self, principal: Principal, question: Question, answer: Answer, started: float
     ) -> Iterator[Event]:
+        """The events of an answer made without the model (an abstention, a reply to thanks),
+        kept with the conversation like any other."""
         yield Event("sources", answer.sources)
         yield Event("token", answer.text)
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)

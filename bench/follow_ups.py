@@ -99,7 +99,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "follow_ups": counts(follow_ups),
         "paired_follow_ups": counts(paired),
         "their_standalone_questions": counts([r["standalone"] for r in paired]),
-        "social_turns_answered": sum(not r["abstained"] for r in rows if r["kind"] == "social"),
+        # thanks, hello, "can you say that shorter?": a cited passage is the wrong reply
+        "social_turns_cited": sum(bool(r["cited"]) for r in rows if r["kind"] == "social"),
     }
 
 

@@ -210,11 +210,6 @@ _CONTINUES = re.compile(
     re.IGNORECASE,
 )
 _POINTS_BACK = re.compile(r"\b(?:it|that|this|those|these|they|them|there|then)\b", re.IGNORECASE)
-# Thanks and greetings lean on nothing: "thanks!" must not borrow the last question's evidence
-_SOCIAL = re.compile(
-    r"^\W*(?:thanks?|thank you|thx|cheers|hi|hello|hey|ok(?:ay)?|great|cool|perfect|bye)\b",
-    re.IGNORECASE,
-)
 ELLIPTICAL_TERMS = 3
 SHORT_TERMS = 2
 
@@ -222,9 +217,7 @@ SHORT_TERMS = 2
 def is_elliptical(question: str) -> bool:
     """Whether `question` reads as the continuation of the one before it: at most
     SHORT_TERMS search terms of its own, or at most ELLIPTICAL_TERMS with a cue that continues
-    it or a word that points back; never thanks or a greeting."""
-    if _SOCIAL.match(question):
-        return False
+    it or a word that points back (thanks and greetings never get this far: app.smalltalk)."""
     own = content_terms(question)
     if len(own) > ELLIPTICAL_TERMS:
         return False

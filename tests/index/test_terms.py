@@ -65,9 +65,6 @@ def test_a_word_no_sentence_holds_does_not_shrink_the_others_shares() -> None:
         ("why the rush?", True),
         ("Which office did best?", True),
         ("Does it carry over?", True),
-        ("thanks!", False),  # thanks and greetings lean on nothing
-        ("Great, thanks a lot", False),
-        ("hi!", False),
         ("Who won the football world cup?", False),  # a question of its own
         ("How many days of annual leave do employees in Paris get?", False),
     ],
