@@ -204,6 +204,18 @@ def test_a_quote_is_explained_by_its_reason_code_not_the_notes_wording(start_hea
     assert "27 days" in answer.locator(".answer-body").inner_text()
 
 
+def test_thanks_gets_a_plain_reply_without_sources(start_hearth, open_page):
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    reply = ask(page, "thanks!")
+    assert reply.locator(".answer-body").inner_text().strip() == "You're welcome."
+    classes = reply.get_attribute("class") or ""
+    assert "is-abstained" not in classes and "is-quoted" not in classes
+    assert reply.locator(".badge").count() == 0 and reply.locator(".cite").count() == 0
+    assert "scripted-model" not in reply.locator(".answer-meta").inner_text()  # it did not run
+
+
 def test_an_answer_cut_at_the_length_limit_says_so(start_hearth, open_page):
     hearth = start_hearth(
         "Employees in Paris get 27 days [1] of annual leave each year, as the page says.",
