@@ -100,6 +100,10 @@ def env_file_defaults(group: click.Group, values: dict[str, str]) -> dict[str, A
     return defaults
 
 
+# The names a loopback-bound `hearth serve` answers to (HEARTH_ALLOWED_HOSTS to add more).
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 @cli.command()
 @click.option(
     "--host",
@@ -140,6 +144,8 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
         click.echo(f"error: {no_index(data_dir)}", err=True)
         sys.exit(2)
     settings = Settings(data_dir=data_dir, database_url=database_url)
+    if not settings.allowed_hosts and host in LOOPBACK_HOSTS:  # reachable from this machine
+        settings.allowed_hosts = ",".join(sorted(LOOPBACK_HOSTS))  # only: never by another name
     # Loaded here, not in uvicorn's lifespan: a bad model or store is one line, not a traceback.
     # Said aloud: uvicorn's logging is not set up yet, and a first start builds the embedder.
     click.echo("Loading the store and the models (a first start also prepares the embedder "

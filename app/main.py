@@ -292,6 +292,30 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         log.exception("unhandled error")
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
+    allowed_hosts = settings.host_set()
+
+    @app.middleware("http")
+    async def known_host(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """Refuse a Host header not allowed (HEARTH_ALLOWED_HOSTS): a web page whose name
+        was rebound to 127.0.0.1 would otherwise read this Hearth through a visitor's browser,
+        its own origin passing the same-origin check. A trusted proxy vouches for its own."""
+        peer = request.client.host if request.client else ""
+        host = request.url.hostname or ""
+        known = not allowed_hosts or host.lower() in allowed_hosts
+        if not known and not settings.is_trusted_proxy(peer):
+            return JSONResponse(
+                error_body(
+                    "unknown_host",
+                    f"this Hearth does not answer as {host!r}: "
+                    "HEARTH_ALLOWED_HOSTS names the ones it does (a reverse proxy that "
+                    "passes its public name on: add that name)",
+                ),
+                status_code=400,
+            )
+        return await call_next(request)
+
     @app.middleware("http")
     async def headers_and_metrics(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]

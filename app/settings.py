@@ -161,6 +161,12 @@ class Settings(BaseSettings):
         description="Comma-separated extra origins (https://host[:port]) allowed to send "
         "state-changing requests; Hearth's own origin always is.",
     )
+    allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names requests may name in their Host header (* for "
+        "any; unset, `hearth serve` on a loopback address allows only 127.0.0.1, localhost and "
+        "::1, which stops DNS rebinding, and any other address allows any).",
+    )
     proxy_user_header: str = Field("X-Forwarded-User", description="Header naming the user.")
     proxy_groups_header: str = Field(
         "X-Forwarded-Groups", description="Header listing the user's groups (comma-separated)."
@@ -202,6 +208,11 @@ class Settings(BaseSettings):
         return frozenset(
             x.strip().lower().rstrip("/") for x in self.allowed_origins.split(",") if x.strip()
         )
+
+    def host_set(self) -> frozenset[str]:
+        """Allowed Host names, normalised (lower case, no brackets); empty: any ("*" too)."""
+        names = {x.strip().lower().strip("[]") for x in self.allowed_hosts.split(",")} - {""}
+        return frozenset() if "*" in names else frozenset(names)
 
     def is_trusted_proxy(self, host: str) -> bool:
         """Whether a peer at `host` (an IP address) may assert who the caller is."""

@@ -607,3 +607,22 @@ def test_thanks_and_greetings_get_a_reply_not_closest_matches(client, model):
     assert asked["sources"] and asked["sources"][0]["document_id"] == "canteen"
     stored = client.get(f"/api/conversations/{first['conversation_id']}", headers=SESSION).json()
     assert stored["messages"][-1]["content"] == "Goodbye!"
+
+
+def test_a_host_name_not_allowed_is_refused_unless_a_trusted_proxy_sent_it(services, settings):
+    """DNS rebinding: a page whose name was rebound to 127.0.0.1 reads Hearth through a
+    visitor's browser, its own origin passing the same-origin check."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    settings.allowed_hosts = "127.0.0.1,localhost,::1"
+    app = create_app(settings, services=services)
+    with TestClient(app, base_url="http://evil.example:8000", client=PEER) as evil:
+        refused = evil.get("/api/info")
+        assert refused.status_code == 400 and refused.json()["error"]["code"] == "unknown_host"
+        settings.trusted_proxies = PEER[0]  # a proxy on this host passes its public name on
+        assert evil.get("/api/info").status_code == 200
+    settings.trusted_proxies = ""
+    with TestClient(app, base_url="http://localhost:8000", client=PEER) as local:
+        assert local.get("/api/info").status_code == 200

@@ -22,6 +22,7 @@ from index.store import SQLiteStore
 from index.types import Chunk, Document, Section
 
 PUBLIC = frozenset({"public"})
+LOCAL = "http://127.0.0.1:8000"  # `hearth serve` on a loopback address answers to its names only
 
 CORPUS_QUESTIONS = Path(__file__).resolve().parents[2] / "corpus" / "questions.jsonl"
 
@@ -107,7 +108,7 @@ def test_serve_loads_the_services_once(monkeypatch, services, settings):
     ready = []
 
     def run(app, **kwargs):
-        with TestClient(app) as client:  # runs the lifespan, as uvicorn would
+        with TestClient(app, base_url=LOCAL) as client:  # runs the lifespan, as uvicorn would
             ready.append(client.get("/readyz").json())
 
     monkeypatch.setattr("uvicorn.run", run)
@@ -210,7 +211,7 @@ def test_serve_warns_when_the_index_holds_no_documents(monkeypatch, tmp_path, mo
     asked = []
 
     def run(app, **kwargs):
-        with TestClient(app) as client:
+        with TestClient(app, base_url=LOCAL) as client:
             asked.append(client.post("/api/query", json={"question": "Leave in Paris?"}).json())
 
     monkeypatch.setattr("uvicorn.run", run)
@@ -256,3 +257,21 @@ def test_a_damaged_sqlite_file_is_an_error_with_what_to_do_not_a_traceback(
         err = capsys.readouterr().err
         assert exited.value.code in (1, 2), (command, err)
         assert "restore it from a backup" in err and "Traceback" not in err, (command, err)
+
+
+def test_serve_on_a_loopback_address_answers_to_loopback_names_only(
+    monkeypatch, services, settings
+):
+    """DNS rebinding: evil.example resolved to 127.0.0.1 read Hearth through a browser."""
+    monkeypatch.setattr("app.main.load_services", lambda s: services)
+    codes = []
+
+    def run(app, **kwargs):
+        for base in ("http://evil.example:8000", LOCAL, "http://localhost:8000"):
+            with TestClient(app, base_url=base) as client:
+                codes.append(client.get("/api/info").status_code)
+
+    monkeypatch.setattr("uvicorn.run", run)
+    serve = ["serve", "--data-dir", str(settings.data_dir)]
+    assert CliRunner().invoke(cli, serve).exit_code == 0
+    assert codes == [400, 200, 200]
