@@ -186,9 +186,6 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.rules_above:
         console.print(f"group rules also applied from above the folder: "
                       f"{escape(', '.join(report.rules_above))}")  # fmt: skip
-    if report.rules_ignored:
-        shown = ", ".join(f"{path} ({why})" for path, why in report.rules_ignored)
-        console.print(f"[yellow]group rules above the folder not applied: {escape(shown)}[/]")
     if report.unreadable_folders:
         shown = ", ".join(f"{folder} ({reason})" for folder, reason in report.unreadable_folders)
         console.print(f"[yellow]could not read {plural(len(report.unreadable_folders), 'folder')}:"

@@ -105,7 +105,6 @@ class IngestReport:
     # sidecars above the ingested folders whose rules were applied: said, since they are
     # outside what the run named
     rules_above: list[str] = field(default_factory=list)
-    rules_ignored: list[tuple[str, str]] = field(default_factory=list)  # (sidecar, why not)
 
     def add_notes(self, notes: WalkNotes) -> None:
         """What a walk (or the sidecar lookup of a single file) passed over or applied."""
@@ -113,7 +112,6 @@ class IngestReport:
         self.unreadable_folders.extend(notes.unreadable)
         self.left_out.extend(notes.left_out)
         self.rules_above.extend(r for r in notes.rules_above if r not in self.rules_above)
-        self.rules_ignored.extend(r for r in notes.rules_ignored if r not in self.rules_ignored)
 
     @property
     def orphaned(self) -> int:
@@ -149,7 +147,6 @@ class IngestReport:
             ],
             "left_out": [{"path": p, "reason": r} for p, r in self.left_out],
             "rules_above": self.rules_above,
-            "rules_ignored": [{"path": p, "reason": r} for p, r in self.rules_ignored],
         }
 
 
@@ -480,7 +477,9 @@ class Ingestor:
         notes = WalkNotes()
         try:
             real = path.resolve()
-            groups = Sidecars.above(real.parent, notes).groups_for(real, options.groups)
+            groups = Sidecars.above(real.parent, notes, check_own=True).groups_for(
+                real, options.groups
+            )
         except SidecarError as exc:
             report.failed.append((str(path), exc.message))
             return False

@@ -91,24 +91,24 @@ class GroupRules:
             mark = exc.problem_mark or exc.context_mark
             where = f" at line {mark.line + 1}" if mark is not None else ""
             raise SidecarError(
-                f"{SIDECAR_NAME} is not valid YAML{where}: {exc.problem or exc.context}"
+                f"{path} is not valid YAML{where}: {exc.problem or exc.context}"
             ) from None
         except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise SidecarError(f"{SIDECAR_NAME} cannot be read: {type(exc).__name__}") from None
+            raise SidecarError(f"{path} cannot be read: {type(exc).__name__}") from None
         if not isinstance(data, dict):
-            raise SidecarError(f"{SIDECAR_NAME} must map glob patterns to lists of groups")
+            raise SidecarError(f"{path} must map glob patterns to lists of groups")
         rules = []
         for pattern, groups in data.items():
             if not isinstance(groups, list | str) or not str(pattern).strip():
-                raise SidecarError(f"{SIDECAR_NAME}: {pattern!r} needs a list of groups")
+                raise SidecarError(f"{path}: {pattern!r} needs a list of groups")
             try:
                 parsed = parse_groups(
                     groups if isinstance(groups, str) else [str(g) for g in groups]
                 )
             except InvalidGroupError as exc:
-                raise SidecarError(f"{SIDECAR_NAME}: {exc.message}") from None
+                raise SidecarError(f"{path}: {exc.message}") from None
             if not parsed:
-                raise SidecarError(f"{SIDECAR_NAME}: {pattern!r} has an empty group list")
+                raise SidecarError(f"{path}: {pattern!r} has an empty group list")
             rules.append((_glob_regex(str(pattern).strip().lstrip("/")), parsed))
         return cls(tuple(rules))
 
@@ -132,24 +132,35 @@ class Sidecars:
     chain: tuple[tuple[Path, GroupRules], ...] = ()
 
     @classmethod
-    def above(cls, folder: Path, notes: WalkNotes | None = None) -> Sidecars:
-        """The sidecars of `folder` (resolved) and of every folder above it. One above it is
-        taken only from the running user or root and writable by no one else (anyone may write
-        /tmp/.hearth-groups.yaml); each one above that is taken or passed over goes to `notes`."""
+    def above(
+        cls, folder: Path, notes: WalkNotes | None = None, *, check_own: bool = False
+    ) -> Sidecars:
+        """The sidecars of `folder` (resolved) and of every folder above it. One above it (and
+        `folder`'s own with `check_own`: a file ingested alone) must come from root, the running
+        user or `folder`'s owner, and be writable by no one else: anyone may write
+        /tmp/.hearth-groups.yaml. Another is refused (SidecarError), not passed over: its rules
+        might have been the ones restricting these files. Those applied go to `notes`."""
+        owners = {0, os.getuid()}
+        with contextlib.suppress(OSError):
+            owners.add(folder.stat().st_uid)
         chain = []
         for where in (folder, *folder.parents):
+            path = where / SIDECAR_NAME
+            if not (path.is_file() or path.is_symlink()):
+                continue
+            if where != folder or check_own:
+                why = _untrusted(path, owners)
+                if why:
+                    raise SidecarError(
+                        f"{path} is {why}: Hearth does not apply group rules another user may "
+                        "have written; give it the owner of the folder ingested and mode 0644, "
+                        "or remove it"
+                    )
             rules = GroupRules.load(where)
             if not rules.rules:
                 continue
-            if where != folder:
-                why = _untrusted(where / SIDECAR_NAME)
-                if notes is not None:
-                    if why:
-                        notes.rules_ignored.append((str(where / SIDECAR_NAME), why))
-                    else:
-                        notes.rules_above.append(str(where / SIDECAR_NAME))
-                if why:
-                    continue
+            if where != folder and notes is not None:
+                notes.rules_above.append(str(path))
             chain.append((where, rules))
         return cls(tuple(chain))
 
@@ -171,18 +182,18 @@ class Sidecars:
         return default
 
 
-def _untrusted(path: Path) -> str | None:
-    """Why the sidecar at `path` (above the ingested folder) is not taken, or None."""
+def _untrusted(path: Path, owners: set[int]) -> str | None:
+    """Why the sidecar at `path` may have been written by someone else, or None."""
     try:
         status = os.lstat(path)
     except OSError as exc:
-        return exc.strerror or "cannot be read"
+        return f"unreadable ({exc.strerror})"
     if stat.S_ISLNK(status.st_mode):
         return "a link"
-    if status.st_uid not in (os.getuid(), 0):
+    if status.st_uid not in owners:
         return "owned by another user"
     if status.st_mode & 0o022:
-        return "other users may change it"
+        return "writable by other users"
     return None
 
 
@@ -219,7 +230,6 @@ class WalkNotes:
     unreadable: list[tuple[Path, str]] = field(default_factory=list)
     left_out: list[tuple[str, str]] = field(default_factory=list)
     rules_above: list[str] = field(default_factory=list)  # sidecars above the root, applied
-    rules_ignored: list[tuple[str, str]] = field(default_factory=list)  # … and why not
 
 
 def walk(
@@ -259,7 +269,8 @@ def _walk(
 
     for folder, dirs, files in os.walk(root, onerror=cannot_list, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        sidecars = rules_in.pop(folder)
+        # a folder link swapped for a folder after the check below: its parent's rules
+        sidecars = rules_in.pop(folder, None) or rules_in.get(os.path.dirname(folder), Sidecars())
         for name in dirs:
             if not (Path(folder) / name).is_symlink():  # never entered (below)
                 rules_in[os.path.join(folder, name)] = sidecars.below(Path(folder) / name)
