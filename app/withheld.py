@@ -58,8 +58,8 @@ def readable_message(message: dict[str, Any], may_read: Callable[[str], bool]) -
                 item if may_read(str(item.get("document_id", ""))) else _withheld(item, number)
                 for item in kept[key]
             ]
-    if kept.get("abstained"):  # "I don't know" holds no text of them: only the matches go
-        return {**message, "details": kept}
+    if kept.get("abstained_by") == "retrieval":  # no model ran: "I don't know" holds no text
+        return {**message, "details": kept}  # of them, only the closest matches go
     kept["unsupported"] = []  # the draft's sentences came from the same prompt
     kept["withheld"] = True
     return {**message, "content": WITHHELD_ANSWER, "details": kept}

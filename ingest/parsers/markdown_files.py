@@ -37,12 +37,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     one, silently, and the file was public."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)  # `<<` merge keys, as SafeLoader resolves them
         seen = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str) and key in seen:
-                raise ParseError(f"front matter sets {key!r} twice")
-            seen.add(key)
+            if isinstance(key, str):
+                if key in seen:
+                    raise ParseError(f"front matter sets {key!r} twice")
+                seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
 
@@ -56,16 +58,20 @@ def _front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
         return _toml_front_matter(path, head)
     if not re.match(r"---[ \t]*\n", head):
         return {}, text
-    if head != text.removeprefix("\ufeff"):  # after blank lines, `---` may be a rule: only a
-        try:  # mapping is front matter
-            return _yaml_front_matter(path, head)
-        except ParseError:
-            return {}, text
-    return _yaml_front_matter(path, head)
+    after_blank_lines = head != text.removeprefix("\ufeff")
+    found = _yaml_front_matter(path, head, lenient=after_blank_lines)
+    return found if found is not None else ({}, text)
 
 
-def _yaml_front_matter(path: Path, head: str) -> tuple[dict[str, Any], str]:
+def _yaml_front_matter(
+    path: Path, head: str, lenient: bool = False
+) -> tuple[dict[str, Any], str] | None:
+    """The YAML block at the start of `head`; `lenient` (after blank lines, where `---` may be
+    a rule): None when it has no closing line or is not a mapping. A block that is a mapping
+    with an error is refused either way: taken for text, its file was public."""
     match = _FRONT_MATTER.match(head)
+    if match is None and lenient:
+        return None
     if match is None:
         raise ParseError(f"{path.name}: malformed front matter: no closing '---' line")
     try:
@@ -80,6 +86,8 @@ def _yaml_front_matter(path: Path, head: str) -> tuple[dict[str, Any], str]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
+        if lenient:
+            return None
         raise ParseError(f"{path.name}: malformed front matter: expected 'key: value' lines")
     return data, head[match.end() :]
 

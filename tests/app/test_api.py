@@ -513,6 +513,20 @@ def test_an_answer_from_a_document_no_longer_readable_is_withheld_and_kept_out_o
     assert "52000" in shown["content"]  # readable again: shown again
 
 
+def test_a_model_i_dont_know_that_quoted_a_restricted_figure_is_withheld_too(
+    client, services, settings, model, hr_key
+):
+    """The model's own "I don't know" was kept whole: with its figures when it went on."""
+    settings.quote_unsupported = False  # else a quote replaces the draft
+    model.answer = "I don't know exactly. Band C salary ranges from 52000 to 61000 euros [1]."
+    alice = {"Authorization": f"Bearer {hr_key}"}
+    asked = client.post("/api/query", json={"question": "salary band C"}, headers=alice).json()
+    assert asked["abstained_by"] == "model" and "52000" in asked["answer"]
+    services.store.set_groups("salaries", frozenset({"board"}))
+    text = client.get(f"/api/conversations/{asked['conversation_id']}", headers=alice).text
+    assert "52000" not in text
+
+
 def test_answers_through_the_openai_api_are_counted_too(client):
     """/v1 answers were missing from hearth_answers_total: a deployment behind chat clients
     showed no answers at all on its dashboard."""

@@ -604,3 +604,26 @@ def test_a_rule_after_blank_lines_is_still_a_rule(tmp_path: Path) -> None:
     text = "\n---\nJust a paragraph between rules.\n\n---\n\nMore text.\n"
     doc = parse_markdown(_write(tmp_path / "notes.md", text), "notes.md", OPTIONS)
     assert "Just a paragraph between rules." in doc.text and "More text." in doc.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n---\ngroups: hr\ngroups: public\n---\nPay.\n",  # after a blank line, too
+        "\n---\ngroups: [hr\n---\nPay.\n",  # a mapping with an error: refused, not text
+        "---\n? [a, b]\n: 1\n---\nPay.\n",  # an unhashable key: a clean error
+    ],
+)
+def test_front_matter_with_an_error_is_refused_after_blank_lines_too(
+    tmp_path: Path, text: str
+) -> None:
+    path = _write(tmp_path / "pay.md", text)
+    with pytest.raises(ParseError, match="front matter") as info:
+        parse_markdown(path, "pay.md", OPTIONS)
+    _assert_clean_error(info.value, path)
+
+
+def test_front_matter_merge_keys_still_work(tmp_path: Path) -> None:
+    text = "---\nbase: &b {groups: [hr]}\n<<: *b\ntitle: Pay\n---\nPay.\n"
+    doc = parse_markdown(_write(tmp_path / "pay.md", text), "pay.md", OPTIONS)
+    assert (doc.title, doc.groups) == ("Pay", frozenset({"hr"}))
