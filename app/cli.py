@@ -438,6 +438,10 @@ def main() -> None:
     try:
         cli(prog_name="hearth")
     except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc) or "readonly" in str(exc):  # busy or read-only: not damaged
+            click.echo(f"error: the store's SQLite database cannot be written now ({exc}): "
+                       "another process may hold it (an ingest?); try again", err=True)  # fmt: skip
+            sys.exit(2)
         damaged = "if the file is damaged, restore it from a backup (deploy/OPERATIONS.md)"
         click.echo(f"error: the store's SQLite database cannot be read ({exc}): {damaged}",
                    err=True)  # fmt: skip

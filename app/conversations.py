@@ -9,6 +9,7 @@ in the data folder's SQLite database or, with HEARTH_DATABASE_URL, in PostgreSQL
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import time
@@ -21,6 +22,7 @@ from typing import Any
 from app.service_db import ServiceDatabase, database_or_sqlite
 
 PURGE_EVERY_S = 3600.0
+log = logging.getLogger(__name__)
 
 
 def _now() -> str:
@@ -87,7 +89,11 @@ class ConversationStore:
         a server up for months kept showing conversations past HEARTH_RETENTION_DAYS."""
         if self.retention_days > 0 and time.monotonic() - self._purged_at >= PURGE_EVERY_S:
             self._purged_at = time.monotonic()
-            self.purge(self.retention_days)
+            try:  # never make a reader wait for an ingest's write lock: next time, then
+                self.purge(self.retention_days, wait=False)
+            except Exception as exc:  # any store error: the reading matters more
+                log.warning("could not purge expired conversations now: %s", exc)
+                self._purged_at = -math.inf
 
     def create(self, owner: str, title: str) -> str:
         conversation_id = uuid.uuid4().hex
@@ -210,10 +216,10 @@ class ConversationStore:
             ).fetchone()
         return {"rating": row[0], "comment": row[1]} if row else None
 
-    def purge(self, retention_days: int) -> int:
+    def purge(self, retention_days: int, wait: bool = True) -> int:
         """Delete conversations idle for longer than the retention period."""
         if retention_days <= 0:
             return 0
         cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
-        with self._db.transaction(write=True) as tx:
+        with self._db.transaction(write=True, wait=wait) as tx:
             return tx.execute("DELETE FROM conversations WHERE updated_at < ?", (cutoff,)).rowcount

@@ -116,7 +116,7 @@ class KeyStore:
         if last_used_at is not None and last_used_at > stale:
             return
         try:
-            with self._db.transaction(write=True) as tx:
+            with self._db.transaction(write=True, wait=False) as tx:  # never wait for an ingest
                 tx.execute(
                     "UPDATE api_keys SET last_used_at = ? WHERE id = ?"
                     " AND (last_used_at IS NULL OR last_used_at <= ?)",

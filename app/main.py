@@ -124,6 +124,7 @@ def build_services(settings: Settings, store: Store, embedder: Any, model: Any) 
     """Wire the services around a store, an embedder and a chat model (real or fake)."""
     database = service_database(settings.data_dir, store=store)  # next to the store
     conversations = ConversationStore(database=database, retention_days=settings.retention_days)
+    conversations.purge(settings.retention_days)  # at start, waiting if it must
     rag = RagPipeline(store, embedder, model, conversations, settings)
     return Services(
         store=store,

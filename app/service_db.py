@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from index.protocols import Store
-from index.store import connect
+from index.store import BUSY_TIMEOUT_MS, connect
 
 
 class Rows(Protocol):
@@ -40,7 +40,10 @@ class ServiceDatabase(Protocol):
     # Breaks ties between rows created in the same millisecond (insertion order).
     order_column: str
 
-    def transaction(self, *, write: bool) -> AbstractContextManager[Transaction]: ...
+    def transaction(self, *, write: bool, wait: bool = True) -> AbstractContextManager[Transaction]:
+        """`wait=False`: bookkeeping that gives up at once (an error) rather than wait for
+        another writer, such as an ingest holding SQLite's write lock."""
+        ...
 
     def close(self) -> None: ...
 
@@ -55,10 +58,16 @@ class SQLiteServiceDatabase:
         self._lock = threading.Lock()
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Transaction]:
+    def transaction(self, *, write: bool, wait: bool = True) -> Iterator[Transaction]:
         # Readers take no write lock: a key check never waits for an ingest's transaction.
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            if not wait:  # SQLite waits up to the connection's timeout for the write lock
+                self._conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            finally:
+                if not wait:
+                    self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             try:
                 yield self._conn
                 self._conn.execute("COMMIT")
@@ -92,7 +101,8 @@ class PostgresServiceDatabase:
         self._owns_store = owns_store
 
     @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[Transaction]:
+    def transaction(self, *, write: bool, wait: bool = True) -> Iterator[Transaction]:
+        # service rows take no writer lock here: nothing to give up on
         with self._store.service_transaction() as cursor:
             yield _PostgresTransaction(cursor)
 

@@ -39,6 +39,7 @@ from index.write_rules import check_same_embedder, checked_embeddings
 log = logging.getLogger(__name__)
 
 DB_NAME = "hearth.sqlite3"
+BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's lock
 # FTS5 bm25() column weights: title (with aliases), heading path, body.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
 
@@ -115,7 +116,9 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         path = data_dir / DB_NAME
         with suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+        )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")

@@ -275,3 +275,18 @@ def test_serve_on_a_loopback_address_answers_to_loopback_names_only(
     serve = ["serve", "--data-dir", str(settings.data_dir)]
     assert CliRunner().invoke(cli, serve).exit_code == 0
     assert codes == [400, 200, 200]
+
+
+def test_a_locked_store_is_not_called_damaged(monkeypatch, capsys, tmp_path):
+    """ "database is locked" is an OperationalError, a DatabaseError too: it was told to
+    restore a backup."""
+    import sqlite3
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr("app.cli.cli", locked)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "try again" in err and "backup" not in err

@@ -171,6 +171,30 @@ def test_a_keys_last_use_is_recorded_at_most_once_per_resolution(databases, monk
     assert keys.all()[0].last_used_at == later.isoformat()
 
 
+def test_recording_a_keys_use_never_waits_for_an_ingests_write_lock(tmp_path, caplog):
+    """Written inside the request, it waited for the lock (up to 30 s) and held up every other
+    key check and conversation read: now it gives up at once and says so."""
+    import sqlite3
+    import threading
+
+    from app.service_db import SQLiteServiceDatabase
+
+    SQLiteStore(tmp_path).close()
+    keys = KeyStore(database=SQLiteServiceDatabase(tmp_path))
+    key, _ = keys.create("gina", "public")
+    ingest = sqlite3.connect(tmp_path / "hearth.sqlite3", isolation_level=None)
+    ingest.execute("BEGIN IMMEDIATE")  # as an ingest holds it while it writes a document
+    verified = []
+    thread = threading.Thread(target=lambda: verified.append(keys.verify(key)), daemon=True)
+    thread.start()
+    thread.join(20)  # a guard against hanging only: the lock is held for 30 s
+    ingest.execute("ROLLBACK")
+    ingest.close()
+    assert verified == [Principal("gina", frozenset({"public"}))]
+    assert "could not record the use of API key" in caplog.text
+    assert keys.all()[0].last_used_at is None  # recorded on a later use
+
+
 def test_a_key_is_accepted_when_its_use_cannot_be_recorded(databases, monkeypatch, caplog):
     keys = KeyStore(database=databases())
     key, _ = keys.create("frank", "public")
