@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from app.engines import ChatModel, Message
 from index.errors import ContextOverflowError
 from index.search import ScoredSentence
-from index.sentences import sentences
+from index.sentences import sentence_spans
 from index.types import Passage
 
 SYSTEM_PROMPT = (
@@ -74,24 +74,28 @@ def without_scaffolding(draft: str) -> str:
     return without_repeats(re.sub(r"\n{3,}", "\n\n", text).strip())
 
 
-# "paid to paid to paid to": a phrase of up to four words said three times or more in a row
-_LOOP = re.compile(r"\b((?:\w+[^\w\n]+){1,4}?)\1{2,}", re.IGNORECASE)
+# "paid to paid to paid to": a phrase of up to four words (letters only, so "1.1.1.1" and
+# table cells stay) said three times or more in a row
+_LOOP = re.compile(r"\b((?:[^\W\d_]+[ \t]+){1,4}?)\1{2,}", re.IGNORECASE)
 
 
 def without_repeats(text: str) -> str:
-    """The answer with each sentence said once and phrase loops cut to one: the small model
-    can repeat "You can book flights at least 14 days before departure [1]." until it runs
-    out of tokens, which passed as a cited answer twenty times over."""
+    """The answer with a sentence said again straight after itself dropped, and phrase loops
+    cut to one: the small model can repeat "You can book flights at least 14 days before
+    departure [1]." until it runs out of tokens, which passed as a cited answer twenty times
+    over. Only repeats in a row go (the same fact under two headings stays), and the text
+    around them is kept as it is (lines, lists)."""
     text = _LOOP.sub(r"\1", text)
-    said: set[str] = set()
-    kept = []
-    for sentence in sentences(text):
-        key = " ".join(sentence.casefold().split())
-        if key and key in said:
+    pieces, cursor, previous = [], 0, None
+    for start, end in sentence_spans(text):
+        key = " ".join(text[start:end].casefold().split())
+        if key and key == previous and not text[cursor:start].strip():
+            cursor = end  # drop it with the space before it
             continue
-        said.add(key)
-        kept.append(sentence)
-    return text if len(kept) == len(sentences(text)) else " ".join(s.strip() for s in kept)
+        pieces.append(text[cursor:end])
+        cursor, previous = end, key
+    pieces.append(text[cursor:])
+    return "".join(pieces)
 
 
 def focus(

@@ -91,3 +91,10 @@ def test_a_repeated_sentence_or_phrase_is_said_once() -> None:
     )
     kept = "Line one [1].\n\n- item a\n- item b\nIt is very very good."
     assert without_scaffolding(kept) == kept  # nothing repeated three times: left as it is
+    for figures in (
+        "Use the DNS server 1.1.1.1 [1].", "The MAC is 00:00:00:00:00:00 [1].",
+        "Blocked: 0.0.0.0/8 and 10.10.10.10 [1].", "| Paris | 0 | 0 | 0 | 0 |",
+    ):  # fmt: skip
+        assert without_scaffolding(figures) == figures
+    twice = "Paris office:\n- Remote work allowed [1].\n\nOslo office:\n- Remote work allowed [1]."
+    assert without_scaffolding(twice) == twice  # the same fact under two headings stays
