@@ -155,18 +155,26 @@ class _Site:
         return self.url_prefix + quote(title.replace(" ", "_"), safe="/:(),")
 
 
-MAX_UNCLOSED_TEMPLATES = 200  # real pages leave a handful open at most; 2,000 cost 1.8 s
-_TEMPLATE_BRACES = re.compile(r"\{\{|\}\}")
+MAX_UNCLOSED = 200  # real pages leave a handful open at most; 2,000 "{{a|" cost 1.8 s
+# What mwparserfromhell backtracks over when it is never closed: templates, links, <ref> (other
+# tags such as <br> or <li> are left open on real pages)
+_OPENERS = re.compile(r"\{\{|\}\}|\[\[|\]\]|<(/?)ref\b[^<>]*?(/?)>", re.IGNORECASE)
 
 
-def _unclosed_templates(text: str) -> int:
-    """The most `{{` open at once that are never closed before the page ends (or the deepest
-    nesting, whichever the page reaches first): what makes the parser slow."""
-    depth = deepest = 0
-    for brace in _TEMPLATE_BRACES.finditer(text):
-        depth = depth + 1 if brace.group() == "{{" else max(0, depth - 1)
-        deepest = max(deepest, depth)
-    return min(deepest, depth) if depth else 0
+def _unclosed(text: str) -> int:
+    """How many `{{`, `[[` or `<ref>` are still open where the page ends (the most of one kind):
+    the parser is quadratic in them (80 KB of "{{a|" took 201 s, of "[[a|" 15 s)."""
+    open_now = {"{{": 0, "[[": 0, "tag": 0}
+    for found in _OPENERS.finditer(text):
+        token = found.group()
+        if token in ("{{", "[["):
+            open_now[token] += 1
+        elif token in ("}}", "]]"):
+            kind = "{{" if token == "}}" else "[["
+            open_now[kind] = max(0, open_now[kind] - 1)
+        elif not found.group(2):  # <ref …/> closes itself
+            open_now["tag"] = max(0, open_now["tag"] - 1) if found.group(1) else open_now["tag"] + 1
+    return max(open_now.values())
 
 
 def _norm_name(name: str) -> str:
@@ -175,12 +183,11 @@ def _norm_name(name: str) -> str:
 
 def _render_page(text: str, site: _Site, title: str) -> tuple[tuple[Section, ...], list[str]]:
     """Sections and categories of one page's wikitext (regex fallback if parsing fails, or
-    would take hours: mwparserfromhell is quadratic in unclosed template openings, and 80 KB
-    of "{{a|" took 201 s)."""
+    would take hours: mwparserfromhell is quadratic in what is opened and never closed)."""
     text = _HIDDEN_RE.sub("", text)
     try:
-        if _unclosed_templates(text) > MAX_UNCLOSED_TEMPLATES:
-            raise ValueError("too many unclosed templates")
+        if _unclosed(text) > MAX_UNCLOSED:
+            raise ValueError("too many unclosed templates, links or tags")
         return _Renderer(site).sections(mwparserfromhell.parse(text, skip_style_tags=True).nodes)
     except Exception:  # mwparserfromhell or a pathological page: degrade, don't abort the dump
         log.warning("wikitext of %r could not be parsed; using the plain-text fallback", title)

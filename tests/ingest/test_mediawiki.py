@@ -743,7 +743,12 @@ def test_a_page_of_unclosed_templates_is_not_given_to_the_slow_parser(monkeypatc
     nested = "== H ==\nText {{lang|fr|{{small|bonjour}}}} here {{unclosed|\n"
     sections, _ = wikitext._render_page(nested, site, "Fine")
     assert len(calls) == 1 and sections[0].heading_path == ("H",)
-    assert wikitext._unclosed_templates("{{a|" * 300 + "}}" * 300) == 0  # closed: parsed
+    assert wikitext._unclosed("{{a|" * 300 + "}}" * 300) == 0  # closed: parsed
+    assert wikitext._unclosed("[[a|" * 300) == 300 and wikitext._unclosed("<ref>a" * 300) == 300
+    assert wikitext._unclosed('<ref name="x"/>' * 300 + "<br>" * 300 + "<ref>a</ref>" * 3) == 0
+    for bomb in ("[[a|" * 20000, "<ref>a" * 20000):
+        wikitext._render_page(bomb, site, "Bomb")
+    assert len(calls) == 1  # neither reached the parser
 
 
 def test_a_page_far_over_the_limit_is_stopped_while_it_is_read(tmp_path: Path) -> None:
