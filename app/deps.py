@@ -9,6 +9,7 @@ conversations are kept apart from every other anonymous caller's.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -110,15 +111,33 @@ def get_limited_principal(
     request: Request,
     principal: Annotated[Principal, Depends(get_principal)],
     services: Annotated[Services, Depends(get_services)],
+    settings: Annotated[Settings, Depends(get_settings)],
 ) -> Principal:
     """The caller, after taking one token from their rate-limit bucket (429 when empty).
     Anonymous callers share their address's bucket: the session header that keeps their
     conversations apart is theirs to choose, so a new one per request escaped the limit."""
     bucket = principal.user
     if principal.via == "anonymous":
-        bucket = f"{ANONYMOUS_USER}@{request.client.host if request.client else ''}"
+        bucket = f"{ANONYMOUS_USER}@{_caller_address(request, settings)}"
     services.limiter.check(bucket)
     return principal
+
+
+def _caller_address(request: Request, settings: Settings) -> str:
+    """The caller's address: the peer's, or behind a trusted proxy the client it names last
+    in X-Forwarded-For (else every anonymous caller shared the proxy's one limit); an IPv6
+    address stands for its /64, which one host can rotate through."""
+    address = request.client.host if request.client else ""
+    if settings.is_trusted_proxy(address):
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+        address = forwarded or address
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -295,6 +295,24 @@ def test_anonymous_callers_cannot_escape_the_rate_limit_with_new_sessions(client
     assert codes == [200, 200, 200, 429, 429]
 
 
+def test_anonymous_callers_behind_a_trusted_proxy_each_have_their_own_limit(
+    client, services, settings
+):
+    """Every anonymous caller came from the proxy's address and shared one bucket."""
+    from app.ratelimit import RateLimiter
+
+    services.limiter = RateLimiter(2, clock=lambda: 1000.0)
+    settings.trusted_proxies = PEER[0]
+
+    def search(forwarded: str) -> int:
+        headers = {"X-Forwarded-For": forwarded}
+        return client.post("/api/search", json={"query": "x"}, headers=headers).status_code
+
+    assert [search("198.51.100.7") for _ in range(3)] == [200, 200, 429]
+    assert search("spoofed, 198.51.100.8") == 200  # the proxy's own entry is the last one
+    assert [search(f"2001:db8::{i}") for i in range(1, 4)] == [200, 200, 429]  # one /64
+
+
 def test_unrelated_follow_up_still_abstains(client, model):
     first = client.post(
         "/api/query", json={"question": "How many days of annual leave in Paris?"}, headers=SESSION
