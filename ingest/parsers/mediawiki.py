@@ -89,6 +89,8 @@ def parse_dump(
                         "not <mediawiki>)"
                     )
                 root = elem if root is None else root
+                if name == "page" and in_page:  # not in an export: it would reset the bound
+                    raise ParseError(f"{path.name}: a <page> inside page {pages + 1}")
                 in_page = in_page or name == "page"
                 continue
             item: Document | Redirect | None = None
@@ -144,7 +146,7 @@ class _BoundedPages(io.RawIOBase):
     skipped (named in the report) as before; XML escaping can make text several times larger."""
 
     XML_SLACK = 6
-    _TAG = b"<page"
+    _TAG = re.compile(rb"<page[\s>]")  # not <pages> or <pagex/>, which would reset the count
 
     def __init__(self, inner: IO[bytes], page_limit: int) -> None:
         self._inner = inner
@@ -160,12 +162,12 @@ class _BoundedPages(io.RawIOBase):
         if not data:
             return 0
         seen = self._tail + data
-        start = seen.rfind(self._TAG)
-        if start >= 0:  # the page that starts here has read what follows its tag so far
-            self._since_page = len(seen) - start
+        starts = [m.start() for m in self._TAG.finditer(seen)]
+        if starts:  # the page that starts here has read what follows its tag so far
+            self._since_page = len(seen) - starts[-1]
         else:
             self._since_page += len(data)
-        self._tail = seen[-(len(self._TAG) - 1) :]
+        self._tail = seen[-5:]
         if self._since_page > self._cap:
             raise _PageTooLarge(f"is over {self._cap / 2**20:.0f} MB of XML")
         buffer[: len(data)] = data

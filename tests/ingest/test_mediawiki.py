@@ -765,3 +765,18 @@ def test_a_page_far_over_the_limit_is_stopped_while_it_is_read(tmp_path: Path) -
         for item in parse_dump(path, ParseOptions(wiki_max_page_bytes=100_000)):
             seen.append(item.title if isinstance(item, Document) else "redirect")
     assert seen == ["Before"]
+
+
+def test_markers_inside_a_page_do_not_reset_its_size_bound(tmp_path: Path) -> None:
+    """`<pagex/>` every 50 KB reset the count (as `<page` did), and a page inside a page is
+    not an export's."""
+    chunk = "x" * 50_000 + "</text><pagex/><text>"
+    bomb = page_xml("Bomb", "", page_id=1).replace("<text", "<text>" + chunk * 60 + "<text", 1)
+    path = tmp_path / "w.xml.bz2"
+    path.write_bytes(bz2.compress(dump_xml([bomb]).encode()))
+    with pytest.raises(ParseError, match="is over 2 MB of XML"):
+        list(parse_dump(path, ParseOptions(wiki_max_page_bytes=100_000)))
+    nested = page_xml("Outer", "a").replace("<title>", page_xml("Inner", "b") + "<title>", 1)
+    path2 = write(tmp_path / "n.xml", dump_xml([nested]))
+    with pytest.raises(ParseError, match="a <page> inside page 1"):
+        list(parse_dump(path2, ParseOptions()))
