@@ -301,11 +301,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     ) -> Response:
         """Refuse a Host header not allowed (HEARTH_ALLOWED_HOSTS): a web page whose name
         was rebound to 127.0.0.1 would otherwise read this Hearth through a visitor's browser,
-        its own origin passing the same-origin check. A trusted proxy vouches for its own."""
-        peer = request.client.host if request.client else ""
+        its own origin passing the same-origin check. No exemption for a trusted proxy: on the
+        same host, the rebound browser connects from the proxy's own address."""
         host = request.url.hostname or ""
-        known = not allowed_hosts or host.lower() in allowed_hosts
-        if not known and not settings.is_trusted_proxy(peer):
+        if allowed_hosts and host.lower() not in allowed_hosts:
             return JSONResponse(
                 error_body(
                     "unknown_host",
