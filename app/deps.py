@@ -128,16 +128,24 @@ def _caller_address(request: Request, settings: Settings) -> str:
     in X-Forwarded-For (else every anonymous caller shared the proxy's one limit); an IPv6
     address stands for its /64, which one host can rotate through."""
     address = request.client.host if request.client else ""
-    if settings.is_trusted_proxy(address):
-        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
-        address = forwarded or address
+    if settings.is_trusted_proxy(address):  # HAProxy appends a line: the last line's last
+        lines = ",".join(request.headers.getlist("x-forwarded-for")).split(",")
+        address = lines[-1].strip() or address
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = ipaddress.ip_address(_without_port(address))
     except ValueError:
         return address
-    if parsed.version == 6:
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is None:
         return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
-    return str(parsed)
+    return str(getattr(parsed, "ipv4_mapped", None) or parsed)
+
+
+def _without_port(address: str) -> str:
+    """ "203.0.113.9:41234" and "[2001:db8::1]:443" without their ports."""
+    if address.startswith("["):
+        return address[1:].partition("]")[0]
+    host, colon, port = address.rpartition(":")
+    return host if colon and port.isdigit() and "." in host else address
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -311,6 +311,13 @@ def test_anonymous_callers_behind_a_trusted_proxy_each_have_their_own_limit(
     assert [search("198.51.100.7") for _ in range(3)] == [200, 200, 429]
     assert search("spoofed, 198.51.100.8") == 200  # the proxy's own entry is the last one
     assert [search(f"2001:db8::{i}") for i in range(1, 4)] == [200, 200, 429]  # one /64
+    assert [search(f"203.0.113.5:{port}") for port in (1, 2, 3)] == [200, 200, 429]
+
+    def appended(client_line: str) -> int:  # HAProxy adds its own line after the client's
+        headers = [("X-Forwarded-For", client_line), ("X-Forwarded-For", "192.0.2.77")]
+        return client.post("/api/search", json={"query": "x"}, headers=headers).status_code
+
+    assert [appended(f"1.1.1.{i}") for i in range(3)] == [200, 200, 429]
 
 
 def test_unrelated_follow_up_still_abstains(client, model):
