@@ -177,7 +177,8 @@ class RagPipeline:
         """Hybrid search for the question, and for it joined to the previous question (whose
         evidence a follow-up that leans on it may borrow: index.search.hybrid_search)."""
         queries = [(question, 1.0)]
-        previous = [content for role, content in history if role == "user"]
+        # "thanks!" between two questions is nothing a follow-up leans on
+        previous = [c for role, c in history if role == "user" and reply_to(c) is None]
         if previous:
             queries.append((f"{previous[-1]} {question}", 1.0))
         return hybrid_search(

@@ -7,10 +7,18 @@ from __future__ import annotations
 
 import re
 
-_POLITE = r"(?:[\s,.!]+(?:a lot|so much|very much|again|there|hearth|all|everyone|a bunch))*"
-_LEAD = r"(?:(?:great|ok|okay|perfect|cool|nice|awesome|brilliant)[\s,.!]+)?"
+_POLITE = (
+    r"(?:[\s,.!]+(?:a lot|so much|very much|again|there|hearth|all|everyone|a bunch|anyway"
+    r"|for (?:the|your) (?:help|answer)|for now|tomorrow|later|soon))*"
+)
+_LEAD = r"(?:(?:great|ok|okay|perfect|cool|nice|awesome|brilliant|no|got it)[\s,.!]+)?"
 _KINDS = (
-    ("thanks", r"(?:thanks?(?: you)?|thank you|many thanks|thx|ty|cheers)", "You're welcome."),
+    (
+        "thanks",
+        r"(?:thanks?(?: you)?|thank you|many thanks|thx|ty|cheers|great|ok|okay|perfect|cool"
+        r"|nice|awesome|brilliant|got it)",
+        "You're welcome.",
+    ),
     (
         "greeting",
         r"(?:hi|hello|hey|good (?:morning|afternoon|evening))",

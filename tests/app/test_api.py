@@ -621,6 +621,7 @@ def test_a_follow_up_that_leans_on_the_question_before_it_borrows_its_evidence(c
                            headers=SESSION).json()  # fmt: skip
 
     model.answer = "It serves lunch until 14:00 [1]."
+    assert follow("thanks!")["answer"] == "You're welcome."  # in between: not leaned on
     until = follow("Until when?")
     assert not until["abstained"] and until["sources"][0]["document_id"] == "canteen"
     alone = client.post("/api/query", json={"question": "Until when?"}).json()
@@ -635,7 +636,10 @@ def test_thanks_and_greetings_get_a_reply_not_closest_matches(client, model):
     ).json()
     calls = len(model.prompts)
     for message, reply in (("thanks!", "You're welcome."), ("Great, thanks a lot", "You're"),
-                           ("hi!", "Hello!"), ("bye", "Goodbye!")):  # fmt: skip
+                           ("ok", "You're"), ("thanks for the help", "You're"),
+                           ("no thanks", "You're"), ("got it, thanks", "You're"),
+                           ("hi!", "Hello!"), ("see you tomorrow", "Goodbye!"),
+                           ("bye", "Goodbye!")):  # fmt: skip
         body = client.post("/api/query", json={"question": message,
                                                "conversation_id": first["conversation_id"]},
                            headers=SESSION).json()  # fmt: skip
