@@ -25,6 +25,7 @@ from ingest.parsers.unstructured_runtime import _reason
 
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)^(?:---|\.\.\.)[ \t]*$\n?", re.S | re.M)
 _TOML_FRONT_MATTER = re.compile(r"\A\+\+\+[ \t]*\n(.*?)^\+\+\+[ \t]*$\n?", re.S | re.M)
+_NAMES_GROUPS = re.compile(r"^\s*groups?\s*:", re.IGNORECASE | re.MULTILINE)
 _LEADING_BLANKS = re.compile(r"\A\ufeff?(?:[ \t]*\n)*")
 _EMOJI_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
 _MD_LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,3}[.)])[ \t]+\S")
@@ -67,13 +68,20 @@ def _yaml_front_matter(
     path: Path, head: str, lenient: bool = False
 ) -> tuple[dict[str, Any], str] | None:
     """The YAML block at the start of `head`; `lenient` (after blank lines, where `---` may be
-    a rule): None when it has no closing line or is not a mapping. A block that is a mapping
-    with an error is refused either way: taken for text, its file was public."""
+    a rule around ordinary text such as "**Note:** …"): None when it has no closing line, is
+    not a mapping, or does not parse and names no groups. A block that names groups and has an
+    error is refused either way: taken for text, its file was public."""
     match = _FRONT_MATTER.match(head)
     if match is None and lenient:
         return None
     if match is None:
         raise ParseError(f"{path.name}: malformed front matter: no closing '---' line")
+    if lenient and not _NAMES_GROUPS.search(match.group(1)):
+        try:
+            data = yaml.load(match.group(1), Loader=_UniqueKeyLoader)
+        except (ParseError, yaml.YAMLError):
+            return None
+        return (data, head[match.end() :]) if isinstance(data, dict) else None
     try:
         data = yaml.load(match.group(1), Loader=_UniqueKeyLoader)  # a SafeLoader: no tags run
     except ParseError as exc:

@@ -600,10 +600,16 @@ def test_front_matter_that_sets_a_key_twice_is_refused(tmp_path: Path) -> None:
         parse_markdown(path, "pay.md", OPTIONS)
 
 
-def test_a_rule_after_blank_lines_is_still_a_rule(tmp_path: Path) -> None:
-    text = "\n---\nJust a paragraph between rules.\n\n---\n\nMore text.\n"
+@pytest.mark.parametrize(
+    "between",
+    ["Just a paragraph between rules.", "**Note:** the office is closed.", "Step 1: open: then",
+     "@channel please read", "`code` first"],
+)  # fmt: skip
+def test_a_rule_after_blank_lines_is_still_a_rule(tmp_path: Path, between: str) -> None:
+    """Ordinary text between rules after a blank line is not front matter, valid YAML or not."""
+    text = f"\n---\n{between}\n\n---\n\nMore text.\n"
     doc = parse_markdown(_write(tmp_path / "notes.md", text), "notes.md", OPTIONS)
-    assert "Just a paragraph between rules." in doc.text and "More text." in doc.text
+    assert between.split()[-1].strip("*`") in doc.text and "More text." in doc.text
 
 
 @pytest.mark.parametrize(
