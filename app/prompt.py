@@ -74,9 +74,17 @@ def without_scaffolding(draft: str) -> str:
     return without_repeats(re.sub(r"\n{3,}", "\n\n", text).strip())
 
 
-# "paid to paid to paid to": a phrase of up to four words (letters only, so "1.1.1.1" and
-# table cells stay) said three times or more in a row
-_LOOP = re.compile(r"\b((?:[^\W\d_]+[ \t]+){1,4}?)\1{2,}", re.IGNORECASE)
+# "paid to paid to paid to", "27 days, 27 days, 27 days": a phrase of up to four words said
+# three times or more in a row (one with no letter or no space, such as "1.1.1.1", a MAC
+# address or table cells, is left: `_cut_loop`)
+_LOOP = re.compile(r"\b((?:\w+[^\w\n]+){1,4}?)\1{2,}", re.IGNORECASE)
+
+
+def _cut_loop(found: re.Match[str]) -> str:
+    unit = found.group(1)
+    if re.search(r"[^\W\d_]", unit) and re.search(r"\s", unit):
+        return unit
+    return found.group()
 
 
 def without_repeats(text: str) -> str:
@@ -85,7 +93,7 @@ def without_repeats(text: str) -> str:
     departure [1]." until it runs out of tokens, which passed as a cited answer twenty times
     over. Only repeats in a row go (the same fact under two headings stays), and the text
     around them is kept as it is (lines, lists)."""
-    text = _LOOP.sub(r"\1", text)
+    text = _LOOP.sub(_cut_loop, text + " ").removesuffix(" ")  # a loop at the very end too
     pieces, cursor, previous = [], 0, None
     for start, end in sentence_spans(text):
         key = " ".join(text[start:end].casefold().split())

@@ -96,5 +96,9 @@ def test_a_repeated_sentence_or_phrase_is_said_once() -> None:
         "Blocked: 0.0.0.0/8 and 10.10.10.10 [1].", "| Paris | 0 | 0 | 0 | 0 |",
     ):  # fmt: skip
         assert without_scaffolding(figures) == figures
+    assert without_scaffolding("Up to 400 euros, up to 400 euros, up to 400 euros, up to") == (
+        "Up to 400 euros, up to"
+    )  # a loop with figures in it, and one at the very end
+    assert without_scaffolding("Members get paid to paid to paid to") == "Members get paid to"
     twice = "Paris office:\n- Remote work allowed [1].\n\nOslo office:\n- Remote work allowed [1]."
     assert without_scaffolding(twice) == twice  # the same fact under two headings stays
