@@ -93,7 +93,7 @@ class ConversationStore:
                 self.purge(self.retention_days, wait=False)
             except Exception as exc:  # any store error: the reading matters more
                 log.warning("could not purge expired conversations now: %s", exc)
-                self._purged_at = -math.inf
+                self._purged_at = time.monotonic() - PURGE_EVERY_S + 60  # again in a minute
 
     def create(self, owner: str, title: str) -> str:
         conversation_id = uuid.uuid4().hex

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import secrets
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,7 @@ KEY_PREFIX = "hk_"
 # A key's last use is written at most this often: a write per request would make every
 # answer wait for the store's write lock (an ingest holds it a document at a time).
 KEY_USE_RESOLUTION = timedelta(minutes=10)
+WARN_EVERY_S = 60.0
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +72,7 @@ class KeyStore:
         database: ServiceDatabase | None = None,
     ) -> None:
         self._db = database_or_sqlite(database, data_dir, conn, "KeyStore")
+        self._warned_at = -math.inf
 
     def create(self, user: str, groups: str | list[str]) -> tuple[str, KeyInfo]:
         """A new key for `user` with `groups`; returns (the key, shown once; its info)."""
@@ -123,7 +127,9 @@ class KeyStore:
                     (now.isoformat(), key_id, stale),
                 )
         except Exception as exc:  # any store error: the answer matters more than this
-            log.warning("could not record the use of API key %s: %s", key_id, exc)
+            if time.monotonic() - self._warned_at >= WARN_EVERY_S:  # not on every request
+                self._warned_at = time.monotonic()  # of a long ingest
+                log.warning("could not record the use of API key %s: %s", key_id, exc)
 
     def revoke_key(self, key: str) -> str | None:
         """Revoke the live key `key` itself (a leaked key whose id is unknown); its id, or None."""

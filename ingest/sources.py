@@ -167,6 +167,14 @@ class Sidecars:
     def below(self, folder: Path) -> Sidecars:
         """These rules with those of `folder`'s own sidecar (a folder under the walked one)
         first."""
+        path = folder / SIDECAR_NAME
+        with contextlib.suppress(OSError):  # inside the tree any owner may set rules, but not
+            if path.is_symlink() or path.stat().st_mode & 0o022:  # anyone who may write it
+                why = "a link" if path.is_symlink() else "writable by other users"
+                raise SidecarError(
+                    f"{path} is {why}: Hearth does not apply group rules anyone may have "
+                    "written; fix its mode, or remove it"
+                )
         try:
             rules = GroupRules.load(folder)
         except PermissionError:  # a folder that cannot be entered: the walk reports it

@@ -18,6 +18,7 @@ from index.search import bm25_top_k, dense_top_k
 from index.store import SQLiteStore
 from ingest.chunker import embedding_text
 from ingest.pipeline import IngestOptions, Ingestor, strip_invisible
+from ingest.sources import SidecarError
 
 PUBLIC = frozenset({"public"})
 
@@ -1078,6 +1079,9 @@ def test_a_sidecar_in_a_subfolder_applies_when_its_parent_is_ingested(tmp_path, 
         "top.md": {"public"},
     }  # fmt: skip
     assert bm25_top_k(store, "account number", PUBLIC, 3) == []
+    (docs / "secret" / ".hearth-groups.yaml").chmod(0o666)  # anyone may rewrite it now
+    with pytest.raises(SidecarError, match="writable by other users"):
+        run(SQLiteStore(tmp_path / "again"), embedder, docs)
 
 
 def test_sidecars_above_the_folder_are_named_and_only_trusted_ones_applied(tmp_path, embedder):
