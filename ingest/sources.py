@@ -169,8 +169,8 @@ class Sidecars:
         first."""
         path = folder / SIDECAR_NAME
         with contextlib.suppress(OSError):  # inside the tree any owner may set rules, but not
-            if path.is_symlink() or path.stat().st_mode & 0o022:  # anyone who may write it
-                why = "a link" if path.is_symlink() else "writable by other users"
+            if path.is_symlink() or path.stat().st_mode & 0o002:  # anyone who may write it
+                why = "a link" if path.is_symlink() else "writable by every user"
                 raise SidecarError(
                     f"{path} is {why}: Hearth does not apply group rules anyone may have "
                     "written; fix its mode, or remove it"
@@ -200,8 +200,8 @@ def _untrusted(path: Path, owners: set[int]) -> str | None:
         return "a link"
     if status.st_uid not in owners:
         return "owned by another user"
-    if status.st_mode & 0o022:
-        return "writable by other users"
+    if status.st_mode & 0o002:
+        return "writable by every user"  # (a group may share a tree: umask 002)
     return None
 
 

@@ -1080,7 +1080,7 @@ def test_a_sidecar_in_a_subfolder_applies_when_its_parent_is_ingested(tmp_path, 
     }  # fmt: skip
     assert bm25_top_k(store, "account number", PUBLIC, 3) == []
     (docs / "secret" / ".hearth-groups.yaml").chmod(0o666)  # anyone may rewrite it now
-    with pytest.raises(SidecarError, match="writable by other users"):
+    with pytest.raises(SidecarError, match="writable by every user"):
         run(SQLiteStore(tmp_path / "again"), embedder, docs)
 
 
@@ -1098,7 +1098,7 @@ def test_sidecars_above_the_folder_are_named_and_only_trusted_ones_applied(tmp_p
     args = ["ingest", str(shared / "hrdocs"), "--groups", "hr", "--data-dir", str(data)]
     planted = cli_run(args, embedder)
     said = " ".join(planted.output.split())
-    assert planted.exit_code == 2 and "is writable by other users" in said
+    assert planted.exit_code == 2 and "is writable by every user" in said
     assert "Traceback" not in said
     assert not data.exists() or SQLiteStore(data).is_empty()  # nothing stored
     alone = cli_run(["ingest", str(shared / "hrdocs" / "payroll.md"), "--groups", "hr",
@@ -1116,7 +1116,7 @@ def test_sidecars_above_the_folder_are_named_and_only_trusted_ones_applied(tmp_p
     (shared / "hrdocs" / ".hearth-groups.yaml").chmod(0o666)  # the file's own folder, too
     own = cli_run(["ingest", str(shared / "hrdocs" / "payroll.md"), "--data-dir", str(data),
                    "--json"], embedder)  # fmt: skip
-    assert "writable by other users" in json.loads(own.stdout)["failed"][0]["reason"]
+    assert "writable by every user" in json.loads(own.stdout)["failed"][0]["reason"]
 
 
 def test_a_restricted_redirects_title_is_not_a_searchable_word_of_a_public_page(tmp_path, embedder):
