@@ -137,7 +137,7 @@ class Sidecars:
     ) -> Sidecars:
         """The sidecars of `folder` (resolved) and of every folder above it. One above it (and
         `folder`'s own with `check_own`: a file ingested alone) must come from root, the running
-        user or `folder`'s owner, and be writable by no one else: anyone may write
+        user or `folder`'s owner, and not be writable by everyone: anyone may write
         /tmp/.hearth-groups.yaml. Another is refused (SidecarError), not passed over: its rules
         might have been the ones restricting these files. Those applied go to `notes`."""
         owners = {0, os.getuid()}
