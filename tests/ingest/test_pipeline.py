@@ -1016,6 +1016,8 @@ def test_ctrl_c_during_an_ingest_is_answered_at_once_and_the_handler_restored():
 
     from ingest.cli import _acknowledged_interrupts
 
+    launched_with = signal.getsignal(signal.SIGINT)  # SIG_IGN when run as a background job
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     before = signal.getsignal(signal.SIGINT)
     said = io.StringIO()
     with pytest.raises(KeyboardInterrupt), _acknowledged_interrupts(Console(file=said)):
@@ -1028,7 +1030,7 @@ def test_ctrl_c_during_an_ingest_is_answered_at_once_and_the_handler_restored():
         with _acknowledged_interrupts(Console(file=said)):
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
-        signal.signal(signal.SIGINT, before)
+        signal.signal(signal.SIGINT, launched_with)
 
 
 def test_a_link_ingested_alone_gets_the_rules_of_the_file_it_leads_to(tmp_path, embedder):
