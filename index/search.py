@@ -173,19 +173,21 @@ def hybrid_search(
     # ones were refused (corpus/conversations.jsonl, bench/follow_ups.py).
     if not used:
         return Retrieval(chosen, 0.0)
-    vectors = [vector for _, vector in used]
-    scored = score_sentences(embedder, chosen, vectors, used[0][0])
+    scored = score_sentences(embedder, chosen, [vector for _, vector in used], used[0][0])
     signals = evidence_signals(store, chosen, *used[0], groups, scored)
     if (
         borrow_evidence
         and len(used) > 1
         and _leans_on_known_words(store, used[0][0], chosen, groups)
     ):
-        joined = score_sentences(embedder, chosen, vectors, used[1][0])
+        joined = measured_against(scored, used[1][0])
         leaning = evidence_signals(store, chosen, *used[1], groups, joined)
         if leaning.score > signals.score:  # closeness, too, to what the two ask together
             signals, scored = leaning, joined
     return Retrieval(chosen, signals.score, signals.carriers, tuple(scored))
+
+
+_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 
 
 def _leans_on_known_words(
@@ -208,9 +210,6 @@ def _leans_on_known_words(
         return True
     _, frequencies, _ = store.term_statistics(whole, groups, [])
     return all(frequencies.get(term, 0) > 0 for term in whole)
-
-
-_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 
 
 # evidence = 0.7 * cosine + 0.3 * term coverage, the cosine being the better of the best chunk's
@@ -332,13 +331,24 @@ def score_sentences(
     texts = [text for *_, text in pieces]
     embedded = np.asarray(embedder.embed_documents(texts), np.float32)
     cosines = embedded @ np.stack(vectors, axis=1)
-    overlaps = term_overlap(query_terms(question), texts)
+    return measured_against(
+        [
+            ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()))
+            for (chunk_id, position, text), row in zip(pieces, cosines, strict=True)
+        ],
+        question,
+    )
+
+
+def measured_against(scored: list[ScoredSentence], question: str) -> list[ScoredSentence]:
+    """The sentences with their share of `question`'s words (and so what each answers)
+    measured anew, their cosines kept: a follow-up's sentences are measured against the
+    question it leans on without embedding them a second time."""
+    overlaps = term_overlap(query_terms(question), [sentence.text for sentence in scored])
     return answering(
         [
-            ScoredSentence(chunk_id, position, text, float(row[0]), float(row.max()), overlap)
-            for (chunk_id, position, text), row, overlap in zip(
-                pieces, cosines, overlaps, strict=True
-            )
+            replace(sentence, overlap=overlap, answers=None)
+            for sentence, overlap in zip(scored, overlaps, strict=True)
         ]
     )
 
