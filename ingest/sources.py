@@ -168,13 +168,13 @@ class Sidecars:
         """These rules with those of `folder`'s own sidecar (a folder under the walked one)
         first."""
         path = folder / SIDECAR_NAME
-        with contextlib.suppress(OSError):  # inside the tree any owner may set rules, but not
-            if path.is_symlink() or path.stat().st_mode & 0o002:  # anyone who may write it
-                why = "a link" if path.is_symlink() else "writable by every user"
-                raise SidecarError(
-                    f"{path} is {why}: Hearth does not apply group rules anyone may have "
-                    "written; fix its mode, or remove it"
-                )
+        # inside the tree any owner may set rules, but not anyone who may write the file
+        why = _untrusted(path, owners=None) if os.path.lexists(path) else None
+        if why:
+            raise SidecarError(
+                f"{path} is {why}: Hearth does not apply group rules anyone may have "
+                "written; fix its mode, or remove it"
+            )
         try:
             rules = GroupRules.load(folder)
         except PermissionError:  # a folder that cannot be entered: the walk reports it
@@ -190,15 +190,16 @@ class Sidecars:
         return default
 
 
-def _untrusted(path: Path, owners: set[int]) -> str | None:
-    """Why the sidecar at `path` may have been written by someone else, or None."""
+def _untrusted(path: Path, owners: set[int] | None) -> str | None:
+    """Why the sidecar at `path` may have been written by someone else (with `owners` None,
+    any owner will do), or None."""
     try:
         status = os.lstat(path)
     except OSError as exc:
         return f"unreadable ({exc.strerror})"
     if stat.S_ISLNK(status.st_mode):
         return "a link"
-    if status.st_uid not in owners:
+    if owners is not None and status.st_uid not in owners:
         return "owned by another user"
     if status.st_mode & 0o002:
         return "writable by every user"  # (a group may share a tree: umask 002)
