@@ -299,8 +299,8 @@ def plural(count: int, noun: str) -> str:
 Groups: `--groups` applies to everything read in this run; a `.hearth-groups.yaml` file in a
 folder maps globs to groups (e.g. "finance/**": [finance]) for the files below it, whichever
 folder is ingested (the nearest file's rules; within a file the last matching glob wins, so
-write broad rules first; one above the ingested folder is named, and passed over if another
-user may change it); Markdown front matter `groups:` wins over both. A run that makes
+write broad rules first; one above the ingested folder is named, and one another user may
+have written stops the run); Markdown front matter `groups:` wins over both. A run that makes
 restricted documents public says so. Documents are identified by their path relative to the
 folder given (wiki pages by their page id), so a second run only embeds what changed (in an
 edited document, the chunks that changed); a file keeps the id of the outermost folder it was
