@@ -204,9 +204,8 @@ class RagPipeline:
         if conversation is None:
             raise NotFoundError("conversation not found")
         may_read = readability(self.store, principal)
-        recent = conversation.messages[-self.settings.history_turns :]
-        if self.settings.history_turns <= 0:
-            recent = ()
+        turns = self.settings.history_turns
+        recent = conversation.messages[-turns:] if turns > 0 else ()
         return [
             (m.role, m.content)
             for m in recent
