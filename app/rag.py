@@ -92,6 +92,11 @@ class Answer:
         return dict(self.__dict__)
 
 
+def last(items: Sequence[Any], count: int) -> list[Any]:
+    """The last `count` items: none for 0, where `items[-0:]` would give them all."""
+    return list(items[-count:]) if count > 0 else []
+
+
 def without_notes(answer: str) -> str:
     """A past answer as the model sees it in the conversation: without Hearth's notes to the
     reader (a small model shown them would write them itself), and a quoted answer as the
@@ -189,7 +194,7 @@ class RagPipeline:
 
     def _history(self, principal: Principal, question: Question) -> list[tuple[str, str]]:
         if question.history is not None:
-            history = list(question.history)[-self.settings.history_turns :]
+            history = last(question.history, self.settings.history_turns)
         elif question.conversation_id is None:
             return []
         else:
@@ -204,11 +209,9 @@ class RagPipeline:
         if conversation is None:
             raise NotFoundError("conversation not found")
         may_read = readability(self.store, principal)
-        turns = self.settings.history_turns
-        recent = conversation.messages[-turns:] if turns > 0 else ()
         return [
             (m.role, m.content)
-            for m in recent
+            for m in last(conversation.messages, self.settings.history_turns)
             if m.role != "assistant" or not drew_on_unreadable(m.details, may_read)
         ]
 

@@ -88,6 +88,19 @@ def test_history_comes_from_the_messages(oai, model):
     assert [m["role"] for m in model.prompts[-1]] == ["system", "user", "assistant", "user"]
 
 
+def test_no_history_turns_puts_no_earlier_message_in_the_prompt(oai, model, settings):
+    settings.history_turns = 0  # `messages[-0:]` would have sent them all
+    oai.chat.completions.create(
+        model="scripted-model",
+        messages=[
+            {"role": "user", "content": "How many days of annual leave in Paris?"},
+            {"role": "assistant", "content": "27 days."},
+            {"role": "user", "content": "and in Berlin?"},
+        ],
+    )
+    assert [m["role"] for m in model.prompts[-1]] == ["system", "user"]
+
+
 def test_retrieval_can_be_switched_off(oai, model):
     completion = oai.chat.completions.create(
         model="scripted-model",
