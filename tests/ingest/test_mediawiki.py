@@ -751,6 +751,23 @@ def test_a_page_of_unclosed_templates_is_not_given_to_the_slow_parser(monkeypatc
     assert len(calls) == 1  # neither reached the parser
 
 
+def test_other_constructs_left_open_are_counted_too(monkeypatch) -> None:
+    """16,000 unclosed "[http://a " held the parser 32 s; unclosed tables and paired tags are
+    as slow. Closed ones and tags that need no closing are not counted; the shared dumps'
+    2,212 pages leave at most 41 open in all (200 are allowed). The plain-text fallback the
+    page gets instead must not be quadratic itself (20,000 "[//x " took minutes in it)."""
+    calls = []
+    monkeypatch.setattr(wikitext.mwparserfromhell, "parse", lambda text, **kw: calls.append(text))
+    for unit in ("[http://a ", "[//example.org ", "{|\n", "<span>", "<small>", "<P>", "<br x"):
+        assert wikitext._unclosed(unit * 300) == 300, unit
+        sections, _ = wikitext._render_page("Kept. " + unit * 20000, wikitext._Site("x"), "Bomb")
+        assert "Kept." in sections[0].text
+    assert calls == []
+    closed = "[http://a b] {|\n|x\n|} <span>y</span> <ref name=z/> <br> <li>a <td>b "
+    assert wikitext._unclosed(closed * 300) == 0
+    assert wikitext._unclosed("{{a|" * 100 + "[[b|" * 60 + "<span>" * 60) == 220  # all kinds add
+
+
 def test_a_page_far_over_the_limit_is_stopped_while_it_is_read(tmp_path: Path) -> None:
     """A few KB of bz2 can hold one 600 MB page, and the size check ran on its whole text
     (1.5 GB of memory before it was skipped): reading stops once the page passes 6 × the
