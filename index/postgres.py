@@ -479,14 +479,18 @@ class PostgresStore:
             sizes = cur.execute(
                 "SELECT (SELECT count(*) FROM aliases), pg_database_size(current_database())"
             ).fetchone()
+            published = self._manifest(cur).get("vector_count")
         assert sizes is not None
+        chunks = sum(row[2] for row in by_kind)
         return {
             "documents": sum(row[1] for row in by_kind),
-            "chunks": sum(row[2] for row in by_kind),
+            "chunks": chunks,
             "aliases": sizes[0],
             "by_kind": {kind: {"documents": d, "chunks": c} for kind, d, c in by_kind},
             "by_group": {grp: {"documents": d, "chunks": c} for grp, d, c in by_group},
             "data_bytes": sizes[1],
+            # pgvector indexes each row as it is written: only the recorded count can lag
+            "vectors_behind": int(published or 0) != chunks,
         }
 
     def execute(self, query: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:

@@ -748,6 +748,8 @@ class SQLiteStore:
                 " JOIN chunks c ON c.rowid = a.chunk_rowid GROUP BY a.grp ORDER BY a.grp"
             ).fetchall()
             aliases = self._conn.execute("SELECT count(*) FROM aliases").fetchone()[0]
+            published, ids = self.manifest().get("vector_ids_sha256"), self._chunk_ids()
+            behind = (published is not None or len(ids) > 0) and published != ids_digest(ids)
         size = sum(p.stat().st_size for p in self.data_dir.iterdir() if p.is_file())
         return {
             "documents": sum(row[1] for row in by_kind),
@@ -756,6 +758,9 @@ class SQLiteStore:
             "by_kind": {kind: {"documents": d, "chunks": c} for kind, d, c in by_kind},
             "by_group": {grp: {"documents": d, "chunks": c} for grp, d, c in by_group},
             "data_bytes": size,
+            # the published vectors are not exactly the chunk rows (an ingest was interrupted:
+            # equal counts can still hold other ids)
+            "vectors_behind": behind,
         }
 
     def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[object, ...]]:

@@ -549,9 +549,8 @@ def status(
         "vector_count": int(manifest.get("vector_count", 0)),
         "last_ingest": manifest.get("last_ingest"),
     }
-    # An interrupted ingest leaves chunks the vector file does not hold yet; the next open
-    # (`hearth serve`, `hearth ingest`) rebuilds it from the stored embeddings.
-    info["vectors_behind"] = info["vector_count"] != info["chunks"]
+    # An interrupted ingest may leave chunks the vector file does not hold yet (stats'
+    # `vectors_behind`); the next open (`hearth serve`, `hearth ingest`) rebuilds it.
     # A restore without the vector file, or a damaged copy: served only after a rebuild.
     info["vector_file_ok"] = _vector_file_ok(data_dir, manifest) if not database_url else None
     info["readable_by_others"] = readable_by_others(data_dir) if not database_url else []

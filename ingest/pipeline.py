@@ -287,6 +287,11 @@ class IngestOptions:
     wiki_max_page_mb: float = DEFAULT_WIKI_MAX_PAGE_MB
 
 
+def _changed(report: IngestReport) -> bool:
+    """Whether the run wrote anything the vectors must follow."""
+    return bool(report.added or report.updated or report.removed or report.regrouped)
+
+
 def _distinct(paths: Iterable[Path]) -> list[Path]:
     """The paths, each place once (`docs docs/` read it twice: "added 5, unchanged 5")."""
     places: dict[Path, Path] = {}
@@ -411,6 +416,7 @@ class Ingestor:
             overlap_tokens=options.overlap_tokens,
         )
         self._embedder_thread = ThreadPoolExecutor(1, thread_name_prefix="hearth-embed")
+        finished = False
         try:
             for path in _distinct(paths):
                 seen: set[str] = set()
@@ -433,12 +439,15 @@ class Ingestor:
                     report.removed_documents.extend(gone)
                 else:
                     report.orphaned_documents.extend(gone)
+            finished = True
         finally:  # a given parser stays up, unless an interrupted run left files queued
             self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
             self._embedder_thread.shutdown(wait=True)
             if self._isolated is not self._given_parser or self._isolated.pending:
                 self._isolated.close()
-        changed = bool(report.added or report.updated or report.removed or report.regrouped)
+            if not finished and _changed(report):
+                self._publish_what_was_written()
+        changed = _changed(report)
         manifest = self.store.manifest()
         if changed or manifest.get("vector_count") is None:
             report.vector_generation = self.store.publish_vectors()
@@ -451,6 +460,15 @@ class Ingestor:
             last_report=json.dumps(report.as_dict()),
         )
         return report
+
+    def _publish_what_was_written(self) -> None:
+        """An interrupted run's written documents are searched by meaning at once: a running
+        `hearth serve` would otherwise search the old vectors (missing the updated documents)
+        until its restart or the next ingest."""
+        try:
+            self.store.publish_vectors()
+        except HearthError as exc:  # the next open rebuilds them
+            log.error("could not publish the vectors of the documents written: %s", exc.message)
 
     def _ingest_path(
         self,

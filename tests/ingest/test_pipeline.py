@@ -667,11 +667,41 @@ def test_status_says_when_the_vectors_are_behind_the_chunks(tmp_path, tree, embe
     assert cli_run(["ingest", str(tree), "--data-dir", str(data)], embedder).exit_code == 0
     healthy = json.loads(cli_run(["status", "--data-dir", str(data), "--json"], embedder).stdout)
     assert healthy["vectors_behind"] is False
+    # as an ingest interrupted before publishing leaves it: one document rewritten, the same
+    # number of chunks under new ids (status compared counts, and said all was well)
     store = SQLiteStore(data)
-    store.set_manifest(vector_count="0")  # as an ingest interrupted before publishing leaves it
+    (found,) = bm25_top_k(store, "canteen", frozenset({"public"}), 1)
+    store.delete_documents([found.chunk.document_id])
+    store.publish_vectors = lambda: -1  # type: ignore[method-assign]
+    run(store, embedder, tree / "notes.txt")
     store.close()
     behind = cli_run(["status", "--data-dir", str(data)], embedder)
     assert "the vectors are behind" in " ".join(behind.output.split())
+
+
+def test_an_interrupted_run_publishes_the_vectors_of_what_it_wrote(
+    tmp_path, tree, embedder, monkeypatch
+):
+    """Ctrl-C after some documents were written left the vectors without them: a running
+    `hearth serve` searched them by words only until its restart or the next ingest."""
+    store = SQLiteStore(tmp_path / "data")
+    run(store, embedder, tree)
+    (tree / "notes.txt").write_text("Canteen\n\nThe canteen now opens at 11:00 on weekdays.\n")
+    other = tmp_path / "other"
+    other.mkdir()
+    real = Ingestor._ingest_path
+
+    def stopped_at_the_second_path(self, path, *args):
+        if path == other:
+            raise KeyboardInterrupt
+        return real(self, path, *args)
+
+    monkeypatch.setattr(Ingestor, "_ingest_path", stopped_at_the_second_path)
+    with pytest.raises(KeyboardInterrupt):
+        run(store, embedder, tree, other)
+    assert store.stats()["vectors_behind"] is False
+    (found,) = dense_top_k(store, embedder, "canteen opens", frozenset({"public"}), 1)
+    assert "11:00" in found.chunk.text
 
 
 def test_status_says_when_the_vector_file_is_missing_or_damaged(tmp_path, tree, embedder):
