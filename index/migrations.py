@@ -124,6 +124,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
         """,
     ),
+    (
+        # Which dump recorded each wiki alias, so that a new read of the dump drops the
+        # redirects it no longer holds (or no longer shows to the target's readers).
+        "0005_alias_sources",
+        """
+        ALTER TABLE aliases ADD COLUMN source TEXT;
+        """,
+    ),
 ]
 
 

@@ -168,6 +168,13 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE api_keys ADD COLUMN last_used_at TEXT;
         """,
     ),
+    (
+        # As the SQLite store's 0005: which dump recorded each wiki alias.
+        "0006_alias_sources",
+        """
+        ALTER TABLE aliases ADD COLUMN source TEXT;
+        """,
+    ),
 ]
 
 _MIGRATIONS_TABLE = """

@@ -11,7 +11,7 @@ no derived vector file: a "generation" is only a counter in the manifest.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -42,7 +42,12 @@ from index.pg_queries import (
 )
 from index.protocols import Vectors
 from index.types import Chunk, Document, Passage, StoredDocument
-from index.write_rules import check_same_embedder, checked_embeddings
+from index.write_rules import (
+    aliases_to_drop,
+    check_same_embedder,
+    checked_embeddings,
+    titles_to_refresh,
+)
 
 log = logging.getLogger(__name__)
 
@@ -234,16 +239,30 @@ class PostgresStore:
             cur.execute("DELETE FROM documents WHERE id = ANY(%s::text[])", (ids,))
             return cur.rowcount
 
-    def add_aliases(self, site: str, pairs: Iterable[tuple[str, str]]) -> None:
-        """Record wiki redirects (alias -> target title) and make each alias findable."""
-        pairs = [(clean_text(alias), clean_text(target)) for alias, target in pairs]
-        if not pairs:
-            return
+    def set_aliases(
+        self,
+        site: str,
+        source: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        complete: bool = True,
+        gone: Callable[[str], bool] = lambda source: False,
+    ) -> None:
+        """Record a dump's wiki redirects; drop the ones it no longer holds (see the protocol)."""
+        targets = {clean_text(alias): clean_text(target) for alias, target in pairs}
         with self._write() as cur:
+            before = cur.execute(
+                "SELECT alias, target, source FROM aliases WHERE site = %s", (site,)
+            ).fetchall()
+            dropped = aliases_to_drop(before, targets, source, complete, gone)
+            cur.execute(
+                "DELETE FROM aliases WHERE site = %s AND alias = ANY(%s::text[])", (site, dropped)
+            )
             cur.executemany(
-                "INSERT INTO aliases(site, alias, target) VALUES (%s, %s, %s)"
-                " ON CONFLICT (site, alias) DO UPDATE SET target = excluded.target",
-                [(site, alias, target) for alias, target in pairs],
+                "INSERT INTO aliases(site, alias, target, source) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (site, alias) DO UPDATE SET target = excluded.target,"
+                " source = excluded.source",
+                [(site, alias, target, source) for alias, target in targets.items()],
             )
             cur.execute(
                 "UPDATE chunks c SET search_title = concat_ws(' ', d.title,"
@@ -251,7 +270,11 @@ class PostgresStore:
                 " a.alias) FROM aliases a WHERE a.site = %(site)s AND a.target = d.title))"
                 " FROM documents d WHERE c.document_pk = d.pk AND d.kind = 'wiki'"
                 " AND d.title = ANY(%(targets)s::text[]) AND starts_with(d.id, %(prefix)s)",
-                {"site": site, "targets": sorted({t for _, t in pairs}), "prefix": f"{site}:"},
+                {
+                    "site": site,
+                    "targets": sorted(titles_to_refresh(before, targets, dropped)),
+                    "prefix": f"{site}:",
+                },
             )
 
     # -- vectors ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ a remote embedder — only has to implement these methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -95,8 +95,19 @@ class Store(Protocol):
 
     def delete_documents(self, document_ids: Iterable[str]) -> int: ...
 
-    def add_aliases(self, site: str, pairs: Iterable[tuple[str, str]]) -> None:
-        """Wiki redirects: make `alias` find the page titled `target` in wiki `site`."""
+    def set_aliases(
+        self,
+        site: str,
+        source: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        complete: bool = True,
+        gone: Callable[[str], bool] = lambda source: False,
+    ) -> None:
+        """Wiki redirects the dump `source` holds: make `alias` find the page titled `target`
+        in wiki `site`. When the whole dump was read (`complete`), the site's aliases recorded
+        by it, by no known dump (older stores) or by a dump that is `gone` and are not in
+        `pairs` are dropped, so a removed, retargeted or restricted redirect stops finding."""
         ...
 
     def publish_vectors(self) -> int:

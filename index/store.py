@@ -14,7 +14,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,7 +34,12 @@ from index.vectors import (
     remove_stale_files,
     write_generation,
 )
-from index.write_rules import check_same_embedder, checked_embeddings
+from index.write_rules import (
+    aliases_to_drop,
+    check_same_embedder,
+    checked_embeddings,
+    titles_to_refresh,
+)
 
 log = logging.getLogger(__name__)
 
@@ -300,34 +305,55 @@ class SQLiteStore:
                 f"DELETE FROM documents WHERE id IN ({_placeholders(ids)})", ids
             ).rowcount
 
-    def add_aliases(self, site: str, pairs: Iterable[tuple[str, str]]) -> None:
-        """Record wiki redirects (alias -> target title) and make the alias findable by FTS."""
-        pairs = list(pairs)
+    def set_aliases(
+        self,
+        site: str,
+        source: str,
+        pairs: Iterable[tuple[str, str]],
+        *,
+        complete: bool = True,
+        gone: Callable[[str], bool] = lambda source: False,
+    ) -> None:
+        """Record a dump's wiki redirects; drop the ones it no longer holds (see the protocol)."""
+        targets = dict(pairs)  # alias -> target
         with self._write() as conn:
+            before = conn.execute(
+                "SELECT alias, target, source FROM aliases WHERE site = ?", (site,)
+            ).fetchall()
+            dropped = aliases_to_drop(before, targets, source, complete, gone)
             conn.executemany(
-                "INSERT INTO aliases(site, alias, target) VALUES (?, ?, ?) "
-                "ON CONFLICT(site, alias) DO UPDATE SET target = excluded.target",
-                [(site, alias, target) for alias, target in pairs],
+                "DELETE FROM aliases WHERE site = ? AND alias = ?", [(site, a) for a in dropped]
             )
-            for target in sorted({target for _, target in pairs}):
-                rows = conn.execute(
-                    "SELECT rowid, title FROM documents WHERE kind = 'wiki' AND title = ?"
-                    " AND id LIKE ? ESCAPE '\\'",
-                    (target, site.replace("%", "\\%").replace("_", "\\_") + ":%"),
-                ).fetchall()
-                aliases = [
-                    alias
-                    for (alias,) in conn.execute(
-                        "SELECT alias FROM aliases WHERE site = ? AND target = ? ORDER BY alias",
-                        (site, target),
-                    )
-                ]
-                for doc_rowid, title in rows:
-                    conn.execute(
-                        "UPDATE chunks_fts SET title = ? WHERE rowid IN"
-                        " (SELECT rowid FROM chunks WHERE document_rowid = ?)",
-                        (" ".join([title, *aliases]), doc_rowid),
-                    )
+            conn.executemany(
+                "INSERT INTO aliases(site, alias, target, source) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(site, alias) DO UPDATE SET target = excluded.target,"
+                " source = excluded.source",
+                [(site, alias, target, source) for alias, target in targets.items()],
+            )
+            for target in sorted(titles_to_refresh(before, targets, dropped)):
+                self._refresh_title(conn, site, target)
+
+    @staticmethod
+    def _refresh_title(conn: sqlite3.Connection, site: str, target: str) -> None:
+        """The FTS title field of the site's page `target`: its title and its aliases now."""
+        rows = conn.execute(
+            "SELECT rowid, title FROM documents WHERE kind = 'wiki' AND title = ?"
+            " AND id LIKE ? ESCAPE '\\'",
+            (target, site.replace("%", "\\%").replace("_", "\\_") + ":%"),
+        ).fetchall()
+        aliases = [
+            alias
+            for (alias,) in conn.execute(
+                "SELECT alias FROM aliases WHERE site = ? AND target = ? ORDER BY alias",
+                (site, target),
+            )
+        ]
+        for doc_rowid, title in rows:
+            conn.execute(
+                "UPDATE chunks_fts SET title = ? WHERE rowid IN"
+                " (SELECT rowid FROM chunks WHERE document_rowid = ?)",
+                (" ".join([title, *aliases]), doc_rowid),
+            )
 
     def _aliases_for(self, document: Document) -> list[str]:
         if document.kind != "wiki":

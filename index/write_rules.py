@@ -1,9 +1,9 @@
-"""Checks every Store applies before it writes, so the SQLite and PostgreSQL stores refuse the
-same things with the same messages."""
+"""Checks and rules every Store applies when it writes, so the SQLite and PostgreSQL stores
+refuse the same things with the same messages and keep the same rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -33,3 +33,30 @@ def checked_embeddings(
     if not document.groups:
         raise StoreError(f"document {document.id!r} has no groups; nobody could read it")
     return np.ascontiguousarray(embeddings, dtype=np.float32)
+
+
+def aliases_to_drop(
+    before: Collection[tuple[str, str, str | None]],
+    targets: Mapping[str, str],
+    source: str,
+    complete: bool,
+    gone: Callable[[str], bool],
+) -> list[str]:
+    """Which of a site's stored (alias, target, source) rows a complete read of the dump
+    `source` drops: those it, no known dump or a gone dump recorded that it no longer holds
+    (a split dump's other parts keep theirs)."""
+    if not complete:
+        return []
+    return [
+        alias
+        for alias, _, recorded_by in before
+        if alias not in targets and (recorded_by in (None, source) or gone(recorded_by))
+    ]
+
+
+def titles_to_refresh(
+    before: Collection[tuple[str, str, str | None]], targets: Mapping[str, str], dropped: list[str]
+) -> set[str]:
+    """Pages whose searchable title changes: new targets and the pages that lost an alias."""
+    gone_from = {target for alias, target, _ in before if alias in dropped or alias in targets}
+    return gone_from | set(targets.values())

@@ -213,7 +213,8 @@ def _summary(report: IngestReport, console: Console) -> None:
         lost = plural(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
         shown = _first_five(report.orphaned_documents)
-        console.print(f"[yellow]{lost} of these folders {verb} no file any more (or a blank one): "
+        console.print(f"[yellow]{lost} of these folders and wiki dumps {verb} no file or page "
+                      f"any more (or a blank one): "
                       f"{escape(shown)}; answers still come from them, with the groups they "
                       "had, until a run with --prune removes them[/]")  # fmt: skip
 

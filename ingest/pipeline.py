@@ -62,7 +62,7 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
-FINGERPRINT_VERSION = 11  # 11: front matter after blank lines, TOML, keys twice; 10: infoboxes
+FINGERPRINT_VERSION = 12  # 12: aliases by dump; 11: front matter after blank lines, TOML
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
@@ -86,7 +86,8 @@ class IngestReport:
     seconds: float = 0.0
     vector_generation: int | None = None
     skipped: Counter[str] = field(default_factory=Counter)  # files of types not read, by suffix
-    # ids of stored documents of the folders read whose file is gone: kept until --prune
+    # ids of stored documents of the folders read whose file is gone, and of the wiki pages
+    # the dumps read no longer hold (or that only a deleted older dump held): kept until --prune
     orphaned_documents: list[str] = field(default_factory=list)
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
@@ -391,6 +392,7 @@ class Ingestor:
         # Sources parsed completely whose documents may still be pending: their fingerprints
         # are recorded only once those documents are written.
         self._pending_sources: list[tuple[str, str, int]] = []
+        self._left: list[str] = []  # pages of a wiki whose older dump file is gone
         # The batch being embedded on a worker thread while the next one is parsed and chunked
         # (onnxruntime and torch release the GIL); written by this thread once its vectors are in.
         self._embedding: _Embedding | None = None
@@ -420,18 +422,17 @@ class Ingestor:
         try:
             for path in _distinct(paths):
                 seen: set[str] = set()
+                self._left = []
                 complete = self._ingest_path(Path(path), options, budget, report, seen)
                 self._flush(report, wait=True)
                 if not complete:  # a file that failed is not a deleted one: remove nothing
                     if options.prune:
                         report.prune_skipped.append(str(path))
                     continue
-                if not (options.prune or Path(path).is_dir()):
-                    continue
-                stored = self.store.document_state(str(Path(path).resolve()))
+                stored = [*self.store.document_state(str(Path(path).resolve())), *self._left]
                 gone = [
                     doc_id
-                    for doc_id in stored
+                    for doc_id in dict.fromkeys(stored)
                     if doc_id not in seen and not self._in_unreadable(doc_id, report)
                 ]
                 if options.prune:
@@ -604,6 +605,9 @@ class Ingestor:
                 report.unchanged += len(planned.known[1])
                 for _ in planned.known[1]:
                     self.progress.document_done()
+                if planned.is_dump:
+                    sites = {page_id.partition(":")[0] for page_id in planned.known[1]}
+                    self._left.extend(self._pages_of_gone_dumps(sites, source))
                 return True
             if planned.is_dump:
                 return self._ingest_dump(
@@ -712,15 +716,19 @@ class Ingestor:
         fingerprint: str,
     ) -> bool:
         redirects: list[Redirect] = []
-        pages = 0
+        sites: set[str] = set()
+        pages, complete = 0, False
         try:
             for item in parse_dump(path, options, self.progress.dump_read):
                 if isinstance(item, Redirect):
                     redirects.append(item)
                     continue
                 seen.add(item.id)
+                sites.add(item.id.partition(":")[0])
                 pages += 1
                 self._consider(replace(item, source=source), budget, report)
+            complete = True
+            self._left.extend(self._pages_of_gone_dumps(sites, source))
         except NotAWikiExportError as exc:
             if not self.store.document_state(source):  # a sitemap.xml or pom.xml: not ours
                 report.skipped[".xml (not a wiki export)"] += 1
@@ -732,18 +740,44 @@ class Ingestor:
             return False
         finally:
             self._flush(report, wait=True)
-            self._store_redirects(redirects, report)
+            self._store_redirects(source, sites, redirects, complete, report)
         self._pending_sources.append((source, fingerprint, pages))
         self._flush(report, wait=True)
         return True
 
-    def _store_redirects(self, redirects: list[Redirect], report: IngestReport) -> None:
-        kept = [r for r in redirects if r.shown_to_its_readers_only]  # else its title would
-        by_site: dict[str, list[tuple[str, str]]] = {}  # be a searchable word of its target
+    def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:
+        """Pages of the dump's wikis stored from a dump file since deleted: a newer export
+        under a new name replaces the old one, so what it lacks is orphaned (pruned by
+        --prune) rather than kept forever."""
+        return [
+            document.id
+            for document in self.store.list_documents()
+            if document.kind == "wiki"
+            and document.id.partition(":")[0] in sites
+            and document.source != source
+            and not Path(document.source).exists()
+        ]
+
+    def _store_redirects(
+        self,
+        source: str,
+        sites: set[str],
+        redirects: list[Redirect],
+        complete: bool,
+        report: IngestReport,
+    ) -> None:
+        """Record the dump's redirects as aliases; a dump read whole also drops those it no
+        longer holds, or no longer shows to its target's readers, or that a dump since
+        deleted recorded (a newer export under a new name replaces the old one)."""
+        # a redirect some reader of its target may not read would make its title a word of it
+        kept = [r for r in redirects if r.shown_to_its_readers_only]
+        by_site: dict[str, list[tuple[str, str]]] = {site: [] for site in sites}
         for redirect in kept:
             by_site.setdefault(redirect.site, []).append((redirect.alias, redirect.target))
         for site, pairs in by_site.items():
-            self.store.add_aliases(site, pairs)
+            self.store.set_aliases(
+                site, source, pairs, complete=complete, gone=lambda path: not Path(path).exists()
+            )
         report.redirects += len(kept)
 
     def _consider(self, document: Document, budget: ChunkBudget, report: IngestReport) -> None:

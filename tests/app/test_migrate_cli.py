@@ -34,7 +34,7 @@ def fill(data_dir, embedder) -> SQLiteStore:
         )  # fmt: skip
         chunks = [Chunk(doc_id, t, ("Part", "Sub"), i, 9, anchor="Part") for i, t in enumerate(texts)]  # fmt: skip
         store.write_document(document, chunks, embedder.embed_documents(texts))
-    store.add_aliases("wiki", [("PTO", "Annual leave")])
+    store.set_aliases("wiki", "/src/wiki.xml", [("PTO", "Annual leave")])
     store.delete_documents(["bikes"])  # its chunk ids must not come back in PostgreSQL
     store.write_document(*_bikes(embedder))
     store.publish_vectors()

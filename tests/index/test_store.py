@@ -225,11 +225,35 @@ def test_other_embedder_is_refused(store, embedder):
 
 def test_aliases_make_the_target_findable(store, embedder):
     write(store, embedder, "wiki:1", ["Days off per office."], title="Annual leave", kind="wiki")
-    store.add_aliases("wiki", [("PTO", "Annual leave")])
+    store.set_aliases("wiki", "/src/wiki.xml", [("PTO", "Annual leave")])
     assert [p.document.id for p in bm25_top_k(store, "PTO", PUBLIC, 5)] == ["wiki:1"]
     # A rewrite of the target keeps its aliases.
     write(store, embedder, "wiki:1", ["Days off, revised."], title="Annual leave", kind="wiki")
     assert [p.document.id for p in bm25_top_k(store, "pto", PUBLIC, 5)] == ["wiki:1"]
+
+
+def test_a_dump_read_again_drops_the_redirects_it_no_longer_holds(store, embedder):
+    """Aliases were only ever added: a removed redirect, one pointed elsewhere, or one whose
+    page became restricted stayed a searchable word of its old target."""
+    write(store, embedder, "wiki:1", ["Days off per office."], title="Annual leave", kind="wiki")
+    write(store, embedder, "wiki:2", ["Ferns and palms."], title="Plants", kind="wiki")
+    write(store, embedder, "wiki:3", ["Lunch from noon."], title="Canteen", kind="wiki")
+    dump, part_two = "/dumps/wiki.xml", "/dumps/wiki-2.xml"
+
+    def found(word: str) -> list[str]:
+        return [p.document.id for p in bm25_top_k(store, word, PUBLIC, 5)]
+
+    store.set_aliases("wiki", dump, [("PTO", "Annual leave"), ("Greenery", "Plants")])
+    store.set_aliases("wiki", part_two, [("Holiday", "Annual leave")])
+    assert found("PTO") == found("Holiday") == ["wiki:1"] and found("Greenery") == ["wiki:2"]
+    store.set_aliases("wiki", dump, [("Greenery", "Canteen")], complete=False)  # read in part
+    assert found("PTO") == ["wiki:1"] and found("Greenery") == ["wiki:3"]
+    store.set_aliases("wiki", dump, [("Greenery", "Canteen")])  # read whole: PTO is gone
+    assert found("PTO") == [] and found("Greenery") == ["wiki:3"]
+    assert found("Holiday") == ["wiki:1"]  # another part of the dump keeps its own
+    store.set_aliases("wiki", dump, [], gone=lambda source: source == part_two)
+    assert found("Holiday") == found("Greenery") == []
+    assert store.stats()["aliases"] == 0
 
 
 @settings(

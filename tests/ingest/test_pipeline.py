@@ -588,7 +588,7 @@ def test_the_cli_says_what_it_skipped_and_names_what_lost_its_file_or_was_remove
     )
     said = " ".join(second.output.split())
     assert (
-        "1 stored document of these folders has no file any more (or a blank one): notes.txt;"
+        "1 stored document of these folders and wiki dumps has no file or page any more (or a blank one): notes.txt;"
         " answers still come from them, with the groups they had, until a run with --prune" in said
     )  # a file moved into a restricted folder stays readable under its old groups till then
     assert SQLiteStore(data).document_state_of("notes.txt") is not None  # kept without --prune
@@ -769,7 +769,10 @@ def test_an_empty_file_is_skipped_not_failed_and_an_emptied_one_counts_as_gone(
     assert second.exit_code == 0, second.output
     said = " ".join(second.output.split())
     assert "skipped 4 empty files: empty.pdf, hr/blank.txt, notes.txt, placeholder.md" in said
-    assert "1 stored document of these folders has no file any more (or a blank one)" in said
+    assert (
+        "1 stored document of these folders and wiki dumps has no file or page any more (or a blank one)"
+        in said
+    )
     assert SQLiteStore(data).document_state_of("notes.txt") is not None
     pruned = cli_run(["ingest", str(tree), "--data-dir", str(data), "--prune", "--json"], embedder)
     assert pruned.exit_code == 0 and json.loads(pruned.stdout)["removed"] == 1
@@ -1151,35 +1154,48 @@ def test_sidecars_above_the_folder_are_named_and_only_trusted_ones_applied(tmp_p
     assert "writable by every user" in json.loads(own.stdout)["failed"][0]["reason"]
 
 
-def test_a_restricted_redirects_title_is_not_a_searchable_word_of_a_public_page(tmp_path, embedder):
-    """A redirect in an hr-only namespace to a public page made its title ("Staff layoffs
-    Quagmire") a word anyone could search the public page by."""
+def _shed_page(page_id: int, ns: int, title: str, body: str, target: str | None = None) -> str:
+    redirect = f'<redirect title="{target}"/>' if target else ""
+    return (
+        f"<page><title>{title}</title><ns>{ns}</ns><id>{page_id}</id>{redirect}<revision>"
+        f"<id>{page_id}0</id><timestamp>2026-01-02T03:04:05Z</timestamp><text>{body}</text>"
+        "</revision></page>"
+    )
 
-    def page(page_id: int, ns: int, title: str, body: str, target: str | None = None) -> str:
-        redirect = f'<redirect title="{target}"/>' if target else ""
-        return (
-            f"<page><title>{title}</title><ns>{ns}</ns><id>{page_id}</id>{redirect}<revision>"
-            f"<id>{page_id}0</id><timestamp>2026-01-02T03:04:05Z</timestamp><text>{body}</text>"
-            "</revision></page>"
-        )
 
-    dump = tmp_path / "wiki.xml"
-    dump.write_text(
+def _shed_dump(path: Path, *pages: str) -> Path:
+    path.write_text(
         '<mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10">'
         '<siteinfo><dbname>testwiki</dbname><namespaces><namespace key="0"/>'
         '<namespace key="4">Project</namespace></namespaces></siteinfo>'
-        + page(1, 0, "Bike shed", "== Storage ==\nBikes are stored in the shed.")
-        + page(2, 4, "Project:Staff layoffs Quagmire", "#REDIRECT [[Bike shed]]", "Bike shed")
-        + page(3, 4, "Project:Shed rules", "== Rules ==\nLock the shed.")
-        + page(
+        + "".join(pages)
+        + "</mediawiki>"
+    )
+    return path
+
+
+SHED = _shed_page(1, 0, "Bike shed", "== Storage ==\nBikes are stored in the shed.")
+QUAGMIRE = _shed_page(
+    2, 4, "Project:Staff layoffs Quagmire", "#REDIRECT [[Bike shed]]", "Bike shed"
+)
+
+
+def test_a_restricted_redirects_title_is_not_a_searchable_word_of_a_public_page(tmp_path, embedder):
+    """A redirect in an hr-only namespace to a public page made its title ("Staff layoffs
+    Quagmire") a word anyone could search the public page by."""
+    dump = _shed_dump(
+        tmp_path / "wiki.xml",
+        SHED,
+        QUAGMIRE,
+        _shed_page(3, 4, "Project:Shed rules", "== Rules ==\nLock the shed."),
+        _shed_page(
             4,
             4,
             "Project:Rules of the shed",
             "#REDIRECT [[Project:Shed rules]]",
             "Project:Shed rules",
-        )
-        + page(5, 0, "Shed", "#REDIRECT [[Bike shed]]", "Bike shed")
-        + "</mediawiki>"
+        ),
+        _shed_page(5, 0, "Shed", "#REDIRECT [[Bike shed]]", "Bike shed"),
     )
     store = SQLiteStore(tmp_path / "data")
     report = run(store, embedder, dump, namespaces=frozenset({0, 4}),
@@ -1190,6 +1206,70 @@ def test_a_restricted_redirects_title_is_not_a_searchable_word_of_a_public_page(
     assert [p.document.id for p in bm25_top_k(store, "Shed", PUBLIC, 1)] == ["testwiki:1"]
     hr_alias = bm25_top_k(store, "Rules of the", frozenset({"hr"}), 1)
     assert [p.document.id for p in hr_alias] == ["testwiki:3"]
+
+
+def test_a_redirect_removed_or_made_restricted_stops_finding_its_target(tmp_path, embedder):
+    """Aliases were only ever added: a redirect deleted from the wiki, or whose namespace
+    became hr-only, stayed a word anyone could search its public target by."""
+    store = SQLiteStore(tmp_path / "data")
+    shed = _shed_page(5, 0, "Garage", "#REDIRECT [[Bike shed]]", "Bike shed")
+    dump = _shed_dump(tmp_path / "wiki.xml", SHED, QUAGMIRE, shed)
+    assert run(store, embedder, dump, namespaces=frozenset({0, 4})).redirects == 2
+    assert (
+        len(bm25_top_k(store, "Quagmire", PUBLIC, 3))
+        == len(bm25_top_k(store, "Garage", PUBLIC, 3))
+        == 1
+    )
+    run(
+        store, embedder, dump, namespaces=frozenset({0, 4}), namespace_groups={4: frozenset({"hr"})}
+    )
+    assert bm25_top_k(store, "Quagmire", PUBLIC, 3) == []  # now an hr page's title
+    assert len(bm25_top_k(store, "Garage", PUBLIC, 3)) == 1
+    _shed_dump(dump, SHED)  # the Garage redirect deleted from the wiki
+    run(store, embedder, dump, namespaces=frozenset({0, 4}))
+    assert bm25_top_k(store, "Garage", PUBLIC, 3) == [] and store.stats()["aliases"] == 0
+
+
+def test_aliases_stored_before_they_named_their_dump_are_replaced_by_its_next_read(
+    tmp_path, embedder
+):
+    """Stores written before aliases named their dump (migration 0005) keep them with no
+    dump: the next whole read of the site's dump replaces those too (the fingerprint version
+    makes it read again)."""
+    import sqlite3
+
+    from index.store import DB_NAME
+
+    store = SQLiteStore(tmp_path / "data")
+    dump = _shed_dump(tmp_path / "wiki.xml", SHED, QUAGMIRE)
+    run(store, embedder, dump, namespaces=frozenset({0, 4}))
+    with sqlite3.connect(tmp_path / "data" / DB_NAME) as old:
+        old.execute("UPDATE aliases SET source = NULL")
+    _shed_dump(dump, SHED)
+    run(store, embedder, dump, namespaces=frozenset({0, 4}))
+    assert bm25_top_k(store, "Quagmire", PUBLIC, 3) == []
+
+
+def test_pages_gone_from_a_dump_are_orphaned_also_when_a_newer_export_has_a_new_name(
+    tmp_path, embedder
+):
+    """A page deleted from the wiki stayed searchable and unreported (files in a folder were
+    reported); a newer export under a new name, the old file deleted, kept the old one's
+    pages forever, even with --prune."""
+    store = SQLiteStore(tmp_path / "data")
+    garage = _shed_page(6, 0, "Garage", "Cars park in the garage.")
+    march = _shed_dump(tmp_path / "wiki-2026-03.xml", SHED, garage)
+    assert run(store, embedder, march).added == 2
+    _shed_dump(march, SHED)
+    assert run(store, embedder, march).orphaned_documents == ["testwiki:6"]
+    march.rename(tmp_path / "old.xml")
+    _shed_dump(tmp_path / "old.xml", SHED, garage)
+    run(store, embedder, tmp_path / "old.xml")  # both pages again, from old.xml
+    (tmp_path / "old.xml").unlink()
+    april = _shed_dump(tmp_path / "wiki-2026-04.xml", SHED)
+    assert run(store, embedder, april).orphaned_documents == ["testwiki:6"]
+    pruned = run(store, embedder, april, prune=True)
+    assert pruned.removed_documents == ["testwiki:6"] and bm25_top_k(store, "cars", PUBLIC, 3) == []
 
 
 def test_a_dump_whose_base_is_not_a_web_link_gives_its_pages_no_link(tmp_path, embedder):
