@@ -33,6 +33,7 @@ import yaml
 
 from index.errors import HearthError, InvalidGroupError
 from index.types import parse_groups
+from ingest import strict_yaml
 
 SIDECAR_NAME = ".hearth-groups.yaml"
 # A MediaWiki XML export, optionally compressed, also under Wikimedia's own split names such as
@@ -86,7 +87,9 @@ class GroupRules:
         if not path.is_file():
             return cls()
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            data = strict_yaml.load(path.read_text(encoding="utf-8")) or {}
+        except strict_yaml.DuplicateKeyError as exc:  # the first rule was silently replaced
+            raise SidecarError(f"{path} lists {exc.key!r} twice (line {exc.line})") from None
         except yaml.MarkedYAMLError as exc:  # where, as front matter errors say
             mark = exc.problem_mark or exc.context_mark
             where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -17,6 +17,7 @@ import yaml
 
 from index.errors import HearthError, ParseError
 from index.types import Document, parse_groups
+from ingest import strict_yaml
 from ingest.parsers.base import ParseOptions
 from ingest.parsers.elements import _blocks, _document
 from ingest.parsers.html_files import _clean_html, _partition_html_text
@@ -31,22 +32,6 @@ _EMOJI_SHORTCODE = re.compile(r":[a-z0-9_+-]+:")
 _MD_LIST_ITEM = re.compile(r"^ {0,3}(?:[*+-]|\d{1,3}[.)])[ \t]+\S")
 _MD_IMAGE = re.compile(r"!\[[^\]]*\]\([^)\s]*\)")
 _MD_IMAGE_LINK = re.compile(r"\[\s*\]\([^)\s]*\)")  # what is left of [![badge](img)](link)
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML that refuses a key given twice: `groups: hr` then `groups: public` kept the last
-    one, silently, and the file was public."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        self.flatten_mapping(node)  # `<<` merge keys, as SafeLoader resolves them
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, str):
-                if key in seen:
-                    raise ParseError(f"front matter sets {key!r} twice")
-                seen.add(key)
-        return super().construct_mapping(node, deep=deep)
 
 
 def _front_matter(path: Path, text: str) -> tuple[dict[str, Any], str]:
@@ -78,14 +63,14 @@ def _yaml_front_matter(
         raise ParseError(f"{path.name}: malformed front matter: no closing '---' line")
     if lenient and not _NAMES_GROUPS.search(match.group(1)):
         try:
-            data = yaml.load(match.group(1), Loader=_UniqueKeyLoader)
-        except (ParseError, yaml.YAMLError):
+            data = strict_yaml.load(match.group(1))
+        except yaml.YAMLError:
             return None
         return (data, head[match.end() :]) if isinstance(data, dict) else None
     try:
-        data = yaml.load(match.group(1), Loader=_UniqueKeyLoader)  # a SafeLoader: no tags run
-    except ParseError as exc:
-        raise ParseError(f"{path.name}: malformed front matter: {exc.message}") from None
+        data = strict_yaml.load(match.group(1))
+    except strict_yaml.DuplicateKeyError as exc:
+        raise ParseError(f"{path.name}: malformed front matter: sets {exc.key!r} twice") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" on line {mark.line + 2}" if mark is not None else ""

@@ -1035,6 +1035,19 @@ def test_a_sidecar_that_is_not_valid_yaml_is_refused_with_its_line(tmp_path, tre
     assert f"{tree.resolve()}/.hearth-groups.yamlisnotvalidYAMLatline3:expected','or']'" in said
 
 
+def test_a_sidecar_that_lists_a_pattern_twice_is_refused(tmp_path, tree, embedder):
+    """YAML keeps the last of two equal keys: finance/** given [public], then [finance]
+    further down, was read as [finance] only by luck of order; the other way round, public."""
+    (tree / ".hearth-groups.yaml").write_text('"hr/**": [hr]\n"**": [staff]\n"hr/**": [public]\n')
+    result = cli_run(["ingest", str(tree), "--data-dir", str(tmp_path / "data")], embedder)
+    said = "".join(result.output.split())
+    assert result.exit_code != 0 and "lists'hr/**'twice(line3)" in said
+    assert (
+        not (tmp_path / "data" / "hearth.sqlite3").exists()
+        or not SQLiteStore(tmp_path / "data").list_documents()
+    )
+
+
 def test_a_folder_named_twice_is_read_once(tmp_path, tree, embedder):
     report = run(SQLiteStore(tmp_path / "data"), embedder, tree, tree / ".." / tree.name)
     assert (report.added, report.unchanged) == (4, 0)
