@@ -788,10 +788,13 @@ class Ingestor:
             document, content_hash=content_hash(document, budget, self.embedder.model_id)
         )
         stored = self.store.document_state_of(document.id)
-        if stored is not None and PUBLIC_GROUP not in stored[1] and PUBLIC_GROUP in document.groups:
+        # A document with no text has no chunks, so no ACL rows its groups are read from: it
+        # was reported "made public" and regrouped (a new vector generation) on every run.
+        had_groups = stored[1] if stored is not None else frozenset()
+        if had_groups and PUBLIC_GROUP not in had_groups and PUBLIC_GROUP in document.groups:
             report.made_public.append(document.id)
         if stored is not None and stored[0] == document.content_hash:
-            if stored[1] != document.groups:
+            if had_groups and had_groups != document.groups:
                 self.store.set_groups(document.id, document.groups)
                 report.regrouped += 1
             else:

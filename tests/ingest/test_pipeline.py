@@ -1285,6 +1285,16 @@ def test_pages_gone_from_a_dump_are_orphaned_also_when_a_newer_export_has_a_new_
     assert pruned.removed_documents == ["testwiki:6"] and bm25_top_k(store, "cars", PUBLIC, 3) == []
 
 
+def test_a_page_with_no_text_is_not_called_made_public_on_every_run(tmp_path, embedder):
+    """Groups are read from a document's chunks' ACL rows: an empty page has none, so every
+    run reported it "made public" and regrouped it (publishing a new vector generation)."""
+    store = SQLiteStore(tmp_path / "data")
+    dump = _shed_dump(tmp_path / "wiki.xml", SHED, _shed_page(7, 0, "Empty", ""))
+    assert run(store, embedder, dump).ok
+    again = run(store, embedder, dump, reparse=True)
+    assert again.made_public == [] and again.regrouped == 0 and again.unchanged == 2
+
+
 def test_a_dump_whose_base_is_not_a_web_link_gives_its_pages_no_link(tmp_path, embedder):
     dump = tmp_path / "wiki.xml"
     text = wiki_dump([(1, "Bike shed", "== Storage ==\nBikes are stored in the shed.")])
