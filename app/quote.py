@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
 from app.figures import answers_figure, asks_for_figure, gives_figure
+from app.qualifiers import Qualifier, Rows, asked_qualifiers
 from app.snippets import card_text
 from index.search import ScoredSentence
 from index.sentences import is_question
@@ -36,13 +37,20 @@ DECLINED_NOTE = (
     "The model's own answer was that it did not know, yet the sources scored as likely to hold "
     "one, so this quotes the closest sentence they hold."
 )
-QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE)
+OTHER_ROW_NOTE = (
+    "The model's own answer came from a source sentence that does not name what the question "
+    "asks about, so this quotes the closest sentence that does."
+)
+QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE, OTHER_ROW_NOTE)
 # Why an answer is a quote, as a code clients can branch on (the note's wording may change)
 QUOTE_REASON_CODES = {
     QUOTED_NOTE: "unsupported",
     FIGURELESS_NOTE: "no_figure",
     DECLINED_NOTE: "model_declined",
+    OTHER_ROW_NOTE: "other_row",
 }
+_FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
+_LINES = re.compile(r"\n|(?<=[.!?])\s+")
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b\S+ dot (?:io|com|org|net|ru|ua)\S*", re.IGNORECASE)
@@ -62,7 +70,12 @@ def reader_note(note: str) -> str:
     return f"\n\n({note})"
 
 
-def quote_reason(attribution: Attribution, question: str = "") -> str | None:
+def quote_reason(
+    attribution: Attribution,
+    question: str = "",
+    passages: Sequence[Passage] = (),
+    rows: Rows | None = None,
+) -> str | None:
     """Why the model's answer gives way to a quote (the note that says so), or None.
 
     An answer with text and no citation: nothing in it is backed by a source (unsupported, a
@@ -72,8 +85,10 @@ def quote_reason(attribution: Attribution, question: str = "") -> str | None:
     the evidence passed the abstention threshold (the only way an answer reaches the model):
     on corpus/ and SQuAD it said so for 5 of 471 answerable questions that passed and for none
     of 112 unanswerable ones (docs/EVALUATION.md, "The model's own I don't know"): the
-    calibrated abstention is the evidence's. An answer attribution could not check at all is
-    left as it is, flagged."""
+    calibrated abstention is the evidence's. Nor does a cited answer whose cited sentences do
+    not name the office, level or tier the question singles out where the `passages` name it
+    (app/qualifiers.py): "From the fourth day [1]" for Lisbon, cited by Berlin's row. An
+    answer attribution could not check at all is left as it is, flagged."""
     if not attribution.checked or not attribution.text:
         return None
     if attribution.model_abstained:
@@ -84,7 +99,44 @@ def quote_reason(attribution: Attribution, question: str = "") -> str | None:
         without_markers(attribution.text), question
     ):
         return FIGURELESS_NOTE
+    asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
+    if not asked:
+        return None
+    rows = rows or Rows.of_passages(passages)
+    cited = [(c.span, by_marker[c.marker]) for c in attribution.citations if c.marker in by_marker]
+    spans = [_in_context(span, passage) for span, passage in cited]
+    from_other_rows = bool(spans) and all(rows.names_another(span, asked) for span in spans)
+    if from_other_rows or _figures_from_other_rows(
+        attribution.text, question, [passage for _, passage in cited], rows, asked
+    ):
+        return OTHER_ROW_NOTE
     return None
+
+
+def _figures_from_other_rows(
+    answer: str, question: str, cited: Sequence[Passage], rows: Rows, asked: Sequence[Qualifier]
+) -> bool:
+    """Whether a figure the answer gives (and the question does not) stands, in the passages
+    it cites, only in other rows: "The daily meal voucher in Paris is 7.50 EUR [1]", where
+    7.50 EUR is Berlin's line and the Paris line says there are none."""
+    figures = set(_FIGURE.findall(without_markers(answer))) - set(_FIGURE.findall(question))
+    if not figures:
+        return False
+    lines = [_in_context(line, p) for p in cited for line in _LINES.split(p.chunk.text)]
+    for figure in figures:
+        holding = [line for line in lines if figure in _FIGURE.findall(line)]
+        if holding and all(rows.names_another(line, asked) for line in holding):
+            return True
+    return False
+
+
+def _by_chunk(passages: Sequence[Passage]) -> dict[int | None, Passage]:
+    return {p.chunk.id: p for p in passages}
+
+
+def _in_context(sentence: str, passage: Passage) -> str:
+    """A sentence with the headings it sits under: "## Lisbon" names the row below it."""
+    return " ".join([*passage.chunk.heading_path, sentence])
 
 
 def quote(
@@ -94,6 +146,7 @@ def quote(
     corrections: Sequence[str] = (),
     question: str = "",
     note: str = QUOTED_NOTE,
+    rows: Rows | None = None,
 ) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
     passages of the best-ranked document, quoted with its [n] marker and `note`; None when there
@@ -137,11 +190,22 @@ def quote(
     ]  # fmt: skip
     if not candidates:
         return None
+    # Another row's sentence (Berlin's for a Paris question, P3's for P2) comes after the
+    # others; after an answer from another row, the row asked about comes first.
+    asked, by_chunk = asked_qualifiers(question), _by_chunk(passages)
+    rows = rows or Rows.of_passages(passages)
+    in_context = {id(s): _in_context(s.text, by_chunk[s.chunk_id]) for s in candidates}
+    this_row = {id(s): not rows.names_another(in_context[id(s)], asked) for s in candidates}
+    named = {id(s): True for s in candidates}
+    if note == OTHER_ROW_NOTE:
+        for s in candidates:
+            named[id(s)] = all(q.named_in(in_context[id(s)]) for q in rows.discussed(asked))
     ranked = sorted(
         candidates,
         key=lambda s: (
             not _mostly_links(s.text),
             not is_question(s.text),
+            this_row[id(s)] and named[id(s)],
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
             s.closeness,
@@ -153,10 +217,16 @@ def quote(
     )
     best = ranked[0]
     if asks_for_figure(question) and best.text.strip() not in corrections:
-        best = next((s for s in ranked[:FIGURE_RANK] if _gives_figure(s, best)), best)
+        best = next(
+            (s for s in ranked[:FIGURE_RANK]
+             if _gives_figure(s, best) and this_row[id(s)] and named[id(s)] >= named[id(best)]),
+            best,
+        )  # fmt: skip
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
     if note == FIGURELESS_NOTE and not gives_figure(span):
         return None
+    if note == OTHER_ROW_NOTE and not (named[id(best)] and this_row[id(best)]):
+        return None  # no sentence of it names what was asked: it would answer no better
     marker = shown[best.chunk_id][0]
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(note)}"

@@ -19,6 +19,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel, was_truncated
 from app.prompt import build_prompt, condense, focus, without_scaffolding
+from app.qualifiers import Rows
 from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
 from app.settings import Settings
 from app.smalltalk import reply_to
@@ -304,11 +305,12 @@ class RagPipeline:
         raw = without_scaffolding(drafted) or drafted  # all echo: checked as it is (a quote)
         asked = question.text.strip()
         attribution = attribute(raw, passages, self.embedder, asked)
-        quoted, reason = None, quote_reason(attribution, asked)
+        rows = Rows.of_passages(retrieval.passages)  # which office, level or tier is which
+        quoted, reason = None, quote_reason(attribution, asked, passages, rows)
         if self.settings.quote_unsupported and reason and not cancel.is_set():
             quoted = quote(
                 passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, asked,
-                reason,
+                reason, rows,
             )  # fmt: skip
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None and reason:

@@ -42,8 +42,10 @@ class QueryResponse(BaseModel):
     quote_reason: str | None = Field(
         None,
         description="Why the answer is a quote: `unsupported` (nothing the model wrote was "
-        "supported), `no_figure` (it gave no figure the question asks for) or `model_declined` "
-        "(it said it did not know where the sources scored as likely to hold the answer).",
+        "supported), `no_figure` (it gave no figure the question asks for), `model_declined` "
+        "(it said it did not know where the sources scored as likely to hold the answer) or "
+        "`other_row` (its cited sentences name another office, level or tier than the one "
+        "the question names, where a source names that one).",
     )
     truncated: bool = Field(
         description="The model's answer reached `max_tokens` and may be cut short."

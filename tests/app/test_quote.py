@@ -12,6 +12,7 @@ from app.attribution import Attribution, Citation
 from app.quote import (
     DECLINED_NOTE,
     FIGURELESS_NOTE,
+    OTHER_ROW_NOTE,
     QUOTE_CHARS,
     QUOTED_NOTE,
     quote,
@@ -529,3 +530,46 @@ def test_a_list_of_links_is_quoted_only_when_nothing_else_is_left():
     assert quoted is not None and "Stepanenko" in quoted.citations[0].span
     alone = quote([passage(1, links)], scored[:1])
     assert alone is not None and "meduza" in alone.citations[0].span
+
+
+VOUCHERS = (  # handbook/benefits-overview.docx of corpus/, as its chunk holds it
+    "- Paris: the subsidised staff canteen La Forge. There are no meal vouchers in Paris.\n"
+    "- Berlin: a digital meal voucher of 7.50 EUR for every day worked in the office.\n"
+    "- Lisbon: a meal allowance card credited with 10.20 EUR per working day."
+)
+
+
+def test_an_answer_cited_by_another_offices_row_gives_way_to_the_row_asked_about():
+    """The adversarial walkthrough's commonest wrong-but-cited answer: the Paris voucher
+    asked, Berlin's 7.50 EUR answered and cited by Berlin's sentence."""
+    question = "How much is the daily meal voucher in Paris?"
+    vouchers = passage(1, VOUCHERS, title="Benefits", heading=("Meal vouchers",))
+    berlin = Citation(
+        1, "doc-1", "Benefits", None, "", "- Berlin: a digital meal voucher of 7.50 EUR"
+    )
+    drafted = Attribution("The voucher is 7.50 EUR [1].", [berlin], [], False, False)
+    assert quote_reason(drafted, question, [vouchers]) == OTHER_ROW_NOTE
+    assert quote_reason(drafted, "How much is the daily meal voucher?", [vouchers]) is None
+    assert quote_reason(drafted, "What is the meal voucher in Madrid?", [vouchers]) is None
+    sentences = [
+        sentence(1, "- Berlin: a digital meal voucher of 7.50 EUR for every day worked", 0.8),
+        sentence(1, "There are no meal vouchers in Paris.", 0.6),
+    ]
+    quoted = quote([vouchers], sentences, question=question, note=OTHER_ROW_NOTE)
+    assert quoted is not None and quoted.text.startswith("“There are no meal vouchers in Paris.”")
+
+
+def test_a_row_is_named_by_its_heading_or_its_code_and_a_quote_must_name_it():
+    sick = passage(1, "From the third working day.", heading=("Sick leave", "Lisbon"))
+    citation = Citation(1, "doc-1", "Leave policy", None, "", "From the third working day.")
+    cited = Attribution("From the third working day [1].", [citation], [], False, False)
+    assert quote_reason(cited, "When do I need a sick note in Lisbon?", [sick]) is None
+    levels = passage(2, "SEV1 | acknowledge within 15 minutes\nSEV2 | within 30 minutes")
+    sev1 = Citation(2, "doc-2", "On-call", None, "", "SEV1: acknowledge within 15 minutes.")
+    wrong = Attribution("Within 15 minutes [2].", [sev1], [], False, False)
+    question = "How quickly must a SEV2 page be acknowledged?"
+    assert quote_reason(wrong, question, [sick, levels]) == OTHER_ROW_NOTE
+    only_sev1 = passage(2, "SEV1: acknowledge within 15 minutes. SEV-2 pages wait.")
+    assert quote_reason(wrong, question, [sick, only_sev1]) == OTHER_ROW_NOTE  # "SEV-2" names it
+    nothing_named = [sentence(2, "SEV1: acknowledge within 15 minutes.", 0.9)]
+    assert quote([levels], nothing_named, question=question, note=OTHER_ROW_NOTE) is None

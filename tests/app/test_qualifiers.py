@@ -1,0 +1,72 @@
+"""Which office, level or tier a question singles out, and which source rows are another's."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.qualifiers import Rows, asked_qualifiers
+
+
+def keys(question: str) -> list[str]:
+    return [q.key for q in asked_qualifiers(question)]
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("How much is the daily meal voucher in Paris?", ["paris"]),
+        ("How quickly must a SEV2 page be acknowledged?", ["sev 2"]),
+        ("What's the first response time for a P2 ticket at the IT help desk?", ["p 2"]),
+        ("How many approvals does a change to a Tier 1 service need?", ["tier 1"]),
+        ("Is the IT help desk open on Bastille Day?", ["bastille day"]),
+        ("How much does the company pay per km in EUR?", []),  # a unit, not a row
+        ("How many days of leave do I get in 2026?", []),  # a year is not a code
+    ],
+)
+def test_the_names_and_codes_a_question_singles_out(question, expected):
+    assert keys(question) == expected
+
+
+MEALS = (
+    "- Paris: the subsidised staff canteen La Forge. There are no meal vouchers in Paris.\n"
+    "- Berlin: a digital meal voucher of 7.50 EUR for every day worked in the office.\n"
+    "- Lisbon: a meal allowance card credited with 10.20 EUR per working day."
+)
+LISBON_PAGE = (
+    "Address: Rua das Gaivotas 31, 1200-202 Lisboa\nOpened: 2019\n"
+    "The Lisbon office is the youngest; staff in Paris and Berlin visit it often."
+)
+
+
+def test_rows_headed_by_names_are_siblings_and_another_rows_line_is_told_apart():
+    paris = asked_qualifiers("How much is the meal voucher in Paris?")
+    rows = Rows.of([MEALS], [("Meals",)])
+    assert rows.siblings["paris"] == {"berlin", "lisbon"}
+    assert rows.names_another("- Berlin: a digital meal voucher of 7.50 EUR", paris)
+    assert not rows.names_another("There are no meal vouchers in Paris.", paris)
+    assert not rows.names_another("Vouchers are loaded monthly.", paris)  # names no row
+
+
+def test_a_list_in_a_sentence_or_section_headings_make_siblings_too():
+    listed = Rows.of(["There are five in Paris, four in Berlin and three in Lisbon."], [()])
+    assert listed.siblings["lisbon"] >= {"berlin"}
+    sections = Rows.of(["27 days.", "30 days."], [("Leave", "Paris"), ("Leave", "Berlin")])
+    assert sections.names_another("Leave Berlin 30 days.", asked_qualifiers("Leave in Paris?"))
+
+
+def test_a_pages_fields_are_not_rows_and_a_name_nothing_lists_never_decides():
+    """ "Address:" and "Opened:" head fields, not rows: the address line is not another row's
+    for a question about the Lisbon office (it lost the address to a sentence naming Lisbon)."""
+    rows = Rows.of([LISBON_PAGE], [("Lisbon office",)])
+    lisbon = asked_qualifiers("What's the address of the Lisbon office?")
+    assert not rows.names_another("Address: Rua das Gaivotas 31, 1200-202 Lisboa", lisbon)
+    keyring = asked_qualifiers("How long must my Keyring master password be?")
+    assert not rows.names_another("It must be at least 16 characters (Emberline's rule).", keyring)
+
+
+def test_a_code_with_other_digits_is_another_row():
+    sev2 = asked_qualifiers("How quickly must a SEV2 page be acknowledged?")
+    rows = Rows.of(["Severity: SEV1 | 15 minutes\nSeverity: SEV2 | 30 minutes"], [()])
+    assert rows.names_another("Severity: SEV1 | 15 minutes", sev2)
+    assert not rows.names_another("Severity: SEV2 | 30 minutes", sev2)
+    assert not rows.names_another("Severity: SEV-2 | 30 minutes", sev2)
