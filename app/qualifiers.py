@@ -138,17 +138,19 @@ class Rows:
         """The qualifiers the sources name: only those can tell one row from another."""
         return tuple(q for q in qualifiers if any(q.named_in(text) for text in self.texts))
 
+    def _siblings_of(self, q: Qualifier) -> frozenset[str]:
+        # a name said among a text's rows stands beside them: "There are no meal vouchers
+        # in Paris." above "Berlin: …" and "Lisbon: …"
+        return self.siblings.get(q.key, frozenset()).union(
+            *(heads for text, heads in zip(self.texts, self.heads, strict=True) if q.named_in(text))
+        )
+
     def names_another(self, text: str, qualifiers: Iterable[Qualifier]) -> bool:
         """Whether `text` is another row's: it names a sibling of a qualifier but not it."""
         for q in self.discussed(qualifiers):
             if q.named_in(text):
                 continue
-            # a name said among a text's rows stands beside them: "There are no meal vouchers
-            # in Paris." above "Berlin: …" and "Lisbon: …" (a condensed passage)
-            others = self.siblings.get(q.key, frozenset()).union(
-                *(heads for text, heads in zip(self.texts, self.heads, strict=True)
-                  if q.named_in(text))
-            )  # fmt: skip
+            others = self._siblings_of(q)
             if q.other_code_in(text) or any(
                 re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE) for name in others
             ):
