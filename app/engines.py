@@ -54,6 +54,7 @@ DEFAULT_OPEN_LICENSES: frozenset[str] = frozenset(
         "bsd-3-clause",
         "isc",
         "mpl-2.0",
+        "unlicense",
         # ... and the open Creative Commons ones (no NC / ND clauses).
         "cc0-1.0",
         "cc-by-4.0",

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-OPEN_LICENSES = (
-    "apache-2.0,mit,bsd-2-clause,bsd-3-clause,isc,mpl-2.0,cc-by-4.0,cc-by-sa-4.0,cc0-1.0,unlicense"
-)
+from app.engines import DEFAULT_OPEN_LICENSES
+
+OPEN_LICENSES = ",".join(sorted(DEFAULT_OPEN_LICENSES))  # one list: the engine checks it
 
 
 class Settings(BaseSettings):
