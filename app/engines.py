@@ -624,8 +624,8 @@ class LlamaCppChatModel:
         ttft = 0.0
         evaluated = 0
         produced = 0
-        # reset=True (the default) lets generate() keep the longest common prefix in the KV
-        # cache and evaluate only the rest; llm.reset() is never called between requests.
+        # generate() keeps the KV cells of the system turn that _reuse_kv_prefix left (its
+        # n_tokens) and evaluates the rest of the prompt as one batch.
         tokens = llm.generate(
             job.tokens, temp=job.temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0
         )

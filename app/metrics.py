@@ -32,7 +32,9 @@ class Metrics:
             buckets=(0.25, 0.5, 1, 2, 3, 4, 6, 8, 12, 20, 40),
             registry=self.registry,
         )
-        self.tokens = Counter("hearth_tokens", "Answer tokens streamed", registry=self.registry)
+        self.tokens = Counter(
+            "hearth_tokens", "Tokens the model wrote for answers", registry=self.registry
+        )
         self.answers = Counter(
             "hearth_answers", "Answers by outcome", ["outcome"], registry=self.registry
         )
@@ -46,6 +48,9 @@ class Metrics:
             else "answered"
         )  # fmt: skip
         self.answers.labels(outcome).inc()
+        # counted from the answer, not from the events sent: /v1 sends a checked answer in one
+        # event, and an abstention's single event wrote no token
+        self.tokens.inc(answer.completion_tokens)
         if "ttft_ms" in answer.timings:
             self.ttft.observe(answer.timings["ttft_ms"] / 1000)
 

@@ -253,7 +253,6 @@ async def chat_completions(
         try:
             async for event in iterate_cancellable(events, cancel):
                 if event.kind == "token" and drafts:
-                    services.metrics.tokens.inc()
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
                     if not plain:

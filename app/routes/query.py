@@ -122,7 +122,6 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
 
 def _event_text(services: ServicesDep, event: Event) -> str:
     if event.kind == "token":
-        services.metrics.tokens.inc()
         return _sse("token", {"text": event.data})
     if event.kind == "done":
         services.metrics.record(event.data)

@@ -571,6 +571,24 @@ def test_answers_through_the_openai_api_are_counted_too(client):
     assert answered() == before + 2
 
 
+def test_the_token_counter_counts_what_the_model_wrote_through_every_api(client, model):
+    """It counted streamed events: /v1 (one checked chunk) added nothing, an abstention one."""
+
+    def written() -> float:
+        lines = client.get("/metrics").text.splitlines()
+        return sum(
+            float(line.split()[-1]) for line in lines if line.startswith("hearth_tokens_total")
+        )
+
+    before = written()
+    chat = {"messages": [{"role": "user", "content": "When is the canteen open?"}]}
+    assert client.post("/v1/chat/completions", json={**chat, "stream": True}).status_code == 200
+    once = written() - before
+    assert once == model.count_tokens(model.answer) > 0
+    client.post("/api/query", json={"question": "Who won the 1998 World Cup?"}, headers=SESSION)
+    assert written() - before == once  # refused before the model: it wrote nothing
+
+
 def test_info_says_who_the_caller_is_taken_for(client, settings, hr_key):
     """The page said "Signed in: no" to everyone who came through single sign-on."""
     anonymous = client.get("/api/info").json()["identity"]
