@@ -199,15 +199,16 @@ def test_a_key_is_accepted_when_its_use_cannot_be_recorded(databases, monkeypatc
     keys = KeyStore(database=databases())
     key, _ = keys.create("frank", "public")
 
-    def refuse(*, write):
+    def refuse(*, write, **options):
         if write:
             raise RuntimeError("read-only")
-        return real(write=write)
+        return real(write=write, **options)
 
     real = keys._db.transaction
     monkeypatch.setattr(keys._db, "transaction", refuse)
     assert keys.verify(key) == Principal("frank", frozenset({"public"}))
     assert "could not record the use of API key" in caplog.text
+    assert "read-only" in caplog.text  # the refusal itself, not a fake that failed otherwise
 
 
 def test_another_replica_sees_keys_and_conversations_at_once(databases):
