@@ -367,11 +367,10 @@ class LlamaCppChatModel:
 
     At most `queue_size` requests are admitted at once (the running one plus those waiting);
     one more is refused with ModelBusyError, whose `retry_after` estimates the wait.
-    `model_id` is the file stem (it names the quantisation too); `model_name` is GGUF
-    general.name. `seed` fixes sampling at temperature > 0 (the same prompt gives the same
-    answer); temperature 0 is greedy. Counters for metrics: `tokens_generated`,
-    `requests_done` (jobs that started), `requests_cancelled` (dropped while queued);
-    `last_timings` describes the last finished job.
+    `model_id` is the file stem (it names the quantisation too). `seed` fixes sampling at
+    temperature > 0 (the same prompt gives the same answer); temperature 0 is greedy.
+    Counters for metrics: `tokens_generated`, `requests_done` (jobs that started),
+    `requests_cancelled` (dropped while queued); `last_timings` describes the last finished job.
     """
 
     def __init__(
@@ -399,7 +398,6 @@ class LlamaCppChatModel:
         self.license: str | None = normalise_license(metadata.get("general.license"))
         check_license(self.license, allowed_licenses, allow_any=allow_any_license)
         self.model_id: str = path.name.removesuffix(".gguf")
-        self.model_name: str = metadata.get("general.name") or self.model_id
         arch = metadata.get("general.architecture", "llama")
         trained = int(metadata.get(f"{arch}.context_length", "0") or 0)
         if n_ctx is None:

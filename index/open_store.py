@@ -15,12 +15,12 @@ from index.protocols import Store
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 
 
-def open_store(data_dir: Path, database_url: str | None, vector_kind: str = "faiss") -> Store:
+def open_store(data_dir: Path, database_url: str | None) -> Store:
     """A PostgresStore when a database URL is given, else a SQLiteStore in `data_dir`."""
     if not database_url:
         from index.store import SQLiteStore
 
-        return SQLiteStore(data_dir, vector_kind=vector_kind)
+        return SQLiteStore(data_dir)
     if not database_url.startswith(POSTGRES_SCHEMES):
         raise ConfigurationError(
             "HEARTH_DATABASE_URL must be a postgresql:// URL (or be left unset for the embedded "

@@ -729,9 +729,6 @@ class SQLiteStore:
                 (source, fingerprint, documents),
             )
 
-    def document_hashes(self, source_prefix: str | None = None) -> dict[str, str]:
-        return {k: v[0] for k, v in self.document_state(source_prefix).items()}
-
     def count_readable(self, groups: frozenset[str]) -> tuple[int, int]:
         """(documents, chunks) that `groups` may read: what a caller is told the corpus holds."""
         members = sorted(groups) or [""]

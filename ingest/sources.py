@@ -359,16 +359,6 @@ def checked_source(
     return SourceFile(path, relative, groups, root, inside, (status.st_dev, status.st_ino))
 
 
-def single_source(path: Path, groups: frozenset[str]) -> SourceFile | None:
-    """A file named on the command line: checked against its own folder (the operator chose
-    it, so a link given by name is followed once, here, and never again)."""
-    try:
-        real = path.resolve(strict=True)
-    except (OSError, RuntimeError):
-        return None
-    return checked_source(real, real.parent, path.name, groups)
-
-
 def is_safe_file(path: Path, root: Path) -> bool:
     """A regular file whose real location is inside `root` (symlinks out, FIFOs, devices: no)."""
     try:
