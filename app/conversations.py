@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import sqlite3
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from app.service_db import ServiceDatabase, database_or_sqlite
+from app.throttle import Every
 
 PURGE_EVERY_S = 3600.0
 log = logging.getLogger(__name__)
@@ -82,18 +81,17 @@ class ConversationStore:
     ) -> None:
         self._db = database_or_sqlite(database, data_dir, conn, "ConversationStore")
         self.retention_days = retention_days
-        self._purged_at = -math.inf
+        self._purge = Every(PURGE_EVERY_S)
 
     def _purge_when_due(self) -> None:
         """Purge expired conversations at most once per PURGE_EVERY_S: purged only at start,
         a server up for months kept showing conversations past HEARTH_RETENTION_DAYS."""
-        if self.retention_days > 0 and time.monotonic() - self._purged_at >= PURGE_EVERY_S:
-            self._purged_at = time.monotonic()
+        if self.retention_days > 0 and self._purge.due():
             try:  # never make a reader wait for an ingest's write lock: next time, then
                 self.purge(self.retention_days, wait=False)
             except Exception as exc:  # any store error: the reading matters more
                 log.warning("could not purge expired conversations now: %s", exc)
-                self._purged_at = time.monotonic() - PURGE_EVERY_S + 60  # again in a minute
+                self._purge.again_in(60)
 
     def create(self, owner: str, title: str) -> str:
         conversation_id = uuid.uuid4().hex

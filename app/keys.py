@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import secrets
 import sqlite3
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from app.service_db import ServiceDatabase, Transaction, database_or_sqlite
+from app.throttle import Every
 from index.types import ANONYMOUS_USER, PROXY_USER_PREFIX, Principal, parse_groups
 
 KEY_PREFIX = "hk_"
@@ -72,7 +71,7 @@ class KeyStore:
         database: ServiceDatabase | None = None,
     ) -> None:
         self._db = database_or_sqlite(database, data_dir, conn, "KeyStore")
-        self._warned_at = -math.inf
+        self._warning = Every(WARN_EVERY_S)  # not on every request of a long ingest
 
     def create(self, user: str, groups: str | list[str]) -> tuple[str, KeyInfo]:
         """A new key for `user` with `groups`; returns (the key, shown once; its info)."""
@@ -127,8 +126,7 @@ class KeyStore:
                     (now.isoformat(), key_id, stale),
                 )
         except Exception as exc:  # any store error: the answer matters more than this
-            if time.monotonic() - self._warned_at >= WARN_EVERY_S:  # not on every request
-                self._warned_at = time.monotonic()  # of a long ingest
+            if self._warning.due():
                 log.warning("could not record the use of API key %s: %s", key_id, exc)
 
     def revoke_key(self, key: str) -> str | None:

@@ -6,6 +6,7 @@ created by `hearth keys create` works on every replica and a conversation contin
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -127,8 +128,8 @@ def test_a_running_service_purges_expired_conversations_when_they_are_read(datab
     with database.transaction(write=True) as tx:
         tx.execute("UPDATE conversations SET updated_at = ? WHERE id = ?", (long_ago, expired))
     assert store.get(expired, "alice") is not None  # purged less than an hour ago: not yet
-    later = module.time.monotonic() + module.PURGE_EVERY_S
-    monkeypatch.setattr(module.time, "monotonic", lambda: later)
+    later = time.monotonic() + module.PURGE_EVERY_S
+    monkeypatch.setattr(time, "monotonic", lambda: later)
     assert store.get(expired, "alice") is None
     assert [c.id for c in store.list_for("alice")] == [kept]
 
