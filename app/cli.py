@@ -138,7 +138,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
     from app.settings import Settings
     from index.errors import HearthError
     from index.open_store import store_exists, store_location
-    from index.store import readable_by_others
+    from index.store import exposure_warning, readable_by_others
 
     if not store_exists(data_dir, database_url):
         click.echo(f"error: {no_index(data_dir)}", err=True)
@@ -164,8 +164,7 @@ def serve(host: str, port: int, data_dir: Path, database_url: str | None) -> Non
                    err=True)  # fmt: skip
     exposed = [] if database_url else readable_by_others(data_dir)
     if exposed:  # a backup restored with the umask's 0644, say
-        click.echo(f"warning: other users may read {', '.join(exposed)} in {data_dir}/, which "
-                   "holds restricted text and conversations: chmod 600 them", err=True)  # fmt: skip
+        click.echo(f"warning: {exposure_warning(data_dir, exposed)}", err=True)
     # uvicorn shuts down gracefully on SIGTERM, then raises the signal again: with its default
     # action the process died before the services below were closed (docker stop, systemd)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))

@@ -108,6 +108,14 @@ def readable_by_others(data_dir: Path) -> list[str]:
     return exposed
 
 
+def exposure_warning(data_dir: Path, exposed: list[str]) -> str:
+    """What `hearth serve` and `hearth status` say about `readable_by_others`' files."""
+    return (
+        f"other users may read {', '.join(exposed)} in {data_dir}/, which holds restricted "
+        f"text, key hashes and conversations: chmod 600 {data_dir}/{DB_NAME}*"
+    )
+
+
 def connect(data_dir: Path) -> sqlite3.Connection:
     """A connection to the data directory's database: WAL, full fsync, foreign keys, migrated.
 

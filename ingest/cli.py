@@ -34,7 +34,7 @@ from rich.table import Table
 from index.errors import HearthError
 from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder
-from index.store import DB_NAME, readable_by_others
+from index.store import exposure_warning, readable_by_others
 from index.types import PUBLIC_GROUP, StoredDocument, parse_groups
 from index.vectors import file_digest
 from ingest.isolation import IsolatedParser
@@ -581,9 +581,8 @@ def status(
         f"vectors: generation {info['vector_generation']}, {info['vector_count']} vectors"
     )
     if info["readable_by_others"]:
-        console.print(f"[yellow]other users may read {', '.join(info['readable_by_others'])}, "
-                      f"which holds restricted text and conversations: chmod 600 "
-                      f"{escape(str(data_dir))}/{DB_NAME}*[/]")  # fmt: skip
+        warning = exposure_warning(data_dir, info["readable_by_others"])
+        console.print(f"[yellow]{escape(warning)}[/]")
     if info["vector_file_ok"] is False:
         console.print(f"[yellow]the vector file {escape(manifest['vector_file'])} is missing or "
                       "damaged: `hearth serve` or the next `hearth ingest` rebuilds it from the "
