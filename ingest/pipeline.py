@@ -723,6 +723,14 @@ class Ingestor:
                 if isinstance(item, Redirect):
                     redirects.append(item)
                     continue
+                other = self._held_by_another_dump(item.id, source, report)
+                if other is not None:
+                    report.failed.append((relative, (
+                        f"holds pages already indexed from {other}, another dump that still "
+                        "exists: ingest one of them, or use --replace to take this one instead "
+                        "(a new export of the same wiki)"
+                    )))  # fmt: skip
+                    return False
                 seen.add(item.id)
                 sites.add(item.id.partition(":")[0])
                 pages += 1
@@ -744,6 +752,18 @@ class Ingestor:
         self._pending_sources.append((source, fingerprint, pages))
         self._flush(report, wait=True)
         return True
+
+    def _held_by_another_dump(self, page_id: str, source: str, report: IngestReport) -> str | None:
+        """The dump file, still there, that the page is stored from, unless --replace takes
+        it (reported as rehomed): two copies of a dump took each page back and forth, every
+        run "updating" them all and publishing new vectors."""
+        stored = self._stored(page_id)
+        if stored is None or stored.source == source or not Path(stored.source).exists():
+            return None
+        if not self._replace:
+            return stored.source
+        report.rehomed.append((page_id, stored.source))
+        return None
 
     def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:
         """Pages of the dump's wikis stored from a dump file since deleted: a newer export

@@ -1295,6 +1295,22 @@ def test_a_page_with_no_text_is_not_called_made_public_on_every_run(tmp_path, em
     assert again.made_public == [] and again.regrouped == 0 and again.unchanged == 2
 
 
+def test_a_copy_of_a_dump_elsewhere_is_refused_unless_replace(tmp_path, embedder):
+    """Two copies of one dump took each page back and forth: every run "updated" them all and
+    published new vectors. As for files, the second is refused while the first exists."""
+    store = SQLiteStore(tmp_path / "data")
+    (tmp_path / "mirror").mkdir()
+    dump = _shed_dump(tmp_path / "wiki.xml", SHED)
+    copy = _shed_dump(tmp_path / "mirror" / "wiki-copy.xml", SHED)
+    first = run(store, embedder, dump, copy)
+    assert first.added == 1 and [name for name, _ in first.failed] == ["wiki-copy.xml"]
+    assert "--replace" in first.failed[0][1] and str(dump.resolve()) in first.failed[0][1]
+    again = run(store, embedder, dump, copy)
+    assert again.updated == 0 and again.unchanged == 1 and len(again.failed) == 1
+    taken = run(store, embedder, copy, replace=True)
+    assert taken.ok and taken.rehomed == [("testwiki:1", str(dump.resolve()))]
+
+
 def test_a_dump_whose_base_is_not_a_web_link_gives_its_pages_no_link(tmp_path, embedder):
     dump = tmp_path / "wiki.xml"
     text = wiki_dump([(1, "Bike shed", "== Storage ==\nBikes are stored in the shed.")])
