@@ -17,6 +17,7 @@ shares with everything (a product, the company) has no siblings and so never dec
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterable, Sequence
@@ -31,10 +32,13 @@ _CODE = re.compile(r"\b([A-Z][A-Za-z]{0,9})[ -]?(\d{1,2})\b(?![.,:]\d)|\b([A-Za-
 _NAME = re.compile(r"(?<=[\w,)])[ \t]+[\"'“‘«(]?([A-Z][^\W\d_]+(?:[ \t]+[A-Z][^\W\d_]+)*)")
 # a capitalised word anywhere in a source: a possible sibling
 _ANY_NAME = re.compile(r"\b[A-Z][^\W\d_]+\b")
-# what may stand between two names of one list: "Paris, Berlin", "Paris | Berlin", "basil in
-# Paris, chives in Berlin", "Berlin and Lisbon"
-_LISTED = re.compile(r"^\s*(?:(?:[,;|/]|[\w.:–-]+)\s*){0,6}$")
+# what joins two names of one list: "Paris, Berlin", "Paris | Berlin", "basil in Paris, chives
+# in Berlin", "Berlin and Lisbon" (with at most LISTED_TOKENS tokens between them)
 _JOINER = re.compile(r"[,;|/]|\band\b|\bor\b")
+_TOKEN = re.compile(r"[,;|/]|[^\s,;|/]+")
+LISTED_TOKENS = 6
+LISTED_CHARS = 80
+MAX_HEADS = 100  # row heads read per chunk: pairs grow with their square
 # a capitalised word inside a sentence, not its first: a name, not a label
 _INSIDE = re.compile(r"(?<=[a-z,)])[ \t]+([A-Z][^\W\d_]+)\b")
 # capitalised words a question uses for itself, not for a row: "How much in EUR …?"
@@ -93,46 +97,52 @@ class Rows:
     heads: tuple[frozenset[str], ...]  # each text's row heads, when it has two or more
 
     @classmethod
-    def of(cls, texts: Sequence[str], headings: Iterable[Sequence[str]]) -> Rows:
-        """The siblings of every name listed beside another in `texts`, or heading a row or
-        a section (`headings`: each text's heading path) as another does."""
-        headings = [tuple(path) for path in headings]
+    def of(
+        cls,
+        texts: Sequence[str],
+        headings: Sequence[Sequence[str]],
+        documents: Sequence[str] | None = None,
+    ) -> Rows:
+        """The siblings of every name listed beside another in one of `texts`, heading a row
+        of one text as another does, or heading a section of one document (`documents`: each
+        text's) under the same parent (`headings`: each text's heading path) as another does."""
+        documents = documents if documents is not None else [""] * len(texts)
         pairs: set[tuple[str, str]] = set()
         for text in texts:
-            for line in re.split(r"\n|(?<=[.!?])\s+", text):
-                for first, second in itertools.pairwise(_ANY_NAME.finditer(line)):
-                    between = line[first.end() : second.start()]
-                    if _JOINER.search(between) and _LISTED.match(between):
-                        pairs.add((first.group().casefold(), second.group().casefold()))
+            for line in SENTENCES.split(text):
+                pairs |= _listed_pairs(line)
         # "Berlin: 7.50 EUR" heads a row, "Address: Rua das Gaivotas 31" a field: a bare head
         # counts when the sources also use it as a name inside a sentence ("in Berlin")
         proper = {m.group(1).casefold() for text in texts for m in _INSIDE.finditer(text)}
-        heads_of = [
-            [(p, n) for p, n in filter(None, map(_row_head, text.split("\n"))) if p or n in proper]
-            for text in texts
-        ]
-        heads = [head for found in heads_of for head in found]
-        heads += [("#", path[-1].casefold()) for path in headings if path]
-        for prefix, name in heads:
-            pairs |= {(name, other) for p, other in heads if p == prefix}
+        heads_of = []
+        for text in texts:
+            found = [h for h in map(_row_head, text.split("\n")[:MAX_HEADS]) if h]
+            found = [(p, n) for p, n in found if p or n in proper]
+            pairs |= {(n, m) for p, n in found for q, m in found if p == q}
+            heads_of.append(frozenset(n for _, n in found) if len(found) > 1 else frozenset())
+        sections = [(doc, tuple(path[:-1]), path[-1].casefold())
+                    for doc, path in zip(documents, headings, strict=True) if path]  # fmt: skip
+        pairs |= {(n, m) for d, p, n in sections for e, q, m in sections if (d, p) == (e, q)}
         siblings: dict[str, set[str]] = {}
         for one, other in pairs:
             if one != other:
                 siblings.setdefault(one, set()).add(other)
                 siblings.setdefault(other, set()).add(one)
-        rows = [
-            frozenset(n for _, n in found) if len(found) > 1 else frozenset() for found in heads_of
-        ]
-        in_context = tuple(
-            " ".join([*path, text]) for text, path in zip(texts, headings, strict=True)
+        return cls(
+            tuple(in_context(text, path) for text, path in zip(texts, headings, strict=True)),
+            {k: frozenset(v) for k, v in siblings.items()},
+            tuple(heads_of),
         )
-        return cls(in_context, {k: frozenset(v) for k, v in siblings.items()}, tuple(rows))
 
     @classmethod
     def of_passages(cls, passages: Iterable[Passage]) -> Rows:
         """Rows of whole retrieved chunks: a condensed passage has lost its list markers."""
         passages = list(passages)
-        return cls.of([p.chunk.text for p in passages], [p.chunk.heading_path for p in passages])
+        return cls.of(
+            [p.chunk.text for p in passages],
+            [p.chunk.heading_path for p in passages],
+            [p.document.id for p in passages],
+        )
 
     def discussed(self, qualifiers: Iterable[Qualifier]) -> tuple[Qualifier, ...]:
         """The qualifiers the sources name: only those can tell one row from another."""
@@ -146,20 +156,46 @@ class Rows:
         )
 
     def names_another(self, text: str, qualifiers: Iterable[Qualifier]) -> bool:
-        """Whether `text` is another row's: it names a sibling of a qualifier but not it."""
-        for q in self.discussed(qualifiers):
-            if q.named_in(text):
-                continue
-            others = self._siblings_of(q)
-            if q.other_code_in(text) or any(
-                re.search(rf"\b{re.escape(name)}\b", text, re.IGNORECASE) for name in others
-            ):
-                return True
-        return False
+        """Whether `text` is another row's: it names a sibling of a qualifier and none of the
+        qualifiers ("Paris: 27 days" is not another row's for "Paris and Berlin?")."""
+        qualifiers = tuple(qualifiers)
+        if any(q.named_in(text) for q in qualifiers):
+            return False
+        return any(
+            q.other_code_in(text) or any(_word(name).search(text) for name in self._siblings_of(q))
+            for q in self.discussed(qualifiers)
+        )
+
+
+SENTENCES = re.compile(r"\n|(?<=[.!?])\s+")  # a source's lines and sentences: its rows
+_HEAD = re.compile(r"([^\w\s]*\s*(?:[A-Za-z]+:\s*)?)([A-Z][^\W\d_]+)\b\s*[:|–-]")
+
+
+def in_context(text: str, headings: Sequence[str]) -> str:
+    """A text with the headings it sits under: "## Lisbon" names the row below it."""
+    return " ".join([*headings, text])
+
+
+def _listed_pairs(line: str) -> set[tuple[str, str]]:
+    pairs = set()
+    for first, second in itertools.pairwise(_ANY_NAME.finditer(line)):
+        between = line[first.end() : second.start()]
+        if (
+            len(between) <= LISTED_CHARS
+            and _JOINER.search(between)
+            and len(_TOKEN.findall(between)) <= LISTED_TOKENS
+        ):
+            pairs.add((first.group().casefold(), second.group().casefold()))
+    return pairs
 
 
 def _row_head(line: str) -> tuple[str, str] | None:
     """(what comes before it, the name) of a line that starts a row with a name: "Office:
     Paris | 27 days" -> ("office:", "paris"); "- Berlin: 7.50 EUR" -> ("-", "berlin")."""
-    m = re.match(r"^\s*([^\w]*(?:[A-Za-z]+:\s*)?)([A-Z][^\W\d_]+)\b\s*[:|–-]", line)
+    m = _HEAD.match(line.lstrip()[:200])
     return (m.group(1).strip().casefold(), m.group(2).casefold()) if m else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _word(name: str) -> re.Pattern[str]:
+    return re.compile(rf"\b{re.escape(name)}\b", re.IGNORECASE)

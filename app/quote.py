@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
 from app.figures import answers_figure, asks_for_figure, gives_figure
-from app.qualifiers import Qualifier, Rows, asked_qualifiers
+from app.qualifiers import SENTENCES, Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
 from index.search import ScoredSentence
 from index.sentences import is_question
@@ -50,7 +50,6 @@ QUOTE_REASON_CODES = {
     OTHER_ROW_NOTE: "other_row",
 }
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
-_LINES = re.compile(r"\n|(?<=[.!?])\s+")
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b\S+ dot (?:io|com|org|net|ru|ua)\S*", re.IGNORECASE)
@@ -122,7 +121,7 @@ def _figures_from_other_rows(
     figures = set(_FIGURE.findall(without_markers(answer))) - set(_FIGURE.findall(question))
     if not figures:
         return False
-    lines = [_in_context(line, p) for p in cited for line in _LINES.split(p.chunk.text)]
+    lines = [_in_context(line, p) for p in cited for line in SENTENCES.split(p.chunk.text)]
     for figure in figures:
         holding = [line for line in lines if figure in _FIGURE.findall(line)]
         if holding and all(rows.names_another(line, asked) for line in holding):
@@ -135,8 +134,7 @@ def _by_chunk(passages: Sequence[Passage]) -> dict[int | None, Passage]:
 
 
 def _in_context(sentence: str, passage: Passage) -> str:
-    """A sentence with the headings it sits under: "## Lisbon" names the row below it."""
-    return " ".join([*passage.chunk.heading_path, sentence])
+    return in_context(sentence, passage.chunk.heading_path)
 
 
 def quote(
@@ -192,14 +190,17 @@ def quote(
         return None
     # Another row's sentence (Berlin's for a Paris question, P3's for P2) comes after the
     # others; after an answer from another row, the row asked about comes first.
-    asked, by_chunk = asked_qualifiers(question), _by_chunk(passages)
-    rows = rows or Rows.of_passages(passages)
-    in_context = {id(s): _in_context(s.text, by_chunk[s.chunk_id]) for s in candidates}
-    this_row = {id(s): not rows.names_another(in_context[id(s)], asked) for s in candidates}
+    this_row = {id(s): True for s in candidates}
     named = {id(s): True for s in candidates}
-    if note == OTHER_ROW_NOTE:
+    asked, by_chunk = asked_qualifiers(question), _by_chunk(passages)
+    if asked:
+        rows = rows or Rows.of_passages(passages)
+        singled_out = rows.discussed(asked)
         for s in candidates:
-            named[id(s)] = all(q.named_in(in_context[id(s)]) for q in rows.discussed(asked))
+            text = _in_context(s.text, by_chunk[s.chunk_id])
+            this_row[id(s)] = not rows.names_another(text, asked)
+            if note == OTHER_ROW_NOTE:
+                named[id(s)] = all(q.named_in(text) for q in singled_out)
     ranked = sorted(
         candidates,
         key=lambda s: (

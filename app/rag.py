@@ -19,7 +19,7 @@ from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel, was_truncated
 from app.prompt import build_prompt, condense, focus, without_scaffolding
-from app.qualifiers import Rows
+from app.qualifiers import Rows, asked_qualifiers
 from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
 from app.settings import Settings
 from app.smalltalk import reply_to
@@ -305,7 +305,8 @@ class RagPipeline:
         raw = without_scaffolding(drafted) or drafted  # all echo: checked as it is (a quote)
         asked = question.text.strip()
         attribution = attribute(raw, passages, self.embedder, asked)
-        rows = Rows.of_passages(retrieval.passages)  # which office, level or tier is which
+        # which office, level or tier each passage's rows are (only if the question names one)
+        rows = Rows.of_passages(retrieval.passages) if asked_qualifiers(asked) else None
         quoted, reason = None, quote_reason(attribution, asked, passages, rows)
         if self.settings.quote_unsupported and reason and not cancel.is_set():
             quoted = quote(

@@ -70,3 +70,33 @@ def test_a_code_with_other_digits_is_another_row():
     assert rows.names_another("Severity: SEV1 | 15 minutes", sev2)
     assert not rows.names_another("Severity: SEV2 | 30 minutes", sev2)
     assert not rows.names_another("Severity: SEV-2 | 30 minutes", sev2)
+
+
+def test_a_comparison_keeps_the_rows_it_names():
+    """ "Paris and Berlin?": the Paris row names one of them, so it is not another row's."""
+    both = asked_qualifiers("How many leave days do staff in Paris and Berlin get?")
+    rows = Rows.of(["Office: Paris | 27 days\nOffice: Berlin | 30 days\nOffice: Lisbon | 25"], [()])
+    assert not rows.names_another("Office: Paris | 27 days", both)
+    assert rows.names_another("Office: Lisbon | 25", both)
+
+
+def test_sections_are_siblings_only_under_one_parent_of_one_document():
+    """Every passage's last heading was a sibling of every other: "Lisbon" (Offices) and
+    "Wi-Fi" (IT), so the Wi-Fi answer for Lisbon was taken for another row's."""
+    rows = Rows.of(
+        ["The Lisbon office is at Rua das Gaivotas 31.", "Guests use Emberline-Guest."],
+        [("Offices", "Lisbon"), ("IT", "Guest Wifi")],
+        ["wiki:6", "wiki:10"],
+    )
+    lisbon = asked_qualifiers("Where do I find the guest password in the Lisbon office?")
+    assert not rows.names_another("Guest Wifi Guests use Emberline-Guest.", lisbon)
+    same = Rows.of(["27 days.", "30 days."], [("Leave", "Paris"), ("Leave", "Berlin")], ["a", "a"])
+    assert same.siblings["paris"] == {"berlin"}
+
+
+def test_hostile_texts_are_read_in_linear_time():
+    """A list gap of underscores took 20 s in a backtracking pattern, 20,000 leading spaces
+    14 s: any chunk an editor can write reaches every answer that retrieves it."""
+    texts = ["Offices: Paris, " + "x_" * 5000 + "=1 Berlin", " " * 20000 + "Paris: x"]
+    rows = Rows.of(texts, [(), ()])
+    assert "berlin" not in rows.siblings.get("paris", ())  # too far apart to be one list
