@@ -758,11 +758,19 @@ def test_other_constructs_left_open_are_counted_too(monkeypatch) -> None:
     page gets instead must not be quadratic itself (20,000 "[//x " took minutes in it)."""
     calls = []
     monkeypatch.setattr(wikitext.mwparserfromhell, "parse", lambda text, **kw: calls.append(text))
-    for unit in ("[http://a ", "[//example.org ", "{|\n", "<span>", "<small>", "<P>", "<br x"):
+    for unit in ("[http://a ", "[//example.org ", "{|\n", "<span>", "<small>", "<br x"):
         assert wikitext._unclosed(unit * 300) == 300, unit
         sections, _ = wikitext._render_page("Kept. " + unit * 20000, wikitext._Site("x"), "Bomb")
         assert "Kept." in sections[0].text
     assert calls == []
+    # a code page and a page of unclosed paragraphs are ordinary: parsed, headings kept
+    code = (
+        "<syntaxhighlight lang=java>\n"
+        + "Map<String, List<Integer>> m;\n" * 110
+        + "</syntaxhighlight>"
+    )
+    assert wikitext._unclosed(code) == 0 and wikitext._unclosed("<p>a " * 210) == 21
+    assert wikitext._unclosed("<p>a " * 20000) > wikitext.MAX_UNCLOSED
     closed = "[http://a b] {|\n|x\n|} <span>y</span> <ref name=z/> <br> <li>a <td>b "
     assert wikitext._unclosed(closed * 300) == 0
     assert wikitext._unclosed("{{a|" * 100 + "[[b|" * 60 + "<span>" * 60) == 220  # all kinds add
