@@ -288,6 +288,16 @@ class IngestOptions:
     wiki_max_page_mb: float = DEFAULT_WIKI_MAX_PAGE_MB
 
 
+def _replaced_by(old_dump: str, dump: str) -> bool:
+    """Whether `old_dump` is an older export `dump` replaces: another file of its folder,
+    since deleted."""
+    return (
+        old_dump != dump
+        and Path(old_dump).parent == Path(dump).parent
+        and not Path(old_dump).exists()
+    )
+
+
 def _changed(report: IngestReport) -> bool:
     """Whether the run wrote anything the vectors must follow."""
     return bool(report.added or report.updated or report.removed or report.regrouped)
@@ -392,7 +402,10 @@ class Ingestor:
         # Sources parsed completely whose documents may still be pending: their fingerprints
         # are recorded only once those documents are written.
         self._pending_sources: list[tuple[str, str, int]] = []
-        self._left: list[str] = []  # pages of a wiki whose older dump file is gone
+        # pages of a wiki stored from an older dump of its folder that is gone (for the run)
+        self._left: list[str] = []
+        self._wiki_documents: list[StoredDocument] | None = None  # read once a run
+        self._prune = False
         # The batch being embedded on a worker thread while the next one is parsed and chunked
         # (onnxruntime and torch release the GIL); written by this thread once its vectors are in.
         self._embedding: _Embedding | None = None
@@ -412,6 +425,9 @@ class Ingestor:
         self._isolate = options.isolate_parsers
         self._reparse = options.reparse
         self._replace = options.replace
+        self._prune = options.prune
+        self._left, self._wiki_documents = [], None
+        seen_in_run: set[str] = set()
         budget = ChunkBudget(
             max_tokens=self.embedder.max_tokens,
             target_tokens=min(options.target_tokens, self.embedder.max_tokens),
@@ -422,24 +438,19 @@ class Ingestor:
         try:
             for path in _distinct(paths):
                 seen: set[str] = set()
-                self._left = []
                 complete = self._ingest_path(Path(path), options, budget, report, seen)
                 self._flush(report, wait=True)
+                seen_in_run |= seen
                 if not complete:  # a file that failed is not a deleted one: remove nothing
                     if options.prune:
                         report.prune_skipped.append(str(path))
                     continue
-                stored = [*self.store.document_state(str(Path(path).resolve())), *self._left]
-                gone = [
-                    doc_id
-                    for doc_id in dict.fromkeys(stored)
-                    if doc_id not in seen and not self._in_unreadable(doc_id, report)
-                ]
-                if options.prune:
-                    report.removed += self.store.delete_documents(gone)
-                    report.removed_documents.extend(gone)
-                else:
-                    report.orphaned_documents.extend(gone)
+                stored = self.store.document_state(str(Path(path).resolve()))
+                self._gone([d for d in stored if d not in seen], options, report)
+            # a later path of the run (another part of a split export) may hold them
+            self._gone(
+                [d for d in dict.fromkeys(self._left) if d not in seen_in_run], options, report
+            )
             finished = True
         finally:  # a given parser stays up, unless an interrupted run left files queued
             self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
@@ -461,6 +472,21 @@ class Ingestor:
             last_report=json.dumps(report.as_dict()),
         )
         return report
+
+    def _gone(self, document_ids: list[str], options: IngestOptions, report: IngestReport) -> None:
+        """Documents whose source no longer holds them: orphaned, or removed by --prune."""
+        gone = [
+            doc_id
+            for doc_id in document_ids
+            if not self._in_unreadable(doc_id, report)
+            and doc_id not in report.removed_documents
+            and self.store.document_state_of(doc_id) is not None
+        ]
+        if options.prune:
+            report.removed += self.store.delete_documents(gone)
+            report.removed_documents.extend(gone)
+        else:
+            report.orphaned_documents.extend(d for d in gone if d not in report.orphaned_documents)
 
     def _publish_what_was_written(self) -> None:
         """An interrupted run's written documents are searched by meaning at once: a running
@@ -717,26 +743,24 @@ class Ingestor:
     ) -> bool:
         redirects: list[Redirect] = []
         sites: set[str] = set()
+        held_elsewhere: dict[str, str] = {}  # page id -> the other dump it is stored from
         pages, complete = 0, False
         try:
             for item in parse_dump(path, options, self.progress.dump_read):
                 if isinstance(item, Redirect):
                     redirects.append(item)
                     continue
-                other = self._held_by_another_dump(item.id, source, report)
-                if other is not None:
-                    report.failed.append((relative, (
-                        f"holds pages already indexed from {other}, another dump that still "
-                        "exists: ingest one of them, or use --replace to take this one instead "
-                        "(a new export of the same wiki)"
-                    )))  # fmt: skip
-                    return False
                 seen.add(item.id)
+                other = self._held_by_another_dump(item.id, source, report)
+                if other is not None:  # left as it is; the rest of the dump is still read
+                    held_elsewhere[item.id] = other
+                    continue
                 sites.add(item.id.partition(":")[0])
                 pages += 1
                 self._consider(replace(item, source=source), budget, report)
-            complete = True
-            self._left.extend(self._pages_of_gone_dumps(sites, source))
+            complete = not held_elsewhere
+            if complete:
+                self._left.extend(self._pages_of_gone_dumps(sites, source))
         except NotAWikiExportError as exc:
             if not self.store.document_state(source):  # a sitemap.xml or pom.xml: not ours
                 report.skipped[".xml (not a wiki export)"] += 1
@@ -748,7 +772,16 @@ class Ingestor:
             return False
         finally:
             self._flush(report, wait=True)
-            self._store_redirects(source, sites, redirects, complete, report)
+            if not held_elsewhere:  # a copy's redirects are its original's to record
+                self._store_redirects(source, sites, redirects, complete, report)
+        if held_elsewhere:
+            others = ", ".join(sorted(set(held_elsewhere.values())))
+            report.failed.append((relative, (
+                f"{len(held_elsewhere)} of its pages are already indexed from {others}, another "
+                "dump that still exists; they were left as they are: ingest one of the dumps, or "
+                "use --replace to take this one instead (a new export of the same wiki)"
+            )))  # fmt: skip
+            return False
         self._pending_sources.append((source, fingerprint, pages))
         self._flush(report, wait=True)
         return True
@@ -766,16 +799,16 @@ class Ingestor:
         return None
 
     def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:
-        """Pages of the dump's wikis stored from a dump file since deleted: a newer export
-        under a new name replaces the old one, so what it lacks is orphaned (pruned by
-        --prune) rather than kept forever."""
+        """Pages of the dump's wikis stored from another dump of its folder, since deleted:
+        a newer export under a new name replaces the old one, so what it lacks is orphaned
+        (pruned by --prune) rather than kept forever. A dump elsewhere (a mount not there
+        now) is none of this one's business."""
+        if self._wiki_documents is None:
+            self._wiki_documents = [d for d in self.store.list_documents() if d.kind == "wiki"]
         return [
             document.id
-            for document in self.store.list_documents()
-            if document.kind == "wiki"
-            and document.id.partition(":")[0] in sites
-            and document.source != source
-            and not Path(document.source).exists()
+            for document in self._wiki_documents
+            if document.id.partition(":")[0] in sites and _replaced_by(document.source, source)
         ]
 
     def _store_redirects(
@@ -796,8 +829,9 @@ class Ingestor:
             by_site.setdefault(redirect.site, []).append((redirect.alias, redirect.target))
         for site, pairs in by_site.items():
             self.store.set_aliases(
-                site, source, pairs, complete=complete, gone=lambda path: not Path(path).exists()
-            )
+                site, source, pairs, complete=complete,
+                gone=lambda other: self._prune and _replaced_by(other, source),
+            )  # fmt: skip
         report.redirects += len(kept)
 
     def _consider(self, document: Document, budget: ChunkBudget, report: IngestReport) -> None:

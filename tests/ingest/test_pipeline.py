@@ -1295,6 +1295,39 @@ def test_a_page_with_no_text_is_not_called_made_public_on_every_run(tmp_path, em
     assert again.made_public == [] and again.regrouped == 0 and again.unchanged == 2
 
 
+def test_a_split_export_and_a_gone_dump_elsewhere_lose_no_page(tmp_path, embedder):
+    """The old export's pages were pruned while the run's first part was read, though its
+    second part held them (removed, then added and embedded again); and a deleted dump in
+    another folder (a mount not there now) had its pages orphaned by any dump of the wiki."""
+    store = SQLiteStore(tmp_path / "data")
+    garage = _shed_page(6, 0, "Garage", "Cars park in the garage.")
+    whole = _shed_dump(tmp_path / "wiki-2026-03.xml", SHED, garage)
+    (tmp_path / "mnt").mkdir()
+    elsewhere = _shed_dump(tmp_path / "mnt" / "other.xml", _shed_page(8, 0, "Attic", "Boxes."))
+    run(store, embedder, whole, elsewhere)
+    whole.unlink()
+    elsewhere.unlink()
+    parts = [
+        _shed_dump(tmp_path / "wiki-p1.xml", SHED),
+        _shed_dump(tmp_path / "wiki-p2.xml", garage),
+    ]
+    report = run(store, embedder, *parts, prune=True)
+    assert report.ok and report.removed_documents == [] and report.added == 0
+    assert store.document_state_of("testwiki:6") and store.document_state_of("testwiki:8")
+
+
+def test_an_export_sharing_pages_with_another_dump_still_reads_the_rest(tmp_path, embedder):
+    """Two exports sharing a page: the second stopped at it, its later pages never stored."""
+    store = SQLiteStore(tmp_path / "data")
+    garage = _shed_page(6, 0, "Garage", "Cars park in the garage.")
+    attic = _shed_page(8, 0, "Attic", "Boxes are kept in the attic.")
+    run(store, embedder, _shed_dump(tmp_path / "tools.xml", SHED))
+    report = run(store, embedder, _shed_dump(tmp_path / "rooms.xml", garage, SHED, attic))
+    assert report.added == 2 and [name for name, _ in report.failed] == ["rooms.xml"]
+    assert "1 of its pages are already indexed from" in report.failed[0][1]
+    assert store.document_state_of("testwiki:8") is not None
+
+
 def test_a_copy_of_a_dump_elsewhere_is_refused_unless_replace(tmp_path, embedder):
     """Two copies of one dump took each page back and forth: every run "updated" them all and
     published new vectors. As for files, the second is refused while the first exists."""
