@@ -148,6 +148,10 @@ class Rows:
         """The qualifiers the sources name: only those can tell one row from another."""
         return tuple(q for q in qualifiers if any(q.named_in(text) for text in self.texts))
 
+    def has_siblings(self, q: Qualifier) -> bool:
+        """Whether the sources list `q` as one row of several (an office, a level)."""
+        return q.letters is not None or bool(self._siblings_of(q))
+
     def _siblings_of(self, q: Qualifier) -> frozenset[str]:
         # a name said among a text's rows stands beside them: "There are no meal vouchers
         # in Paris." above "Berlin: …" and "Lisbon: …"

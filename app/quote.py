@@ -134,7 +134,9 @@ def _by_chunk(passages: Sequence[Passage]) -> dict[int | None, Passage]:
 
 
 def _in_context(sentence: str, passage: Passage) -> str:
-    return in_context(sentence, passage.chunk.heading_path)
+    """The sentence under its document's title and headings: on the "Lisbon office" page,
+    "Address: Rua das Gaivotas 31" is Lisbon's."""
+    return in_context(sentence, (passage.document.title, *passage.chunk.heading_path))
 
 
 def quote(
@@ -195,12 +197,15 @@ def quote(
     asked, by_chunk = asked_qualifiers(question), _by_chunk(passages)
     if asked:
         rows = rows or Rows.of_passages(passages)
+        # the row asked about first: after an answer from another row, a sentence naming it;
+        # else one naming what the sources list as rows (Lisbon beside Paris), not a topic
         singled_out = rows.discussed(asked)
+        if note != OTHER_ROW_NOTE:
+            singled_out = tuple(q for q in singled_out if rows.has_siblings(q))
         for s in candidates:
             text = _in_context(s.text, by_chunk[s.chunk_id])
             this_row[id(s)] = not rows.names_another(text, asked)
-            if note == OTHER_ROW_NOTE:
-                named[id(s)] = all(q.named_in(text) for q in singled_out)
+            named[id(s)] = all(q.named_in(text) for q in singled_out)
     ranked = sorted(
         candidates,
         key=lambda s: (

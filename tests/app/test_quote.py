@@ -573,3 +573,33 @@ def test_a_row_is_named_by_its_heading_or_its_code_and_a_quote_must_name_it():
     assert quote_reason(wrong, question, [sick, only_sev1]) == OTHER_ROW_NOTE  # "SEV-2" names it
     nothing_named = [sentence(2, "SEV1: acknowledge within 15 minutes.", 0.9)]
     assert quote([levels], nothing_named, question=question, note=OTHER_ROW_NOTE) is None
+
+
+def test_a_quote_names_the_row_asked_about_when_the_sources_list_it_among_others():
+    """ "How many first aiders in Lisbon?" quoted "Each office has trained first aiders" over
+    "five in Paris, four in Berlin and three in Lisbon": Lisbon is one of the listed rows."""
+    aiders = passage(1, "Each office has trained mental health first aiders. There are "
+                        "currently five in Paris, four in Berlin and three in Lisbon.",
+                     title="Wellbeing", heading=("Support",))  # fmt: skip
+    sentences = [
+        sentence(1, "Each office has trained mental health first aiders.", 0.8),
+        sentence(1, "There are currently five in Paris, four in Berlin and three in Lisbon.", 0.6),
+    ]
+    question = "How many mental health first aiders are there in Lisbon?"
+    quoted = quote([aiders], sentences, question=question)
+    assert quoted is not None and "three in Lisbon" in quoted.text
+
+
+def test_a_pages_own_title_names_its_sentences_row():
+    """On the "Lisbon office" page the address line is Lisbon's though it does not say so;
+    a sentence naming Lisbon must not win over it for that alone."""
+    page = passage(1, "The Lisbon office is the youngest.\nAddress: Rua das Gaivotas 31",
+                   title="Lisbon office", heading=())  # fmt: skip
+    offices = passage(2, "Offices: Paris, Berlin and Lisbon.", title="Offices", heading=())
+    sentences = [
+        sentence(1, "The Lisbon office is the youngest.", 0.8),
+        sentence(1, "Address: Rua das Gaivotas 31", 0.7),
+    ]
+    question = "What's the address of the Lisbon office?"
+    quoted = quote([page, offices], sentences, question=question, note=FIGURELESS_NOTE)
+    assert quoted is not None and "Rua das Gaivotas 31" in quoted.text
