@@ -28,6 +28,7 @@ from typing import Any, Protocol, runtime_checkable
 from jinja2 import TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
+from app.licences import DEFAULT_OPEN_LICENSES
 from index.errors import (
     ConfigurationError,
     ContextOverflowError,
@@ -44,26 +45,6 @@ Message = dict[str, str]
 """One chat turn: {"role": "system" | "user" | "assistant", "content": str}."""
 
 BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-DEFAULT_OPEN_LICENSES: frozenset[str] = frozenset(
-    {
-        # OSI-approved licences (SPDX ids, lower case) ...
-        "apache-2.0",
-        "mit",
-        "bsd-2-clause",
-        "bsd-3-clause",
-        "isc",
-        "mpl-2.0",
-        "unlicense",
-        # ... and the open Creative Commons ones (no NC / ND clauses).
-        "cc0-1.0",
-        "cc-by-4.0",
-        "cc-by-sa-4.0",
-    }
-)
-"""Licences accepted without configuration. Deliberately absent: vendor "community" licences
-(llama2/llama3.x, gemma, qwen), OpenRAIL variants and anything non-commercial (cc-by-nc-*): they
-restrict use, so an operator must opt in (HEARTH_ALLOWED_LICENSES or HEARTH_ALLOW_ANY_LICENSE)."""
 
 ROLES = frozenset({"system", "user", "assistant"})
 MAX_TEMPERATURE = 2.0

@@ -39,8 +39,14 @@ class Metrics:
             "hearth_answers", "Answers by outcome", ["outcome"], registry=self.registry
         )
 
-    def record(self, answer: Answer) -> None:
-        """A finished answer from the documents, whichever API asked for it."""
+    def record(self, answer: Answer, from_documents: bool = True) -> None:
+        """A finished answer, whichever API asked for it; one from the model alone (/v1 with
+        `"retrieval": false`) counts its tokens but is not an answer from the documents."""
+        # counted from the answer, not from the events sent: /v1 sends a checked answer in one
+        # event, and an abstention's single event wrote no token
+        self.tokens.inc(answer.completion_tokens)
+        if not from_documents:
+            return
         outcome = (
             "abstained" if answer.abstained
             else "uncited" if answer.uncited
@@ -48,9 +54,6 @@ class Metrics:
             else "answered"
         )  # fmt: skip
         self.answers.labels(outcome).inc()
-        # counted from the answer, not from the events sent: /v1 sends a checked answer in one
-        # event, and an abstention's single event wrote no token
-        self.tokens.inc(answer.completion_tokens)
         if "ttft_ms" in answer.timings:
             self.ttft.observe(answer.timings["ttft_ms"] / 1000)
 

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from app.engines import DEFAULT_OPEN_LICENSES
+from app.licences import DEFAULT_OPEN_LICENSES
 
-OPEN_LICENSES = ",".join(sorted(DEFAULT_OPEN_LICENSES))  # one list: the engine checks it
+OPEN_LICENSES = ",".join(sorted(DEFAULT_OPEN_LICENSES))
 
 
 class Settings(BaseSettings):

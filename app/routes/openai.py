@@ -212,8 +212,7 @@ async def chat_completions(
                 answer = event.data
         if answer is None:
             raise HearthError("the answer was interrupted")
-        if not plain:
-            services.metrics.record(answer)
+        services.metrics.record(answer, from_documents=not plain)
         return {
             "id": completion_id,
             "object": "chat.completion",
@@ -255,8 +254,7 @@ async def chat_completions(
                 if event.kind == "token" and drafts:
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
-                    if not plain:
-                        services.metrics.record(event.data)
+                    services.metrics.record(event.data, from_documents=not plain)
                     if not drafts:
                         yield chunk({"content": _chat_text(event.data)})
                     elif event.data.quoted:  # the draft already streamed cannot be taken back

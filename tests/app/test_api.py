@@ -587,6 +587,9 @@ def test_the_token_counter_counts_what_the_model_wrote_through_every_api(client,
     assert once == model.count_tokens(model.answer) > 0
     client.post("/api/query", json={"question": "Who won the 1998 World Cup?"}, headers=SESSION)
     assert written() - before == once  # refused before the model: it wrote nothing
+    plain = {**chat, "retrieval": False, "stream": True}
+    assert client.post("/v1/chat/completions", json=plain).status_code == 200
+    assert written() - before > once  # the model alone wrote too
 
 
 def test_info_says_who_the_caller_is_taken_for(client, settings, hr_key):

@@ -104,13 +104,6 @@ def test_licence_not_allowed_is_refused_unless_any_licence_allowed():
     assert "apache-2.0" in DEFAULT_OPEN_LICENSES
 
 
-def test_the_service_and_the_engine_allow_the_same_licences():
-    """Two lists disagreed: the service allowed the Unlicense, an engine built directly not."""
-    from app.settings import Settings
-
-    assert Settings().license_set() == DEFAULT_OPEN_LICENSES
-
-
 @integration
 def test_sha256_pin():
     path = bundled_gguf_path()
