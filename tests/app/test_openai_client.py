@@ -76,14 +76,17 @@ def test_tools_are_refused(oai):
     assert "tools" in str(error.value)
 
 
+PARIS_THEN_BERLIN = [
+    {"role": "user", "content": "How many days of annual leave in Paris?"},
+    {"role": "assistant", "content": "27 days."},
+    {"role": "user", "content": "and in Berlin?"},
+]
+
+
 def test_history_comes_from_the_messages(oai, model):
     oai.chat.completions.create(
         model="scripted-model",
-        messages=[
-            {"role": "user", "content": "How many days of annual leave in Paris?"},
-            {"role": "assistant", "content": "27 days."},
-            {"role": "user", "content": "and in Berlin?"},
-        ],
+        messages=PARIS_THEN_BERLIN,
     )
     assert [m["role"] for m in model.prompts[-1]] == ["system", "user", "assistant", "user"]
 
@@ -92,11 +95,7 @@ def test_no_history_turns_puts_no_earlier_message_in_the_prompt(oai, model, sett
     settings.history_turns = 0  # `messages[-0:]` would have sent them all
     oai.chat.completions.create(
         model="scripted-model",
-        messages=[
-            {"role": "user", "content": "How many days of annual leave in Paris?"},
-            {"role": "assistant", "content": "27 days."},
-            {"role": "user", "content": "and in Berlin?"},
-        ],
+        messages=PARIS_THEN_BERLIN,
     )
     assert [m["role"] for m in model.prompts[-1]] == ["system", "user"]
 
