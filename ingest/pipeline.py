@@ -448,9 +448,9 @@ class Ingestor:
                 stored = self.store.document_state(str(Path(path).resolve()))
                 self._gone([d for d in stored if d not in seen], options, report)
             # a later path of the run (another part of a split export) may hold them
-            self._gone(
-                [d for d in dict.fromkeys(self._left) if d not in seen_in_run], options, report
-            )
+            left = [d for d in dict.fromkeys(self._left) if d not in seen_in_run]  # listed at
+            # the run's first dump: some may have gone with a folder's prune since
+            self._gone([d for d in left if self.store.document_state_of(d)], options, report)
             finished = True
         finally:  # a given parser stays up, unless an interrupted run left files queued
             self._embedding = None  # an interrupted batch is dropped: its documents stay unwritten
@@ -475,18 +475,13 @@ class Ingestor:
 
     def _gone(self, document_ids: list[str], options: IngestOptions, report: IngestReport) -> None:
         """Documents whose source no longer holds them: orphaned, or removed by --prune."""
-        gone = [
-            doc_id
-            for doc_id in document_ids
-            if not self._in_unreadable(doc_id, report)
-            and doc_id not in report.removed_documents
-            and self.store.document_state_of(doc_id) is not None
-        ]
+        said = {*report.removed_documents, *report.orphaned_documents}
+        gone = [d for d in document_ids if d not in said and not self._in_unreadable(d, report)]
         if options.prune:
             report.removed += self.store.delete_documents(gone)
             report.removed_documents.extend(gone)
         else:
-            report.orphaned_documents.extend(d for d in gone if d not in report.orphaned_documents)
+            report.orphaned_documents.extend(gone)
 
     def _publish_what_was_written(self) -> None:
         """An interrupted run's written documents are searched by meaning at once: a running
@@ -697,16 +692,14 @@ class Ingestor:
             self._flush(report, wait=True)
             report.removed += self.store.delete_documents(stale)
             report.removed_documents.extend(stale)
-        owner = self._stored(document_id)
-        if owner is not None and owner.source != source and Path(owner.source).exists():
-            if not self._replace:
-                return (
-                    f"already indexed from {owner.source}, a file at the same path in another "
-                    "folder, which still exists: ingest a folder holding both so that each "
-                    "keeps its own path, or use --replace to take this copy instead (a new "
-                    "export of the same documents)"
-                )
-            report.rehomed.append((document_id, owner.source))
+        owner = self._held_elsewhere(document_id, source, report)
+        if owner is not None:
+            return (
+                f"already indexed from {owner}, a file at the same path in another "
+                "folder, which still exists: ingest a folder holding both so that each "
+                "keeps its own path, or use --replace to take this copy instead (a new "
+                "export of the same documents)"
+            )
         return None
 
     def _in_unreadable(self, document_id: str, report: IngestReport) -> bool:
@@ -751,7 +744,7 @@ class Ingestor:
                     redirects.append(item)
                     continue
                 seen.add(item.id)
-                other = self._held_by_another_dump(item.id, source, report)
+                other = self._held_elsewhere(item.id, source, report)
                 if other is not None:  # left as it is; the rest of the dump is still read
                     held_elsewhere[item.id] = other
                     continue
@@ -786,16 +779,16 @@ class Ingestor:
         self._flush(report, wait=True)
         return True
 
-    def _held_by_another_dump(self, page_id: str, source: str, report: IngestReport) -> str | None:
-        """The dump file, still there, that the page is stored from, unless --replace takes
-        it (reported as rehomed): two copies of a dump took each page back and forth, every
-        run "updating" them all and publishing new vectors."""
-        stored = self._stored(page_id)
+    def _held_elsewhere(self, document_id: str, source: str, report: IngestReport) -> str | None:
+        """The other file, still there, that the document is stored from, unless --replace
+        takes it (reported as rehomed): two copies of a folder or of a dump took each
+        document back and forth, every run "updating" them all."""
+        stored = self._stored(document_id)
         if stored is None or stored.source == source or not Path(stored.source).exists():
             return None
         if not self._replace:
             return stored.source
-        report.rehomed.append((page_id, stored.source))
+        report.rehomed.append((document_id, stored.source))
         return None
 
     def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:
