@@ -432,7 +432,7 @@ class SQLiteStore:
                 log.warning("rebuilding the vector index from stored embeddings: %s", exc)
                 self._publish_or_keep()
                 return
-            if manifest.get("vector_ids_sha256") != ids_digest(self._chunk_ids()):
+            if self._vectors_behind(manifest):
                 try:
                     self._conn.execute("BEGIN IMMEDIATE")
                     self._conn.execute("ROLLBACK")
@@ -440,6 +440,12 @@ class SQLiteStore:
                     return  # an ingest holds the write lock and will publish when done
                 log.warning("vector index is behind the stored chunks; rebuilding it")
                 self._publish_or_keep()
+
+    def _vectors_behind(self, manifest: dict[str, str]) -> bool:
+        """Whether the published vectors are not exactly the chunk rows (an ingest died before
+        publishing: equal counts can still hold other ids)."""
+        published, ids = manifest.get("vector_ids_sha256"), self._chunk_ids()
+        return (published is not None or len(ids) > 0) and published != ids_digest(ids)
 
     def _publish_or_keep(self) -> None:
         """Rebuild at open; if that cannot be written (disk full), keep serving what loaded: the
@@ -779,8 +785,7 @@ class SQLiteStore:
                 " JOIN chunks c ON c.rowid = a.chunk_rowid GROUP BY a.grp ORDER BY a.grp"
             ).fetchall()
             aliases = self._conn.execute("SELECT count(*) FROM aliases").fetchone()[0]
-            published, ids = self.manifest().get("vector_ids_sha256"), self._chunk_ids()
-            behind = (published is not None or len(ids) > 0) and published != ids_digest(ids)
+            behind = self._vectors_behind(self.manifest())
         size = sum(p.stat().st_size for p in self.data_dir.iterdir() if p.is_file())
         return {
             "documents": sum(row[1] for row in by_kind),
@@ -789,8 +794,6 @@ class SQLiteStore:
             "by_kind": {kind: {"documents": d, "chunks": c} for kind, d, c in by_kind},
             "by_group": {grp: {"documents": d, "chunks": c} for grp, d, c in by_group},
             "data_bytes": size,
-            # the published vectors are not exactly the chunk rows (an ingest was interrupted:
-            # equal counts can still hold other ids)
             "vectors_behind": behind,
         }
 
