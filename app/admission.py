@@ -14,6 +14,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from app.engines import ChatModel
+
 
 class Admission:
     """Places held by requests that passed the door but have not reached the engine's queue."""
@@ -27,15 +29,12 @@ class Admission:
         return self._pending
 
     @contextmanager
-    def hold(self, model: object) -> Iterator[None]:
+    def hold(self, model: ChatModel) -> Iterator[None]:
         """Refuse now (the engine's ModelBusyError, with its Retry-After) when the engine's
         queue plus the requests on their way to it would exceed its size; else hold a place
-        until the block ends. Engines without `check_admission` (remote servers) are not
-        limited here."""
-        check = getattr(model, "check_admission", None)
+        until the block ends."""
         with self._lock:
-            if check is not None:
-                check(pending=self._pending)
+            model.check_admission(pending=self._pending)
             self._pending += 1
         try:
             yield

@@ -54,13 +54,28 @@ _POLL_S = 0.1  # how often a waiting consumer re-checks `cancel` and the worker'
 
 
 @runtime_checkable
+class ChatStream(Protocol):
+    """The pieces of one generation. Closing it (or dropping it) stops the generation; once it
+    is exhausted, `truncated` is true when it stopped at `max_tokens` rather than at the model's
+    own end, so the answer may be cut mid-sentence (OpenAI's finish_reason "length")."""
+
+    @property
+    def truncated(self) -> bool: ...
+
+    def __iter__(self) -> Iterator[str]: ...
+
+    def __next__(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
 class ChatModel(Protocol):
-    """What the RAG pipeline needs from a language model (see tests/fakes.py for the fake).
+    """What Hearth needs from a language model; tests/app/test_chat_model_contract.py holds
+    every engine (and tests/fakes.py's scripted one) to the same behaviour.
 
     `stream` validates at call time (InvalidRequestError, ContextOverflowError, ModelBusyError)
-    and returns an iterator of text pieces; closing it (it has `close()`, like a generator),
-    dropping it or setting `cancel` stops the generation. Once it is exhausted, its `truncated`
-    attribute is true when the generation stopped at `max_tokens` (see `was_truncated`).
+    and returns a `ChatStream`; setting `cancel` stops it too.
     """
 
     @property
@@ -75,9 +90,18 @@ class ChatModel(Protocol):
     def context_size(self) -> int:
         """The context window in use, in tokens."""
 
+    @property
+    def queue_depth(self) -> int:
+        """Generations waiting or running (the hearth_llm_queue_depth gauge)."""
+
     def count_tokens(self, text: str) -> int: ...
 
     def prompt_tokens(self, messages: list[Message]) -> int: ...
+
+    def check_admission(self, pending: int = 0) -> None:
+        """Raise ModelBusyError now if one more generation, after `pending` admitted ones not
+        yet queued, would be refused: a route can answer 503 before it spends time on
+        retrieval (app/admission.py)."""
 
     def stream(
         self,
@@ -86,19 +110,15 @@ class ChatModel(Protocol):
         max_tokens: int,
         temperature: float = 0.0,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str]: ...
+    ) -> ChatStream: ...
+
+    def close(self) -> None:
+        """Release the model (stop its worker, close its connections)."""
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers shared with the remote engine
 # ---------------------------------------------------------------------------------------------
-
-
-def was_truncated(tokens: Iterator[str]) -> bool:
-    """Whether a finished stream stopped at its `max_tokens` rather than at the model's own end,
-    so the answer may be cut mid-sentence (OpenAI's finish_reason "length"). A stream that
-    does not say (a plain generator) is taken to have ended by itself."""
-    return bool(getattr(tokens, "truncated", False))
 
 
 def bundled_gguf_path() -> Path:
@@ -495,7 +515,7 @@ class LlamaCppChatModel:
         max_tokens: int,
         temperature: float = 0.0,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         """Queue a generation and return its pieces as they come; refuses at call time."""
         tokens = self._prompt_token_ids(messages)
         check_generation_request(len(tokens), max_tokens, temperature, self.context_size)

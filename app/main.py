@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.conversations import ConversationStore
 from app.deps import Services
+from app.engines import ChatModel
 from app.keys import KeyStore
 from app.metrics import Metrics
 from app.rag import RagPipeline
@@ -85,7 +86,7 @@ def status_for(exc: HearthError) -> int:
     return 400
 
 
-def load_model(settings: Settings) -> Any:
+def load_model(settings: Settings) -> ChatModel:
     """The local GGUF engine, or the remote OpenAI-compatible one when HEARTH_LLM_URL is set."""
     if settings.llm_url:
         from app.remote_engine import OpenAICompatChatModel
@@ -159,9 +160,7 @@ def load_services(settings: Settings) -> Services:
 
 def close_services(services: Services) -> None:
     """Release the model and the store that `load_services` opened."""
-    close = getattr(services.model, "close", None)
-    if close:
-        close()
+    services.model.close()
     services.store.close()
 
 

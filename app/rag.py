@@ -17,7 +17,7 @@ from typing import Any
 
 from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
-from app.engines import ChatModel, was_truncated
+from app.engines import ChatModel, ChatStream
 from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.qualifiers import Rows, asked_qualifiers
 from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
@@ -286,7 +286,7 @@ class RagPipeline:
 
     def _generate(
         self, principal: Principal, question: Question, passages: list[Passage],
-        tokens: Iterator[str], retrieval: Retrieval, timings: dict[str, float],
+        tokens: ChatStream, retrieval: Retrieval, timings: dict[str, float],
         started: float, cancel: threading.Event, prompt_tokens: int,
     ) -> Iterator[Event]:  # fmt: skip
         sources = [source_view(i, p, retrieval.sentences) for i, p in enumerate(passages, start=1)]
@@ -299,8 +299,7 @@ class RagPipeline:
                 pieces.append(piece)
                 yield Event("token", piece)
         finally:
-            if isinstance(tokens, Iterator) and hasattr(tokens, "close"):
-                tokens.close()  # a client that went away stops the generation
+            tokens.close()  # a client that went away stops the generation
         drafted = "".join(pieces).strip()
         raw = without_scaffolding(drafted) or drafted  # all echo: checked as it is (a quote)
         asked = question.text.strip()
@@ -320,7 +319,7 @@ class RagPipeline:
             answer.quote_reason = QUOTE_REASON_CODES[reason]
         answer.stopped = cancel.is_set()
         answer.truncated = (
-            was_truncated(tokens) and quoted is None and not answer.stopped and not answer.abstained
+            tokens.truncated and quoted is None and not answer.stopped and not answer.abstained
         )
         answer.prompt_tokens = prompt_tokens
         answer.completion_tokens = self.model.count_tokens(drafted)  # all it wrote, echo too

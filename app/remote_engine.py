@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from app.engines import Message, check_generation_request, validate_messages
+from app.engines import ChatStream, Message, check_generation_request, validate_messages
 from index.errors import ModelBusyError, UpstreamError
 
 logger = logging.getLogger(__name__)
@@ -72,7 +72,9 @@ class OpenAICompatChatModel:
         self.license = license
         self._model = model
         self._timeout = timeout
-        self._slots = threading.BoundedSemaphore(queue_size)
+        self._queue_size = queue_size
+        self._in_flight = 0
+        self._lock = threading.Lock()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # trust_env=False: no proxy from the environment; the only peer is the configured URL.
         self._client = httpx.Client(
@@ -139,14 +141,15 @@ class OpenAICompatChatModel:
         max_tokens: int,
         temperature: float = 0.0,
         cancel: threading.Event | None = None,
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         """Start a streamed completion; refuses (busy, overflow, unreachable) at call time."""
         validate_messages(messages)
         check_generation_request(
             self.prompt_tokens(messages), max_tokens, temperature, self.context_size
         )
-        if not self._slots.acquire(blocking=False):
-            raise ModelBusyError("the inference server is busy; try again shortly", retry_after=2)
+        with self._lock:
+            self._refuse_if_full()
+            self._in_flight += 1
         try:
             body = {
                 "model": self._resolve_model(),
@@ -166,9 +169,28 @@ class OpenAICompatChatModel:
                 response.close()
                 raise _status_error(response.status_code)
         except BaseException:
-            self._slots.release()
+            self._release()
             raise
-        return _RemoteStream(response, cancel, self._slots.release)
+        return _RemoteStream(response, cancel, self._release)
+
+    @property
+    def queue_depth(self) -> int:
+        """Requests in flight to the server (it may queue them further on its side)."""
+        return self._in_flight
+
+    def check_admission(self, pending: int = 0) -> None:
+        """ModelBusyError now if one more request, after `pending` on their way, would be
+        refused (see app/admission.py)."""
+        with self._lock:
+            self._refuse_if_full(pending)
+
+    def _refuse_if_full(self, pending: int = 0) -> None:
+        if self._in_flight + pending >= self._queue_size:
+            raise ModelBusyError("the inference server is busy; try again shortly", retry_after=2)
+
+    def _release(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from fastapi.testclient import TestClient
 
     from app.deps import Services
+    from app.engines import ChatStream
 
 CORPUS = ROOT / "corpus"
 QUESTIONS = CORPUS / "questions.jsonl"
@@ -199,14 +200,14 @@ class Call:
 
 
 class _RecordedStream(Iterator[str]):
-    def __init__(self, engine: Any, inner: Iterator[str], call: Call) -> None:
+    def __init__(self, engine: Any, inner: ChatStream, call: Call) -> None:
         self._engine = engine
         self._inner = inner
         self._call = call
 
     @property
     def truncated(self) -> bool:
-        return bool(getattr(self._inner, "truncated", False))
+        return self._inner.truncated
 
     def __next__(self) -> str:
         try:
@@ -219,9 +220,7 @@ class _RecordedStream(Iterator[str]):
         return piece
 
     def close(self) -> None:
-        close = getattr(self._inner, "close", None)
-        if close is not None:
-            close()
+        self._inner.close()
 
 
 class RecordingModel:
@@ -241,7 +240,7 @@ class RecordingModel:
         max_tokens: int,
         temperature: float = 0.0,
         cancel: Any = None,
-    ) -> Iterator[str]:
+    ) -> ChatStream:
         inner = self.engine.stream(
             messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
         )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from app.engines import check_generation_request, validate_messages
 from index.protocols import Vectors
 
 _WORD = re.compile(r"\w+")
@@ -88,6 +89,8 @@ class ScriptedChatModel:
 
     `answer` may be a string or a callable(messages) -> str. `delay` (seconds per token) lets
     tests stop a long answer midway; `cancel` is honoured between tokens like the real engine.
+    Its `stream` refuses what the real engines refuse, at call time (the ChatModel contract,
+    tests/app/test_chat_model_contract.py), so a prompt that would not fit fails here too.
     """
 
     def __init__(
@@ -107,6 +110,7 @@ class ScriptedChatModel:
         self.prompts: list[list[dict[str, str]]] = []
         self.tokens_streamed = 0
         self.cancelled = 0
+        self.closed = False
 
     def count_tokens(self, text: str) -> int:
         return len(_WORD.findall(text)) + text.count("\n") + 1
@@ -114,7 +118,19 @@ class ScriptedChatModel:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 2
 
+    queue_depth = 0
+
+    def check_admission(self, pending: int = 0) -> None:
+        """Never busy: tests that want a full queue override this."""
+
+    def close(self) -> None:
+        self.closed = True
+
     def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
+        validate_messages(messages)
+        check_generation_request(
+            self.prompt_tokens(messages), max_tokens, temperature, self.context_size
+        )
         self.prompts.append([dict(m) for m in messages])
         text = self.answer(messages) if callable(self.answer) else str(self.answer)
         pieces = re.findall(r"\S+\s*", text)

@@ -49,7 +49,7 @@ def readyz(request: Request) -> Response:
 )
 def metrics(services: ServicesDep) -> Response:
     """Prometheus metrics: requests, latency, answers, tokens, queue depth."""
-    services.metrics.queue_depth.set(getattr(services.model, "queue_depth", 0))
+    services.metrics.queue_depth.set(services.model.queue_depth)
     return Response(services.metrics.render(), media_type="text/plain; version=0.0.4")
 
 

@@ -19,7 +19,6 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
-from app.engines import was_truncated
 from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
@@ -167,15 +166,13 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
                 pieces.append(piece)
                 yield Event("token", piece)
         finally:
-            close = getattr(tokens, "close", None)
-            if close is not None:
-                close()  # a client that went away stops the generation
+            tokens.close()  # a client that went away stops the generation
         text = "".join(pieces)
         model = services.model.model_id
         answer = Answer(text, False, None, False, [], [], None, None, model, 0.0)
         answer.prompt_tokens = services.model.prompt_tokens(messages)
         answer.completion_tokens = services.model.count_tokens(text)
-        answer.truncated = was_truncated(tokens) and not cancel.is_set()
+        answer.truncated = tokens.truncated and not cancel.is_set()
         yield Event("done", answer)
 
     return events()

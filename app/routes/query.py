@@ -97,7 +97,7 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
     )
     cancel = threading.Event()
     events = await start_answer(services, principal, question, cancel)
-    services.metrics.queue_depth.set(getattr(services.model, "queue_depth", 0))
+    services.metrics.queue_depth.set(services.model.queue_depth)
     if not body.stream:
         answer: Answer | None = None
         async for event in iterate_cancellable(events, cancel):

@@ -45,10 +45,16 @@ def test_a_place_is_given_back_when_the_block_fails():
         assert admission.pending == 1
 
 
-def test_engines_without_a_queue_are_not_limited_at_the_door():
-    admission = Admission()
-    with admission.hold(object()), admission.hold(object()):
-        assert admission.pending == 2
+def test_a_remote_engine_counts_its_requests_in_flight_at_the_door():
+    """The remote engine was not limited at the door: fifty requests all retrieved, and all but
+    `queue_size` were refused only afterwards."""
+    from app.remote_engine import OpenAICompatChatModel
+
+    admission, remote = Admission(), OpenAICompatChatModel("http://127.0.0.1:9/v1", queue_size=2)
+    with admission.hold(remote), admission.hold(remote):
+        with pytest.raises(ModelBusyError), admission.hold(remote):
+            pass
+    remote.close()
 
 
 PLAIN = {"model": "x", "messages": [{"role": "user", "content": "hi"}], "retrieval": False}

@@ -20,7 +20,6 @@ from app.engines import (
     LlamaCppChatModel,
     bundled_gguf_path,
     sha256_file,
-    was_truncated,
 )
 from index.errors import (
     ConfigurationError,
@@ -146,7 +145,7 @@ def test_max_tokens_bounds_the_answer(model):
     stream = model.stream(STORY, max_tokens=5)
     list(stream)
     assert model.last_timings["decode_tokens"] == 5
-    assert was_truncated(stream)  # finish_reason "length"
+    assert stream.truncated  # finish_reason "length"
 
 
 @integration
@@ -154,7 +153,7 @@ def test_an_answer_that_ends_by_itself_is_not_truncated(model):
     stream = model.stream(ask("Reply with the single word: yes"), max_tokens=60)
     list(stream)
     assert model.last_timings["decode_tokens"] < 60
-    assert not was_truncated(stream)
+    assert not stream.truncated
 
 
 @integration

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 import pytest
 
-from app.engines import ChatModel, bundled_gguf_path, was_truncated
+from app.engines import ChatModel, bundled_gguf_path
 from app.remote_engine import OpenAICompatChatModel
 from index.errors import (
     ContextOverflowError,
@@ -235,7 +235,7 @@ def test_the_servers_finish_reason_length_marks_the_stream_truncated(fake_server
     engine = OpenAICompatChatModel(f"{fake_server}/{mode}", model="m")
     stream = engine.stream(CAPITAL, max_tokens=2)
     assert "".join(stream)
-    assert was_truncated(stream) is truncated
+    assert stream.truncated is truncated
 
 
 def test_a_url_that_cannot_answer_is_named_at_start(fake_server, monkeypatch, caplog):

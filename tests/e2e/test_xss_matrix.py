@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from fakes import ScriptedStream
 from pagekit import DOCS
 
 pytestmark = [pytest.mark.e2e, pytest.mark.hardening]
@@ -175,12 +175,12 @@ def test_300_streamed_payloads_render_inert(start_hearth, open_page, monkeypatch
     model = hearth.model
     streamed: list[list[str]] = []
 
-    def stream(messages: Any, *, max_tokens: int, **_: Any) -> Iterator[str]:
+    def stream(messages: Any, *, max_tokens: int, **_: Any) -> ScriptedStream:
         model.prompts.append([dict(m) for m in messages])
         text = model.answer(messages) if callable(model.answer) else str(model.answer)
         pieces = random_splits(text, rng)
         streamed.append(pieces)
-        yield from pieces
+        return ScriptedStream((p for p in pieces), truncated=False)
 
     monkeypatch.setattr(model, "stream", stream)
     page, watch = open_page(hearth)
