@@ -54,8 +54,8 @@ hit AS MATERIALIZED (
 weight AS MATERIALIZED (
     SELECT term.q, ln((n.n + 1) / ((SELECT count(*) FROM hit WHERE hit.tsv @@ term.q) + 0.5))
         AS idf
-    FROM term, (SELECT greatest(reltuples, (SELECT count(*) FROM hit), 1) AS n
-                FROM pg_class WHERE oid = 'chunks'::regclass) n
+    FROM term, (SELECT greatest(count(DISTINCT a.chunk_id), 1) AS n FROM acl a
+                WHERE a.grp = ANY(%(groups)s::text[])) n  -- readable chunks only
     WHERE numnode(term.q) > 0)
 SELECT hit.id, sum(weight.idf * ts_rank('{RANK_WEIGHTS}', hit.tsv, weight.q, 1)) AS score
 FROM hit JOIN weight ON hit.tsv @@ weight.q

@@ -51,9 +51,14 @@ def test_a_remote_engine_counts_its_requests_in_flight_at_the_door():
     from app.remote_engine import OpenAICompatChatModel
 
     admission, remote = Admission(), OpenAICompatChatModel("http://127.0.0.1:9/v1", queue_size=2)
-    with admission.hold(remote), admission.hold(remote):
-        with pytest.raises(ModelBusyError), admission.hold(remote):
-            pass
+    with (
+        admission.hold(remote),
+        admission.hold(remote),
+        pytest.raises(ModelBusyError),
+        admission.hold(remote),
+    ):
+        pass
+    assert admission.pending == 0
     remote.close()
 
 

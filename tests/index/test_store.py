@@ -111,6 +111,57 @@ def test_restricted_chunks_crowding_the_top_rows_still_leave_k_readable_ones(sto
     assert {p.document.id for p in bm25_top_k(store, "salary band", HR | PUBLIC, 10)} == {"secret"}
 
 
+def test_restricted_chunks_do_not_move_a_public_callers_lexical_scores(store, embedder):
+    """FTS5's bm25() counted restricted chunks in its statistics, so an anonymous caller saw a
+    public card's score and rank move when an hr document sharing a word was added."""
+    write(store, embedder, "partners", ["Kestrel Robotics invoices monthly; payroll in January."])
+    write(store, embedder, "contacts", ["Contacts at Kestrel: the facilities manager in Lisbon."])
+    write(store, embedder, "canteen", ["The canteen serves lunch in January from noon."])
+    query = "Kestrel payroll January Lisbon"
+
+    def public_view():
+        return [(p.document.id, round(p.score, 9)) for p in bm25_top_k(store, query, PUBLIC, 10)]
+
+    before = public_view()
+    assert len(before) == 3
+    write(
+        store,
+        embedder,
+        "nightjar",
+        [f"Kestrel payroll note {i} for January" for i in range(30)],
+        HR,
+    )
+    write(store, embedder, "long", [" ".join(["Lisbon"] + ["filler"] * 300)], HR)
+    if isinstance(store, PostgresStore):
+        outside_sql(store, "ANALYZE chunks")  # the table statistics an IDF might read
+    assert public_view() == before
+    assert "nightjar" in {p.document.id for p in bm25_top_k(store, query, HR, 10)}  # it matches
+
+
+def test_bm25_for_a_reader_of_everything_is_fts5s_own(tmp_path, embedder):
+    """index/bm25.py recomputes FTS5's bm25() from per-phrase scores; with every row readable
+    it must give FTS5's numbers, or the restricted-caller path ranks by something else."""
+    from index.bm25 import readable_scores
+
+    store = SQLiteStore(tmp_path / "data")
+    write(store, embedder, "a", ["Kestrel invoices monthly", "payroll January Kestrel Kestrel"])
+    write(store, embedder, "b", ["January payroll", " ".join(["word"] * 80 + ["Kestrel"])],
+          title="Kestrel handbook")  # fmt: skip
+    match = fts_query("Kestrel payroll January")
+    with store._snapshot():
+        lengths, everyone = store._row_lengths(), store._readable_mask(PUBLIC)
+        phrases = [store._phrase_scores(p) for p in ("kestrel", "payroll", "january")]
+        ids, scores = readable_scores(phrases, lengths, everyone)
+        expected = store._conn.execute(
+            "SELECT rowid, -bm25(chunks_fts, 4, 2, 1) FROM chunks_fts WHERE chunks_fts MATCH ?"
+            " ORDER BY bm25(chunks_fts, 4, 2, 1), rowid",
+            (match,),
+        ).fetchall()
+    assert ids.tolist() == [r[0] for r in expected]
+    assert scores.tolist() == pytest.approx([r[1] for r in expected], rel=1e-12)
+    store.close()
+
+
 def test_chunk_without_acl_row_is_invisible(store, embedder, tmp_path):
     write(store, embedder, "doc", ["quarterly budget figures"])
     store.publish_vectors()
