@@ -36,10 +36,16 @@ from index.open_store import POSTGRES_SCHEMES
     show_default=True,
     help="maintenance_work_mem for building the HNSW index (more is faster).",
 )
-def migrate_command(data_dir: Path, url: str, index_memory: str) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace a target that already holds documents, conversations or keys.",
+)
+def migrate_command(data_dir: Path, url: str, index_memory: str, replace: bool) -> None:
     """Copy an embedded store into PostgreSQL (no re-embedding), verify counts, print them.
 
-    Replaces whatever the target database holds; readers of the target wait while it runs.
+    A target that already holds a Hearth store is refused unless --replace, which replaces
+    all of it (keys revoked there come back); readers of the target wait while it runs.
 
     \b
     Example:
@@ -53,7 +59,7 @@ def migrate_command(data_dir: Path, url: str, index_memory: str) -> None:
 
     started = time.perf_counter()
     try:
-        counts = copy_store(data_dir, url, index_memory=index_memory)
+        counts = copy_store(data_dir, url, index_memory=index_memory, replace=replace)
     except HearthError as exc:
         raise click.ClickException(exc.message) from None
     except psycopg.Error as exc:

@@ -120,11 +120,15 @@ def _advance_sequences(source: sqlite3.Connection, cur: psycopg.Cursor[Any]) -> 
         )
 
 
-def copy_store(data_dir: Path, url: str, *, index_memory: str = "256MB") -> dict[str, list[int]]:
+def copy_store(
+    data_dir: Path, url: str, *, index_memory: str = "256MB", replace: bool = False
+) -> dict[str, list[int]]:
     """Replace the PostgreSQL store at `url` with the SQLite store in `data_dir`.
 
     Returns {table: [rows in the source, rows in PostgreSQL]}; raises StoreError (and keeps
-    nothing) if any count differs.
+    nothing) if any count differs, or if the target already holds documents, conversations or
+    keys and `replace` is false: a second run from a runbook wiped what was written since the
+    first and brought revoked keys back.
     """
     path = data_dir / DB_NAME
     if not path.is_file():
@@ -143,6 +147,14 @@ def copy_store(data_dir: Path, url: str, *, index_memory: str = "256MB") -> dict
                 (pg_schema.LOCK_NAMESPACE, pg_schema.WRITE_LOCK),
             )
             old: dict[str, str] = dict(cur.execute("SELECT key, value FROM manifest").fetchall())
+            held = {t: _count(cur, t) for t in ("documents", "conversations", "api_keys")}
+            if any(held.values()) and not replace:
+                raise StoreError(
+                    "the target database already holds a Hearth store ("
+                    + ", ".join(f"{n} {t.replace('_', ' ')}" for t, n in held.items())
+                    + "); migrating replaces all of it, including keys revoked since: "
+                    "pass --replace to do so"
+                )
             cur.execute(
                 "TRUNCATE documents, chunks, acl, aliases, manifest, feedback, messages,"
                 " conversations, api_keys"

@@ -91,8 +91,19 @@ def test_migrate_copies_everything_and_answers_the_same(tmp_path, pg_url):
     assert target.document_chunks("bikes", PUBLIC)[0].chunk.id > highest
     target.close()
 
-    # Running it again replaces what PostgreSQL holds (the rewritten "bikes" included).
-    again = runner.invoke(migrate_command, ["--from", str(tmp_path / "data"), "--to", pg_url])
+    # Running it again is refused: the target now holds what was written since (a second
+    # run from a runbook wiped it and brought revoked keys back); nothing is changed.
+    refused = runner.invoke(migrate_command, ["--from", str(tmp_path / "data"), "--to", pg_url])
+    assert refused.exit_code != 0 and "--replace" in refused.output
+    assert "already holds a Hearth store" in refused.output and "Traceback" not in refused.output
+    target = PostgresStore(pg_url)
+    assert target.document_chunks("bikes", PUBLIC)[0].chunk.id > highest  # still there
+    target.close()
+
+    # With --replace it replaces what PostgreSQL holds (the rewritten "bikes" included).
+    again = runner.invoke(
+        migrate_command, ["--from", str(tmp_path / "data"), "--to", pg_url, "--replace"]
+    )
     assert again.exit_code == 0, again.output
     target = PostgresStore(pg_url)
     assert target.document_state() == source.document_state()
