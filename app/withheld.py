@@ -18,6 +18,8 @@ WITHHELD_ANSWER = (
     "get an answer from what you may read now.)"
 )
 _CITED = (("sources", "n"), ("citations", "marker"))
+# How strongly the withheld answer matched and how long it was: measures of its text.
+_MEASURES = ("evidence", "prompt_tokens", "completion_tokens", "timings", "quote_reason")
 
 
 def readability(store: Store, principal: Principal) -> Callable[[str], bool]:
@@ -61,6 +63,8 @@ def readable_message(message: dict[str, Any], may_read: Callable[[str], bool]) -
     if kept.get("abstained_by") == "retrieval":  # no model ran: "I don't know" holds no text
         return {**message, "details": kept}  # of them, only the closest matches go
     kept["unsupported"] = []  # the draft's sentences came from the same prompt
+    for measure in _MEASURES:
+        kept.pop(measure, None)
     kept["withheld"] = True
     return {**message, "content": WITHHELD_ANSWER, "details": kept}
 

@@ -521,6 +521,8 @@ def test_an_answer_from_a_document_no_longer_readable_is_withheld_and_kept_out_o
         last = json.loads(text)["messages"][-1]
         assert last["content"].startswith("(This answer drew on a document you may no longer")
         assert last["details"]["withheld"] is True and last["details"]["unsupported"] == []
+        # nor how strongly it matched and how long it was (they measure the withheld text)
+        assert not {"evidence", "completion_tokens", "timings"} & set(last["details"])
     model.answer = "Employees in Paris get 27 days [1]."
     client.post(
         "/api/query",
