@@ -84,7 +84,15 @@ _TEXT_TEMPLATES = {
     "nobr": 1,
     "quote": 1,
     "as of": 1,
+    "angbr": 1,  # {{angbr|e}}: "⟨e⟩", the letter
+    "chem2": 1,  # {{chem2|CH4}}
 }
+# Templates that stand for a dash between dates or numbers ({{snd}}: " – ").
+_DASH_TEMPLATES = {"snd": " – ", "snds": " – ", "spnd": " – ", "sndash": " – ",
+                   "ndash": "–", "mdash": "—", "spaced ndash": " – "}  # fmt: skip
+# {{convert|22|e6acre|km2}} shows "22 million acres": the e-prefixes of its unit codes.
+_CONVERT_SCALES = {"e3": "thousand", "e6": "million", "e9": "billion", "e12": "trillion"}
+_NUMBER_RE = re.compile(r"[-+−]?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 # Templates that list their positional parameters ({{ubl|Paris|Berlin}}, {{plainlist|* a * b}}),
 # common in infobox fields.
 _LIST_TEMPLATES = frozenset({
@@ -313,16 +321,24 @@ class _Renderer:
         if name in _LIST_TEMPLATES:
             items = [self.render(p.value.nodes) for p in node.params if not p.showkey]
             return ", ".join(_list_items("\n".join(items)))
+        if name in _DASH_TEMPLATES:
+            return _DASH_TEMPLATES[name]
         position = _TEXT_TEMPLATES.get(name)
-        if position is None and name != "convert":
+        shown_by_name = name in ("convert", "chem", "marriage") or name.startswith("lang-")
+        if position is None and not shown_by_name:
             return ""  # citations, navboxes: nothing rendered (they are most)
         shown = [p.value for p in node.params if not p.showkey] or [
             p.value for p in node.params if str(p.name).strip() == "text"
         ]
         texts = [" ".join(self.render(v.nodes).split()) for v in shown]
         if name == "convert" and len(texts) >= 2:
-            ranged = len(texts) >= 4 and texts[1].lower() in _RANGE_WORDS
-            return " ".join(texts[:4] if ranged else texts[:2])
+            return _convert_text(texts)
+        if name == "chem":  # {{chem|C|''n''|H|2''n''}}: "CnH2n"
+            return "".join(texts)
+        if name == "marriage" and texts:  # {{marriage|Frank O'Connor|1929|1979}}
+            return f"{texts[0]} (m. {texts[1]})" if len(texts) > 1 else texts[0]
+        if name.startswith("lang-"):  # {{lang-el|Ἀχιλλεύς}}
+            position = 1
         if position is None or not texts or len(texts) < position:
             return ""
         text = texts[-1] if position == -1 else texts[position - 1]
@@ -469,6 +485,34 @@ def _field_label(key: str) -> str:
     words = _FIELD_WORDS_RE.sub(" ", key.replace("_", " ")).split()
     text = " ".join(word if word.isupper() and len(word) > 1 else word.lower() for word in words)
     return text[:1].upper() + text[1:]
+
+
+def _convert_text(texts: list[str]) -> str:
+    """What {{convert}} shows of its input: "10 km" ({{convert|10|km|mi}}), "6 ft 4 in"
+    ({{convert|6|ft|4|in|cm}}, which read "6 ft"), "5 to 10 km", "22 million acres"
+    ({{convert|22|e6acre|km2}}, which read "22 e6acre")."""
+    ranged = len(texts) >= 4 and texts[1].lower() in _RANGE_WORDS
+    compound = (
+        len(texts) >= 4
+        and not ranged
+        and _NUMBER_RE.fullmatch(texts[2]) is not None
+        and texts[3][:1].isalpha()
+    )
+    shown = texts[:4] if ranged or compound else texts[:2]
+    return " ".join(_scaled_unit(text) for text in shown)
+
+
+def _scaled_unit(text: str) -> str:
+    """ "e6acre" -> "million acres"; any other text as it is."""
+    scale = re.fullmatch(r"(e(?:3|6|9|12))([a-z][a-z0-9]*)", text)
+    if scale is None:
+        return text
+    unit = scale.group(2)
+    return (
+        f"{_CONVERT_SCALES[scale.group(1)]} {unit}s"
+        if unit.isalpha()
+        else f"{_CONVERT_SCALES[scale.group(1)]} {unit}"
+    )
 
 
 def _field_text(rendered: str) -> str:

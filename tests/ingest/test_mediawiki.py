@@ -652,6 +652,27 @@ def test_templates_that_show_text_keep_it(tmp_path: Path) -> None:
     )
 
 
+def test_templates_that_gave_wrong_figures_or_holes_show_what_a_reader_sees(tmp_path: Path) -> None:
+    """Round 6 (docs/INGEST-QUALITY.md): "At 6 ft, he was tall" for {{convert|6|ft|4|in|cm|0}},
+    "22 e6acre of forest", "(after and )" for {{angbr}}, "1775September 3" for {{snd}}, "(general
+    formula )" for {{chem}}."""
+    doc = one_doc(
+        tmp_path,
+        "At {{convert|6|ft|4|in|cm|0}}, he was tall; {{convert|22|e6acre|km2}} of forest, "
+        "{{convert|10|km|0}} of road.\n"
+        "The letter is used most (after {{angbr|e}} and {{angbr|t}}), "
+        "from April 19, 1775{{snd}}September 3, 1783.\n"
+        "Alkanes (general formula {{chem|C|n|H|2n+2}}) are called {{lang-el|alkanios}}. "
+        "He married {{marriage|Frank O'Connor|1929}}.",
+    )
+    assert doc.text == (
+        "At 6 ft 4 in, he was tall; 22 million acres of forest, 10 km of road.\n"
+        "The letter is used most (after e and t), from April 19, 1775 – September 3, 1783.\n"
+        "Alkanes (general formula CnH2n+2) are called alkanios. "
+        "He married Frank O'Connor (m. 1929)."
+    )
+
+
 def test_brackets_a_dropped_template_leaves_empty_are_removed(tmp_path: Path) -> None:
     doc = one_doc(
         tmp_path,
