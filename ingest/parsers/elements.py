@@ -19,11 +19,12 @@ from index.types import Document, Section
 from ingest.parsers.pdf_layout import (
     _CID,
     _GLUED_SENTENCE,
-    _HYPHENATION,
     _nest_under_numbered,
     _pdf_heading_depth,
     _pdf_noise,
     _running_lines,
+    compounds,
+    dehyphenate,
 )
 from ingest.parsers.tables import table_lines
 from ingest.parsers.text import Block, clean_line, clean_text, file_modified
@@ -95,6 +96,7 @@ def _table_text(element: Any, *, guess_header: bool = False) -> str:
 def _blocks(elements: Sequence[Any], *, docx: bool = False, pdf: bool = False) -> list[Block]:
     """unstructured elements as Blocks: Title -> heading at `category_depth`, the rest body text."""
     running = _running_lines(elements) if pdf else set()
+    kept = compounds([element.text or "" for element in elements]) if pdf else frozenset()
     blocks: list[Block] = []
     for element in elements:
         category = element.category
@@ -109,7 +111,7 @@ def _blocks(elements: Sequence[Any], *, docx: bool = False, pdf: bool = False) -
             raw = _CID.sub("", raw)
         text = clean_text(raw)
         if pdf:
-            text = _GLUED_SENTENCE.sub(" ", _HYPHENATION.sub("", text))
+            text = _GLUED_SENTENCE.sub(" ", dehyphenate(text, kept))
         if pdf and _pdf_noise(text):
             continue
         if category == "Title" and style != "Subtitle":

@@ -15,7 +15,8 @@ from ingest.parsers.text import Block, clean_line
 
 # PDF text-layer clean-up.
 _CID = re.compile(r"\(cid:\d+\)")  # glyphs pdfminer could not map
-_HYPHENATION = re.compile(r"(?<=[a-z])- (?=[a-z])")  # "distribu- tion" across a line break
+_HYPHENATION = re.compile(r"\b([A-Za-z]*[a-z])- ([a-z]+)")  # "distribu- tion" across a line break
+_COMPOUND = re.compile(r"\b([a-z]+)-([a-z]+)\b")  # "open-domain" within a line
 # Text boxes of a designed page run together: "…for growth.Shri Mukesh Ambani…"
 _GLUED_SENTENCE = re.compile(r"(?<=[a-z][a-z][.!?])(?=[A-Z][a-z])")
 _PAGE_NUMBER = re.compile(r"^\W*(?:page\s*)?[0-9ivxlc]{1,5}(?:\s*(?:of|/)\s*\d{1,5})?\W*$", re.I)
@@ -24,6 +25,27 @@ _CHAPTER = re.compile(r"^(?:chapter|part|section|appendix)\b", re.I)
 _GENERIC_HEADINGS = frozenset(
     {"abstract", "introduction", "contents", "table of contents", "summary", "overview", "preface"}
 )
+
+
+def compounds(texts: Sequence[str]) -> frozenset[str]:
+    """Hyphenated words a document writes within a line ("open-domain"): a line break inside
+    one of them keeps its hyphen."""
+    return frozenset(
+        f"{m.group(1)}-{m.group(2)}" for text in texts for m in _COMPOUND.finditer(text.lower())
+    )
+
+
+def dehyphenate(text: str, kept: frozenset[str]) -> str:
+    """Join words broken at a line end ("distribu- tion" -> "distribution"), keeping the
+    hyphen of a compound the document writes elsewhere: "open- domain" had become
+    "opendomain", which no search for "open-domain" found."""
+
+    def join(match: re.Match[str]) -> str:
+        first, second = match.group(1), match.group(2)
+        compound = f"{first}-{second}"
+        return compound if compound.lower() in kept else first + second
+
+    return _HYPHENATION.sub(join, text)
 
 
 def _pdf_heading_depth(text: str) -> int | None:

@@ -124,3 +124,15 @@ def test_sentences_of_text_boxes_run_together_are_parted_and_nothing_else_is():
     )
     (untouched,) = _blocks([NarrativeText("It grew.Shri")])  # other formats are left alone
     assert untouched.text == "It grew.Shri"
+
+
+def test_a_line_break_inside_a_compound_the_document_writes_elsewhere_keeps_its_hyphen():
+    """multi-column.pdf gave "opendomain" and "dualencoder" (docs/INGEST-QUALITY.md, round 6):
+    every "- " between letters was joined, so a search for "open-domain" missed them."""
+    elements = on_page(
+        1,
+        NarrativeText("We train a dual-encoder for open-domain question answering."),
+        NarrativeText("The dual- encoder beats BM25 on Open- domain QA; its distribu- tion is"),
+    )
+    texts = [block.text for block in _blocks(elements, pdf=True)]
+    assert texts[1] == "The dual-encoder beats BM25 on Open-domain QA; its distribution is"
