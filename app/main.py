@@ -252,7 +252,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.state.services = None
 
     @app.exception_handler(HearthError)
-    async def hearth_error(_: Request, exc: HearthError) -> JSONResponse:
+    async def hearth_error(request: Request, exc: HearthError) -> JSONResponse:
+        services = getattr(request.app.state, "services", None)  # None while loading
+        if services is not None:
+            services.metrics.errors.labels(exc.code).inc()
         status = status_for(exc)
         headers = {}
         if isinstance(exc, ModelBusyError | RateLimitedError):

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 
 class Metrics:
-    """Requests, latency, queue depth, time to first token, tokens and abstentions."""
+    """Requests, latency, queue depth, time to first token, tokens, abstentions and errors."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -37,6 +37,14 @@ class Metrics:
         )
         self.answers = Counter(
             "hearth_answers", "Answers by outcome", ["outcome"], registry=self.registry
+        )
+        # A stream that fails midway was logged "200" and counted nowhere: an inference server
+        # gone down showed in no metric (its answers are upstream_error here).
+        self.errors = Counter(
+            "hearth_errors",
+            "Requests and answer streams that ended in an error, by error code",
+            ["code"],
+            registry=self.registry,
         )
 
     def record(self, answer: Answer, from_documents: bool = True) -> None:

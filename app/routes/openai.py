@@ -259,6 +259,7 @@ async def chat_completions(
                     usage = {"usage": _usage(event.data)} if include_usage else {}
                     yield chunk({}, _finish_reason(event.data), **usage, **_extras(event.data))
         except HearthError as exc:
+            services.metrics.errors.labels(exc.code).inc()
             error = {"error": {"message": exc.message, "type": exc.code, "code": exc.code}}
             yield f"data: {json.dumps(error)}\n\n"
         yield "data: [DONE]\n\n"

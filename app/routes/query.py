@@ -113,6 +113,7 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
             async for event in iterate_cancellable(events, cancel):
                 yield _event_text(services, event)
         except HearthError as exc:
+            services.metrics.errors.labels(exc.code).inc()
             yield _sse("error", {"code": exc.code, "message": exc.message})
 
     return StreamingResponse(

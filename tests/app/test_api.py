@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fakes import PEER, ScriptedChatModel
+from fakes import PEER, ScriptedChatModel, ScriptedStream
 
-from index.errors import ModelBusyError
+from index.errors import ModelBusyError, UpstreamError
 
 SESSION = {"X-Hearth-Session": "browser-session-0123456789"}
 
@@ -571,6 +571,34 @@ def test_answers_through_the_openai_api_are_counted_too(client):
     assert answered() == before + 2
     client.post("/v1/chat/completions", json={**chat, "retrieval": False})  # the model alone
     assert answered() == before + 2
+
+
+def test_an_inference_server_failing_midway_shows_in_the_metrics(client, services):
+    """A stream that failed midway was logged "200" and counted nowhere: with the inference
+    server down, no metric moved while every answer failed."""
+
+    class FailsMidway(ScriptedChatModel):
+        def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
+            def pieces():
+                yield "Employees "
+                raise UpstreamError("the inference server cannot be reached", status=503)
+
+            return ScriptedStream(pieces(), truncated=False)
+
+    def failed() -> float:
+        lines = client.get("/metrics").text.splitlines()
+        wanted = 'hearth_errors_total{code="upstream_error"}'
+        return sum(float(line.split()[-1]) for line in lines if line.startswith(wanted))
+
+    services.rag.model = services.model = FailsMidway()
+    question = {"question": "How many days of annual leave in Paris?"}
+    streamed = client.post("/api/query", json={**question, "stream": True})
+    assert streamed.status_code == 200 and "event: error" in streamed.text
+    assert failed() == 1
+    assert client.post("/api/query", json=question).status_code == 503
+    chat = {"messages": [{"role": "user", "content": "annual leave in Paris?"}], "stream": True}
+    assert '"upstream_error"' in client.post("/v1/chat/completions", json=chat).text
+    assert failed() == 3
 
 
 def test_the_token_counter_counts_what_the_model_wrote_through_every_api(client, model):
