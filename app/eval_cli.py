@@ -47,7 +47,7 @@ from app.evaluation import (
 )
 from app.settings import Settings
 from index.errors import HearthError
-from index.open_store import open_store, store_exists
+from index.open_store import open_store, store_exists, store_location
 from index.protocols import Embedder, Store
 from index.store import SQLiteStore
 from ingest.cli import (
@@ -424,6 +424,9 @@ def eval_command(
         ctx.exit(2)
     settings = Settings(data_dir=data_dir, database_url=database_url)
     source["data_dir"] = str(data_dir)
+    if database_url:  # the store evaluated, without its password ("data" was recorded)
+        source["data_dir"] = None
+        source["database"] = store_location(data_dir, database_url)
     store: Store | None = None
     embedder: Embedder | None = None
     try:

@@ -104,7 +104,7 @@ def load_model(settings: Settings) -> ChatModel:
         problem = remote.problem()
         if problem:
             log.warning(
-                "the inference server at %s cannot answer yet: %s; answers fail until it does",
+                "the inference server at %s cannot answer now: %s; answers fail until it can",
                 settings.llm_url, problem,
             )  # fmt: skip
         return remote

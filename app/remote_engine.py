@@ -95,6 +95,11 @@ class OpenAICompatChatModel:
             return f"{_transport_error(exc).message} ({type(exc).__name__})"
         if response.status_code == 404 and not self.base_url.endswith("/v1"):
             return "it answered HTTP 404 for /models: an OpenAI-compatible URL usually ends in /v1"
+        if response.status_code in (401, 403):  # no waiting fixes this one
+            return (
+                f"it refused the API key (HTTP {response.status_code} for /models): "
+                "check HEARTH_LLM_API_KEY"
+            )
         if response.status_code >= 400:
             return f"it answered HTTP {response.status_code} for /models"
         return None

@@ -58,9 +58,12 @@ def test_ingest_status_eval_and_keys_use_postgres(tmp_path, pg_url):
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"question": "leave", "expected_documents": [],
                                      "answerable": False, "groups": []}) + "\n")  # fmt: skip
-    evaluated = hearth(["eval", str(questions), "--data-dir", str(data)], pg_url)
+    out = tmp_path / "eval.json"
+    evaluated = hearth(["eval", str(questions), "--data-dir", str(data), "--json", str(out)], pg_url)  # fmt: skip
     assert evaluated.exit_code == 0, evaluated.output
     assert "Abstention by evidence" in evaluated.output
+    source = json.loads(out.read_text())["source"]  # it named the unused data folder
+    assert source["data_dir"] is None and source["database"].startswith("postgresql://")
 
     created = hearth(["keys", "create", "--user", "frank", "--groups", "hr"], pg_url)
     assert created.exit_code == 0, created.output

@@ -147,6 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.strip("/").split("/")[0] == "nov1":  # a server whose API is under /v1
             self._send(404, "text/plain", "not found")
             return
+        if self.path.strip("/").split("/")[0] == "nokey":
+            self._send(401, "application/json", '{"error": "invalid api key"}')
+            return
         self._send(200, "application/json", json.dumps({"data": [{"id": "fake-model"}]}))
 
     def do_POST(self) -> None:
@@ -244,13 +247,15 @@ def test_a_url_that_cannot_answer_is_named_at_start(fake_server, monkeypatch, ca
     assert nothing and "cannot be reached" in nothing
     no_v1 = OpenAICompatChatModel(f"{fake_server}/nov1").problem()
     assert no_v1 == "it answered HTTP 404 for /models: an OpenAI-compatible URL usually ends in /v1"
+    refused = OpenAICompatChatModel(f"{fake_server}/nokey").problem()
+    assert refused and "refused the API key" in refused and "HEARTH_LLM_API_KEY" in refused
     from app.main import load_model
     from app.settings import Settings
 
     url = f"http://127.0.0.1:{free_port()}/v1"
     with caplog.at_level("WARNING"):
         model = load_model(Settings(llm_url=url))  # not fatal: the server may start later
-    assert f"the inference server at {url} cannot answer yet" in caplog.text
+    assert f"the inference server at {url} cannot answer now" in caplog.text
     model.close()
 
 
