@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from index.types import Chunk, Document, Section
 
@@ -175,6 +175,43 @@ def _repeat_key(body: str) -> str:
     return " ".join(body.split()).casefold()
 
 
+# Consecutive lines that all came earlier in the document form a copied block when there are
+# at least this many of 20+ non-space characters; a shorter run ("See the policy.") may be
+# meant where it stands.
+REPEAT_RUN_LINES = 3
+_RUN_LINE_CHARS = 20
+
+
+def _without_repeated_lines(text: str, seen: set[str]) -> str:
+    """`text` without the blocks of lines (paragraphs) that came earlier in the document, and
+    without long lines that did. Repeats cut into chunks at other places were not twins:
+    handbook-872p.docx holds its text four times, and 246 of its 603 chunks repeated the first
+    copy under the last heading of the second."""
+    lines = text.split("\n")
+    keys = [_repeat_key(line) for line in lines]
+    repeated = []
+    for key in keys:  # in order, so a block repeated within this text counts too
+        repeated.append(bool(key) and key in seen)
+        if key:
+            seen.add(key)
+    drop = [
+        r and len(k) - k.count(" ") >= REPEAT_MIN_CHARS for r, k in zip(repeated, keys, strict=True)
+    ]
+    start = 0
+    while start < len(lines):
+        if not repeated[start]:
+            start += 1
+            continue
+        end, weighty = start, 0
+        while end < len(lines) and (repeated[end] or not keys[end]):
+            weighty += len(keys[end]) - keys[end].count(" ") >= _RUN_LINE_CHARS
+            end += 1
+        if weighty >= REPEAT_RUN_LINES:
+            drop[start:end] = [True] * (end - start)
+        start = end
+    return "\n".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
+
+
 def chunk_document(
     document: Document,
     budget: ChunkBudget,
@@ -190,7 +227,10 @@ def chunk_document(
     """
     chunks: list[Chunk] = []
     seen: dict[str, set[tuple[str, ...]]] = {}  # chunk text -> heading paths it appeared under
+    seen_lines: set[str] = set()  # long lines (paragraphs) already chunked
     for section in document.sections:
+        if drop_repeats:
+            section = replace(section, text=_without_repeated_lines(section.text, seen_lines))
         for body, tokens in chunk_section(document.title, section, budget, count_tokens):
             key = _repeat_key(body)
             paths = seen.setdefault(key, set())

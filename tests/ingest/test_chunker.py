@@ -73,6 +73,23 @@ def test_repeated_chunks_are_dropped_but_short_ones_under_other_headings_stay():
     assert [c.position for c in chunks] == [0, 1, 2]
 
 
+def test_a_repeated_paragraph_is_dropped_even_where_chunks_are_cut_elsewhere():
+    """handbook-872p.docx holds its text four times, the last copies as plain paragraphs under
+    the last heading: cut at other places, their chunks were not twins of the first copy's and
+    246 of 603 chunks repeated it under a wrong heading."""
+    paragraphs = [f"Paragraph {i} of the trustee handbook says what a standing trustee does "
+                  f"in case {i}, and when the court must be told of it in writing." for i in range(6)]  # fmt: skip
+    document = doc(
+        [
+            (("Chapter 1",), "\n".join(paragraphs)),
+            (("Chapter 7", "Remedies"), "The last section.\n" + "\n".join(paragraphs[1:])),
+        ]
+    )
+    chunks = chunk_document(document, ChunkBudget(64), HashEmbedder().count_tokens)
+    remedies = [c.text for c in chunks if c.heading_path == ("Chapter 7", "Remedies")]
+    assert remedies == ["The last section."]
+
+
 def test_heading_path_and_anchor_follow_the_section():
     document = Document(
         id="d",
