@@ -65,7 +65,11 @@ def _run_worker(data: Path, corpus: Path, kill_after: float | None) -> tuple[int
     Returns (exit code, seconds from "ready" to exit); -9 means it was killed.
     """
     code = WORKER.format(tests=str(ROOT / "tests"), data=str(data), corpus=str(corpus))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # A killed ingest cannot remove its temporary folders (ingest/sources.verified_path):
+    # they go beside its data, not into /tmp, where CI runs had left thousands.
+    scratch = data.parent / "tmp"
+    scratch.mkdir(exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
     process = subprocess.Popen(
         [sys.executable, "-c", code], env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
     )

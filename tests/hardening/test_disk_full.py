@@ -53,13 +53,15 @@ TMPFS_BYTES = 8 << 20
 def run_ingest(data: Path, corpus: Path, fsize_limit: int = 0) -> subprocess.CompletedProcess[str]:
     # v2 is a new export of the corpus in another folder: --replace takes its files
     args = ["ingest", str(corpus), "--data-dir", str(data), "--prune", "--replace", "--json"]
+    scratch = data.parent / "tmp"  # what a killed child leaves, kept out of /tmp
+    scratch.mkdir(exist_ok=True)
     return subprocess.run(
         [sys.executable, str(CHILD), str(fsize_limit), *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", "TMPDIR": str(scratch)},
     )
 
 
