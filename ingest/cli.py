@@ -164,7 +164,7 @@ def _summary(report: IngestReport, console: Console) -> None:
         ("chunks embedded", report.chunks - report.chunks_reused),
         ("chunks kept (unchanged)", report.chunks_reused),  # by updated documents
         ("seconds", f"{report.seconds:.1f}"),
-        ("vector generation", report.vector_generation),
+        ("search index version", report.vector_generation),  # bumped by each run that wrote
     ]:
         if label != "chunks kept (unchanged)" or value:
             table.add_row(label, str(value))
