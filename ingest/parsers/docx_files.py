@@ -11,6 +11,7 @@ from index.errors import HearthError, ParseError
 from index.types import Document
 from ingest.parsers.base import ParseOptions
 from ingest.parsers.docx_hidden import without_hidden_runs
+from ingest.parsers.docx_notes import note_sections
 from ingest.parsers.elements import _blocks, _document
 from ingest.parsers.text import build_sections, clean_line, prettify_stem
 from ingest.parsers.unstructured_runtime import _partition, _reason
@@ -40,4 +41,4 @@ def parse_docx(path: Path, doc_id: str, options: ParseOptions) -> Document:
         (clean_line(e.text or "") for e in elements if e.metadata.style_name == "Title"), None
     )
     title, sections = build_sections(_blocks(elements, docx=True), explicit, prettify_stem(path))
-    return _document(path, doc_id, "docx", title, sections, options.groups)
+    return _document(path, doc_id, "docx", title, [*sections, *note_sections(path)], options.groups)
