@@ -434,7 +434,9 @@ class LlamaCppChatModel:
             self._llm.close()
             raise
 
-        self._lock = threading.Lock()
+        # re-entrant: a stream dropped without close() is closed from __del__, which the cycle
+        # collector may run on a thread that already holds the lock
+        self._lock = threading.RLock()
         self._vocab_lock = threading.Lock()
         self._freed = False
         self._jobs: queue.Queue[_Job | None] = queue.Queue()

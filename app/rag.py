@@ -290,9 +290,9 @@ class RagPipeline:
         started: float, cancel: threading.Event, prompt_tokens: int,
     ) -> Iterator[Event]:  # fmt: skip
         sources = [source_view(i, p, retrieval.sentences) for i, p in enumerate(passages, start=1)]
-        yield Event("sources", sources)
         pieces: list[str] = []
         try:
+            yield Event("sources", sources)  # a consumer that stops here closes the stream too
             for piece in tokens:
                 if not pieces:
                     timings["ttft_ms"] = round((time.perf_counter() - started) * 1000, 1)

@@ -74,7 +74,9 @@ class OpenAICompatChatModel:
         self._timeout = timeout
         self._queue_size = queue_size
         self._in_flight = 0
-        self._lock = threading.Lock()
+        # re-entrant: a stream dropped without close() releases its slot from __del__, which
+        # the cycle collector may run on a thread that already holds the lock
+        self._lock = threading.RLock()
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # trust_env=False: no proxy from the environment; the only peer is the configured URL.
         self._client = httpx.Client(

@@ -19,7 +19,10 @@ WITHHELD_ANSWER = (
 )
 _CITED = (("sources", "n"), ("citations", "marker"))
 # How strongly the withheld answer matched and how long it was: measures of its text.
-_MEASURES = ("evidence", "prompt_tokens", "completion_tokens", "timings", "quote_reason")
+_MEASURES = (
+    "evidence", "prompt_tokens", "completion_tokens", "timings", "quote_reason", "truncated",
+    "stopped", "quoted",
+)  # fmt: skip
 
 
 def readability(store: Store, principal: Principal) -> Callable[[str], bool]:
@@ -61,7 +64,8 @@ def readable_message(message: dict[str, Any], may_read: Callable[[str], bool]) -
                 for item in kept[key]
             ]
     if kept.get("abstained_by") == "retrieval":  # no model ran: "I don't know" holds no text
-        return {**message, "details": kept}  # of them, only the closest matches go
+        kept.pop("evidence", None)  # of them, only the closest matches go, with how close
+        return {**message, "details": kept}
     kept["unsupported"] = []  # the draft's sentences came from the same prompt
     for measure in _MEASURES:
         kept.pop(measure, None)

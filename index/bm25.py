@@ -74,7 +74,8 @@ def readable_scores(
     """Rowids the caller may read and their BM25 scores (higher is better), best first.
 
     `phrases` holds, per phrase, the rowids FTS5 matched and its `-bm25()` for that phrase
-    alone; `lengths[rowid]` is each row's token count; `readable[rowid]` the caller's mask.
+    alone, with whole-number column weights; `lengths[rowid]` is each row's token count;
+    `readable[rowid]` the caller's mask.
     """
     everyone = Corpus.of(lengths)
     mine = Corpus.of(lengths, readable)
@@ -86,7 +87,10 @@ def readable_scores(
         if not len(rowids):
             continue
         row_lengths = lengths[rowids]
-        frequency = _frequency(scores / idf(everyone, len(rowids)), row_lengths, everyone)
+        # Whole-number column weights make a whole-number weighted frequency: rounding drops
+        # the last digits the whole table's statistics left in it (a public score's last
+        # digits moved when a restricted document arrived).
+        frequency = np.round(_frequency(scores / idf(everyone, len(rowids)), row_lengths, everyone))
         kept = rowids < len(readable)
         kept[kept] = readable[rowids[kept]]
         if not kept.any():

@@ -592,10 +592,11 @@ class SQLiteStore:
         with self._snapshot():
             lengths, readable = self._row_lengths(), self._readable_mask(groups)
             if reads_everything(lengths, readable):
+                ored = " OR ".join('"' + p.replace('"', '""') + '"' for p in phrases)
                 rows = self._conn.execute(
                     "SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts"
                     " WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, ?, ?, ?) LIMIT ?",
-                    (*BM25_WEIGHTS, match, *BM25_WEIGHTS, k),
+                    (*BM25_WEIGHTS, ored, *BM25_WEIGHTS, k),
                 ).fetchall()
                 return self._passages([r[0] for r in rows], [r[1] for r in rows], groups)
             scored = [self._phrase_scores(phrase) for phrase in dict.fromkeys(phrases)]
@@ -610,7 +611,7 @@ class SQLiteStore:
             # bm25() cannot stand inside an aggregate: the CTE is kept as it is (MATERIALIZED)
             "WITH hit AS MATERIALIZED (SELECT rowid AS id, -bm25(chunks_fts, ?, ?, ?) AS score"
             " FROM chunks_fts WHERE chunks_fts MATCH ?)"
-            " SELECT group_concat(id), group_concat(score) FROM hit",
+            " SELECT group_concat(id), group_concat(printf('%.17g', score)) FROM hit",
             (*BM25_WEIGHTS, '"' + phrase.replace('"', '""') + '"'),
         ).fetchone()
         if not ids:

@@ -175,38 +175,40 @@ def _repeat_key(body: str) -> str:
     return " ".join(body.split()).casefold()
 
 
-# Consecutive lines that all came earlier in the document form a copied block when there are
-# at least this many of 20+ non-space characters; a shorter run ("See the policy.") may be
-# meant where it stands.
-REPEAT_RUN_LINES = 3
+# Consecutive lines that all came earlier in the document are a copied block, dropped, when
+# they are at least this many lines of 20+ non-space characters and this many non-space
+# characters in all (about a chunk): a shorter run may be meant where it stands (the same
+# three rows of leave, sick pay and notice under "Paris" and under "Lisbon").
+REPEAT_RUN_LINES = 5
+REPEAT_RUN_CHARS = 1000
 _RUN_LINE_CHARS = 20
+CHUNKER_VERSION = 2  # 2: copied blocks dropped; in content_hash, so stores chunk again
 
 
 def _without_repeated_lines(text: str, seen: set[str]) -> str:
-    """`text` without the blocks of lines (paragraphs) that came earlier in the document, and
-    without long lines that did. Repeats cut into chunks at other places were not twins:
-    handbook-872p.docx holds its text four times, and 246 of its 603 chunks repeated the first
-    copy under the last heading of the second."""
+    """`text` without the blocks of lines (paragraphs) that came earlier in the document.
+    Repeats cut into chunks at other places were not twins: handbook-872p.docx holds its text
+    four times, and 246 of its 603 chunks repeated the first copy under the last heading of
+    the second."""
     lines = text.split("\n")
     keys = [_repeat_key(line) for line in lines]
+    sizes = [len(key) - key.count(" ") for key in keys]  # non-space characters
     repeated = []
     for key in keys:  # in order, so a block repeated within this text counts too
         repeated.append(bool(key) and key in seen)
         if key:
             seen.add(key)
-    drop = [
-        r and len(k) - k.count(" ") >= REPEAT_MIN_CHARS for r, k in zip(repeated, keys, strict=True)
-    ]
+    drop = [False] * len(lines)
     start = 0
     while start < len(lines):
         if not repeated[start]:
             start += 1
             continue
-        end, weighty = start, 0
+        end = start
         while end < len(lines) and (repeated[end] or not keys[end]):
-            weighty += len(keys[end]) - keys[end].count(" ") >= _RUN_LINE_CHARS
             end += 1
-        if weighty >= REPEAT_RUN_LINES:
+        weighty = sum(size >= _RUN_LINE_CHARS for size in sizes[start:end])
+        if weighty >= REPEAT_RUN_LINES and sum(sizes[start:end]) >= REPEAT_RUN_CHARS:
             drop[start:end] = [True] * (end - start)
         start = end
     return "\n".join(line for line, dropped in zip(lines, drop, strict=True) if not dropped)
@@ -231,6 +233,8 @@ def chunk_document(
     for section in document.sections:
         if drop_repeats:
             section = replace(section, text=_without_repeated_lines(section.text, seen_lines))
+            # a copy may give the headings as plain lines: "CHAPTER 1 – INTRODUCTION"
+            seen_lines.update(_repeat_key(heading) for heading in section.heading_path)
         for body, tokens in chunk_section(document.title, section, budget, count_tokens):
             key = _repeat_key(body)
             paths = seen.setdefault(key, set())

@@ -31,7 +31,7 @@ import numpy as np
 from index.errors import EmptyDocumentError, HearthError, NotAWikiExportError
 from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
-from ingest.chunker import ChunkBudget, chunk_document, embedding_text
+from ingest.chunker import CHUNKER_VERSION, ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
 from ingest.parsers.base import DEFAULT_WIKI_MAX_PAGE_MB, ParseOptions, Redirect
 from ingest.parsers.mediawiki import parse_dump
@@ -62,7 +62,7 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
-FINGERPRINT_VERSION = 13  # 13: wiki templates, PDF compounds; 12: aliases by dump; 11: front matter
+FINGERPRINT_VERSION = 13  # 13: wiki templates, PDF compounds, DOCX notes; 12: aliases by dump
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
@@ -260,7 +260,13 @@ def content_hash(document: Document, budget: ChunkBudget, embedder_id: str) -> s
         "source": document.source,
         "modified": document.modified.isoformat() if document.modified else None,
         "sections": [[list(s.heading_path), s.anchor, s.page, s.text] for s in document.sections],
-        "chunking": [budget.max_tokens, budget.target_tokens, budget.overlap_tokens],
+        # the chunker's version too: its changes reach stored documents whose text did not
+        "chunking": [
+            budget.max_tokens,
+            budget.target_tokens,
+            budget.overlap_tokens,
+            CHUNKER_VERSION,
+        ],
         "embedder": embedder_id,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

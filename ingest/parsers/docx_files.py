@@ -5,6 +5,7 @@ Runs a reader cannot see (hidden, white on white, tiny) are dropped first (docx_
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from index.errors import HearthError, ParseError
@@ -15,6 +16,8 @@ from ingest.parsers.docx_notes import note_sections
 from ingest.parsers.elements import _blocks, _document
 from ingest.parsers.text import build_sections, clean_line, prettify_stem
 from ingest.parsers.unstructured_runtime import _partition, _reason
+
+log = logging.getLogger(__name__)
 
 
 def parse_docx(path: Path, doc_id: str, options: ParseOptions) -> Document:
@@ -41,4 +44,9 @@ def parse_docx(path: Path, doc_id: str, options: ParseOptions) -> Document:
         (clean_line(e.text or "") for e in elements if e.metadata.style_name == "Title"), None
     )
     title, sections = build_sections(_blocks(elements, docx=True), explicit, prettify_stem(path))
-    return _document(path, doc_id, "docx", title, [*sections, *note_sections(path)], options.groups)
+    try:
+        notes = note_sections(path)
+    except Exception as exc:  # a broken notes part must not cost the body
+        log.warning("%s: footnotes left out (%s)", path.name, _reason(exc, path))
+        notes = []
+    return _document(path, doc_id, "docx", title, [*sections, *notes], options.groups)

@@ -346,6 +346,16 @@ class _Judge:
         return _same(str(props.colour), background)
 
 
+def hidden_run_judge(path: Path) -> _Judge:
+    """What decides whether a run of the Word file at `path` is invisible (its styles, theme
+    and page colour), for parts other than the body (footnotes: docx_notes.py)."""
+    import docx
+
+    document = docx.Document(str(path))
+    theme = theme_colours(document)
+    return _Judge(document.element, _Styles(document.styles.element, theme), theme)
+
+
 def without_hidden_runs(path: Path) -> io.BytesIO | None:
     """The Word file at `path` without its invisible runs, or None when it has none.
 

@@ -92,6 +92,10 @@ _DASH_TEMPLATES = {"snd": " – ", "snds": " – ", "spnd": " – ", "sndash": "
                    "ndash": "–", "mdash": "—", "spaced ndash": " – "}  # fmt: skip
 # {{convert|22|e6acre|km2}} shows "22 million acres": the e-prefixes of its unit codes.
 _CONVERT_SCALES = {"e3": "thousand", "e6": "million", "e9": "billion", "e12": "trillion"}
+# unit codes that are words: shown in the plural after "million"; other codes (t, mi, kWh) as
+# they are
+_UNIT_PLURALS = {"acre": "acres", "carat": "carats", "ton": "tons", "tonne": "tonnes",
+                 "barrel": "barrels", "gallon": "gallons", "bushel": "bushels"}  # fmt: skip
 _NUMBER_RE = re.compile(r"[-+−]?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 # Templates that list their positional parameters ({{ubl|Paris|Berlin}}, {{plainlist|* a * b}}),
 # common in infobox fields.
@@ -336,7 +340,8 @@ class _Renderer:
         if name == "chem":  # {{chem|C|''n''|H|2''n''}}: "CnH2n"
             return "".join(texts)
         if name == "marriage" and texts:  # {{marriage|Frank O'Connor|1929|1979}}
-            return f"{texts[0]} (m. {texts[1]})" if len(texts) > 1 else texts[0]
+            years = "–".join(texts[1:3])
+            return f"{texts[0]} (m. {years})" if years else texts[0]
         if name.startswith("lang-"):  # {{lang-el|Ἀχιλλεύς}}
             position = 1
         if position is None or not texts or len(texts) < position:
@@ -503,16 +508,12 @@ def _convert_text(texts: list[str]) -> str:
 
 
 def _scaled_unit(text: str) -> str:
-    """ "e6acre" -> "million acres"; any other text as it is."""
-    scale = re.fullmatch(r"(e(?:3|6|9|12))([a-z][a-z0-9]*)", text)
+    """ "e6acre" -> "million acres", "e6t" -> "million t"; any other text as it is."""
+    scale = re.fullmatch(r"(e(?:3|6|9|12))([A-Za-z][A-Za-z0-9]*)", text)
     if scale is None:
         return text
     unit = scale.group(2)
-    return (
-        f"{_CONVERT_SCALES[scale.group(1)]} {unit}s"
-        if unit.isalpha()
-        else f"{_CONVERT_SCALES[scale.group(1)]} {unit}"
-    )
+    return f"{_CONVERT_SCALES[scale.group(1)]} {_UNIT_PLURALS.get(unit, unit)}"
 
 
 def _field_text(rendered: str) -> str:

@@ -113,14 +113,16 @@ def test_restricted_chunks_crowding_the_top_rows_still_leave_k_readable_ones(sto
 
 def test_restricted_chunks_do_not_move_a_public_callers_lexical_scores(store, embedder):
     """FTS5's bm25() counted restricted chunks in its statistics, so an anonymous caller saw a
-    public card's score and rank move when an hr document sharing a word was added."""
+    public card's score and rank move when an hr document sharing a word was added (and, in
+    the first fix, the scores' last digits)."""
     write(store, embedder, "partners", ["Kestrel Robotics invoices monthly; payroll in January."])
     write(store, embedder, "contacts", ["Contacts at Kestrel: the facilities manager in Lisbon."])
     write(store, embedder, "canteen", ["The canteen serves lunch in January from noon."])
+    write(store, embedder, "unrelated", ["Board minutes of the spring meeting."], HR)
     query = "Kestrel payroll January Lisbon"
 
     def public_view():
-        return [(p.document.id, round(p.score, 9)) for p in bm25_top_k(store, query, PUBLIC, 10)]
+        return [(p.document.id, p.score) for p in bm25_top_k(store, query, PUBLIC, 10)]
 
     before = public_view()
     assert len(before) == 3
@@ -134,7 +136,7 @@ def test_restricted_chunks_do_not_move_a_public_callers_lexical_scores(store, em
     write(store, embedder, "long", [" ".join(["Lisbon"] + ["filler"] * 300)], HR)
     if isinstance(store, PostgresStore):
         outside_sql(store, "ANALYZE chunks")  # the table statistics an IDF might read
-    assert public_view() == before
+    assert public_view() == before  # exactly: no digit depends on what the caller cannot read
     assert "nightjar" in {p.document.id for p in bm25_top_k(store, query, HR, 10)}  # it matches
 
 

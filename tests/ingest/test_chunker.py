@@ -73,21 +73,30 @@ def test_repeated_chunks_are_dropped_but_short_ones_under_other_headings_stay():
     assert [c.position for c in chunks] == [0, 1, 2]
 
 
-def test_a_repeated_paragraph_is_dropped_even_where_chunks_are_cut_elsewhere():
+def test_a_copied_block_is_dropped_even_where_chunks_are_cut_elsewhere():
     """handbook-872p.docx holds its text four times, the last copies as plain paragraphs under
     the last heading: cut at other places, their chunks were not twins of the first copy's and
-    246 of 603 chunks repeated it under a wrong heading."""
+    246 of 603 chunks repeated it under a wrong heading. Rows that two sections share stay."""
     paragraphs = [f"Paragraph {i} of the trustee handbook says what a standing trustee does "
-                  f"in case {i}, and when the court must be told of it in writing." for i in range(6)]  # fmt: skip
+                  f"in case {i}, and when the court must be told of it in writing." for i in range(12)]  # fmt: skip
+    rows = ["Annual leave: 25 working days a year", "Sick pay: full pay for six weeks",
+            "Notice period: two months for both sides"]  # fmt: skip
     document = doc(
         [
             (("Chapter 1",), "\n".join(paragraphs)),
-            (("Chapter 7", "Remedies"), "The last section.\n" + "\n".join(paragraphs[1:])),
+            (("Paris",), "Paris office.\n" + "\n".join(rows)),
+            (("Lisbon",), "Lisbon office.\n" + "\n".join(rows) + "\nMeal allowance: 9 EUR"),
+            (
+                ("Chapter 7", "Remedies"),
+                "The last section.\nChapter 1\n" + "\n".join(paragraphs[1:]),
+            ),
         ]
     )
     chunks = chunk_document(document, ChunkBudget(64), HashEmbedder().count_tokens)
     remedies = [c.text for c in chunks if c.heading_path == ("Chapter 7", "Remedies")]
-    assert remedies == ["The last section."]
+    assert remedies == ["The last section."]  # the heading given as a line went with its copy
+    lisbon = "\n".join(c.text for c in chunks if c.heading_path == ("Lisbon",))
+    assert all(row in lisbon for row in rows)  # a short shared block is meant where it stands
 
 
 def test_heading_path_and_anchor_follow_the_section():

@@ -659,17 +659,17 @@ def test_templates_that_gave_wrong_figures_or_holes_show_what_a_reader_sees(tmp_
     doc = one_doc(
         tmp_path,
         "At {{convert|6|ft|4|in|cm|0}}, he was tall; {{convert|22|e6acre|km2}} of forest, "
-        "{{convert|10|km|0}} of road.\n"
+        "{{convert|10|km|0}} of road, {{convert|5|e6t|e6ST}} of grain.\n"
         "The letter is used most (after {{angbr|e}} and {{angbr|t}}), "
         "from April 19, 1775{{snd}}September 3, 1783.\n"
         "Alkanes (general formula {{chem|C|n|H|2n+2}}) are called {{lang-el|alkanios}}. "
-        "He married {{marriage|Frank O'Connor|1929}}.",
+        "He married {{marriage|Frank O'Connor|1929}}, then {{marriage|Ann|1980|1990}}.",
     )
     assert doc.text == (
-        "At 6 ft 4 in, he was tall; 22 million acres of forest, 10 km of road.\n"
+        "At 6 ft 4 in, he was tall; 22 million acres of forest, 10 km of road, 5 million t of grain.\n"
         "The letter is used most (after e and t), from April 19, 1775 – September 3, 1783.\n"
         "Alkanes (general formula CnH2n+2) are called alkanios. "
-        "He married Frank O'Connor (m. 1929)."
+        "He married Frank O'Connor (m. 1929), then Ann (m. 1980–1990)."
     )
 
 
