@@ -38,6 +38,7 @@ const state = {
   listFailed: false, // the last refresh of the conversation list failed: it shows the one before
   pasteCut: false, // a paste was cut at the question box's maxlength
   limitSaid: null, // what was last announced of it ("cut", "full")
+  drawerOpener: null, // the control that opened a drawer: Escape takes focus back to it
 };
 
 /** Say something to screen readers (the visually hidden status line). */
@@ -85,9 +86,12 @@ function setDrawer(name, open) {
 function closeDrawers() {
   const focusIn = (node) => node.contains(document.activeElement);
   const wasIn = focusIn(ui.nav) || focusIn(ui.sources);
+  const opener = state.drawerOpener;
+  state.drawerOpener = null;
   setDrawer("nav", false);
   setDrawer("sources", false);
-  if (wasIn && narrow(1099)) ui.question.focus();
+  // back where the reader was (the citation, the Sources button), not to the question box
+  if (wasIn && narrow(1099)) (opener && opener.isConnected ? opener : ui.question).focus();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -165,17 +169,23 @@ function sourceCard(exchange, source) {
     card.classList.toggle("is-excluded", exclude.checked);
     updateRegenerate(exchange);
   });
+  const title = source.title || source.document_id || "Untitled";
+  // every card had a box "Exclude from the answer" and a link "Open source": a list of the
+  // page's controls could not tell them apart
+  exclude.setAttribute("aria-label", "Exclude source " + source.n + ", " + title + ", from the answer");
+  const link = sourceLink(source.url, source.page ? "Open at page " + source.page : "Open source");
+  if (link) link.setAttribute("aria-label", "Open source " + source.n + ", " + title + (source.page ? ", at page " + source.page : "") + " (new tab)");
   const card = el(
     "li",
     { class: "source", id: "source-" + source.n, "data-n": source.n, tabindex: "-1" },
     el("div", { class: "source-head" },
       el("span", { class: "cite source-n", text: String(source.n), "aria-hidden": "true" }),
-      el("h3", { class: "source-title", text: source.title || source.document_id || "Untitled" })),
+      el("h3", { class: "source-title", text: title })),
     source.heading ? el("p", { class: "source-heading", text: String(source.heading).split(" > ").join(" › ") }) : null,
     snippet,
     el("p", { class: "source-meta", text: meta.join(" · ") }),
     el("div", { class: "source-actions" },
-      sourceLink(source.url, source.page ? "Open at page " + source.page : "Open source"),
+      link,
       el("label", {}, exclude, "Exclude from the answer")),
   );
   card.classList.toggle("is-excluded", exclude.checked);
@@ -220,11 +230,15 @@ function showSources(exchange, focusN, open) {
     if (card) {
       card.classList.add("is-active");
       for (const button of exchange.article.querySelectorAll(".cite[data-n='" + focusN + "']")) button.setAttribute("aria-expanded", "true");
-      if (open && narrow(1099)) setDrawer("sources", true);
-      card.scrollIntoView({ block: "nearest", behavior: "smooth" });
+      if (open && narrow(1099)) {
+        state.drawerOpener = document.activeElement;
+        setDrawer("sources", true);
+      }
+      card.scrollIntoView({ block: "nearest", behavior: motion() });
       if (open) card.focus({ preventScroll: true });
     }
   } else if (open && narrow(1099)) {
+    state.drawerOpener = document.activeElement;
     setDrawer("sources", true);
     ui.closeSources.focus();
   }
@@ -398,9 +412,18 @@ function keepingEnd(change) {
 // Asking: POST /api/query with stream:true, read server-sent events
 // ---------------------------------------------------------------------------------------
 
+/** "smooth" unless the reader asked for less motion. */
+function motion() {
+  return window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+}
+
 function setBusy(busy) {
+  // Ask is hidden and Regenerate disabled while an answer streams: focus on either fell to
+  // the page's body, and the next Tab started over in the sources panel
+  const hadFocus = [ui.ask, ui.regenerate].includes(document.activeElement);
   ui.ask.hidden = busy;
   ui.stop.hidden = !busy;
+  if (busy && hadFocus) ui.stop.focus();
   ui.messages.setAttribute("aria-busy", String(busy));
   if (state.shown) updateRegenerate(state.shown);
 }
@@ -454,7 +477,12 @@ async function ask(question, exclude, titles) {
         if (data.conversation_id) state.conversationId = data.conversation_id;
         keepingEnd(() => finish(exchange, data));
         if (state.shown === exchange) showSources(exchange);
-        announce(data.abstained ? "Hearth does not know." : "Answer complete.");
+        announce(
+          data.abstained ? "Hearth does not know."
+          : data.quoted ? "Answer complete: quoted from a source."
+          : data.uncited ? "Answer complete: some statements are not backed by the sources."
+          : "Answer complete.",
+        );
         await refreshConversations(); // before Ask comes back: the side list is current
       } else if (event === "error") {
         finished = true;
@@ -783,7 +811,8 @@ async function signIn(event) {
 
 function submitQuestion() {
   const question = ui.question.value.trim();
-  if (!question || state.controller) return;
+  if (state.controller) return announce("Wait for the answer, or stop it, before asking again.");
+  if (!question) return announce("Type a question first.");
   ui.question.value = "";
   state.pasteCut = false;
   updateLimit();

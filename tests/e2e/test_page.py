@@ -455,6 +455,45 @@ def test_controls_have_accessible_names(start_hearth, open_page):
     assert page.get_attribute("html", "lang") == "en"
 
 
+def test_source_controls_say_which_source_they_act_on(start_hearth, open_page):
+    """Every card had a box "Exclude from the answer" and a link "Open source": a screen
+    reader's list of controls could not tell them apart."""
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    names = page.evaluate(
+        """() => [...document.querySelectorAll('#source-list input, #source-list a[href]')]
+            .map(n => n.getAttribute('aria-label'))"""
+    )
+    assert names and len(set(names)) == len(names)
+    assert names[0].startswith("Exclude source 1, ") or names[0].startswith("Open source 1, ")
+
+
+def test_keyboard_focus_follows_drawers_and_the_ask_button_on_a_phone(start_hearth, open_page):
+    """Focus fell to the page's body when a drawer opened (it was still hidden while sliding
+    in) and when Ask, which has focus, hid itself for Stop; Escape sent it to the question box
+    instead of back to the citation."""
+    hearth = start_hearth(delay=0.05)
+    page, _ = open_page(hearth, viewport=(390, 844))
+    page.focus("#question")
+    page.keyboard.type(PARIS)
+    page.focus("#ask")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement?.id === 'stop'")
+    page.wait_for_selector("#ask:not([hidden])", timeout=30_000)
+    page.wait_for_function("() => document.activeElement?.id === 'question'")
+    citation = page.locator(".message-assistant .cite").first
+    citation.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement?.id === 'source-1'")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("#sources", state="hidden")
+    assert page.evaluate("document.activeElement.classList.contains('cite')")
+    page.focus("#toggle-nav")
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => document.activeElement?.id === 'close-nav'")
+
+
 # Payloads in a stored document (title, heading, text, URL) and in the model's answer.
 XSS = (
     "<script>window.__xss = 1</script> "
