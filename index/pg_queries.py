@@ -54,8 +54,7 @@ hit AS MATERIALIZED (
 weight AS MATERIALIZED (
     SELECT term.q, ln((n.n + 1) / ((SELECT count(*) FROM hit WHERE hit.tsv @@ term.q) + 0.5))
         AS idf
-    FROM term, (SELECT greatest(count(DISTINCT a.chunk_id), 1) AS n FROM acl a
-                WHERE a.grp = ANY(%(groups)s::text[])) n  -- readable chunks only
+    FROM term, (SELECT greatest(%(readable)s::bigint, 1) AS n) n  -- readable chunks only
     WHERE numnode(term.q) > 0)
 SELECT hit.id, sum(weight.idf * ts_rank('{RANK_WEIGHTS}', hit.tsv, weight.q, 1)) AS score
 FROM hit JOIN weight ON hit.tsv @@ weight.q
@@ -230,3 +229,6 @@ def documents_by_pk(cur: psycopg.Cursor[Any], pks: list[int]) -> dict[int, Store
         )
         for row in rows
     }
+
+
+READABLE_COUNT_SQL = "SELECT count(DISTINCT chunk_id) FROM acl WHERE grp = ANY(%(groups)s::text[])"
