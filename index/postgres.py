@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import UTC
 from typing import Any
 
 import numpy as np
@@ -492,6 +493,17 @@ class PostgresStore:
                 (sorted(groups),),
             ).fetchone()
         return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def last_ingested(self, groups: frozenset[str]) -> str | None:
+        with self._read() as cur:
+            row = cur.execute(
+                "SELECT max(d.ingested_at) FROM documents d WHERE EXISTS (SELECT 1 FROM chunks c"
+                f" WHERE c.document_pk = d.pk AND {READABLE})",
+                {"groups": sorted(groups)},
+            ).fetchone()
+        if not row or row[0] is None:
+            return None
+        return str(row[0].astimezone(UTC).isoformat(timespec="seconds"))
 
     def list_documents(self, groups: frozenset[str] | None = None) -> list[StoredDocument]:
         query = "SELECT d.pk FROM documents d"

@@ -161,6 +161,12 @@ class Store(Protocol):
 
     def count_readable(self, groups: frozenset[str]) -> tuple[int, int]: ...
 
+    def last_ingested(self, groups: frozenset[str]) -> str | None:
+        """When a document `groups` may read was last written (ISO 8601, UTC, seconds), or
+        None: what a caller is told of the corpus's freshness (the store-wide time would tell
+        them when restricted documents arrive)."""
+        ...
+
     def list_documents(self, groups: frozenset[str] | None = None) -> list[StoredDocument]:
         """Every stored document by id, or only those `groups` may read: what an administrator
         checks access against (`hearth status --documents`)."""

@@ -786,6 +786,17 @@ class SQLiteStore:
             ).fetchone()
         return int(row[0]), int(row[1])
 
+    def last_ingested(self, groups: frozenset[str]) -> str | None:
+        members = sorted(groups) or [""]
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT d.ingested_at FROM documents d WHERE EXISTS (SELECT 1 FROM chunks c"
+                " JOIN acl a ON a.chunk_rowid = c.rowid WHERE c.document_rowid = d.rowid"
+                f" AND a.grp IN ({_placeholders(members)})) ORDER BY d.ingested_at DESC LIMIT 1",
+                members,
+            ).fetchone()
+        return str(row[0]) if row else None
+
     def list_documents(self, groups: frozenset[str] | None = None) -> list[StoredDocument]:
         query, params = "SELECT rowid FROM documents d", list[str]()
         if groups is not None:

@@ -55,8 +55,7 @@ def metrics(services: ServicesDep) -> Response:
 
 @router.get("/api/info", responses=errors(*AUTH))
 def info(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
-    """Model and licence, embedder, the corpus the caller may read, last ingest."""
-    manifest = services.store.manifest()
+    """Model and licence, embedder, the corpus the caller may read and when it last changed."""
     documents, chunks = services.store.count_readable(principal.readable_groups)
     return {
         "model": services.model.model_id,
@@ -65,7 +64,9 @@ def info(services: ServicesDep, principal: PrincipalDep) -> dict[str, Any]:
         "embedder": services.embedder.model_id,
         "documents": documents,
         "chunks": chunks,
-        "last_ingest": manifest.get("last_ingest"),
+        # of what the caller may read: the store-wide time told anyone when restricted
+        # documents arrived
+        "last_ingest": services.store.last_ingested(principal.readable_groups),
         "network": network_note(services.model),
         "identity": identity(principal),
     }

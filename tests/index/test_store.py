@@ -140,6 +140,19 @@ def test_restricted_chunks_do_not_move_a_public_callers_lexical_scores(store, em
     assert "nightjar" in {p.document.id for p in bm25_top_k(store, query, HR, 10)}  # it matches
 
 
+def test_last_ingested_tells_a_caller_only_of_documents_it_may_read(store, embedder):
+    """/api/info gave everyone the store-wide last ingest: an anonymous caller saw it move
+    when only hr documents had been added."""
+    assert store.last_ingested(PUBLIC) is None
+    write(store, embedder, "canteen", ["The canteen opens at noon."])
+    write(store, embedder, "salaries", ["Band C pays 52,000 EUR."], HR)
+    outside_sql(store, "UPDATE documents SET ingested_at = '2030-01-02T03:04:05+00:00' WHERE id = 'salaries'")  # fmt: skip
+    public = store.last_ingested(PUBLIC)
+    assert public is not None and public < "2030" and public[:2] == "20"
+    assert store.last_ingested(HR) == "2030-01-02T03:04:05+00:00"
+    assert store.last_ingested(frozenset()) is None
+
+
 def test_bm25_for_a_reader_of_everything_is_fts5s_own(tmp_path, embedder):
     """index/bm25.py recomputes FTS5's bm25() from per-phrase scores; with every row readable
     it must give FTS5's numbers, or the restricted-caller path ranks by something else."""
