@@ -6,8 +6,10 @@ stay out of every other command's start-up).
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -61,10 +63,16 @@ def migrate_command(data_dir: Path, url: str, index_memory: str, replace: bool) 
     try:
         counts = copy_store(data_dir, url, index_memory=index_memory, replace=replace)
     except HearthError as exc:
-        raise click.ClickException(exc.message) from None
+        _fail(exc.message)
     except psycopg.Error as exc:
-        raise click.ClickException(f"PostgreSQL refused the copy: {exc}") from None
+        _fail(f"PostgreSQL refused the copy: {exc}")
     click.echo(f"{'table':<14}{'SQLite':>10}{'PostgreSQL':>12}")
     for table, (source_rows, target_rows) in counts.items():
         click.echo(f"{table:<14}{source_rows:>10}{target_rows:>12}")
     click.echo(f"copied and verified in {time.perf_counter() - started:.1f} s")
+
+
+def _fail(message: str) -> NoReturn:
+    """Stop as the other commands do: "error: …" on stderr, exit status 2."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)

@@ -94,7 +94,7 @@ def test_migrate_copies_everything_and_answers_the_same(tmp_path, pg_url):
     # Running it again is refused: the target now holds what was written since (a second
     # run from a runbook wiped it and brought revoked keys back); nothing is changed.
     refused = runner.invoke(migrate_command, ["--from", str(tmp_path / "data"), "--to", pg_url])
-    assert refused.exit_code != 0 and "--replace" in refused.output
+    assert refused.exit_code == 2 and "--replace" in refused.output
     assert "already holds a Hearth store" in refused.output and "Traceback" not in refused.output
     target = PostgresStore(pg_url)
     assert target.document_chunks("bikes", PUBLIC)[0].chunk.id > highest  # still there
@@ -118,7 +118,7 @@ def test_migrate_copies_everything_and_answers_the_same(tmp_path, pg_url):
 def test_migrate_refuses_a_folder_without_a_store(tmp_path, pg_url):
     (tmp_path / "empty").mkdir()
     result = CliRunner().invoke(migrate_command, ["--from", str(tmp_path / "empty"), "--to", pg_url])  # fmt: skip
-    assert result.exit_code == 1
-    assert "no Hearth store" in result.output
+    assert result.exit_code == 2  # as every other command: it was 1, with "Error:"
+    assert result.output.startswith("error: ") and "no Hearth store" in result.output
     bad = CliRunner().invoke(migrate_command, ["--from", str(tmp_path), "--to", "sqlite:///x"])
     assert bad.exit_code == 2
