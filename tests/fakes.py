@@ -68,20 +68,32 @@ class HashEmbedder:
 
 
 class ScriptedStream:
-    """A scripted answer's pieces; like the engines' streams, says whether `max_tokens` cut it."""
+    """A scripted answer's pieces; like the engines' streams, says whether `max_tokens` cut it
+    and, once exhausted or closed, leaves the model's queue (`on_end`, called once)."""
 
-    def __init__(self, pieces, truncated: bool) -> None:
+    def __init__(self, pieces, truncated: bool, on_end=None) -> None:
         self._pieces = pieces
         self.truncated = truncated
+        self._on_end = on_end
 
     def __iter__(self):
         return self
 
     def __next__(self) -> str:
-        return next(self._pieces)
+        try:
+            return next(self._pieces)
+        except StopIteration:
+            self._end()
+            raise
 
     def close(self) -> None:
         self._pieces.close()
+        self._end()
+
+    def _end(self) -> None:
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end()
 
 
 class ScriptedChatModel:
@@ -118,7 +130,7 @@ class ScriptedChatModel:
     def prompt_tokens(self, messages: list[dict[str, str]]) -> int:
         return sum(self.count_tokens(m["content"]) + 4 for m in messages) + 2
 
-    queue_depth = 0
+    queue_depth = 0  # streams started and not yet exhausted or closed, as the engines count
 
     def check_admission(self, pending: int = 0) -> None:
         """Never busy: tests that want a full queue override this."""
@@ -134,7 +146,14 @@ class ScriptedChatModel:
         self.prompts.append([dict(m) for m in messages])
         text = self.answer(messages) if callable(self.answer) else str(self.answer)
         pieces = re.findall(r"\S+\s*", text)
-        return ScriptedStream(self._pieces(pieces[:max_tokens], cancel), len(pieces) > max_tokens)
+        self.queue_depth += 1
+
+        def leave() -> None:
+            self.queue_depth -= 1
+
+        return ScriptedStream(
+            self._pieces(pieces[:max_tokens], cancel), len(pieces) > max_tokens, leave
+        )
 
     def _pieces(self, pieces, cancel):
         import time

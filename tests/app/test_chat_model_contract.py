@@ -167,6 +167,7 @@ def test_stops_midway_when_closed_or_cancelled(engine, how):
     cancel = threading.Event()
     stream = engine.stream(STORY, max_tokens=200, cancel=cancel)
     assert next(stream)
+    assert engine.queue_depth == 1  # counted while it runs, by every engine
     if how == "close":
         stream.close()
     else:
