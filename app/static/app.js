@@ -8,7 +8,7 @@ import { el, formatDate, formatDateTime, highlightSnippet, icon, renderAnswer, s
 const $ = (id) => document.getElementById(id);
 
 const ui = {
-  topbar: document.querySelector(".topbar"), chat: $("chat"),
+  topbar: document.querySelector(".topbar"), chat: $("chat"), skipLink: document.querySelector(".skip-link"),
   nav: $("nav"), toggleNav: $("toggle-nav"), closeNav: $("close-nav"), scrim: $("scrim"),
   list: $("conversation-list"), listEmpty: $("conversation-empty"), listError: $("conversation-error"),
   notice: $("notice"), limit: $("question-limit"),
@@ -74,7 +74,7 @@ function setDrawer(name, open) {
   const navOpen = document.body.classList.contains("nav-open") && narrow(759);
   const sourcesOpen = document.body.classList.contains("sources-open") && narrow(1099);
   ui.scrim.hidden = !(navOpen || sourcesOpen);
-  for (const node of [ui.topbar, ui.chat]) node.inert = navOpen || sourcesOpen;
+  for (const node of [ui.topbar, ui.chat, ui.skipLink]) node.inert = navOpen || sourcesOpen;
   ui.nav.inert = sourcesOpen;
   ui.sources.inert = navOpen && !sourcesOpen;
   if (name === "nav") {
@@ -263,7 +263,9 @@ function newExchange(question, exclude, titles) {
   exchange.head = el("div", { class: "answer-head" }, el("span", { class: "answer-who", text: "Hearth" }));
   exchange.body = el("div", { class: "answer-body" });
   exchange.foot = el("div", { class: "answer-foot" });
-  exchange.article = el("article", { class: "message message-assistant", "aria-label": "Answer" }, exchange.head, exchange.body, exchange.foot);
+  const named = question.length > 80 ? question.slice(0, 79) + "…" : question;
+  // a list of the page's articles said "Answer" for every one
+  exchange.article = el("article", { class: "message message-assistant", "aria-label": "Answer to: " + named }, exchange.head, exchange.body, exchange.foot);
   ui.welcome.hidden = true;
   ui.messages.append(userMessage(question, exclude, titles || []), exchange.article);
   state.exchanges.push(exchange);
@@ -339,7 +341,10 @@ function answerFoot(exchange) {
   if (count) {
     const label = (answer.abstained ? "Closest matches" : "Sources") + " (" + count + ")";
     const button = el("button", { type: "button", class: "button button-small", text: label, "aria-controls": "sources" });
-    button.addEventListener("click", () => showSources(exchange, undefined, true));
+    button.addEventListener("click", () => {
+      showSources(exchange, undefined, true);
+      if (!narrow(1099)) announce(label + " of this answer are shown beside it.");  // the panel changed silently
+    });
     exchange.foot.append(button);
   }
   exchange.foot.append(el("span", { class: "answer-meta", text: parts.join(" · ") }));

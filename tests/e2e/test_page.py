@@ -486,9 +486,12 @@ def test_keyboard_focus_follows_drawers_and_the_ask_button_on_a_phone(start_hear
     citation.focus()
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.activeElement?.id === 'source-1'")
+    assert page.evaluate("document.querySelector('.skip-link').inert")  # behind the drawer
     page.keyboard.press("Escape")
     page.wait_for_selector("#sources", state="hidden")
     assert page.evaluate("document.activeElement.classList.contains('cite')")
+    article = page.locator(".message-assistant").first.get_attribute("aria-label")
+    assert article == "Answer to: " + PARIS  # not "Answer" for every one
     page.focus("#toggle-nav")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.activeElement?.id === 'close-nav'")
