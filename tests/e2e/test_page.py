@@ -497,6 +497,20 @@ def test_keyboard_focus_follows_drawers_and_the_ask_button_on_a_phone(start_hear
     page.wait_for_function("() => document.activeElement?.id === 'close-nav'")
 
 
+def test_a_short_window_leaves_room_to_read(start_hearth, open_page):
+    """At 200% zoom on a 1280x720 laptop (640x360) the bars that never scroll away left 118 px
+    for the conversation, and 24 px at 320x256; the composer's label stays for screen readers."""
+    hearth = start_hearth()
+    for (width, height), least in (((640, 360), 200), ((320, 256), 100)):
+        page, _ = open_page(hearth, viewport=(width, height))
+        ask(page, PARIS)
+        assert page.evaluate("document.getElementById('chat-scroll').clientHeight") >= least
+        assert page.evaluate("document.body.scrollWidth") <= width  # nothing runs off the side
+        assert page.evaluate("document.getElementById('question').labels[0].textContent") == (
+            "Your question"
+        )
+
+
 # Payloads in a stored document (title, heading, text, URL) and in the model's answer.
 XSS = (
     "<script>window.__xss = 1</script> "
