@@ -23,6 +23,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from index.sentences import sentences
 from index.terms import STOP_WORDS
 from index.types import Passage
 
@@ -109,7 +110,7 @@ class Rows:
         documents = documents if documents is not None else [""] * len(texts)
         pairs: set[tuple[str, str]] = set()
         for text in texts:
-            for line in SENTENCES.split(text):
+            for line in sentences(text):
                 pairs |= _listed_pairs(line)
         # "Berlin: 7.50 EUR" heads a row, "Address: Rua das Gaivotas 31" a field: a bare head
         # counts when the sources also use it as a name inside a sentence ("in Berlin")
@@ -171,7 +172,6 @@ class Rows:
         )
 
 
-SENTENCES = re.compile(r"\n|(?<=[.!?])\s+")  # a source's lines and sentences: its rows
 _HEAD = re.compile(r"([^\w\s]*\s*(?:[A-Za-z]+:\s*)?)([A-Z][^\W\d_]+)\b\s*[:|–-]")
 
 

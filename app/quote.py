@@ -19,10 +19,10 @@ from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
 from app.figures import answers_figure, asks_for_figure, gives_figure
-from app.qualifiers import SENTENCES, Qualifier, Rows, asked_qualifiers, in_context
+from app.qualifiers import Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
 from index.search import ScoredSentence
-from index.sentences import is_question
+from index.sentences import is_question, sentences
 from index.types import Passage
 
 QUOTED_NOTE = (
@@ -121,7 +121,7 @@ def _figures_from_other_rows(
     figures = set(_FIGURE.findall(without_markers(answer))) - set(_FIGURE.findall(question))
     if not figures:
         return False
-    lines = [_in_context(line, p) for p in cited for line in SENTENCES.split(p.chunk.text)]
+    lines = [_in_context(line, p) for p in cited for line in sentences(p.chunk.text)]
     for figure in figures:
         holding = [line for line in lines if figure in _FIGURE.findall(line)]
         if holding and all(rows.names_another(line, asked) for line in holding):
