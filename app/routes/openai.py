@@ -63,6 +63,7 @@ class ChatRequest(BaseModel):
     tools: list[Any] | None = None
     functions: list[Any] | None = None
     n: Annotated[int, Field(ge=1, le=1), JSON_NUMBER] | None = None  # one answer per request
+    response_format: dict[str, Any] | None = None  # only {"type": "text"}: answers are prose
     retrieval: JsonBool | None = None  # false: the model alone on the messages, no documents
 
 
@@ -85,9 +86,16 @@ def models(services: ServicesDep, _principal: PrincipalDep) -> dict[str, Any]:
     }
 
 
-def _question(body: ChatRequest) -> Question:
+def _question(body: ChatRequest, limit: int) -> Question:
+    """The question of a chat request. `max_tokens` above Hearth's `limit` is capped, as
+    OpenAI-compatible servers do: Continue.dev (4096) and LangChain (1024) send their own
+    defaults, and every request of theirs was refused."""
     if body.tools or body.functions:
         raise InvalidRequestError("tools and function calls are not supported by Hearth")
+    if (body.response_format or {}).get("type", "text") != "text":
+        raise InvalidRequestError(
+            "response_format: Hearth answers in prose with citations, not JSON"
+        )
     turns = [(m.role, m.content or "") for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise InvalidRequestError("the last message must be a non-empty user message")
@@ -96,6 +104,8 @@ def _question(body: ChatRequest) -> Question:
     )
     if max_tokens is not None and max_tokens < 1:
         raise InvalidRequestError("max_tokens must be at least 1")
+    if max_tokens is not None:
+        max_tokens = min(max_tokens, limit)
     return Question(
         text=turns[-1][1],
         history=tuple(turns[:-1]),
@@ -144,16 +154,14 @@ def _usage(answer: Answer) -> dict[str, int]:
 
 def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Event) -> Any:
     """The model alone on the caller's messages (`"retrieval": false`): no documents involved."""
-    question = _question(body)
+    settings = services.rag.settings
+    question = _question(body, settings.max_answer_tokens)
     messages = [
         {"role": "system" if m.role == "developer" else m.role, "content": m.content or ""}
         for m in body.messages
         if m.role in ("system", "developer", "user", "assistant")
     ]
-    settings = services.rag.settings
     max_tokens = question.max_tokens or settings.max_answer_tokens
-    if max_tokens > settings.max_answer_tokens:
-        raise InvalidRequestError(f"max_tokens must be at most {settings.max_answer_tokens}")
     temperature = settings.temperature if body.temperature is None else body.temperature
     tokens = services.model.stream(
         messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
@@ -197,7 +205,7 @@ async def chat_completions(
         with services.admission.hold(services.model):  # places held by others count too
             events = _plain_events(body, services, cancel)
     else:
-        question = _question(body)
+        question = _question(body, services.rag.settings.max_answer_tokens)
         events = await start_answer(services, principal, question, cancel)
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())

@@ -76,6 +76,33 @@ def test_tools_are_refused(oai):
     assert "tools" in str(error.value)
 
 
+def test_json_response_format_is_refused(oai):
+    """It was ignored: LangChain's json mode then failed to parse a prose answer."""
+    with pytest.raises(openai.BadRequestError) as error:
+        oai.chat.completions.create(
+            model="scripted-model",
+            messages=[{"role": "user", "content": "annual leave in Paris"}],
+            response_format={"type": "json_object"},
+        )
+    assert "response_format" in str(error.value)
+
+
+def test_a_max_tokens_above_hearths_limit_is_capped_not_refused(oai, model, settings):
+    """Continue.dev sends max_tokens 4096 and LangChain max_completion_tokens 1024 by default:
+    every request of theirs was refused with 400."""
+    ask = [{"role": "user", "content": "annual leave in Paris"}]
+    model.answer = " ".join(["word"] * 500)
+    settings.quote_unsupported = False  # the model's text is under test
+    for options in ({"max_tokens": 4096}, {"max_completion_tokens": 1024}):
+        plain = oai.chat.completions.create(
+            model="scripted-model", messages=ask, extra_body={"retrieval": False}, **options
+        )
+        assert plain.usage.completion_tokens <= settings.max_answer_tokens + 1
+        assert plain.choices[0].finish_reason == "length"
+        answered = oai.chat.completions.create(model="scripted-model", messages=ask, **options)
+        assert answered.choices[0].message.content
+
+
 PARIS_THEN_BERLIN = [
     {"role": "user", "content": "How many days of annual leave in Paris?"},
     {"role": "assistant", "content": "27 days."},
