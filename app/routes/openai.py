@@ -20,10 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question
+from app.routes import streaming
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable, start_answer
+from app.routes.streaming import iterate_cancellable, start_answer, with_keep_alives
 from index.errors import HearthError, InvalidRequestError
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -255,8 +256,12 @@ async def chat_completions(
     async def sse() -> AsyncIterator[str]:
         yield chunk({"role": "assistant", "content": ""})
         try:
-            async for event in iterate_cancellable(events, cancel):
-                if event.kind == "token" and drafts:
+            async for event in with_keep_alives(
+                iterate_cancellable(events, cancel), streaming.KEEP_ALIVE_S
+            ):
+                if event is None:  # nothing to send yet: an SSE comment keeps the line open
+                    yield ": keep-alive\n\n"
+                elif event.kind == "token" and drafts:
                     yield chunk({"content": event.data})
                 elif event.kind == "done":
                     services.metrics.record(event.data, from_documents=not plain)

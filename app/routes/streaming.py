@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
@@ -14,6 +16,9 @@ from index.types import Principal
 
 T = TypeVar("T")
 _DONE = object()
+# A stream quiet this long gets a keep-alive: an OpenAI client waits for a whole checked answer
+# (50-90 s on a busy CPU), and proxies commonly drop a connection idle for 60 s.
+KEEP_ALIVE_S = 15.0
 
 
 async def iterate_cancellable(items: Iterator[T], cancel: threading.Event) -> AsyncIterator[T]:
@@ -56,3 +61,30 @@ async def start_answer(
 def _drain(step: object) -> None:
     while step() is not _DONE:  # type: ignore[operator]
         pass
+
+
+async def with_keep_alives(items: AsyncIterator[T], every: float) -> AsyncIterator[T | None]:
+    """`items`, with a None whenever `every` seconds pass without one (the caller sends an SSE
+    comment then). Closing this closes `items` too, so a client that went away still stops
+    the generation."""
+    pending: asyncio.Future[T] | None = None
+    try:
+        while True:
+            if pending is None:
+                pending = asyncio.ensure_future(items.__anext__())
+            done, _ = await asyncio.wait({pending}, timeout=every)
+            if not done:
+                yield None
+                continue
+            try:
+                item = pending.result()
+            except StopAsyncIteration:
+                return
+            pending = None
+            yield item
+    finally:
+        if pending is not None and not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+                await pending
+        await items.aclose()  # type: ignore[attr-defined]

@@ -103,6 +103,21 @@ def test_a_max_tokens_above_hearths_limit_is_capped_not_refused(oai, model, sett
         assert answered.choices[0].message.content
 
 
+def test_a_quiet_stream_sends_keep_alives_that_clients_skip(oai, client, model, monkeypatch):
+    """A checked answer streams only once the model is done (50-90 s on a busy CPU), and
+    proxies drop a connection idle for 60 s: the stream said nothing meanwhile."""
+    from app.routes import streaming
+
+    monkeypatch.setattr(streaming, "KEEP_ALIVE_S", 0.05)
+    model.delay = 0.1  # eleven words: a second of silence before the checked answer
+    model.answer = "Employees in Paris get 27 days of annual leave a year [1]."
+    chat = {"messages": [{"role": "user", "content": "annual leave in Paris"}], "stream": True}
+    raw = client.post("/v1/chat/completions", json=chat).text
+    assert raw.count(": keep-alive\n\n") >= 1 and raw.endswith("data: [DONE]\n\n")
+    text, _ = streamed(oai, "annual leave in Paris")  # the openai client skips the comments
+    assert "27 days" in text
+
+
 PARIS_THEN_BERLIN = [
     {"role": "user", "content": "How many days of annual leave in Paris?"},
     {"role": "assistant", "content": "27 days."},
