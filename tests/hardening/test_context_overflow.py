@@ -1,6 +1,7 @@
 """Row 11, context overflow: prompts over the model's window and max_tokens of 0, negative,
 above the operator's maximum and 10^6, on /api/query and /v1 (with and without retrieval,
-streamed or not) -> 400 or 422 with a clear error, before any decode starts; the service
+streamed or not) -> 400 or 422 with a clear error, before any decode starts (on /v1 a value
+above the maximum is capped to it instead, as chat clients send large defaults); the service
 answers normally afterwards.
 
 The model is the scripted fake with the real engines' call-time checks (StrictScriptedModel):
@@ -51,8 +52,15 @@ BAD_TOKENS = [
 ] + [
     ("/v1/chat/completions", v1("annual leave in Paris", **{field: value, **extra}))
     for field in ("max_tokens", "max_completion_tokens")
-    for value in (0, -1, MAX_ANSWER + 1, 10**6, 10**30, 1.5, "many")
+    for value in (0, -1, 1.5, "many")
     for extra in ({}, {"stream": True}, {"retrieval": False})
+]
+# Above the operator's maximum, /v1 caps instead (chat clients send 1024 or 4096 by default).
+CAPPED = [
+    v1("annual leave in Paris", **{field: value, **extra})
+    for field in ("max_tokens", "max_completion_tokens")
+    for value in (MAX_ANSWER + 1, 10**6, 10**30)
+    for extra in ({}, {"retrieval": False})
 ]
 
 
@@ -89,6 +97,17 @@ def test_prompts_over_the_window_are_refused_before_decoding(strict, route, body
 def test_bad_max_tokens_are_refused_before_decoding(strict, route, body):
     client, model, _ = strict
     check_refused(client, model, route, body)
+
+
+@pytest.mark.parametrize("body", CAPPED, ids=[str(b) for b in CAPPED])
+def test_v1_max_tokens_above_the_maximum_are_capped_to_it(strict, body):
+    client, model, _ = strict
+    model.answer = " ".join(["word"] * (MAX_ANSWER * 3))
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text[:300]
+    assert model.decodes == 1
+    if body.get("retrieval") is False:  # the model's own text: cut at the maximum
+        assert response.json()["usage"]["completion_tokens"] <= MAX_ANSWER + 1
 
 
 def test_a_long_history_is_trimmed_to_the_window_not_refused(strict):
