@@ -7,8 +7,9 @@ told an anonymous caller what restricted documents hold. Here each phrase is sco
 FTS5 (its tokenizer, column weights and term frequencies), the weighted term frequency is
 recovered from that score, and the score is computed again with the readable chunks'
 statistics: for a caller who may read everything it equals FTS5's `bm25()` (to 1e-15), so
-such a caller is served by FTS5 alone. Scoring each phrase apart costs about twice FTS5's one
-query (bench/answer.py part 4: lexical p50 22 -> 42 ms at 100,000 chunks, 4 -> 6 ms at 10,000).
+such a caller is served by FTS5 alone (the store compares the two `Corpus` row counts).
+Scoring each phrase apart costs about twice FTS5's one query (bench/answer.py part 4: lexical
+p50 19 -> 41 ms at 100,000 chunks, 3 -> 5 ms at 10,000).
 """
 
 from __future__ import annotations
@@ -44,41 +45,39 @@ class Corpus:
         return cls(rows, total / rows if rows else 1.0)
 
 
-def reads_everything(lengths: Floats, readable: npt.NDArray[np.bool_]) -> bool:
-    """Whether the mask keeps every row: then FTS5's own bm25() is already the caller's."""
-    return Corpus.of(lengths, readable).rows == Corpus.of(lengths).rows
-
-
 def idf(corpus: Corpus, hits: int) -> float:
     """FTS5's inverse document frequency of a phrase found in `hits` rows."""
     value = math.log((corpus.rows - hits + 0.5) / (hits + 0.5))
     return value if value > 0 else _MIN_IDF
 
 
+def _length_norm(lengths: Floats, corpus: Corpus) -> Floats:
+    return K1 * (1 - B + B * lengths / corpus.average_length)
+
+
 def _saturation(frequency: Floats, lengths: Floats, corpus: Corpus) -> Floats:
-    norm = K1 * (1 - B + B * lengths / corpus.average_length)
-    return frequency * (K1 + 1) / (frequency + norm)
+    return frequency * (K1 + 1) / (frequency + _length_norm(lengths, corpus))
 
 
 def _frequency(saturation: Floats, lengths: Floats, corpus: Corpus) -> Floats:
     """The weighted term frequency behind a saturation (the inverse of `_saturation`)."""
-    norm = K1 * (1 - B + B * lengths / corpus.average_length)
-    return saturation * norm / np.maximum(K1 + 1 - saturation, 1e-12)
+    return saturation * _length_norm(lengths, corpus) / np.maximum(K1 + 1 - saturation, 1e-12)
 
 
 def readable_scores(
     phrases: Sequence[tuple[Ids, Floats]],
     lengths: Floats,
     readable: npt.NDArray[np.bool_],
+    everyone: Corpus,
+    mine: Corpus,
 ) -> tuple[Ids, Floats]:
     """Rowids the caller may read and their BM25 scores (higher is better), best first.
 
     `phrases` holds, per phrase, the rowids FTS5 matched and its `-bm25()` for that phrase
     alone, with whole-number column weights; `lengths[rowid]` is each row's token count;
-    `readable[rowid]` the caller's mask.
+    `readable[rowid]` the caller's mask; `everyone` and `mine` the statistics of all rows and
+    of the readable ones (`Corpus.of`, which the caller has already taken).
     """
-    everyone = Corpus.of(lengths)
-    mine = Corpus.of(lengths, readable)
     if not mine.rows:
         return np.empty(0, dtype=np.int64), np.empty(0)
     found: list[Ids] = []

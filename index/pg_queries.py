@@ -15,12 +15,12 @@ import numpy.typing as npt
 import psycopg
 
 from index import pg_schema
+from index.terms import quoted_phrases
 from index.types import Chunk, Document, Passage, StoredDocument
 
 # ts_rank weights {D, C, B, A}: title with aliases 4, heading path 2, body 1 (as in SQLite).
 RANK_WEIGHTS = "{0.1,0.25,0.5,1.0}"
 MAX_MATCH_TERMS = 64
-_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 _WORD = re.compile(r"\w+")
 
 READABLE = (
@@ -76,7 +76,7 @@ def match_terms(match: str) -> list[str]:
     Each term becomes its own plainto_tsquery: no text reaches to_tsquery's operator syntax,
     so no query string can raise.
     """
-    quoted = [term.replace('""', '"') for term in _QUOTED.findall(match)]
+    quoted = quoted_phrases(match)
     terms = [clean_text(term).strip() for term in (quoted or _WORD.findall(match))]
     return list(dict.fromkeys(term for term in terms if term))[:MAX_MATCH_TERMS]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from index.protocols import Embedder, Store, Vectors
 from index.sentences import is_question, sentences
-from index.terms import content_terms, mentions_any, query_terms, term_overlap
+from index.terms import content_terms, mentions_any, query_terms, quoted_phrase, term_overlap
 from index.types import Passage
 
 # How the dense and BM25 lists are merged (`hybrid_search`): by scaled score or by rank.
@@ -28,7 +28,7 @@ def fts_query(text: str) -> str:
 
     Returns "" when the text holds no searchable word; the caller then skips the search.
     """
-    return " OR ".join(f'"{word}"' for word in query_terms(text))
+    return " OR ".join(quoted_phrase(word) for word in query_terms(text))
 
 
 def bm25_top_k(store: Store, query: str, groups: frozenset[str], k: int) -> list[Passage]:

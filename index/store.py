@@ -12,7 +12,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,10 +23,11 @@ from typing import TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from index.bm25 import readable_scores, reads_everything, row_lengths
+from index.bm25 import Corpus, readable_scores, row_lengths
 from index.errors import StoreError, VectorIndexError
 from index.migrations import migrate
 from index.protocols import Ids, VectorIndex, Vectors
+from index.terms import quoted_phrase, quoted_phrases
 from index.types import Chunk, Document, Passage, StoredDocument
 from index.vectors import (
     ids_digest,
@@ -49,7 +49,6 @@ DB_NAME = "hearth.sqlite3"
 BUSY_TIMEOUT_MS = 30_000  # how long a writer waits for another's lock
 # FTS5 bm25() column weights: title (with aliases), heading path, body.
 BM25_WEIGHTS = (4.0, 2.0, 1.0)
-_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
 
 
 # Readable-id arrays and masks kept per ACL version: one per group set, the most recent ones.
@@ -586,13 +585,14 @@ class SQLiteStore:
         """BM25 top-k for an escaped FTS5 expression (quoted phrases OR-ed), weighed by the
         statistics of the chunks `groups` may read only (index/bm25.py): restricted chunks
         must not move a caller's scores or ranks."""
-        phrases = [p.replace('""', '"') for p in _QUOTED.findall(match)]
+        phrases = quoted_phrases(match)
         if not groups or k <= 0 or not phrases:
             return []
         with self._snapshot():
             lengths, readable = self._row_lengths(), self._readable_mask(groups)
-            if reads_everything(lengths, readable):
-                ored = " OR ".join('"' + p.replace('"', '""') + '"' for p in phrases)
+            everyone, mine = Corpus.of(lengths), Corpus.of(lengths, readable)
+            if mine.rows == everyone.rows:  # FTS5's own bm25() is already the caller's
+                ored = " OR ".join(quoted_phrase(phrase) for phrase in phrases)
                 rows = self._conn.execute(
                     "SELECT rowid, -bm25(chunks_fts, ?, ?, ?) FROM chunks_fts"
                     " WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts, ?, ?, ?) LIMIT ?",
@@ -600,7 +600,7 @@ class SQLiteStore:
                 ).fetchall()
                 return self._passages([r[0] for r in rows], [r[1] for r in rows], groups)
             scored = [self._phrase_scores(phrase) for phrase in dict.fromkeys(phrases)]
-            ids, scores = readable_scores(scored, lengths, readable)
+            ids, scores = readable_scores(scored, lengths, readable, everyone, mine)
             return self._passages(ids[:k].tolist(), scores[:k].tolist(), groups)
 
     def _phrase_scores(self, phrase: str) -> tuple[Ids, npt.NDArray[np.float64]]:
@@ -612,7 +612,7 @@ class SQLiteStore:
             "WITH hit AS MATERIALIZED (SELECT rowid AS id, -bm25(chunks_fts, ?, ?, ?) AS score"
             " FROM chunks_fts WHERE chunks_fts MATCH ?)"
             " SELECT group_concat(id), group_concat(printf('%.17g', score)) FROM hit",
-            (*BM25_WEIGHTS, '"' + phrase.replace('"', '""') + '"'),
+            (*BM25_WEIGHTS, quoted_phrase(phrase)),
         ).fetchone()
         if not ids:
             return np.empty(0, dtype=np.int64), np.empty(0)

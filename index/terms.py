@@ -21,6 +21,18 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 # absent in documents, count as the question's rarest terms in the evidence's coverage.
 _NEGATION = re.compile(r"(?:\b(ca)|\b(wo)|\b(sha)|(?<=\w))n['’]t\b", re.IGNORECASE)
 _CLITIC = re.compile(r"(?<=\w)['’](?:s|m|re|ve|ll|d)\b", re.IGNORECASE)
+_QUOTED = re.compile(r'"((?:[^"]|"")*)"')  # an FTS5 phrase: in double quotes, its own doubled
+
+
+def quoted_phrase(text: str) -> str:
+    """`text` as one full-text phrase (FTS5's syntax): no operator or column filter inside."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def quoted_phrases(match: str) -> list[str]:
+    """The phrases of an OR-expression of quoted phrases (search.fts_query), unquoted."""
+    return [phrase.replace('""', '"') for phrase in _QUOTED.findall(match)]
+
 
 STOP_WORDS = frozenset(
     [

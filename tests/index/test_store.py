@@ -156,7 +156,7 @@ def test_last_ingested_tells_a_caller_only_of_documents_it_may_read(store, embed
 def test_bm25_for_a_reader_of_everything_is_fts5s_own(tmp_path, embedder):
     """index/bm25.py recomputes FTS5's bm25() from per-phrase scores; with every row readable
     it must give FTS5's numbers, or the restricted-caller path ranks by something else."""
-    from index.bm25 import readable_scores
+    from index.bm25 import Corpus, readable_scores
 
     store = SQLiteStore(tmp_path / "data")
     write(store, embedder, "a", ["Kestrel invoices monthly", "payroll January Kestrel Kestrel"])
@@ -166,7 +166,8 @@ def test_bm25_for_a_reader_of_everything_is_fts5s_own(tmp_path, embedder):
     with store._snapshot():
         lengths, everyone = store._row_lengths(), store._readable_mask(PUBLIC)
         phrases = [store._phrase_scores(p) for p in ("kestrel", "payroll", "january")]
-        ids, scores = readable_scores(phrases, lengths, everyone)
+        statistics = Corpus.of(lengths)
+        ids, scores = readable_scores(phrases, lengths, everyone, statistics, statistics)
         expected = store._conn.execute(
             "SELECT rowid, -bm25(chunks_fts, 4, 2, 1) FROM chunks_fts WHERE chunks_fts MATCH ?"
             " ORDER BY bm25(chunks_fts, 4, 2, 1), rowid",
