@@ -351,7 +351,10 @@ def hidden_run_judge(path: Path) -> _Judge:
     and page colour), for parts other than the body (footnotes: docx_notes.py)."""
     import docx
 
-    document = docx.Document(str(path))
+    return _judge_of(docx.Document(str(path)))
+
+
+def _judge_of(document: Any) -> _Judge:
     theme = theme_colours(document)
     return _Judge(document.element, _Styles(document.styles.element, theme), theme)
 
@@ -366,8 +369,7 @@ def without_hidden_runs(path: Path) -> io.BytesIO | None:
     if not zipfile.is_zipfile(path):
         raise ValueError("not a ZIP archive (so not a DOCX file)")
     document = docx.Document(str(path))
-    theme = theme_colours(document)
-    judge = _Judge(document.element, _Styles(document.styles.element, theme), theme)
+    judge = _judge_of(document)
     doomed = [run for run in document.element.body.iter(qn("w:r")) if judge.hidden(run)]
     if not doomed:
         return None
