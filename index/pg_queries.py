@@ -15,11 +15,10 @@ import numpy.typing as npt
 import psycopg
 
 from index import pg_schema
+from index.bm25 import K1, B
 from index.terms import quoted_phrases
 from index.types import Chunk, Document, Passage, StoredDocument
 
-# ts_rank weights {D, C, B, A}: title with aliases 4, heading path 2, body 1 (as in SQLite).
-RANK_WEIGHTS = "{0.1,0.25,0.5,1.0}"
 MAX_MATCH_TERMS = 64
 _WORD = re.compile(r"\w+")
 
@@ -37,28 +36,41 @@ EXACT_DENSE_SQL = """
 SELECT c.id, c.embedding <#> %(q)b AS distance FROM chunks c
 WHERE c.id IN (SELECT a.chunk_id FROM acl a WHERE a.grp = ANY(%(groups)s::text[]))
 ORDER BY (c.embedding <#> %(q)b) + 0 LIMIT %(k)s"""
-# BM25-like: each term's ts_rank (field weights, length-normalised) times its IDF among the
-# readable matches, summed. Plain ts_rank_cd over the OR-query found the expected document in
-# the top 4 for 63/65 corpus questions (MRR 0.85) against FTS5 BM25's 65/65 (0.95); this finds
-# 65/65 (0.95). Terms are parsed by plainto_tsquery (never raises) and OR-ed through tsquery's
-# own text form, so the candidate filter stays one GIN-indexable condition.
-LEXICAL_SQL = f"""
-WITH term AS (
-    SELECT plainto_tsquery('{pg_schema.TS_CONFIG}', hearth_fold(u.term)) AS q
-    FROM unnest(%(terms)s::text[]) AS u(term)),
+# BM25 as FTS5 computes it (index/bm25.py), over the chunks the caller may read: each lexeme's
+# weighted frequency in a chunk (title 4, heading path 2, body 1: the tsvector's position
+# weights A, B, C), the chunk's stored token count (`tsv_length`), and the readable chunks'
+# count and average length. It replaced an IDF-weighted ts_rank whose length norm is not
+# BM25's (docs/EVALUATION.md §1, "BM25 on PostgreSQL"). Lexemes come from to_tsvector of each
+# word and are quoted into tsquery's text form here, so no question text reaches tsquery's
+# operator syntax; the candidate filter stays one GIN-indexable condition.
+LEXICAL_SQL = rf"""
+WITH lexeme AS (
+    SELECT l.lexeme, count(*) AS times
+    FROM unnest(%(terms)s::text[]) AS u(term),
+         unnest(tsvector_to_array(to_tsvector('{pg_schema.TS_CONFIG}', hearth_fold(u.term))))
+             AS l(lexeme)
+    GROUP BY l.lexeme),
 hit AS MATERIALIZED (
-    SELECT c.id, c.tsv FROM chunks c
-    WHERE c.tsv @@ (SELECT string_agg('(' || q::text || ')', ' | ')::tsquery FROM term
-                    WHERE numnode(q) > 0)
+    SELECT c.id, c.tsv, c.tsv_length FROM chunks c
+    WHERE c.tsv @@ (SELECT string_agg(
+                        '''' || replace(replace(lexeme, '\', '\\'), '''', '''''') || '''', ' | '
+                    )::tsquery FROM lexeme)
       AND {READABLE}),
-weight AS MATERIALIZED (
-    SELECT term.q, ln((n.n + 1) / ((SELECT count(*) FROM hit WHERE hit.tsv @@ term.q) + 0.5))
+frequency AS MATERIALIZED (
+    SELECT hit.id, hit.tsv_length AS length, e.lexeme,
+           sum(CASE w WHEN 'A' THEN 4 WHEN 'B' THEN 2 ELSE 1 END) AS f
+    FROM hit, unnest(hit.tsv) AS e, unnest(e.weights) AS w
+    WHERE e.lexeme IN (SELECT lexeme FROM lexeme)
+    GROUP BY hit.id, hit.tsv_length, e.lexeme),
+weight AS (
+    SELECT f.lexeme, l.times * greatest(ln(
+        (greatest(%(readable)s::bigint, count(*)) - count(*) + 0.5) / (count(*) + 0.5)), 1e-6)
         AS idf
-    FROM term, (SELECT greatest(%(readable)s::bigint, 1) AS n) n  -- readable chunks only
-    WHERE numnode(term.q) > 0)
-SELECT hit.id, sum(weight.idf * ts_rank('{RANK_WEIGHTS}', hit.tsv, weight.q, 1)) AS score
-FROM hit JOIN weight ON hit.tsv @@ weight.q
-GROUP BY hit.id ORDER BY score DESC, hit.id LIMIT %(k)s"""
+    FROM frequency f JOIN lexeme l ON l.lexeme = f.lexeme GROUP BY f.lexeme, l.times)
+SELECT f.id, sum(w.idf * f.f * ({K1} + 1) / (f.f + {K1} * (1 - {B}
+           + {B} * f.length / greatest(%(average_length)s::float8, 1)))) AS score
+FROM frequency f JOIN weight w ON w.lexeme = f.lexeme
+GROUP BY f.id ORDER BY score DESC, f.id LIMIT %(k)s"""
 TERM_STATISTICS_SQL = f"""
 SELECT t.i, (SELECT count(*) FROM chunks c WHERE c.tsv @@ t.q AND {READABLE}),
        ARRAY(SELECT c.id FROM chunks c WHERE c.id = ANY(%(ids)s::bigint[]) AND c.tsv @@ t.q)
@@ -231,4 +243,6 @@ def documents_by_pk(cur: psycopg.Cursor[Any], pks: list[int]) -> dict[int, Store
     }
 
 
-READABLE_COUNT_SQL = "SELECT count(DISTINCT chunk_id) FROM acl WHERE grp = ANY(%(groups)s::text[])"
+READABLE_STATISTICS_SQL = """
+SELECT count(*), coalesce(avg(c.tsv_length), 1) FROM chunks c
+WHERE c.id IN (SELECT a.chunk_id FROM acl a WHERE a.grp = ANY(%(groups)s::text[]))"""

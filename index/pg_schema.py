@@ -175,6 +175,20 @@ MIGRATIONS: list[tuple[str, str]] = [
         ALTER TABLE aliases ADD COLUMN source TEXT;
         """,
     ),
+    (
+        # BM25's length norm needs each chunk's token count (FTS5 keeps it in its docsize
+        # table): the indexed tokens of all three fields, stop words left out. A generated
+        # column may not read another, so it computes the tsvector again (on insert only).
+        "0007_chunk_lengths",
+        """
+        CREATE FUNCTION hearth_tsv_length(value tsvector) RETURNS integer
+            LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+            AS $$ SELECT coalesce(sum(array_length(e.positions, 1)), 0)::integer
+                  FROM unnest(value) AS e $$;
+        ALTER TABLE chunks ADD COLUMN tsv_length integer NOT NULL GENERATED ALWAYS AS
+            (hearth_tsv_length(hearth_tsv(search_title, heading_path, text))) STORED;
+        """,
+    ),
 ]
 
 _MIGRATIONS_TABLE = """

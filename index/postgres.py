@@ -31,7 +31,7 @@ from index.pg_queries import (
     FIRST_CHUNK_GROUPS,
     LEXICAL_SQL,
     READABLE,
-    READABLE_COUNT_SQL,
+    READABLE_STATISTICS_SQL,
     TERM_STATISTICS_SQL,
     clean_text,
     documents_by_pk,
@@ -69,8 +69,9 @@ def _configure(conn: psycopg.Connection) -> None:
 # How long a request waits for a pooled connection before its 503: with the database down,
 # 30 s (the connect timeout) kept every request, /api/info included, hanging that long.
 WAIT_S = 8.0
-# The readable-chunk count of a group set is taken again after this long (lexical IDF).
-READABLE_COUNT_S = 30.0
+# A group set's readable-chunk count and average length (BM25's statistics) are taken again
+# after this long.
+READABLE_STATISTICS_S = 30.0
 MAX_COUNTED_GROUP_SETS = 64  # per-user group sets (proxy headers) must not pile up
 
 
@@ -86,7 +87,7 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self._timeout = wait  # what a request waits for a connection
-        self._readable_counts: dict[frozenset[str], tuple[float, int]] = {}
+        self._readable_statistics: dict[frozenset[str], tuple[float, int, float]] = {}
         try:
             with psycopg.connect(url, connect_timeout=int(timeout)) as conn:
                 pg_schema.migrate(conn)
@@ -345,28 +346,37 @@ class PostgresStore:
         return cur.execute(EXACT_DENSE_SQL, params).fetchall()
 
     def lexical_search(self, match: str, groups: frozenset[str], k: int) -> list[Passage]:
-        """Full-text top-k (IDF-weighted ts_rank) for an OR-expression of quoted terms."""
+        """Full-text top-k by BM25 among the readable chunks, for an OR-expression of quoted
+        terms."""
         terms = match_terms(match)
         if not groups or k <= 0 or not terms:
             return []
         with self._read() as cur:
-            params = {"terms": terms, "groups": sorted(groups), "k": k}
-            params["readable"] = self._readable_count(cur, groups)
+            readable, average_length = self._readable_corpus(cur, groups)
+            params = {
+                "terms": terms,
+                "groups": sorted(groups),
+                "k": k,
+                "readable": readable,
+                "average_length": average_length,
+            }
             rows = cur.execute(LEXICAL_SQL, params).fetchall()
             return passages(cur, [r[0] for r in rows], [float(r[1]) for r in rows], groups)
 
-    def _readable_count(self, cur: psycopg.Cursor[Any], groups: frozenset[str]) -> int:
-        """How many chunks `groups` may read, the N of the lexical IDF (the table's size would
-        let restricted chunks move public scores), counted at most every READABLE_COUNT_S per
-        group set: the count costs ~12 ms at 100,000 chunks."""
+    def _readable_corpus(
+        self, cur: psycopg.Cursor[Any], groups: frozenset[str]
+    ) -> tuple[int, float]:
+        """How many chunks `groups` may read and their average token count: BM25's statistics
+        (the whole table's would let restricted chunks move public scores). Taken at most
+        every READABLE_STATISTICS_S per group set: they cost ~30 ms at 100,000 chunks."""
         now = time.monotonic()
-        cached = self._readable_counts.get(groups)
-        if cached is None or now - cached[0] > READABLE_COUNT_S:
-            row = cur.execute(READABLE_COUNT_SQL, {"groups": sorted(groups)}).fetchone()
-            cached = (now, int(row[0]) if row else 0)
-            kept = list(self._readable_counts.items())[-(MAX_COUNTED_GROUP_SETS - 1) :]
-            self._readable_counts = {**dict(kept), groups: cached}
-        return cached[1]
+        cached = self._readable_statistics.get(groups)
+        if cached is None or now - cached[0] > READABLE_STATISTICS_S:
+            row = cur.execute(READABLE_STATISTICS_SQL, {"groups": sorted(groups)}).fetchone()
+            cached = (now, int(row[0]), float(row[1])) if row else (now, 0, 1.0)
+            kept = list(self._readable_statistics.items())[-(MAX_COUNTED_GROUP_SETS - 1) :]
+            self._readable_statistics = {**dict(kept), groups: cached}
+        return cached[1], cached[2]
 
     def term_statistics(
         self, terms: Sequence[str], groups: frozenset[str], chunk_ids: Sequence[int]
