@@ -323,10 +323,10 @@ def keys() -> None:
     """Create, list and revoke API keys (stored hashed; a key is shown once)."""
 
 
-def _key_store(data_dir: Path, database_url: str | None) -> Any:
-    """The keys next to the store: the data folder's database, or PostgreSQL. A store must
-    exist: a key created in a mistyped folder would be refused by the server it was meant for."""
-    from app.keys import KeyStore
+def _service_database(data_dir: Path, database_url: str | None) -> Any:
+    """The keys and conversations next to the store: the data folder's database, or
+    PostgreSQL. A store must exist: a key created in a mistyped folder would be refused by the
+    server it was meant for."""
     from app.service_db import service_database
     from index.errors import HearthError
     from index.open_store import store_exists
@@ -335,9 +335,23 @@ def _key_store(data_dir: Path, database_url: str | None) -> Any:
         click.echo(f"error: {no_index(data_dir)}", err=True)
         sys.exit(2)
     try:
-        return KeyStore(database=service_database(data_dir, database_url))
+        return service_database(data_dir, database_url)
     except HearthError as exc:
         raise click.ClickException(exc.message) from None
+
+
+def _key_store(data_dir: Path, database_url: str | None) -> Any:
+    from app.keys import KeyStore
+
+    return KeyStore(database=_service_database(data_dir, database_url))
+
+
+def _keys_and_conversations(data_dir: Path, database_url: str | None) -> tuple[Any, Any]:
+    from app.conversations import ConversationStore
+    from app.keys import KeyStore
+
+    database = _service_database(data_dir, database_url)
+    return KeyStore(database=database), ConversationStore(database=database)
 
 
 @keys.command("create")
@@ -354,13 +368,30 @@ def keys_create(user: str, groups: str, data_dir: Path, database_url: str | None
     """
     from index.errors import HearthError
 
+    store, conversations = _keys_and_conversations(data_dir, database_url)
     try:
-        key, info = _key_store(data_dir, database_url).create(user, groups)
+        key, info = store.create(user, groups)
     except (HearthError, ValueError) as exc:
         raise click.BadParameter(getattr(exc, "message", str(exc))) from None
     click.echo(key)
     click.echo(f"id {info.id}, user {info.user}, groups {','.join(sorted(info.groups))}. "
                "Store the key now: it cannot be shown again.", err=True)  # fmt: skip
+    earlier = [
+        k for k in store.all() if k.user == info.user and k.id != info.id and not k.revoked_at
+    ]
+    held = conversations.list_for(info.user)
+    if earlier or held:
+        click.echo(
+            f"note: {info.user} already has {_count(len(earlier), 'active key')} and "
+            f"{_count(len(held), 'conversation')}: this key reads those conversations too, as a "
+            "rotated key should. For another person use another --user; to start this name "
+            f"afresh, `hearth keys forget {info.user}` first.",
+            err=True,
+        )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 @keys.command("list")
@@ -418,6 +449,38 @@ def keys_revoke(key_id: str, data_dir: Path, database_url: str | None) -> None:
         click.echo(f"no active key with {what} (`hearth keys list` shows them)", err=True)
         sys.exit(1)
     click.echo(f"revoked {revoked_id}")
+
+
+@keys.command("forget")
+@click.argument("user")
+@click.option("--yes", is_flag=True, help="Do not ask to confirm.")
+@data_dir_option
+@database_url_option
+def keys_forget(user: str, yes: bool, data_dir: Path, database_url: str | None) -> None:
+    """Revoke every key of USER and delete their conversations, messages and ratings for good
+    (someone who left, an erasure request). A later key with the same name starts empty;
+    without this it would read USER's conversations, which belong to the name, not the key.
+
+    \b
+    Example:
+      hearth keys forget alice --yes
+    """
+    store, conversations = _keys_and_conversations(data_dir, database_url)
+    keys = [k for k in store.all() if k.user == user and k.revoked_at is None]
+    held = conversations.list_for(user)
+    if not keys and not held:
+        click.echo(f"{user} has no active key and no conversation (`hearth keys list`)", err=True)
+        sys.exit(1)
+    if not yes:
+        if not sys.stdin.isatty():
+            click.echo("error: add --yes to forget a user without a terminal", err=True)
+            sys.exit(2)
+        what = f"{_count(len(keys), 'active key')} and {_count(len(held), 'conversation')}"
+        click.confirm(f"Revoke {what} of {user}, for good?", abort=True)
+    revoked = store.revoke_user(user)
+    deleted, messages = conversations.delete_all(user)
+    click.echo(f"{user}: revoked {_count(revoked, 'key')}, deleted "
+               f"{_count(deleted, 'conversation')} ({_count(messages, 'message')})")  # fmt: skip
 
 
 cli.add_command(ingest)

@@ -184,7 +184,24 @@ class ConversationStore:
             cursor = tx.execute(
                 "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
             )
-            return cursor.rowcount == 1
+            deleted = cursor.rowcount == 1
+        if deleted:
+            self._db.scrub()
+        return deleted
+
+    def delete_all(self, owner: str) -> tuple[int, int]:
+        """Delete every conversation of `owner`, with its messages and ratings, for good
+        (someone who left, an erasure request); returns (conversations, messages)."""
+        with self._db.transaction(write=True) as tx:
+            messages = tx.execute(
+                "SELECT count(*) FROM messages m JOIN conversations c ON c.id = m.conversation_id"
+                " WHERE c.owner = ?",
+                (owner,),
+            ).fetchone()
+            deleted = tx.execute("DELETE FROM conversations WHERE owner = ?", (owner,)).rowcount
+        if deleted:
+            self._db.scrub()
+        return deleted, int(messages[0]) if messages else 0
 
     def add_feedback(self, message_id: str, owner: str, rating: str, comment: str) -> str | None:
         """Record (or replace) the owner's rating of one of their assistant messages."""
@@ -220,4 +237,9 @@ class ConversationStore:
             return 0
         cutoff = (datetime.now(UTC) - timedelta(days=retention_days)).isoformat()
         with self._db.transaction(write=True, wait=wait) as tx:
-            return tx.execute("DELETE FROM conversations WHERE updated_at < ?", (cutoff,)).rowcount
+            purged = tx.execute(
+                "DELETE FROM conversations WHERE updated_at < ?", (cutoff,)
+            ).rowcount
+        if purged:
+            self._db.scrub()
+        return purged

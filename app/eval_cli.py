@@ -11,6 +11,7 @@ interrupted (what was done before Ctrl-C is still reported and written).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -292,6 +293,14 @@ def _print_misses(report: EvalReport, console: Console) -> None:
             console.print(f"  … and {len(rows) - MISSES_SHOWN} more (see --json)")
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write `text`, creating the file readable by its owner only: with --answer it holds
+    answers from restricted documents, as private as the store (0600) they came from."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+
+
 @contextmanager
 def _closing(services: Services) -> Iterator[Services]:
     from app.main import close_services
@@ -495,7 +504,8 @@ def eval_command(
     if json_out is not None:
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n")
+            text = json.dumps(report.as_dict(), indent=2, ensure_ascii=False) + "\n"
+            write_private(json_out, text)
         except OSError as exc:
             errors.print(f"[red]error:[/] cannot write {json_out} ({exc.strerror or exc})")
             ctx.exit(2)

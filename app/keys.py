@@ -141,6 +141,14 @@ class KeyStore:
         with self._db.transaction(write=True) as tx:
             return _revoke(tx, key_id)
 
+    def revoke_user(self, user: str) -> int:
+        """Revoke every live key of `user`; how many were."""
+        with self._db.transaction(write=True) as tx:
+            rows = tx.execute(
+                'SELECT id FROM api_keys WHERE "user" = ? AND revoked_at IS NULL', (user,)
+            ).fetchall()
+            return sum(1 for row in rows if _revoke(tx, row[0]))
+
     def all(self) -> list[KeyInfo]:
         with self._db.transaction(write=False) as tx:
             rows = tx.execute(

@@ -73,6 +73,13 @@ SECURITY_HEADERS = {
 }
 
 
+def is_page_asset(path: str) -> bool:
+    """The page and its files, the only responses a browser or proxy may cache: every other
+    one may hold a conversation, an answer or a restricted document, and a cached copy would
+    outlive Delete and sign-out (Chromium kept conversations in its disk cache)."""
+    return path == "/" or path.startswith("/static/")
+
+
 def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "type": code}}
 
@@ -326,6 +333,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         response = await call_next(request)
         for key, value in SECURITY_HEADERS.items():
             response.headers.setdefault(key, value)
+        if not is_page_asset(request.url.path):
+            response.headers.setdefault("Cache-Control", "no-store")
         route = request.scope.get("route")
         services_now = request.app.state.services
         if services_now is not None and route is not None:

@@ -45,6 +45,11 @@ class ServiceDatabase(Protocol):
         another writer, such as an ingest holding SQLite's write lock."""
         ...
 
+    def scrub(self) -> None:
+        """Best effort, after rows the user expects gone for good were deleted: leave no copy
+        of them where the database keeps old page versions."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -74,6 +79,19 @@ class SQLiteServiceDatabase:
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+
+    def scrub(self) -> None:
+        """Copy the write-ahead log into the database (whose freed pages secure_delete zeroed)
+        and truncate it: the log still held the deleted text. A reader or an ingest's writer
+        in another process makes it give up at once; the next delete tries again."""
+        with self._lock:
+            self._conn.execute("PRAGMA busy_timeout = 0")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            except sqlite3.Error:
+                pass  # busy: the text stays until the next checkpoint
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
     def close(self) -> None:
         with self._lock:
@@ -105,6 +123,10 @@ class PostgresServiceDatabase:
         # service rows take no writer lock here: nothing to give up on
         with self._store.service_transaction() as cursor:
             yield _PostgresTransaction(cursor)
+
+    def scrub(self) -> None:
+        """Nothing here: PostgreSQL keeps deleted rows until (auto)vacuum reuses their space
+        (docs/OPERATIONS.md)."""
 
     def close(self) -> None:
         if self._owns_store:

@@ -137,6 +137,9 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are overwritten with zeros, not left in free pages: a deleted
+        # conversation or a pruned restricted document must not stay readable in the file.
+        conn.execute("PRAGMA secure_delete=ON")
         migrate(conn)
     except (OSError, sqlite3.Error) as exc:
         hint = _DAMAGED_HINT if isinstance(exc, sqlite3.DatabaseError) else ""

@@ -250,6 +250,23 @@ def test_security_headers_everywhere(client):
         assert headers["x-content-type-options"] == "nosniff"
 
 
+def test_only_the_page_may_be_cached(client):
+    """A cached conversation or answer would outlive Delete and sign-out."""
+    client.headers["X-Hearth-Session"] = "s" * 32
+    asked = client.post("/api/query", json={"question": "canteen opening"}).json()
+    private = [
+        client.get("/api/conversations"),
+        client.get(f"/api/conversations/{asked['conversation_id']}"),
+        client.post("/api/search", json={"query": "canteen"}),
+        client.get("/api/info"),
+        client.get("/api/documents/nope"),
+        client.get("/v1/models"),
+    ]
+    for response in private:
+        assert response.headers["cache-control"] == "no-store", response.url
+    assert "cache-control" not in client.get("/").headers
+
+
 def test_health_info_and_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").status_code == 200

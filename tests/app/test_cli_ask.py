@@ -223,3 +223,34 @@ def test_ask_on_an_index_with_nothing_readable_prints_no_empty_heading(server_ur
     assert result.exit_code == 0, result.output
     assert result.output.startswith("I don't know.") and "comes close" in result.output
     assert "Closest matches" not in result.output and "listed as sources" not in result.output
+
+
+def test_forget_revokes_a_users_keys_and_deletes_their_conversations_for_good(tmp_path):
+    """Conversations belong to the user name: a new key for the name read the old questions."""
+    from app.conversations import ConversationStore
+
+    SQLiteStore(tmp_path).close()
+    first = keys_cli(tmp_path, "create", "--user", "alice").stdout.strip()
+    assert "note:" not in keys_cli(tmp_path, "create", "--user", "bob").output
+    conversations = ConversationStore(tmp_path)
+    for owner, question in (("alice", "ZEBRA salary question"), ("bob", "bob's question")):
+        conversation = conversations.create(owner, "t")
+        conversations.add_message(conversation, owner, "user", question, {})
+    again = keys_cli(tmp_path, "create", "--user", "alice")
+    assert "note: alice already has 1 active key and 1 conversation" in " ".join(again.output.split())
+
+    refused = keys_cli(tmp_path, "forget", "alice")  # no terminal to confirm on
+    assert refused.exit_code == 2 and "--yes" in refused.output
+    assert KeyStore(tmp_path).verify(first) is not None
+
+    forgot = keys_cli(tmp_path, "forget", "alice", "--yes")
+    assert forgot.exit_code == 0, forgot.output
+    assert forgot.stdout.strip() == "alice: revoked 2 keys, deleted 1 conversation (1 message)"
+    assert KeyStore(tmp_path).verify(first) is None
+    assert conversations.list_for("alice") == [] and len(conversations.list_for("bob")) == 1
+    files = b"".join(p.read_bytes() for p in tmp_path.glob("hearth.sqlite3*"))
+    assert b"ZEBRA salary" not in files and b"bob's question" in files
+    fresh = keys_cli(tmp_path, "create", "--user", "alice")
+    assert "note:" not in fresh.output  # revoked keys of a forgotten name do not count
+    nothing = keys_cli(tmp_path, "forget", "carol", "--yes")
+    assert nothing.exit_code == 1 and "carol has no active key and no conversation" in nothing.output

@@ -594,6 +594,7 @@ def test_eval_answer_mode(
     )
     assert result.exit_code == 0, result.output
     assert "Full answers (5 questions)" in result.output
+    assert out.stat().st_mode & 0o777 == 0o600  # answers may quote restricted documents
     report = json.loads(out.read_text())
     s = report["answers"]
     rows = report["rows"]

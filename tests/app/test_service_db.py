@@ -103,6 +103,38 @@ def test_rename_delete_and_purge(conversations):
     assert [c.id for c in conversations.list_for("alice")] == [kept]
 
 
+def test_delete_all_removes_one_owners_conversations_and_ratings(conversations):
+    for owner in ("alice", "alice", "bob"):
+        conversation = conversations.create(owner, "t")
+        conversations.add_message(conversation, owner, "user", "q", {})
+        answer = conversations.add_message(conversation, owner, "assistant", "a", {})
+        conversations.add_feedback(answer, owner, "up", "")
+    assert conversations.delete_all("alice") == (2, 4)
+    assert conversations.list_for("alice") == [] and conversations.feedback_for(answer, "bob")
+    assert conversations.delete_all("alice") == (0, 0)
+
+
+def test_a_deleted_conversation_leaves_no_copy_in_the_sqlite_files(tmp_path):
+    """The write-ahead log kept the question, the title and the feedback after Delete."""
+    database = service_database(tmp_path / "data")
+    conversations = ConversationStore(database=database)
+    gone = conversations.create("alice", "ZEBRATITLE divorce lawyer")
+    conversations.add_message(gone, "alice", "user", "ZEBRAQUESTION my manager", {})
+    answer = conversations.add_message(gone, "alice", "assistant", "ZEBRAANSWER", {})
+    conversations.add_feedback(answer, "alice", "down", "ZEBRACOMMENT Jane Doe")
+    kept = conversations.create("alice", "kept")
+    conversations.add_message(kept, "alice", "user", "ZEBRAKEPT", {})
+    files = sorted((tmp_path / "data").glob("hearth.sqlite3*"))
+    assert b"ZEBRAQUESTION" in b"".join(f.read_bytes() for f in files)
+
+    assert conversations.delete(gone, "alice")
+    on_disk = b"".join(f.read_bytes() for f in (tmp_path / "data").glob("hearth.sqlite3*"))
+    for secret in (b"ZEBRATITLE", b"ZEBRAQUESTION", b"ZEBRAANSWER", b"ZEBRACOMMENT"):
+        assert secret not in on_disk, secret
+    assert b"ZEBRAKEPT" in on_disk  # only the deleted one
+    database.close()
+
+
 def test_purge_removes_idle_conversations(databases):
     database = databases()
     conversations = ConversationStore(database=database)
