@@ -27,7 +27,7 @@ from typing import Any
 
 from index.types import Chunk, Document
 from ingest.chunker import ChunkBudget, chunk_document
-from ingest.parsers.base import ParseOptions, Redirect
+from ingest.parsers.base import ParseOptions
 from ingest.parsers.mediawiki import parse_dump
 from ingest.parsers.registry import parser_for
 from ingest.pipeline import clean_document
@@ -276,7 +276,7 @@ def measure_dump(path: Path, count: Any) -> FileReport:
     chunks: list[Chunk] = []
     try:
         for item in parse_dump(path, ParseOptions()):
-            if isinstance(item, Redirect):
+            if not isinstance(item, Document):  # a redirect, a page of another namespace
                 continue
             docs.append(item)
             chunks.extend(chunks_of(item, count))

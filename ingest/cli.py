@@ -102,6 +102,8 @@ def _parse_namespace_groups(value: str | None) -> dict[int, frozenset[str]]:
         if not item.strip():
             continue
         number, sep, groups = item.partition("=")
+        if number.strip().lstrip("-").isdigit() and int(number) in mapping:
+            raise click.BadParameter(f"namespace {int(number)} is given groups twice")
         try:
             mapping[int(number)] = parse_groups(groups)
         except (ValueError, HearthError):
@@ -217,6 +219,13 @@ def _summary(report: IngestReport, console: Console) -> None:
                       f"any more (or a blank one): "
                       f"{escape(shown)}; answers still come from them, with the groups they "
                       "had, until a run with --prune removes them[/]")  # fmt: skip
+    if report.outside_namespaces:
+        outside = report.outside_namespaces
+        verb = "is" if len(outside) == 1 else "are"
+        console.print(f"{plural(len(outside), 'stored page')} of these dumps {verb} in "
+                      "namespaces this run did not read (--namespaces): "
+                      f"{escape(_first_five(outside))}; kept as they were, neither updated "
+                      "nor pruned")  # fmt: skip
 
 
 def no_index(data_dir: Path) -> str:
@@ -527,7 +536,7 @@ def status(
       hearth status
       hearth status --data-dir /srv/hearth --json | jq .by_group
       hearth status --group hr          # what a member of hr can read
-      hearth status --documents --json | jq '.documents[] | select(.groups == ["public"])'
+      hearth status --documents --json | jq '.documents_listed[] | select(.groups == ["public"])'
     """
     errors = Console(stderr=True)
     if not store_exists(data_dir, database_url):

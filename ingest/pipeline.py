@@ -33,7 +33,12 @@ from index.protocols import Embedder, Store, Vectors
 from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
 from ingest.chunker import CHUNKER_VERSION, ChunkBudget, chunk_document, embedding_text
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
-from ingest.parsers.base import DEFAULT_WIKI_MAX_PAGE_MB, ParseOptions, Redirect
+from ingest.parsers.base import (
+    DEFAULT_WIKI_MAX_PAGE_MB,
+    OutsideNamespaces,
+    ParseOptions,
+    Redirect,
+)
 from ingest.parsers.mediawiki import parse_dump
 from ingest.parsers.registry import (
     SUPPORTED_SUFFIXES,
@@ -89,6 +94,9 @@ class IngestReport:
     # ids of stored documents of the folders read whose file is gone, and of the wiki pages
     # the dumps read no longer hold (or that only a deleted older dump held): kept until --prune
     orphaned_documents: list[str] = field(default_factory=list)
+    # ids of stored wiki pages the dumps still hold in namespaces this run did not read
+    # (`--namespaces`): kept as they were, neither updated nor pruned
+    outside_namespaces: list[str] = field(default_factory=list)
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
@@ -139,6 +147,7 @@ class IngestReport:
             "skipped": dict(sorted(self.skipped.items())),
             "orphaned": self.orphaned,
             "orphaned_documents": self.orphaned_documents,
+            "outside_namespaces": self.outside_namespaces,
             "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
             "prune_skipped": self.prune_skipped,
             "empty": self.empty,
@@ -295,11 +304,16 @@ class IngestOptions:
 
 
 def _replaced_by(old_dump: str, dump: str) -> bool:
-    """Whether `old_dump` is an older export `dump` replaces: another file of its folder,
-    since deleted."""
+    """Whether `old_dump` (of the same wiki) is an older export `dump` replaces: one deleted
+    from its folder, or from a sibling folder, as dated folders under one dumps folder
+    (`dumps/2026-01/`, `dumps/2026-12/`) are; only the same folder counted before, so the
+    pages a wiki deleted stayed answerable forever. A deleted dump anywhere else (a mount not
+    there now) is none of its business. (An old dump still there is another copy of the
+    wiki: its pages are refused or, with --replace, taken over one by one.)"""
+    old, new = Path(old_dump).parent, Path(dump).parent
     return (
         old_dump != dump
-        and Path(old_dump).parent == Path(dump).parent
+        and (old == new or (old.parent == new.parent and old != old.parent))
         and not Path(old_dump).exists()
     )
 
@@ -411,6 +425,7 @@ class Ingestor:
         # pages of a wiki stored from an older dump of its folder that is gone (for the run)
         self._left: list[str] = []
         self._wiki_documents: list[StoredDocument] | None = None  # read once a run
+        self._wiki_ids: set[str] | None = None
         self._prune = False
         # The batch being embedded on a worker thread while the next one is parsed and chunked
         # (onnxruntime and torch release the GIL); written by this thread once its vectors are in.
@@ -432,7 +447,7 @@ class Ingestor:
         self._reparse = options.reparse
         self._replace = options.replace
         self._prune = options.prune
-        self._left, self._wiki_documents = [], None
+        self._left, self._wiki_documents, self._wiki_ids = [], None, None
         seen_in_run: set[str] = set()
         budget = ChunkBudget(
             max_tokens=self.embedder.max_tokens,
@@ -749,6 +764,11 @@ class Ingestor:
                 if isinstance(item, Redirect):
                     redirects.append(item)
                     continue
+                if isinstance(item, OutsideNamespaces):
+                    if item.id in self._stored_wiki_pages():  # kept as it is, said aloud
+                        seen.add(item.id)
+                        report.outside_namespaces.append(item.id)
+                    continue
                 seen.add(item.id)
                 other = self._held_elsewhere(item.id, source, report)
                 if other is not None:  # left as it is; the rest of the dump is still read
@@ -797,16 +817,23 @@ class Ingestor:
         report.rehomed.append((document_id, stored.source))
         return None
 
-    def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:
-        """Pages of the dump's wikis stored from another dump of its folder, since deleted:
-        a newer export under a new name replaces the old one, so what it lacks is orphaned
-        (pruned by --prune) rather than kept forever. A dump elsewhere (a mount not there
-        now) is none of this one's business."""
+    def _wiki_pages(self) -> list[StoredDocument]:
         if self._wiki_documents is None:
             self._wiki_documents = [d for d in self.store.list_documents() if d.kind == "wiki"]
+        return self._wiki_documents
+
+    def _stored_wiki_pages(self) -> set[str]:
+        if self._wiki_ids is None:
+            self._wiki_ids = {d.id for d in self._wiki_pages()}
+        return self._wiki_ids
+
+    def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:
+        """Pages of the dump's wikis stored from another dump it replaces (`_replaced_by`):
+        what the newer export lacks is orphaned (pruned by --prune) rather than kept
+        forever."""
         return [
             document.id
-            for document in self._wiki_documents
+            for document in self._wiki_pages()
             if document.id.partition(":")[0] in sites and _replaced_by(document.source, source)
         ]
 

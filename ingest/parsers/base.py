@@ -37,6 +37,14 @@ class ParseOptions:
 
 
 @dataclass(frozen=True)
+class OutsideNamespaces:
+    """A page of a namespace the run did not ask for (`--namespaces`): not read, yet still in
+    the wiki, so a page stored from it before is not taken for deleted."""
+
+    id: str
+
+
+@dataclass(frozen=True)
 class Redirect:
     """A wiki redirect: `alias` is another title for the page titled `target` in wiki `site`.
     `groups` may read the redirect page and `target_groups` its target (pages take their

@@ -29,7 +29,7 @@ from defusedxml.ElementTree import iterparse
 
 from index.errors import NotAWikiExportError, ParseError
 from index.types import Document, Section
-from ingest.parsers.base import ParseOptions, Redirect
+from ingest.parsers.base import OutsideNamespaces, ParseOptions, Redirect
 from ingest.parsers.wikitext import _norm_name, _render_page, _Site
 
 log = logging.getLogger(__name__)
@@ -40,11 +40,12 @@ _REDIRECT_RE = re.compile(r"\s*#REDIRECT\s*:?\s*\[\[([^\]|]*)", re.IGNORECASE)
 
 def parse_dump(
     path: Path, options: ParseOptions, on_read: Callable[[int, int], None] | None = None
-) -> Iterator[Document | Redirect]:
+) -> Iterator[Document | Redirect | OutsideNamespaces]:
     """Stream a MediaWiki XML dump (`.xml`, `.xml.bz2`, `.xml.gz`) into documents and redirects.
 
-    Only pages whose `<ns>` number is in `options.namespaces` are yielded: a `Document` per
-    article, a `Redirect` per redirect page. Pages are yielded as they are read, so a dump cut
+    Only pages whose `<ns>` number is in `options.namespaces` are read: a `Document` per
+    article, a `Redirect` per redirect page; any other page yields its id alone
+    (`OutsideNamespaces`). Pages are yielded as they are read, so a dump cut
     short still yields every complete page before `ParseError` reports where it broke; a DTD or
     entity declaration is refused with `ParseError` before anything is expanded. `on_read(done,
     total)` hears after each page how many bytes of the file (compressed, as on disk) are read.
@@ -93,7 +94,7 @@ def parse_dump(
                     raise ParseError(f"{path.name}: a <page> inside page {pages + 1}")
                 in_page = in_page or name == "page"
                 continue
-            item: Document | Redirect | None = None
+            item: Document | Redirect | OutsideNamespaces | None = None
             if name == "siteinfo":
                 _read_siteinfo(elem, site, options.base_url is None)
             elif name == "page":
@@ -232,11 +233,13 @@ def _child(elem: Element | None, name: str) -> str:
 
 def _page(
     elem: Element, site: _Site, options: ParseOptions, path: Path
-) -> Document | Redirect | None:
+) -> Document | Redirect | OutsideNamespaces | None:
     title, page_id, ns_text = _child(elem, "title"), _child(elem, "id"), _child(elem, "ns")
     ns = int(ns_text) if ns_text.lstrip("-").isdigit() else 0
-    if ns not in options.namespaces or not title or not page_id:
+    if not title or not page_id:
         return None
+    if ns not in options.namespaces:
+        return OutsideNamespaces(f"{site.dbname}:{page_id}")
     revision = ([None, *elem.findall("{*}revision")])[-1]  # the last one is the newest
     text = "" if revision is None else revision.findtext("{*}text") or ""
     _check_size(text, title, options.wiki_max_page_bytes)

@@ -237,7 +237,9 @@ def test_forget_revokes_a_users_keys_and_deletes_their_conversations_for_good(tm
         conversation = conversations.create(owner, "t")
         conversations.add_message(conversation, owner, "user", question, {})
     again = keys_cli(tmp_path, "create", "--user", "alice")
-    assert "note: alice already has 1 active key and 1 conversation" in " ".join(again.output.split())
+    assert "note: alice already has 1 active key and 1 conversation" in " ".join(
+        again.output.split()
+    )
 
     refused = keys_cli(tmp_path, "forget", "alice")  # no terminal to confirm on
     assert refused.exit_code == 2 and "--yes" in refused.output
@@ -253,4 +255,6 @@ def test_forget_revokes_a_users_keys_and_deletes_their_conversations_for_good(tm
     fresh = keys_cli(tmp_path, "create", "--user", "alice")
     assert "note:" not in fresh.output  # revoked keys of a forgotten name do not count
     nothing = keys_cli(tmp_path, "forget", "carol", "--yes")
-    assert nothing.exit_code == 1 and "carol has no active key and no conversation" in nothing.output
+    assert (
+        nothing.exit_code == 1 and "carol has no active key and no conversation" in nothing.output
+    )

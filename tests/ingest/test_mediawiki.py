@@ -89,7 +89,9 @@ def write(path: Path, content: str | bytes) -> Path:
 
 
 def parse(path: Path, **options: object) -> list[Document | Redirect]:
-    return list(parse_dump(path, ParseOptions(**options)))  # type: ignore[arg-type]
+    """The pages read (the ids of pages outside the namespaces are tested apart)."""
+    items = parse_dump(path, ParseOptions(**options))  # type: ignore[arg-type]
+    return [item for item in items if isinstance(item, Document | Redirect)]
 
 
 def one_doc(tmp_path: Path, text: str, title: str = "Annual leave") -> Document:

@@ -843,6 +843,19 @@ def test_namespace_groups_for_a_namespace_not_ingested_are_refused(tmp_path, emb
     assert "namespace 4 is not ingested (--namespaces 0)" in " ".join(refused.output.split())
     assert not (tmp_path / "d").exists()
     assert cli_run([*args, "--namespaces", "0,4"], embedder).exit_code == 0
+    twice = cli_run([*args, "--namespaces", "0,4", "--namespace-groups", "4=staff;4=hr"], embedder)
+    assert twice.exit_code == 2 and "namespace 4 is given groups twice" in twice.output
+
+
+def test_the_cli_says_which_pages_a_narrower_namespaces_run_kept(tmp_path, embedder):
+    dump = _shed_dump(tmp_path / "testwiki.xml", SHED, _shed_page(9, 4, "Project:Rota", "Mondays."))
+    data = ["--data-dir", str(tmp_path / "d")]
+    assert cli_run(["ingest", str(dump), *data, "--namespaces", "0,4"], embedder).exit_code == 0
+    kept = cli_run(["ingest", str(dump), *data, "--namespaces", "4", "--prune"], embedder)
+    said = " ".join(kept.output.split())
+    assert kept.exit_code == 0 and "no file or page any more" not in said
+    assert ("1 stored page of these dumps is in namespaces this run did not read "
+            "(--namespaces): testwiki:1; kept as they were") in said  # fmt: skip
 
 
 def test_a_file_the_parser_finds_no_text_in_is_empty_too_even_through_the_parser_child(
@@ -1303,6 +1316,41 @@ def test_pages_gone_from_a_dump_are_orphaned_also_when_a_newer_export_has_a_new_
     assert run(store, embedder, april).orphaned_documents == ["testwiki:6"]
     pruned = run(store, embedder, april, prune=True)
     assert pruned.removed_documents == ["testwiki:6"] and bm25_top_k(store, "cars", PUBLIC, 3) == []
+
+
+def test_a_newer_export_in_a_dated_folder_orphans_the_pages_the_wiki_deleted(tmp_path, embedder):
+    """Dumps kept in dated folders (dumps/2026-01/, dumps/2026-12/): with the old folder
+    deleted, the pages only it held stayed answerable forever, --prune or not."""
+    store = SQLiteStore(tmp_path / "data")
+    garage = _shed_page(6, 0, "Garage", "Cars park in the garage.")
+    (tmp_path / "dumps" / "2026-01").mkdir(parents=True)
+    (tmp_path / "dumps" / "2026-12").mkdir()
+    january = _shed_dump(tmp_path / "dumps" / "2026-01" / "testwiki.xml", SHED, garage)
+    assert run(store, embedder, january).added == 2
+    (tmp_path / "dumps" / "2026-01" / "testwiki.xml").unlink()
+    (tmp_path / "dumps" / "2026-01").rmdir()
+    december = _shed_dump(tmp_path / "dumps" / "2026-12" / "testwiki.xml", SHED)
+    assert run(store, embedder, december).orphaned_documents == ["testwiki:6"]
+    pruned = run(store, embedder, december, prune=True)
+    assert pruned.removed_documents == ["testwiki:6"] and bm25_top_k(store, "cars", PUBLIC, 3) == []
+    assert store.document_state_of("testwiki:1")
+
+
+def test_pages_outside_a_narrower_namespaces_run_are_kept_and_said(tmp_path, embedder):
+    """`--namespaces 4` on a dump read before with 0,4 called the main namespace's pages gone
+    ("no file or page any more"), and --prune deleted them though the dump still held them."""
+    store = SQLiteStore(tmp_path / "data")
+    staff = _shed_page(9, 4, "Project:Rota", "The rota is posted on Mondays.")
+    dump = _shed_dump(tmp_path / "testwiki.xml", SHED, staff)
+    assert run(store, embedder, dump, namespaces=frozenset({0, 4})).added == 2
+    narrower = run(store, embedder, dump, namespaces=frozenset({4}), prune=True)
+    assert narrower.ok and narrower.removed_documents == [] and narrower.orphaned_documents == []
+    assert narrower.outside_namespaces == ["testwiki:1"] and narrower.unchanged == 1
+    assert [p.document.id for p in bm25_top_k(store, "bikes shed", PUBLIC, 3)] == ["testwiki:1"]
+    _shed_dump(dump, staff)  # the wiki deleted the page: gone, whatever the namespaces
+    assert run(store, embedder, dump, namespaces=frozenset({4})).orphaned_documents == [
+        "testwiki:1"
+    ]
 
 
 def test_a_page_with_no_text_is_not_called_made_public_on_every_run(tmp_path, embedder):
