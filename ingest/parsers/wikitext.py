@@ -87,6 +87,11 @@ _TEXT_TEMPLATES = {
     "angbr": 1,  # {{angbr|e}}: "⟨e⟩", the letter
     "chem2": 1,  # {{chem2|CH4}}
 }
+# Templates that typeset a figure (`_number`): {{val|0.001118|u=grams}}, {{frac|1|2}}, {{sc|bc}}.
+_NUMBER_TEMPLATES = frozenset({
+    "val", "frac", "sfrac", "sc", "smallcaps", "small caps", "bibleref", "bibleref2",
+    "bible verse", "bibleverse",
+})  # fmt: skip
 # Templates that stand for a dash between dates or numbers ({{snd}}: " – ").
 _DASH_TEMPLATES = {"snd": " – ", "snds": " – ", "spnd": " – ", "sndash": " – ",
                    "ndash": "–", "mdash": "—", "spaced ndash": " – "}  # fmt: skip
@@ -327,6 +332,8 @@ class _Renderer:
             return ", ".join(_list_items("\n".join(items)))
         if name in _DASH_TEMPLATES:
             return _DASH_TEMPLATES[name]
+        if name in _NUMBER_TEMPLATES:
+            return self._number(node, name)
         position = _TEXT_TEMPLATES.get(name)
         shown_by_name = name in ("convert", "chem", "marriage") or name.startswith("lang-")
         if position is None and not shown_by_name:
@@ -350,6 +357,36 @@ class _Renderer:
         if name.startswith("flag") and re.fullmatch(r"[A-Z]{2,3}", text):
             return ""  # {{flag|EE}} shows "Estonia": a country code we cannot expand
         return f"As of {text}" if name == "as of" else text
+
+    def _number(self, node: Template, name: str) -> str:
+        """A figure a template typesets: {{val|0.001118|u=grams}} "0.001118 grams",
+        {{val|6.24|e=18}} "6.24×10^18", {{frac|3|1|2}} "3 1/2", {{sc|bc}} "BC",
+        {{bibleref|Mark|3:25}} "Mark 3:25"; their numbers were lost with the template."""
+        shown = [" ".join(self.render(p.value.nodes).split()) for p in node.params if not p.showkey]
+        named = {
+            str(p.name).strip(): " ".join(self.render(p.value.nodes).split())
+            for p in node.params
+            if p.showkey
+        }
+        if not shown:
+            return ""
+        if name in ("frac", "sfrac"):  # {{frac|2}} "1/2", {{frac|1|2}}, {{frac|3|1|2}}
+            parts = ["1", *shown] if len(shown) == 1 else shown
+            # "1{{sfrac|1|4}} days" is one and a quarter: a space keeps it from reading "11/4"
+            whole = f"{parts[0]} " if len(parts) >= 3 else " "
+            return whole + "/".join(parts[-2:])
+        if name in ("sc", "smallcaps", "small caps"):
+            return shown[0].upper() if len(shown[0]) <= 4 else shown[0]  # {{sc|bc}}: "BC"
+        if name in ("bibleref", "bibleref2", "bible verse", "bibleverse"):
+            return " ".join(shown[:2])
+        value = shown[0]  # val
+        if len(shown) >= 2 and _NUMBER_RE.fullmatch(shown[1]):
+            value += f"±{shown[1]}"
+        if named.get("e"):
+            value += f"×10^{named['e']}"
+        unit = named.get("u") or named.get("ul") or ""
+        per = named.get("up") or named.get("upl") or ""
+        return " ".join(filter(None, [value, unit])) + (f"/{per}" if per else "")
 
     def infobox(self, node: Template) -> str:
         """One "Field: value" line per field that states a fact (`infobox_fields`)."""
@@ -601,6 +638,7 @@ _HOLLOW_RES = (
     (re.compile(r"(?<=\s)\(\s*(?:[;,]\s*)*\)"), ""),  # "Albedo ()"
     (re.compile(r"(?<=\s)\(\s*(?:[;,]\s*)+"), "("),  # "(; born"
     (re.compile(r"([;,])(?:\s*[;,])+"), r"\1"),  # "Rosenbaum, ; –"
+    (re.compile(r"(\([^()]*?\w)(?:\s*[;,])+\s*\)"), r"\1)"),  # "(Ἀχιλλεύς, Akhilleus, )"
 )
 
 

@@ -675,6 +675,25 @@ def test_templates_that_gave_wrong_figures_or_holes_show_what_a_reader_sees(tmp_
     )
 
 
+def test_templates_that_typeset_figures_keep_them(tmp_path: Path) -> None:
+    """Round 7: "the current that would deposit of silver per second" ({{val}} dropped),
+    "extending back to 3500 ." ({{sc|bc}}), "(Ἀχιλλεύς, Akhilleus, )"."""
+    doc = one_doc(
+        tmp_path,
+        "It deposits {{val|0.001118000|u=grams}} of silver per second; one coulomb is roughly "
+        "{{val|6.241509|e=18}} charges at {{val|1.2|0.1|ul=m|up=s}}. A {{frac|1|2}} share, "
+        "{{frac|3|1|2}} cups and {{frac|4}} of it. Back to 3500 {{sc|bc}}; see "
+        "{{bibleref|Mark|3:25}}.\n\n"
+        "'''Achilles''' ({{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|a.kʰil.lěu̯s|}}) was a hero.",
+    )
+    assert doc.text == (
+        "It deposits 0.001118000 grams of silver per second; one coulomb is roughly "
+        "6.241509×10^18 charges at 1.2±0.1 m/s. A 1/2 share, 3 1/2 cups and 1/4 of it. Back to "
+        "3500 BC; see Mark 3:25.\n\n"
+        "Achilles (Ἀχιλλεύς, Akhilleus) was a hero."
+    )
+
+
 def test_brackets_a_dropped_template_leaves_empty_are_removed(tmp_path: Path) -> None:
     doc = one_doc(
         tmp_path,
