@@ -67,7 +67,9 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
-FINGERPRINT_VERSION = 14  # 14: wiki figures ({{val}}, {{frac}}, {{sc}}); 13: wiki templates, PDF compounds, DOCX notes; 12: aliases by dump
+# 14: wiki figures ({{val}}, {{frac}}, {{sc}}); 13: wiki templates, PDF compounds, DOCX notes;
+# 12: aliases by dump
+FINGERPRINT_VERSION = 14
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
