@@ -198,7 +198,9 @@ def _file_stem(path: Path) -> str:
 
 def _broken_message(path: Path, exc: BaseException, pages: int, in_page: bool) -> str:
     # expat codes 3, 5, 6: no element found, unclosed token, partial character (input ran out)
-    if not (isinstance(exc, EOFError) or getattr(exc, "code", None) in (3, 5, 6)):
+    if isinstance(exc, OSError | zlib.error) and not isinstance(exc, EOFError):
+        what = "dump's compressed data is damaged"  # bz2's "Invalid data stream", gzip's CRC
+    elif not (isinstance(exc, EOFError) or getattr(exc, "code", None) in (3, 5, 6)):
         what = "dump is not valid XML"
     elif in_page:
         what = "dump ends in the middle of a page"
