@@ -98,12 +98,34 @@ def last(items: Sequence[Any], count: int) -> list[Any]:
     return list(items[-count:]) if count > 0 else []
 
 
+SOURCES_LEAD = "\n\nSources:\n"
+
+
+def sources_footer(citations: Sequence[dict[str, Any]]) -> str:
+    """What an answer's [n] markers lead to, as lines under its text: OpenAI-compatible chat
+    clients show the text alone, so bare markers pointed nowhere ("" when nothing is cited)."""
+    lines: dict[int, str] = {}
+    for citation in sorted(citations, key=lambda c: c["marker"]):
+        where = " > ".join(filter(None, [citation["title"], citation["heading"]]))
+        link = f" ({citation['url']})" if citation.get("url") else ""
+        lines.setdefault(citation["marker"], f"[{citation['marker']}] {where}{link}")
+    return SOURCES_LEAD + "\n".join(lines.values()) if lines else ""
+
+
+def without_sources_footer(answer: str) -> str:
+    """`answer` without the `sources_footer` a /v1 client sends back in its history."""
+    head, lead, tail = answer.rpartition(SOURCES_LEAD)
+    if lead and all(line.startswith("[") for line in tail.strip().splitlines()):
+        return head
+    return answer
+
+
 def without_notes(answer: str) -> str:
     """A past answer as the model sees it in the conversation: without Hearth's notes to the
-    reader (a small model shown them would write them itself), and a quoted answer as the
-    quote alone (a streamed one, as /v1 clients send it back, also holds the draft it
-    replaced)."""
-    answer = answer.rstrip()
+    reader (a small model shown them would write them itself), without the list of sources a
+    /v1 client sends back, and a quoted answer as the quote alone (a streamed one, as /v1
+    clients send it back, also holds the draft it replaced)."""
+    answer = without_sources_footer(answer.rstrip()).rstrip()
     for note in map(reader_note, QUOTE_NOTES):
         if answer.endswith(note):
             return answer.removesuffix(note).rsplit("\n\n", 1)[-1]

@@ -142,6 +142,12 @@ class Settings(BaseSettings):
         "the answer once it is checked, in one chunk, so a client never shows a draft the "
         "sources do not support (the bundled model's whole answer takes ~0.5 s).",
     )
+    openai_sources_in_text: bool = Field(
+        True,
+        description="End an answer to OpenAI-compatible clients with the sources its [n] "
+        "markers lead to (title > section (link)), since such clients show the text alone; off, "
+        "they come only in the extra `citations` and `sources` fields.",
+    )
     abstain_threshold: float = Field(
         0.52, ge=0, le=1, description="Evidence below this answers 'I don't know' (no LLM call)."
     )

@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
-from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question
+from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question, sources_footer
 from app.routes import streaming
 from app.routes.errors import ANSWER, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
@@ -127,12 +127,13 @@ def _extras(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _chat_text(answer: Answer) -> str:
+def _chat_text(answer: Answer, sources_in_text: bool) -> str:
     """The answer as a chat client shows it: such clients do not show `sources`, so an "I
-    don't know" names its closest matches in its text instead of pointing at them."""
+    don't know" names its closest matches in its text instead of pointing at them, and a
+    cited answer lists what its [n] markers lead to (`sources_footer`)."""
     titles = list(dict.fromkeys(source["title"] for source in answer.sources))[:3]
     if answer.abstained_by != "retrieval" or not titles:
-        return answer.text
+        return answer.text + (sources_footer(answer.citations) if sources_in_text else "")
     named = f"{ABSTAIN_LEAD}. The closest matches I found: {'; '.join(titles)}."
     return answer.text.replace(ABSTAIN_TEXT, named, 1)
 
@@ -211,6 +212,7 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     model = services.model.model_id
+    in_text = services.rag.settings.openai_sources_in_text and not plain
     if not body.stream:
         answer: Answer | None = None
         async for event in iterate_cancellable(events, cancel):
@@ -227,7 +229,7 @@ async def chat_completions(
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": _chat_text(answer)},
+                    "message": {"role": "assistant", "content": _chat_text(answer, in_text)},
                     "finish_reason": _finish_reason(answer),
                 }
             ],
@@ -266,9 +268,12 @@ async def chat_completions(
                 elif event.kind == "done":
                     services.metrics.record(event.data, from_documents=not plain)
                     if not drafts:
-                        yield chunk({"content": _chat_text(event.data)})
-                    elif event.data.quoted:  # the draft already streamed cannot be taken back
-                        yield chunk({"content": f"\n\n{event.data.text}"})
+                        yield chunk({"content": _chat_text(event.data, in_text)})
+                    else:
+                        if event.data.quoted:  # the draft already streamed cannot be taken back
+                            yield chunk({"content": f"\n\n{event.data.text}"})
+                        if in_text and event.data.citations:
+                            yield chunk({"content": sources_footer(event.data.citations)})
                     usage = {"usage": _usage(event.data)} if include_usage else {}
                     yield chunk({}, _finish_reason(event.data), **usage, **_extras(event.data))
         except HearthError as exc:

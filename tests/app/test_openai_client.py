@@ -29,6 +29,32 @@ def test_chat_completion_with_sources(oai):
     assert extra["sources"][0]["document_id"] == "leave" and extra["citations"]
 
 
+def test_a_cited_answer_ends_with_the_sources_its_markers_lead_to(oai, settings):
+    """Chat clients show the text alone: its bare [1] pointed nowhere."""
+    question = [{"role": "user", "content": "How many days of annual leave in Paris?"}]
+    completion = oai.chat.completions.create(model="scripted-model", messages=question)
+    text, sources = completion.choices[0].message.content.split("\n\nSources:\n")
+    markers = sorted({c["marker"] for c in completion.model_extra["citations"]})
+    assert "27 days" in text and markers and all(f"[{n}]" in text for n in markers)
+    lines = sources.splitlines()
+    assert [line.split("]")[0] + "]" for line in lines] == [f"[{n}]" for n in markers]
+    cited = {c["marker"]: c for c in completion.model_extra["citations"]}
+    assert lines[0].startswith(f"[{markers[0]}] {cited[markers[0]]['title']}")
+    settings.openai_sources_in_text = False
+    plain = oai.chat.completions.create(model="scripted-model", messages=question)
+    assert "Sources:" not in plain.choices[0].message.content
+
+
+def test_the_sources_a_client_sends_back_stay_out_of_the_prompt(oai, model):
+    first = oai.chat.completions.create(model="scripted-model", messages=PARIS_THEN_BERLIN[:1])
+    answer = first.choices[0].message.content
+    assert "\n\nSources:\n[" in answer
+    history = [PARIS_THEN_BERLIN[0], {"role": "assistant", "content": answer}, PARIS_THEN_BERLIN[2]]
+    oai.chat.completions.create(model="scripted-model", messages=history)
+    earlier = [m["content"] for m in model.prompts[-1] if m["role"] == "assistant"]
+    assert earlier == [answer.split("\n\nSources:")[0]]
+
+
 def streamed(oai, question: str) -> tuple[str, list]:
     """The text a streaming client puts together, and the chunks it came in."""
     chunks = list(
@@ -44,6 +70,7 @@ def test_streaming_chat_completion(oai):
     assert "27 days" in text  # the scripted answer, checked, then sent
     contents = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
     assert contents == [text]  # in one chunk, once checked
+    assert "\n\nSources:\n[" in text
     assert chunks[-1].choices[0].finish_reason == "stop"
     assert chunks[-1].model_extra["sources"]
 
@@ -62,6 +89,8 @@ def test_with_drafts_on_the_draft_streams_and_its_quote_follows(oai, model, sett
     text, chunks = streamed(oai, "annual leave in Paris")
     draft, quote = text.split("\n\n", 1)
     assert "yachts" in draft and quote.startswith("“Employees in the Paris office get 27 days")
+    contents = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert contents[-1].startswith("\n\nSources:\n[1] ")  # after the quote, in its own chunk
     assert len(chunks) > 4  # the draft came piece by piece
     assert chunks[-1].model_extra["quoted"] and chunks[-1].model_extra["citations"]
 
