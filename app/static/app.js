@@ -252,7 +252,9 @@ function userMessage(question, exclude, titles) {
   const note = exclude.length
     ? el("span", { class: "note", text: "Asked again without: " + (titles.length ? titles.join(", ") : exclude.length + " sources") })
     : null;
-  return el("div", { class: "message message-user" }, el("span", { class: "visually-hidden", text: "You asked: " }), el("p", { text: question }), note);
+  // a heading per question: a screen reader's heading keys step from one exchange to the next
+  const asked = el("h3", { class: "question" }, el("span", { class: "visually-hidden", text: "You asked: " }), question);
+  return el("div", { class: "message message-user" }, asked, note);
 }
 
 function newExchange(question, exclude, titles) {

@@ -455,6 +455,24 @@ def test_controls_have_accessible_names(start_hearth, open_page):
     assert page.get_attribute("html", "lang") == "en"
 
 
+def test_headings_start_with_the_page_and_give_each_question_its_own(start_hearth, open_page):
+    """"Conversations" (h2) came before the page's only h1, and answers had no headings: a
+    screen reader's heading keys could not step from one question to the next."""
+    hearth = start_hearth()
+    page, _ = open_page(hearth)
+    ask(page, PARIS)
+    ask(page, "When does the canteen open?")
+    headings = page.evaluate(
+        """() => [...document.querySelectorAll('h1, h2, h3')]
+            .filter(n => n.offsetParent !== null || n.closest('.message'))
+            .map(n => [n.tagName, n.textContent.trim()])"""
+    )
+    assert headings[0] == ["H1", "Hearth"]
+    assert [h for h in headings if h[0] == "H1"] == [["H1", "Hearth"]]
+    questions = [text for tag, text in headings if text.startswith("You asked: ")]
+    assert questions == [f"You asked: {PARIS}", "You asked: When does the canteen open?"]
+
+
 def test_source_controls_say_which_source_they_act_on(start_hearth, open_page):
     """Every card had a box "Exclude from the answer" and a link "Open source": a screen
     reader's list of controls could not tell them apart."""
