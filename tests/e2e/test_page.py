@@ -456,7 +456,7 @@ def test_controls_have_accessible_names(start_hearth, open_page):
 
 
 def test_headings_start_with_the_page_and_give_each_question_its_own(start_hearth, open_page):
-    """"Conversations" (h2) came before the page's only h1, and answers had no headings: a
+    """ "Conversations" (h2) came before the page's only h1, and answers had no headings: a
     screen reader's heading keys could not step from one question to the next."""
     hearth = start_hearth()
     page, _ = open_page(hearth)
