@@ -205,7 +205,7 @@ def _summary(report: IngestReport, console: Console) -> None:
                       f"folder than before, whose file still exists (e.g. '{document_id}' was "
                       f"{previous}); to keep both, ingest the folder holding both[/]")  # fmt: skip
     if report.removed_documents:
-        shown = _first_five(report.removed_documents)
+        shown = _first_five(_titled(report.removed_documents, report.titles))
         console.print(f"removed {plural(len(report.removed_documents), 'document')}: "
                       f"{escape(shown)}")  # fmt: skip
     for path in map(escape, report.prune_skipped):
@@ -214,7 +214,7 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.orphaned:
         lost = plural(report.orphaned, "stored document")
         verb = "has" if report.orphaned == 1 else "have"
-        shown = _first_five(report.orphaned_documents)
+        shown = _first_five(_titled(report.orphaned_documents, report.titles))
         console.print(f"[yellow]{lost} of these folders and wiki dumps {verb} no file or page "
                       f"any more (or a blank one): "
                       f"{escape(shown)}; answers still come from them, with the groups they "
@@ -222,15 +222,20 @@ def _summary(report: IngestReport, console: Console) -> None:
     if report.outside_namespaces:
         outside = report.outside_namespaces
         verb = "is" if len(outside) == 1 else "are"
+        shown = _first_five(_titled(outside, report.titles))
         console.print(f"{plural(len(outside), 'stored page')} of these dumps {verb} in "
-                      "namespaces this run did not read (--namespaces): "
-                      f"{escape(_first_five(outside))}; kept as they were, neither updated "
-                      "nor pruned")  # fmt: skip
+                      f"namespaces this run did not read (--namespaces): {escape(shown)}; kept "
+                      "as they were, neither updated nor pruned")  # fmt: skip
 
 
 def no_index(data_dir: Path) -> str:
     """What a command that reads the index says when there is none yet."""
     return f"no index in {data_dir}/ yet: run `hearth ingest PATH` first"
+
+
+def _titled(document_ids: list[str], titles: dict[str, str]) -> list[str]:
+    """Ids with their titles where the report has them: "Abacus (enwiki:655)"."""
+    return [f"{titles[i]} ({i})" if i in titles else i for i in document_ids]
 
 
 def _first_five(names: list[str]) -> str:

@@ -99,6 +99,8 @@ class IngestReport:
     # ids of stored wiki pages the dumps still hold in namespaces this run did not read
     # (`--namespaces`): kept as they were, neither updated nor pruned
     outside_namespaces: list[str] = field(default_factory=list)
+    # titles of the wiki pages named above (their ids, "enwiki:655", say nothing)
+    titles: dict[str, str] = field(default_factory=dict)
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
@@ -150,6 +152,7 @@ class IngestReport:
             "orphaned": self.orphaned,
             "orphaned_documents": self.orphaned_documents,
             "outside_namespaces": self.outside_namespaces,
+            "titles": self.titles,
             "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
             "prune_skipped": self.prune_skipped,
             "empty": self.empty,
@@ -427,7 +430,7 @@ class Ingestor:
         # pages of a wiki stored from an older dump of its folder that is gone (for the run)
         self._left: list[str] = []
         self._wiki_documents: list[StoredDocument] | None = None  # read once a run
-        self._wiki_ids: set[str] | None = None
+        self._wiki_ids: dict[str, str] | None = None
         self._prune = False
         # The batch being embedded on a worker thread while the next one is parsed and chunked
         # (onnxruntime and torch release the GIL); written by this thread once its vectors are in.
@@ -500,6 +503,8 @@ class Ingestor:
         """Documents whose source no longer holds them: orphaned, or removed by --prune."""
         said = {*report.removed_documents, *report.orphaned_documents}
         gone = [d for d in document_ids if d not in said and not self._in_unreadable(d, report)]
+        if gone:
+            report.titles.update(self._page_titles(gone))  # read before --prune deletes them
         if options.prune:
             report.removed += self.store.delete_documents(gone)
             report.removed_documents.extend(gone)
@@ -770,6 +775,7 @@ class Ingestor:
                     if item.id in self._stored_wiki_pages():  # kept as it is, said aloud
                         seen.add(item.id)
                         report.outside_namespaces.append(item.id)
+                        report.titles.update(self._page_titles([item.id]))
                     continue
                 seen.add(item.id)
                 other = self._held_elsewhere(item.id, source, report)
@@ -824,9 +830,16 @@ class Ingestor:
             self._wiki_documents = [d for d in self.store.list_documents() if d.kind == "wiki"]
         return self._wiki_documents
 
-    def _stored_wiki_pages(self) -> set[str]:
+    def _page_titles(self, document_ids: Iterable[str]) -> dict[str, str]:
+        """The titles of the wiki pages among `document_ids`: a report naming "enwiki:655"
+        told an admin nothing."""
+        titles = self._stored_wiki_pages()
+        return {i: titles[i] for i in document_ids if i in titles}
+
+    def _stored_wiki_pages(self) -> dict[str, str]:
+        """Id -> title of every stored wiki page (read once a run)."""
         if self._wiki_ids is None:
-            self._wiki_ids = {d.id for d in self._wiki_pages()}
+            self._wiki_ids = {d.id: d.title for d in self._wiki_pages()}
         return self._wiki_ids
 
     def _pages_of_gone_dumps(self, sites: set[str], source: str) -> list[str]:

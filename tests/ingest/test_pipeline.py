@@ -855,7 +855,7 @@ def test_the_cli_says_which_pages_a_narrower_namespaces_run_kept(tmp_path, embed
     said = " ".join(kept.output.split())
     assert kept.exit_code == 0 and "no file or page any more" not in said
     assert ("1 stored page of these dumps is in namespaces this run did not read "
-            "(--namespaces): testwiki:1; kept as they were") in said  # fmt: skip
+            "(--namespaces): Bike shed (testwiki:1); kept as they were") in said  # fmt: skip
 
 
 def test_a_file_the_parser_finds_no_text_in_is_empty_too_even_through_the_parser_child(
@@ -1330,7 +1330,10 @@ def test_a_newer_export_in_a_dated_folder_orphans_the_pages_the_wiki_deleted(tmp
     (tmp_path / "dumps" / "2026-01" / "testwiki.xml").unlink()
     (tmp_path / "dumps" / "2026-01").rmdir()
     december = _shed_dump(tmp_path / "dumps" / "2026-12" / "testwiki.xml", SHED)
-    assert run(store, embedder, december).orphaned_documents == ["testwiki:6"]
+    orphaned = run(store, embedder, december)
+    assert orphaned.orphaned_documents == ["testwiki:6"] and orphaned.titles == {
+        "testwiki:6": "Garage"
+    }
     pruned = run(store, embedder, december, prune=True)
     assert pruned.removed_documents == ["testwiki:6"] and bm25_top_k(store, "cars", PUBLIC, 3) == []
     assert store.document_state_of("testwiki:1")
