@@ -6,6 +6,7 @@ would silently differ from a new one).
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Iterable
 
@@ -175,3 +176,15 @@ def migrate(conn: sqlite3.Connection) -> list[str]:
             continue  # another process applied it between our check and our lock
         applied.append(name)
     return applied
+
+
+def say_upgraded(where: str, applied: list[str], every: list[str]) -> None:
+    """Say when opening a store upgraded its schema (a fresh store applies all steps, said by
+    nothing): any command does it, `hearth status` included, and an older Hearth then refuses
+    the store, so a copy or backup opened to look at it changes too."""
+    if applied and len(applied) < len(every):
+        logging.getLogger("index").warning(
+            "upgraded the store's schema in %s (%s): an older Hearth now refuses it",
+            where,
+            ", ".join(applied),
+        )

@@ -25,6 +25,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index import pg_schema
 from index.errors import StoreError, StoreUnavailableError
+from index.migrations import say_upgraded
 from index.pg_queries import (
     DENSE_SQL,
     EXACT_DENSE_SQL,
@@ -90,7 +91,8 @@ class PostgresStore:
         self._readable_statistics: dict[frozenset[str], tuple[float, int, float]] = {}
         try:
             with psycopg.connect(url, connect_timeout=int(timeout)) as conn:
-                pg_schema.migrate(conn)
+                applied = pg_schema.migrate(conn)
+                say_upgraded("the database", applied, [n for n, _ in pg_schema.MIGRATIONS])
         except psycopg.Error as exc:
             raise StoreError(f"cannot open the PostgreSQL store: {first_line(exc)}") from None
         self._pool = ConnectionPool(

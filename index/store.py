@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from index.bm25 import Corpus, readable_scores, row_lengths
 from index.errors import StoreError, VectorIndexError
-from index.migrations import migrate
+from index.migrations import MIGRATIONS, migrate, say_upgraded
 from index.protocols import Ids, VectorIndex, Vectors
 from index.terms import quoted_phrase, quoted_phrases
 from index.types import Chunk, Document, Passage, StoredDocument
@@ -140,7 +140,7 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         # Deleted rows are overwritten with zeros, not left in free pages: a deleted
         # conversation or a pruned restricted document must not stay readable in the file.
         conn.execute("PRAGMA secure_delete=ON")
-        migrate(conn)
+        say_upgraded(str(path), migrate(conn), [name for name, _ in MIGRATIONS])
     except (OSError, sqlite3.Error) as exc:
         hint = _DAMAGED_HINT if isinstance(exc, sqlite3.DatabaseError) else ""
         raise StoreError(f"cannot open the store in {str(data_dir)!r}: {exc}{hint}") from None

@@ -568,3 +568,28 @@ def test_a_store_a_newer_hearth_migrated_is_refused_not_half_used(store, embedde
             PostgresStore(store.url)
         else:
             SQLiteStore(store.data_dir)
+
+
+def test_opening_an_older_sqlite_store_says_it_upgraded_its_schema(tmp_path, monkeypatch, caplog):
+    """`hearth status` on a backup copy upgraded it without a word; an older Hearth then
+    refuses it."""
+    import logging
+
+    from index import migrations
+    from index import store as sqlite_store
+
+    older = migrations.MIGRATIONS[:-1]
+    with monkeypatch.context() as patch:
+        patch.setattr(migrations, "MIGRATIONS", older)
+        patch.setattr(sqlite_store, "MIGRATIONS", older)
+        with caplog.at_level(logging.WARNING):
+            SQLiteStore(tmp_path).close()  # a new store of the older version: nothing said
+    assert "upgraded" not in caplog.text
+    with caplog.at_level(logging.WARNING):
+        SQLiteStore(tmp_path).close()
+    newest = migrations.MIGRATIONS[-1][0]
+    assert f"upgraded the store's schema in {tmp_path / DB_NAME} ({newest})" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        SQLiteStore(tmp_path).close()
+    assert "upgraded" not in caplog.text
