@@ -88,7 +88,7 @@ class PostgresStore:
     ) -> None:
         self.url = url
         self._timeout = wait  # what a request waits for a connection
-        self._readable_statistics: dict[frozenset[str], tuple[float, int, float]] = {}
+        self._readable_statistics: dict[frozenset[str], tuple[float, int, int, float]] = {}
         try:
             with psycopg.connect(url, connect_timeout=int(timeout)) as conn:
                 applied = pg_schema.migrate(conn)
@@ -370,15 +370,20 @@ class PostgresStore:
     ) -> tuple[int, float]:
         """How many chunks `groups` may read and their average token count: BM25's statistics
         (the whole table's would let restricted chunks move public scores). Taken at most
-        every READABLE_STATISTICS_S per group set: they cost ~30 ms at 100,000 chunks."""
+        every READABLE_STATISTICS_S per group set (they cost ~150 ms at 100,000 chunks), and
+        again once chunks were added: a count below a word's hits floors its IDF, and scores
+        fell to 1e-6 until the count was taken again."""
         now = time.monotonic()
+        newest = cur.execute("SELECT coalesce(max(id), 0) FROM chunks").fetchone()
+        newest_id = int(newest[0]) if newest else 0
         cached = self._readable_statistics.get(groups)
-        if cached is None or now - cached[0] > READABLE_STATISTICS_S:
+        if cached is None or now - cached[0] > READABLE_STATISTICS_S or cached[1] != newest_id:
             row = cur.execute(READABLE_STATISTICS_SQL, {"groups": sorted(groups)}).fetchone()
-            cached = (now, int(row[0]), float(row[1])) if row else (now, 0, 1.0)
+            count, average = (int(row[0]), float(row[1])) if row else (0, 1.0)
+            cached = (now, newest_id, count, average)
             kept = list(self._readable_statistics.items())[-(MAX_COUNTED_GROUP_SETS - 1) :]
             self._readable_statistics = {**dict(kept), groups: cached}
-        return cached[1], cached[2]
+        return cached[2], cached[3]
 
     def term_statistics(
         self, terms: Sequence[str], groups: frozenset[str], chunk_ids: Sequence[int]

@@ -201,6 +201,16 @@ def test_lexical_scores_are_bm25_with_field_weights_and_stored_lengths(pg_store,
     np.testing.assert_allclose([p.score for p in found], [bm25(5, 4), bm25(2, 10)], rtol=1e-9)
 
 
+def test_bm25_statistics_are_taken_again_once_chunks_are_added(pg_store, embedder):
+    """The readable count is cached 30 s: a count below a word's hits floored its IDF and the
+    scores fell to 1e-6 until it was taken again."""
+    write(pg_store, embedder, "ferry", ["ferry timetable"])
+    assert bm25_top_k(pg_store, "ferry", PUBLIC, 5)[0].score < 1e-3  # one chunk: no IDF
+    for i in range(6):
+        write(pg_store, embedder, f"other{i}", ["canteen menu"])
+    assert bm25_top_k(pg_store, "ferry", PUBLIC, 5)[0].score > 0.5
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(match=st.text(max_size=120), terms=st.lists(st.text(max_size=20), max_size=4))
 def test_no_raw_expression_or_term_raises(pg_store, embedder, match, terms):

@@ -153,6 +153,15 @@ def test_last_ingested_tells_a_caller_only_of_documents_it_may_read(store, embed
     assert store.last_ingested(frozenset()) is None
 
 
+def test_a_word_made_of_several_tokens_matches_where_all_of_them_are(store, embedder):
+    """"abc_def" is two tokens: PostgreSQL OR-ed them and found chunks holding either."""
+    write(store, embedder, "both", ["the setting max_upload is the limit"])
+    write(store, embedder, "max", ["the max is high"])
+    write(store, embedder, "upload", ["an upload is slow"])
+    found = bm25_top_k(store, "max_upload", PUBLIC, 5)
+    assert [p.document.id for p in found] == ["both"]
+
+
 def test_bm25_for_a_reader_of_everything_is_fts5s_own(tmp_path, embedder):
     """index/bm25.py recomputes FTS5's bm25() from per-phrase scores; with every row readable
     it must give FTS5's numbers, or the restricted-caller path ranks by something else."""
