@@ -154,7 +154,7 @@ def test_last_ingested_tells_a_caller_only_of_documents_it_may_read(store, embed
 
 
 def test_a_word_made_of_several_tokens_matches_where_all_of_them_are(store, embedder):
-    """"abc_def" is two tokens: PostgreSQL OR-ed them and found chunks holding either."""
+    """ "abc_def" is two tokens: PostgreSQL OR-ed them and found chunks holding either."""
     write(store, embedder, "both", ["the setting max_upload is the limit"])
     write(store, embedder, "max", ["the max is high"])
     write(store, embedder, "upload", ["an upload is slow"])
