@@ -312,15 +312,24 @@ def _replaced_by(old_dump: str, dump: str) -> bool:
     """Whether `old_dump` (of the same wiki) is an older export `dump` replaces: one deleted
     from its folder, or from a sibling folder, as dated folders under one dumps folder
     (`dumps/2026-01/`, `dumps/2026-12/`) are; only the same folder counted before, so the
-    pages a wiki deleted stayed answerable forever. A deleted dump anywhere else (a mount not
+    pages a wiki deleted stayed answerable forever. Not when a file of the old dump's name
+    lives on in a sibling folder other than as `dump` itself: a renamed folder, or another
+    part of a split export the run did not read. A deleted dump anywhere else (a mount not
     there now) is none of its business. (An old dump still there is another copy of the
     wiki: its pages are refused or, with --replace, taken over one by one.)"""
-    old, new = Path(old_dump).parent, Path(dump).parent
-    return (
-        old_dump != dump
-        and (old == new or (old.parent == new.parent and old != old.parent))
-        and not Path(old_dump).exists()
-    )
+    old, new = Path(old_dump), Path(dump)
+    if old_dump == dump or old.exists():
+        return False
+    if old.parent == new.parent:
+        return True
+    parent = old.parent.parent
+    if parent != new.parent.parent or parent == old.parent:
+        return False
+    try:
+        folders = [entry for entry in parent.iterdir() if entry.is_dir()]
+    except OSError:
+        return False
+    return not any((folder / old.name).exists() and folder / old.name != new for folder in folders)
 
 
 def _changed(report: IngestReport) -> bool:
@@ -846,11 +855,9 @@ class Ingestor:
         """Pages of the dump's wikis stored from another dump it replaces (`_replaced_by`):
         what the newer export lacks is orphaned (pruned by --prune) rather than kept
         forever."""
-        return [
-            document.id
-            for document in self._wiki_pages()
-            if document.id.partition(":")[0] in sites and _replaced_by(document.source, source)
-        ]
+        pages = [d for d in self._wiki_pages() if d.id.partition(":")[0] in sites]
+        replaced = {old: _replaced_by(old, source) for old in {d.source for d in pages}}
+        return [d.id for d in pages if replaced[d.source]]
 
     def _store_redirects(
         self,

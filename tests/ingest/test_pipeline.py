@@ -1339,6 +1339,33 @@ def test_a_newer_export_in_a_dated_folder_orphans_the_pages_the_wiki_deleted(tmp
     assert store.document_state_of("testwiki:1")
 
 
+def test_a_renamed_sibling_folder_or_an_unread_part_keeps_its_pages(tmp_path, embedder):
+    """The review: a sibling folder renamed (exports/policies -> exports/policies-2026), or a
+    split export's second part not read in the run, had their pages pruned."""
+    store = SQLiteStore(tmp_path / "data")
+    garage = _shed_page(6, 0, "Garage", "Cars park in the garage.")
+    attic = _shed_page(8, 0, "Attic", "Boxes are kept in the attic.")
+    exports = tmp_path / "exports"
+    for name in ("handbook", "policies"):
+        (exports / name).mkdir(parents=True)
+    handbook = _shed_dump(exports / "handbook" / "testwiki.xml", SHED)
+    _shed_dump(exports / "policies" / "testwiki-p2.xml", attic)
+    run(store, embedder, handbook, exports / "policies" / "testwiki-p2.xml")
+    (exports / "policies").rename(exports / "policies-2026")
+    assert run(store, embedder, handbook, prune=True).removed_documents == []
+
+    dumps = tmp_path / "dumps"
+    (dumps / "2026-01").mkdir(parents=True)
+    parts = [
+        _shed_dump(dumps / "2026-01" / f"p{i}.xml", page) for i, page in ((1, SHED), (2, garage))
+    ]
+    store = SQLiteStore(tmp_path / "data2")
+    run(store, embedder, *parts)
+    (dumps / "2026-01").rename(dumps / "2026-12")  # the new export, both parts, old one gone
+    assert run(store, embedder, dumps / "2026-12" / "p1.xml", prune=True).removed_documents == []
+    assert store.document_state_of("testwiki:6")
+
+
 def test_pages_outside_a_narrower_namespaces_run_are_kept_and_said(tmp_path, embedder):
     """`--namespaces 4` on a dump read before with 0,4 called the main namespace's pages gone
     ("no file or page any more"), and --prune deleted them though the dump still held them."""
