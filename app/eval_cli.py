@@ -297,6 +297,7 @@ def write_private(path: Path, text: str) -> None:
     """Write `text`, creating the file readable by its owner only: with --answer it holds
     answers from restricted documents, as private as the store (0600) they came from."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode through O_CREAT
     with os.fdopen(fd, "w", encoding="utf-8") as out:
         out.write(text)
 

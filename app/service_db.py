@@ -8,8 +8,10 @@ write their SQL once (`?` placeholders, quoted identifiers) and run it on either
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -17,6 +19,10 @@ from typing import Any, Protocol
 
 from index.protocols import Store
 from index.store import BUSY_TIMEOUT_MS, connect
+
+log = logging.getLogger(__name__)
+# How long a delete waits for readers and writers to let the write-ahead log be truncated.
+SCRUB_WAIT_S = 2.0
 
 
 class Rows(Protocol):
@@ -82,16 +88,29 @@ class SQLiteServiceDatabase:
 
     def scrub(self) -> None:
         """Copy the write-ahead log into the database (whose freed pages secure_delete zeroed)
-        and truncate it: the log still held the deleted text. A reader or an ingest's writer
-        in another process makes it give up at once; the next delete tries again."""
+        and truncate it: the log still held the deleted text. A search or an ingest in
+        progress holds it back: tried for up to SCRUB_WAIT_S (they are short), then left to
+        the next delete, and logged."""
+        deadline = time.monotonic() + SCRUB_WAIT_S
         with self._lock:
             self._conn.execute("PRAGMA busy_timeout = 0")
             try:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            except sqlite3.Error:
-                pass  # busy: the text stays until the next checkpoint
+                while True:
+                    try:
+                        busy = self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                    except sqlite3.Error:
+                        busy = (1,)
+                    if not busy or not busy[0] or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
             finally:
                 self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        if busy and busy[0]:
+            log.warning(
+                "a deleted conversation's text stays in the write-ahead log until the next "
+                "delete: a reader or writer held it for %.0f s",
+                SCRUB_WAIT_S,
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -138,7 +138,8 @@ def connect(data_dir: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         # Deleted rows are overwritten with zeros, not left in free pages: a deleted
-        # conversation or a pruned restricted document must not stay readable in the file.
+        # conversation must not stay readable in the file. (FTS5's index pages keep a pruned
+        # document's words until merged; its secure-delete option needs SQLite 3.42.)
         conn.execute("PRAGMA secure_delete=ON")
         say_upgraded(str(path), migrate(conn), [name for name, _ in MIGRATIONS])
     except (OSError, sqlite3.Error) as exc:

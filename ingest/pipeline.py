@@ -781,7 +781,7 @@ class Ingestor:
                     redirects.append(item)
                     continue
                 if isinstance(item, OutsideNamespaces):
-                    if item.id in self._stored_wiki_pages():  # kept as it is, said aloud
+                    if self._stored_wiki_pages().get(item.id) == item.title:  # kept, said
                         seen.add(item.id)
                         report.outside_namespaces.append(item.id)
                         report.titles.update(self._page_titles([item.id]))

@@ -39,9 +39,11 @@ class ParseOptions:
 @dataclass(frozen=True)
 class OutsideNamespaces:
     """A page of a namespace the run did not ask for (`--namespaces`): not read, yet still in
-    the wiki, so a page stored from it before is not taken for deleted."""
+    the wiki, so a page stored from it before is not taken for deleted, unless its title
+    changed (moved to another namespace, as to "User:", it must not keep answering)."""
 
     id: str
+    title: str
 
 
 @dataclass(frozen=True)

@@ -198,7 +198,8 @@ def _file_stem(path: Path) -> str:
 
 def _broken_message(path: Path, exc: BaseException, pages: int, in_page: bool) -> str:
     # expat codes 3, 5, 6: no element found, unclosed token, partial character (input ran out)
-    if isinstance(exc, OSError | zlib.error) and not isinstance(exc, EOFError):
+    damaged = isinstance(exc, zlib.error) or (isinstance(exc, OSError) and exc.errno is None)
+    if damaged and not isinstance(exc, EOFError):  # not a disk's I/O error (errno EIO)
         what = "dump's compressed data is damaged"  # bz2's "Invalid data stream", gzip's CRC
     elif not (isinstance(exc, EOFError) or getattr(exc, "code", None) in (3, 5, 6)):
         what = "dump is not valid XML"
@@ -241,7 +242,7 @@ def _page(
     if not title or not page_id:
         return None
     if ns not in options.namespaces:
-        return OutsideNamespaces(f"{site.dbname}:{page_id}")
+        return OutsideNamespaces(f"{site.dbname}:{page_id}", title)
     revision = ([None, *elem.findall("{*}revision")])[-1]  # the last one is the newest
     text = "" if revision is None else revision.findtext("{*}text") or ""
     _check_size(text, title, options.wiki_max_page_bytes)

@@ -638,7 +638,9 @@ _HOLLOW_RES = (
     (re.compile(r"(?<=\s)\(\s*(?:[;,]\s*)*\)"), ""),  # "Albedo ()"
     (re.compile(r"(?<=\s)\(\s*(?:[;,]\s*)+"), "("),  # "(; born"
     (re.compile(r"([;,])(?:\s*[;,])+"), r"\1"),  # "Rosenbaum, ; –"
-    (re.compile(r"(\([^()]*?\w)(?:\s*[;,])+\s*\)"), r"\1)"),  # "(Ἀχιλλεύς, Akhilleus, )"
+    # "(Ἀχιλλεύς, Akhilleus, )": a space before the ")" (a template was there), so code's
+    # "(1,)" keeps its comma
+    (re.compile(r"(?<=\s)(\([^()]*?\w)(?:\s*[;,])+\s+\)"), r"\1)"),
 )
 
 

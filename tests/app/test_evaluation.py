@@ -584,6 +584,8 @@ def test_eval_answer_mode(
 ) -> None:
     model.answer = "Employees in the Paris office get 27 days of annual leave [1]."
     out = tmp_path / "eval.json"
+    out.write_text("an older report, readable by everyone")
+    out.chmod(0o644)
     every_passage = settings.model_copy(update={"focus_ratio": 0.0})  # the leave one is cited
     result = CliRunner().invoke(
         eval_command,

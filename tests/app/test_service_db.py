@@ -135,6 +135,26 @@ def test_a_deleted_conversation_leaves_no_copy_in_the_sqlite_files(tmp_path):
     database.close()
 
 
+def test_a_delete_waits_briefly_for_a_reader_to_leave_the_log(tmp_path):
+    """The review: a search open on the store gave up the truncation at once, silently."""
+    import sqlite3
+    import threading
+
+    database = service_database(tmp_path / "data")
+    conversations = ConversationStore(database=database)
+    gone = conversations.create("alice", "t")
+    conversations.add_message(gone, "alice", "user", "ZEBRAREADER question", {})
+    reader = sqlite3.connect(tmp_path / "data" / "hearth.sqlite3", check_same_thread=False)
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM conversations").fetchall()  # a snapshot held
+    threading.Timer(0.3, reader.rollback).start()
+    assert conversations.delete(gone, "alice")
+    reader.close()
+    on_disk = b"".join(f.read_bytes() for f in (tmp_path / "data").glob("hearth.sqlite3*"))
+    assert b"ZEBRAREADER" not in on_disk
+    database.close()
+
+
 def test_purge_removes_idle_conversations(databases):
     database = databases()
     conversations = ConversationStore(database=database)

@@ -685,13 +685,13 @@ def test_templates_that_typeset_figures_keep_them(tmp_path: Path) -> None:
         "{{val|6.241509|e=18}} charges at {{val|1.2|0.1|ul=m|up=s}}. A {{frac|1|2}} share, "
         "{{frac|3|1|2}} cups and {{frac|4}} of it. Back to 3500 {{sc|bc}}; see "
         "{{bibleref|Mark|3:25}}.\n\n"
-        "'''Achilles''' ({{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|a.kʰil.lěu̯s|}}) was a hero.",
+        "'''Achilles''' ({{lang-grc|Ἀχιλλεύς}}, ''Akhilleus'', {{IPA-el|a.kʰil.lěu̯s|}}) was a hero. Code: t = (1,) and f(a, b).",
     )
     assert doc.text == (
         "It deposits 0.001118000 grams of silver per second; one coulomb is roughly "
         "6.241509×10^18 charges at 1.2±0.1 m/s. A 1/2 share, 3 1/2 cups and 1/4 of it. Back to "
         "3500 BC; see Mark 3:25.\n\n"
-        "Achilles (Ἀχιλλεύς, Akhilleus) was a hero."
+        "Achilles (Ἀχιλλεύς, Akhilleus) was a hero. Code: t = (1,) and f(a, b)."
     )
 
 

@@ -1377,6 +1377,11 @@ def test_pages_outside_a_narrower_namespaces_run_are_kept_and_said(tmp_path, emb
     assert narrower.ok and narrower.removed_documents == [] and narrower.orphaned_documents == []
     assert narrower.outside_namespaces == ["testwiki:1"] and narrower.unchanged == 1
     assert [p.document.id for p in bm25_top_k(store, "bikes shed", PUBLIC, 3)] == ["testwiki:1"]
+    moved = _shed_page(1, 2, "User:Bike shed", "Bikes are stored in the shed.")
+    _shed_dump(dump, moved, staff)  # moved out of the main namespace: not the page stored
+    assert run(store, embedder, dump, namespaces=frozenset({4})).orphaned_documents == [
+        "testwiki:1"
+    ]
     _shed_dump(dump, staff)  # the wiki deleted the page: gone, whatever the namespaces
     assert run(store, embedder, dump, namespaces=frozenset({4})).orphaned_documents == [
         "testwiki:1"
