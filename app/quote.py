@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
 from app.figures import answers_figure, asks_for_figure, gives_figure
+from app.negation import denied_by_citations, denied_premise, denies
 from app.qualifiers import Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
 from index.search import ScoredSentence
@@ -41,13 +42,18 @@ OTHER_ROW_NOTE = (
     "The model's own answer came from a source sentence that does not name what the question "
     "asks about, so this quotes the closest sentence that does."
 )
-QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE, OTHER_ROW_NOTE)
+NEGATED_NOTE = (
+    "The model's own answer states what its source denies or excludes, so this quotes the "
+    "closest sentence the sources hold."
+)
+QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE, OTHER_ROW_NOTE, NEGATED_NOTE)
 # Why an answer is a quote, as a code clients can branch on (the note's wording may change)
 QUOTE_REASON_CODES = {
     QUOTED_NOTE: "unsupported",
     FIGURELESS_NOTE: "no_figure",
     DECLINED_NOTE: "model_declined",
     OTHER_ROW_NOTE: "other_row",
+    NEGATED_NOTE: "negated",
 }
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
@@ -74,6 +80,7 @@ def quote_reason(
     question: str = "",
     passages: Sequence[Passage] = (),
     rows: Rows | None = None,
+    whole: Sequence[Passage] = (),
 ) -> str | None:
     """Why the model's answer gives way to a quote (the note that says so), or None.
 
@@ -87,7 +94,10 @@ def quote_reason(
     calibrated abstention is the evidence's. Nor does a cited answer whose cited sentences do
     not name the office, level or tier the question singles out where the `passages` name it
     (app/qualifiers.py): "From the fourth day [1]" for Lisbon, cited by Berlin's row. An
-    answer attribution could not check at all is left as it is, flagged."""
+    answer attribution could not check at all is left as it is, flagged. Nor does a cited
+    answer that states a name, number or term its cited passages (read `whole`, as retrieved)
+    mention only to deny or exclude it (app/negation.py): "Monday [1]" from "every Tuesday …,
+    so that nobody starts or ends a shift on a weekend or a Monday morning"."""
     if not attribution.checked or not attribution.text:
         return None
     if attribution.model_abstained:
@@ -98,6 +108,8 @@ def quote_reason(
         without_markers(attribution.text), question
     ):
         return FIGURELESS_NOTE
+    if passages and denied_by_citations(attribution.text, passages, question, whole):
+        return NEGATED_NOTE
     asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
     if not asked:
         return None
@@ -147,6 +159,7 @@ def quote(
     question: str = "",
     note: str = QUOTED_NOTE,
     rows: Rows | None = None,
+    denied: Sequence[str] = (),
 ) -> Attribution | None:
     """The sentence closest to the question among those the reader can see in the shown
     passages of the best-ranked document, quoted with its [n] marker and `note`; None when there
@@ -176,6 +189,9 @@ def quote(
     When the `question` asks for a figure ("how big", "when", "what's the address"), a sentence
     of the closest few that holds one beats one that only names the topic: "1,500 EUR gross for
     each referred person" over "If you refer several people, you get a bonus for each hire."
+    After an answer that stated what its source denies (`denied`, NEGATED_NOTE), a sentence
+    denying it comes first: "… every Tuesday …, so that nobody starts … on a Monday morning"
+    says what is true instead.
     """
     if not passages:
         return None
@@ -212,6 +228,7 @@ def quote(
             not _mostly_links(s.text),
             not is_question(s.text),
             this_row[id(s)] and named[id(s)],
+            bool(denied) and denies(s.text, denied),
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
             s.closeness,
@@ -226,6 +243,15 @@ def quote(
         best = next(
             (s for s in ranked[:FIGURE_RANK]
              if _gives_figure(s, best) and this_row[id(s)] and named[id(s)] >= named[id(best)]),
+            best,
+        )  # fmt: skip
+    premise = denied_premise(question)
+    if premise and best.text.strip() not in corrections and not denies(best.text, premise):
+        # "How much is a parking space in the Berlin office car park?": "The Berlin office has
+        # no car park." among the closest few answers it better than any figure
+        best = next(
+            (s for s in ranked[:FIGURE_RANK]
+             if denies(s.text, premise) and this_row[id(s)] and named[id(s)] >= named[id(best)]),
             best,
         )  # fmt: skip
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence

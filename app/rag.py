@@ -18,9 +18,17 @@ from typing import Any
 from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel, ChatStream
+from app.negation import denied_by_citations
 from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.qualifiers import Rows, asked_qualifiers
-from app.quote import QUOTE_NOTES, QUOTE_REASON_CODES, quote, quote_reason, reader_note
+from app.quote import (
+    NEGATED_NOTE,
+    QUOTE_NOTES,
+    QUOTE_REASON_CODES,
+    quote,
+    quote_reason,
+    reader_note,
+)  # fmt: skip
 from app.settings import Settings
 from app.smalltalk import reply_to
 from app.snippets import SNIPPET_CHARS, card_text
@@ -328,11 +336,16 @@ class RagPipeline:
         attribution = attribute(raw, passages, self.embedder, asked)
         # which office, level or tier each passage's rows are (only if the question names one)
         rows = Rows.of_passages(retrieval.passages) if asked_qualifiers(asked) else None
-        quoted, reason = None, quote_reason(attribution, asked, passages, rows)
+        whole = retrieval.passages
+        quoted, reason = None, quote_reason(attribution, asked, passages, rows, whole)
         if self.settings.quote_unsupported and reason and not cancel.is_set():
+            denied = (
+                denied_by_citations(attribution.text, passages, asked, whole)
+                if reason == NEGATED_NOTE else []
+            )  # fmt: skip
             quoted = quote(
                 passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, asked,
-                reason, rows,
+                reason, rows, denied,
             )  # fmt: skip
         answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None and reason:

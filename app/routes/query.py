@@ -43,9 +43,10 @@ class QueryResponse(BaseModel):
         None,
         description="Why the answer is a quote: `unsupported` (nothing the model wrote was "
         "supported), `no_figure` (it gave no figure the question asks for), `model_declined` "
-        "(it said it did not know where the sources scored as likely to hold the answer) or "
+        "(it said it did not know where the sources scored as likely to hold the answer), "
         "`other_row` (its cited sentences name another office, level or tier than the one "
-        "the question names, where a source names that one).",
+        "the question names, where a source names that one) or `negated` (it states a name, "
+        "number or term that the passages it cites mention only to deny or exclude it).",
     )
     truncated: bool = Field(
         description="The model's answer reached `max_tokens` and may be cut short."
