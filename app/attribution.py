@@ -159,21 +159,19 @@ def attribute(
         return _attribute(str(answer), list(passages), embedder, question)
     except Exception:  # attribution is a check on the answer and must never lose the answer
         log.exception("attribution failed; answer returned without citations")
-        return Attribution(_pull_markers(str(answer))[0], [], [], True, False, checked=False)
+        return Attribution(split_markers(str(answer))[0], [], [], True, False, checked=False)
 
 
 def _attribute(
     answer: str, passages: list[Passage], embedder: Embedder | None, question: str = ""
 ) -> Attribution:
     n = len(passages)
-    names = _names(answer)  # known proper nouns: capitalised mid-sentence in answer or passages
+    names = likely_names(answer)  # proper nouns: capitalised mid-sentence in answer or passages
     for p in passages:
-        names |= _names(p.chunk.text)
-    asked = frozenset(_terms(question, names)[0])
-    bags = [
-        set(_terms(" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]), names)[0])
-        for p in passages
-    ]
+        names |= likely_names(p.chunk.text)
+    asked = frozenset(weighted_terms(question, names)[0])
+    texts = [" ".join([p.chunk.text, p.document.title, *p.chunk.heading_path]) for p in passages]
+    bags = [set(weighted_terms(text, names)[0]) for text in texts]
     statements = [_statements(p, names) for p in passages]  # passages' sentences, split once
     spans = sentence_spans(answer)
     wants_name = bool(_WANTS_NAME.match(question))
@@ -225,10 +223,10 @@ def _attribute(
 
 def without_markers(text: str) -> str:
     """The text with no citation markers ([2], [1-3], …), which would read as Hearth's own."""
-    return _pull_markers(text)[0]
+    return split_markers(text)[0]
 
 
-def _pull_markers(text: str) -> tuple[str, list[int]]:
+def split_markers(text: str) -> tuple[str, list[int]]:
     """The text without citation markers of any form, and the numbers they held."""
     numbers: list[int] = []
     for _ in range(4):  # removing a marker can reveal another ("[5[1]]"); a few passes suffice
@@ -252,7 +250,7 @@ def _marker_numbers(inner: str) -> list[int]:
     return [int(part) for part in parts]
 
 
-def _terms(text: str, names: set[str]) -> tuple[dict[str, float], set[str]]:
+def weighted_terms(text: str, names: set[str]) -> tuple[dict[str, float], set[str]]:
     """Content terms with weights (numbers and known names weigh more) and the key terms."""
     weights: dict[str, float] = {}
     keys: set[str] = set()
@@ -271,7 +269,7 @@ def _terms(text: str, names: set[str]) -> tuple[dict[str, float], set[str]]:
     return weights, keys
 
 
-def _names(text: str) -> set[str]:
+def likely_names(text: str) -> set[str]:
     """Capitalised words inside a sentence (not its first word): likely names (Paris, HR)."""
     found = set()
     for m in _NAME.finditer(text):
@@ -295,9 +293,9 @@ def _sentence(
     it gets no marker either, unless it holds a number or name the question does not ("Paris
     staff get 35 days, right?" is a claim).
     """
-    text, model = _pull_markers(raw)
+    text, model = split_markers(raw)
     text = text.strip()
-    weights, keys = _terms(text, names | _names(text))
+    weights, keys = weighted_terms(text, names | likely_names(text))
     if not any(c.isalnum() for c in text):
         kind = "empty" if not text else "filler"
     elif _ABSTAIN.search(text.replace("’", "'")):
@@ -359,7 +357,7 @@ def _statements(passage: Passage, names: set[str]) -> list[_Statement]:
     text = passage.chunk.text
     out = []
     for start, end in sentence_spans(text):
-        weights, keys = _terms(text[start:end], names)
+        weights, keys = weighted_terms(text[start:end], names)
         out.append(_Statement(text[start:end].strip(), frozenset(weights), frozenset(keys)))
     return out
 
@@ -421,7 +419,9 @@ def _item_keys(statement: _Statement, topic: set[str]) -> frozenset[str]:
     bottles of water, 10,000 blankets, and 200 laptops" states 20,000 about bottles of water,
     so "200 [bottles]" is not supported by it. A sentence that is no list, or whose items
     name the topic equally (or not at all), keeps all its numbers."""
-    items = [_terms(item, set()) for item in _LIST_ITEM.split(statement.text) if item.strip()]
+    items = [
+        weighted_terms(item, set()) for item in _LIST_ITEM.split(statement.text) if item.strip()
+    ]
     numbered = [(len(topic & set(weights)), keys) for weights, keys in items if keys]
     if len(numbered) < 2:
         return statement.keys
@@ -559,7 +559,7 @@ def _citations(sentences: list[_Sentence], passages: list[Passage]) -> list[Cita
         text = passage.chunk.text
         best, span = -1.0, text.strip()
         for start, end in sentence_spans(text):
-            terms = _terms(text[start:end], set())[0]
+            terms = weighted_terms(text[start:end], set())[0]
             overlap = sum(w for t, w in wanted.items() if t in terms)
             if overlap > best:
                 best, span = overlap, text[start:end]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from app.attribution import _names, _pull_markers, _terms
+from app.attribution import likely_names, split_markers, weighted_terms
 from index.sentences import sentence_spans, sentences
 from index.terms import STOP_WORDS, stem
 from index.types import Passage
@@ -200,12 +200,12 @@ def denied_by_citations(
     texts = [full.get(p.chunk.id, p.chunk.text) if p.chunk.id is not None else p.chunk.text
              for p in passages]  # fmt: skip
     for start, end in sentence_spans(answer):
-        sentence, markers = _pull_markers(answer[start:end])
+        sentence, markers = split_markers(answer[start:end])
         cited = [texts[m - 1] for m in dict.fromkeys(markers) if 1 <= m <= len(texts)]
         if not cited:
             continue
-        names = _names(sentence).union(*map(_names, cited))
-        asked = _terms(question, names)[0]
+        names = likely_names(sentence).union(*map(likely_names, cited))
+        asked = weighted_terms(question, names)[0]
         found.extend(t for t in denied(sentence, cited, names, asked) if t not in found)
     return found
 

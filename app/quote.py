@@ -81,8 +81,9 @@ def quote_reason(
     passages: Sequence[Passage] = (),
     rows: Rows | None = None,
     whole: Sequence[Passage] = (),
-) -> str | None:
-    """Why the model's answer gives way to a quote (the note that says so), or None.
+) -> tuple[str | None, list[str]]:
+    """Why the model's answer gives way to a quote (the note that says so, or None), and for
+    NEGATED_NOTE the terms it states that its sources deny, which `quote` needs (`denied`).
 
     An answer with text and no citation: nothing in it is backed by a source (unsupported, a
     restated question, or talk about the passages). Nor does a cited answer that gives no
@@ -99,20 +100,21 @@ def quote_reason(
     mention only to deny or exclude it (app/negation.py): "Monday [1]" from "every Tuesday …,
     so that nobody starts or ends a shift on a weekend or a Monday morning"."""
     if not attribution.checked or not attribution.text:
-        return None
+        return None, []
     if attribution.model_abstained:
-        return DECLINED_NOTE
+        return DECLINED_NOTE, []
     if not attribution.citations:
-        return QUOTED_NOTE
+        return QUOTED_NOTE, []
     if asks_for_figure(question) and not answers_figure(
         without_markers(attribution.text), question
     ):
-        return FIGURELESS_NOTE
-    if passages and denied_by_citations(attribution.text, passages, question, whole):
-        return NEGATED_NOTE
+        return FIGURELESS_NOTE, []
+    denied = denied_by_citations(attribution.text, passages, question, whole) if passages else []
+    if denied:
+        return NEGATED_NOTE, denied
     asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
     if not asked:
-        return None
+        return None, []
     rows = rows or Rows.of_passages(passages)
     cited = [(c.span, by_marker[c.marker]) for c in attribution.citations if c.marker in by_marker]
     spans = [_in_context(span, passage) for span, passage in cited]
@@ -120,8 +122,8 @@ def quote_reason(
     if from_other_rows or _figures_from_other_rows(
         attribution.text, question, [passage for _, passage in cited], rows, asked
     ):
-        return OTHER_ROW_NOTE
-    return None
+        return OTHER_ROW_NOTE, []
+    return None, []
 
 
 def _figures_from_other_rows(

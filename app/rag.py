@@ -18,11 +18,9 @@ from typing import Any
 from app.attribution import Attribution, attribute
 from app.conversations import ConversationStore
 from app.engines import ChatModel, ChatStream
-from app.negation import denied_by_citations
 from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.qualifiers import Rows, asked_qualifiers
 from app.quote import (
-    NEGATED_NOTE,
     QUOTE_NOTES,
     QUOTE_REASON_CODES,
     quote,
@@ -337,12 +335,9 @@ class RagPipeline:
         # which office, level or tier each passage's rows are (only if the question names one)
         rows = Rows.of_passages(retrieval.passages) if asked_qualifiers(asked) else None
         whole = retrieval.passages
-        quoted, reason = None, quote_reason(attribution, asked, passages, rows, whole)
+        reason, denied = quote_reason(attribution, asked, passages, rows, whole)
+        quoted = None
         if self.settings.quote_unsupported and reason and not cancel.is_set():
-            denied = (
-                denied_by_citations(attribution.text, passages, asked, whole)
-                if reason == NEGATED_NOTE else []
-            )  # fmt: skip
             quoted = quote(
                 passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, asked,
                 reason, rows, denied,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.attribution import _names, _terms
+from app.attribution import likely_names, weighted_terms
 from app.negation import denied, denies, negated_terms
 
 ROTATION = (
@@ -29,8 +29,8 @@ PARCELS = (
 
 
 def _denied(answer: str, source: str, question: str) -> list[str]:
-    names = _names(answer) | _names(source)
-    return denied(answer, [source], names, _terms(question, names)[0])
+    names = likely_names(answer) | likely_names(source)
+    return denied(answer, [source], names, weighted_terms(question, names)[0])
 
 
 @pytest.mark.parametrize(

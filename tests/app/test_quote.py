@@ -7,11 +7,13 @@ from dataclasses import replace
 import pytest
 from faq_sample import FAQ, faq_sentences
 from test_attribution import passage
+from test_negation import MERGING
 
 from app.attribution import Attribution, Citation
 from app.quote import (
     DECLINED_NOTE,
     FIGURELESS_NOTE,
+    NEGATED_NOTE,
     OTHER_ROW_NOTE,
     QUOTE_CHARS,
     QUOTED_NOTE,
@@ -32,15 +34,13 @@ def sentence(chunk_id: int, text: str, relevance: float) -> ScoredSentence:
 def test_only_an_answer_with_text_no_citation_and_no_abstention_needs_a_quote():
     citation = Citation(1, "doc-1", "Leave", None, "", "27 days")
     unsupported = Attribution("Paris staff get 99 days.", [], ["…"], True, False)
-    assert quote_reason(unsupported) == QUOTED_NOTE
+    assert quote_reason(unsupported) == (QUOTED_NOTE, [])
     restated = Attribution("When do I take the train?", [], [], False, False)
-    assert quote_reason(restated) == QUOTED_NOTE
-    assert (
-        quote_reason(Attribution("Paris staff get 27 days [1].", [citation], [], False, False))
-        is None
-    )
-    assert quote_reason(Attribution("I don't know.", [], [], False, True)) == DECLINED_NOTE
-    assert quote_reason(Attribution("", [], [], False, False)) is None
+    assert quote_reason(restated) == (QUOTED_NOTE, [])
+    cited = Attribution("Paris staff get 27 days [1].", [citation], [], False, False)
+    assert quote_reason(cited) == (None, [])
+    assert quote_reason(Attribution("I don't know.", [], [], False, True)) == (DECLINED_NOTE, [])
+    assert quote_reason(Attribution("", [], [], False, False)) == (None, [])
 
 
 @pytest.mark.parametrize(
@@ -65,7 +65,7 @@ def test_only_an_answer_with_text_no_citation_and_no_abstention_needs_a_quote():
 )
 def test_a_cited_answer_without_the_figure_asked_for_needs_a_quote(question, answer, reason):
     citation = Citation(1, "doc-1", "Page", None, "", answer)
-    assert quote_reason(Attribution(answer, [citation], [], False, False), question) == reason
+    assert quote_reason(Attribution(answer, [citation], [], False, False), question) == (reason, [])
 
 
 def test_the_closest_sentence_of_the_first_documents_passages_is_quoted():
@@ -214,7 +214,7 @@ def test_the_unsupported_draft_is_kept_with_the_stored_conversation(client, serv
 
 def test_an_answer_attribution_could_not_check_is_not_replaced():
     failed = Attribution("Paris staff get 27 days.", [], [], True, False, checked=False)
-    assert quote_reason(failed, "When?") is None
+    assert quote_reason(failed, "When?") == (None, [])
 
 
 def test_closeness_to_the_question_itself_decides_before_the_conversation():
@@ -548,9 +548,9 @@ def test_an_answer_cited_by_another_offices_row_gives_way_to_the_row_asked_about
         1, "doc-1", "Benefits", None, "", "- Berlin: a digital meal voucher of 7.50 EUR"
     )
     drafted = Attribution("The voucher is 7.50 EUR [1].", [berlin], [], False, False)
-    assert quote_reason(drafted, question, [vouchers]) == OTHER_ROW_NOTE
-    assert quote_reason(drafted, "How much is the daily meal voucher?", [vouchers]) is None
-    assert quote_reason(drafted, "What is the meal voucher in Madrid?", [vouchers]) is None
+    assert quote_reason(drafted, question, [vouchers]) == (OTHER_ROW_NOTE, [])
+    assert quote_reason(drafted, "How much is the daily meal voucher?", [vouchers]) == (None, [])
+    assert quote_reason(drafted, "What is the meal voucher in Madrid?", [vouchers]) == (None, [])
     sentences = [
         sentence(1, "- Berlin: a digital meal voucher of 7.50 EUR for every day worked", 0.8),
         sentence(1, "There are no meal vouchers in Paris.", 0.6),
@@ -563,14 +563,15 @@ def test_a_row_is_named_by_its_heading_or_its_code_and_a_quote_must_name_it():
     sick = passage(1, "From the third working day.", heading=("Sick leave", "Lisbon"))
     citation = Citation(1, "doc-1", "Leave policy", None, "", "From the third working day.")
     cited = Attribution("From the third working day [1].", [citation], [], False, False)
-    assert quote_reason(cited, "When do I need a sick note in Lisbon?", [sick]) is None
+    assert quote_reason(cited, "When do I need a sick note in Lisbon?", [sick]) == (None, [])
     levels = passage(2, "SEV1 | acknowledge within 15 minutes\nSEV2 | within 30 minutes")
     sev1 = Citation(2, "doc-2", "On-call", None, "", "SEV1: acknowledge within 15 minutes.")
     wrong = Attribution("Within 15 minutes [2].", [sev1], [], False, False)
     question = "How quickly must a SEV2 page be acknowledged?"
-    assert quote_reason(wrong, question, [sick, levels]) == OTHER_ROW_NOTE
+    assert quote_reason(wrong, question, [sick, levels]) == (OTHER_ROW_NOTE, [])
     only_sev1 = passage(2, "SEV1: acknowledge within 15 minutes. SEV-2 pages wait.")
-    assert quote_reason(wrong, question, [sick, only_sev1]) == OTHER_ROW_NOTE  # "SEV-2" names it
+    # "SEV-2" names it
+    assert quote_reason(wrong, question, [sick, only_sev1]) == (OTHER_ROW_NOTE, [])
     nothing_named = [sentence(2, "SEV1: acknowledge within 15 minutes.", 0.9)]
     assert quote([levels], nothing_named, question=question, note=OTHER_ROW_NOTE) is None
 
@@ -603,3 +604,13 @@ def test_a_pages_own_title_names_its_sentences_row():
     question = "What's the address of the Lisbon office?"
     quoted = quote([page, offices], sentences, question=question, note=FIGURELESS_NOTE)
     assert quoted is not None and "Rua das Gaivotas 31" in quoted.text
+
+
+def test_an_answer_stating_what_its_source_denies_comes_with_the_denied_terms():
+    """`quote` prefers the sentence that denies them: they are found once, with the reason."""
+    merging = passage(1, MERGING, title="Code review", heading=("Merging",))
+    citation = Citation(1, "doc-1", "Code review", None, "", MERGING)
+    drafted = Attribution("The reviewer merges the change [1].", [citation], [], False, False)
+    assert quote_reason(drafted, "Who merges a change?", [merging]) == (NEGATED_NOTE, ["reviewer"])
+    assert quote_reason(drafted, "Who merges a change?") == (None, [])  # no passages to read
+    assert quote_reason(drafted, "Who does not merge?", [merging]) == (None, [])
