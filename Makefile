@@ -84,6 +84,7 @@ bench: install-dev browser
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/crash_safety.py --trials 50
 	$(BIN)/python bench/answer.py
+	$(BIN)/python -m bench.llm_threads
 	$(BIN)/python bench/page.py
 	$(BIN)/python -m bench.follow_ups
 

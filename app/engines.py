@@ -16,6 +16,7 @@ import importlib.util
 import json
 import logging
 import math
+import os
 import queue
 import threading
 import time
@@ -190,6 +191,28 @@ def check_generation_request(
         )
 
 
+def wait_without_spinning() -> None:
+    """Let llama.cpp's OpenMP threads sleep, not spin, while they wait for each other, unless the
+    environment chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT). libgomp reads this once, when it
+    loads, so it is set before `llama_cpp` is imported.
+
+    A spinning thread holds a core its partner needs; with other work on the cores (an ingest, a
+    second service) every one of the hundreds of barriers per token waited for a scheduler slice:
+    beside two busy processes on 2 cores, answers took 2.5-3x as long, and the slowest 6-8x, as
+    with sleeping threads (bench/llm_threads.py; deploy/OPERATIONS.md, "CPU threads").
+    """
+    if "GOMP_SPINCOUNT" not in os.environ:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _llama_cpp() -> Any:
+    """The `llama_cpp` module, imported only once OpenMP's wait policy is set."""
+    wait_without_spinning()
+    import llama_cpp
+
+    return llama_cpp
+
+
 def sha256_file(path: Path) -> str:
     """Hex SHA-256 of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
@@ -201,12 +224,11 @@ def sha256_file(path: Path) -> str:
 
 def read_gguf_metadata(path: Path) -> dict[str, str]:
     """The GGUF key/value metadata, read with llama.cpp's vocab-only loader (no weights)."""
-    from llama_cpp import _internals, llama_cpp
-
-    params = llama_cpp.llama_model_default_params()
+    llama_cpp = _llama_cpp()
+    params = llama_cpp.llama_cpp.llama_model_default_params()
     params.vocab_only = True
     try:
-        model = _internals.LlamaModel(path_model=str(path), params=params, verbose=False)
+        model = llama_cpp._internals.LlamaModel(path_model=str(path), params=params, verbose=False)
     except (ValueError, RuntimeError, OSError) as exc:
         logger.error("cannot read GGUF metadata from %s: %s", path, exc)
         raise ConfigurationError("the model file is not a readable GGUF file") from None
@@ -368,6 +390,8 @@ class LlamaCppChatModel:
 
     At most `queue_size` requests are admitted at once (the running one plus those waiting);
     one more is refused with ModelBusyError, whose `retry_after` estimates the wait.
+    `threads` read the prompt and `decode_threads` write the answer: one token's step is too
+    small to share between threads that sleep while they wait (`wait_without_spinning`).
     `model_id` is the file stem (it names the quantisation too). `seed` fixes sampling at
     temperature > 0 (the same prompt gives the same answer); temperature 0 is greedy.
     Counters for metrics: `tokens_generated`, `requests_done` (jobs that started),
@@ -380,6 +404,7 @@ class LlamaCppChatModel:
         *,
         n_ctx: int | None = None,
         threads: int = 2,
+        decode_threads: int = 1,
         queue_size: int = 4,
         allowed_licenses: frozenset[str] = DEFAULT_OPEN_LICENSES,
         allow_any_license: bool = False,
@@ -390,7 +415,7 @@ class LlamaCppChatModel:
         if not path.is_file():
             logger.error("model file not found: %s", path)
             raise ConfigurationError("the configured model file does not exist")
-        if threads < 1 or queue_size < 1 or (n_ctx is not None and n_ctx < 16):
+        if min(threads, decode_threads, queue_size) < 1 or (n_ctx is not None and n_ctx < 16):
             raise ConfigurationError("threads and queue_size must be >= 1, n_ctx >= 16")
         if sha256 is not None and sha256_file(path) != sha256.strip().lower():
             raise ConfigurationError("model file does not match the pinned hash")
@@ -406,14 +431,13 @@ class LlamaCppChatModel:
         elif trained and n_ctx > trained:
             logger.warning("n_ctx %d exceeds the model's trained context %d", n_ctx, trained)
 
-        import llama_cpp
-
+        llama_cpp = _llama_cpp()
         try:
             self._llm = llama_cpp.Llama(
                 str(path),
                 n_ctx=n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
+                n_threads=decode_threads,  # one token at a time
+                n_threads_batch=threads,  # the prompt
                 verbose=False,
                 seed=seed,
             )

@@ -121,6 +121,7 @@ def load_model(settings: Settings) -> ChatModel:
         settings.model_path or bundled_gguf_path(),
         n_ctx=settings.context_size,
         threads=settings.threads,
+        decode_threads=settings.decode_threads,
         queue_size=settings.queue_size,
         allowed_licenses=settings.license_set(),
         allow_any_license=settings.allow_any_license,

@@ -66,7 +66,15 @@ class Settings(BaseSettings):
     context_size: int | None = Field(
         None, ge=512, description="Context window in tokens; default min(GGUF's, 4096)."
     )
-    threads: int = Field(2, ge=1, le=256, description="CPU threads for the LLM.")
+    threads: int = Field(2, ge=1, le=256, description="CPU threads for the LLM reading the prompt.")
+    decode_threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="CPU threads for the LLM writing the answer, token by token. One: a token's "
+        "step is too small to share, and two threads meeting after every operation lost 2.5x to "
+        "other work on 2 cores (deploy/OPERATIONS.md, 'CPU threads').",
+    )
     queue_size: int = Field(
         4,
         ge=1,

@@ -410,14 +410,15 @@ def ask(
 
 
 def bare_llama(engine: Any) -> Any:
-    """A fresh Llama on the engine's GGUF, with the engine's n_ctx and threads."""
+    """A fresh Llama on the engine's GGUF, with the engine's n_ctx and threads (the engine set
+    OpenMP's wait policy for the whole process before llama.cpp loaded)."""
     import llama_cpp
 
     return llama_cpp.Llama(
         str(engine._llm.model_path),
         n_ctx=engine.context_size,
-        n_threads=THREADS,
-        n_threads_batch=THREADS,
+        n_threads=engine._llm.n_threads,
+        n_threads_batch=engine._llm.n_threads_batch,
         verbose=False,
         seed=0,
     )
@@ -624,7 +625,8 @@ def part_bare_engine(
         return
     say(
         f"  {len(picks)} questions, max_tokens {max_tokens}, temperature 0; bare Llama: n_ctx "
-        f"{ctx.engine.context_size}, n_threads {THREADS}, n_threads_batch {THREADS}"
+        f"{ctx.engine.context_size}, n_threads {ctx.engine._llm.n_threads}, n_threads_batch "
+        f"{ctx.engine._llm.n_threads_batch}"
     )
     cold_llm, cached_llm = bare_llama(ctx.engine), bare_llama(ctx.engine)
     ask(ctx.client, ctx.model, warm.q, max_tokens=max_tokens)  # both caches hold a prompt now
@@ -841,8 +843,8 @@ def part_servers(ctx: Context, n: int, passes: int, max_tokens: int, summary: Su
         processes.append(hearth)
         llama = subprocess.Popen(
             [sys.executable, "-m", "llama_cpp.server", "--model", gguf, "--host", "127.0.0.1",
-             "--port", str(llama_port), "--n_ctx", str(n_ctx), "--n_threads", str(THREADS),
-             "--n_threads_batch", str(THREADS), "--seed", "0"],
+             "--port", str(llama_port), "--n_ctx", str(n_ctx), "--n_threads", "1",
+             "--n_threads_batch", str(THREADS), "--seed", "0"],  # Hearth's layout: decode on 1
             cwd=log_dir, env=env, stdout=llama_log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         processes.append(llama)

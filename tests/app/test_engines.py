@@ -6,7 +6,10 @@ Tests that load the real model are marked `integration`; the template tests need
 from __future__ import annotations
 
 import gc
+import os
 import random
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +23,7 @@ from app.engines import (
     LlamaCppChatModel,
     bundled_gguf_path,
     sha256_file,
+    wait_without_spinning,
 )
 from index.errors import (
     ConfigurationError,
@@ -109,6 +113,45 @@ def test_sha256_pin():
     with pytest.raises(ConfigurationError, match="pinned hash"):
         LlamaCppChatModel(path, n_ctx=256, sha256="0" * 64)
     LlamaCppChatModel(path, n_ctx=256, sha256=sha256_file(path).upper()).close()
+
+
+# Loads the engine in a fresh process (libgomp reads its environment once, when it loads) and
+# asks libgomp what it read: the setting must come before llama.cpp's import, not after.
+THREADS_PROBE = """
+import ctypes
+from app.engines import LlamaCppChatModel, bundled_gguf_path
+engine = LlamaCppChatModel(bundled_gguf_path(), n_ctx=256, threads=2, decode_threads=1)
+print("threads", engine._llm.n_threads, engine._llm.n_threads_batch, flush=True)
+ctypes.CDLL("libgomp.so.1").omp_display_env(1)  # verbose: the spin count too
+engine.close()
+"""
+
+
+@integration
+@pytest.mark.parametrize("policy", [None, "ACTIVE"])
+def test_decoding_on_its_own_threads_which_sleep_while_waiting(policy):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    if policy:
+        env["OMP_WAIT_POLICY"] = policy
+    run = subprocess.run(
+        [sys.executable, "-c", THREADS_PROBE], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "threads 1 2" in run.stdout  # decode on one thread, the prompt on two
+    if policy:
+        assert f"OMP_WAIT_POLICY = '{policy}'" in run.stderr  # an operator's choice is kept
+    else:
+        assert "GOMP_SPINCOUNT = '0'" in run.stderr  # sleeps at once (unset: spins 300,000)
+
+
+def test_wait_policy_leaves_an_operators_choice_alone(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
+    wait_without_spinning()
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.delenv("GOMP_SPINCOUNT")
+    wait_without_spinning()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
 
 
 def test_missing_or_foreign_model_file_is_a_configuration_error(tmp_path):
