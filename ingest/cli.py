@@ -128,7 +128,9 @@ class _RichProgress(PipelineProgress):
         self._progress.update(self._files, total=self._files_total)
 
     def source_started(self, name: str) -> None:
-        shown = name if len(name) <= 40 else "…" + name[-39:]
+        # the name's end, as long as the counts and times beside it still fit (80 columns: 18)
+        room = max(12, min(40, self._progress.console.width - 62))
+        shown = name if len(name) <= room else "…" + name[-(room - 1) :]
         self._progress.update(self._files, advance=1, description=f"files [dim]{escape(shown)}[/]")
         self._new_source = True
 

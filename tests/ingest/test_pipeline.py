@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bz2
+import io
 import json
 import os
 import re
@@ -1488,3 +1489,22 @@ def test_a_sidecar_above_owned_by_the_folders_owner_is_applied(tmp_path, embedde
     store = SQLiteStore(tmp_path / "data")
     assert run(store, embedder, docs / "finance").failed == []
     assert store.document_state_of("b.md")[1] == {"finance"}
+
+
+def test_an_80_column_terminal_shows_every_count_and_total_whole():
+    """A long file name took the room of the dump's total ("1205/59…") on 80 columns."""
+    from rich.console import Console
+
+    from ingest.cli import _RichProgress, progress_bars
+
+    console = Console(width=80, file=io.StringIO(), record=True, force_terminal=True)
+    bars = progress_bars(console)
+    progress = _RichProgress(bars)
+    progress.sources_found(3)
+    progress.source_started("exports/2026-12/enwiki-pages-articles1.xml-p10p30302-shortened.bz2")
+    progress.chunks_embedded(12345)
+    progress.dump_read(1234567, 6089746)
+    console.print(bars.get_renderable())
+    shown = console.export_text()
+    assert "1/3" in shown and "12345/?" in shown and "1205/5947" in shown
+    assert "…" in shown and "shortened.bz2" in shown  # the name's end, cut from the front
