@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from index.terms import STOP_WORDS, stem
+
 # The figure is the head of the question's noun phrase ("the phone extension for IT", "the
 # salary range for E3"), lower case (a name such as "the Gettysburg Address" is none), with at
 # most two lower-case words before it ("the availability target"; "the time zone" is no time).
@@ -105,10 +107,11 @@ def gives_figure(text: str) -> bool:
     return bool(_FIGURE.search(text))
 
 
-def answers_figure(answer: str, question: str) -> bool:
+def answers_figure(answer: str, question: str, moments: bool = True) -> bool:
     """Whether an answer gives a figure, a date or a number the question does not already
-    hold ("the salary range for band E3 is competitive" only repeats "E3"), or for a "when"
-    question a moment or a condition."""
+    hold ("the salary range for band E3 is competitive" only repeats "E3"; for "how many" or
+    "how much" a date is none), or for a "when" question a moment or a condition (unless not
+    `moments`: a source sentence's "if" is no answer to prefer)."""
     answer = _PASSAGE_NUMBER.sub(" ", answer)  # "according to passage 2" gives nothing
     if _COUNT.search(question):
         answer = _DATE.sub(" ", answer)
@@ -117,7 +120,45 @@ def answers_figure(answer: str, question: str) -> bool:
         if any(m.group(0).casefold() not in asked for m in pattern.finditer(answer)):
             return True
     return (
-        bool(_WHEN.search(question))
+        moments
+        and bool(_WHEN.search(question))
         and not _ASKS_FIGURE.search(question)
         and bool(_MOMENT.search(answer))
     )
+
+
+# "How many laptops were delivered?" counts laptops: the last of the words after "how many"
+# before a function word, a verb in -ed or the end of the clause ("new jobs", "common
+# shares"), if it is plural. Where in doubt, none: a count may come without its word ("how many
+# times": "twice"; "how many people": "36 employees"), and a wrong one costs a right answer.
+_HOW_MANY = re.compile(r"\bhow\s+many\s+([^?.!,;:]*)", re.IGNORECASE)
+_WORDS = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+_UNNAMED = frozenset(
+    {"times", "ones", "others", "more", "things", "items", "units"}
+    # units measure rather than name what is counted, and sources give their own: "27 working
+    # days" answers "how many hours of annual leave" (corpus/adversarial.jsonl)
+    | {"seconds", "minutes", "hours", "days", "weeks", "months", "years", "decades", "centuries"}
+    | {"euros", "dollars", "pounds", "francs", "cents", "percent", "points", "per-cents"}
+    | {"metres", "meters", "kilometres", "kilometers", "miles", "kilos", "kilograms", "tonnes"}
+)
+
+
+def counted_thing(question: str) -> str | None:
+    """The stem of what a "how many" question counts ("How many laptops were delivered?":
+    "laptop"), or None (no such question, or a count that may come without the word)."""
+    m = _HOW_MANY.search(question)
+    if not m:
+        return None
+    head = None
+    for word in _WORDS.findall(m.group(1).casefold())[:4]:
+        if word in STOP_WORDS or (head and word.endswith("ed")):
+            break
+        head = word
+    if head is None or head in _UNNAMED or not head.endswith("s") or head.endswith("ss"):
+        return None
+    return stem(head)
+
+
+def names_counted(text: str, counted: str) -> bool:
+    """Whether `text` names the counted thing (any form of the word: "laptops", "laptop")."""
+    return any(stem(word) == counted for word in _WORDS.findall(text.casefold()))

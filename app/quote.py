@@ -18,12 +18,13 @@ import re
 from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
-from app.figures import answers_figure, asks_for_figure, gives_figure
+from app.figures import answers_figure, asks_for_figure, counted_thing, names_counted
 from app.negation import denied_by_citations, denied_premise, denies
 from app.qualifiers import Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
 from index.search import ScoredSentence
 from index.sentences import is_question, sentences
+from index.terms import STOP_WORDS, stem
 from index.types import Passage
 
 QUOTED_NOTE = (
@@ -46,7 +47,18 @@ NEGATED_NOTE = (
     "The model's own answer states what its source denies or excludes, so this quotes the "
     "closest sentence the sources hold."
 )
-QUOTE_NOTES = (QUOTED_NOTE, FIGURELESS_NOTE, DECLINED_NOTE, OTHER_ROW_NOTE, NEGATED_NOTE)
+UNCOUNTED_NOTE = (
+    "The model's own answer gave a number for something other than what the question counts, "
+    "so this quotes a close sentence of the sources that counts it."
+)
+QUOTE_NOTES = (
+    QUOTED_NOTE,
+    FIGURELESS_NOTE,
+    DECLINED_NOTE,
+    OTHER_ROW_NOTE,
+    NEGATED_NOTE,
+    UNCOUNTED_NOTE,
+)
 # Why an answer is a quote, as a code clients can branch on (the note's wording may change)
 QUOTE_REASON_CODES = {
     QUOTED_NOTE: "unsupported",
@@ -54,10 +66,12 @@ QUOTE_REASON_CODES = {
     DECLINED_NOTE: "model_declined",
     OTHER_ROW_NOTE: "other_row",
     NEGATED_NOTE: "negated",
+    UNCOUNTED_NOTE: "other_count",
 }
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
+_WORDS = re.compile(r"[^\W_]+")
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b\S+ dot (?:io|com|org|net|ru|ua)\S*", re.IGNORECASE)
 # "This page is for people in the finance group who process supplier invoices.": a sentence
 # about the document itself, close to any question on its subject, answers none of them
@@ -98,7 +112,9 @@ def quote_reason(
     answer attribution could not check at all is left as it is, flagged. Nor does a cited
     answer that states a name, number or term its cited passages (read `whole`, as retrieved)
     mention only to deny or exclude it (app/negation.py): "Monday [1]" from "every Tuesday …,
-    so that nobody starts or ends a shift on a weekend or a Monday morning"."""
+    so that nobody starts or ends a shift on a weekend or a Monday morning". Nor does a cited
+    answer to "how many X" whose text and cited sentences never name X (app/figures.py): "A
+    total of 3 trucks were used for 15 hours [1]" for how many laptops were delivered."""
     if not attribution.checked or not attribution.text:
         return None, []
     if attribution.model_abstained:
@@ -109,10 +125,16 @@ def quote_reason(
         without_markers(attribution.text), question
     ):
         return FIGURELESS_NOTE, []
+    by_marker = dict(enumerate(passages, start=1))
+    counted = counted_thing(question)
+    if counted and not names_counted(
+        " ".join([attribution.text, *_cited_in_context(attribution, by_marker)]), counted
+    ):
+        return UNCOUNTED_NOTE, []
     denied = denied_by_citations(attribution.text, passages, question, whole) if passages else []
     if denied:
         return NEGATED_NOTE, denied
-    asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
+    asked = asked_qualifiers(question)
     if not asked:
         return None, []
     rows = rows or Rows.of_passages(passages)
@@ -124,6 +146,15 @@ def quote_reason(
     ):
         return OTHER_ROW_NOTE, []
     return None, []
+
+
+def _cited_in_context(attribution: Attribution, by_marker: dict[int, Passage]) -> list[str]:
+    """The answer's cited sentences, each under its document's title and headings."""
+    return [
+        _in_context(c.span, by_marker[c.marker])
+        for c in attribution.citations
+        if c.marker in by_marker
+    ]
 
 
 def _figures_from_other_rows(
@@ -193,7 +224,8 @@ def quote(
     each referred person" over "If you refer several people, you get a bonus for each hire."
     After an answer that stated what its source denies (`denied`, NEGATED_NOTE), a sentence
     denying it comes first: "… every Tuesday …, so that nobody starts … on a Monday morning"
-    says what is true instead.
+    says what is true instead. After an answer that counted something else (UNCOUNTED_NOTE),
+    only a sentence with a figure that names what the question counts is quoted; None if none.
     """
     if not passages:
         return None
@@ -224,6 +256,7 @@ def quote(
             text = _in_context(s.text, by_chunk[s.chunk_id])
             this_row[id(s)] = not rows.names_another(text, asked)
             named[id(s)] = all(q.named_in(text) for q in singled_out)
+    asked_words = _content_words(question)
     ranked = sorted(
         candidates,
         key=lambda s: (
@@ -233,6 +266,7 @@ def quote(
             bool(denied) and denies(s.text, denied),
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
+            _adds_to(s.text, asked_words),
             s.closeness,
             s.pertinence,
             s.own_closeness,  # among the sentences answering one FAQ question
@@ -244,9 +278,22 @@ def quote(
     if asks_for_figure(question) and best.text.strip() not in corrections:
         best = next(
             (s for s in ranked[:FIGURE_RANK]
-             if _gives_figure(s, best) and this_row[id(s)] and named[id(s)] >= named[id(best)]),
+             if _gives_figure(s, best, question) and this_row[id(s)]
+             and named[id(s)] >= named[id(best)]),
             best,
         )  # fmt: skip
+    if note == UNCOUNTED_NOTE:
+        # only a sentence that counts what was asked: "… and 200 laptops delivered …"
+        counted = counted_thing(question) or ""
+        counting = [
+            s for s in ranked
+            if names_counted(_in_context(s.text, by_chunk[s.chunk_id]), counted)
+            and answers_figure(without_markers(s.text), question, moments=False)
+            and this_row[id(s)]
+        ]  # fmt: skip
+        if not counting:
+            return None  # the sources shown count no such thing (rag abstains)
+        best = counting[0]
     premise = denied_premise(question)
     if premise and best.text.strip() not in corrections and not denies(best.text, premise):
         # "How much is a parking space in the Berlin office car park?": "The Berlin office has
@@ -257,7 +304,7 @@ def quote(
             best,
         )  # fmt: skip
     span = " ".join(without_markers(best.text).split())  # list markers: never in a sentence
-    if note == FIGURELESS_NOTE and not gives_figure(span):
+    if note == FIGURELESS_NOTE and not answers_figure(span, question, moments=False):
         return None
     if note == OTHER_ROW_NOTE and not (named[id(best)] and this_row[id(best)]):
         return None  # no sentence of it names what was asked: it would answer no better
@@ -265,6 +312,17 @@ def quote(
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(note)}"
     return Attribution(text, [citation], [], False, False)
+
+
+def _content_words(text: str) -> set[str]:
+    return {stem(w) for w in _WORDS.findall(text.casefold()) if w not in STOP_WORDS}
+
+
+def _adds_to(sentence: str, asked_words: set[str]) -> bool:
+    """Whether a sentence says anything the question does not: a heading or infobox line that
+    only names the subject ("Iwan Roberts" for when he was born, "Galaxy Gaming, Inc.") answers
+    nothing however close it is."""
+    return bool(_content_words(without_markers(sentence)) - asked_words)
 
 
 def _mostly_links(text: str) -> bool:
@@ -275,9 +333,11 @@ def _mostly_links(text: str) -> bool:
     return linked * 2 >= len(text.strip()) > 0
 
 
-def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence) -> bool:
+def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence, question: str) -> bool:
+    """Whether a sentence near the closest gives a figure the question does not hold: for "how
+    much was he fined", a fine, not the year of the incident (`answers_figure`)."""
     return (
-        gives_figure(without_markers(sentence.text))
+        answers_figure(without_markers(sentence.text), question, moments=False)
         and not is_question(sentence.text)
         and sentence.closeness >= closest.closeness - FIGURE_MARGIN
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.attribution import Attribution, attribute
+from app.attribution import Attribution, attribute, without_markers
 from app.conversations import ConversationStore
 from app.engines import ChatModel, ChatStream
 from app.prompt import build_prompt, condense, focus, without_scaffolding
@@ -23,6 +23,7 @@ from app.qualifiers import Rows, asked_qualifiers
 from app.quote import (
     QUOTE_NOTES,
     QUOTE_REASON_CODES,
+    UNCOUNTED_NOTE,
     quote,
     quote_reason,
     reader_note,
@@ -342,7 +343,16 @@ class RagPipeline:
                 passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, asked,
                 reason, rows, denied,
             )  # fmt: skip
-        answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
+        uncounted = reason == UNCOUNTED_NOTE and quoted is None and not cancel.is_set()
+        if uncounted and self.settings.quote_unsupported:
+            # a count of something else, and no sentence shown counts what was asked: the
+            # sources do not say (the draft is kept with the conversation)
+            nothing = Attribution("", [], [], False, False)
+            answer = self._answer_from(nothing, sources, question, retrieval, timings)
+            answer.abstained_by = "attribution"
+            answer.unsupported = [without_markers(attribution.text)]
+        else:
+            answer = self._answer_from(quoted or attribution, sources, question, retrieval, timings)
         if quoted is not None and reason:
             # the draft's unchecked sentences are kept with the conversation
             answer.quoted, answer.unsupported = True, attribution.unsupported

@@ -736,3 +736,24 @@ def test_a_host_name_not_allowed_is_refused_even_from_a_trusted_proxy(services, 
         assert evil.get("/api/info").status_code == 400
     with TestClient(app, base_url="http://localhost:8000", client=PEER) as local:
         assert local.get("/api/info").status_code == 200
+
+
+def test_a_count_of_something_else_that_no_source_counts_is_an_i_dont_know(client, model, settings):
+    """ "The canteen opens at 11:30 [1]" is supported, but it counts no tables: no source
+    sentence shown does, so the sources do not say (the draft is kept with the exchange)."""
+    settings.abstain_threshold = 0.0  # past retrieval's abstention, as a near miss would be
+    model.answer = "The canteen opens at 11:30 [1]."
+    body = client.post(
+        "/api/query", json={"question": "How many tables does the canteen have?"}, headers=SESSION
+    ).json()
+    assert body["abstained"] and body["abstained_by"] == "attribution", body
+    assert body["answer"].startswith("I don't know") and not body["citations"]
+    assert body["sources"] and not body["quoted"]
+    stored = client.get(f"/api/conversations/{body['conversation_id']}", headers=SESSION).json()
+    assert stored["messages"][-1]["details"]["unsupported"] == ["The canteen opens at 11:30."]
+    # a figure whose cited sentence names what the question counts stands
+    model.answer = "The scheme refunds 400 euros [1]."
+    body = client.post(
+        "/api/query", json={"question": "How many bicycles does the bike scheme refund?"}
+    ).json()
+    assert not body["abstained"] and not body["quoted"] and body["citations"], body

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.figures import answers_figure, asks_for_figure, gives_figure
+from app.figures import answers_figure, asks_for_figure, counted_thing, gives_figure, names_counted
 
 ASK_FOR_A_FIGURE = [
     # employees' questions
@@ -133,3 +133,31 @@ def test_an_answer_that_gives_the_figure_asked_for(
     question: str, answer: str, answers: bool
 ) -> None:
     assert answers_figure(answer, question) is answers
+
+
+@pytest.mark.parametrize(
+    ("question", "counted"),
+    [
+        ("How many laptops were delivered on January 23, 2023?", "laptop"),
+        ("How many common shares did Galaxy Gaming have outstanding?", "shar"),
+        ("How many Patriot batteries will the United States send?", "battery"),
+        ("How many new jobs did Reliance create?", "job"),
+        # a unit is given in the source's own: "27 working days" for "how many hours of leave"
+        ("How many hours of annual leave do Paris employees get per year?", None),
+        ("For how many working days a year am I allowed to work abroad?", None),
+        # where in doubt, none: a count may come without its word, or the words are no noun
+        ("How many people clicked the link?", None),
+        ("How many times may I carry over leave?", None),
+        ("How many work from home?", None),
+        ("How many of the staff must vote for it?", None),
+        ("How much is the bonus?", None),
+    ],
+)
+def test_what_a_how_many_question_counts(question, counted):
+    assert counted_thing(question) == counted
+
+
+def test_a_text_names_the_counted_thing_in_any_form():
+    assert names_counted("There were 200 Laptops delivered.", "laptop")
+    assert names_counted("Each laptop is replaced every 4 years.", "laptop")
+    assert not names_counted("A total of 3 trucks were used for 15 hours.", "laptop")

@@ -17,6 +17,7 @@ from app.quote import (
     OTHER_ROW_NOTE,
     QUOTE_CHARS,
     QUOTED_NOTE,
+    UNCOUNTED_NOTE,
     quote,
     quote_reason,
 )
@@ -614,3 +615,52 @@ def test_an_answer_stating_what_its_source_denies_comes_with_the_denied_terms():
     assert quote_reason(drafted, "Who merges a change?", [merging]) == (NEGATED_NOTE, ["reviewer"])
     assert quote_reason(drafted, "Who merges a change?") == (None, [])  # no passages to read
     assert quote_reason(drafted, "Who does not merge?", [merging]) == (None, [])
+
+
+MEMO = (
+    "There were 20,000 bottles of water, 10,000 blankets, and 200 laptops delivered on "
+    "January 23, 2023. A total of 3 trucks were used for 15 hours."
+)
+
+
+def memo_sentences() -> list[ScoredSentence]:
+    first, second = sentences(MEMO)
+    return [sentence(1, first, 0.6), sentence(1, second, 0.7)]
+
+
+def test_a_count_of_something_else_than_the_question_counts_needs_a_quote():
+    """ "A total of 3 trucks were used for 15 hours [1]" passed attribution (both numbers are in
+    the passage) for "How many laptops were delivered?" (an unseen-documents review)."""
+    memo = passage(1, MEMO, title="Memo", heading=())
+    asked = "How many laptops were delivered on January 23, 2023?"
+    trucks = "A total of 3 trucks were used for 15 hours [1]."
+    cited = Citation(1, "doc-1", "Memo", None, "", "A total of 3 trucks were used for 15 hours.")
+    drafted = Attribution(trucks, [cited], [], False, False)
+    assert quote_reason(drafted, asked, [memo]) == (UNCOUNTED_NOTE, [])
+    laptops = Attribution("200 laptops were delivered [1].", [cited], [], False, False)
+    assert quote_reason(laptops, asked, [memo]) == (None, [])
+    # a bare figure whose cited sentence names what is counted answers it
+    bare = Citation(1, "doc-1", "Memo", None, "", memo_sentences()[0].text)
+    bare_answer = Attribution("200 [1].", [bare], [], False, False)
+    assert quote_reason(bare_answer, asked, [memo]) == (None, [])
+    quoted = quote([memo], memo_sentences(), None, (), asked, UNCOUNTED_NOTE)
+    assert quoted is not None and "200 laptops" in quoted.text  # not the closer trucks sentence
+    # no sentence shown counts tents: no quote (the pipeline then says it does not know)
+    tents = "How many tents were delivered on January 23, 2023?"
+    assert quote([memo], memo_sentences(), None, (), tents, UNCOUNTED_NOTE) is None
+
+
+def test_a_quote_for_how_much_gives_an_amount_and_a_close_line_that_adds_nothing_comes_last():
+    """ "How much was Roberts fined?" quoted "…an incident that had taken place in 2000:" (a year
+    is no amount), and "When was Iwan Roberts born?" quoted the infobox line "Iwan Roberts"."""
+    fined = [
+        sentence(1, "The book included an admission about an incident in 2000:", 0.8),
+        sentence(1, "He was fined £2,500 for stamping on an opponent.", 0.7),
+    ]
+    roberts = passage(1, " ".join(s.text for s in fined), title="Iwan Roberts", heading=())
+    quoted = quote([roberts], fined, None, (), "How much was Iwan Roberts fined?")
+    assert quoted is not None and "£2,500" in quoted.text
+    who = [sentence(1, "Iwan Roberts", 0.93), sentence(1, "He is a Welsh former striker.", 0.81)]
+    infobox = passage(1, "Iwan Roberts\nHe is a Welsh former striker.", title="Iwan Roberts")
+    quoted = quote([infobox], who, None, (), "Who is Iwan Roberts?")
+    assert quoted is not None and "Welsh former striker" in quoted.text
