@@ -959,3 +959,21 @@ def test_one_passage_is_a_passage(start_hearth, open_page):
     assert answer.locator(".answer-status").inner_text() == "Reading 1 passage…"
     page.click("#stop")
     answer.locator(".badge-stopped").wait_for()
+
+
+def test_a_count_of_something_else_is_explained_as_such(start_hearth, open_page):
+    """ "How many laptops" answered with the trucks' count: quoted from the sentence that counts
+    laptops, and the page says why in its own words (`quote_reason` other_count)."""
+    memo = (
+        "memo", "Delivery memo", (),
+        "There were 20,000 bottles of water, 10,000 blankets, and 200 laptops delivered on "
+        "January 23, 2023. A total of 3 trucks were used for 15 hours.", {"public"}, None,
+    )  # fmt: skip
+    hearth = start_hearth(
+        "A total of 3 trucks were used for 15 hours [1].", docs=[memo], abstain_threshold=0
+    )
+    page, _ = open_page(hearth)
+    answer = ask(page, "How many laptops were delivered on January 23, 2023?")
+    assert "200 laptops" in answer.locator(".answer-body").inner_text()
+    note = answer.locator(".note-quoted").inner_text()
+    assert "something other than what you asked about" in note, note
