@@ -194,7 +194,9 @@ def check_generation_request(
 def wait_without_spinning() -> None:
     """Let llama.cpp's OpenMP threads sleep, not spin, while they wait for each other, unless the
     environment chose (OMP_WAIT_POLICY or GOMP_SPINCOUNT). libgomp reads this once, when it
-    loads, so it is set before `llama_cpp` is imported.
+    loads, so it is set before `llama_cpp` is imported, and by `app.main.load_services` before
+    the embedder (torch's own libgomp is the one llama.cpp then uses). Child processes inherit
+    it.
 
     A spinning thread holds a core its partner needs; with other work on the cores (an ingest, a
     second service) every one of the hundreds of barriers per token waited for a scheduler slice:
@@ -416,7 +418,9 @@ class LlamaCppChatModel:
             logger.error("model file not found: %s", path)
             raise ConfigurationError("the configured model file does not exist")
         if min(threads, decode_threads, queue_size) < 1 or (n_ctx is not None and n_ctx < 16):
-            raise ConfigurationError("threads and queue_size must be >= 1, n_ctx >= 16")
+            raise ConfigurationError(
+                "threads, decode_threads and queue_size must be >= 1, n_ctx >= 16"
+            )
         if sha256 is not None and sha256_file(path) != sha256.strip().lower():
             raise ConfigurationError("model file does not match the pinned hash")
 

@@ -149,6 +149,11 @@ def build_services(settings: Settings, store: Store, embedder: Any, model: Any) 
 
 def load_services(settings: Settings) -> Services:
     """Open the store (repairing its vector file if needed), load the embedder and the model."""
+    if not settings.llm_url:
+        # before the embedder: torch brings a libgomp of its own, which llama.cpp then shares
+        from app.engines import wait_without_spinning
+
+        wait_without_spinning()
     from index.embedder import SentenceTransformerEmbedder
 
     # One thread: a short query takes ~8 ms either way, but two torch threads competing with

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import os
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -144,8 +145,34 @@ def test_decoding_on_its_own_threads_which_sleep_while_waiting(policy):
         assert "GOMP_SPINCOUNT = '0'" in run.stderr  # sleeps at once (unset: spins 300,000)
 
 
+# The service loads the embedder first; torch brings its own libgomp, which llama.cpp then
+# shares (an unsetting found in review): the policy must be set before either loads.
+SERVICE_PROBE = """
+import sys
+from app.main import close_services, load_services
+from app.settings import Settings
+services = load_services(Settings(data_dir=sys.argv[1], embedder_backend="torch"))
+assert "torch" in sys.modules
+close_services(services)
+"""
+
+
+@integration
+def test_the_service_sets_the_wait_policy_before_torch_loads_its_own_openmp(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    run = subprocess.run(
+        [sys.executable, "-c", SERVICE_PROBE, str(tmp_path / "data")],
+        env={**env, "HF_HUB_OFFLINE": "1", "OMP_DISPLAY_ENV": "VERBOSE"},  # said as it loads
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    counts = re.findall(r"GOMP_SPINCOUNT = '(\d+)'", run.stderr)
+    assert counts and set(counts) == {"0"}, counts
+
+
 def test_wait_policy_leaves_an_operators_choice_alone(monkeypatch):
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "unset")  # recorded, so restored after the test
+    monkeypatch.delenv("OMP_WAIT_POLICY")
     monkeypatch.setenv("GOMP_SPINCOUNT", "10000")
     wait_without_spinning()
     assert "OMP_WAIT_POLICY" not in os.environ
