@@ -360,6 +360,9 @@ def answer_summary(rows: Sequence[Row]) -> dict[str, Any]:
         "abstained_by_retrieval": sum(
             bool(r.answer and r.answer.abstained_by == "retrieval") for r in abstained
         ),
+        "abstained_by_attribution": sum(
+            bool(r.answer and r.answer.abstained_by == "attribution") for r in abstained
+        ),
         "abstained_unanswerable": true_abstentions,
         "abstention_precision": precision,
         "abstention_recall": recall,

@@ -132,7 +132,7 @@ def answers_figure(answer: str, question: str, moments: bool = True) -> bool:
 # shares"), if it is plural. Where in doubt, none: a count may come without its word ("how many
 # times": "twice"; "how many people": "36 employees"), and a wrong one costs a right answer.
 _HOW_MANY = re.compile(r"\bhow\s+many\s+([^?.!,;:]*)", re.IGNORECASE)
-_WORDS = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+_WORDS = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _UNNAMED = frozenset(
     {"times", "ones", "others", "more", "things", "items", "units"}
     # units measure rather than name what is counted, and sources give their own: "27 working
@@ -140,7 +140,11 @@ _UNNAMED = frozenset(
     | {"seconds", "minutes", "hours", "days", "weeks", "months", "years", "decades", "centuries"}
     | {"euros", "dollars", "pounds", "francs", "cents", "percent", "points", "per-cents"}
     | {"metres", "meters", "kilometres", "kilometers", "miles", "kilos", "kilograms", "tonnes"}
+    | {"litres", "liters", "inches", "feet", "bytes", "bits", "calories", "pages", "words"}
 )
+# a number as written ("1,500", "3", not the "5" of "1.5") and a number with the word after it
+_NUMBER = r"(?<![\w.,])(?:\d[\d,.]*\d|\d)"
+_COUNT_OF = re.compile(rf"({_NUMBER})\s+([^\W\d_]+)")
 
 
 def counted_thing(question: str) -> str | None:
@@ -159,6 +163,31 @@ def counted_thing(question: str) -> str | None:
     return stem(head)
 
 
+def _same_thing(a: str, b: str) -> bool:
+    """Stems of one word, allowing for spelling ("licens", "licenc")."""
+    return a == b or (min(len(a), len(b)) >= 5 and a[:5] == b[:5])
+
+
 def names_counted(text: str, counted: str) -> bool:
-    """Whether `text` names the counted thing (any form of the word: "laptops", "laptop")."""
-    return any(stem(word) == counted for word in _WORDS.findall(text.casefold()))
+    """Whether `text` names the counted thing, in any form ("laptops", "laptop", "licences"
+    for "licenses"; "three-bedroom" names bedrooms)."""
+    return any(_same_thing(stem(word), counted) for word in _WORDS.findall(text.casefold()))
+
+
+def counts_other(text: str, counted: str, numbers: frozenset[str] | None = None) -> bool:
+    """Whether `text` gives a number of some other thing than the one counted: "3 trucks" for
+    laptops (positive evidence only: "1,200 people" or "50 GB" may well count employees or
+    storage). `numbers`: only these numbers count (those an answer gave, found in a source)."""
+    for number, word in _COUNT_OF.findall(text):
+        word = word.casefold()
+        if numbers is not None and number not in numbers:
+            continue
+        plural = word.endswith("s") and not word.endswith("ss")
+        if plural and word not in _UNNAMED and not _same_thing(stem(word), counted):
+            return True
+    return False
+
+
+def numbers_in(text: str) -> frozenset[str]:
+    """The numbers a text gives, as written ("1,500", "3")."""
+    return frozenset(re.findall(_NUMBER, text))

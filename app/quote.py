@@ -18,13 +18,20 @@ import re
 from collections.abc import Sequence
 
 from app.attribution import Attribution, cite, without_markers
-from app.figures import answers_figure, asks_for_figure, counted_thing, names_counted
+from app.figures import (
+    answers_figure,
+    asks_for_figure,
+    counted_thing,
+    counts_other,
+    names_counted,
+    numbers_in,
+)
 from app.negation import denied_by_citations, denied_premise, denies
 from app.qualifiers import Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
 from index.search import ScoredSentence
 from index.sentences import is_question, sentences
-from index.terms import STOP_WORDS, stem
+from index.terms import adds_to
 from index.types import Passage
 
 QUOTED_NOTE = (
@@ -71,7 +78,6 @@ QUOTE_REASON_CODES = {
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
 QUOTE_CHARS = 400  # a table flattened into one "sentence" is cut, not quoted whole
 _WORD = re.compile(r"\w")
-_WORDS = re.compile(r"[^\W_]+")
 _LINK = re.compile(r"(?:https?://|www\.)\S+|\b\S+ dot (?:io|com|org|net|ru|ua)\S*", re.IGNORECASE)
 # "This page is for people in the finance group who process supplier invoices.": a sentence
 # about the document itself, close to any question on its subject, answers none of them
@@ -113,8 +119,9 @@ def quote_reason(
     answer that states a name, number or term its cited passages (read `whole`, as retrieved)
     mention only to deny or exclude it (app/negation.py): "Monday [1]" from "every Tuesday …,
     so that nobody starts or ends a shift on a weekend or a Monday morning". Nor does a cited
-    answer to "how many X" whose text and cited sentences never name X (app/figures.py): "A
-    total of 3 trucks were used for 15 hours [1]" for how many laptops were delivered."""
+    answer to "how many X" that counts something else and whose text and cited sentences never
+    name X (app/figures.py): "A total of 3 trucks were used for 15 hours [1]" for how many
+    laptops were delivered."""
     if not attribution.checked or not attribution.text:
         return None, []
     if attribution.model_abstained:
@@ -125,16 +132,12 @@ def quote_reason(
         without_markers(attribution.text), question
     ):
         return FIGURELESS_NOTE, []
-    by_marker = dict(enumerate(passages, start=1))
-    counted = counted_thing(question)
-    if counted and not names_counted(
-        " ".join([attribution.text, *_cited_in_context(attribution, by_marker)]), counted
-    ):
+    if _counts_something_else(attribution, question):
         return UNCOUNTED_NOTE, []
     denied = denied_by_citations(attribution.text, passages, question, whole) if passages else []
     if denied:
         return NEGATED_NOTE, denied
-    asked = asked_qualifiers(question)
+    asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
     if not asked:
         return None, []
     rows = rows or Rows.of_passages(passages)
@@ -148,13 +151,19 @@ def quote_reason(
     return None, []
 
 
-def _cited_in_context(attribution: Attribution, by_marker: dict[int, Passage]) -> list[str]:
-    """The answer's cited sentences, each under its document's title and headings."""
-    return [
-        _in_context(c.span, by_marker[c.marker])
-        for c in attribution.citations
-        if c.marker in by_marker
-    ]
+def _counts_something_else(attribution: Attribution, question: str) -> bool:
+    """Whether an answer to "how many X" neither names X nor its cited sentences do, and it, or
+    the cited sentence that holds its number, counts something else: "A total of 3 trucks
+    were used [1]", or "200 [1]" cited by "… and 200 laptops" for how many tents."""
+    counted = counted_thing(question)
+    if not counted:
+        return False
+    answer = without_markers(attribution.text)
+    spans = [c.span for c in attribution.citations]
+    if names_counted(" ".join([answer, *spans]), counted):
+        return False
+    given = numbers_in(answer)
+    return counts_other(answer, counted) or any(counts_other(s, counted, given) for s in spans)
 
 
 def _figures_from_other_rows(
@@ -256,7 +265,6 @@ def quote(
             text = _in_context(s.text, by_chunk[s.chunk_id])
             this_row[id(s)] = not rows.names_another(text, asked)
             named[id(s)] = all(q.named_in(text) for q in singled_out)
-    asked_words = _content_words(question)
     ranked = sorted(
         candidates,
         key=lambda s: (
@@ -266,7 +274,7 @@ def quote(
             bool(denied) and denies(s.text, denied),
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
-            _adds_to(s.text, asked_words),
+            adds_to(without_markers(s.text), question),  # not a line naming the subject
             s.closeness,
             s.pertinence,
             s.own_closeness,  # among the sentences answering one FAQ question
@@ -287,12 +295,12 @@ def quote(
         counted = counted_thing(question) or ""
         counting = [
             s for s in ranked
-            if names_counted(_in_context(s.text, by_chunk[s.chunk_id]), counted)
+            if names_counted(s.text, counted)
             and answers_figure(without_markers(s.text), question, moments=False)
             and this_row[id(s)]
         ]  # fmt: skip
         if not counting:
-            return None  # the sources shown count no such thing (rag abstains)
+            return None  # the best-ranked source counts no such thing (rag abstains)
         best = counting[0]
     premise = denied_premise(question)
     if premise and best.text.strip() not in corrections and not denies(best.text, premise):
@@ -312,17 +320,6 @@ def quote(
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(note)}"
     return Attribution(text, [citation], [], False, False)
-
-
-def _content_words(text: str) -> set[str]:
-    return {stem(w) for w in _WORDS.findall(text.casefold()) if w not in STOP_WORDS}
-
-
-def _adds_to(sentence: str, asked_words: set[str]) -> bool:
-    """Whether a sentence says anything the question does not: a heading or infobox line that
-    only names the subject ("Iwan Roberts" for when he was born, "Galaxy Gaming, Inc.") answers
-    nothing however close it is."""
-    return bool(_content_words(without_markers(sentence)) - asked_words)
 
 
 def _mostly_links(text: str) -> bool:

@@ -287,7 +287,7 @@ class RagPipeline:
             return self._without_model(principal, question, answer, started)
         shown = condense(
             focus(retrieval.passages, self.settings.focus_ratio, retrieval.carriers),
-            retrieval.sentences, self.settings.prompt_sentences, retrieval.carriers,
+            retrieval.sentences, self.settings.prompt_sentences, retrieval.carriers, text,
         )  # fmt: skip
         prompt = build_prompt(self.model, text, shown, history, max_tokens)
         temperature = (
@@ -345,8 +345,8 @@ class RagPipeline:
             )  # fmt: skip
         uncounted = reason == UNCOUNTED_NOTE and quoted is None and not cancel.is_set()
         if uncounted and self.settings.quote_unsupported:
-            # a count of something else, and no sentence shown counts what was asked: the
-            # sources do not say (the draft is kept with the conversation)
+            # a count of something else, and no sentence of the best-ranked source counts what
+            # was asked: the sources do not say (the draft is kept with the conversation)
             nothing = Attribution("", [], [], False, False)
             answer = self._answer_from(nothing, sources, question, retrieval, timings)
             answer.abstained_by = "attribution"

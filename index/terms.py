@@ -243,6 +243,14 @@ def content_terms(question: str) -> list[str]:
     return [term for term in query_terms(question) if term not in STOP_WORDS]
 
 
+def adds_to(text: str, question: str) -> bool:
+    """Whether `text` holds a content word the question does not (stemmed): a heading or
+    infobox line that only names the subject ("Iwan Roberts" for when he was born) says
+    nothing, however close it is to the question."""
+    asked = {stem(term) for term in content_terms(question)}
+    return any(stem(term) not in asked for term in content_terms(text))
+
+
 def mentions_any(terms: Sequence[str], texts: Sequence[str]) -> bool:
     """Whether any of `texts` holds one of `terms` (stemmed), or there are no terms."""
     if not terms:

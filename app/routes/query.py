@@ -36,7 +36,12 @@ class QueryRequest(BaseModel):
 class QueryResponse(BaseModel):
     answer: str
     abstained: bool
-    abstained_by: str | None
+    abstained_by: str | None = Field(
+        description='Who said "I don\'t know": `retrieval` (the evidence was below the '
+        "threshold; no model ran), `model` (the model said so), `attribution` (the model's "
+        "answer counted something other than what the question counts, and no sentence of the "
+        "best-ranked source counts that)."
+    )
     uncited: bool
     quoted: bool
     quote_reason: str | None = Field(
@@ -45,8 +50,9 @@ class QueryResponse(BaseModel):
         "supported), `no_figure` (it gave no figure the question asks for), `model_declined` "
         "(it said it did not know where the sources scored as likely to hold the answer), "
         "`other_row` (its cited sentences name another office, level or tier than the one "
-        "the question names, where a source names that one) or `negated` (it states a name, "
-        "number or term that the passages it cites mention only to deny or exclude it).",
+        "the question names, where a source names that one), `negated` (it states a name, "
+        "number or term that the passages it cites mention only to deny or exclude it) or "
+        "`other_count` (it counted something other than what the question counts).",
     )
     truncated: bool = Field(
         description="The model's answer reached `max_tokens` and may be cut short."

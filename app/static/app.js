@@ -111,7 +111,7 @@ const QUOTE_REASONS = {
 };
 // Answers stored before `quote_reason` existed carry only the note's text.
 const reasonOfNote = (note) =>
-  /no figure/.test(note) ? "no_figure" : /did not know/.test(note) ? "model_declined" : /does not name/.test(note) ? "other_row" : /denies or excludes/.test(note) ? "negated" : /other than what the question counts/.test(note) ? "other_count" : "unsupported";
+  /no figure/.test(note) ? "no_figure" : /did not know/.test(note) ? "model_declined" : /does not name/.test(note) ? "other_row" : /denies or excludes/.test(note) ? "negated" : "unsupported";
 const quoteReason = (answer, note) => QUOTE_REASONS[answer.quote_reason] || QUOTE_REASONS[reasonOfNote(note)];
 
 /** The button for marker [n] of an answer, or null when n is not one of its sources. */

@@ -7,6 +7,7 @@ import json
 from fakes import PEER, ScriptedChatModel, ScriptedStream
 
 from index.errors import ModelBusyError, UpstreamError
+from index.types import Chunk, Document, Section
 
 SESSION = {"X-Hearth-Session": "browser-session-0123456789"}
 
@@ -738,20 +739,38 @@ def test_a_host_name_not_allowed_is_refused_even_from_a_trusted_proxy(services, 
         assert local.get("/api/info").status_code == 200
 
 
-def test_a_count_of_something_else_that_no_source_counts_is_an_i_dont_know(client, model, settings):
-    """ "The canteen opens at 11:30 [1]" is supported, but it counts no tables: no source
-    sentence shown does, so the sources do not say (the draft is kept with the exchange)."""
+MEMO = (
+    "There were 20,000 bottles of water, 10,000 blankets, and 200 laptops delivered on "
+    "January 23, 2023. A total of 3 trucks were used for 15 hours."
+)
+
+
+def test_a_count_of_something_else_that_no_source_counts_is_an_i_dont_know(
+    client, model, settings, services
+):
+    """ "The answer is 200 [1]" for how many tents, cited by "… and 200 laptops delivered …":
+    no sentence of the source counts tents, so the sources do not say (the draft is kept)."""
+    memo = Document(
+        id="memo", source="/corpus/memo.md", title="Delivery memo", kind="markdown",
+        sections=(Section((), MEMO),), groups=frozenset({"public"}), content_hash="memo",
+    )  # fmt: skip
+    vectors = services.embedder.embed_documents([f"Delivery memo\n{MEMO}"])
+    services.store.write_document(memo, [Chunk("memo", MEMO, (), 0, 30)], vectors)
+    services.store.publish_vectors()
     settings.abstain_threshold = 0.0  # past retrieval's abstention, as a near miss would be
-    model.answer = "The canteen opens at 11:30 [1]."
-    body = client.post(
-        "/api/query", json={"question": "How many tables does the canteen have?"}, headers=SESSION
-    ).json()
+    model.answer = "The answer is 200 [1]."
+    question = "How many tents were delivered with the water and the blankets?"
+    body = client.post("/api/query", json={"question": question}, headers=SESSION).json()
     assert body["abstained"] and body["abstained_by"] == "attribution", body
     assert body["answer"].startswith("I don't know") and not body["citations"]
     assert body["sources"] and not body["quoted"]
     stored = client.get(f"/api/conversations/{body['conversation_id']}", headers=SESSION).json()
-    assert stored["messages"][-1]["details"]["unsupported"] == ["The canteen opens at 11:30."]
-    # a figure whose cited sentence names what the question counts stands
+    assert stored["messages"][-1]["details"]["unsupported"] == ["The answer is 200."]
+    # the count asked for, in a source sentence: quoted instead
+    model.answer = "A total of 3 trucks were used [1]."
+    body = client.post("/api/query", json={"question": "How many laptops were delivered?"}).json()
+    assert body["quote_reason"] == "other_count" and "200 laptops" in body["answer"], body
+    # a count without its word is no count of something else ("1,200 people", "50 GB")
     model.answer = "The scheme refunds 400 euros [1]."
     body = client.post(
         "/api/query", json={"question": "How many bicycles does the bike scheme refund?"}

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from app.figures import answers_figure, asks_for_figure, counted_thing, gives_figure, names_counted
+from app.figures import (
+    answers_figure,
+    asks_for_figure,
+    counted_thing,
+    counts_other,
+    gives_figure,
+    names_counted,
+    numbers_in,
+)
 
 ASK_FOR_A_FIGURE = [
     # employees' questions
@@ -161,3 +169,33 @@ def test_a_text_names_the_counted_thing_in_any_form():
     assert names_counted("There were 200 Laptops delivered.", "laptop")
     assert names_counted("Each laptop is replaced every 4 years.", "laptop")
     assert not names_counted("A total of 3 trucks were used for 15 hours.", "laptop")
+
+
+@pytest.mark.parametrize(
+    ("answer", "counted", "other"),
+    [
+        ("A total of 3 trucks were used for 15 hours.", "laptop", True),
+        ("There were 200 laptops.", "laptop", False),
+        # positive evidence only: these may well be the count asked for (a review's cases)
+        ("Acme has 1,200 people.", "employ", False),
+        ("Each of us gets 50 GB.", "gigabyt", False),
+        ("We hold 40 Figma licences.", "licens", False),
+        ("The team has 12 full-time employees.", "fte", False),
+        ("Two managers must sign off.", "manager", False),
+        ("It is refunded up to 400 euros in 2 weeks.", "bicycl", False),
+    ],
+)
+def test_a_count_of_something_else_needs_the_number_and_another_plural(answer, counted, other):
+    assert counts_other(answer, counted) is other
+
+
+def test_a_sources_number_counts_something_else_only_if_the_answer_gave_it():
+    memo = "There were 10,000 blankets and 200 laptops delivered."
+    assert counts_other(memo, "tent", numbers_in("The answer is 200."))
+    assert not counts_other(memo, "tent", numbers_in("The answer is 12."))
+    assert numbers_in("1,500 EUR or 3 days, not 1.5") == {"1,500", "3", "1.5"}
+
+
+def test_spelling_and_compounds_still_name_the_counted_thing():
+    assert names_counted("a three-bedroom apartment", "bedroom")
+    assert names_counted("40 Figma licences", "licens")
