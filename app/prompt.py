@@ -16,6 +16,7 @@ from app.engines import ChatModel, Message
 from index.errors import ContextOverflowError
 from index.search import ScoredSentence
 from index.sentences import sentence_spans
+from index.terms import adds_to
 from index.types import Passage
 
 SYSTEM_PROMPT = (
@@ -127,6 +128,7 @@ def condense(
     scored: Sequence[ScoredSentence],
     count: int,
     keep: frozenset[int] = frozenset(),
+    question: str = "",
 ) -> list[Passage]:
     """The passages cut to the `count` sentences most pertinent to the question among them (by
     cosine and shared words, `ScoredSentence.pertinence`), each kept in reading order in its
@@ -145,7 +147,15 @@ def condense(
         return list(passages)
     # an FAQ answer's sentences share their question's pertinence: their own orders them
     by_pertinence = sorted(candidates, key=lambda s: (-s.pertinence, -s.own_closeness))
-    kept = {(s.chunk_id, s.position) for s in by_pertinence[:count]}
+    # a line that adds nothing to the question ("Iwan Roberts", an infobox's title row) or
+    # repeats one already chosen takes no slot while others are left; a table's header row
+    # ("Move | Relocation allowance") adds no word either, but it names the columns
+    chosen: dict[str, ScoredSentence] = {}
+    for s in sorted(
+        by_pertinence, key=lambda s: "|" not in s.text and not adds_to(s.text, question)
+    ):
+        chosen.setdefault(" ".join(s.text.split()).casefold(), s)
+    kept = {(s.chunk_id, s.position) for s in list(chosen.values())[:count]}
     for chunk_id in keep - {chunk_id for chunk_id, _ in kept}:
         closest = next((s for s in by_pertinence if s.chunk_id == chunk_id), None)
         if closest is not None:

@@ -243,12 +243,21 @@ def content_terms(question: str) -> list[str]:
     return [term for term in query_terms(question) if term not in STOP_WORDS]
 
 
+_DENIALS = frozenset({"no", "not", "never", "none", "nobody", "nothing", "neither", "nor"})
+
+
+def _denials(text: str) -> set[str]:
+    return _DENIALS & set(_WORD.findall(_NEGATION.sub(_negation, text).casefold()))
+
+
 def adds_to(text: str, question: str) -> bool:
-    """Whether `text` holds a content word the question does not (stemmed): a heading or
-    infobox line that only names the subject ("Iwan Roberts" for when he was born) says
-    nothing, however close it is to the question."""
+    """Whether `text` holds a content word the question does not (stemmed), or a denial it
+    does not: a heading or infobox line that only names the subject ("Iwan Roberts" for when
+    he was born) says nothing, however close it is to the question; "There are no meal
+    vouchers in Paris." says what matters."""
     asked = {stem(term) for term in content_terms(question)}
-    return any(stem(term) not in asked for term in content_terms(text))
+    new_words = any(stem(term) not in asked for term in content_terms(text))
+    return new_words or bool(_denials(text) - _denials(question))
 
 
 def mentions_any(terms: Sequence[str], texts: Sequence[str]) -> bool:

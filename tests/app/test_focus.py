@@ -176,3 +176,34 @@ def test_an_faq_passage_shows_the_answer_to_its_question_not_its_title():
     ]
     alone = condense(with_scores(0.03), faq_sentences(), 3)  # without: title, question, guest
     assert "LISBON OFFICE - PRACTICAL FAQ" in alone[0].chunk.text
+
+
+def test_a_line_that_adds_nothing_to_the_question_or_repeats_one_takes_no_slot():
+    """An infobox's title rows ("Iwan Roberts", twice) were closest to "When was Iwan Roberts
+    born?" and left no slot for "(born 26 June 1968)": the model echoed the question."""
+    passages = with_scores(0.03)
+    sentences = [
+        ScoredSentence(1, 0, "Iwan Roberts", 0.0, 0.93),
+        ScoredSentence(1, 1, "Iwan  roberts", 0.0, 0.92),
+        ScoredSentence(1, 2, "Personal information", 0.0, 0.85),
+        ScoredSentence(1, 3, "Iwan Wyn Roberts (born 26 June 1968) is a Welsh striker.", 0.0, 0.81),
+    ]
+    question = "When was Iwan Roberts born?"
+    kept = condense(passages, sentences, 2, question=question)[0].chunk.text.splitlines()
+    assert kept == ["Personal information", sentences[3].text]
+    # nothing else left: a line that adds nothing still fills a slot (once)
+    assert condense(passages, sentences[:2], 2, question=question)[0].chunk.text == "Iwan Roberts"
+
+
+def test_a_tables_header_row_keeps_its_slot_though_it_adds_no_word():
+    """ "Move | Relocation allowance" names the columns of the row that answers: without it the
+    model read "Within the same country | 1,500 EUR" as the allowance from another country."""
+    passages = with_scores(0.03)
+    sentences = [
+        ScoredSentence(1, 0, "Move | Relocation allowance", 0.0, 0.81),
+        ScoredSentence(1, 1, "From another country | 3,500 EUR", 0.0, 0.39),
+        ScoredSentence(1, 2, "Within the same country | 1,500 EUR", 0.0, 0.35),
+    ]
+    question = "How much relocation allowance do we offer someone moving from another country?"
+    kept = condense(passages, sentences, 2, question=question)[0].chunk.text.splitlines()
+    assert kept == ["Move | Relocation allowance", "From another country | 3,500 EUR"]

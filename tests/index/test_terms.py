@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from index.terms import is_elliptical, mentions_any, query_terms, stem, term_overlap
+from index.terms import adds_to, is_elliptical, mentions_any, query_terms, stem, term_overlap
 
 RESULTS = [
     "Reported the email with the Report phishing button: 48%",
@@ -77,3 +77,22 @@ def test_mentions_any_matches_stems_and_accepts_no_terms() -> None:
     assert mentions_any(["timers", "part"], ["Part-time employees get the full amount."])
     assert not mentions_any(["sabbatical"], ["Sick pay for 60 days."])
     assert mentions_any([], ["anything"])
+
+
+@pytest.mark.parametrize(
+    ("text", "question", "adds"),
+    [
+        ("Iwan Roberts", "When was Iwan Roberts born?", False),  # a line naming the subject
+        ("Iwan Wyn Roberts (born 26 June 1968)", "When was Iwan Roberts born?", True),
+        # a denial of the question's own words is the answer (corpus/adversarial.jsonl)
+        (
+            "There are no meal vouchers in Paris.",
+            "How much is the daily meal voucher in Paris?",
+            True,
+        ),
+        ("Unused budget doesn't carry over.", "How much unused budget can I carry over?", True),
+        ("There is no parking.", "Is there no parking?", False),
+    ],
+)
+def test_a_line_adds_to_the_question_with_a_word_or_a_denial_it_lacks(text, question, adds):
+    assert adds_to(text, question) is adds
