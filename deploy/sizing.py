@@ -117,13 +117,17 @@ def ask(url: str, question: str, max_tokens: int) -> dict[str, float]:
 
 
 class Bare:
-    """The baseline: bare llama-cpp-python decoding after a short prompt (tokens/s)."""
+    """The baseline: bare llama-cpp-python decoding after a short prompt (tokens/s), in
+    Hearth's own thread layout (deploy/OPERATIONS.md, "CPU threads")."""
 
     def __init__(self) -> None:
+        from app.engines import wait_without_spinning
+
+        wait_without_spinning()  # as Hearth does, before llama.cpp loads
         import llama_cpp
 
         self.llm = llama_cpp.Llama(
-            str(gguf()), n_ctx=2048, n_threads=2, n_threads_batch=2, verbose=False, seed=0
+            str(gguf()), n_ctx=2048, n_threads=1, n_threads_batch=2, verbose=False, seed=0
         )
 
     def decode_tps(self, tokens: int) -> float:
@@ -187,7 +191,7 @@ def main() -> None:
             llm = subprocess.Popen(
                 [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf()),
                  "--model_alias", "smollm2", "--host", "127.0.0.1", "--port", str(llm_port),
-                 "--n_ctx", "4096", "--n_threads", "2", "--n_threads_batch", "2",
+                 "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "2",
                  "--interrupt_requests", "false"],
                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip

@@ -246,7 +246,7 @@ def content_terms(question: str) -> list[str]:
 _DENIALS = frozenset({"no", "not", "never", "none", "nobody", "nothing", "neither", "nor"})
 
 
-def _denials(text: str) -> set[str]:
+def _denials(text: str) -> frozenset[str]:
     return _DENIALS & set(_WORD.findall(_NEGATION.sub(_negation, text).casefold()))
 
 
