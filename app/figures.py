@@ -143,8 +143,10 @@ _UNNAMED = frozenset(
     | {"litres", "liters", "inches", "feet", "bytes", "bits", "calories", "pages", "words"}
 )
 # a number as written ("1,500", "3", not the "5" of "1.5") and a number with the word after it
-_NUMBER = r"(?<![\w.,])(?:\d[\d,.]*\d|\d)"
+_NUMBER = r"(?<![\w.,-])(?:\d[\d,.]*\d|\d)"
 _COUNT_OF = re.compile(rf"({_NUMBER})\s+([^\W\d_]+)")
+# a number that names rather than counts: "Room 4 seats 10", "Level 3 includes 12"
+_LABEL = re.compile(r"\b[A-Z][\w-]*\s+$")
 
 
 def counted_thing(question: str) -> str | None:
@@ -178,12 +180,12 @@ def counts_other(text: str, counted: str, numbers: frozenset[str] | None = None)
     """Whether `text` gives a number of some other thing than the one counted: "3 trucks" for
     laptops (positive evidence only: "1,200 people" or "50 GB" may well count employees or
     storage). `numbers`: only these numbers count (those an answer gave, found in a source)."""
-    for number, word in _COUNT_OF.findall(text):
-        word = word.casefold()
-        if numbers is not None and number not in numbers:
+    for m in _COUNT_OF.finditer(text):
+        number, word = m.group(1), m.group(2).casefold()
+        if (numbers is not None and number not in numbers) or _LABEL.search(text[: m.start()]):
             continue
-        plural = word.endswith("s") and not word.endswith("ss")
-        if plural and word not in _UNNAMED and not _same_thing(stem(word), counted):
+        plural = word.endswith("s") and not word.endswith("ss") and len(word) > 3
+        if plural and word not in STOP_WORDS | _UNNAMED and not _same_thing(stem(word), counted):
             return True
     return False
 

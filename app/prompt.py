@@ -16,7 +16,7 @@ from app.engines import ChatModel, Message
 from index.errors import ContextOverflowError
 from index.search import ScoredSentence
 from index.sentences import sentence_spans
-from index.terms import adds_to
+from index.terms import adds_nothing
 from index.types import Passage
 
 SYSTEM_PROMPT = (
@@ -148,13 +148,10 @@ def condense(
     # an FAQ answer's sentences share their question's pertinence: their own orders them
     by_pertinence = sorted(candidates, key=lambda s: (-s.pertinence, -s.own_closeness))
     # a line that adds nothing to the question ("Iwan Roberts", an infobox's title row) or
-    # repeats one already chosen takes no slot while others are left; a table's header row
-    # ("Move | Relocation allowance") adds no word either, but it names the columns
-    chosen: dict[str, ScoredSentence] = {}
-    for s in sorted(
-        by_pertinence, key=lambda s: "|" not in s.text and not adds_to(s.text, question)
-    ):
-        chosen.setdefault(" ".join(s.text.split()).casefold(), s)
+    # repeats one already chosen in its passage takes no slot while others are left
+    chosen: dict[tuple[int, str], ScoredSentence] = {}
+    for s in sorted(by_pertinence, key=lambda s: adds_nothing(s.text, question)):
+        chosen.setdefault((s.chunk_id, " ".join(s.text.split()).casefold()), s)
     kept = {(s.chunk_id, s.position) for s in list(chosen.values())[:count]}
     for chunk_id in keep - {chunk_id for chunk_id, _ in kept}:
         closest = next((s for s in by_pertinence if s.chunk_id == chunk_id), None)

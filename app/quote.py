@@ -31,7 +31,7 @@ from app.qualifiers import Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
 from index.search import ScoredSentence
 from index.sentences import is_question, sentences
-from index.terms import adds_to
+from index.terms import adds_nothing
 from index.types import Passage
 
 QUOTED_NOTE = (
@@ -274,7 +274,7 @@ def quote(
             bool(denied) and denies(s.text, denied),
             s.text.strip() in corrections,
             not _ABOUT_ITSELF.match(s.text),
-            adds_to(without_markers(s.text), question),  # not a line naming the subject
+            not adds_nothing(without_markers(s.text), question),  # a line naming the subject
             s.closeness,
             s.pertinence,
             s.own_closeness,  # among the sentences answering one FAQ question

@@ -1434,6 +1434,7 @@ def answering(
 def setup(stack: contextlib.ExitStack, root: Path, max_tokens: int) -> Context:
     from fastapi.testclient import TestClient
 
+    from app.engines import wait_without_spinning
     from app.main import create_app, load_model
     from app.settings import Settings
     from index.embedder import SentenceTransformerEmbedder
@@ -1441,6 +1442,7 @@ def setup(stack: contextlib.ExitStack, root: Path, max_tokens: int) -> Context:
     with section("0. Set-up"):
         started = time.perf_counter()
         defaults = Settings()
+        wait_without_spinning()  # as load_services does, before torch's libgomp
         embedder = SentenceTransformerEmbedder(
             defaults.embedder_path, threads=defaults.embedder_threads
         )  # as load_services() builds it

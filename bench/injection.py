@@ -43,6 +43,7 @@ def main() -> int:
     args = parser.parse_args()
     kit = planted()
 
+    from app.engines import wait_without_spinning
     from app.main import build_services, load_model
     from app.rag import Question
     from app.settings import Settings
@@ -55,6 +56,7 @@ def main() -> int:
         root = Path(tmp)
         kit.plant(root / "docs")
         settings = Settings(data_dir=root / "data", abstain_threshold=0.0)
+        wait_without_spinning()  # as load_services does, before torch's libgomp
         embedder = SentenceTransformerEmbedder(
             settings.embedder_path, threads=settings.embedder_threads
         )

@@ -250,6 +250,22 @@ def _denials(text: str) -> frozenset[str]:
     return _DENIALS & set(_WORD.findall(_NEGATION.sub(_negation, text).casefold()))
 
 
+# "Is the office closed on Monday?": asks yes or no, so its answer may repeat it word for word
+_YES_NO = re.compile(
+    r"(?:^|[.!?]\s+)\W*(?:(?:and|so|but|or)\s+)?(?:is|are|am|was|were|do|does|did|can|could|may"
+    r"|might|will|would|shall|should|must|has|have|had|isn't|aren't|wasn't|weren't|don't"
+    r"|doesn't|didn't|can't|couldn't|won't|wouldn't|shouldn't|hasn't|haven't)\b",
+    re.IGNORECASE,
+)
+
+
+def adds_nothing(line: str, question: str) -> bool:
+    """Whether a line cannot answer a who/what/when question: it only repeats its words (an
+    infobox's "Iwan Roberts" for when he was born). Not for a yes/no question, whose answer
+    may ("The office is closed on Monday."), nor a table's header row, which names columns."""
+    return "|" not in line and not _YES_NO.search(question) and not adds_to(line, question)
+
+
 def adds_to(text: str, question: str) -> bool:
     """Whether `text` holds a content word the question does not (stemmed), or a denial it
     does not: a heading or infobox line that only names the subject ("Iwan Roberts" for when

@@ -183,6 +183,12 @@ def test_a_text_names_the_counted_thing_in_any_form():
         ("The team has 12 full-time employees.", "fte", False),
         ("Two managers must sign off.", "manager", False),
         ("It is refunded up to 400 euros in 2 weeks.", "bicycl", False),
+        # a word after the number that is no plural noun, or a number that names (a review's)
+        ("We hired 40 this year.", "employ", False),
+        ("Building 2 provides 30 desks.", "desk", False),
+        ("Room 4 seats 10.", "chair", False),
+        ("There were 12 COVID-19 cases.", "death", False),
+        ("In 2023 3 offices opened.", "employ", True),
     ],
 )
 def test_a_count_of_something_else_needs_the_number_and_another_plural(answer, counted, other):

@@ -207,3 +207,24 @@ def test_a_tables_header_row_keeps_its_slot_though_it_adds_no_word():
     question = "How much relocation allowance do we offer someone moving from another country?"
     kept = condense(passages, sentences, 2, question=question)[0].chunk.text.splitlines()
     assert kept == ["Move | Relocation allowance", "From another country | 3,500 EUR"]
+
+
+def test_a_yes_no_questions_answer_may_repeat_it_and_only_a_passages_own_repeat_is_dropped():
+    """ "The office is closed on Monday." answers "Is the office closed on Monday?" though it
+    adds no word; the same sentence in two documents is two offices' rule (a review's cases)."""
+    passages = with_scores(0.03)
+    sentences = [
+        ScoredSentence(1, 0, "The office is closed on Monday.", 0.0, 0.9),
+        ScoredSentence(1, 1, "It opens at 8:00.", 0.0, 0.6),
+        ScoredSentence(1, 2, "Visitors sign in at reception.", 0.0, 0.5),
+    ]
+    kept = condense(passages, sentences, 1, question="Is the office closed on Monday?")
+    assert kept[0].chunk.text == "The office is closed on Monday."
+    two = with_scores(0.03, 0.02)
+    same = [
+        ScoredSentence(1, 0, "The allowance is 20 EUR per day.", 0.0, 0.9),
+        ScoredSentence(2, 0, "The allowance is 20 EUR per day.", 0.0, 0.8),
+        ScoredSentence(2, 1, "It is paid monthly.", 0.0, 0.7),
+    ]
+    condensed = condense(two, same, 2, question="What is the daily allowance?")
+    assert [p.chunk.text for p in condensed] == [same[0].text, same[1].text]
