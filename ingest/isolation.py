@@ -43,7 +43,16 @@ class _Overrun(BaseException):
     `except Exception` swallows it."""
 
 
+class _Deadline:
+    """Whether the current file's timer fired: Python only prints an exception raised inside
+    a callback it calls itself (a weakref callback of importlib's module locks, a __del__), so
+    the `_Overrun` may never reach the parse it was meant to stop."""
+
+    passed = False
+
+
 def _on_timer(signum: int, frame: object) -> None:
+    _Deadline.passed = True
     raise _Overrun
 
 
@@ -100,11 +109,15 @@ def _parse_timed(
     """
     name = path.name
     parser = parser_for(path)
+    _Deadline.passed = False
     signal.setitimer(signal.ITIMER_REAL, timeout_s)
     try:
         if parser is None:
             raise ParseError(f"{name}: no parser for this file type")
-        return ("ok", parser(path, relative, options))
+        document = parser(path, relative, options)
+        if _Deadline.passed:  # the timer fired, but its exception was swallowed on the way
+            return ("error", _took_too_long(name, timeout_s))
+        return ("ok", document)
     except _Overrun:
         return ("error", _took_too_long(name, timeout_s))
     except EmptyDocumentError as exc:

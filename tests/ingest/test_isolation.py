@@ -199,3 +199,26 @@ def test_library_warnings_about_a_broken_file_stay_out_of_the_terminal(tmp_path,
     with IsolatedParser() as parser, pytest.raises(ParseError):
         parser.parse(broken, broken.name, ParseOptions())
     assert "pdf header" not in capfd.readouterr().err
+
+
+def test_a_deadline_whose_exception_was_swallowed_still_fails_the_file(tmp_path, monkeypatch):
+    """The timer's exception raised inside a callback Python calls itself (importlib's module
+    lock, a __del__) is only printed: the file then parsed "in time" (a CI run's failure)."""
+    import contextlib
+    import time
+
+    from ingest import isolation
+
+    def swallowing(path, relative, options):  # as "Exception ignored in: <function cb…>" did
+        with contextlib.suppress(BaseException):
+            time.sleep(0.5)
+        return "a document"
+
+    previous = signal.signal(signal.SIGALRM, isolation._on_timer)
+    try:
+        reply = isolation._parse_timed(
+            lambda path: swallowing, tmp_path / "slow.md", "slow.md", ParseOptions(), 0.01, 64
+        )
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert reply[0] == "error" and "longer than" in str(reply[1])
