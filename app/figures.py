@@ -142,6 +142,8 @@ _UNNAMED = frozenset(
     | {"metres", "meters", "kilometres", "kilometers", "miles", "kilos", "kilograms", "tonnes"}
     | {"litres", "liters", "inches", "feet", "bytes", "bits", "calories", "pages", "words"}
 )
+# words after a number that name no thing counted: "40 this year", "3 hours"
+_NO_THING = STOP_WORDS | _UNNAMED
 # a number as written ("1,500", "3", not the "5" of "1.5") and a number with the word after it
 _NUMBER = r"(?<![\w.,-])(?:\d[\d,.]*\d|\d)"
 _COUNT_OF = re.compile(rf"({_NUMBER})\s+([^\W\d_]+)")
@@ -185,7 +187,7 @@ def counts_other(text: str, counted: str, numbers: frozenset[str] | None = None)
         if (numbers is not None and number not in numbers) or _LABEL.search(text[: m.start()]):
             continue
         plural = word.endswith("s") and not word.endswith("ss") and len(word) > 3
-        if plural and word not in STOP_WORDS | _UNNAMED and not _same_thing(stem(word), counted):
+        if plural and word not in _NO_THING and not _same_thing(stem(word), counted):
             return True
     return False
 
