@@ -102,11 +102,6 @@ def asks_for_figure(question: str) -> bool:
     return bool(_WHEN.search(question)) and not _WHEN_A_CONDITION.search(question)
 
 
-def gives_figure(text: str) -> bool:
-    """Whether a source sentence gives a figure, a date or a number (to prefer it in a quote)."""
-    return bool(_FIGURE.search(text))
-
-
 def answers_figure(answer: str, question: str, moments: bool = True) -> bool:
     """Whether an answer gives a figure, a date or a number the question does not already
     hold ("the salary range for band E3 is competitive" only repeats "E3"; for "how many" or
