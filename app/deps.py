@@ -88,7 +88,12 @@ def get_principal(
         scheme, _, token = authorization.partition(" ")
         principal = services.keys.verify(token.strip()) if scheme.lower() == "bearer" else None
         if principal is None:
-            raise AuthError("invalid or revoked API key")
+            # a placeholder ("EMPTY", "sk-no-key-required") is what local-server guides say
+            # to put in a client's key field: say what a Hearth key looks like
+            raise AuthError(
+                "invalid or revoked API key (a Hearth key starts with hk_; "
+                "`hearth keys create` makes one)"
+            )
         return principal
     client = request.client.host if request.client else ""
     user = request.headers.get(settings.proxy_user_header, "").strip()

@@ -2,7 +2,7 @@
 
 Models and the store load in the lifespan unless `services` is passed in (tests pass fakes).
 State lives on `app.state`; there are no module globals. Domain errors map to HTTP statuses in
-one place (`STATUS`); every error body is `{"error": {"code", "message", "type"}}`.
+one place (`STATUS`); every error body is `{"error": {"code", "message", "type", "param"}}`.
 """
 
 from __future__ import annotations
@@ -25,37 +25,20 @@ from app.keys import KeyStore
 from app.metrics import Metrics
 from app.rag import RagPipeline
 from app.ratelimit import RateLimiter
+from app.routes.errors import error_body, is_openai_route, status_for
 from app.service_db import service_database
 from app.settings import Settings
 from index.errors import (
     AuthError,
-    ConfigurationError,
-    ContextOverflowError,
     HearthError,
-    InvalidGroupError,
-    InvalidRequestError,
     ModelBusyError,
-    NotFoundError,
     RateLimitedError,
     StoreUnavailableError,
-    UpstreamError,
 )
 from index.open_store import open_store
 from index.protocols import Store
 
 log = logging.getLogger(__name__)
-
-STATUS: dict[type[HearthError], int] = {
-    NotFoundError: 404,
-    InvalidRequestError: 400,
-    ContextOverflowError: 400,
-    InvalidGroupError: 400,
-    AuthError: 401,
-    RateLimitedError: 429,
-    ModelBusyError: 503,
-    StoreUnavailableError: 503,
-    ConfigurationError: 500,
-}
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -80,17 +63,19 @@ def is_page_asset(path: str) -> bool:
     return path == "/" or path.startswith("/static/")
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "type": code}}
+def _validation_place(error: Any) -> str:
+    """Which field failed ("messages.0.content"), or "body" for the body as a whole."""
+    if error.get("type") == "json_invalid":
+        return "body"
+    return ".".join(str(part) for part in error.get("loc", ())[1:]) or "body"
 
 
-def status_for(exc: HearthError) -> int:
-    if isinstance(exc, UpstreamError):
-        return exc.status
-    for cls in type(exc).__mro__:
-        if cls in STATUS:
-            return STATUS[cls]
-    return 400
+def _validation_message(error: Any) -> str:
+    """Pydantic's message, except for a body that is not JSON ("JSON decode error" said
+    neither what nor where)."""
+    if error.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'unreadable')})"
+    return str(error.get("msg", ""))
 
 
 def load_model(settings: Settings) -> ChatModel:
@@ -196,7 +181,7 @@ class BodyLimit:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"0")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            await _send_json(send, 413, error_body("too_large", "request body too large"))
+            await _send_json(send, 413, error_body("too_large", "request body too large", 413))
             return
         received = 0
         refused = False
@@ -213,7 +198,7 @@ class BodyLimit:
                     refused = True
                     if not started:
                         await _send_json(
-                            send, 413, error_body("too_large", "request body too large")
+                            send, 413, error_body("too_large", "request body too large", 413)
                         )
                     return {"type": "http.disconnect"}
             return message
@@ -277,15 +262,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             headers["Retry-After"] = "5"
         if isinstance(exc, AuthError):
             headers["WWW-Authenticate"] = "Bearer"
-        return JSONResponse(error_body(exc.code, exc.message), status_code=status, headers=headers)
+        body = error_body(exc.code, exc.message, status)
+        return JSONResponse(body, status_code=status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
-            for e in exc.errors()[:5]
-        )
-        return JSONResponse(error_body("invalid_request", problems[:500]), status_code=422)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        found = exc.errors()[:5]
+        places = [_validation_place(e) for e in found]
+        problems = "; ".join(f"{_validation_place(e)}: {_validation_message(e)}" for e in found)
+        status = 400 if is_openai_route(request.url.path) else 422
+        body = error_body("invalid_request", problems[:500], status, places[0] if places else None)
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -297,8 +284,14 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             from app.routes.errors import allowed_methods
 
             headers["Allow"] = allowed_methods(request.app.routes, request.url.path) or ""
+        message = str(exc.detail)
+        if exc.status_code == 404 and is_openai_route(request.url.path):
+            message = (
+                "Hearth's OpenAI-compatible API serves /v1/models and /v1/chat/completions "
+                f"only, not {request.url.path}"
+            )
         return JSONResponse(
-            error_body(code, str(exc.detail)),
+            error_body(code, message, exc.status_code),
             status_code=exc.status_code,
             headers=headers or None,
         )
@@ -306,7 +299,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error")
-        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+        return JSONResponse(error_body("internal_error", "internal error", 500), status_code=500)
 
     allowed_hosts = settings.host_set()
 

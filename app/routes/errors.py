@@ -1,7 +1,8 @@
 """The error responses routes declare in the OpenAPI schema: one shared body model.
 
-Every error is `{"error": {"code", "message", "type"}}` (see `app.main.error_body`), so clients
-and schema-driven tools (schemathesis, generated SDKs) know each status a route may answer.
+Every error is `{"error": {"code", "message", "type", "param"}}` (see `app.main.error_body`,
+OpenAI's shape), so clients and schema-driven tools (schemathesis, generated SDKs) know each
+status a route may answer.
 """
 
 from __future__ import annotations
@@ -10,11 +11,77 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from index.errors import (
+    AuthError,
+    ConfigurationError,
+    ContextOverflowError,
+    HearthError,
+    InvalidGroupError,
+    InvalidRequestError,
+    ModelBusyError,
+    NotFoundError,
+    RateLimitedError,
+    StoreUnavailableError,
+    UpstreamError,
+)
+
+# Domain errors' HTTP statuses, in one place (others: 400)
+STATUS: dict[type[HearthError], int] = {
+    NotFoundError: 404,
+    InvalidRequestError: 400,
+    ContextOverflowError: 400,
+    InvalidGroupError: 400,
+    AuthError: 401,
+    RateLimitedError: 429,
+    ModelBusyError: 503,
+    StoreUnavailableError: 503,
+    ConfigurationError: 500,
+}
+
+
+# OpenAI's error categories, by status: clients and their SDKs branch on `type`
+ERROR_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+
+
+def error_body(
+    code: str, message: str, status: int = 400, param: str | None = None
+) -> dict[str, Any]:
+    """The one error shape, OpenAI's: `code` is Hearth's own name, `type` the category."""
+    kind = ERROR_TYPES.get(status, "invalid_request_error" if status < 500 else "server_error")
+    return {"error": {"code": code, "message": message, "type": kind, "param": param}}
+
+
+def is_openai_route(path: str) -> bool:
+    """OpenAI clients expect 400, not FastAPI's 422, for a body that does not validate."""
+    return path == "/v1" or path.startswith("/v1/")
+
+
+def status_for(exc: HearthError) -> int:
+    if isinstance(exc, UpstreamError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
 
 class ErrorDetail(BaseModel):
     code: str = Field(..., description="Stable machine-readable name, e.g. `not_found`.")
     message: str = Field(..., description="What went wrong, safe to show a user.")
-    type: str = Field(..., description="Same as `code` (the OpenAI error shape).")
+    type: str = Field(
+        ...,
+        description="OpenAI's category for the status: `invalid_request_error`, "
+        "`authentication_error`, `permission_error`, `not_found_error`, `rate_limit_error` or "
+        "`server_error`.",
+    )
+    param: str | None = Field(
+        None, description="The request field that failed validation (`messages.0.content`)."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -40,7 +107,7 @@ _DESCRIPTIONS = {
     403: ("Cross-origin request refused.", None),
     404: ("Not found, or not yours (indistinguishable on purpose).", None),
     413: ("Request body too large.", None),
-    422: ("Request body or parameters do not validate.", None),
+    422: ("Request body or parameters do not validate (400 under /v1, as OpenAI answers).", None),
     429: ("Rate limit reached for this caller.", _RETRY_AFTER),
     502: ("The remote language model server failed.", None),
     503: ("The language model is busy (queue full) or unavailable.", _RETRY_AFTER),

@@ -2,38 +2,54 @@
 
 Chat completions answer the last user message with Hearth's retrieval, abstention and
 citations (the earlier messages are the conversation); `sources` and `citations` ride along as
-extra fields. Tool calls are refused: Hearth answers from documents, it does not act.
+extra fields. Tool calls are refused: Hearth answers from documents, it does not act. The
+model listed as `hearth-plain` (or `"retrieval": false`) is the model alone on the messages,
+for a chat front-end's own errands: titles, tags, follow-up suggestions.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question, sources_footer
 from app.routes import streaming
-from app.routes.errors import ANSWER, errors, event_stream
+from app.routes.errors import ANSWER, AUTH, error_body, errors, event_stream, status_for
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable, start_answer, with_keep_alives
-from index.errors import HearthError, InvalidRequestError
+from app.routes.streaming import (
+    cancelled_when_gone,
+    iterate_cancellable,
+    start_answer,
+    whole_answer,
+    with_keep_alives,
+)
+from index.errors import HearthError, InvalidRequestError, NotFoundError
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai"])
+PLAIN_MODEL = "hearth-plain"  # the model alone, no documents: what `"retrieval": false` does
+# Server-sent events pass a buffering proxy (nginx) as they come
+SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="ignore")
     role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | None = Field(None, max_length=20_000)
+    # No length of its own: the request's size is capped (413) and the last user message is
+    # the question (4,000 characters); a front-end's long system prompt or an earlier long
+    # answer were refused, though retrieval leaves the one out and fits what it can of the other
+    content: str | None = None
 
     @field_validator("content", mode="before")
     @classmethod
@@ -57,41 +73,68 @@ class ChatRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str | None = None
     messages: list[ChatMessage] = Field(..., min_length=1, max_length=200)
-    stream: JsonBool = False
+    stream: JsonBool | None = None  # null, as some SDKs send it: not streamed
     max_tokens: Annotated[int, JSON_NUMBER] | None = None
     max_completion_tokens: Annotated[int, JSON_NUMBER] | None = None
     temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
+    tool_choice: Any = None  # "none": a front-end that always sends its tools turned them off
+    # plain mode only: a checked answer from the documents is not cut at a client's string
+    stop: str | list[str] | None = None
     n: Annotated[int, Field(ge=1, le=1), JSON_NUMBER] | None = None  # one answer per request
     response_format: dict[str, Any] | None = None  # only {"type": "text"}: answers are prose
     retrieval: JsonBool | None = None  # false: the model alone on the messages, no documents
 
+    @field_validator("stop")
+    @classmethod
+    def _stop_sequences(cls, value: str | list[str] | None) -> list[str] | None:
+        """Up to 4 non-empty strings, as OpenAI takes them."""
+        stops = [value] if isinstance(value, str) else value
+        if stops is not None and (len(stops) > 4 or not all(0 < len(s) <= 200 for s in stops)):
+            raise ValueError("stop takes up to 4 strings of 1 to 200 characters")
+        return stops or None
 
-@router.get("/models")
-def models(services: ServicesDep, _principal: PrincipalDep) -> dict[str, Any]:
-    """The model answering; a wrong key is refused here as on every other route."""
+    @property
+    def plain(self) -> bool:
+        """The model alone, asked for by the switch or, from a client that sends no extra
+        fields (a chat front-end's task model), by the model's name."""
+        return self.retrieval is False or self.model == PLAIN_MODEL
+
+
+def _listed_models(services: ServicesDep) -> list[dict[str, Any]]:
     model = services.model
-    return {
-        "object": "list",
-        "data": [
-            {
-                "id": model.model_id,
-                "object": "model",
-                "created": 0,
-                "owned_by": "hearth",
-                "license": model.license,
-                "context_window": model.context_size,
-            }
-        ],
+    entry = {
+        "object": "model",
+        "created": 0,
+        "owned_by": "hearth",
+        "license": model.license,
+        "context_window": model.context_size,
     }
+    return [{"id": model.model_id, **entry}, {"id": PLAIN_MODEL, **entry, "documents": False}]
+
+
+@router.get("/models", responses=errors(*AUTH))
+def models(services: ServicesDep, _principal: PrincipalDep) -> dict[str, Any]:
+    """The model answering from the documents, then `hearth-plain`, the same model without
+    them; a wrong key is refused here as on every other route."""
+    return {"object": "list", "data": _listed_models(services)}
+
+
+@router.get("/models/{model_id:path}", responses=errors(*AUTH, 404))
+def one_model(model_id: str, services: ServicesDep, _principal: PrincipalDep) -> dict[str, Any]:
+    """One listed model (clients check the one they were configured with)."""
+    for listed in _listed_models(services):
+        if listed["id"] == model_id:
+            return listed
+    raise NotFoundError(f"no model {model_id[:100]!r}: see /v1/models")
 
 
 def _question(body: ChatRequest, limit: int) -> Question:
     """The question of a chat request. `max_tokens` above Hearth's `limit` is capped, as
     OpenAI-compatible servers do: Continue.dev (4096) and LangChain (1024) send their own
     defaults, and every request of theirs was refused."""
-    if body.tools or body.functions:
+    if (body.tools or body.functions) and body.tool_choice != "none":
         raise InvalidRequestError("tools and function calls are not supported by Hearth")
     if (body.response_format or {}).get("type", "text") != "text":
         raise InvalidRequestError(
@@ -172,11 +215,11 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
     def events() -> Any:
         pieces = []
         try:
-            for piece in tokens:
+            for piece in until_stop(tokens, body.stop or ()):
                 pieces.append(piece)
                 yield Event("token", piece)
         finally:
-            tokens.close()  # a client that went away stops the generation
+            tokens.close()  # a client that went away, or a stop string, ends the generation
         text = "".join(pieces)
         model = services.model.model_id
         answer = Answer(text, False, None, False, [], [], None, None, model, 0.0)
@@ -188,6 +231,44 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
     return events()
 
 
+def until_stop(pieces: Iterator[str], stops: Sequence[str]) -> Iterator[str]:
+    """`pieces` up to the first of the `stops` strings (left out, as OpenAI does), which may
+    span pieces: the text that could be the start of one is held back until it is not."""
+    held = ""
+    for piece in pieces:
+        held += piece
+        found = [i for i in (held.find(stop) for stop in stops) if i >= 0]
+        if found:
+            if min(found):
+                yield held[: min(found)]
+            return
+        keep = max((_prefix_at_end(held, stop) for stop in stops), default=0)
+        if len(held) > keep:
+            yield held[: len(held) - keep]
+            held = held[len(held) - keep :]
+    if held:
+        yield held
+
+
+def _prefix_at_end(text: str, stop: str) -> int:
+    """How long the end of `text` that begins `stop` is (0: none)."""
+    for size in range(min(len(stop) - 1, len(text)), 0, -1):
+        if text.endswith(stop[:size]):
+            return size
+    return 0
+
+
+async def _events(
+    body: ChatRequest, principal: LimitedPrincipalDep, services: ServicesDep, cancel: Any
+) -> Iterator[Event]:
+    """The answer's events, once admitted (a full queue is refused here)."""
+    if body.plain:
+        with services.admission.hold(services.model):  # places held by others count too
+            return _plain_events(body, services, cancel)
+    question = _question(body, services.rag.settings.max_answer_tokens)
+    return await start_answer(services, principal, question, cancel)
+
+
 @router.post(
     "/chat/completions",
     dependencies=[Depends(same_origin)],
@@ -197,29 +278,20 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
     },
 )
 async def chat_completions(
-    body: ChatRequest, principal: LimitedPrincipalDep, services: ServicesDep
+    body: ChatRequest, principal: LimitedPrincipalDep, services: ServicesDep, request: Request
 ) -> Any:
-    """Answer the last user message from the documents (or, with `"retrieval": false`, pass
-    the messages to the model unchanged, like a plain OpenAI-compatible server)."""
+    """Answer the last user message from the documents (or, with the model `hearth-plain` or
+    `"retrieval": false`, pass the messages to the model unchanged, like a plain
+    OpenAI-compatible server)."""
     cancel = threading.Event()
-    plain = body.retrieval is False
-    if plain:
-        with services.admission.hold(services.model):  # places held by others count too
-            events = _plain_events(body, services, cancel)
-    else:
-        question = _question(body, services.rag.settings.max_answer_tokens)
-        events = await start_answer(services, principal, question, cancel)
+    plain = body.plain
     completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
     created = int(time.time())
     model = services.model.model_id
     in_text = services.rag.settings.openai_sources_in_text and not plain
     if not body.stream:
-        answer: Answer | None = None
-        async for event in iterate_cancellable(events, cancel):
-            if event.kind == "done":
-                answer = event.data
-        if answer is None:
-            raise HearthError("the answer was interrupted")
+        async with cancelled_when_gone(request, cancel):  # nobody waits for it any more
+            answer = await whole_answer(await _events(body, principal, services, cancel), cancel)
         services.metrics.record(answer, from_documents=not plain)
         return {
             "id": completion_id,
@@ -236,14 +308,20 @@ async def chat_completions(
             "usage": _usage(answer),
             **_extras(answer),
         }
+    events = await _events(body, principal, services, cancel)
 
-    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+    def chunk(delta: dict[str, Any] | None, finish: str | None = None, **extra: Any) -> str:
+        """One chunk; with `stream_options.include_usage` every chunk has a `usage` field,
+        null but on the last, which carries no choice (OpenAI's shape)."""
         payload = {
             "id": completion_id,
             "object": "chat.completion.chunk",
             "created": created,
             "model": model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            "choices": []
+            if delta is None
+            else [{"index": 0, "delta": delta, "finish_reason": finish}],
+            **({"usage": None} if include_usage else {}),
             **extra,
         }
         return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
@@ -274,12 +352,16 @@ async def chat_completions(
                             yield chunk({"content": f"\n\n{event.data.text}"})
                         if in_text and event.data.citations:
                             yield chunk({"content": sources_footer(event.data.citations)})
-                    usage = {"usage": _usage(event.data)} if include_usage else {}
-                    yield chunk({}, _finish_reason(event.data), **usage, **_extras(event.data))
+                    yield chunk({}, _finish_reason(event.data), **_extras(event.data))
+                    if include_usage:
+                        yield chunk(None, usage=_usage(event.data))
         except HearthError as exc:
             services.metrics.errors.labels(exc.code).inc()
-            error = {"error": {"message": exc.message, "type": exc.code, "code": exc.code}}
-            yield f"data: {json.dumps(error)}\n\n"
+            yield f"data: {json.dumps(error_body(exc.code, exc.message, status_for(exc)))}\n\n"
+        except Exception:  # the stream has begun: a status can no longer say it
+            log.exception("chat completion stream failed")
+            services.metrics.errors.labels("internal_error").inc()
+            yield f"data: {json.dumps(error_body('internal_error', 'internal error', 500))}\n\n"
         yield "data: [DONE]\n\n"
 
-    return StreamingResponse(sse(), media_type="text/event-stream")
+    return StreamingResponse(sse(), media_type="text/event-stream", headers=SSE_HEADERS)

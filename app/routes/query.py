@@ -8,7 +8,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
@@ -17,7 +17,12 @@ from app.rag import Answer, Event, Question
 from app.routes.errors import ANSWER, AUTH, BODY, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
-from app.routes.streaming import iterate_cancellable, start_answer
+from app.routes.streaming import (
+    cancelled_when_gone,
+    iterate_cancellable,
+    start_answer,
+    whole_answer,
+)
 from index.errors import HearthError, NotFoundError
 
 router = APIRouter(tags=["answers"])
@@ -89,7 +94,9 @@ def _sse(event: str, data: Any) -> str:
         **errors(*ANSWER, 404),
     },
 )
-async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: ServicesDep) -> Any:
+async def query(
+    body: QueryRequest, principal: LimitedPrincipalDep, services: ServicesDep, request: Request
+) -> Any:
     """Answer a question from the documents the caller may read, with citations and sources.
 
     With `stream: true` the answer arrives as server-sent events: `sources`, then `token`s,
@@ -103,17 +110,15 @@ async def query(body: QueryRequest, principal: LimitedPrincipalDep, services: Se
         max_tokens=body.max_tokens,
     )
     cancel = threading.Event()
-    events = await start_answer(services, principal, question, cancel)
-    services.metrics.queue_depth.set(services.model.queue_depth)
     if not body.stream:
-        answer: Answer | None = None
-        async for event in iterate_cancellable(events, cancel):
-            if event.kind == "done":
-                answer = event.data
-        if answer is None:
-            raise HearthError("the answer was interrupted")
+        async with cancelled_when_gone(request, cancel):  # nobody waits for it any more
+            events = await start_answer(services, principal, question, cancel)
+            services.metrics.queue_depth.set(services.model.queue_depth)
+            answer = await whole_answer(events, cancel)
         services.metrics.record(answer)
         return _response(answer)
+    events = await start_answer(services, principal, question, cancel)
+    services.metrics.queue_depth.set(services.model.queue_depth)
 
     async def sse() -> AsyncIterator[str]:
         try:

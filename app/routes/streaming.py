@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TypeVar
 
 import anyio
+from starlette.requests import Request
 
 from app.deps import Services
-from app.rag import Event, Question
+from app.rag import Answer, Event, Question
+from index.errors import HearthError
 from index.types import Principal
 
 T = TypeVar("T")
@@ -56,6 +58,41 @@ async def start_answer(
     and a late 503 are raised here)."""
     with services.admission.hold(services.model):
         return await anyio.to_thread.run_sync(services.rag.stream, principal, question, cancel)
+
+
+async def whole_answer(events: Iterator[Event], cancel: threading.Event) -> Answer:
+    """The finished answer of a stream that is not sent as it comes."""
+    answer: Answer | None = None
+    async for event in iterate_cancellable(events, cancel):
+        if event.kind == "done":
+            answer = event.data
+    if answer is None:
+        raise HearthError("the answer was interrupted")
+    return answer
+
+
+@contextlib.asynccontextmanager
+async def cancelled_when_gone(request: Request, cancel: threading.Event) -> AsyncIterator[None]:
+    """Set `cancel` if the client hangs up while a whole (not streamed) answer is being made.
+
+    Starlette stops a streamed response when its client goes, but runs a plain endpoint to the
+    end for nobody: an OpenAI client that timed out after 0.5 s, then retried twice, left three
+    whole answers generating. Only for requests whose body has been read (FastAPI reads it
+    before the endpoint runs): what `receive` yields after that is the disconnect.
+    """
+
+    async def watch() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+        cancel.set()
+
+    watcher = asyncio.ensure_future(watch())
+    try:
+        yield
+    finally:
+        watcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):  # a receive that failed
+            await watcher
 
 
 def _drain(step: object) -> None:

@@ -200,7 +200,7 @@ def test_content_given_as_text_parts_is_read_as_its_text(oai, model):
     )
     assert "27 days" in completion.choices[0].message.content
     assert model.prompts[-1][-1]["content"].endswith("How many days of annual leave\nin Paris?")
-    with pytest.raises(openai.UnprocessableEntityError, match="only text content parts"):
+    with pytest.raises(openai.BadRequestError, match="only text content parts"):
         oai.chat.completions.create(
             model="scripted-model",
             messages=[
@@ -214,7 +214,7 @@ def test_content_given_as_text_parts_is_read_as_its_text(oai, model):
 
 def test_only_one_choice_and_a_boolean_retrieval_are_accepted(oai):
     for extra in ({"n": 3}, {"retrieval": "no"}, {"retrieval": 0}):
-        with pytest.raises(openai.UnprocessableEntityError):
+        with pytest.raises(openai.BadRequestError):
             oai.chat.completions.create(
                 model="scripted-model",
                 messages=[{"role": "user", "content": "hi"}],
@@ -260,6 +260,8 @@ def test_usage_counts_the_tokens_the_model_read_and_wrote(oai, model):
         )
     )
     assert chunks[-1].usage.total_tokens == usage.total_tokens
+    assert chunks[-1].choices == []  # OpenAI's shape: usage comes alone, last
+    assert chunks[-2].choices[0].finish_reason == "stop" and chunks[-2].usage is None
     refused = oai.chat.completions.create(  # abstained before the model: nothing counted
         model="scripted-model", messages=[{"role": "user", "content": "zebra quantum opera"}]
     )
@@ -295,3 +297,115 @@ def test_an_i_dont_know_names_its_closest_matches_in_the_text(oai):
     assert "listed as sources" not in text
     chunks = list(oai.chat.completions.create(model="scripted-model", messages=ask, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == text
+
+
+def test_hearth_plain_is_listed_and_answers_without_the_documents(oai, model):
+    """A chat front-end's task model (titles, tags) can only be picked by name: it cannot send
+    `"retrieval": false`, and its title prompt got a knowledge-base "I don't know"."""
+    assert [m.id for m in oai.models.list().data] == ["scripted-model", "hearth-plain"]
+    assert oai.models.retrieve("hearth-plain").model_extra["documents"] is False
+    assert oai.models.retrieve("scripted-model").id == "scripted-model"
+    with pytest.raises(openai.NotFoundError, match="no model 'gpt-4o'"):
+        oai.models.retrieve("gpt-4o")
+    ask = [{"role": "system", "content": "Title this chat."}, {"role": "user", "content": "hi"}]
+    completion = oai.chat.completions.create(model="hearth-plain", messages=ask)
+    assert model.prompts[-1] == ask and completion.model_extra["sources"] == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_model_alone_stops_at_a_stop_string(oai, model, stream):
+    model.answer = "one\ntwo\nthree"
+    ask = [{"role": "user", "content": "count"}]
+    reply = oai.chat.completions.create(
+        model="hearth-plain", messages=ask, stop=["\n"], stream=stream
+    )
+    text = (
+        "".join(c.choices[0].delta.content or "" for c in reply)
+        if stream
+        else reply.choices[0].message.content
+    )
+    assert text == "one"
+
+
+@pytest.mark.parametrize(
+    ("pieces", "stops", "sent"),
+    [
+        (["a", "b", "END", "c"], ["END"], "ab"),
+        (["ab", "E", "N", "Dc"], ["END"], "ab"),  # a stop string spanning pieces
+        (["ab", "EN", "x"], ["END"], "abENx"),  # the start of one that was not
+        (["abc"], ["zz", "b"], "a"),
+        (["abc"], [], "abc"),
+        (["END"], ["END"], ""),
+    ],
+)
+def test_until_stop(pieces, stops, sent):
+    from app.routes.openai import until_stop
+
+    assert "".join(until_stop(iter(pieces), stops)) == sent
+
+
+def test_a_stop_list_is_checked(oai):
+    with pytest.raises(openai.BadRequestError, match="up to 4 strings"):
+        oai.chat.completions.create(
+            model="hearth-plain", messages=[{"role": "user", "content": "hi"}], stop=list("abcde")
+        )
+
+
+def test_what_front_ends_send_by_default_is_accepted(oai, client, model):
+    """Tools turned off (`tool_choice: none`), a null `stream`, and a long system prompt or
+    an earlier long answer were refused."""
+    long = "Answer like a pirate. " * 1500  # 33,000 characters
+    completion = oai.chat.completions.create(
+        model="scripted-model",
+        messages=[
+            {"role": "system", "content": long},
+            {"role": "user", "content": "annual leave in Paris"},
+            {"role": "assistant", "content": long},
+            {"role": "user", "content": "How many days of annual leave in Paris?"},
+        ],
+        tools=[{"type": "function", "function": {"name": "f", "parameters": {}}}],
+        tool_choice="none",
+    )
+    assert "27 days" in completion.choices[0].message.content
+    body = {"messages": [{"role": "user", "content": "annual leave in Paris"}], "stream": None}
+    response = client.post("/v1/chat/completions", json=body)
+    assert (
+        response.status_code == 200
+        and "27 days" in response.json()["choices"][0]["message"]["content"]
+    )
+
+
+def test_errors_take_openai_shape_and_status(client):
+    bad = client.post("/v1/chat/completions", json={"messages": [], "n": 2})
+    assert bad.status_code == 400  # FastAPI's 422 made the openai client raise another class
+    error = bad.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == "messages"
+    assert error["code"] == "invalid_request"
+    garbled = client.post(
+        "/v1/chat/completions",
+        content=b'{"messages": [',
+        headers={"Content-Type": "application/json"},
+    )
+    assert garbled.status_code == 400
+    assert garbled.json()["error"]["message"].startswith("body: the body is not valid JSON")
+    wrong = client.get("/v1/models", headers={"Authorization": "Bearer hk_not-a-key"})
+    assert wrong.json()["error"]["type"] == "authentication_error"
+    missing = client.post("/v1/embeddings", json={"input": "hi"})
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    assert "/v1/chat/completions only" in missing.json()["error"]["message"]
+    assert client.post("/api/query", json={}).status_code == 422  # Hearth's own API keeps it
+
+
+def test_a_stream_says_why_it_broke_and_ends(client, monkeypatch):
+    """Only Hearth's own errors were caught: any other cut the stream with no [DONE]."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("app.rag.attribute", broken)  # after the model wrote its answer
+    body = {"messages": [{"role": "user", "content": "annual leave in Paris"}], "stream": True}
+    with client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.headers["x-accel-buffering"] == "no"
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    assert '"code": "internal_error"' in lines[-2] and "boom" not in lines[-2]

@@ -123,3 +123,30 @@ def test_dropped_streams_stop_and_the_others_finish(tmp_path):
     for result in results.values():
         assert result["tokens"] == expected_tokens
         assert result["done"] is not None and "27 days" in result["done"]["answer"]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("route", ["/api/query", "/v1/chat/completions"])
+def test_a_client_that_gives_up_on_a_whole_answer_stops_it(tmp_path, route):
+    """A whole (not streamed) answer ran to the end for nobody: an OpenAI client that timed
+    out, then retried twice, left three answers generating and filling the queue."""
+    model = ScriptedChatModel(ANSWER, delay=DELAY)  # a whole answer takes ~3.5 s
+    services, settings = make_services(tmp_path / "data", model)
+    if route == "/api/query":
+        body: dict = {"question": "annual leave in Paris"}
+    else:
+        body = {"messages": [{"role": "user", "content": "annual leave in Paris"}]}
+    headers = {"X-Hearth-Session": "impatient-session-0123456789"}
+    with serving(services, settings) as server:
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(
+                server.url + route, json=body, headers=headers, timeout=httpx.Timeout(10, read=0.5)
+            )
+        deadline = time.monotonic() + 10
+        while model.cancelled < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        decoded = model.tokens_streamed
+    services.store.close()
+    print(f"{route}: {decoded} of {len(ANSWER.split())} tokens decoded for a client gone at 0.5 s")
+    assert model.cancelled == 1
+    assert decoded < len(ANSWER.split()) // 2
