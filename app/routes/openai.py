@@ -28,6 +28,7 @@ from app.routes.errors import ANSWER, AUTH, error_body, errors, event_stream, st
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
 from app.routes.streaming import (
+    SSE_HEADERS,
     cancelled_when_gone,
     iterate_cancellable,
     start_answer,
@@ -39,8 +40,6 @@ from index.errors import HearthError, InvalidRequestError, NotFoundError
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["openai"])
 PLAIN_MODEL = "hearth-plain"  # the model alone, no documents: what `"retrieval": false` does
-# Server-sent events pass a buffering proxy (nginx) as they come
-SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 class ChatMessage(BaseModel):

@@ -18,6 +18,7 @@ from app.routes.errors import ANSWER, AUTH, BODY, errors, event_stream
 from app.routes.fields import JSON_NUMBER, JsonBool
 from app.routes.origin import same_origin
 from app.routes.streaming import (
+    SSE_HEADERS,
     cancelled_when_gone,
     iterate_cancellable,
     start_answer,
@@ -128,9 +129,7 @@ async def query(
             services.metrics.errors.labels(exc.code).inc()
             yield _sse("error", {"code": exc.code, "message": exc.message})
 
-    return StreamingResponse(
-        sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
-    )
+    return StreamingResponse(sse(), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 def _event_text(services: ServicesDep, event: Event) -> str:

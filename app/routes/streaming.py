@@ -21,6 +21,8 @@ _DONE = object()
 # A stream quiet this long gets a keep-alive: an OpenAI client waits for a whole checked answer
 # (50-90 s on a busy CPU), and proxies commonly drop a connection idle for 60 s.
 KEEP_ALIVE_S = 15.0
+# Server-sent events pass a buffering proxy (nginx) as they come, and no cache keeps them
+SSE_HEADERS = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
 
 
 async def iterate_cancellable(items: Iterator[T], cancel: threading.Event) -> AsyncIterator[T]:

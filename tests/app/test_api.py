@@ -60,6 +60,7 @@ def test_streaming_sends_sources_tokens_then_done(client):
         "/api/query", json={"question": "When does the canteen open?", "stream": True}
     )
     assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["x-accel-buffering"] == "no"  # nginx passes tokens as they come
     events = sse_events(response.text)
     kinds = [kind for kind, _ in events]
     assert kinds[0] == "sources" and kinds[-1] == "done" and kinds.count("token") > 3
