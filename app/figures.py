@@ -137,11 +137,15 @@ _UNNAMED = frozenset(
     | {"metres", "meters", "kilometres", "kilometers", "miles", "kilos", "kilograms", "tonnes"}
     | {"litres", "liters", "inches", "feet", "bytes", "bits", "calories", "pages", "words"}
 )
+# plurals without an s: "How many women needed treatment?" counts women ("people" is left
+# out: "36 employees" answers how many people)
+_IRREGULAR = frozenset({"women", "men", "children", "mice", "teeth", "geese"})
 # words after a number that name no thing counted: "40 this year", "3 hours"
 _NO_THING = STOP_WORDS | _UNNAMED
 # a number as written ("1,500", "3", not the "5" of "1.5") and a number with the word after it
 _NUMBER = r"(?<![\w.,-])(?:\d[\d,.]*\d|\d)"
 _COUNT_OF = re.compile(rf"({_NUMBER})\s+([^\W\d_]+)")
+_COUNTING = re.compile(rf"{_NUMBER}\s+(?:\([^)]*\)\s+)?((?:[^\W\d_]+[ \t]+){{0,2}}[^\W\d_]+)")
 # a number that names rather than counts: "Room 4 seats 10", "Level 3 includes 12"
 _LABEL = re.compile(r"\b[A-Z][\w-]*\s+$")
 
@@ -157,6 +161,8 @@ def counted_thing(question: str) -> str | None:
         if word in STOP_WORDS or (head and word.endswith("ed")):
             break
         head = word
+    if head in _IRREGULAR:
+        return head
     if head is None or head in _UNNAMED or not head.endswith("s") or head.endswith("ss"):
         return None
     return stem(head)
@@ -184,6 +190,18 @@ def counts_other(text: str, counted: str, numbers: frozenset[str] | None = None)
         plural = word.endswith("s") and not word.endswith("ss") and len(word) > 3
         if plural and word not in _NO_THING and not _same_thing(stem(word), counted):
             return True
+    return False
+
+
+def counts(text: str, counted: str) -> bool:
+    """Whether a number in `text` counts the thing: "63 women", "17 (11.0%) patients", "140
+    open desks" (within three words of the number, a bracket skipped)."""
+    for m in _COUNTING.finditer(text):
+        for word in m.group(1).casefold().split():
+            if _same_thing(stem(word), counted):
+                return True
+            if word in STOP_WORDS:  # "in 2020 the laptops": the number counts no laptops
+                break
     return False
 
 

@@ -7,12 +7,13 @@ neighbouring row. In an adversarial walkthrough of 120 questions on corpus/, 12 
 wrong answers that came with a citation were a figure from the right document's wrong row,
 office or level.
 
-A qualifier is a name the question capitalises inside it (Paris, Bastille Day), or a code of
-letters and a digit (SEV2, P2, Tier 1). A sentence is about another row when it does not name
-the qualifier but names one of its siblings: a code with the same letters and another digit
-(SEV1), or a name the sources list beside it ("Paris, Berlin and Lisbon", rows "Office: Paris
-| …" and "Office: Berlin | …", sections headed "Paris" and "Berlin"). A name the question
-shares with everything (a product, the company) has no siblings and so never decides.
+A qualifier is a name the question capitalises inside it (Paris, Bastille Day), a code of
+letters and a digit (SEV2, P2, Tier 1), or a year (2013). A sentence is about another row when
+it does not name the qualifier but names one of its siblings: a code with the same letters and
+another digit (SEV1), another year (2040), or a name the sources list beside it ("Paris,
+Berlin and Lisbon", rows "Office: Paris | …" and "Office: Berlin | …", sections headed "Paris"
+and "Berlin"). A name the question shares with everything (a product, the company) has no
+siblings and so never decides.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ LISTED_CHARS = 80
 MAX_HEADS = 100  # row heads read per chunk: pairs grow with their square
 # a capitalised word inside a sentence, not its first: a name, not a label
 _INSIDE = re.compile(r"(?<=[a-z,)])[ \t]+([A-Z][^\W\d_]+)\b")
+# a year: "How many cases were there in 2013?" against "… 64.3 million in 2013, … 111.8
+# million in 2040": the small model took the projection
+_YEAR = re.compile(r"(?<![\d.,])(?:1[89]\d\d|20\d\d)(?![\d.,]\d)")
 # capitalised words a question uses for itself, not for a row: "How much in EUR …?"
 _NOT_QUALIFIERS = frozenset({"eur", "euro", "euros", "usd", "gbp", "i"})
 
@@ -54,12 +58,16 @@ class Qualifier:
     pattern: re.Pattern[str]
     letters: str | None = None
     digits: str | None = None
+    year: bool = False
 
     def named_in(self, text: str) -> bool:
         return self.pattern.search(text) is not None
 
     def other_code_in(self, text: str) -> bool:
-        """Whether `text` names a sibling code: the same letters with other digits."""
+        """Whether `text` names a sibling code: the same letters with other digits, or for a
+        year another year."""
+        if self.year:
+            return any(year != self.key for year in _YEAR.findall(text))
         if self.letters is None:
             return False
         codes = re.finditer(rf"\b{re.escape(self.letters)}[ -]?(\d{{1,2}})\b", text, re.I)
@@ -76,6 +84,8 @@ def asked_qualifiers(question: str) -> tuple[Qualifier, ...]:
         key = f"{letters.casefold()} {digits}"
         pattern = re.compile(rf"\b{re.escape(letters)}[ -]?{digits}\b", re.IGNORECASE)
         found[key] = Qualifier(key, pattern, letters, digits)
+    for year in _YEAR.findall(question):
+        found[year] = Qualifier(year, re.compile(rf"\b{year}\b"), year=True)
     code_words = {word for key in found for word in key.split()}
     for m in _NAME.finditer(question):
         words = [w for w in m.group(1).casefold().split() if w not in code_words]
@@ -151,7 +161,7 @@ class Rows:
 
     def has_siblings(self, q: Qualifier) -> bool:
         """Whether the sources list `q` as one row of several (an office, a level)."""
-        return q.letters is not None or bool(self._siblings_of(q))
+        return q.letters is not None or q.year or bool(self._siblings_of(q))
 
     def _siblings_of(self, q: Qualifier) -> frozenset[str]:
         # a name said among a text's rows stands beside them: "There are no meal vouchers

@@ -22,6 +22,7 @@ from app.figures import (
     answers_figure,
     asks_for_figure,
     counted_thing,
+    counts,
     counts_other,
     names_counted,
     numbers_in,
@@ -88,6 +89,9 @@ _ABOUT_ITSELF = re.compile(
 )
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest one's
+# For "how many X", a sentence whose number counts X ("from 92 to 140 open desks") is worth
+# looking further for, among this many, however far its closeness
+COUNT_RANK = 12
 
 
 def reader_note(note: str) -> str:
@@ -284,7 +288,14 @@ def quote(
     )
     best = ranked[0]
     if asks_for_figure(question) and best.text.strip() not in corrections:
-        best = next(
+        counted = counted_thing(question)
+        counts_it = (
+            s for s in ranked[:COUNT_RANK]
+            if counted and counts(without_markers(s.text), counted)
+            and _gives_figure(s, best, question, margin=None) and this_row[id(s)]
+            and named[id(s)] >= named[id(best)]
+        )  # fmt: skip
+        best = next(counts_it, None) or next(
             (s for s in ranked[:FIGURE_RANK]
              if _gives_figure(s, best, question) and this_row[id(s)]
              and named[id(s)] >= named[id(best)]),
@@ -302,7 +313,13 @@ def quote(
         if not counting:
             return None  # the best-ranked source counts no such thing (rag abstains)
         best = counting[0]
-    premise = denied_premise(question)
+    # a figure is wanted after these two, and a sentence counting what was asked answers it:
+    # "Overall there were no significant effects of …" denies no premise of "how many women
+    # need treating", it only shares the question's words
+    counted = counted_thing(question)
+    answered = bool(counted) and counts(without_markers(best.text), counted or "")
+    wants_figure = note in (UNCOUNTED_NOTE, FIGURELESS_NOTE)
+    premise = frozenset() if wants_figure or answered else denied_premise(question)
     if premise and best.text.strip() not in corrections and not denies(best.text, premise):
         # "How much is a parking space in the Berlin office car park?": "The Berlin office has
         # no car park." among the closest few answers it better than any figure
@@ -330,11 +347,17 @@ def _mostly_links(text: str) -> bool:
     return linked * 2 >= len(text.strip()) > 0
 
 
-def _gives_figure(sentence: ScoredSentence, closest: ScoredSentence, question: str) -> bool:
-    """Whether a sentence near the closest gives a figure the question does not hold: for "how
-    much was he fined", a fine, not the year of the incident (`answers_figure`)."""
+def _gives_figure(
+    sentence: ScoredSentence,
+    closest: ScoredSentence,
+    question: str,
+    margin: float | None = FIGURE_MARGIN,
+) -> bool:
+    """Whether a sentence near the closest (within `margin` of its closeness; None: any) gives
+    a figure the question does not hold: for "how much was he fined", a fine, not the year of
+    the incident (`answers_figure`)."""
     return (
         answers_figure(without_markers(sentence.text), question, moments=False)
         and not is_question(sentence.text)
-        and sentence.closeness >= closest.closeness - FIGURE_MARGIN
+        and (margin is None or sentence.closeness >= closest.closeness - margin)
     )

@@ -571,3 +571,24 @@ def test_shared_names_do_not_carry_what_the_passage_never_says() -> None:
                      [passage(1, text, title="Travel policy")],
                      question="Summarise the travel policy.")  # fmt: skip
     assert markers(said.text) == [1]
+
+
+def test_a_name_another_sentence_on_the_topic_states_is_no_contradiction() -> None:
+    """ "The script used in writing is Arabic." was taken as contradicted by the sentence
+    sharing most of its words, which names Nastaʿlīq, though the one before says "Arabic
+    script" (an unseen-documents review)."""
+    text = (
+        "Brahui is the only Dravidian language which is not known to have been written in a "
+        "Brahmi-based script; instead, it is written in the Arabic script since the second "
+        "half of the 20th century. In Iran, Pakistan, and Afghanistan, the Nastaʿlīq script is "
+        "used in writing."
+    )
+    question = "What script is Brahui written in?"
+    result = attribute(
+        "The script used in writing is Arabic.", [passage(1, text)], question=question
+    )
+    assert markers(result.text) == [1] and result.corrections == ()
+    invented = attribute(
+        "The script used in writing is Cyrillic.", [passage(1, text)], question=question
+    )
+    assert invented.citations == []

@@ -8,6 +8,7 @@ from app.figures import (
     answers_figure,
     asks_for_figure,
     counted_thing,
+    counts,
     counts_other,
     names_counted,
     numbers_in,
@@ -150,6 +151,7 @@ def test_an_answer_that_gives_the_figure_asked_for(
         ("How many common shares did Galaxy Gaming have outstanding?", "shar"),
         ("How many Patriot batteries will the United States send?", "battery"),
         ("How many new jobs did Reliance create?", "job"),
+        ("How many women need to be treated to prevent one case?", "women"),  # no -s plural
         # a unit is given in the source's own: "27 working days" for "how many hours of leave"
         ("How many hours of annual leave do Paris employees get per year?", None),
         ("For how many working days a year am I allowed to work abroad?", None),
@@ -205,3 +207,18 @@ def test_a_sources_number_counts_something_else_only_if_the_answer_gave_it():
 def test_spelling_and_compounds_still_name_the_counted_thing():
     assert names_counted("a three-bedroom apartment", "bedroom")
     assert names_counted("40 Figma licences", "licens")
+
+
+@pytest.mark.parametrize(
+    ("text", "counted", "counting"),
+    [
+        ("On average 63 women would need to be treated.", "women", True),
+        ("Of these, 17 (11.0%) patients relapsed.", "patient", True),
+        ("The floor grows from 92 to 140 open desks.", "desk", True),
+        ("A total of 3 trucks were used.", "laptop", False),
+        ("In 2020 the laptops were replaced.", "laptop", False),  # the year counts no laptops
+        ("The laptops arrived on day 3.", "laptop", False),
+    ],
+)
+def test_a_number_that_counts_the_thing(text, counted, counting):
+    assert counts(text, counted) is counting

@@ -20,7 +20,7 @@ def keys(question: str) -> list[str]:
         ("How many approvals does a change to a Tier 1 service need?", ["tier 1"]),
         ("Is the IT help desk open on Bastille Day?", ["bastille day"]),
         ("How much does the company pay per km in EUR?", []),  # a unit, not a row
-        ("How many days of leave do I get in 2026?", []),  # a year is not a code
+        ("How many days of leave do I get in 2026?", ["2026"]),  # among other years
     ],
 )
 def test_the_names_and_codes_a_question_singles_out(question, expected):

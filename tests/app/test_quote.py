@@ -664,3 +664,42 @@ def test_a_quote_for_how_much_gives_an_amount_and_a_close_line_that_adds_nothing
     infobox = passage(1, "Iwan Roberts\nHe is a Welsh former striker.", title="Iwan Roberts")
     quoted = quote([infobox], who, None, (), "Who is Iwan Roberts?")
     assert quoted is not None and "Welsh former striker" in quoted.text
+
+
+def test_a_quote_for_how_many_prefers_a_sentence_whose_number_counts_it():
+    """ "How many women must be treated to prevent one case?" quoted "4446 infants" (a subgroup)
+    and then "Overall there were no significant effects…", a sentence that only shares the
+    question's words, over "…63 women would need to be treated…" (an unseen-documents review)."""
+    scored = [
+        ("Overall there were no significant effects of magnesium on the women treated.", 0.82),
+        ("Among 4446 infants, the risk of cerebral palsy was lower.", 0.80),
+        ("Data were pooled from five trials.", 0.70),
+        ("The trials ran in 12 countries.", 0.66),
+        ("On average 63 women would need to be treated to prevent one case.", 0.40),
+    ]
+    asked = "How many women need to be treated to prevent one case of cerebral palsy?"
+    for note in (QUOTED_NOTE, FIGURELESS_NOTE, UNCOUNTED_NOTE):
+        quoted = quote_one_passage(scored, question=asked, note=note)
+        assert quoted is not None and "63 women" in quoted.text, note
+    # with no sentence counting it, a close sentence with a figure is quoted as before
+    quoted = quote_one_passage(scored[:4], question=asked, note=FIGURELESS_NOTE)
+    assert quoted is not None and "4446 infants" in quoted.text
+
+
+def test_an_answer_from_another_years_figure_gives_way_to_the_year_asked_about():
+    """ "How many people had glaucoma in 2013?" was answered "111.8 [1]", the projection for
+    2040 (an unseen-documents review): a year singles out its row as an office does."""
+    text = (
+        "The number of people with glaucoma worldwide was 64.3 million in 2013. "
+        "It is projected to increase to 111.8 million in 2040."
+    )
+    question = "How many people had glaucoma worldwide in 2013?"
+    study = passage(1, text, title="Global prevalence of glaucoma", heading=())
+    cited = Citation(1, "doc-1", "Global prevalence of glaucoma", None, "",
+                     "It is projected to increase to 111.8 million in 2040.")  # fmt: skip
+    drafted = Attribution("The answer is: 111.8 [1].", [cited], [], False, False)
+    assert quote_reason(drafted, question, [study]) == (OTHER_ROW_NOTE, [])
+    assert quote_reason(drafted, question.replace("2013", "2040"), [study]) == (None, [])
+    scored = [sentence(1, s, c) for s, c in zip(sentences(text), (0.6, 0.8), strict=True)]
+    quoted = quote([study], scored, question=question, note=OTHER_ROW_NOTE)
+    assert quoted is not None and "64.3 million in 2013" in quoted.text
