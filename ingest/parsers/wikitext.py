@@ -19,6 +19,7 @@ import logging
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from itertools import groupby
 from typing import Any
 from urllib.parse import quote
@@ -87,10 +88,13 @@ _TEXT_TEMPLATES = {
     "angbr": 1,  # {{angbr|e}}: "⟨e⟩", the letter
     "chem2": 1,  # {{chem2|CH4}}
 }
-# Templates that typeset a figure (`_number`): {{val|0.001118|u=grams}}, {{frac|1|2}}, {{sc|bc}}.
+# Templates that typeset a figure (`_number`): {{val|0.001118|u=grams}}, {{frac|1|2}}, {{sc|bc}},
+# {{sigfig|4.22|1}}, {{round|3.14159|2}}, {{nts|1234}} (a table's sortable number), {{bartable|62}}
+# (a bar beside its figure). {{formatnum:1234}} is a parser function: see `template`.
+# Not here: {{inflation}} and {{#expr}} compute from data or markup we do not have.
 _NUMBER_TEMPLATES = frozenset({
     "val", "frac", "sfrac", "sc", "smallcaps", "small caps", "bibleref", "bibleref2",
-    "bible verse", "bibleverse",
+    "bible verse", "bibleverse", "sigfig", "round", "nts", "number table sorting", "bartable",
 })  # fmt: skip
 # Templates that stand for a dash between dates or numbers ({{snd}}: " – ").
 _DASH_TEMPLATES = {"snd": " – ", "snds": " – ", "spnd": " – ", "sndash": " – ",
@@ -320,8 +324,12 @@ class _Renderer:
         """The text a reader sees of a template we know shows some ({{convert|10|km|mi}} shows
         "10 km (6.2 mi)": "10 km" is kept); any other template shows nothing here."""
         name = " ".join(str(node.name).replace("_", " ").split()).lower()
-        if name in _DATE_TEMPLATES or name == "oldstyledate":
+        if name in _DATE_TEMPLATES or name in ("oldstyledate", "dts", "date table sorting"):
             return self._date(node, name)
+        if name.startswith("formatnum:"):  # {{formatnum:1234567}}: "1,234,567"
+            number = self.render(node.name.nodes).partition(":")[2].strip()
+            raw = any(str(p.value).strip() in ("R", "NOSEP") for p in node.params)
+            return number if raw else _grouped(number)
         if name.startswith(_INFOBOX_PREFIX):
             slot = len(self.infoboxes)  # an infobox nested in this one's fields comes after it
             self.infoboxes.append("")
@@ -379,6 +387,12 @@ class _Renderer:
             return shown[0].upper() if len(shown[0]) <= 4 else shown[0]  # {{sc|bc}}: "BC"
         if name in ("bibleref", "bibleref2", "bible verse", "bibleverse"):
             return " ".join(shown[:2])
+        if name in ("sigfig", "round"):  # {{sigfig|4.22|1}} "4", {{round|3.14159|2}} "3.14"
+            return _rounded(shown[0], shown[1] if len(shown) > 1 else "", name == "sigfig")
+        if name in ("nts", "number table sorting"):  # {{nts|1234567}} "1,234,567"
+            return _grouped(shown[0])
+        if name == "bartable":  # {{bartable|62|%|2}}: a bar, then "62%"
+            return shown[0] + (shown[1] if len(shown) > 1 else "")
         value = shown[0]  # val
         if len(shown) >= 2 and _NUMBER_RE.fullmatch(shown[1]):
             value += f"±{shown[1]}"
@@ -419,6 +433,12 @@ class _Renderer:
         if name == "oldstyledate":
             return ", ".join(texts[:2]) if len(texts) >= 2 else ""
         named = {str(p.name).strip().lower(): str(p.value).strip().lower() for p in node.params}
+        if name in ("dts", "date table sorting"):  # a table's sortable date: {{dts|1778|02|05}}
+            if len(texts) == 1:  # {{dts|5 February 1778}}: shown as written
+                return texts[0]
+            months = {m.lower()[:3]: str(i) for i, m in enumerate(_MONTH_NAMES, 1)}
+            texts[1:2] = [months.get(text.lower()[:3], text) for text in texts[1:2]]
+            return _date_text(texts, named.get("format", "mdy") != "dmy")  # "February 5, 1778"
         month_first = named.get("mf", "") in ("y", "yes")
         return _date_text(texts, month_first)
 
@@ -542,6 +562,40 @@ def _convert_text(texts: list[str]) -> str:
     )
     shown = texts[:4] if ranged or compound else texts[:2]
     return " ".join(_scaled_unit(text) for text in shown)
+
+
+def _rounded(number: str, digits: str, significant: bool) -> str:
+    """`number` rounded half up as {{sigfig}} (to `digits` significant figures: "4.22", "1" ->
+    "4"; "1234", "2" -> "1200") or {{round}} (to `digits` decimals, default 0) show it; a
+    value that is no plain number is shown as it is."""
+    try:
+        value = Decimal(number.replace(",", "").replace("−", "-"))
+        places = int(digits) if digits.strip() else (1 if significant else 0)
+    except (InvalidOperation, ValueError):
+        return number
+    # bounded: "1e999999" would print a million digits, and Decimal keeps 28 of them
+    if not value.is_finite() or abs(value.adjusted()) > 20 or not -20 <= places <= 20:
+        return number
+    if significant:
+        if places < 1:
+            return number
+        if value:
+            places = places - 1 - value.adjusted()
+    try:
+        rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return number
+    return format(rounded, "f")
+
+
+def _grouped(number: str) -> str:
+    """A plain number with thousands separators, as {{formatnum}} and {{nts}} show it
+    ("1234567.5" -> "1,234,567.5"); any other text as it is."""
+    plain = re.fullmatch(r"([-+−]?)(\d+)(\.\d+)?", number.strip())
+    if plain is None:
+        return number.strip()
+    sign, whole, decimals = plain.groups()
+    return f"{sign}{int(whole):,}{decimals or ''}"
 
 
 def _scaled_unit(text: str) -> str:

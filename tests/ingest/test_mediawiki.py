@@ -695,6 +695,26 @@ def test_templates_that_typeset_figures_keep_them(tmp_path: Path) -> None:
     )
 
 
+def test_templates_that_round_or_format_numbers_keep_them(tmp_path: Path) -> None:
+    """Brahui's infobox read "Speakers: million" ({{sigfig|4.22|1}} dropped); the Articles of
+    Confederation's table lost its ratification dates ({{dts}}) and order ({{nts}})."""
+    doc = one_doc(
+        tmp_path,
+        "{{Infobox language\n|name = Brahui\n|speakers = {{sigfig|4.22|1}} million\n}}\n"
+        "About {{sigfig|1234|2}} words, {{sigfig|0.001234|2}} of them, pi is {{round|3.14159|2}}"
+        " and {{round|2.5}}; {{formatnum:1234567}} people, {{formatnum: 34.62}} km, "
+        "{{formatnum:1,234|R}} and {{sigfig|many|2}}.\n"
+        '{| class="wikitable"\n! Order !! State !! Date !! Share\n|-\n'
+        "| {{nts| 2}} || South Carolina || {{dts|1778|02|05}} || {{bartable|87.5|%|2}}\n|}",
+    )
+    assert doc.text == (
+        "Name: Brahui\nSpeakers: 4 million\n\n"
+        "About 1200 words, 0.0012 of them, pi is 3.14 and 3; 1,234,567 people, 34.62 km, 1,234 "
+        "and many.\n\n"
+        "Order: 2 | State: South Carolina | Date: February 5, 1778 | Share: 87.5%"
+    )
+
+
 def test_brackets_a_dropped_template_leaves_empty_are_removed(tmp_path: Path) -> None:
     doc = one_doc(
         tmp_path,
