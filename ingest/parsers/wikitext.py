@@ -481,12 +481,12 @@ class _Renderer:
 
     def table(self, node: Tag) -> list[str]:
         captions: list[str] = []
-        rows: list[list[str]] = []
+        rows: list[list[_Cell]] = []
         headed: list[bool] = []  # per row: are all its cells header cells (`!`)?
-        loose: list[str] | None = None  # cells before the first row marker
+        loose: list[_Cell] | None = None  # cells before the first row marker
         for is_part, group in groupby(self._table_children(node), key=_is_table_part):
             if not is_part:  # what the tokenizer left unparsed (e.g. `<tr><td>` never closed)
-                rows.append([_clean(self.render(list(group)))])
+                rows.append([_Cell(_clean(self.render(list(group))))])
                 headed.append(False)
                 loose = None
                 continue
@@ -494,7 +494,11 @@ class _Renderer:
                 name = _tag(child)
                 if name == "tr":
                     cells = [c for c in self._table_children(child) if isinstance(c, Tag)]
-                    rows.append([self.cell(c) for c in cells] if cells else [self.cell(child)])
+                    rows.append(
+                        [_Cell(self.cell(c), *self.spans(c)) for c in cells]
+                        if cells
+                        else [_Cell(self.cell(child))]
+                    )
                     headed.append(bool(cells) and all(_tag(c) == "th" for c in cells))
                     loose = None
                     continue
@@ -502,13 +506,20 @@ class _Renderer:
                 if name == "caption" or (child.wiki_markup == "|" and text[:1] == "+" and not rows):
                     captions.append(text.removeprefix("+").rpartition("|")[2].strip())  # `|+ x`
                 elif loose is None:
-                    loose = [text]
+                    loose = [_Cell(text, *self.spans(child))]
                     rows.append(loose)
                     headed.append(name == "th")
                 else:
-                    loose.append(text)
+                    loose.append(_Cell(text, *self.spans(child)))
                     headed[-1] = headed[-1] and name == "th"
-        kept = [(row, head) for row, head in zip(rows, headed, strict=True) if any(row)]
+        grid = _grid(rows, headed)
+        kept = [(row, head) for row, head in zip(grid, headed, strict=True) if any(row)]
+        # a second header row under the first names its columns' parts ("Appearances" over
+        # "S1 … S5"): one header row, "Appearances S1"
+        while len(kept) > 1 and kept[0][1] and kept[1][1] and len(kept[0][0]) == len(kept[1][0]):
+            top, below = kept[0][0], kept[1][0]
+            merged = [a if a == b else f"{a} {b}".strip() for a, b in zip(top, below, strict=True)]
+            kept[:2] = [(merged, True)]
         lines = table_lines([row for row, _ in kept], header=bool(kept) and kept[0][1])
         return [c for c in captions if c] + lines
 
@@ -518,6 +529,16 @@ class _Renderer:
                 yield from self._table_children(child)
             else:
                 yield child
+
+    def spans(self, node: Tag) -> tuple[int, int]:
+        """A cell's (rowspan, colspan): from its attributes, or from those left in its text
+        when a template held the `|` that ends them (`| colspan="5" {{CMain}}`)."""
+        rows, columns = _spans(node)
+        if node.contents is not None and (rows, columns) == (1, 1):
+            leftover = _CELL_ATTRS_RE.match(" ".join(str(node.contents).split()))
+            if leftover:
+                rows, columns = _spans_in(leftover.group())
+        return rows, columns
 
     def cell(self, node: Tag) -> str:
         if node.contents is None:
@@ -537,6 +558,78 @@ class _Renderer:
         for pattern, replacement in _PLAIN_SUBS[1:]:
             text = pattern.sub(replacement, text)
         return text
+
+
+MAX_COLSPAN = 100  # HTML allows 1,000; a hostile colspan would make one row that wide
+
+
+@dataclass(frozen=True)
+class _Cell:
+    text: str
+    rows: int = 1  # rowspan
+    columns: int = 1  # colspan
+
+
+def _spans(node: Tag) -> tuple[int, int]:
+    """A cell's (rowspan, colspan), 1 where absent or not a number."""
+    rows, columns = (str(node.get(n).value) if node.has(n) else "" for n in ("rowspan", "colspan"))
+    return _span(rows), min(_span(columns), MAX_COLSPAN)
+
+
+def _spans_in(attributes: str) -> tuple[int, int]:
+    """(rowspan, colspan) written in attribute text: 'bgcolor=white colspan="3"' -> (1, 3)."""
+    found = {
+        name.lower(): value
+        for name, value in re.findall(r"\b(rowspan|colspan)\s*=\s*[\"']?(\d+)", attributes, re.I)
+    }
+    return _span(found.get("rowspan", "")), min(_span(found.get("colspan", "")), MAX_COLSPAN)
+
+
+def _span(value: str) -> int:
+    value = value.strip().strip("\"'")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def _grid(rows: list[list[_Cell]], headed: list[bool]) -> list[list[str]]:
+    """Rows of cell texts as the table shows them: a cell spanning rows (`rowspan`) repeated in
+    each row it spans, at its column ("Cedric Gibbons" in the row of his 39 nominations as in
+    that of his 11 awards: the second row was one cell short and went unlabelled), and a cell
+    spanning columns (`colspan`) filling them: in a header row with its name repeated (each
+    column it stands over has that name), elsewhere with empty cells (read once). A row that is
+    one cell spanning several columns (a sub-heading: "Black-and-white") stays that one cell,
+    without the cells carried down beside it."""
+    grid: list[list[str]] = []
+    carried: dict[int, tuple[str, int]] = {}  # column -> (text, rows still to fill)
+    for row, head in zip(rows, headed, strict=True):
+        out: list[str] = []
+        before = dict(carried)
+        if len(row) == 1 and row[0].columns > 1:
+            out.append(row[0].text)
+            row = []
+        new: dict[int, tuple[str, int]] = {}
+        for cell in row:
+            _take_carried(out, carried)
+            for offset in range(cell.columns):
+                text = cell.text if offset == 0 or head else ""
+                if cell.rows > 1:
+                    new[len(out)] = (text, cell.rows - 1)
+                out.append(text)
+        _take_carried(out, carried)
+        for column in sorted(c for c in carried if c >= len(out)):  # after a gap
+            out.extend([""] * (column - len(out)))
+            _take_carried(out, carried)
+        # each carried cell ages a row, even where this row did not reach its column (or a
+        # malformed row spanned over it)
+        aged = {c: (text, left - 1) for c, (text, left) in before.items() if c not in new}
+        carried = {c: entry for c, entry in aged.items() if entry[1] > 0} | new
+        grid.append(out)
+    return grid
+
+
+def _take_carried(out: list[str], carried: dict[int, tuple[str, int]]) -> None:
+    """The cells carried down into the columns from `len(out)` on, up to the first gap."""
+    while len(out) in carried:
+        out.append(carried.pop(len(out))[0])
 
 
 def _field_label(key: str) -> str:

@@ -229,6 +229,43 @@ After."""
     ]
 
 
+def test_cells_spanning_rows_and_columns_fill_them(tmp_path: Path) -> None:
+    """A rowspan cell appeared only in its first row: "Most Nominations | 39 nominations" lost
+    Cedric Gibbons and, one cell short, its column names; a colspan (even one whose `|` a
+    template holds) and a second header row ("Appearances" over "S1 S2") left rows narrower
+    than the header (the Prison Break cast)."""
+    text = """{| class="wikitable"
+! Category !! Name !! Superlative
+|-
+| Most Awards || rowspan="2" | [[Cedric Gibbons]] || 11 awards
+|-
+| Most Nominations || 39 nominations
+|-
+| colspan="3" | Others
+|-
+| Most Nominations || Roland Anderson || 15 nominations
+|}
+{| class="wikitable"
+! rowspan="2" | Actor !! colspan="2" | Appearances
+|-
+! S1 !! S2
+|-
+| Dominic Purcell || colspan="2" {{CMain}}
+|-
+| Robin Tunney || {{CMain}} || 2
+|}"""
+    doc = one_doc(tmp_path, text)
+    assert [line for line in doc.text.splitlines() if line] == [
+        "Category | Name | Superlative",  # kept: a row ("Others") is not labelled
+        "Category: Most Awards | Name: Cedric Gibbons | Superlative: 11 awards",
+        "Category: Most Nominations | Name: Cedric Gibbons | Superlative: 39 nominations",
+        "Others",
+        "Category: Most Nominations | Name: Roland Anderson | Superlative: 15 nominations",
+        "Actor: Dominic Purcell",
+        "Actor: Robin Tunney | Appearances S2: 2",
+    ]
+
+
 def test_html_tables_with_unclosed_cells_still_become_rows(tmp_path: Path) -> None:
     text = (
         "Stations:\n<table>\n<tr><td>''Riga''<td>[[Rīga]]<td>0\n"
