@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+from index.sentences import sentence_spans
 from index.types import Chunk, Document, Section
 
 TokenCounter = Callable[[str], int]
@@ -137,15 +138,33 @@ def chunk_section(
 
 
 def _overlap(previous: list[_Unit], overlap_tokens: int) -> list[_Unit]:
-    """The trailing units of the previous chunk that fit in the overlap budget."""
-    carried: list[_Unit] = []
+    """The trailing units of the previous chunk that fit in the overlap budget and start a
+    sentence (`index.sentences`, the splitter retrieval, prompts and quotes use).
+
+    The overlap gives the next chunk the context just before it. A long line is cut into
+    units at ; and : and between word runs, so the last units alone could begin mid-sentence:
+    "95% CrI, 1.19-2.04)." opened a chunk, read as a sentence of its own, and the answer model
+    stated it as a claim. So the overlap is the longest run of whole trailing sentences that
+    fits the budget; when even the last sentence does not fit, there is no overlap: a fragment
+    would mislead more than a missing sentence of context costs (the next chunk still starts
+    where the text goes on, and the previous chunk holds that sentence whole).
+    """
+    offsets, position = [], 0
+    for index, unit in enumerate(previous):
+        position += len(unit.separator) if index else 0
+        offsets.append(position)
+        position += len(unit.text)
+    spans = sentence_spans(_join(previous))
+    carried = 0
     total = 0
-    for unit in reversed(previous):
-        if total + unit.tokens > overlap_tokens:
+    for index in range(len(previous) - 1, 0, -1):  # never the whole previous chunk
+        total += previous[index].tokens
+        if total > overlap_tokens:
             break
-        carried.insert(0, unit)
-        total += unit.tokens
-    return carried if len(carried) < len(previous) else []
+        # a unit starts a sentence unless it begins inside one (a list bullet is in none)
+        if not any(start < offsets[index] < end for start, end in spans):
+            carried = len(previous) - index
+    return previous[len(previous) - carried :] if carried else []
 
 
 def _finish(
@@ -182,7 +201,7 @@ def _repeat_key(body: str) -> str:
 REPEAT_RUN_LINES = 5
 REPEAT_RUN_CHARS = 1000
 _RUN_LINE_CHARS = 20
-CHUNKER_VERSION = 2  # 2: copied blocks dropped; in content_hash, so stores chunk again
+CHUNKER_VERSION = 3  # 2: copied blocks dropped; 3: overlap starts a sentence; in content_hash
 
 
 def _without_repeated_lines(text: str, seen: set[str]) -> str:

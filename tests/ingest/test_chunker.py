@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from fakes import HashEmbedder
@@ -130,3 +131,24 @@ def test_long_text_overlaps_and_splits_giant_words():
     assert re.findall(r"Sentence number \d+", first)[-1] in second  # overlap carried over
     blob = [c for c in chunks if c.heading_path == ("Blob",)]
     assert "".join(c.text for c in blob) == giant
+
+
+def test_overlap_starts_at_a_sentence_boundary_or_is_left_out():
+    """A long line is cut at ';' too, and the overlap carried its last piece: "95% CrI,
+    1.19-2.04)." opened a chunk as a sentence of its own and was stated as a claim."""
+    claim = (
+        "The adjusted odds of relapse were higher in the treated group (odds ratio 1.56; "
+        "95% CrI, 1.19-2.04)."
+    )
+    text = " ".join([claim] * 12)
+    embedder = HashEmbedder(max_tokens=64)
+    budget = ChunkBudget(64, 64, 16)
+    chunks = chunk_document(doc([((), text)]), budget, embedder.count_tokens, drop_repeats=False)
+    assert len(chunks) > 2
+    assert all(c.text.startswith("The adjusted odds") for c in chunks), [c.text for c in chunks]
+    # a whole sentence that fits the budget is still carried over
+    short = " ".join(f"Fact {i} holds; it is {i}." for i in range(40))
+    chunks = chunk_document(doc([((), short)]), budget, embedder.count_tokens)
+    for first, second in itertools.pairwise(chunks):
+        assert second.text.startswith("Fact "), second.text
+        assert first.text.rsplit(". ", 1)[-1] in second.text  # its last sentence repeated
