@@ -140,7 +140,7 @@ _MONTH_NAMES = (
 def _date_text(texts: list[str], month_first: bool) -> str:
     """ "2 February 1905" ("February 2, 1905" with mf=yes) from year, month, day; "1905" or
     "February 1905" from fewer; "" when the year is not a number."""
-    year, month, day = [*texts[:3], "", ""][:3]
+    year, month, day = [*texts[:3], "", "", ""][:3]  # {{dts}} may have none of them
     if not year.isdigit():
         return ""
     if not (month.isdigit() and 1 <= int(month) <= 12):

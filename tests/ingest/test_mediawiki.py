@@ -905,3 +905,15 @@ def test_markers_inside_a_page_do_not_reset_its_size_bound(tmp_path: Path) -> No
     path2 = write(tmp_path / "n.xml", dump_xml([nested]))
     with pytest.raises(ParseError, match="a <page> inside page 1"):
         list(parse_dump(path2, ParseOptions()))
+
+
+def test_date_templates_without_a_date_show_nothing(tmp_path: Path) -> None:
+    """{{dts}}, {{dts|format=dmy}}, {{date table sorting}} and {{birth date}} without a date
+    raised ValueError, and the whole page fell back to plain text: its sections were lost."""
+    doc = one_doc(
+        tmp_path,
+        "Intro.\n== Ratified ==\nSigned {{dts}}{{dts|format=dmy}}{{date table sorting}}"
+        "{{birth date}} in {{dts|1778|Feb}}.\n",
+    )
+    assert [s.heading_path for s in doc.sections] == [(), ("Ratified",)]
+    assert doc.sections[1].text == "Signed in February 1778."
