@@ -681,6 +681,10 @@ def _rounded(number: str, digits: str, significant: bool) -> str:
     return format(rounded, "f")
 
 
+# past this a figure is no count a reader groups, and int() refuses 4,300 digits and more
+MAX_GROUPED_DIGITS = 30
+
+
 def _grouped(number: str) -> str:
     """A plain number with thousands separators, as {{formatnum}} and {{nts}} show it
     ("1234567.5" -> "1,234,567.5"); any other text as it is."""
@@ -688,6 +692,8 @@ def _grouped(number: str) -> str:
     if plain is None:
         return number.strip()
     sign, whole, decimals = plain.groups()
+    if len(whole) > MAX_GROUPED_DIGITS:
+        return number.strip()
     return f"{sign}{int(whole):,}{decimals or ''}"
 
 

@@ -917,3 +917,16 @@ def test_date_templates_without_a_date_show_nothing(tmp_path: Path) -> None:
     )
     assert [s.heading_path for s in doc.sections] == [(), ("Ratified",)]
     assert doc.sections[1].text == "Signed in February 1778."
+
+
+def test_numbers_too_long_to_group_are_shown_as_written(tmp_path: Path) -> None:
+    """{{formatnum:}} and {{nts}} of a 5,000-digit number hit Python's 4,300-digit int() limit
+    and the whole page fell back to plain text; past 30 digits a number is shown as written."""
+    long, longer = "1" * 31, "9" * 5000
+    doc = one_doc(
+        tmp_path,
+        f"Intro.\n== Figures ==\nA {{{{formatnum:{long}}}}} and {{{{formatnum:{longer}}}}}.\n"
+        f'{{| class="wikitable"\n! Order !! Name\n|-\n| {{{{nts|{longer}}}}} || x\n|}}',
+    )
+    assert [s.heading_path for s in doc.sections] == [(), ("Figures",)]
+    assert doc.sections[1].text == f"A {long} and {longer}.\n\nOrder: {longer} | Name: x"
