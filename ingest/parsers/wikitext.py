@@ -513,6 +513,8 @@ class _Renderer:
                     loose.append(_Cell(text, *self.spans(child)))
                     headed[-1] = headed[-1] and name == "th"
         grid = _grid(rows, headed)
+        if grid is None:  # spans that would multiply the table: shown as written
+            grid = [[cell.text for cell in row] for row in rows]
         kept = [(row, head) for row, head in zip(grid, headed, strict=True) if any(row)]
         # a second header row under the first names its columns' parts ("Appearances" over
         # "S1 … S5"): one header row, "Appearances S1"
@@ -561,6 +563,12 @@ class _Renderer:
 
 
 MAX_COLSPAN = 100  # HTML allows 1,000; a hostile colspan would make one row that wide
+# Filled spans may widen a row to twice the table's widest row of cells (at most
+# MAX_GRID_ROW_CELLS) and the whole table to MAX_GRID_GROWTH times its cells: header cells with
+# rowspan="999999" colspan="100" copied into every later row made 8.7 KB of markup 37.6 M
+# characters.
+MAX_GRID_ROW_CELLS = 200
+MAX_GRID_GROWTH = 20
 
 
 @dataclass(frozen=True)
@@ -590,14 +598,20 @@ def _span(value: str) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else 1
 
 
-def _grid(rows: list[list[_Cell]], headed: list[bool]) -> list[list[str]]:
+def _grid(rows: list[list[_Cell]], headed: list[bool]) -> list[list[str]] | None:
     """Rows of cell texts as the table shows them: a cell spanning rows (`rowspan`) repeated in
     each row it spans, at its column ("Cedric Gibbons" in the row of his 39 nominations as in
     that of his 11 awards: the second row was one cell short and went unlabelled), and a cell
     spanning columns (`colspan`) filling them: in a header row with its name repeated (each
     column it stands over has that name), elsewhere with empty cells (read once). A row that is
     one cell spanning several columns (a sub-heading: "Black-and-white") stays that one cell,
-    without the cells carried down beside it."""
+    without the cells carried down beside it.
+
+    None when the filled spans would make a row or the table too large (see
+    MAX_GRID_ROW_CELLS): the caller shows the cells as written."""
+    row_limit = min(2 * max((len(row) for row in rows), default=0), MAX_GRID_ROW_CELLS)
+    total_limit = MAX_GRID_GROWTH * sum(len(row) for row in rows)
+    total = 0
     grid: list[list[str]] = []
     carried: dict[int, tuple[str, int]] = {}  # column -> (text, rows still to fill)
     for row, head in zip(rows, headed, strict=True):
@@ -614,10 +628,15 @@ def _grid(rows: list[list[_Cell]], headed: list[bool]) -> list[list[str]]:
                 if cell.rows > 1:
                     new[len(out)] = (text, cell.rows - 1)
                 out.append(text)
+            if len(out) > row_limit:
+                return None
         _take_carried(out, carried)
         for column in sorted(c for c in carried if c >= len(out)):  # after a gap
             out.extend([""] * (column - len(out)))
             _take_carried(out, carried)
+        total += len(out)
+        if len(out) > row_limit or total > total_limit:
+            return None
         # each carried cell ages a row, even where this row did not reach its column (or a
         # malformed row spanned over it)
         aged = {c: (text, left - 1) for c, (text, left) in before.items() if c not in new}
