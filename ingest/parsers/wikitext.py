@@ -513,16 +513,26 @@ class _Renderer:
                     loose.append(_Cell(text, *self.spans(child)))
                     headed[-1] = headed[-1] and name == "th"
         grid = _grid(rows, headed)
+        expanded = grid is not None
         if grid is None:  # spans that would multiply the table: shown as written
             grid = [[cell.text for cell in row] for row in rows]
-        kept = [(row, head) for row, head in zip(grid, headed, strict=True) if any(row)]
-        # a second header row under the first names its columns' parts ("Appearances" over
-        # "S1 … S5"): one header row, "Appearances S1"
-        while len(kept) > 1 and kept[0][1] and kept[1][1] and len(kept[0][0]) == len(kept[1][0]):
+        kept = [(row, head, source) for row, head, source in zip(grid, headed, rows, strict=True)]
+        kept = [entry for entry in kept if any(entry[0])]
+        # a second header row under a first one with spanning cells names its columns' parts
+        # ("Appearances" over "S1 … S5"): one header row, "Appearances S1". Only then, and only
+        # the second: in a table of header cells alone (`! 2019 || Alice`) each row is a record.
+        if (
+            expanded
+            and len(kept) > 1
+            and kept[0][1]
+            and kept[1][1]
+            and len(kept[0][0]) == len(kept[1][0])
+            and any(cell.rows > 1 or cell.columns > 1 for cell in kept[0][2])
+        ):
             top, below = kept[0][0], kept[1][0]
             merged = [a if a == b else f"{a} {b}".strip() for a, b in zip(top, below, strict=True)]
-            kept[:2] = [(merged, True)]
-        lines = table_lines([row for row, _ in kept], header=bool(kept) and kept[0][1])
+            kept[:2] = [(merged, True, kept[0][2])]
+        lines = table_lines([row for row, _, _ in kept], header=bool(kept) and kept[0][1])
         return [c for c in captions if c] + lines
 
     def _table_children(self, node: Tag) -> Iterator[Any]:

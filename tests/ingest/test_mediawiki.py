@@ -946,3 +946,29 @@ def test_spans_that_would_multiply_a_table_are_not_expanded(tmp_path: Path) -> N
     doc = one_doc(tmp_path, text)
     assert time.monotonic() - started < 5
     assert doc.text.splitlines() == [" | ".join(f"h{i}" for i in range(20))] + ["x"] * 200
+
+
+def test_header_rows_join_only_under_a_spanning_header(tmp_path: Path) -> None:
+    """A table whose rows are all header cells (`! 2019 || Alice`) collapsed into one line,
+    "Year 2019 2020 | Winner Alice Bob": a second header row joins the first only when the
+    first has a cell spanning rows or columns ("Appearances" over "S1 S2"), and no third."""
+    text = """{| class="wikitable"
+! Year !! Winner
+|-
+! 2019 || Alice
+|-
+! 2020 || Bob
+|}
+{| class="wikitable"
+! rowspan="2" | Actor !! colspan="2" | Appearances
+|-
+! S1 !! S2
+|-
+! Robin Tunney !! 1 !! 2
+|}"""
+    doc = one_doc(tmp_path, text)
+    assert [line for line in doc.text.splitlines() if line] == [
+        "Year: 2019 | Winner: Alice",
+        "Year: 2020 | Winner: Bob",
+        "Actor: Robin Tunney | Appearances S1: 1 | Appearances S2: 2",
+    ]
