@@ -385,9 +385,7 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
     head), with at least TOPIC_TERMS in all. Years, other numbers and names are compared apart
     ("27 days" is not contradicted by a lead-in "Leave entitlement (from 2024):"); what the
     question holds is not the claim's own, and a claim stating no new number or name is never
-    contradicted. Nor is a name that another sentence on the topic states, if less closely:
-    "The script used in writing is Arabic", where the sentence sharing most words names the
-    Nastaʿlīq style and the one after it says "written in the Arabic script".
+    contradicted.
     """
     stated = set(s.keys) - asked
     if not stated:
@@ -408,11 +406,6 @@ def _contradicting(s: _Sentence, statements: list[_Statement], asked: frozenset[
         said = [_item_keys(st, words | context) if is_kind is _is_amount else st.keys
                 for st in stating]  # fmt: skip
         if claimed and stating and not any(_agrees(claimed, keys) for keys in said):
-            if is_kind is _is_name and any(
-                claimed <= st.keys and sum(o) >= TOPIC_TERMS
-                for st, o in zip(statements, overlaps, strict=True)
-            ):
-                continue  # another sentence on the topic names it: "… written in Arabic script"
             return [st.text for st in stating]
     return []
 

@@ -95,6 +95,26 @@ _DATE = re.compile(
 )
 
 
+# "What percentage of patients relapsed?" wants a share: a sentence's "P = 0.452" or "n = 96"
+# is a figure, not the one asked for
+_ASKS_PERCENT = re.compile(
+    r"\b(?:what|which)\s+(?:percentage|proportion|per\s*cent)\b|\bby\s+what\s+percentage\b"
+    r"|\bhow\s+many\s+per\s*cent\b",
+    re.IGNORECASE,
+)
+_PERCENT = re.compile(
+    r"\d(?:[\d.,]*\d)?\s*(?:%|per\s*cent\b|percent\b)|\b[a-z]+[\s-](?:per\s*cent|percent)\b"
+    r"|\b(?:half|a\s+third|a\s+quarter)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_share(question: str) -> bool:
+    """Whether the question asks for a percentage ("What percentage of …", "By what percentage
+    …"), which only a share answers."""
+    return bool(_ASKS_PERCENT.search(question))
+
+
 def asks_for_figure(question: str) -> bool:
     """Whether the question asks for a figure, a date or a number."""
     if _ASKS_FIGURE.search(question):
@@ -105,9 +125,13 @@ def asks_for_figure(question: str) -> bool:
 def answers_figure(answer: str, question: str, moments: bool = True) -> bool:
     """Whether an answer gives a figure, a date or a number the question does not already
     hold ("the salary range for band E3 is competitive" only repeats "E3"; for "how many" or
-    "how much" a date is none), or for a "when" question a moment or a condition (unless not
-    `moments`: a source sentence's "if" is no answer to prefer)."""
+    "how much" a date is none; for "what percentage" only a share is), or for a "when"
+    question a moment or a condition (unless not `moments`: a source sentence's "if" is no
+    answer to prefer)."""
     answer = _PASSAGE_NUMBER.sub(" ", answer)  # "according to passage 2" gives nothing
+    if asks_for_share(question):
+        asked_shares = {m.group(0).casefold() for m in _PERCENT.finditer(question)}
+        return any(m.group(0).casefold() not in asked_shares for m in _PERCENT.finditer(answer))
     if _COUNT.search(question):
         answer = _DATE.sub(" ", answer)
     asked = {m.group(0).casefold() for m in _FIGURE.finditer(question)}
@@ -145,6 +169,8 @@ _NO_THING = STOP_WORDS | _UNNAMED
 # a number as written ("1,500", "3", not the "5" of "1.5") and a number with the word after it
 _NUMBER = r"(?<![\w.,-])(?:\d[\d,.]*\d|\d)"
 _COUNT_OF = re.compile(rf"({_NUMBER})\s+([^\W\d_]+)")
+_NOT_COUNTING = frozenset({"am", "pm", "eur", "usd", "gbp", "chf", "euro", "dollar"}) | _UNNAMED
+_YEARLIKE = re.compile(r"(?:1[89]|20)\d\d")
 _COUNTING = re.compile(rf"{_NUMBER}\s+(?:\([^)]*\)\s+)?((?:[^\W\d_]+[ \t]+){{0,2}}[^\W\d_]+)")
 # a number that names rather than counts: "Room 4 seats 10", "Level 3 includes 12"
 _LABEL = re.compile(r"\b[A-Z][\w-]*\s+$")
@@ -161,7 +187,7 @@ def counted_thing(question: str) -> str | None:
         if word in STOP_WORDS or (head and word.endswith("ed")):
             break
         head = word
-    if head in _IRREGULAR:
+    if head in _IRREGULAR and f"{head}-" not in m.group(1).casefold():  # not "women-led teams"
         return head
     if head is None or head in _UNNAMED or not head.endswith("s") or head.endswith("ss"):
         return None
@@ -195,9 +221,17 @@ def counts_other(text: str, counted: str, numbers: frozenset[str] | None = None)
 
 def counts(text: str, counted: str) -> bool:
     """Whether a number in `text` counts the thing: "63 women", "17 (11.0%) patients", "140
-    open desks" (within three words of the number, a bracket skipped)."""
+    open desks" (within three words of the number, a bracket skipped), and not one that names
+    ("Room 12 laptops"), a year or a time of day."""
     for m in _COUNTING.finditer(text):
+        number, label = m.group(0).split()[0], _LABEL.search(text[: m.start()])
+        if (label and label.group(0).strip().casefold() not in STOP_WORDS) or _YEARLIKE.fullmatch(
+            number
+        ):
+            continue  # "Room 12 laptops", "In 2020 laptops were replaced": no count ("The 12 …" is)
         for word in m.group(1).casefold().split():
+            if word in _NOT_COUNTING:  # "At 3 pm laptops …", "The 500 EUR laptops"
+                break
             if _same_thing(stem(word), counted):
                 return True
             if word in STOP_WORDS:  # "in 2020 the laptops": the number counts no laptops

@@ -45,7 +45,12 @@ MAX_HEADS = 100  # row heads read per chunk: pairs grow with their square
 _INSIDE = re.compile(r"(?<=[a-z,)])[ \t]+([A-Z][^\W\d_]+)\b")
 # a year: "How many cases were there in 2013?" against "… 64.3 million in 2013, … 111.8
 # million in 2040": the small model took the projection
-_YEAR = re.compile(r"(?<![\d.,])(?:1[89]\d\d|20\d\d)(?![\d.,]\d)")
+_YEAR = re.compile(
+    r"(?<![\w.,€$£/])(?:1[89]|20)\d\d(?![\w€$£%]|[.,/]\d|\s*(?:%|[€$£]"
+    r"|(?i:eur|usd|gbp|chf|euros?|dollars?|[kmgt]b|km|kg)\b))"
+)
+# "since 2019", "until 2030": a time span, not one year among others
+_SPAN_BEFORE = re.compile(r"\b(?:since|before|after|until|till|from|between|through)\s+$", re.I)
 # capitalised words a question uses for itself, not for a row: "How much in EUR …?"
 _NOT_QUALIFIERS = frozenset({"eur", "euro", "euros", "usd", "gbp", "i"})
 
@@ -84,8 +89,9 @@ def asked_qualifiers(question: str) -> tuple[Qualifier, ...]:
         key = f"{letters.casefold()} {digits}"
         pattern = re.compile(rf"\b{re.escape(letters)}[ -]?{digits}\b", re.IGNORECASE)
         found[key] = Qualifier(key, pattern, letters, digits)
-    for year in _YEAR.findall(question):
-        found[year] = Qualifier(year, re.compile(rf"\b{year}\b"), year=True)
+    for m in _YEAR.finditer(question):
+        if not _SPAN_BEFORE.search(question[max(0, m.start() - 12) : m.start()]):
+            found[m.group()] = Qualifier(m.group(), re.compile(rf"\b{m.group()}\b"), year=True)
     code_words = {word for key in found for word in key.split()}
     for m in _NAME.finditer(question):
         words = [w for w in m.group(1).casefold().split() if w not in code_words]

@@ -21,6 +21,7 @@ from app.attribution import Attribution, cite, without_markers
 from app.figures import (
     answers_figure,
     asks_for_figure,
+    asks_for_share,
     counted_thing,
     counts,
     counts_other,
@@ -89,9 +90,11 @@ _ABOUT_ITSELF = re.compile(
 )
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest one's
-# For "how many X", a sentence whose number counts X ("from 92 to 140 open desks") is worth
-# looking further for, among this many, however far its closeness
+# For "how many X", a sentence whose number counts X ("from 92 to 140 open desks"), and for
+# "what percentage", one that gives a share, is worth looking further for, among this many,
+# however far its closeness
 COUNT_RANK = 12
+COUNT_MARGIN = 0.5  # … if its closeness is this near the closest one's ("Room 12 laptops …")
 
 
 def reader_note(note: str) -> str:
@@ -288,14 +291,14 @@ def quote(
     )
     best = ranked[0]
     if asks_for_figure(question) and best.text.strip() not in corrections:
-        counted = counted_thing(question)
-        counts_it = (
+        counted, share = counted_thing(question), asks_for_share(question)
+        precise = (
             s for s in ranked[:COUNT_RANK]
-            if counted and counts(without_markers(s.text), counted)
-            and _gives_figure(s, best, question, margin=None) and this_row[id(s)]
+            if (counts(without_markers(s.text), counted) if counted else share)
+            and _gives_figure(s, best, question, COUNT_MARGIN) and this_row[id(s)]
             and named[id(s)] >= named[id(best)]
         )  # fmt: skip
-        best = next(counts_it, None) or next(
+        best = next(precise, None) or next(
             (s for s in ranked[:FIGURE_RANK]
              if _gives_figure(s, best, question) and this_row[id(s)]
              and named[id(s)] >= named[id(best)]),
@@ -313,13 +316,14 @@ def quote(
         if not counting:
             return None  # the best-ranked source counts no such thing (rag abstains)
         best = counting[0]
-    # a figure is wanted after these two, and a sentence counting what was asked answers it:
-    # "Overall there were no significant effects of …" denies no premise of "how many women
-    # need treating", it only shares the question's words
+    # a count is wanted after a count of something else, and a sentence counting what was
+    # asked answers it: "Overall there were no significant effects of …" denies no premise of
+    # "how many women need treating", it only shares the question's words. (After an answer
+    # that gave no figure the denial still comes first: "The Berlin office has no car park."
+    # then stands for how many parking spaces it has.)
     counted = counted_thing(question)
     answered = bool(counted) and counts(without_markers(best.text), counted or "")
-    wants_figure = note in (UNCOUNTED_NOTE, FIGURELESS_NOTE)
-    premise = frozenset() if wants_figure or answered else denied_premise(question)
+    premise = frozenset() if note == UNCOUNTED_NOTE or answered else denied_premise(question)
     if premise and best.text.strip() not in corrections and not denies(best.text, premise):
         # "How much is a parking space in the Berlin office car park?": "The Berlin office has
         # no car park." among the closest few answers it better than any figure

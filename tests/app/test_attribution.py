@@ -573,22 +573,26 @@ def test_shared_names_do_not_carry_what_the_passage_never_says() -> None:
     assert markers(said.text) == [1]
 
 
-def test_a_name_another_sentence_on_the_topic_states_is_no_contradiction() -> None:
-    """ "The script used in writing is Arabic." was taken as contradicted by the sentence
-    sharing most of its words, which names Nastaʿlīq, though the one before says "Arabic
-    script" (an unseen-documents review)."""
-    text = (
-        "Brahui is the only Dravidian language which is not known to have been written in a "
-        "Brahmi-based script; instead, it is written in the Arabic script since the second "
-        "half of the 20th century. In Iran, Pakistan, and Afghanistan, the Nastaʿlīq script is "
-        "used in writing."
-    )
-    question = "What script is Brahui written in?"
-    result = attribute(
-        "The script used in writing is Arabic.", [passage(1, text)], question=question
-    )
-    assert markers(result.text) == [1] and result.corrections == ()
-    invented = attribute(
-        "The script used in writing is Cyrillic.", [passage(1, text)], question=question
-    )
-    assert invented.citations == []
+@pytest.mark.parametrize(
+    ("text", "question", "answer"),
+    [
+        (
+            "The data protection officer is Hélène Marchal, based in Paris. Questions about "
+            "the data retention policy go to Marc Dupont in legal.",
+            "Who is the data protection officer?",
+            "The data protection officer for the data policy is Marc Dupont.",
+        ),
+        (
+            "Brahui is written in the Arabic script since the second half of the 20th "
+            "century. In Pakistan the Nastaliq style is used in writing. Some scholars "
+            "proposed a Latin script for writing Brahui.",
+            "What script is Brahui written in?",
+            "Brahui is written in the Latin script.",
+        ),
+    ],
+)
+def test_a_name_from_a_sentence_on_a_neighbouring_topic_is_not_cited(text, question, answer):
+    """An exemption tried in session 23 (a name another on-topic sentence states is no
+    contradiction) cited these: a review's probes; it was withdrawn."""
+    result = attribute(answer, [passage(1, text)], question=question)
+    assert result.citations == [] and result.corrections

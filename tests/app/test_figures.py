@@ -152,6 +152,7 @@ def test_an_answer_that_gives_the_figure_asked_for(
         ("How many Patriot batteries will the United States send?", "battery"),
         ("How many new jobs did Reliance create?", "job"),
         ("How many women need to be treated to prevent one case?", "women"),  # no -s plural
+        ("How many women-led teams are there?", None),
         # a unit is given in the source's own: "27 working days" for "how many hours of leave"
         ("How many hours of annual leave do Paris employees get per year?", None),
         ("For how many working days a year am I allowed to work abroad?", None),
@@ -218,7 +219,29 @@ def test_spelling_and_compounds_still_name_the_counted_thing():
         ("A total of 3 trucks were used.", "laptop", False),
         ("In 2020 the laptops were replaced.", "laptop", False),  # the year counts no laptops
         ("The laptops arrived on day 3.", "laptop", False),
+        ("The 200 laptops arrived.", "laptop", True),
+        # a number that names, a time, an amount (a review's cases)
+        ("Room 12 laptops are kept in the cupboard.", "laptop", False),
+        ("At 3 pm laptops are collected.", "laptop", False),
+        ("The 500 EUR laptops are standard.", "laptop", False),
     ],
 )
 def test_a_number_that_counts_the_thing(text, counted, counting):
     assert counts(text, counted) is counting
+
+
+@pytest.mark.parametrize(
+    ("answer", "answers"),
+    [
+        ("Obesity was found in 2.7% of the women.", True),
+        ("About 12 per cent were obese.", True),
+        ("Nine percent of them were obese.", True),
+        ("Half of them were obese.", True),
+        # a figure, but not a share: a p-value quote answered "what percentage" (a review)
+        ("The difference was not significant (P = 0.452).", False),
+        ("Of 96 women, most were obese.", False),
+    ],
+)
+def test_what_percentage_wants_a_share(answer, answers):
+    question = "What percentage of Korean women were obese by the fat mass index?"
+    assert answers_figure(answer, question) is answers

@@ -100,3 +100,23 @@ def test_hostile_texts_are_read_in_linear_time():
     texts = ["Offices: Paris, " + "x_" * 5000 + "=1 Berlin", " " * 20000 + "Paris: x"]
     rows = Rows.of(texts, [(), ()])
     assert "berlin" not in rows.siblings.get("paris", ())  # too far apart to be one list
+
+
+@pytest.mark.parametrize(
+    ("question", "years"),
+    [
+        ("How many people had glaucoma in 2013?", ["2013"]),
+        ("What was the revenue in Q1 2026?", ["2026"]),
+        ("Who won the 2022 World Cup?", ["2022"]),
+        # a span is no row, and numbers that are not years (a review's cases)
+        ("How many remote days are allowed since 2019?", []),
+        ("What changed between 2019 and 2021?", ["2021"]),
+        ("Is the office ISO 20000 certified?", []),
+        ("Is an allowance of 1900 EUR enough?", []),
+        ("Does a 2048 MB quota apply?", []),
+        ("What happened in the 1990s?", []),
+        ("What is the 2019.5 release?", []),
+    ],
+)
+def test_a_year_singles_out_its_row(question, years):
+    assert [q.key for q in asked_qualifiers(question) if q.year] == years

@@ -681,8 +681,11 @@ def test_a_quote_for_how_many_prefers_a_sentence_whose_number_counts_it():
     for note in (QUOTED_NOTE, FIGURELESS_NOTE, UNCOUNTED_NOTE):
         quoted = quote_one_passage(scored, question=asked, note=note)
         assert quoted is not None and "63 women" in quoted.text, note
-    # with no sentence counting it, a close sentence with a figure is quoted as before
-    quoted = quote_one_passage(scored[:4], question=asked, note=FIGURELESS_NOTE)
+    # with no sentence counting it, the rules before apply: a denial of the question's words
+    # comes first ("The Berlin office has no car park." for how many parking spaces), and a
+    # quote without a figure leaves the model's answer standing
+    assert quote_one_passage(scored[:4], question=asked, note=FIGURELESS_NOTE) is None
+    quoted = quote_one_passage(scored[1:4], question=asked, note=FIGURELESS_NOTE)
     assert quoted is not None and "4446 infants" in quoted.text
 
 
@@ -703,3 +706,17 @@ def test_an_answer_from_another_years_figure_gives_way_to_the_year_asked_about()
     scored = [sentence(1, s, c) for s, c in zip(sentences(text), (0.6, 0.8), strict=True)]
     quoted = quote([study], scored, question=question, note=OTHER_ROW_NOTE)
     assert quoted is not None and "64.3 million in 2013" in quoted.text
+
+
+def test_a_quote_for_what_percentage_gives_a_share_not_a_p_value():
+    """ "What percentage of Korean women were obese by the fat mass index?" quoted the closest
+    sentence, whose figure was "P = 0.452" (an unseen-documents review)."""
+    scored = [
+        ("The fat mass index of Korean men did not correlate with age (P = 0.452).", 0.85),
+        ("Body fat was measured by bioelectrical impedance in 1,000 adults.", 0.6),
+        ("Data came from a national survey.", 0.55),
+        ("By the fat mass index, 2.7% of Korean women were obese.", 0.45),
+    ]
+    asked = "What percentage of Korean women were obese by the fat mass index?"
+    quoted = quote_one_passage(scored, question=asked)
+    assert quoted is not None and "2.7%" in quoted.text
