@@ -176,9 +176,9 @@ _COUNTING = re.compile(rf"{_NUMBER}\s+(?:\([^)]*\)\s+)?((?:[^\W\d_]+[ \t]+){{0,2
 _LABEL = re.compile(r"\b[A-Z][\w-]*\s+$")
 
 
-def counted_thing(question: str) -> str | None:
-    """The stem of what a "how many" question counts ("How many laptops were delivered?":
-    "laptop"), or None (no such question, or a count that may come without the word)."""
+def counted_word(question: str) -> str | None:
+    """What a "how many" question counts, as written ("How many laptops were delivered?":
+    "laptops"), or None (no such question, or a count that may come without the word)."""
     m = _HOW_MANY.search(question)
     if not m:
         return None
@@ -191,7 +191,13 @@ def counted_thing(question: str) -> str | None:
         return head
     if head is None or head in _UNNAMED or not head.endswith("s") or head.endswith("ss"):
         return None
-    return stem(head)
+    return head
+
+
+def counted_thing(question: str) -> str | None:
+    """The stem of what a "how many" question counts ("laptop"), or None (`counted_word`)."""
+    word = counted_word(question)
+    return None if word is None else word if word in _IRREGULAR else stem(word)
 
 
 def _same_thing(a: str, b: str) -> bool:
@@ -205,18 +211,20 @@ def names_counted(text: str, counted: str) -> bool:
     return any(_same_thing(stem(word), counted) for word in _WORDS.findall(text.casefold()))
 
 
-def counts_other(text: str, counted: str, numbers: frozenset[str] | None = None) -> bool:
-    """Whether `text` gives a number of some other thing than the one counted: "3 trucks" for
-    laptops (positive evidence only: "1,200 people" or "50 GB" may well count employees or
-    storage). `numbers`: only these numbers count (those an answer gave, found in a source)."""
+def other_counts(text: str, counted: str, numbers: frozenset[str] | None = None) -> list[str]:
+    """The other things than the one counted that `text` gives a number of: "trucks" in "3
+    trucks" for laptops (positive evidence only: "1,200 people" or "50 GB" may well count
+    employees or storage). `numbers`: only these numbers count (those an answer gave, found in
+    a source)."""
+    found = []
     for m in _COUNT_OF.finditer(text):
         number, word = m.group(1), m.group(2).casefold()
         if (numbers is not None and number not in numbers) or _LABEL.search(text[: m.start()]):
             continue
         plural = word.endswith("s") and not word.endswith("ss") and len(word) > 3
         if plural and word not in _NO_THING and not _same_thing(stem(word), counted):
-            return True
-    return False
+            found.append(word)
+    return found
 
 
 def counts(text: str, counted: str) -> bool:

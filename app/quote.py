@@ -15,7 +15,9 @@ for a figure and the answer gives none, a close sentence that gives one replaces
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+
+import numpy as np
 
 from app.attribution import Attribution, cite, without_markers
 from app.figures import (
@@ -23,14 +25,16 @@ from app.figures import (
     asks_for_figure,
     asks_for_share,
     counted_thing,
+    counted_word,
     counts,
-    counts_other,
     names_counted,
     numbers_in,
+    other_counts,
 )
 from app.negation import denied_by_citations, denied_premise, denies
 from app.qualifiers import Qualifier, Rows, asked_qualifiers, in_context
 from app.snippets import card_text
+from index.protocols import Embedder
 from index.search import ScoredSentence
 from index.sentences import is_question, sentences
 from index.terms import adds_nothing
@@ -88,6 +92,12 @@ _ABOUT_ITSELF = re.compile(
     r"(?!\s*(?:,|'s|’s))",
     re.IGNORECASE,
 )
+# Whether two words name one thing ("workers", "employees"): the embedder's judgement
+Alike = Callable[[str, str], bool]
+# MiniLM cosines of two bare words, measured: employees/workers 0.82, soldiers/troops 0.88,
+# cars/vehicles 0.86, employees/staff 0.71; laptops/trucks 0.43, employees/offices 0.59,
+# employees/customers 0.57, laptops/computers 0.64 (a laptop is one, but the count may not be)
+SAME_THING_COSINE = 0.70
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest one's
 # For "how many X", a sentence whose number counts X ("from 92 to 140 open desks"), and for
@@ -95,6 +105,16 @@ FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest o
 # however far its closeness
 COUNT_RANK = 12
 COUNT_MARGIN = 0.5  # … if its closeness is this near the closest one's ("Room 12 laptops …")
+
+
+def embedder_alike(embedder: Embedder) -> Alike:
+    """Two words name one thing when the embedder puts them this close (SAME_THING_COSINE)."""
+
+    def alike(one: str, other: str) -> bool:
+        vectors = embedder.embed_documents([one, other])
+        return float(np.dot(vectors[0], vectors[1])) >= SAME_THING_COSINE
+
+    return alike
 
 
 def reader_note(note: str) -> str:
@@ -108,6 +128,7 @@ def quote_reason(
     passages: Sequence[Passage] = (),
     rows: Rows | None = None,
     whole: Sequence[Passage] = (),
+    alike: Alike | None = None,
 ) -> tuple[str | None, list[str]]:
     """Why the model's answer gives way to a quote (the note that says so, or None), and for
     NEGATED_NOTE the terms it states that its sources deny, which `quote` needs (`denied`).
@@ -139,7 +160,7 @@ def quote_reason(
         without_markers(attribution.text), question
     ):
         return FIGURELESS_NOTE, []
-    if _counts_something_else(attribution, question):
+    if _counts_something_else(attribution, question, alike):
         return UNCOUNTED_NOTE, []
     denied = denied_by_citations(attribution.text, passages, question, whole) if passages else []
     if denied:
@@ -158,10 +179,13 @@ def quote_reason(
     return None, []
 
 
-def _counts_something_else(attribution: Attribution, question: str) -> bool:
+def _counts_something_else(
+    attribution: Attribution, question: str, alike: Alike | None = None
+) -> bool:
     """Whether an answer to "how many X" neither names X nor its cited sentences do, and it, or
     the cited sentence that holds its number, counts something else: "A total of 3 trucks
-    were used [1]", or "200 [1]" cited by "… and 200 laptops" for how many tents."""
+    were used [1]", or "200 [1]" cited by "… and 200 laptops" for how many tents. A word
+    `alike` says means X is no other thing: "1,200 workers" for how many employees."""
     counted = counted_thing(question)
     if not counted:
         return False
@@ -170,7 +194,11 @@ def _counts_something_else(attribution: Attribution, question: str) -> bool:
     if names_counted(" ".join([answer, *spans]), counted):
         return False
     given = numbers_in(answer)
-    return counts_other(answer, counted) or any(counts_other(s, counted, given) for s in spans)
+    others = other_counts(answer, counted)
+    for span in spans:
+        others += other_counts(span, counted, given)
+    word = counted_word(question) or counted
+    return any(alike is None or not alike(other, word) for other in dict.fromkeys(others))
 
 
 def _figures_from_other_rows(

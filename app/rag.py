@@ -24,6 +24,7 @@ from app.quote import (
     QUOTE_NOTES,
     QUOTE_REASON_CODES,
     UNCOUNTED_NOTE,
+    embedder_alike,
     quote,
     quote_reason,
     reader_note,
@@ -336,7 +337,8 @@ class RagPipeline:
         # which office, level or tier each passage's rows are (only if the question names one)
         rows = Rows.of_passages(retrieval.passages) if asked_qualifiers(asked) else None
         whole = retrieval.passages
-        reason, denied = quote_reason(attribution, asked, passages, rows, whole)
+        alike = embedder_alike(self.embedder)  # "1,200 workers" counts employees
+        reason, denied = quote_reason(attribution, asked, passages, rows, whole, alike)
         quoted = None
         if self.settings.quote_unsupported and reason and not cancel.is_set():
             quoted = quote(

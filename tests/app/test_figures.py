@@ -9,9 +9,9 @@ from app.figures import (
     asks_for_figure,
     counted_thing,
     counts,
-    counts_other,
     names_counted,
     numbers_in,
+    other_counts,
 )
 
 ASK_FOR_A_FIGURE = [
@@ -195,13 +195,13 @@ def test_a_text_names_the_counted_thing_in_any_form():
     ],
 )
 def test_a_count_of_something_else_needs_the_number_and_another_plural(answer, counted, other):
-    assert counts_other(answer, counted) is other
+    assert bool(other_counts(answer, counted)) is other
 
 
 def test_a_sources_number_counts_something_else_only_if_the_answer_gave_it():
     memo = "There were 10,000 blankets and 200 laptops delivered."
-    assert counts_other(memo, "tent", numbers_in("The answer is 200."))
-    assert not counts_other(memo, "tent", numbers_in("The answer is 12."))
+    assert other_counts(memo, "tent", numbers_in("The answer is 200.")) == ["laptops"]
+    assert not other_counts(memo, "tent", numbers_in("The answer is 12."))
     assert numbers_in("1,500 EUR or 3 days, not 1.5") == {"1,500", "3", "1.5"}
 
 

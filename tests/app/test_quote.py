@@ -720,3 +720,17 @@ def test_a_quote_for_what_percentage_gives_a_share_not_a_p_value():
     asked = "What percentage of Korean women were obese by the fat mass index?"
     quoted = quote_one_passage(scored, question=asked)
     assert quoted is not None and "2.7%" in quoted.text
+
+
+def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
+    """ "How many employees…?" answered "1,200 workers [1]" gave way to a quote naming
+    employees, or to "I don't know" (session 22's review): the embedder judges the words."""
+    asked = "How many employees does the Lisbon office have?"
+    cited = Citation(1, "doc-1", "Lisbon", None, "", "The Lisbon office has 1,200 workers.")
+    workers = Attribution("The Lisbon office has 1,200 workers [1].", [cited], [], False, False)
+    assert quote_reason(workers, asked) == (UNCOUNTED_NOTE, [])  # without an embedder's say
+    same = {frozenset({"workers", "employees"})}
+    alike = lambda one, other: frozenset({one, other}) in same  # noqa: E731
+    assert quote_reason(workers, asked, alike=alike) == (None, [])
+    trucks = Attribution("A total of 3 trucks were used [1].", [cited], [], False, False)
+    assert quote_reason(trucks, asked, alike=alike) == (UNCOUNTED_NOTE, [])

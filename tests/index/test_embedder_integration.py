@@ -206,3 +206,13 @@ def test_concurrent_first_builds_of_the_int8_model_all_succeed(tmp_path):
         list(builders.map(lambda _: quantize_onnx(fp32, int8), range(3)))
     assert int8.stat().st_size > 10_000_000
     assert sorted(path.name for path in tmp_path.iterdir()) == ["model.onnx", "model_int8.onnx"]
+
+
+def test_the_embedder_tells_a_word_for_the_counted_thing_from_another_thing(real_embedder):
+    """SAME_THING_COSINE was read off these (app/quote.py): a synonym counts the same thing,
+    another thing does not, so "3 trucks" for how many laptops still gives way to a quote."""
+    from app.quote import embedder_alike
+
+    alike = embedder_alike(real_embedder)
+    assert alike("workers", "employees") and alike("vehicles", "cars")
+    assert not alike("trucks", "laptops") and not alike("customers", "employees")
