@@ -101,8 +101,7 @@ SAME_THING_COSINE = 0.70
 FIGURE_RANK = 3  # a sentence with a figure is preferred from among the closest this many
 FIGURE_MARGIN = 0.25  # … and only if its closeness is this near the closest one's
 # For "how many X", a sentence whose number counts X ("from 92 to 140 open desks"), and for
-# "what percentage", one that gives a share, is worth looking further for, among this many,
-# however far its closeness
+# "what percentage", one that gives a share, is worth looking further for, among this many
 COUNT_RANK = 12
 COUNT_MARGIN = 0.5  # … if its closeness is this near the closest one's ("Room 12 laptops …")
 
@@ -318,8 +317,9 @@ def quote(
         reverse=True,
     )
     best = ranked[0]
+    counted = counted_thing(question)
     if asks_for_figure(question) and best.text.strip() not in corrections:
-        counted, share = counted_thing(question), asks_for_share(question)
+        share = asks_for_share(question)
         precise = (
             s for s in ranked[:COUNT_RANK]
             if (counts(without_markers(s.text), counted) if counted else share)
@@ -334,10 +334,9 @@ def quote(
         )  # fmt: skip
     if note == UNCOUNTED_NOTE:
         # only a sentence that counts what was asked: "… and 200 laptops delivered …"
-        counted = counted_thing(question) or ""
         counting = [
             s for s in ranked
-            if names_counted(s.text, counted)
+            if names_counted(s.text, counted or "")
             and answers_figure(without_markers(s.text), question, moments=False)
             and this_row[id(s)]
         ]  # fmt: skip
@@ -349,7 +348,6 @@ def quote(
     # "how many women need treating", it only shares the question's words. (After an answer
     # that gave no figure the denial still comes first: "The Berlin office has no car park."
     # then stands for how many parking spaces it has.)
-    counted = counted_thing(question)
     answered = bool(counted) and counts(without_markers(best.text), counted or "")
     premise = frozenset() if note == UNCOUNTED_NOTE or answered else denied_premise(question)
     if premise and best.text.strip() not in corrections and not denies(best.text, premise):
@@ -383,13 +381,13 @@ def _gives_figure(
     sentence: ScoredSentence,
     closest: ScoredSentence,
     question: str,
-    margin: float | None = FIGURE_MARGIN,
+    margin: float = FIGURE_MARGIN,
 ) -> bool:
-    """Whether a sentence near the closest (within `margin` of its closeness; None: any) gives
-    a figure the question does not hold: for "how much was he fined", a fine, not the year of
-    the incident (`answers_figure`)."""
+    """Whether a sentence near the closest (within `margin` of its closeness) gives a figure
+    the question does not hold: for "how much was he fined", a fine, not the year of the
+    incident (`answers_figure`)."""
     return (
         answers_figure(without_markers(sentence.text), question, moments=False)
         and not is_question(sentence.text)
-        and (margin is None or sentence.closeness >= closest.closeness - margin)
+        and sentence.closeness >= closest.closeness - margin
     )
