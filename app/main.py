@@ -2,7 +2,8 @@
 
 Models and the store load in the lifespan unless `services` is passed in (tests pass fakes).
 State lives on `app.state`; there are no module globals. Domain errors map to HTTP statuses in
-one place (`STATUS`); every error body is `{"error": {"code", "message", "type", "param"}}`.
+one place (`app.routes.errors.STATUS`); every error body is `{"error": {"code", "message",
+"type", "param"}}` (`app.routes.errors.error_body`).
 """
 
 from __future__ import annotations
@@ -269,7 +270,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         found = exc.errors()[:5]
         places = [_validation_place(e) for e in found]
-        problems = "; ".join(f"{_validation_place(e)}: {_validation_message(e)}" for e in found)
+        problems = "; ".join(
+            f"{place}: {_validation_message(e)}" for place, e in zip(places, found, strict=True)
+        )
         status = 400 if is_openai_route(request.url.path) else 422
         body = error_body("invalid_request", problems[:500], status, places[0] if places else None)
         return JSONResponse(body, status_code=status)

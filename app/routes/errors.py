@@ -1,6 +1,6 @@
 """The error responses routes declare in the OpenAPI schema: one shared body model.
 
-Every error is `{"error": {"code", "message", "type", "param"}}` (see `app.main.error_body`,
+Every error is `{"error": {"code", "message", "type", "param"}}` (see `error_body` below,
 OpenAI's shape), so clients and schema-driven tools (schemathesis, generated SDKs) know each
 status a route may answer.
 """
