@@ -258,7 +258,10 @@ def _prefix_at_end(text: str, stop: str) -> int:
 
 
 async def _events(
-    body: ChatRequest, principal: LimitedPrincipalDep, services: ServicesDep, cancel: Any
+    body: ChatRequest,
+    principal: LimitedPrincipalDep,
+    services: ServicesDep,
+    cancel: threading.Event,
 ) -> Iterator[Event]:
     """The answer's events, once admitted (a full queue is refused here)."""
     if body.plain:
