@@ -591,7 +591,7 @@ class _Cell:
 def _spans(node: Tag) -> tuple[int, int]:
     """A cell's (rowspan, colspan), 1 where absent or not a number."""
     rows, columns = (str(node.get(n).value) if node.has(n) else "" for n in ("rowspan", "colspan"))
-    return _span(rows), min(_span(columns), MAX_COLSPAN)
+    return _span_pair(rows, columns)
 
 
 def _spans_in(attributes: str) -> tuple[int, int]:
@@ -600,7 +600,12 @@ def _spans_in(attributes: str) -> tuple[int, int]:
         name.lower(): value
         for name, value in re.findall(r"\b(rowspan|colspan)\s*=\s*[\"']?(\d+)", attributes, re.I)
     }
-    return _span(found.get("rowspan", "")), min(_span(found.get("colspan", "")), MAX_COLSPAN)
+    return _span_pair(found.get("rowspan", ""), found.get("colspan", ""))
+
+
+def _span_pair(rows: str, columns: str) -> tuple[int, int]:
+    """(rowspan, colspan) from their written values, colspan capped at MAX_COLSPAN."""
+    return _span(rows), min(_span(columns), MAX_COLSPAN)
 
 
 def _span(value: str) -> int:
