@@ -67,11 +67,12 @@ PARSE_AHEAD_FILES = 8
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
+# 16: wiki back matter (See also, External links, Further reading, References) dropped;
 # 15: wiki rounding templates and spanning table cells, overlaps from a sentence start (the
 # chunker's version is in content_hash only, which a file not parsed again never reaches);
 # 14: wiki figures ({{val}}, {{frac}}, {{sc}}); 13: wiki templates, PDF compounds, DOCX notes;
 # 12: aliases by dump
-FINGERPRINT_VERSION = 15
+FINGERPRINT_VERSION = 16
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES

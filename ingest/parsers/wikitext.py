@@ -45,6 +45,14 @@ _CANONICAL = {"file": _FILE_NS, "image": _FILE_NS, "media": _MEDIA_NS, "category
 _DROPPED_TAGS = {"ref", "references", "gallery", "imagemap", "timeline", "templatedata", "score"}
 _DROPPED_TAGS |= {"templatestyles", "graph", "categorytree", "inputbox", "includeonly", "mapframe"}
 _VERBATIM_TAGS = {"math", "chem", "ce", "pre", "nowiki", "syntaxhighlight", "source"}
+# Back matter: lists of other pages, outside sites and books, which state nothing a reader asks
+# about yet sit close to questions on the page's subject (a near miss about Brahui got "Profile
+# of the Brahui language", an External links line, as its quote). English headings only.
+_BACK_MATTER = frozenset({
+    "see also", "external links", "external link", "further reading", "references",
+    "bibliography", "footnotes", "citations", "works cited", "notes and references",
+    "references and notes", "other websites",
+})  # fmt: skip
 _BLOCK_TAGS = {"p", "div", "blockquote", "center", "poem", "ul", "ol", "dl", "tr", "caption"}
 # Stripped before parsing: mwparserfromhell gives up on some refs (leaving raw `<ref>` text).
 # A ref's body stops at the next <ref (refs do not nest): `.*?</ref>` searched to the page's end
@@ -265,6 +273,7 @@ class _Renderer:
         stack: list[tuple[int, str]] = []
         seen: dict[str, int] = {}
         result: list[Section] = []
+        back_matter = False  # under "See also", "External links", …: not kept
         for heading, body_nodes in groups:
             anchor = None
             if heading is not None:
@@ -272,14 +281,15 @@ class _Renderer:
                 while stack and stack[-1][0] >= heading.level:
                     stack.pop()
                 stack.append((heading.level, name))
+                back_matter = any(n.casefold() in _BACK_MATTER for _, n in stack)
                 anchor = name.replace(" ", "_") or None
                 if anchor is not None:  # MediaWiki numbers repeated headings: X, X_2, X_3
                     seen[anchor] = seen.get(anchor, 0) + 1
                     anchor += f"_{seen[anchor]}" if seen[anchor] > 1 else ""
-            body = _clean(self.render(body_nodes))
+            body = _clean(self.render(body_nodes))  # rendered even if dropped: categories
             boxes, self.infoboxes = [box for box in self.infoboxes if box], []
             body = "\n\n".join([*boxes, body] if body else boxes)
-            if body:
+            if body and not back_matter:
                 result.append(Section(tuple(n for _, n in stack if n), body, anchor))
         return tuple(result), self.categories
 

@@ -156,6 +156,21 @@ def test_anchors_use_underscores_and_number_repeated_headings(tmp_path: Path) ->
     assert doc.sections[-1].heading_path == ("Pay day",)
 
 
+def test_back_matter_sections_are_dropped_but_their_categories_kept(tmp_path: Path) -> None:
+    text = (
+        "Brahui is spoken in Balochistan.\n== Phonology ==\nIt has five vowels.\n"
+        "== See also ==\n* [[Dravidian languages]]\n"
+        "== References ==\n{{reflist}}\n=== Sources ===\n* Emeneau, ''Brahui'' (1962)\n"
+        "== External links ==\n* [http://lmp.example Profile of the Brahui language]\n"
+        "[[Category:Dravidian languages]]\n"
+        "== Notes on spelling ==\nThe board spells it Bráhuí."
+    )
+    doc = one_doc(tmp_path, text, title="Brahui language")
+    assert [s.heading_path for s in doc.sections] == [(), ("Phonology",), ("Notes on spelling",)]
+    assert "Profile" not in doc.text and "Emeneau" not in doc.text and "Dravidian" not in doc.text
+    assert doc.categories == ("Dravidian languages",)
+
+
 # --- what a reader would not see -----------------------------------------------------------
 
 
