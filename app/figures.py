@@ -117,8 +117,12 @@ def asks_for_share(question: str) -> bool:
 
 def asks_for_figure(question: str) -> bool:
     """Whether the question asks for a figure, a date or a number."""
-    if _ASKS_FIGURE.search(question):
-        return True
+    return bool(_ASKS_FIGURE.search(question)) or asks_when(question)
+
+
+def asks_when(question: str) -> bool:
+    """Whether the question asks when something happens or happened ("When did Estonia join
+    the OECD?"), not on what condition ("When should I use the VPN?")."""
     return bool(_WHEN.search(question)) and not _WHEN_A_CONDITION.search(question)
 
 

@@ -24,6 +24,7 @@ from app.figures import (
     answers_figure,
     asks_for_figure,
     asks_for_share,
+    asks_when,
     counted_thing,
     counted_word,
     counts,
@@ -367,6 +368,18 @@ def quote(
     citation = cite(marker, passages[marker - 1], span, QUOTE_CHARS)
     text = f"“{citation.span}” [{marker}]{reader_note(note)}"
     return Attribution(text, [citation], [], False, False)
+
+
+def says_no_moment(quoted: Attribution, question: str) -> bool:
+    """Whether a quote gives no date, time or moment for a question asking when, and denies no
+    premise of it: "Organs: EU, WTO and OECD" for when Estonia joined the OECD says only that
+    the closest sentences hold no answer, so Hearth says it does not know (with them as its
+    sources). Measured on four question sets (docs/EVALUATION.md §4, session 24): it turned 2
+    quoted near misses into abstentions and no quoted answer to an answerable question."""
+    if not quoted.citations or not asks_when(question):
+        return False
+    span = quoted.citations[0].span
+    return not answers_figure(span, question) and not denies(span, denied_premise(question))
 
 
 def _mostly_links(text: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from fakes import PEER, ScriptedChatModel, ScriptedStream
 
@@ -777,3 +778,37 @@ def test_a_count_of_something_else_that_no_source_counts_is_an_i_dont_know(
         "/api/query", json={"question": "How many bicycles does the bike scheme refund?"}
     ).json()
     assert not body["abstained"] and not body["quoted"] and body["citations"], body
+
+
+ESTONIA = (
+    "Estonia is a country in Northern Europe. Organs: EU, WTO and OECD. Its capital is Tallinn."
+)
+
+
+def test_a_quote_with_no_moment_for_a_when_question_is_an_i_dont_know(
+    client, model, settings, services
+):
+    """ "Organs: EU, WTO and OECD" for when Estonia joined the OECD: the closest sentence gives
+    no date or moment, so the sources do not say; one that gives a date is quoted."""
+    page = Document(
+        id="estonia", source="/corpus/estonia.md", title="Estonia", kind="markdown",
+        sections=(Section((), ESTONIA),), groups=frozenset({"public"}), content_hash="ee",
+    )  # fmt: skip
+    vectors = services.embedder.embed_documents([f"Estonia\n{ESTONIA}"])
+    services.store.write_document(page, [Chunk("estonia", ESTONIA, (), 0, 30)], vectors)
+    services.store.publish_vectors()
+    settings.abstain_threshold = 0.0  # past retrieval's abstention, as a near miss would be
+    model.answer = "Estonia joined the OECD after a long process."  # unsupported: a quote
+    question = "When did Estonia join the OECD?"
+    body = client.post("/api/query", json={"question": question}, headers=SESSION).json()
+    assert body["abstained"] and body["abstained_by"] == "attribution", body
+    assert body["answer"].startswith("I don't know") and not body["citations"]
+    assert body["sources"] and not body["quoted"] and body.get("quote_reason") is None
+    # the same question where the source gives the year: the quote stands
+    dated = ESTONIA.replace("Organs: EU, WTO and OECD.", "Estonia joined the OECD in 2010.")
+    page = replace(page, sections=(Section((), dated),), content_hash="ee2")
+    vectors = services.embedder.embed_documents([f"Estonia\n{dated}"])
+    services.store.write_document(page, [Chunk("estonia", dated, (), 0, 30)], vectors)
+    services.store.publish_vectors()
+    body = client.post("/api/query", json={"question": question}).json()
+    assert not body["abstained"] and body["quoted"] and "in 2010" in body["answer"], body

@@ -20,6 +20,7 @@ from app.quote import (
     UNCOUNTED_NOTE,
     quote,
     quote_reason,
+    says_no_moment,
 )
 from app.snippets import card_text
 from index.search import ScoredSentence, answering
@@ -734,3 +735,21 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
     assert quote_reason(workers, asked, alike=alike) == (None, [])
     trucks = Attribution("A total of 3 trucks were used [1].", [cited], [], False, False)
     assert quote_reason(trucks, asked, alike=alike) == (UNCOUNTED_NOTE, [])
+
+
+@pytest.mark.parametrize(
+    ("question", "span", "says_nothing"),
+    [
+        ("When did Estonia join the OECD?", "Organs: EU, WTO and OECD", True),
+        ("When did Estonia join the OECD?", "Estonia joined the OECD in 2010.", False),
+        ("When is the handover?", "The handover happens after the weekly review.", False),
+        ("When does the Paris office close?", "The Paris office never closes.", False),
+        ("When should I use the VPN?", "Use it on any public network.", False),  # a condition
+        ("Where is the Lisbon office?", "The office is near the river.", False),  # no "when"
+    ],
+)
+def test_a_quote_says_nothing_for_when_if_it_gives_no_moment(question, span, says_nothing):
+    """Rag abstains on a quote that gives no date, time or moment for "when" (unless it denies
+    the question's premise): "Organs: EU, WTO and OECD" is no answer to when Estonia joined."""
+    quoted = Attribution(f"“{span}” [1]", [Citation(1, "d", "T", None, "", span)], [], False, False)
+    assert says_no_moment(quoted, question) is says_nothing
