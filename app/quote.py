@@ -370,16 +370,28 @@ def quote(
     return Attribution(text, [citation], [], False, False)
 
 
-def says_no_moment(quoted: Attribution, question: str) -> bool:
-    """Whether a quote gives no date, time or moment for a question asking when, and denies no
-    premise of it: "Organs: EU, WTO and OECD" for when Estonia joined the OECD says only that
-    the closest sentences hold no answer, so Hearth says it does not know (with them as its
-    sources). Measured on four question sets (docs/EVALUATION.md §4, session 24): it turned 2
-    quoted near misses into abstentions and no quoted answer to an answerable question."""
-    if not quoted.citations or not asks_when(question):
+def says_nothing_asked(quoted: Attribution, question: str) -> bool:
+    """Whether a quote answers nothing the question asks, so that Hearth says it does not know
+    (the quoted passage still among its sources). Measured on four question sets
+    (docs/EVALUATION.md §4, session 24):
+    - for "when", it gives no date, time or moment and denies no premise of the question:
+      "Organs: EU, WTO and OECD" for when Estonia joined the OECD;
+    - for a year the question names, it names other years and not that one: "throughout 2015
+      and 2016, the rate stayed …" for Estonia's unemployment rate in 2020 (`app.qualifiers`:
+      a year is one row of several)."""
+    if not quoted.citations:
         return False
-    span = quoted.citations[0].span
-    return not answers_figure(span, question) and not denies(span, denied_premise(question))
+    citation = quoted.citations[0]
+    span = citation.span
+    if asks_when(question) and not answers_figure(span, question):
+        return not denies(span, denied_premise(question))
+    years = [q for q in asked_qualifiers(question) if q.year]
+    in_place = in_context(span, (citation.title, citation.heading))
+    return (
+        bool(years)
+        and not any(q.named_in(in_place) for q in years)
+        and any(q.other_code_in(in_place) for q in years)
+    )
 
 
 def _mostly_links(text: str) -> bool:

@@ -28,7 +28,7 @@ from app.quote import (
     quote,
     quote_reason,
     reader_note,
-    says_no_moment,
+    says_nothing_asked,
 )  # fmt: skip
 from app.settings import Settings
 from app.smalltalk import reply_to
@@ -346,14 +346,14 @@ class RagPipeline:
                 passages, retrieval.sentences, SNIPPET_CHARS, attribution.corrections, asked,
                 reason, rows, denied,
             )  # fmt: skip
-        # a quote with no date, time or moment for "when" answers nothing
-        momentless = quoted is not None and says_no_moment(quoted, asked)
-        quoted = None if momentless else quoted
-        unanswered = (momentless or reason == UNCOUNTED_NOTE) and quoted is None
+        # a quote with no moment for "when", or of another year than the one asked
+        empty = quoted is not None and says_nothing_asked(quoted, asked)
+        quoted = None if empty else quoted
+        unanswered = (empty or reason == UNCOUNTED_NOTE) and quoted is None
         if unanswered and not cancel.is_set() and self.settings.quote_unsupported:
             # a count of something else, and no sentence of the best-ranked source counts what
-            # was asked, or no sentence close enough to quote gives a moment: the sources do
-            # not say (the draft is kept with the conversation)
+            # was asked, or the quote answers nothing asked: the sources do not say (the draft
+            # is kept with the conversation)
             nothing = Attribution("", [], [], False, False)
             answer = self._answer_from(nothing, sources, question, retrieval, timings)
             answer.abstained_by = "attribution"

@@ -20,7 +20,7 @@ from app.quote import (
     UNCOUNTED_NOTE,
     quote,
     quote_reason,
-    says_no_moment,
+    says_nothing_asked,
 )
 from app.snippets import card_text
 from index.search import ScoredSentence, answering
@@ -746,10 +746,26 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
         ("When does the Paris office close?", "The Paris office never closes.", False),
         ("When should I use the VPN?", "Use it on any public network.", False),  # a condition
         ("Where is the Lisbon office?", "The office is near the river.", False),  # no "when"
+        ("What was the unemployment rate in 2020?", "In 2015 and 2016 it was 6%.", True),
+        ("What was the unemployment rate in 2020?", "In 2020 it rose to 6.8%.", False),
+        ("What was the unemployment rate in 2020?", "The rate stayed near 6%.", False),
+        ("How many joined since 2019?", "In 2021, 40 people joined.", False),  # a span
+        ("When was the board founded in 2020?", "It was founded in 2019.", True),
     ],
 )
-def test_a_quote_says_nothing_for_when_if_it_gives_no_moment(question, span, says_nothing):
+def test_a_quote_says_nothing_without_a_moment_for_when_or_of_another_year(
+    question, span, says_nothing
+):
     """Rag abstains on a quote that gives no date, time or moment for "when" (unless it denies
-    the question's premise): "Organs: EU, WTO and OECD" is no answer to when Estonia joined."""
+    the question's premise), or names other years than the one asked and not it:
+    "Organs: EU, WTO and OECD" is no answer to when Estonia joined."""
     quoted = Attribution(f"“{span}” [1]", [Citation(1, "d", "T", None, "", span)], [], False, False)
-    assert says_no_moment(quoted, question) is says_nothing
+    assert says_nothing_asked(quoted, question) is says_nothing
+
+
+def test_a_year_in_the_quoted_passage_heading_is_the_year_asked():
+    span = "Revenue: 3.7 M EUR, up from 3.3 M EUR in 2019."
+    citation = Citation(1, "d", "Results", None, "Results 2020", span)
+    quoted = Attribution(f"“{span}” [1]", [citation], [], False, False)
+    assert not says_nothing_asked(quoted, "What was the revenue in 2020?")
+    assert says_nothing_asked(quoted, "What was the revenue in 2021?")
