@@ -50,8 +50,12 @@ _COMPARISON = frozenset(
     "exceeds longer shorter higher lower by confused".split()
 )
 # a new clause without a comma: "do not use it for password resets you can do yourself in the
-# Password manager" denies the resets, not the Password manager
-_CLAUSE_START = frozenset("you we they where when that which who whose so".split())
+# Password manager" denies the resets, not the Password manager; "no consensus as to whether
+# Brahui is a recent language" denies a consensus, not Brahui
+_CLAUSE_START = frozenset(
+    "you we they where when that which who whose so whether if unless because although though"
+    .split()
+)  # fmt: skip
 # "if not taken by", "members or not", "unless": a condition, no denial
 _CONDITION = frozenset("if or whether unless".split())
 _COORDINATION = frozenset("and or nor".split())

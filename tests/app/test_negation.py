@@ -74,6 +74,21 @@ def test_limits_are_not_denials(source: str) -> None:
     assert not {"31", "march", "100", "two", "20"} & negated
 
 
+@pytest.mark.parametrize(
+    ("source", "kept"),
+    [
+        ("There is no consensus as to whether Brahui is a recent language.", "brahui"),
+        ("Travel is not reimbursed if Finance has not approved it.", "financ"),
+        ("Do not book the Azulejo room unless the Lisbon team agrees.", "lisbon"),
+        ("Nobody moved because Berlin was full.", "berlin"),
+    ],
+)
+def test_a_subordinate_clause_ends_the_denial(source: str, kept: str) -> None:
+    """What "whether", "if", "unless" or "because" opens is not what the cue before it denies."""
+    negated, _, plain = negated_terms(source)
+    assert kept not in negated and kept in plain
+
+
 def test_a_verb_after_not_is_no_exclusion() -> None:
     # "not reimbursed" negates the predicate; only "not the X" / "not your X" excludes X
     assert negated_terms("Internet costs at home are not reimbursed.")[1] == set()
