@@ -117,13 +117,24 @@ def asks_for_share(question: str) -> bool:
 
 def asks_for_figure(question: str) -> bool:
     """Whether the question asks for a figure, a date or a number."""
-    return bool(_ASKS_FIGURE.search(question)) or asks_when(question)
+    return bool(_ASKS_FIGURE.search(question)) or _asks_when(question)
 
 
-def asks_when(question: str) -> bool:
-    """Whether the question asks when something happens or happened ("When did Estonia join
-    the OECD?"), not on what condition ("When should I use the VPN?")."""
+def _asks_when(question: str) -> bool:
+    """Whether the question asks when something happens or happened, not on what condition
+    ("When should I use the VPN?")."""
     return bool(_WHEN.search(question)) and not _WHEN_A_CONDITION.search(question)
+
+
+# "When did Estonia join the OECD?", "When was the board founded?": a past event, which sources
+# date ("in 2010", under a heading "March 2024"); "When is payroll run?" is as often answered
+# in words ("on the first working day of the month", "every other week", "in the spring")
+_WHEN_PAST = re.compile(r"\bwhen\s+(?:did|was|were)\b", re.IGNORECASE)
+
+
+def asks_when_it_happened(question: str) -> bool:
+    """Whether the question asks when a past event happened ("When did …", "When was …")."""
+    return _asks_when(question) and bool(_WHEN_PAST.search(question))
 
 
 def answers_figure(answer: str, question: str, moments: bool = True) -> bool:

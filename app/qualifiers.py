@@ -196,6 +196,58 @@ def in_context(text: str, headings: Sequence[str]) -> str:
     return " ".join([*headings, text])
 
 
+# a year the question asks about as a time ("in 2020", "for 2017", "at the start of 2025"), not
+# one that names a thing ("the 2027 general assembly", "Windows 2000")
+_AS_A_TIME = re.compile(r"\b(?:in|for|of|during|by)\s+(?:the\s+(?:year|fiscal\s+year)\s+)?$", re.I)
+# two years as one span ("2019–2021", "2025-26", "between 2019 and 2021"), or a year that
+# opens or closes one ("since 2018", "until 2022"): it may cover the year asked
+_YEAR_PAIR = re.compile(r"((?:1[89]|20)\d\d)\s*(?:[-–—/]|\bto\b|\band\b)\s*((?:1[89]|20)?\d\d)\b")
+_OPEN_SPAN = re.compile(
+    r"\b(since|from|after|until|till|through|before)\s+(?:the\s+end\s+of\s+)?((?:1[89]|20)\d\d)\b",
+    re.IGNORECASE,
+)
+
+
+def asked_years(question: str) -> tuple[str, ...]:
+    """The years `question` asks about as a time: "in 2020", "for 2017 films", "at the start
+    of 2025"."""
+    return tuple(dict.fromkeys(
+        m.group() for m in _YEAR.finditer(question)
+        if _AS_A_TIME.search(question[max(0, m.start() - 40) : m.start()])
+    ))  # fmt: skip
+
+
+def of_other_years(text: str, years: Sequence[str]) -> bool:
+    """Whether `text` is about other years than `years` only: it names a year, none of
+    `years` (not even inside "FY2020"), and no span that covers one ("2019–2021", "2025-26",
+    "since 2018")."""
+    if not years or any(year in text for year in years):
+        return False
+    if any(_spans_over(text, int(year)) for year in years):
+        return False
+    return any(found not in years for found in _YEAR.findall(text))
+
+
+def _spans_over(text: str, year: int) -> bool:
+    """Whether a span of years in `text` covers `year` ("2015 and 2016" covers no 2020)."""
+    paired: list[tuple[int, int]] = []
+    for m in _YEAR_PAIR.finditer(text):
+        first, last = int(m.group(1)), m.group(2)
+        end = int(last) if len(last) == 4 else first // 100 * 100 + int(last)
+        if first <= year <= end:
+            return True
+        paired.append(m.span())
+    for m in _OPEN_SPAN.finditer(text):
+        if any(start <= m.start(2) < stop for start, stop in paired):
+            continue  # "from 2019 to 2021": the pair says where it ends
+        word, bound = m.group(1).casefold(), int(m.group(2))
+        if word in ("since", "from", "after") and year >= bound:
+            return True
+        if word in ("until", "till", "through", "before") and year <= bound:
+            return True
+    return False
+
+
 def _listed_pairs(line: str) -> set[tuple[str, str]]:
     pairs = set()
     for first, second in itertools.pairwise(_ANY_NAME.finditer(line)):

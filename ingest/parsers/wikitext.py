@@ -47,11 +47,14 @@ _DROPPED_TAGS |= {"templatestyles", "graph", "categorytree", "inputbox", "includ
 _VERBATIM_TAGS = {"math", "chem", "ce", "pre", "nowiki", "syntaxhighlight", "source"}
 # Back matter: lists of other pages, outside sites and books, which state nothing a reader asks
 # about yet sit close to questions on the page's subject (a near miss about Brahui got "Profile
-# of the Brahui language", an External links line, as its quote). English headings only.
+# of the Brahui language", an External links line, as its quote). A section so headed is
+# dropped only when it is a list: an organisation's "References" section may be prose
+# ("We ask candidates for two professional references"). English headings only.
 _BACK_MATTER = frozenset({
     "see also", "external links", "external link", "further reading", "references",
     "bibliography", "footnotes", "citations", "works cited", "notes and references",
-    "references and notes", "other websites",
+    "references and notes", "references and further reading", "other websites", "related pages",
+    "links",
 })  # fmt: skip
 _BLOCK_TAGS = {"p", "div", "blockquote", "center", "poem", "ul", "ol", "dl", "tr", "caption"}
 # Stripped before parsing: mwparserfromhell gives up on some refs (leaving raw `<ref>` text).
@@ -281,7 +284,7 @@ class _Renderer:
                 while stack and stack[-1][0] >= heading.level:
                     stack.pop()
                 stack.append((heading.level, name))
-                back_matter = any(n.casefold() in _BACK_MATTER for _, n in stack)
+                back_matter = any(_is_back_matter(n) for _, n in stack)
                 anchor = name.replace(" ", "_") or None
                 if anchor is not None:  # MediaWiki numbers repeated headings: X, X_2, X_3
                     seen[anchor] = seen.get(anchor, 0) + 1
@@ -289,7 +292,7 @@ class _Renderer:
             body = _clean(self.render(body_nodes))  # rendered even if dropped: categories
             boxes, self.infoboxes = [box for box in self.infoboxes if box], []
             body = "\n\n".join([*boxes, body] if body else boxes)
-            if body and not back_matter:
+            if body and not (back_matter and _is_list(body)):
                 result.append(Section(tuple(n for _, n in stack if n), body, anchor))
         return tuple(result), self.categories
 
@@ -596,6 +599,15 @@ class _Cell:
     text: str
     rows: int = 1  # rowspan
     columns: int = 1  # colspan
+
+
+def _is_back_matter(heading: str) -> bool:
+    return heading.rstrip(" :").casefold() in _BACK_MATTER
+
+
+def _is_list(body: str) -> bool:
+    """Whether every line of a rendered section is a list item (the renderer's "- ")."""
+    return all(line.startswith("- ") for line in body.split("\n") if line.strip())
 
 
 def _spans(node: Tag) -> tuple[int, int]:

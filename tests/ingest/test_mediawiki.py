@@ -156,11 +156,11 @@ def test_anchors_use_underscores_and_number_repeated_headings(tmp_path: Path) ->
     assert doc.sections[-1].heading_path == ("Pay day",)
 
 
-def test_back_matter_sections_are_dropped_but_their_categories_kept(tmp_path: Path) -> None:
+def test_back_matter_lists_are_dropped_but_their_categories_kept(tmp_path: Path) -> None:
     text = (
         "Brahui is spoken in Balochistan.\n== Phonology ==\nIt has five vowels.\n"
-        "== See also ==\n* [[Dravidian languages]]\n"
-        "== References ==\n{{reflist}}\n=== Sources ===\n* Emeneau, ''Brahui'' (1962)\n"
+        "== See also ==\n* [[Dravidian languages]]\n** [[Tamil]]\n"
+        "== References: ==\n{{reflist}}\n=== Sources ===\n* Emeneau, ''Brahui'' (1962)\n"
         "== External links ==\n* [http://lmp.example Profile of the Brahui language]\n"
         "[[Category:Dravidian languages]]\n"
         "== Notes on spelling ==\nThe board spells it Bráhuí."
@@ -169,6 +169,17 @@ def test_back_matter_sections_are_dropped_but_their_categories_kept(tmp_path: Pa
     assert [s.heading_path for s in doc.sections] == [(), ("Phonology",), ("Notes on spelling",)]
     assert "Profile" not in doc.text and "Emeneau" not in doc.text and "Dravidian" not in doc.text
     assert doc.categories == ("Dravidian languages",)
+
+
+def test_back_matter_headings_over_prose_are_kept(tmp_path: Path) -> None:
+    """An organisation's "References" or "See also" section may state facts."""
+    text = (
+        "== References ==\nWe ask candidates for two professional references, checked by HR "
+        "within 5 days.\n== See also ==\n* [[Travel policy]]\nThe travel policy pays 50 EUR a day."
+    )
+    doc = one_doc(tmp_path, text, title="Hiring")
+    assert [s.heading_path for s in doc.sections] == [("References",), ("See also",)]
+    assert "within 5 days" in doc.text and "50 EUR a day" in doc.text
 
 
 # --- what a reader would not see -----------------------------------------------------------
