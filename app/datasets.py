@@ -141,17 +141,23 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 QUESTION_FIELDS = ("question", "expected_documents", "key_term", "answerable", "groups", "id")
+IGNORED_FIELDS = ("note", "category")  # free text for people, read by nothing
 
 
 def question_from_dict(item: dict[str, Any], where: str = "") -> EvalQuestion:
     """An `EvalQuestion` from one questions.jsonl object; raises DatasetError if malformed.
 
-    Other fields are allowed (notes, categories), but not one a letter or two away from a known
-    field: "expected_document" would otherwise make an answerable question unanswerable."""
+    Any field other than QUESTION_FIELDS and IGNORED_FIELDS is an error: a misspelt
+    "expected_docs" or "relevant" would otherwise make an answerable question unanswerable."""
     for field in item:
-        close = difflib.get_close_matches(field, QUESTION_FIELDS, n=1, cutoff=0.85)
-        if close and close[0] != field:
-            raise DatasetError(f"{where}: unknown field `{field}` (did you mean `{close[0]}`?)")
+        if field in QUESTION_FIELDS or field in IGNORED_FIELDS:
+            continue
+        close = difflib.get_close_matches(field, QUESTION_FIELDS, n=1, cutoff=0.6)
+        hint = f" (did you mean `{close[0]}`?)" if close else ""
+        raise DatasetError(
+            f"{where}: unknown field `{field}`{hint}; known fields: {', '.join(QUESTION_FIELDS)} "
+            f"(and {', '.join(IGNORED_FIELDS)}, ignored)"
+        )
     text = item.get("question")
     if not isinstance(text, str) or not text.strip():
         raise DatasetError(f"{where}: `question` must be a non-empty string")
@@ -168,6 +174,11 @@ def question_from_dict(item: dict[str, Any], where: str = "") -> EvalQuestion:
     answerable = item.get("answerable", bool(expected))
     if not isinstance(answerable, bool):
         raise DatasetError(f"{where}: `answerable` must be true or false")
+    if not answerable and expected:
+        raise DatasetError(
+            f"{where}: `answerable` is false but `expected_documents` names documents that "
+            "answer it: drop one of them"
+        )
     return EvalQuestion(
         question=text.strip(),
         expected_documents=tuple(dict.fromkeys(expected)),

@@ -345,7 +345,10 @@ QUESTIONS is JSON Lines, one question per line, for example:
 
 Only "question" is required. "expected_documents" are stored document ids (paths under the
 ingested folder, or site:page id for wiki pages; none means unanswerable unless "answerable"
-says otherwise), "key_term" is looked for in the answer (--answer), "groups" are the asker's.
+says otherwise, and "answerable": false with expected documents is an error), "key_term" is
+looked for in the answer (--answer), "groups" are the asker's, "id" names the question in the
+tables (default: its line number). "note" and "category" are ignored; any other field is an
+error, so that a misspelt "expected_documents" cannot make a question unanswerable.
 With --beir or --squad the dataset's documents are indexed into --data-dir first (reused when
 already there; the folder must hold no other documents) and its questions are asked.
 

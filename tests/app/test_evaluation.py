@@ -742,13 +742,51 @@ def test_loaders_say_what_is_wrong_and_what_would_be_right(tmp_path: Path) -> No
     path.write_text('{"question": "Q?", "expected_document": ["a"]}\n')
     with pytest.raises(DatasetError, match="did you mean `expected_documents`"):
         load_questions(path)
-    path.write_text('{"question": "Q?", "notes": "free text", "qid": "7"}\n')
-    assert load_questions(path)[0].question == "Q?"  # other fields are allowed
+    path.write_text('{"question": "Q?", "note": "free text", "category": "hr"}\n')
+    assert load_questions(path)[0].question == "Q?"  # fields for people, ignored
     path.write_text('[{"question": "Q?"},\n {"question": "R?"}]\n')
     with pytest.raises(DatasetError, match="JSON Lines"):
         load_questions(path)
     with pytest.raises(DatasetError, match=r"no split 'dev'.*it has: test, train"):
         load_beir(_beir(tmp_path / "beir"), split="dev")
+
+
+@pytest.mark.parametrize("field", ["expected_docs", "relevant", "notes"])
+def test_any_unknown_field_is_an_error_naming_line_field_and_known_fields(
+    tmp_path: Path, field: str
+) -> None:
+    """A field far from every known name ("relevant"), yet would leave the question without
+    its expected documents: unanswerable, silently."""
+    path = tmp_path / "q.jsonl"
+    path.write_text(f'{{"question": "P?"}}\n{{"question": "Q?", "{field}": ["a"]}}\n')
+    with pytest.raises(DatasetError) as raised:
+        load_questions(path)
+    said = raised.value.message
+    assert said.startswith(f"{path}:2: unknown field `{field}`")
+    assert "known fields: question, expected_documents, key_term, answerable, groups, id" in said
+    assert "note, category" in said
+
+
+def test_unanswerable_with_expected_documents_is_a_contradiction(tmp_path: Path) -> None:
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "Q?", "expected_documents": ["a"], "answerable": false}\n')
+    with pytest.raises(DatasetError, match=r"q.jsonl:1: `answerable` is false but"):
+        load_questions(path)
+    path.write_text('{"question": "Q?", "expected_documents": [], "answerable": false}\n')
+    assert load_questions(path)[0].answerable is False
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "corpus/questions.jsonl",
+        "corpus/adversarial.jsonl",
+        "bench/unseen-questions.jsonl",
+        "bench/unseen2-questions.jsonl",
+    ],
+)
+def test_the_repositorys_questions_files_load(name: str) -> None:
+    assert load_questions(CORPUS.parent / name)
 
 
 def test_files_that_are_not_utf8_are_named_with_their_line(tmp_path: Path) -> None:
