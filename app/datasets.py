@@ -380,6 +380,21 @@ def dataset_is_indexed(store: SQLiteStore, dataset: Dataset) -> bool:
     return store.manifest().get(MANIFEST_KEY) == f"{dataset.name}:{dataset.fingerprint()}"
 
 
+def check_benchmark_dir(store: SQLiteStore, dataset: Dataset) -> None:
+    """A benchmark's documents must not mix with others: its figures would then measure the
+    mix, and they would be added to (and answered from) the index people use."""
+    own = set(
+        store.document_state(str((store.data_dir / DOCUMENTS_FOLDER / dataset.name).resolve()))
+    )
+    others = len(set(store.document_state()) - own)
+    if others:
+        raise DatasetError(
+            f"{store.data_dir}/ already holds {others} document{'' if others == 1 else 's'} "
+            f"that {'is' if others == 1 else 'are'} not part of {dataset.name}: give the "
+            f"benchmark a --data-dir of its own (for example /tmp/{dataset.name})"
+        )
+
+
 def ingest_dataset(
     dataset: Dataset,
     store: SQLiteStore,
@@ -389,8 +404,9 @@ def ingest_dataset(
     """Index the dataset's documents in the store (None: it already holds exactly them).
 
     Files go to `<data dir>/eval-documents/<name>/`; documents no longer in the dataset are
-    pruned.
+    pruned. A store holding other documents is refused (`check_benchmark_dir`).
     """
+    check_benchmark_dir(store, dataset)
     if dataset_is_indexed(store, dataset):
         return None
     folder = store.data_dir / DOCUMENTS_FOLDER / dataset.name

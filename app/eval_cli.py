@@ -27,9 +27,9 @@ from rich.progress import Progress
 from rich.table import Table
 
 from app.datasets import (
-    DOCUMENTS_FOLDER,
     Dataset,
     EvalQuestion,
+    check_benchmark_dir,
     ingest_dataset,
     load_beir,
     load_questions,
@@ -129,21 +129,6 @@ def _check_expected_documents(
         f"[yellow]warning:[/] {plural(len(missing), 'expected document')} of {len(expected)} "
         f"not in the index, counted as misses: {examples}"
     )
-
-
-def _check_benchmark_dir(store: SQLiteStore, dataset: Dataset) -> None:
-    """A benchmark's documents must not mix with others: its figures would then measure the
-    mix, and they would be added to (and answered from) the index people use."""
-    own = set(
-        store.document_state(str((store.data_dir / DOCUMENTS_FOLDER / dataset.name).resolve()))
-    )
-    others = set(store.document_state()) - own
-    if others:
-        raise HearthError(
-            f"{store.data_dir}/ already holds {plural(len(others), 'document')} that "
-            f"{'is' if len(others) == 1 else 'are'} not part of {dataset.name}: give the "
-            f"benchmark a --data-dir of its own (for example /tmp/{dataset.name})"
-        )
 
 
 class _IngestBars(PipelineProgress):
@@ -447,7 +432,7 @@ def eval_command(
             with errors.status("Loading the embedder..."):
                 embedder = embedder_factory(settings.embedder_path)
             store = embedded = SQLiteStore(data_dir)
-            _check_benchmark_dir(embedded, dataset)
+            check_benchmark_dir(embedded, dataset)  # before the progress bars
             with progress_bars(errors) as bars:
                 ingested = ingest_dataset(
                     dataset, embedded, embedder, _IngestBars(bars, len(dataset.documents))

@@ -43,6 +43,7 @@ import numpy as np  # noqa: E402
 from app.datasets import (  # noqa: E402
     Dataset,
     EvalQuestion,
+    check_benchmark_dir,
     ingest_dataset,
     load_questions,
     load_squad,
@@ -249,6 +250,10 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
     """Search every question of both sets and record its signals."""
     from index.embedder import SentenceTransformerEmbedder
 
+    # the SQuAD index must hold nothing else: checked before the long corpus half
+    dataset, asked = squad_by_article(args.squad)
+    store = SQLiteStore(args.squad_dir)
+    check_benchmark_dir(store, dataset)
     embedder = cast(Embedder, CachedQueryEmbedder(SentenceTransformerEmbedder(None)))
     samples: list[Sample] = []
     # corpus/questions.jsonl over corpus/
@@ -261,8 +266,6 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
     corpus.close()
 
     # SQuAD, each article once in corpus and once left out
-    dataset, asked = squad_by_article(args.squad)
-    store = SQLiteStore(args.squad_dir)
     ingest_dataset(dataset, store, embedder)
     store.open_vectors()
     every = tuple(sorted({g for d in dataset.documents for g in d.groups}))

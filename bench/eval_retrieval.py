@@ -29,7 +29,13 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(ROOT))
 
 import index.store as store_module  # noqa: E402
-from app.datasets import EvalQuestion, ingest_dataset, load_beir, with_stored_ids  # noqa: E402
+from app.datasets import (  # noqa: E402
+    EvalQuestion,
+    check_benchmark_dir,
+    ingest_dataset,
+    load_beir,
+    with_stored_ids,
+)
 from app.evaluation import distinct_documents, ndcg_at_k, recall_at_k  # noqa: E402
 from index.search import fts_query  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
@@ -119,8 +125,9 @@ def main() -> None:
 
     dataset = load_beir(args.beir, args.split)
     questions = with_stored_ids(dataset.questions)
-    embedder = SentenceTransformerEmbedder(None)
     store = SQLiteStore(args.data_dir)
+    check_benchmark_dir(store, dataset)  # before loading the embedder
+    embedder = SentenceTransformerEmbedder(None)
     report = ingest_dataset(dataset, store, embedder)
     print(f"{dataset.name}: {'reused' if report is None else 'indexed'} in {args.data_dir}")
     store.open_vectors()

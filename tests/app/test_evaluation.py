@@ -737,6 +737,18 @@ def test_a_benchmark_needs_a_data_dir_of_its_own(
     assert SQLiteStore(settings.data_dir).document_state_of("d1.txt") is None  # nothing added
 
 
+def test_ingest_dataset_itself_refuses_a_store_holding_other_documents(
+    services, settings: Settings, tmp_path: Path
+) -> None:
+    """The benchmark scripts index through ingest_dataset: the same refusal as hearth eval's."""
+    dataset = load_beir(_beir(tmp_path / "beir"))
+    store = SQLiteStore(settings.data_dir)
+    with pytest.raises(DatasetError, match=r"already holds \d+ documents that are not part of"):
+        ingest_dataset(dataset, store, HashEmbedder())
+    assert store.document_state_of("d1.txt") is None
+    store.close()
+
+
 def test_loaders_say_what_is_wrong_and_what_would_be_right(tmp_path: Path) -> None:
     path = tmp_path / "q.jsonl"
     path.write_text('{"question": "Q?", "expected_document": ["a"]}\n')
