@@ -15,6 +15,7 @@ only enter the abstention figures.
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,21 @@ def ndcg_at_k(ranked: Sequence[str], expected: Iterable[str], k: int = NDCG_K) -
     dcg = sum(gain / math.log2(rank + 1) for rank, gain in enumerate(gains, start=1))
     ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(len(wanted), k) + 1))
     return dcg / ideal
+
+
+def key_term_in(term: str, text: str) -> bool:
+    """Whether the key term occurs in the text, case-insensitively: a term starting with a
+    letter or digit starts a word ("art" is not in "start"), and a number is a whole number
+    ("30" is not in "130", "2.30", "1,030", "30.5" or "1,300"; it is in "30.0" and "€30").
+    A word's end stays open: key terms are written as stems or singulars ("reduc", "Friday")."""
+    term = term.strip().casefold()
+    if not term:
+        return False
+    before = r"(?<!\w)" if re.match(r"\w", term) else ""
+    if term[0].isdigit():
+        before += r"(?<!\d[.,])"
+    after = r"(?!\d|,\d|\.\d*[1-9])" if term[-1].isdigit() else ""
+    return re.search(before + re.escape(term) + after, text.casefold()) is not None
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -182,7 +198,7 @@ class Row:
         if not self.question.answerable or not term or self.answer is None:
             return None
         # Hearth's notes to the reader are no part of the answer ("… asks for one" holds "one")
-        return term.casefold() in without_notes(self.answer.text).casefold()
+        return key_term_in(term, without_notes(self.answer.text))
 
     def as_dict(self, ks: Sequence[int], threshold: float) -> dict[str, Any]:
         q = self.question

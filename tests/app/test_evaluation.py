@@ -33,6 +33,7 @@ from app.evaluation import (
     answer_summary,
     distinct_documents,
     hit_at_k,
+    key_term_in,
     ndcg_at_k,
     percentile,
     pipeline_retriever,
@@ -177,6 +178,31 @@ def test_a_key_term_in_hearths_note_to_the_reader_does_not_count() -> None:
     quoted = _answer(f"“55,000 electors.” [1]{reader_note(FIGURELESS_NOTE)}", False, ["d"], 9)
     assert Row(EvalQuestion("How many?", ("d",), "one"), answer=quoted).key_term_match() is False
     assert Row(EvalQuestion("How many?", ("d",), "55,000"), answer=quoted).key_term_match()
+
+
+@pytest.mark.parametrize(
+    ("term", "text", "found"),
+    [
+        ("30", "Berlin staff get 30 days.", True),
+        ("30", "Berlin staff get 130 days.", False),
+        ("30", "It opens at 2.30 pm.", False),
+        ("30", "1,030 desks", False),
+        ("30", "30.5 hours", False),
+        ("1", "1,000 people", False),
+        ("995", "995.0 questions per second", True),
+        ("€30", "a €30 voucher", True),
+        ("10:00", "from 10:00.", True),
+        ("9%", "rose by 9%.", True),
+        ("Blazing", "BLAZING is the top rating", True),
+        ("art", "the start date", False),
+        ("Friday", "no deploys on Fridays", True),  # a stem or singular matches its word
+        ("reduc", "it reduces the risk", True),
+    ],
+)
+def test_key_terms_match_whole_numbers_and_word_starts(term: str, text: str, found: bool) -> None:
+    assert key_term_in(term, text) is found
+    answer = _answer(text, False, ["d"], 9)
+    assert Row(EvalQuestion("Q?", ("d",), term), answer=answer).key_term_match() is found
 
 
 # -- loaders -----------------------------------------------------------------------------------
