@@ -81,11 +81,17 @@ def _factories(ctx: click.Context) -> tuple[EmbedderFactory, ServicesFactory]:
 
 
 def _parse_ks(value: str) -> list[int]:
+    if not value.strip():
+        raise click.BadParameter("a value is needed: cut-offs like 5,10", param_hint="'--k'")
+    parts = [part.strip() for part in value.split(",")]
+    if "" in parts:
+        raise click.BadParameter(f"empty cut-off in {value!r}: use cut-offs like 5,10",
+                                 param_hint="'--k'")  # fmt: skip
     try:
-        ks = sorted({int(part) for part in value.split(",") if part.strip()})
+        ks = sorted({int(part) for part in parts})
     except ValueError:
         raise click.BadParameter("use cut-offs like 5,10", param_hint="'--k'") from None
-    if not ks or ks[0] < 1 or ks[-1] > 100:
+    if ks[0] < 1 or ks[-1] > 100:
         raise click.BadParameter("cut-offs must be between 1 and 100", param_hint="'--k'")
     return ks
 
@@ -252,7 +258,8 @@ def _print_misses(report: EvalReport, console: Console) -> None:
     answerable = [row for row in report.rows if row.question.answerable]
     unanswerable = [row for row in report.rows if not row.question.answerable]
     groups = [(f"answerable, expected document not in the top {k}", [
-        row for row in answerable if not hit_at_k(row.ranked, row.question.expected_documents, k)
+        row for row in answerable
+        if not hit_at_k(row.ranking(k), row.question.expected_documents, k)
     ])]  # fmt: skip
     if report.answers is None:  # what the evidence alone would do at the threshold
         groups += [
@@ -339,9 +346,12 @@ already there; the folder must hold no other documents) and its questions are as
 
 Retrieval figures are document-level over answerable questions: hit@k, a right document in
 the top k; recall@k, the share of right documents there; MRR, 1 / rank of the first right one;
-nDCG@10, rank-weighted. "Abstention by evidence" is what the threshold alone would do, before
-any model call. --answer runs the real models on every question (about a second each): it
-adds abstention precision and recall, citation precision, key terms and time to first token.
+nDCG@10, rank-weighted. MRR, nDCG@10 and hit/recall at k <= 10 come from one search of
+10 x HEARTH_PER_DOCUMENT passages, whatever --k; a k above 10 is read from a search
+k x HEARTH_PER_DOCUMENT passages deep (past HEARTH_CANDIDATES its fused pool widens).
+"Abstention by evidence" is what the threshold alone would do, before any model call.
+--answer runs the real models on every question (about a second each): it adds abstention
+precision and recall, citation precision, key terms and time to first token.
 Settings (top_k, threshold, ...) come from HEARTH_* variables as for `hearth serve`.
 Ctrl-C stops the run and reports (and writes) the questions done so far; exit code 130.""",
 )
@@ -354,7 +364,12 @@ Ctrl-C stops the run and reports (and writes) the questions done so far; exit co
 @data_dir_option
 @database_url_option
 @click.option(
-    "--k", "ks", default="5,10", show_default=True, help="Cut-offs for hit@k and recall@k."
+    "--k",
+    "ks",
+    default="5,10",
+    show_default=True,
+    help="Comma-separated cut-offs for hit@k and recall@k, each 1 to 100. MRR, nDCG@10 and "
+    "the figures at k <= 10 do not depend on them.",
 )
 @click.option(
     "--answer",

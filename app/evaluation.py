@@ -120,8 +120,8 @@ def ratio(part: int, whole: int) -> float | None:
 
 
 class CachedQueryEmbedder:
-    """An embedder that remembers its last query vector: each question is searched twice
-    (at the service's top_k and deeper), and embedding it dominates the cost."""
+    """An embedder that remembers its last query vector: each question is searched two or
+    three times (at the service's top_k and deeper), and embedding it dominates the cost."""
 
     def __init__(self, embedder: Embedder) -> None:
         self._embedder = embedder
@@ -174,6 +174,15 @@ class Row:
     retrieval_ms: float = 0.0
     answer: Answer | None = None
     error: str | None = None
+    # the ranking at `metrics_depth` when `ranked` came from a deeper search (a cut-off
+    # above NDCG_K), None when `ranked` is that ranking
+    head: list[str] | None = None
+
+    def ranking(self, k: int = NDCG_K) -> list[str]:
+        """The ranking figures at cut-off k read: for k <= NDCG_K (and MRR, nDCG@10) the one
+        searched `metrics_depth` deep whatever the cut-offs asked, so that they do not change
+        with them; deeper cut-offs read the deeper search."""
+        return self.head if self.head is not None and k <= NDCG_K else self.ranked
 
     def retrieval_figures(self, ks: Sequence[int]) -> dict[str, Any]:
         expected = self.question.expected_documents
@@ -181,11 +190,12 @@ class Row:
             return {}
         figures: dict[str, Any] = {}
         for k in ks:
-            figures[f"hit@{k}"] = hit_at_k(self.ranked, expected, k)
-            figures[f"recall@{k}"] = recall_at_k(self.ranked, expected, k)
-        figures["rr"] = reciprocal_rank(self.ranked, expected)
-        figures[f"ndcg@{NDCG_K}"] = ndcg_at_k(self.ranked, expected, NDCG_K)
-        figures["first_relevant_rank"] = first_relevant_rank(self.ranked, expected)
+            figures[f"hit@{k}"] = hit_at_k(self.ranking(k), expected, k)
+            figures[f"recall@{k}"] = recall_at_k(self.ranking(k), expected, k)
+        head = self.ranking()
+        figures["rr"] = reciprocal_rank(head, expected)
+        figures[f"ndcg@{NDCG_K}"] = ndcg_at_k(head, expected, NDCG_K)
+        figures["first_relevant_rank"] = first_relevant_rank(head, expected)
         return figures
 
     def cited_documents(self) -> list[str]:
@@ -231,9 +241,16 @@ class Row:
         return row
 
 
+def metrics_depth(settings: Settings) -> int:
+    """Passages searched for MRR, nDCG@10 and the figures at k <= 10: enough for 10 distinct
+    documents despite the per-document cap, and the same whatever cut-offs are asked (a
+    deeper search past `candidates` widens the fused pool and can reorder the top)."""
+    return NDCG_K * settings.per_document
+
+
 def retrieval_depth(settings: Settings, ks: Sequence[int]) -> int:
     """Passages to fetch so that max(k, 10) distinct documents can be ranked despite the
-    per-document cap."""
+    per-document cap: the deepest search made."""
     return max([*ks, NDCG_K]) * settings.per_document
 
 
@@ -248,22 +265,26 @@ def retrieve_all(
     """Search every question: a deep ranking for the metrics, and the evidence at the
     service's own top_k (what its abstention threshold is compared with). Rows are appended to
     `rows` as they are done, so an interrupted run keeps what it searched."""
-    depth = retrieval_depth(settings, ks)
+    fixed, depth = metrics_depth(settings), retrieval_depth(settings, ks)
     rows = [] if rows is None else rows
     for question in questions:
         principal = principal_for(question)
         started = time.perf_counter()
         service = retriever(principal, question.question, None)
         elapsed = (time.perf_counter() - started) * 1000
-        deep = (
-            service if depth == settings.top_k else retriever(principal, question.question, depth)
+        head = (
+            service if fixed == settings.top_k else retriever(principal, question.question, fixed)
         )
+        deep = head if depth == fixed else retriever(principal, question.question, depth)
         rows.append(
             Row(
                 question=question,
                 ranked=distinct_documents(p.document.id for p in deep.passages),
                 evidence=service.evidence,
                 retrieval_ms=elapsed,
+                head=None
+                if deep is head
+                else distinct_documents(p.document.id for p in head.passages),
             )
         )
         if on_question:
@@ -449,6 +470,7 @@ class EvalReport:
                 "lexical_weight": s.lexical_weight,
                 "per_document": s.per_document,
                 "abstain_threshold": s.abstain_threshold,
+                "metrics_depth": metrics_depth(s),
                 "retrieval_depth": retrieval_depth(s, self.ks),
                 "ks": self.ks,
             },

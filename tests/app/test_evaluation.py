@@ -32,6 +32,7 @@ from app.evaluation import (
     abstention_summary,
     answer_summary,
     distinct_documents,
+    evaluate,
     hit_at_k,
     key_term_in,
     ndcg_at_k,
@@ -110,6 +111,38 @@ def test_percentile_and_summaries_on_hand_made_rows() -> None:
     assert [p["threshold"] for p in curve["curve"]] == [0.0, 0.3, 0.4, 1.0]
     assert curve["curve"][0]["unanswerable_abstained"] == 0.0
     assert curve["curve"][-1]["answerable_abstained"] == 1.0
+
+
+def test_mrr_ndcg_and_small_cut_offs_do_not_change_with_a_deep_k() -> None:
+    """A search past `candidates` widens the fused pool and may reorder the top: --k 100 must
+    not change MRR, nDCG@10 or hit@5 (measured at one fixed depth), only add hit@100."""
+    from types import SimpleNamespace
+
+    from index.search import Retrieval
+
+    settings = Settings(per_document=2, candidates=50)
+    depths: list[int | None] = []
+
+    def retriever(principal: Principal, text: str, top_k: int | None) -> Retrieval:
+        depths.append(top_k)
+        # the expected document "a" ranks 2nd in a shallow search, 30th in a widened one
+        order = ["x", "a", *"bcdefghij"] if (top_k or 0) <= 50 else [*"xbcdefghij", "a"]
+        ids = [*order, *(f"filler{i}" for i in range(40))]
+        passages = [SimpleNamespace(document=SimpleNamespace(id=d)) for d in ids]
+        return Retrieval(passages=passages, evidence=0.8)  # type: ignore[arg-type]
+
+    question = [EvalQuestion("Q?", ("a",))]
+    shallow = evaluate(question, retriever, settings, [5, 10])
+    assert depths == [None, 20]  # the service's top_k, then the fixed depth
+    depths.clear()
+    deep = evaluate(question, retriever, settings, [5, 10, 100])
+    assert depths == [None, 20, 200]
+    for figure in ("hit@5", "recall@10", "mrr", "ndcg@10"):
+        assert deep.retrieval[figure] == shallow.retrieval[figure], figure
+    assert shallow.retrieval["mrr"] == 0.5 and deep.retrieval["hit@100"] == 1.0
+    row = deep.as_dict()["rows"][0]
+    assert row["first_relevant_rank"] == 2 and row["retrieved_documents"][10] == "a"
+    assert deep.as_dict()["settings"]["metrics_depth"] == 20
 
 
 def _answer(text: str, abstained: bool, cited: list[str], ttft: float | None) -> Answer:
@@ -703,6 +736,12 @@ def test_eval_refuses_bad_input(settings: Settings, questions_file: Path, tmp_pa
     assert neither.exit_code == 2
     bad_k = runner.invoke(eval_command, [str(questions_file), "--k", "five"], obj=_obj())
     assert bad_k.exit_code == 2
+    for ks, said in [("5,,10", "empty cut-off in '5,,10'"), ("", "a value is needed"),
+                     (" ", "a value is needed"), ("0,5", "between 1 and 100"),
+                     ("101", "between 1 and 100")]:  # fmt: skip
+        refused = runner.invoke(eval_command, [str(questions_file), "--k", ks], obj=_obj())
+        assert refused.exit_code == 2 and said in refused.output, (ks, refused.output)
+        assert "Traceback" not in refused.output
 
 
 def test_eval_names_expected_documents_the_index_lacks(
