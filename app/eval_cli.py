@@ -44,6 +44,7 @@ from app.evaluation import (
     evaluate,
     hit_at_k,
     pipeline_retriever,
+    principal_for,
     search_retriever,
 )
 from app.settings import Settings
@@ -117,7 +118,9 @@ def _check_expected_documents(
     expected = {d for q in questions for d in q.expected_documents}
     if not expected:
         return
-    missing = sorted(expected - set(store.document_state()))
+    state = store.document_state()
+    _warn_unreadable(questions, state, console)
+    missing = sorted(expected - set(state))
     if not missing:
         return
     examples = ", ".join(repr(d) for d in missing[:5]) + (", ..." if len(missing) > 5 else "")
@@ -134,6 +137,31 @@ def _check_expected_documents(
     console.print(
         f"[yellow]warning:[/] {plural(len(missing), 'expected document')} of {len(expected)} "
         f"not in the index, counted as misses: {examples}"
+    )
+
+
+def _warn_unreadable(
+    questions: list[EvalQuestion], state: dict[str, tuple[str, frozenset[str]]], console: Console
+) -> None:
+    """Warn about expected documents the question's asker (its groups and public) cannot read:
+    search never shows them to that asker, so they count as plain misses."""
+    unreadable = [
+        (q, doc, state[doc][1])
+        for q in questions
+        for doc in q.expected_documents
+        if doc in state and state[doc][1]
+        and not state[doc][1] & principal_for(q).readable_groups
+    ]  # fmt: skip
+    if not unreadable:
+        return
+    examples = "; ".join(
+        f"{escape(q.id or q.question)}: {escape(repr(doc))} (groups {', '.join(sorted(groups))};"
+        f" asker {', '.join(sorted(principal_for(q).readable_groups))})"
+        for q, doc, groups in unreadable[:5]
+    ) + ("; ..." if len(unreadable) > 5 else "")
+    console.print(
+        f"[yellow]warning:[/] {plural(len(unreadable), 'expected document')} not readable by "
+        f"the question's groups, counted as misses (add the groups to the question): {examples}"
     )
 
 

@@ -772,6 +772,28 @@ def test_eval_names_expected_documents_the_index_lacks(
     assert "none of the 2 expected documents is in this index ('canteen.md', 'leave.md')" in said
 
 
+def test_eval_warns_of_expected_documents_the_asker_cannot_read(
+    services, settings: Settings, questions_file: Path, tmp_path: Path
+) -> None:
+    """Without the hr group the salaries document is never retrieved: a miss, but not a
+    retrieval failure, and one a forgotten "groups" explains."""
+    lines = questions_file.read_text().splitlines()
+    forgot = json.loads(lines[2]) | {"id": "band-c", "groups": []}
+    path = tmp_path / "forgot.jsonl"
+    path.write_text("\n".join([lines[0], json.dumps(forgot)]) + "\n")
+    out = tmp_path / "eval.json"
+    args = [str(path), "--data-dir", str(settings.data_dir), "--json", str(out)]
+    result = CliRunner().invoke(eval_command, args, obj=_obj())
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert ("warning: 1 expected document not readable by the question's groups, counted as "
+            "misses (add the groups to the question): band-c: 'salaries' (groups hr; asker "
+            "public)") in said  # fmt: skip
+    assert json.loads(out.read_text())["rows"][1]["hit@5"] == 0.0
+    readable = CliRunner().invoke(eval_command, [str(questions_file), *args[1:]], obj=_obj())
+    assert readable.exit_code == 0 and "not readable" not in readable.output
+
+
 def test_eval_checks_the_json_path_and_the_split_before_any_work(
     settings: Settings, questions_file: Path, tmp_path: Path
 ) -> None:
