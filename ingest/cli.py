@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 import signal
 import sys
 import threading
@@ -231,8 +232,10 @@ def _summary(report: IngestReport, console: Console) -> None:
 
 
 def no_index(data_dir: Path) -> str:
-    """What a command that reads the index says when there is none yet."""
-    return f"no index in {data_dir}/ yet: run `hearth ingest PATH` first"
+    """What a command that reads the index says when there is none yet; the command to run
+    repeats a --data-dir other than the default."""
+    given = "" if data_dir == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
+    return f"no index in {data_dir}/ yet: run `hearth ingest PATH{given}` first"
 
 
 def _titled(document_ids: list[str], titles: dict[str, str]) -> list[str]:

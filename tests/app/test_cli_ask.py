@@ -161,7 +161,9 @@ def test_commands_that_read_the_index_name_a_missing_one_alike_and_create_nothin
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 2
     said = " ".join(result.output.split())
-    assert said == f"error: no index in {nope}/ yet: run `hearth ingest PATH` first"
+    assert (
+        said == f"error: no index in {nope}/ yet: run `hearth ingest PATH --data-dir {nope}` first"
+    )
     assert not nope.exists()
 
 
