@@ -97,17 +97,26 @@ def _parse_ks(value: str) -> list[int]:
     return ks
 
 
-def _check_writable(path: Path) -> None:
-    """Fail before a long run, not after it, when the --json file cannot be written there."""
+def unwritable(path: Path) -> str | None:
+    """Why a file cannot be written at `path` (None: it can), found before a long run rather
+    than after it. Missing folders are not made: a test file goes to the closest one that
+    exists (the folders are made when the file is written)."""
+    folder = path.parent
+    while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
+        folder = folder.parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=".hearth-eval-"):
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hearth-eval-"):
             pass
     except OSError as exc:
-        reason = exc.strerror or type(exc).__name__
-        raise click.BadParameter(
-            f"cannot write to {path.parent}/ ({reason})", param_hint="'--json'"
-        ) from None
+        return f"cannot write to {path.parent}/ ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def _check_writable(path: Path) -> None:
+    """Fail before a long run, not after it, when the --json file cannot be written there."""
+    reason = unwritable(path)
+    if reason is not None:
+        raise click.BadParameter(reason, param_hint="'--json'")
 
 
 def _check_expected_documents(
@@ -132,7 +141,7 @@ def _check_expected_documents(
         raise HearthError(
             f"{what} in this index{'' if len(expected) == 1 else f' ({examples})'}: did you "
             "ingest them into another --data-dir? Ids are paths under the ingested folder "
-            "(hr/leave.md) or site:page id for wiki pages"
+            "(hr/salary-bands-2026.docx) or site:page id for wiki pages (emberwiki:2)"
         )
     console.print(
         f"[yellow]warning:[/] {plural(len(missing), 'expected document')} of {len(expected)} "
@@ -360,8 +369,8 @@ def _load_input(
 QUESTIONS is JSON Lines, one question per line, for example:
 
 \b
-  {"question": "How many days of leave do Paris staff get?",
-   "expected_documents": ["hr/leave.md"], "key_term": "27", "groups": ["staff"]}
+  {"question": "What's the salary range for band E3 in Berlin?", "groups": ["hr"],
+   "expected_documents": ["hr/salary-bands-2026.docx"], "key_term": "55,000"}
 
 Only "question" is required. "expected_documents" are stored document ids (paths under the
 ingested folder, or site:page id for wiki pages; none means unanswerable unless "answerable"
@@ -529,10 +538,13 @@ def eval_command(
         errors.print("[yellow]interrupted before any question was done: nothing measured[/]")
         ctx.exit(130)
     report.source = source
+    if report.interrupted:  # first on stdout too: a redirected table must not look whole
+        note = (f"interrupted: the figures are over the {len(report.rows)} of {report.asked} "
+                "questions done before it")  # fmt: skip
+        console.print(f"[yellow]{note}[/]")
     print_report(report, console)
-    if report.interrupted:
-        errors.print(f"[yellow]interrupted: the figures are over the {len(report.rows)} of "
-                     f"{report.asked} questions done before it[/]")  # fmt: skip
+    if report.interrupted and not console.is_terminal:  # else just seen on the terminal
+        errors.print(f"[yellow]{note}[/]")
     if json_out is not None:
         try:
             json_out.parent.mkdir(parents=True, exist_ok=True)

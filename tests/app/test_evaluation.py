@@ -697,9 +697,9 @@ def test_ctrl_c_reports_and_writes_the_questions_done_before_it(
         obj=_obj(services),
     )
     assert result.exit_code == 130, result.output
-    assert "interrupted: the figures are over the 2 of 5 questions done" in " ".join(
-        result.output.split()
-    )
+    note = "interrupted: the figures are over the 2 of 5 questions done before it"
+    assert result.stdout.startswith(note)  # a redirected table says it is partial
+    assert note in " ".join(result.stderr.split())
     report = json.loads(out.read_text())
     assert report["interrupted"] is True
     assert (report["questions_asked"], report["questions_done"]) == (5, 2)
@@ -732,6 +732,15 @@ def test_eval_refuses_bad_input(settings: Settings, questions_file: Path, tmp_pa
         eval_command, [str(questions_file), "--data-dir", str(tmp_path / "none")], obj=_obj()
     )
     assert missing.exit_code == 2 and "no index" in missing.output
+    said = " ".join(missing.output.split())
+    assert f"run `hearth ingest PATH --data-dir {tmp_path / 'none'}` first" in said
+    unused = tmp_path / "new" / "folders" / "eval.json"
+    failed = runner.invoke(
+        eval_command,
+        [str(questions_file), "--data-dir", str(tmp_path / "none"), "--json", str(unused)],
+        obj=_obj(),
+    )
+    assert failed.exit_code == 2 and not (tmp_path / "new").exists()  # no empty folders left
     neither = runner.invoke(eval_command, ["--data-dir", str(tmp_path)], obj=_obj())
     assert neither.exit_code == 2
     bad_k = runner.invoke(eval_command, [str(questions_file), "--k", "five"], obj=_obj())
@@ -904,6 +913,15 @@ def test_files_that_are_not_utf8_are_named_with_their_line(tmp_path: Path) -> No
         load_squad(squad)
     result = CliRunner().invoke(eval_command, [str(questions)], obj=_obj())
     assert result.exit_code == 2 and "q.jsonl:2: not UTF-8 text" in " ".join(result.output.split())
+
+
+def test_the_help_shows_a_questions_line_with_real_document_ids() -> None:
+    shown = CliRunner().invoke(eval_command, ["--help"]).output
+    example = re.search(r'"expected_documents": \[([^\]]*)\]', shown)
+    assert example is not None
+    ids = json.loads(f"[{example.group(1)}]")
+    known = {d for q in load_questions(CORPUS / "questions.jsonl") for d in q.expected_documents}
+    assert ids and set(ids) <= known
 
 
 def test_eval_beir_builds_then_reuses_the_index(tmp_path: Path) -> None:
