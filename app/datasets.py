@@ -233,7 +233,12 @@ def load_beir(folder: Path, split: str = "test") -> Dataset:
     its relevant documents.
     """
     qrels_file = folder / "qrels" / f"{split}.tsv"
-    if not qrels_file.is_file() and (folder / "qrels").is_dir():
+    if not (folder / "qrels").is_dir():
+        raise DatasetError(
+            f"{folder}: no qrels/ folder (a BEIR folder holds corpus.jsonl, queries.jsonl and "
+            "qrels/SPLIT.tsv)"
+        )
+    if not qrels_file.is_file():
         splits = ", ".join(sorted(p.stem for p in (folder / "qrels").glob("*.tsv"))) or "none"
         raise DatasetError(f"{folder}: no split {split!r} (qrels/{split}.tsv); it has: {splits}")
     qrels = read_qrels(qrels_file)

@@ -1,4 +1,4 @@
-"""Abstention calibrated on data: threshold sweeps, a PNG of the curve, and a logistic check.
+r"""Abstention calibrated on data: threshold sweeps, a PNG of the curve, and a logistic check.
 
     nice -n 10 .venv/bin/python bench/eval_abstention.py \
         --squad ../shared/eval/squad2/dev-v2.0.cs224n-subset.json \
@@ -49,8 +49,10 @@ from app.datasets import (  # noqa: E402
     load_squad,
     with_stored_ids,
 )
+from app.eval_cli import unwritable  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from index.errors import HearthError  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
 from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
@@ -157,43 +159,121 @@ def logistic(fit: Sequence[Sample], names: Sequence[str]) -> Any:
     return LogisticRegression(C=10.0, max_iter=1000).fit(x, y)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--squad", type=Path)
-    parser.add_argument("--squad-dir", type=Path)
-    parser.add_argument("--corpus-dir", type=Path)
-    parser.add_argument("--plot", type=Path, default=None)
-    parser.add_argument("--json", type=Path, default=None)
-    parser.add_argument("--limit", type=int, default=None, help="about N SQuAD questions")
+def positive(value: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not at least 1")
+    return number
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="One of:\n"
+        "  --squad FILE --squad-dir DIR --corpus-dir DIR   search both sets and measure\n"
+        "  --samples FILE                                  re-analyse an earlier --json\n"
+        "  --squad FILE --questions-out FOLDER             write questions files, stop\n"
+        "with --plot, --json and --limit as wanted.",
+    )
+    parser.add_argument("--squad", type=Path, metavar="FILE",
+                        help="a SQuAD 2.0 JSON file (default: none)")  # fmt: skip
+    parser.add_argument(
+        "--squad-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --squad: the SQuAD paragraphs' own index folder, made or reused (one holding "
+        "other documents is refused; default: none)",
+    )
+    parser.add_argument(
+        "--corpus-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --squad: an index of corpus/, ingested when it is empty (default: none)",
+    )
+    parser.add_argument("--plot", type=Path, default=None, metavar="PNG",
+                        help="draw the curves to this PNG file (default: none)")  # fmt: skip
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="write the report and every sample to OUT, for --samples (default: none)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=positive,
+        default=None,
+        metavar="N",
+        help="ask about N SQuAD questions, evenly spread over the articles (default: all)",
+    )
     parser.add_argument(
         "--questions-out",
         type=Path,
         default=None,
-        help="write the SQuAD questions as questions files for `hearth eval` into FOLDER, stop",
+        metavar="FOLDER",
+        help="with --squad: write the SQuAD questions as questions files for `hearth eval` into "
+        "FOLDER, and stop (default: none)",
     )
     parser.add_argument(
-        "--samples", type=Path, default=None, help="re-analyse the samples of an earlier --json"
+        "--samples",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="re-analyse the samples of an earlier --json without searching (default: none)",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.questions_out and not args.squad:
         parser.error("--questions-out needs --squad")
     if not (args.samples or args.questions_out) and not (
         args.squad and args.squad_dir and args.corpus_dir
     ):
         parser.error("give --squad, --squad-dir and --corpus-dir (or --samples)")
+    return args
 
-    settings = Settings()
-    if args.questions_out:
-        write_questions(args.squad, args.questions_out, args.limit)
-        return
-    if args.samples:  # the signals of an earlier run: re-analyse without searching again
-        saved = json.loads(args.samples.read_text())["samples"]
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The run, with one line and exit code 2 (as `hearth eval`) for input it cannot use."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except HearthError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def load_samples(path: Path) -> list[Sample]:
+    """The samples an earlier --json wrote, the evidence recomputed from its two signals."""
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8"))["samples"]
         samples = [Sample(x["answerable"], x["split"], x["features"]) for x in saved]
         for sample in samples:  # the score as the code defines it now, from its two signals
             f = sample.features
             f["evidence"] = EvidenceSignals(f["cosine"], f["coverage"]).score
-    else:
-        samples = collect(args, settings)
+    except (ValueError, KeyError, TypeError):
+        raise HearthError(
+            f"{path}: not an eval_abstention samples file (one written by its --json)"
+        ) from None
+    return samples
+
+
+def run(args: argparse.Namespace) -> None:
+    for option, path in (("--json", args.json), ("--plot", args.plot)):
+        if path is not None and (reason := unwritable(path)) is not None:
+            raise HearthError(f"{option}: {reason}")
+    settings = Settings()
+    if args.questions_out:
+        write_questions(args.squad, args.questions_out, args.limit)
+        return
+    # --samples: the signals of an earlier run, re-analysed without searching again
+    samples = load_samples(args.samples) if args.samples else collect(args, settings)
 
     report: dict[str, Any] = {"counts": {}, "curves": {}, "chosen": {}, "logistic": {}}
     by_split = {name: [s for s in samples if s.split == name] for name in ("fit", "test", "corpus")}
@@ -243,6 +323,7 @@ def main() -> None:
         plot(report, args.plot, settings.abstain_threshold)
     if args.json:
         report["samples"] = [s.__dict__ for s in samples]
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 

@@ -1,12 +1,13 @@
-"""Retrieval experiments on a BEIR folder (SciFact): BM25 alone, dense alone and hybrid variants.
+r"""Retrieval experiments on a BEIR folder (SciFact): BM25 alone, dense alone and hybrid variants.
 
     nice -n 10 .venv/bin/python bench/eval_retrieval.py --beir ../shared/eval/beir-scifact \
         --data-dir /work/eval-data/scifact [--json OUT]
 
 The dataset is indexed into --data-dir the way `hearth eval --beir` does it (reused when it is
-already there). Every query is embedded once and its dense and BM25 lists are fetched once per
-BM25 column weighting, 100 chunks deep; fusion variants are then recomputed from those lists, so
-a table of variants costs seconds, not an embedding run each. Ranks are document-level (a
+already there; a folder holding other documents is refused). Every query is embedded once and
+its dense and BM25 lists are fetched once per BM25 column weighting, 100 chunks deep; fusion
+variants are then recomputed from those lists, so a table of variants costs seconds, not an
+embedding run each. Ranks are document-level (a
 document ranks at its best chunk), nDCG@10 and recall@100 over the split's judged queries, as
 BEIR computes them. `hearth eval --beir` remains the reference for the chosen defaults: it runs
 the service's own `hybrid_search`.
@@ -36,7 +37,9 @@ from app.datasets import (  # noqa: E402
     load_beir,
     with_stored_ids,
 )
+from app.eval_cli import unwritable  # noqa: E402
 from app.evaluation import distinct_documents, ndcg_at_k, recall_at_k  # noqa: E402
+from index.errors import HearthError  # noqa: E402
 from index.search import fts_query  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
 
@@ -113,13 +116,54 @@ def score(rankings: Sequence[list[str]], questions: Sequence[EvalQuestion]) -> d
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--beir", type=Path, required=True)
-    parser.add_argument("--split", default="test")
-    parser.add_argument("--data-dir", type=Path, required=True)
-    parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--beir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="required: a BEIR folder (corpus.jsonl, queries.jsonl, qrels/SPLIT.tsv)",
+    )
+    parser.add_argument(
+        "--split", default="test", help="the qrels split whose queries are asked (default: test)"
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        required=True,
+        metavar="DIR",
+        help="required: the dataset's own index folder, made or reused (one holding other "
+        "documents is refused)",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        metavar="OUT",
+        help="also write every variant's figures to OUT (default: none; checked before the run)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The run, with one line and exit code 2 (as `hearth eval`) for input it cannot use."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except HearthError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as exc:
+        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.json is not None and (reason := unwritable(args.json)) is not None:
+        raise HearthError(f"--json: {reason}")
 
     from index.embedder import SentenceTransformerEmbedder
 
@@ -195,6 +239,7 @@ def main() -> None:
     for r in best:
         print(f"{r['variant']:<72} nDCG@10 {r['ndcg@10']:.4f}  R@100 {r['recall@100']:.4f}")
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=1) + "\n")
     store.close()
 

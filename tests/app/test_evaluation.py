@@ -1090,3 +1090,102 @@ def test_eval_names_the_questions_it_missed(services, settings: Settings, tmp_pa
     refused = [i for i in ("wrong-doc", "right-doc") if rows[i]["below_threshold"]]
     assert ("answerable, evidence below the threshold" in said) is bool(refused)
     assert ("far-away:" in said) is (not rows["far-away"]["below_threshold"])
+
+
+# -- the benchmark scripts: one line and exit code 2 for input they cannot use ------------------
+
+
+def _bench_fails(capsys: pytest.CaptureFixture[str], main, *args: str) -> str:
+    with pytest.raises(SystemExit) as exited:
+        main(list(args))
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return " ".join(err.split())
+
+
+def test_eval_retrieval_script_refuses_what_it_cannot_use(
+    services, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import eval_retrieval
+
+    beir, data = _beir(tmp_path / "beir"), str(tmp_path / "d")
+    said = _bench_fails(capsys, eval_retrieval.main, "--beir", str(tmp_path), "--data-dir", data)
+    assert said == f"error: {tmp_path}: no qrels/ folder (a BEIR folder holds corpus.jsonl, " \
+        "queries.jsonl and qrels/SPLIT.tsv)"  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = str(blocker / "out.json")
+    said = _bench_fails(capsys, eval_retrieval.main, "--beir", str(beir), "--data-dir", data,
+                        "--json", out)  # fmt: skip
+    assert said.startswith(f"error: --json: cannot write to {blocker}/")
+    # the service's own index: refused before any document is added or the embedder loaded
+    said = _bench_fails(capsys, eval_retrieval.main, "--beir", str(beir), "--data-dir",
+                        str(settings.data_dir))  # fmt: skip
+    assert "not part of beir-test: give the benchmark a --data-dir of its own" in said
+    assert SQLiteStore(settings.data_dir).document_state_of("d1.txt") is None
+
+
+def test_eval_abstention_script_refuses_what_it_cannot_use(
+    services, settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import eval_abstention
+
+    main = eval_abstention.main
+    missing = tmp_path / "missing.json"
+    assert _bench_fails(capsys, main, "--samples", str(missing)) == (
+        f"error: {missing}: No such file or directory"
+    )
+    eval_json = tmp_path / "eval.json"
+    eval_json.write_text(json.dumps({"source": {}, "rows": []}))  # a hearth eval --json
+    said = _bench_fails(capsys, main, "--samples", str(eval_json))
+    assert said == f"error: {eval_json}: not an eval_abstention samples file (one written by " \
+        "its --json)"  # fmt: skip
+    questions = tmp_path / "q.jsonl"
+    questions.write_text('{"question": "Q?"}\n{"question": "R?"}\n')
+    dirs = ["--squad-dir", str(tmp_path / "s"), "--corpus-dir", str(tmp_path / "c")]
+    said = _bench_fails(capsys, main, "--squad", str(questions), *dirs)
+    assert said == f"error: {questions}: not JSON"
+    squad = _squad(tmp_path / "s.json")
+    said = _bench_fails(capsys, main, "--squad", str(squad), "--squad-dir",
+                        str(settings.data_dir), "--corpus-dir", str(tmp_path / "c"))  # fmt: skip
+    assert "not part of squad-s-by-article: give the benchmark a --data-dir of its own" in said
+    assert not (tmp_path / "c").exists()  # refused before the corpus half
+    for limit in ("0", "-3"):
+        with pytest.raises(SystemExit) as exited:
+            main(["--squad", str(squad), *dirs, "--limit", limit])
+        assert exited.value.code == 2 and "is not at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", ["eval_retrieval", "eval_abstention"])
+def test_bench_scripts_help_shows_examples_and_every_default(
+    script: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import importlib
+
+    module = importlib.import_module(f"bench.{script}")
+    with pytest.raises(SystemExit) as exited:
+        module.main(["--help"])
+    assert exited.value.code == 0
+    shown = capsys.readouterr().out
+    assert f"nice -n 10 .venv/bin/python bench/{script}.py" in shown  # the example, whole:
+    assert " \\\n        --" in shown  # its continued lines kept as written
+    listed = shown.split("options:", 1)[1].split("\n\n")[0]
+    options = re.split(r"\n  (?=-)", listed)[2:]  # after -h
+    assert options and all("default" in " ".join(o.split()) or "required" in o for o in options), (
+        options
+    )
+
+
+def test_questions_files_written_by_eval_abstention_load(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bench import eval_abstention
+
+    folder = tmp_path / "questions"
+    eval_abstention.main(["--squad", str(_squad(tmp_path / "s.json")), "--questions-out",
+                          str(folder)])  # fmt: skip
+    inside = load_questions(folder / "squad-in-corpus.jsonl")
+    outside = load_questions(folder / "squad-left-out.jsonl")
+    assert inside and all(q.answerable and q.expected_documents for q in inside)
+    assert len(outside) == len(inside) and not any(q.answerable for q in outside)
