@@ -676,6 +676,22 @@ def test_eval_answer_mode(
     assert s["ttft_count"] == 3 and s["ttft_ms_median"] is not None
     assert services.conversations.list_for("hearth-eval") == []  # nothing stored
 
+    # every key of the file is described in docs/EVALUATION.md
+    docs = (CORPUS.parent / "docs" / "EVALUATION.md").read_text()
+    described = docs.split("### What `hearth eval --json` writes", 1)[1].split("\n## ", 1)[0]
+    keys = {
+        *report,
+        *report["settings"],
+        *report["retrieval"],
+        *s,
+        *rows[0],
+        *report["abstention_by_evidence"],
+        *report["abstention_by_evidence"]["curve"][0],
+    }
+    generic = {re.sub(r"@\d+$", "@k", key) if key != "ndcg@10" else key for key in keys}
+    undocumented = sorted(k for k in generic if f"`{k}`" not in described.replace("\n  ", " "))
+    assert undocumented == [], undocumented
+
 
 def test_ctrl_c_reports_and_writes_the_questions_done_before_it(
     services, settings: Settings, questions_file: Path, tmp_path: Path, model: ScriptedChatModel
