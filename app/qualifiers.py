@@ -199,11 +199,11 @@ def in_context(text: str, headings: Sequence[str]) -> str:
 # a year the question asks about as a time ("in 2020", "for 2017", "at the start of 2025"), not
 # one that names a thing ("the 2027 general assembly", "Windows 2000")
 _AS_A_TIME = re.compile(r"\b(?:in|for|of|during|by)\s+(?:the\s+(?:year|fiscal\s+year)\s+)?$", re.I)
-# two years as one span ("2019–2021", "2025-26", "between 2019 and 2021"), or a year that
-# opens or closes one ("since 2018", "until 2022"): it may cover the year asked
+# two years as one span ("2019–2021", "2025-26", "between 2019 and 2021", "from 2019 to 2021"),
+# or a year that opens or closes one ("since 2018", "until 2022"): it may cover the year asked
 _YEAR_PAIR = re.compile(r"((?:1[89]|20)\d\d)\s*(?:[-–—/]|\bto\b|\band\b)\s*((?:1[89]|20)?\d\d)\b")
 _OPEN_SPAN = re.compile(
-    r"\b(since|from|after|until|till|through|before)\s+(?:the\s+end\s+of\s+)?((?:1[89]|20)\d\d)\b",
+    r"\b(since|until|till|through)\s+(?:the\s+end\s+of\s+)?((?:1[89]|20)\d\d)\b",
     re.IGNORECASE,
 )
 
@@ -229,21 +229,16 @@ def of_other_years(text: str, years: Sequence[str]) -> bool:
 
 
 def _spans_over(text: str, year: int) -> bool:
-    """Whether a span of years in `text` covers `year` ("2015 and 2016" covers no 2020)."""
-    paired: list[tuple[int, int]] = []
+    """Whether a span of years in `text` covers `year` ("2015 and 2016" covers no 2020; "a
+    film from 1999" is no span)."""
     for m in _YEAR_PAIR.finditer(text):
         first, last = int(m.group(1)), m.group(2)
         end = int(last) if len(last) == 4 else first // 100 * 100 + int(last)
         if first <= year <= end:
             return True
-        paired.append(m.span())
     for m in _OPEN_SPAN.finditer(text):
-        if any(start <= m.start(2) < stop for start, stop in paired):
-            continue  # "from 2019 to 2021": the pair says where it ends
-        word, bound = m.group(1).casefold(), int(m.group(2))
-        if word in ("since", "from", "after") and year >= bound:
-            return True
-        if word in ("until", "till", "through", "before") and year <= bound:
+        since, bound = m.group(1).casefold() == "since", int(m.group(2))
+        if (year >= bound) if since else (year <= bound):
             return True
     return False
 
