@@ -536,8 +536,10 @@ def part_end_to_end(
         if (t := a.engine("ttft_s")) is not None and (e := a.engine("prompt_tokens_evaluated"))
     ]
     answerable_answered = [a for a in answered if a.q.answerable]
+    from app.evaluation import key_term_in  # matched as `hearth eval` matches it
+
     key_hits = [
-        a for a in answerable_answered if a.q.key_term.lower() in str(a.body.get("answer")).lower()
+        a for a in answerable_answered if key_term_in(a.q.key_term, str(a.body.get("answer")))
     ]
     say(
         f"  answered by the model: {len(answered)}; abstained at retrieval: {len(abstained)} "
