@@ -52,6 +52,7 @@ from app.datasets import (  # noqa: E402
 from app.eval_cli import unwritable  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
+from bench.exits import run_or_exit  # noqa: E402
 from index.errors import HearthError  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
 from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
@@ -238,15 +239,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The run, with one line and exit code 2 (as `hearth eval`) for input it cannot use."""
-    args = parse_args(argv)
-    try:
-        run(args)
-    except HearthError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(2)
-    except OSError as exc:
-        print(f"error: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
-        sys.exit(2)
+    run_or_exit(run, parse_args(argv))
 
 
 def load_samples(path: Path) -> list[Sample]:

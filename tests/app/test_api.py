@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 from fakes import PEER, ScriptedChatModel, ScriptedStream
 
@@ -741,6 +740,17 @@ def test_a_host_name_not_allowed_is_refused_even_from_a_trusted_proxy(services, 
         assert local.get("/api/info").status_code == 200
 
 
+def write_page(services, doc_id: str, title: str, text: str) -> None:
+    """One public Markdown page of one chunk, written (or rewritten) straight to the store."""
+    page = Document(
+        id=doc_id, source=f"/corpus/{doc_id}.md", title=title, kind="markdown",
+        sections=(Section((), text),), groups=frozenset({"public"}), content_hash=text,
+    )  # fmt: skip
+    vectors = services.embedder.embed_documents([f"{title}\n{text}"])
+    services.store.write_document(page, [Chunk(doc_id, text, (), 0, 30)], vectors)
+    services.store.publish_vectors()
+
+
 MEMO = (
     "There were 20,000 bottles of water, 10,000 blankets, and 200 laptops delivered on "
     "January 23, 2023. A total of 3 trucks were used for 15 hours."
@@ -752,13 +762,7 @@ def test_a_count_of_something_else_that_no_source_counts_is_an_i_dont_know(
 ):
     """ "The answer is 200 [1]" for how many tents, cited by "… and 200 laptops delivered …":
     no sentence of the source counts tents, so the sources do not say (the draft is kept)."""
-    memo = Document(
-        id="memo", source="/corpus/memo.md", title="Delivery memo", kind="markdown",
-        sections=(Section((), MEMO),), groups=frozenset({"public"}), content_hash="memo",
-    )  # fmt: skip
-    vectors = services.embedder.embed_documents([f"Delivery memo\n{MEMO}"])
-    services.store.write_document(memo, [Chunk("memo", MEMO, (), 0, 30)], vectors)
-    services.store.publish_vectors()
+    write_page(services, "memo", "Delivery memo", MEMO)
     settings.abstain_threshold = 0.0  # past retrieval's abstention, as a near miss would be
     model.answer = "The answer is 200 [1]."
     question = "How many tents were delivered with the water and the blankets?"
@@ -790,13 +794,7 @@ def test_a_quote_with_no_moment_for_a_when_question_is_an_i_dont_know(
 ):
     """ "Organs: EU, WTO and OECD" for when Estonia joined the OECD: the closest sentence gives
     no date or moment, so the sources do not say; one that gives a date is quoted."""
-    page = Document(
-        id="estonia", source="/corpus/estonia.md", title="Estonia", kind="markdown",
-        sections=(Section((), ESTONIA),), groups=frozenset({"public"}), content_hash="ee",
-    )  # fmt: skip
-    vectors = services.embedder.embed_documents([f"Estonia\n{ESTONIA}"])
-    services.store.write_document(page, [Chunk("estonia", ESTONIA, (), 0, 30)], vectors)
-    services.store.publish_vectors()
+    write_page(services, "estonia", "Estonia", ESTONIA)
     settings.abstain_threshold = 0.0  # past retrieval's abstention, as a near miss would be
     model.answer = "Estonia joined the OECD after a long process."  # unsupported: a quote
     question = "When did Estonia join the OECD?"
@@ -806,9 +804,6 @@ def test_a_quote_with_no_moment_for_a_when_question_is_an_i_dont_know(
     assert body["sources"] and not body["quoted"] and body.get("quote_reason") is None
     # the same question where the source gives the year: the quote stands
     dated = ESTONIA.replace("Organs: EU, WTO and OECD.", "Estonia joined the OECD in 2010.")
-    page = replace(page, sections=(Section((), dated),), content_hash="ee2")
-    vectors = services.embedder.embed_documents([f"Estonia\n{dated}"])
-    services.store.write_document(page, [Chunk("estonia", dated, (), 0, 30)], vectors)
-    services.store.publish_vectors()
+    write_page(services, "estonia", "Estonia", dated)
     body = client.post("/api/query", json={"question": question}).json()
     assert not body["abstained"] and body["quoted"] and "in 2010" in body["answer"], body
