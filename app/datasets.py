@@ -233,6 +233,9 @@ def load_beir(folder: Path, split: str = "test") -> Dataset:
     its relevant documents.
     """
     qrels_file = folder / "qrels" / f"{split}.tsv"
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: no such folder (a BEIR folder holds corpus.jsonl, "
+                           "queries.jsonl and qrels/SPLIT.tsv)")  # fmt: skip
     if not (folder / "qrels").is_dir():
         raise DatasetError(
             f"{folder}: no qrels/ folder (a BEIR folder holds corpus.jsonl, queries.jsonl and "

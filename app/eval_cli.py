@@ -385,7 +385,7 @@ Retrieval figures are document-level over answerable questions: hit@k, a right d
 the top k; recall@k, the share of right documents there; MRR, 1 / rank of the first right one;
 nDCG@10, rank-weighted. MRR, nDCG@10 and hit/recall at k <= 10 come from one search of
 10 x HEARTH_PER_DOCUMENT passages, whatever --k; a k above 10 is read from a search
-k x HEARTH_PER_DOCUMENT passages deep (past HEARTH_CANDIDATES its fused pool widens).
+max(k) x HEARTH_PER_DOCUMENT passages deep (past HEARTH_CANDIDATES its fused pool widens).
 "Abstention by evidence" is what the threshold alone would do, before any model call.
 --answer runs the real models on every question (about a second each): it adds abstention
 precision and recall, citation precision, key terms and time to first token.

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -90,17 +91,25 @@ def ndcg_at_k(ranked: Sequence[str], expected: Iterable[str], k: int = NDCG_K) -
 
 def key_term_in(term: str, text: str) -> bool:
     """Whether the key term occurs in the text, case-insensitively: a term starting with a
-    letter or digit starts a word ("art" is not in "start"), and a number is a whole number
-    ("30" is not in "130", "2.30", "1,030", "30.5" or "1,300"; it is in "30.0" and "€30").
-    A word's end stays open: key terms are written as stems or singulars ("reduc", "Friday")."""
-    term = term.strip().casefold()
+    letter starts a word ("art" is not in "start"), and a number is a whole number ("30" is not
+    in "130", "2.30", "1,030", "30.5" or "1,300"; it is in "30.0", "€30" and "FY2030", and
+    "1.5" is in "1.50"). A word's end stays open: key terms are written as stems or singulars
+    ("reduc", "Friday"); a term's own trailing full stop or comma does not count."""
+    term = unicodedata.normalize("NFC", term.strip().rstrip(".,;:!?").casefold())
     if not term:
         return False
-    before = r"(?<!\w)" if re.match(r"\w", term) else ""
     if term[0].isdigit():
-        before += r"(?<!\d[.,])"
-    after = r"(?!\d|,\d|\.\d*[1-9])" if term[-1].isdigit() else ""
-    return re.search(before + re.escape(term) + after, text.casefold()) is not None
+        before = r"(?<!\d)(?<!\d[.,])"
+    else:
+        before = r"(?<!\w)" if re.match(r"\w", term) else ""
+    if not term[-1].isdigit():
+        after = ""
+    elif re.search(r"\.\d+$", term):  # a decimal: trailing zeros change nothing
+        after = r"(?=0*(?!\d|\.\d))"
+    else:
+        after = r"(?!\d|,\d|\.\d*[1-9])"
+    text = unicodedata.normalize("NFC", text.casefold())
+    return re.search(before + re.escape(term) + after, text) is not None
 
 
 def mean(values: Sequence[float]) -> float | None:
@@ -272,19 +281,23 @@ def retrieve_all(
         started = time.perf_counter()
         service = retriever(principal, question.question, None)
         elapsed = (time.perf_counter() - started) * 1000
-        head = (
-            service if fixed == settings.top_k else retriever(principal, question.question, fixed)
+        # within `candidates` a deeper search fuses the same pool, so its top `fixed` passages
+        # are the head's: one search serves both
+        one_pool = depth == fixed or depth <= settings.candidates
+        deep = (
+            service if depth == settings.top_k else retriever(principal, question.question, depth)
         )
-        deep = head if depth == fixed else retriever(principal, question.question, depth)
+        head = deep.passages[:fixed] if one_pool else (
+            service if fixed == settings.top_k
+            else retriever(principal, question.question, fixed)
+        ).passages  # fmt: skip
         rows.append(
             Row(
                 question=question,
                 ranked=distinct_documents(p.document.id for p in deep.passages),
                 evidence=service.evidence,
                 retrieval_ms=elapsed,
-                head=None
-                if deep is head
-                else distinct_documents(p.document.id for p in head.passages),
+                head=None if depth == fixed else distinct_documents(p.document.id for p in head),
             )
         )
         if on_question:

@@ -254,6 +254,8 @@ def load_samples(path: Path) -> list[Sample]:
         raise HearthError(
             f"{path}: not an eval_abstention samples file (one written by its --json)"
         ) from None
+    if not samples:
+        raise HearthError(f"{path}: holds no samples")
     return samples
 
 

@@ -136,13 +136,16 @@ def test_mrr_ndcg_and_small_cut_offs_do_not_change_with_a_deep_k() -> None:
     assert depths == [None, 20]  # the service's top_k, then the fixed depth
     depths.clear()
     deep = evaluate(question, retriever, settings, [5, 10, 100])
-    assert depths == [None, 20, 200]
+    assert depths == [None, 200, 20]  # past candidates: the fixed depth searched apart
     for figure in ("hit@5", "recall@10", "mrr", "ndcg@10"):
         assert deep.retrieval[figure] == shallow.retrieval[figure], figure
     assert shallow.retrieval["mrr"] == 0.5 and deep.retrieval["hit@100"] == 1.0
     row = deep.as_dict()["rows"][0]
     assert row["first_relevant_rank"] == 2 and row["retrieved_documents"][10] == "a"
     assert deep.as_dict()["settings"]["metrics_depth"] == 20
+    depths.clear()
+    within = evaluate(question, retriever, settings, [5, 20])  # 40 passages: one fused pool
+    assert depths == [None, 40] and within.retrieval["mrr"] == shallow.retrieval["mrr"]
 
 
 def _answer(text: str, abstained: bool, cited: list[str], ttft: float | None) -> Answer:
@@ -230,6 +233,13 @@ def test_a_key_term_in_hearths_note_to_the_reader_does_not_count() -> None:
         ("art", "the start date", False),
         ("Friday", "no deploys on Fridays", True),  # a stem or singular matches its word
         ("reduc", "it reduces the risk", True),
+        ("1.5", "a limit of 1.50 EUR", True),  # trailing zeros change no decimal
+        ("3.14", "3.141 rounded", False),
+        ("v2.4", "release v2.4.1", False),
+        ("2026", "the FY2026 budget", True),  # a number glued to letters is still whole
+        ("2026", "ticket 20260", False),
+        ("Friday.", "on Friday at noon", True),  # the term's own full stop does not count
+        ("Bráhuí", "Bra\u0301hui\u0301 speakers", True),  # decomposed accents
     ],
 )
 def test_key_terms_match_whole_numbers_and_word_starts(term: str, text: str, found: bool) -> None:
