@@ -52,3 +52,10 @@ def test_every_command_help_gives_an_example():
         if "Example" not in shown:
             missing.append(" ".join(path))
     assert missing == []
+
+
+def test_the_readme_names_every_field_of_a_questions_file():
+    from app.datasets import IGNORED_FIELDS, QUESTION_FIELDS
+
+    described = README.split("`hearth eval` measures Hearth on your own questions", 1)[1][:400]
+    assert all(f"`{field}`" in described for field in (*QUESTION_FIELDS, *IGNORED_FIELDS))
