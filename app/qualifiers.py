@@ -200,10 +200,11 @@ def in_context(text: str, headings: Sequence[str]) -> str:
 # one that names a thing ("the 2027 general assembly", "Windows 2000")
 _AS_A_TIME = re.compile(r"\b(?:in|for|of|during|by)\s+(?:the\s+(?:year|fiscal\s+year)\s+)?$", re.I)
 # two years as one span ("2019–2021", "2025-26", "between 2019 and 2021", "from 2019 to 2021"),
-# or a year that opens or closes one ("since 2018", "until 2022"): it may cover the year asked
+# or a year that opens or closes one ("since 2018", "after 2019", "until 2022"): it may cover
+# the year asked
 _YEAR_PAIR = re.compile(r"((?:1[89]|20)\d\d)\s*(?:[-–—/]|\bto\b|\band\b)\s*((?:1[89]|20)?\d\d)\b")
 _OPEN_SPAN = re.compile(
-    r"\b(since|until|till|through)\s+(?:the\s+end\s+of\s+)?((?:1[89]|20)\d\d)\b",
+    r"\b(since|after|until|till|through|before)\s+(?:the\s+end\s+of\s+)?((?:1[89]|20)\d\d)\b",
     re.IGNORECASE,
 )
 
@@ -237,9 +238,9 @@ def _spans_over(text: str, year: int) -> bool:
         if first <= year <= end:
             return True
     for m in _OPEN_SPAN.finditer(text):
-        since, bound = m.group(1).casefold() == "since", int(m.group(2))
-        if (year >= bound) if since else (year <= bound):
-            return True
+        word, bound = m.group(1).casefold(), int(m.group(2))
+        if year >= bound if word in ("since", "after") else year <= bound:
+            return True  # "after 2019" for 2020, "before 2021" for 2020
     return False
 
 

@@ -753,6 +753,8 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
         ("What was the unemployment rate in 2020?", "The rate stayed near 6%.", False),
         ("What was the unemployment rate in 2020?", "From 2019 to 2021 it stayed at 5%.", False),
         ("What was the unemployment rate in 2020?", "It fell since 2018.", False),
+        ("What was the unemployment rate in 2020?", "After 2019 it rose to 7%.", False),
+        ("What was the unemployment rate in 2020?", "Before 2019 it was 4%.", True),
         ("Who won the Oscar for 2017 films?", "The 2000 award went to a film from 1999.", True),
         ("What was the budget for 2026?", "The 2025-26 budget was 2 M EUR.", False),
         ("What was the revenue in 2020?", "FY2020 revenue: 3.7 M EUR, up from 2019.", False),
