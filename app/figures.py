@@ -79,7 +79,7 @@ _FIGURE_IN_WORDS = re.compile(
 # … and a "when" may be answered by a condition or a moment: "as soon as they enter into force".
 _MOMENT = re.compile(
     r"(?i:\b(?:whenever|if|unless|as\s+soon\s+as|before|after|during|within|until|upon"
-    r"|immediately|night|morning|evening)\b)"
+    r"|following|prior\s+to|immediately|night|morning|evening)\b)"
 )
 _PASSAGE_NUMBER = re.compile(r"(?i:\b(?:passages?|sources?|documents?)\s+\d+)")
 # "How many blankets were delivered?" asks for a count, which a date does not give ("a memo

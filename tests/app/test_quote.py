@@ -743,6 +743,7 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
         ("When did Estonia join the OECD?", "Organs: EU, WTO and OECD", True),
         ("When did Estonia join the OECD?", "Estonia joined the OECD in 2010.", False),
         ("When was the Paris office closed?", "The Paris office has never closed.", False),
+        ("When was the law reformed?", "Following the Nice Treaty, it was reformed.", False),
         # a present "when" is often answered in words: never refused
         ("When is payroll run?", "On the first working day of the month.", False),
         ("When do we have the sync?", "Every other week, after the review.", False),
