@@ -481,10 +481,10 @@ def eval_command(
     embedder: Embedder | None = None
     try:
         if dataset is not None:
+            store = embedded = SQLiteStore(data_dir)
+            check_benchmark_dir(embedded, dataset)  # before the embedder loads and the bars
             with errors.status("Loading the embedder..."):
                 embedder = embedder_factory(settings.embedder_path)
-            store = embedded = SQLiteStore(data_dir)
-            check_benchmark_dir(embedded, dataset)  # before the progress bars
             with progress_bars(errors) as bars:
                 ingested = ingest_dataset(
                     dataset, embedded, embedder, _IngestBars(bars, len(dataset.documents))
