@@ -152,7 +152,9 @@ def question_from_dict(item: dict[str, Any], where: str = "") -> EvalQuestion:
     for field in item:
         if field in QUESTION_FIELDS or field in IGNORED_FIELDS:
             continue
-        close = difflib.get_close_matches(field, QUESTION_FIELDS, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(
+            field, (*QUESTION_FIELDS, *IGNORED_FIELDS), n=1, cutoff=0.6
+        )
         hint = f" (did you mean `{close[0]}`?)" if close else ""
         raise DatasetError(
             f"{where}: unknown field `{field}`{hint}; known fields: {', '.join(QUESTION_FIELDS)} "

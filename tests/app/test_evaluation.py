@@ -879,6 +879,9 @@ def test_loaders_say_what_is_wrong_and_what_would_be_right(tmp_path: Path) -> No
         load_questions(path)
     path.write_text('{"question": "Q?", "note": "free text", "category": "hr"}\n')
     assert load_questions(path)[0].question == "Q?"  # fields for people, ignored
+    path.write_text('{"question": "Q?", "notes": "free text"}\n')
+    with pytest.raises(DatasetError, match="did you mean `note`"):  # an ignored field misspelt
+        load_questions(path)
     path.write_text('[{"question": "Q?"},\n {"question": "R?"}]\n')
     with pytest.raises(DatasetError, match="JSON Lines"):
         load_questions(path)
