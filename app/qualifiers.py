@@ -70,9 +70,9 @@ class Qualifier:
 
     def other_code_in(self, text: str) -> bool:
         """Whether `text` names a sibling code: the same letters with other digits, or for a
-        year only other years, with no span over it ("2019–2021" is 2020's row too)."""
+        year another year."""
         if self.year:
-            return of_other_years(text, (self.key,))
+            return any(year != self.key for year in _YEAR.findall(text))
         if self.letters is None:
             return False
         codes = re.finditer(rf"\b{re.escape(self.letters)}[ -]?(\d{{1,2}})\b", text, re.I)

@@ -120,15 +120,3 @@ def test_hostile_texts_are_read_in_linear_time():
 )
 def test_a_year_singles_out_its_row(question, years):
     assert [q.key for q in asked_qualifiers(question) if q.year] == years
-
-
-def test_a_span_of_years_is_the_asked_years_row_too():
-    """The quote rule read "2019–2021" as covering 2020 while the row rule took it for another
-    year: one notion of a year's span for both."""
-    asked = asked_qualifiers("What was the bonus in 2020?")
-    rows = Rows.of(["2018: 3 %\n2020: 4 %\n2019–2021: 5 %"], [()])
-    assert rows.names_another("2018: 3 %", asked)
-    assert not rows.names_another("2019–2021: 5 %", asked)
-    assert not rows.names_another("Since 2018 the bonus is 5 %.", asked)
-    assert not rows.names_another("FY2020 bonus: 5 %, FY2019: 4 %", asked)
-    assert rows.names_another("Until 2019 the bonus was 4 %.", asked)
