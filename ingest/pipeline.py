@@ -11,14 +11,11 @@ documents are written here once the vectors are in, so the writes keep their ord
 
 from __future__ import annotations
 
-import hashlib
-import importlib.metadata
 import itertools
 import json
 import logging
 import time
-import unicodedata
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -30,8 +27,10 @@ import numpy as np
 
 from index.errors import EmptyDocumentError, HearthError, NotAWikiExportError
 from index.protocols import Embedder, Store, Vectors
-from index.types import PUBLIC_GROUP, Chunk, Document, Section, StoredDocument
-from ingest.chunker import CHUNKER_VERSION, ChunkBudget, chunk_document, embedding_text
+from index.types import PUBLIC_GROUP, Chunk, Document, StoredDocument
+from ingest.chunker import ChunkBudget, chunk_document, embedding_text
+from ingest.cleaning import clean_document, strip_invisible
+from ingest.fingerprint import content_hash, source_fingerprint
 from ingest.isolation import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, IsolatedParser
 from ingest.parsers.base import (
     DEFAULT_WIKI_MAX_PAGE_MB,
@@ -46,6 +45,7 @@ from ingest.parsers.registry import (
     FileParser,
     parser_for,
 )
+from ingest.report import IngestReport, Progress
 from ingest.sources import (
     SidecarError,
     Sidecars,
@@ -58,235 +58,18 @@ from ingest.sources import (
     walk,
 )
 
+__all__ = ["IngestReport", "Progress", "clean_document", "strip_invisible"]
+
 log = logging.getLogger(__name__)
 
 EMBED_BATCH_CHUNKS = 64  # documents are buffered until this many chunks, for efficient batches
 EMBED_PROGRESS_SLICE = 256  # the most chunks embedded between two steps of the progress bar
 # Files checked and handed to the parser child ahead of the one being embedded and written.
 PARSE_AHEAD_FILES = 8
-# Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
-# older runs then stop matching and every file is parsed again (nothing is re-embedded unless
-# its content hash changed).
-# 16: wiki back matter (See also, External links, Further reading, References) dropped;
-# 15: wiki rounding templates and spanning table cells, overlaps from a sentence start (the
-# chunker's version is in content_hash only, which a file not parsed again never reaches);
-# 14: wiki figures ({{val}}, {{frac}}, {{sc}}); 13: wiki templates, PDF compounds, DOCX notes;
-# 12: aliases by dump
-FINGERPRINT_VERSION = 16
 # Formats whose parsers (unstructured, zip and PDF readers) run in a child process with limits;
 # plain text and wiki dumps are parsed here, streamed and bounded.
 ISOLATED_SUFFIXES = UNSTRUCTURED_SUFFIXES
 BLANK_PROBE_BYTES = 4096  # a larger file is never taken for blank, so the check stays cheap
-
-
-@dataclass
-class IngestReport:
-    """What a run did, for the CLI summary and `--json`."""
-
-    added: int = 0
-    updated: int = 0
-    regrouped: int = 0
-    unchanged: int = 0
-    removed: int = 0  # how many documents this run removed: pruned, or stored under an inner id
-    chunks_reused: int = 0  # of `chunks`, those an updated document kept unchanged: not embedded
-    removed_documents: list[str] = field(default_factory=list)  # their ids
-    redirects: int = 0
-    chunks: int = 0
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    seconds: float = 0.0
-    vector_generation: int | None = None
-    skipped: Counter[str] = field(default_factory=Counter)  # files of types not read, by suffix
-    # ids of stored documents of the folders read whose file is gone, and of the wiki pages
-    # the dumps read no longer hold (or that only a deleted older dump held): kept until --prune
-    orphaned_documents: list[str] = field(default_factory=list)
-    # ids of stored wiki pages the dumps still hold in namespaces this run did not read
-    # (`--namespaces`): kept as they were, neither updated nor pruned
-    outside_namespaces: list[str] = field(default_factory=list)
-    # titles of the wiki pages named above (their ids, "enwiki:655", say nothing)
-    titles: dict[str, str] = field(default_factory=dict)
-    # (id, file it came from before) for documents now taken from a file in another folder
-    # that still exists: a new export of the same corpus, or two folders sharing names
-    rehomed: list[tuple[str, str]] = field(default_factory=list)
-    prune_skipped: list[str] = field(default_factory=list)  # paths not pruned: files failed
-    empty: list[str] = field(default_factory=list)  # blank files: skipped, taken for absent
-    # ids of stored documents only some groups could read that this run made public: said
-    # aloud, since a run without --groups (or a file ingested alone) may do it by mistake
-    made_public: list[str] = field(default_factory=list)
-    # folders that could not be listed (lost+found, a folder of another user), with why: what
-    # was stored from them is kept, neither updated nor pruned, and the run goes on
-    unreadable_folders: list[tuple[Path, str]] = field(default_factory=list)
-    # (path, why) of entries not read for safety or because they lead nowhere: broken links,
-    # links out of the folder or to folders, FIFOs; taken for absent, as before
-    left_out: list[tuple[str, str]] = field(default_factory=list)
-    # sidecars above the ingested folders whose rules were applied: said, since they are
-    # outside what the run named
-    rules_above: list[str] = field(default_factory=list)
-
-    def add_notes(self, notes: WalkNotes) -> None:
-        """What a walk (or the sidecar lookup of a single file) passed over or applied."""
-        self.skipped.update(notes.skipped)
-        self.unreadable_folders.extend(notes.unreadable)
-        self.left_out.extend(notes.left_out)
-        self.rules_above.extend(r for r in notes.rules_above if r not in self.rules_above)
-
-    @property
-    def orphaned(self) -> int:
-        return len(self.orphaned_documents)
-
-    @property
-    def ok(self) -> bool:
-        return not self.failed
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "added": self.added,
-            "updated": self.updated,
-            "regrouped": self.regrouped,
-            "unchanged": self.unchanged,
-            "removed": self.removed,
-            "removed_documents": self.removed_documents,
-            "redirects": self.redirects,
-            "failed": [{"source": s, "reason": r} for s, r in self.failed],
-            "chunks": self.chunks,
-            "chunks_reused": self.chunks_reused,
-            "seconds": round(self.seconds, 2),
-            "vector_generation": self.vector_generation,
-            "skipped": dict(sorted(self.skipped.items())),
-            "orphaned": self.orphaned,
-            "orphaned_documents": self.orphaned_documents,
-            "outside_namespaces": self.outside_namespaces,
-            "titles": self.titles,
-            "rehomed": [{"id": i, "previous_source": s} for i, s in self.rehomed],
-            "prune_skipped": self.prune_skipped,
-            "empty": self.empty,
-            "made_public": self.made_public,
-            "unreadable_folders": [
-                {"folder": str(f), "reason": r} for f, r in self.unreadable_folders
-            ],
-            "left_out": [{"path": p, "reason": r} for p, r in self.left_out],
-            "rules_above": self.rules_above,
-        }
-
-
-class Progress:
-    """Callbacks the CLI turns into progress bars; the default does nothing."""
-
-    def sources_found(self, count: int) -> None:
-        """`count` more files (or dumps) will be read: a bar's total."""
-
-    def source_started(self, name: str) -> None: ...
-
-    def document_done(self) -> None: ...
-
-    def chunks_embedded(self, count: int) -> None:
-        """`count` more chunks embedded; called from the embedding thread."""
-
-    def dump_read(self, done: int, total: int) -> None:
-        """`done` of a wiki dump's `total` bytes (as on disk) read: a dump's own bar, since
-        how many pages it holds is not known until the end."""
-
-
-# Characters that render invisibly or reorder text: stripped so that nothing hides in a chunk.
-# Variation selectors are invisible marks (category Mn) that can carry a whole hidden message,
-# one byte per selector; they only pick a glyph style, so nothing a reader sees is lost.
-_INVISIBLE = frozenset(
-    {0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF, 0x00AD, 0x180B, 0x180C, 0x180D, 0x180F}
-    | set(range(0xFE00, 0xFE10))
-    | set(range(0xE0100, 0xE01F0))
-)
-
-
-def strip_invisible(text: str) -> str:
-    """NFC text without control, format (bidi, zero-width, tag), private or variation characters."""
-    kept = "".join(
-        ch
-        for ch in text
-        if ch in "\n\t"
-        or (unicodedata.category(ch) not in ("Cc", "Cf", "Co", "Cs") and ord(ch) not in _INVISIBLE)
-    )
-    return unicodedata.normalize("NFC", kept)  # after stripping: removals can leave pairs
-
-
-def clean_document(document: Document) -> Document:
-    """The document with every text field cleaned and empty sections dropped."""
-    sections = tuple(
-        Section(
-            tuple(strip_invisible(h) for h in s.heading_path),
-            strip_invisible(s.text),
-            s.anchor,
-            s.page,
-        )
-        for s in document.sections
-    )
-    return replace(
-        document,
-        title=strip_invisible(document.title).strip() or document.id,
-        sections=tuple(s for s in sections if s.text.strip()),
-        url=document.url if _is_web_link(document.url) else None,
-    )
-
-
-def _is_web_link(url: str | None) -> bool:
-    """Whether `url` is an http(s) link: a dump's `<base>` may say `javascript:…`, which API
-    clients would show as a link (the page refuses it; others may not)."""
-    return url is not None and url.lower().startswith(("https://", "http://"))
-
-
-def _hearth_version() -> str:
-    try:
-        return importlib.metadata.version("hearth-kb")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-def source_fingerprint(
-    path: Path, relative: str, options: ParseOptions, budget: ChunkBudget, embedder_id: str
-) -> str:
-    """Changes whenever the documents parsed from a file could change: its bytes, its name
-    relative to the ingest root (the document id), the parse options (groups included), the
-    chunking, the embedder and the parser code's version."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    payload = {
-        "bytes": digest.hexdigest(),
-        "relative": relative,
-        "groups": sorted(options.groups),
-        "base_url": options.base_url,
-        "namespaces": sorted(options.namespaces),
-        "namespace_groups": {str(k): sorted(v) for k, v in options.namespace_groups.items()},
-        # only a dump's pages depend on it: other files are not parsed again when it changes
-        "wiki_max_page_bytes": options.wiki_max_page_bytes if is_wiki_dump(path) else None,
-        "chunking": [budget.max_tokens, budget.target_tokens, budget.overlap_tokens],
-        "embedder": embedder_id,
-        "version": [FINGERPRINT_VERSION, _hearth_version()],
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def content_hash(document: Document, budget: ChunkBudget, embedder_id: str) -> str:
-    """Changes whenever anything that ends up in the store would change (groups excepted)."""
-    payload = {
-        "title": document.title,
-        "url": document.url,
-        "kind": document.kind,
-        "revision": document.revision,
-        "categories": list(document.categories),
-        "aliases": list(document.aliases),
-        "source": document.source,
-        "modified": document.modified.isoformat() if document.modified else None,
-        "sections": [[list(s.heading_path), s.anchor, s.page, s.text] for s in document.sections],
-        # the chunker's version too: its changes reach stored documents whose text did not
-        "chunking": [
-            budget.max_tokens,
-            budget.target_tokens,
-            budget.overlap_tokens,
-            CHUNKER_VERSION,
-        ],
-        "embedder": embedder_id,
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

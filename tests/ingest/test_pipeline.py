@@ -338,15 +338,15 @@ def test_a_new_chunker_reaches_documents_whose_text_did_not_change(
     """The content hash covered the text and the budget, not the chunker: a new parser version
     parsed every file again, found the same hash and kept the old chunks (the handbook's copied
     blocks stayed after the chunker learnt to drop them)."""
-    from ingest import pipeline
+    from ingest import fingerprint
 
     store = SQLiteStore(tmp_path / "data")
     first = run(store, embedder, tree)
-    monkeypatch.setattr(pipeline, "FINGERPRINT_VERSION", pipeline.FINGERPRINT_VERSION + 1)
+    monkeypatch.setattr(fingerprint, "FINGERPRINT_VERSION", fingerprint.FINGERPRINT_VERSION + 1)
     reparsed = run(store, embedder, tree)  # parsed again, nothing to change
     assert (reparsed.unchanged, reparsed.updated) == (first.added, 0)
-    monkeypatch.setattr(pipeline, "FINGERPRINT_VERSION", pipeline.FINGERPRINT_VERSION + 1)
-    monkeypatch.setattr(pipeline, "CHUNKER_VERSION", pipeline.CHUNKER_VERSION + 1)
+    monkeypatch.setattr(fingerprint, "FINGERPRINT_VERSION", fingerprint.FINGERPRINT_VERSION + 1)
+    monkeypatch.setattr(fingerprint, "CHUNKER_VERSION", fingerprint.CHUNKER_VERSION + 1)
     rechunked = run(store, embedder, tree)
     assert rechunked.updated == first.added and rechunked.chunks_reused == rechunked.chunks
     store.close()
