@@ -286,9 +286,9 @@ def load_questions() -> list[Q]:
 @contextlib.contextmanager
 def parse_once() -> Iterator[None]:
     """Parsed documents are kept for the second ingest (chunk 128): parsing is not the point."""
-    from ingest import pipeline
+    from ingest import pipeline, planning
 
-    original = pipeline.parser_for
+    original = planning.parser_for
     cache: dict[str, Any] = {}
     isolated = getattr(pipeline, "IsolatedParser", None)  # parsing in a child process
     isolated_parse = getattr(isolated, "parse", None)
@@ -313,7 +313,7 @@ def parse_once() -> Iterator[None]:
         return parse
 
     with contextlib.ExitStack() as patches:
-        patches.enter_context(mock.patch.object(pipeline, "parser_for", parser_for))
+        patches.enter_context(mock.patch.object(planning, "parser_for", parser_for))
         if isolated is not None and isolated_parse is not None:
             patches.enter_context(mock.patch.object(isolated, "parse", parse_isolated))
         yield

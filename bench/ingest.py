@@ -181,11 +181,11 @@ def timed_store(data_dir: Path, timers: Timers) -> Any:
 @contextmanager
 def instrumented(timers: Timers) -> Iterator[None]:
     """Time the pipeline's parse, clean+hash and chunk steps by patching its module names."""
-    from ingest import pipeline
+    from ingest import dumps, pipeline, planning
     from ingest.isolation import IsolatedParser
 
-    real_parse_dump = pipeline.parse_dump
-    real_parser_for = pipeline.parser_for
+    real_parse_dump = dumps.parse_dump
+    real_parser_for = planning.parser_for
     real_chunk = pipeline.chunk_document
     real_clean = pipeline.clean_document
     real_hash = pipeline.content_hash
@@ -246,8 +246,8 @@ def instrumented(timers: Timers) -> Iterator[None]:
     with ExitStack() as stack:
         stack.enter_context(mock.patch.object(IsolatedParser, "result", result))
         stack.enter_context(mock.patch.object(IsolatedParser, "close", close))
-        stack.enter_context(mock.patch.object(pipeline, "parse_dump", parse_dump))
-        stack.enter_context(mock.patch.object(pipeline, "parser_for", parser_for))
+        stack.enter_context(mock.patch.object(dumps, "parse_dump", parse_dump))
+        stack.enter_context(mock.patch.object(planning, "parser_for", parser_for))
         stack.enter_context(
             mock.patch.object(pipeline, "chunk_document", wrap("chunk", real_chunk))
         )

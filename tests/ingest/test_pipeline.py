@@ -280,10 +280,10 @@ def test_isolated_parsing_reports_a_hostile_file_and_goes_on(tmp_path, tree, emb
 
 def counting_parsers(monkeypatch) -> list[str]:
     """Record every file the pipeline hands to a parser (in-process parsing)."""
-    import ingest.pipeline as pipeline
+    import ingest.planning as planning
 
     parsed: list[str] = []
-    original = pipeline.parser_for
+    original = planning.parser_for
 
     def parser_for(path: Path):
         parser = original(path)
@@ -296,7 +296,7 @@ def counting_parsers(monkeypatch) -> list[str]:
 
         return counted
 
-    monkeypatch.setattr(pipeline, "parser_for", parser_for)
+    monkeypatch.setattr(planning, "parser_for", parser_for)
     return parsed
 
 
@@ -353,7 +353,7 @@ def test_a_new_chunker_reaches_documents_whose_text_did_not_change(
 
 
 def test_an_unchanged_dump_is_skipped_and_its_pages_survive_prune(tmp_path, embedder, monkeypatch):
-    import ingest.pipeline as pipeline
+    import ingest.dumps as dumps
 
     pages = [(i, f"Page {i}", f"Fact number {i} is about zebra{i}.") for i in range(1, 4)]
     dump = tmp_path / "wiki.xml"
@@ -361,10 +361,8 @@ def test_an_unchanged_dump_is_skipped_and_its_pages_survive_prune(tmp_path, embe
     store = SQLiteStore(tmp_path / "data")
     assert run(store, embedder, dump).added == 3
     calls: list[Path] = []
-    original = pipeline.parse_dump
-    monkeypatch.setattr(
-        pipeline, "parse_dump", lambda p, o, r: calls.append(p) or original(p, o, r)
-    )
+    original = dumps.parse_dump
+    monkeypatch.setattr(dumps, "parse_dump", lambda p, o, r: calls.append(p) or original(p, o, r))
     again = run(store, embedder, dump, prune=True)
     assert calls == [] and again.unchanged == 3 and again.removed == 0
     assert store.document_state_of("testwiki:2") is not None
@@ -445,10 +443,10 @@ def test_a_dumps_progress_is_told_in_bytes_of_the_file(tmp_path, embedder, suffi
 def test_a_large_file_shows_its_embedding_progress_as_it_goes(tmp_path, embedder, monkeypatch):
     """A large file is one batch: its thousands of chunks were counted only once all were
     embedded, and the bar stood at 0 for minutes (6 min 37 s for a 4 MB text file)."""
-    import ingest.pipeline
+    import ingest.embedding
     from ingest.pipeline import Progress
 
-    monkeypatch.setattr(ingest.pipeline, "EMBED_PROGRESS_SLICE", 10)
+    monkeypatch.setattr(ingest.embedding, "EMBED_PROGRESS_SLICE", 10)
     steps: list[int] = []
 
     class Recorded(Progress):
@@ -501,10 +499,10 @@ def test_a_batch_is_embedded_while_the_next_documents_are_read(tmp_path, monkeyp
     embedded in line could never do (the wait would run out and the test fail)."""
     import threading
 
-    import ingest.pipeline
+    import ingest.embedding
     from ingest.pipeline import Progress
 
-    monkeypatch.setattr(ingest.pipeline, "EMBED_BATCH_CHUNKS", 1)  # one document per batch
+    monkeypatch.setattr(ingest.embedding, "EMBED_BATCH_CHUNKS", 1)  # one document per batch
     second_read = threading.Event()
 
     class Counting(Progress):
