@@ -29,6 +29,13 @@ class StoreError(HearthError):
     code = "store_error"
 
 
+class NoIndexError(StoreError):
+    """There is no index to read yet (an empty database): a command that only reads says so
+    rather than create one."""
+
+    code = "no_index"
+
+
 class StoreUnavailableError(StoreError):
     """The store's server cannot be reached (PostgreSQL down, or no connection free in time):
     a 503 the caller may retry, and /readyz says so."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from index.errors import ConfigurationError
+from index.errors import ConfigurationError, NoIndexError
 from index.protocols import Store
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
@@ -21,14 +21,32 @@ def open_store(data_dir: Path, database_url: str | None) -> Store:
         from index.store import SQLiteStore
 
         return SQLiteStore(data_dir)
+    _check_url(database_url)
+    from index.postgres import PostgresStore  # imported only when used: psycopg, pgvector
+
+    return PostgresStore(database_url)
+
+
+def open_existing_store(data_dir: Path, database_url: str | None) -> Store | None:
+    """The store, or None when there is none yet, creating nothing: for commands that only
+    read (`hearth status` on an empty database created Hearth's schema in it)."""
+    if not database_url:
+        return open_store(data_dir, None) if store_exists(data_dir, None) else None
+    _check_url(database_url)
+    from index.postgres import PostgresStore
+
+    try:
+        return PostgresStore(database_url, create=False)
+    except NoIndexError:
+        return None
+
+
+def _check_url(database_url: str) -> None:
     if not database_url.startswith(POSTGRES_SCHEMES):
         raise ConfigurationError(
             "HEARTH_DATABASE_URL must be a postgresql:// URL (or be left unset for the embedded "
             "SQLite store)"
         )
-    from index.postgres import PostgresStore  # imported only when used: psycopg, pgvector
-
-    return PostgresStore(database_url)
 
 
 def store_location(data_dir: Path, database_url: str | None) -> str:

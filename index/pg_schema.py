@@ -206,6 +206,14 @@ def applied_migrations(cur: psycopg.Cursor[Any]) -> list[str]:
     return [row[0] for row in cur.execute("SELECT name FROM migrations ORDER BY position")]
 
 
+def has_schema(conn: psycopg.Connection[Any]) -> bool:
+    """Whether Hearth's schema is in this database (its migrations table on the search path),
+    asked without creating anything: a command that only reads must not write."""
+    with conn.transaction(), conn.cursor() as cur:
+        row = cur.execute("SELECT to_regclass('migrations') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
 def migrate(conn: psycopg.Connection[Any]) -> list[str]:
     """Apply every pending step in order, atomically; return the names applied now."""
     applied: list[str] = []

@@ -24,7 +24,7 @@ from psycopg import IsolationLevel
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from index import pg_schema
-from index.errors import StoreError, StoreUnavailableError
+from index.errors import NoIndexError, StoreError, StoreUnavailableError
 from index.migrations import say_upgraded
 from index.pg_queries import (
     DENSE_SQL,
@@ -84,13 +84,23 @@ class PostgresStore:
     """
 
     def __init__(
-        self, url: str, *, pool_size: int = 8, timeout: float = 30.0, wait: float = WAIT_S
+        self,
+        url: str,
+        *,
+        pool_size: int = 8,
+        timeout: float = 30.0,
+        wait: float = WAIT_S,
+        create: bool = True,
     ) -> None:
+        """Opens the store, creating or upgrading its schema; with `create` False, a database
+        without Hearth's schema raises NoIndexError and is left untouched."""
         self.url = url
         self._timeout = wait  # what a request waits for a connection
         self._readable_statistics: dict[frozenset[str], tuple[float, int, int, float]] = {}
         try:
             with psycopg.connect(url, connect_timeout=int(timeout)) as conn:
+                if not create and not pg_schema.has_schema(conn):
+                    raise NoIndexError("there is no Hearth index in this database yet")
                 applied = pg_schema.migrate(conn)
                 say_upgraded("the database", applied, [n for n, _ in pg_schema.MIGRATIONS])
         except psycopg.Error as exc:

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from click.core import ParameterSource
@@ -33,7 +33,7 @@ from rich.progress import (
 from rich.table import Table
 
 from index.errors import HearthError
-from index.open_store import open_store, store_exists, store_location
+from index.open_store import open_existing_store, open_store, store_location
 from index.protocols import Embedder
 from index.store import exposure_warning, readable_by_others
 from index.types import PUBLIC_GROUP, StoredDocument, parse_groups
@@ -231,9 +231,12 @@ def _summary(report: IngestReport, console: Console) -> None:
                       "as they were, neither updated nor pruned")  # fmt: skip
 
 
-def no_index(data_dir: Path) -> str:
+def no_index(data_dir: Path, database_url: str | None = None) -> str:
     """What a command that reads the index says when there is none yet; the command to run
-    repeats a --data-dir other than the default."""
+    repeats a --data-dir other than the default (a database is named by its URL alone)."""
+    if database_url:
+        where = store_location(data_dir, database_url)
+        return f"no index in {where} yet: run `hearth ingest PATH` first"
     given = "" if data_dir == Path("data") else f" --data-dir {shlex.quote(str(data_dir))}"
     return f"no index in {data_dir}/ yet: run `hearth ingest PATH{given}` first"
 
@@ -272,7 +275,7 @@ def _acknowledged_interrupts(console: Console) -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
-def _fail(ctx: click.Context, console: Console, message: str, code: int, as_json: bool) -> None:
+def _fail(ctx: click.Context, console: Console, message: str, code: int, as_json: bool) -> NoReturn:
     """Stop with `code`: the message on stderr, and with --json also as JSON on stdout, so a
     script reading stdout gets an answer either way."""
     shown = escape(message)  # a path may hold [brackets], which rich would take for markup
@@ -549,10 +552,10 @@ def status(
       hearth status --documents --json | jq '.documents_listed[] | select(.groups == ["public"])'
     """
     errors = Console(stderr=True)
-    if not store_exists(data_dir, database_url):
-        _fail(ctx, errors, no_index(data_dir), 2, as_json)
     try:
-        store = open_store(data_dir, database_url)
+        store = open_existing_store(data_dir, database_url)  # creates none: it only reads
+        if store is None:
+            _fail(ctx, errors, no_index(data_dir, database_url), 2, as_json)
         manifest = store.manifest()
         stats = store.stats()
         # what a caller in these groups reads: everyone reads public (Principal.readable_groups)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import psycopg
 from click.testing import CliRunner
 from fakes import HashEmbedder
 
@@ -78,6 +79,40 @@ def test_ingest_status_eval_and_keys_use_postgres(tmp_path, pg_url):
 def test_embedded_mode_still_needs_an_index(tmp_path):
     result = hearth(["status", "--data-dir", str(tmp_path / "none")], None)
     assert result.exit_code == 2 and "no index" in result.output.lower()
+
+
+def test_status_on_an_empty_database_says_so_and_creates_nothing(tmp_path, pg_url):
+    """A read-only command must not write: `hearth status` on an empty database created
+    Hearth's schema there (and then showed an empty index as if one had been built)."""
+    for args in (["status"], ["status", "--json"]):
+        result = hearth([*args, "--data-dir", str(tmp_path / "data")], pg_url)
+        assert result.exit_code == 2, result.output
+        said = " ".join(result.output.split())
+        assert (
+            "no index in postgresql://postgres@/hearth_tests yet: run `hearth ingest PATH` first"
+            in said
+        )
+        assert "--data-dir" not in said  # the data folder plays no part with a database
+    with psycopg.connect(pg_url) as conn:
+        tables = conn.execute(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchone()
+    assert tables == (0,)
+    assert not (tmp_path / "data").exists()
+    ingested = hearth(["ingest", str(CORPUS / "handbook"), "--data-dir", str(tmp_path / "data")], pg_url)  # fmt: skip
+    assert ingested.exit_code == 0, ingested.output
+    assert hearth(["status", "--json"], pg_url).exit_code == 0
+
+
+def test_status_under_a_missing_data_folder_creates_nothing(tmp_path):
+    """As with a database: a status of nothing says so, and leaves no folder or file behind."""
+    missing = tmp_path / "missing" / "data"
+    for args in (["status"], ["status", "--json"], ["status", "--documents"]):
+        result = hearth([*args, "--data-dir", str(missing)], None)
+        assert result.exit_code == 2 and f"no index in {missing}/ yet" in " ".join(
+            result.output.split()
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_migrate_is_mounted():
