@@ -182,8 +182,10 @@ def _summary(report: IngestReport, console: Console) -> None:
         console.print(f"skipped {plural(report.skipped.total(), 'file')} of types Hearth does not "
                       f"read: {kinds}")  # fmt: skip
     if report.empty:
-        shown = _first_five(report.empty)
-        console.print(f"skipped {plural(len(report.empty), 'empty file')}: {escape(shown)}")
+        pages = sum(entry in report.titles for entry in report.empty)  # wiki pages, by id
+        noun = "file" if not pages else "page" if pages == len(report.empty) else "document"
+        shown = _first_five(_titled(report.empty, report.titles))
+        console.print(f"skipped {plural(len(report.empty), f'empty {noun}')}: {escape(shown)}")
     if report.left_out:
         shown = _first_five([f"{path} ({why})" for path, why in report.left_out])
         console.print(f"[yellow]not read ({len(report.left_out)}), only files inside the folder "
@@ -331,9 +333,9 @@ ingested from (ingesting it again from an inner folder, or alone when it lies be
 folder's top, is refused, so it never gets a second copy outside its folder's groups); a file
 at the same relative path in another folder is refused while the first one exists, unless
 --replace takes it (a new export), and the summary says what it replaced. Files of other
-types, and empty files, are skipped and counted; stored documents whose file is gone (or
-blank) stay, still answered from, until a run with --prune. A file the parser finds no text
-in keeps what was stored from it.
+types, and empty files and wiki pages, are skipped and counted; stored documents whose file
+or page is gone (or blank) stay, still answered from, until a run with --prune. A file the
+parser finds no text in keeps what was stored from it.
 
 Exit codes: 0 done, 1 some files failed (the others are stored), 2 nothing could run,
 130 interrupted. With --json, a run that stops after its options were read prints

@@ -77,10 +77,11 @@ class WikiDumps:
         seen: set[str],
         source: str,
         fingerprint: str,
-        consider: Callable[[Document], None],
+        consider: Callable[[Document], bool],
     ) -> bool:
-        """Stream the dump's pages to `consider` and record its redirects; returns False if
-        it could not be read completely (nothing of it is then taken for deleted)."""
+        """Stream the dump's pages to `consider` (False: the page has no text) and record its
+        redirects; returns False if it could not be read completely (nothing of it is then
+        taken for deleted)."""
         redirects: list[Redirect] = []
         sites: set[str] = set()
         held_elsewhere: dict[str, str] = {}  # page id -> the other dump it is stored from
@@ -96,14 +97,20 @@ class WikiDumps:
                         report.outside_namespaces.append(item.id)
                         report.titles.update(self.titles_of([item.id]))
                     continue
-                seen.add(item.id)
                 other = self._owners.held_elsewhere(item.id, source, report)
                 if other is not None:  # left as it is; the rest of the dump is still read
+                    seen.add(item.id)
                     held_elsewhere[item.id] = other
                     continue
                 sites.add(item.id.partition(":")[0])
+                if not consider(replace(item, source=source)):
+                    # no text, as a blank file: listed, not stored, and taken for absent (not
+                    # seen), so a copy stored before is orphaned, then removed by --prune
+                    report.empty.append(item.id)
+                    report.titles[item.id] = item.title
+                    continue
+                seen.add(item.id)
                 pages += 1
-                consider(replace(item, source=source))
             complete = not held_elsewhere
             if complete:
                 self.left.extend(self._pages_of_gone_dumps(sites, source))

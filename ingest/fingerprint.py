@@ -16,12 +16,13 @@ from ingest.sources import is_wiki_dump
 # Bump when parsing or cleaning changes what an unchanged file yields: recorded fingerprints of
 # older runs then stop matching and every file is parsed again (nothing is re-embedded unless
 # its content hash changed).
+# 17: wiki pages (and files) without text are no longer stored as documents without chunks;
 # 16: wiki back matter (See also, External links, Further reading, References) dropped;
 # 15: wiki rounding templates and spanning table cells, overlaps from a sentence start (the
 # chunker's version is in content_hash only, which a file not parsed again never reaches);
 # 14: wiki figures ({{val}}, {{frac}}, {{sc}}); 13: wiki templates, PDF compounds, DOCX notes;
 # 12: aliases by dump
-FINGERPRINT_VERSION = 16
+FINGERPRINT_VERSION = 17
 
 
 def _hearth_version() -> str:

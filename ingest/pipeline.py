@@ -347,14 +347,18 @@ class Ingestor:
             if clash is not None:
                 report.failed.append((relative, clash))
                 return False
-            self._consider(replace(document, source=source), budget, report)
+            if not self._consider(replace(document, source=source), budget, report):
+                return _skip_empty(relative, report)  # no text once cleaned: as just above
             self._batches.source_done(source, planned.fingerprint, 1)
             return True
 
-    def _consider(self, document: Document, budget: ChunkBudget, report: IngestReport) -> None:
-        """Skip, regroup or queue one parsed document for embedding."""
+    def _consider(self, document: Document, budget: ChunkBudget, report: IngestReport) -> bool:
+        """Skip, regroup or queue one parsed document for embedding; False, storing nothing, if
+        no text is left once it is cleaned: a document without chunks answers nothing."""
         self.progress.document_done()
         document = clean_document(document)
+        if not document.sections:
+            return False
         document = replace(
             document, content_hash=content_hash(document, budget, self.embedder.model_id)
         )
@@ -370,6 +374,7 @@ class Ingestor:
                 report.regrouped += 1
             else:
                 report.unchanged += 1
-            return
+            return True
         chunks = chunk_document(document, budget, self.embedder.count_tokens)
         self._batches.add(document, chunks, None if stored is None else stored[1], report)
+        return True

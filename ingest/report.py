@@ -36,13 +36,14 @@ class IngestReport:
     # ids of stored wiki pages the dumps still hold in namespaces this run did not read
     # (`--namespaces`): kept as they were, neither updated nor pruned
     outside_namespaces: list[str] = field(default_factory=list)
-    # titles of the wiki pages named above (their ids, "enwiki:655", say nothing)
+    # titles of the wiki pages named here (their ids, "enwiki:655", say nothing)
     titles: dict[str, str] = field(default_factory=dict)
     # (id, file it came from before) for documents now taken from a file in another folder
     # that still exists: a new export of the same corpus, or two folders sharing names
     rehomed: list[tuple[str, str]] = field(default_factory=list)
     prune_skipped: list[str] = field(default_factory=list)  # paths not pruned: files failed
-    empty: list[str] = field(default_factory=list)  # blank files: skipped, taken for absent
+    # files and wiki pages (by id, their titles in `titles`) without text: skipped, not stored
+    empty: list[str] = field(default_factory=list)
     # ids of stored documents only some groups could read that this run made public: said
     # aloud, since a run without --groups (or a file ingested alone) may do it by mistake
     made_public: list[str] = field(default_factory=list)

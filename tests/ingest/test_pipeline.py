@@ -190,15 +190,17 @@ def test_wiki_dump_pages_redirects_and_a_cut(tmp_path, embedder):
     assert "cut.xml" in report2.failed[0][0]
 
 
-def test_a_page_that_shows_no_text_is_stored_without_chunks(tmp_path, embedder):
-    """A stub whose wikitext is only a template has no chunk: a batch of nothing but such
-    pages is written (with no vectors) instead of failing the run."""
+def test_a_dump_of_pages_that_show_no_text_is_read_whole_storing_none(tmp_path, embedder):
+    """A stub whose wikitext is only a template has no text: it is listed as empty, not
+    stored, and a dump of nothing but such pages is still read whole (its batch holds no
+    document and no vector) instead of failing the run."""
     dump = tmp_path / "stub.xml"
     dump.write_text(wiki_dump([(1, "Stub", "{{stub}}")]))
     store = SQLiteStore(tmp_path / "data")
     report = run(store, embedder, dump)
-    assert report.ok and (report.added, report.chunks) == (1, 0)
-    assert store.document_state_of("testwiki:1") is not None
+    assert report.ok and (report.added, report.chunks) == (0, 0)
+    assert report.empty == ["testwiki:1"] and store.document_state_of("testwiki:1") is None
+    assert store.source_fingerprint(str(dump.resolve())) is not None  # read whole
 
 
 def test_invisible_characters_are_stripped_and_text_is_nfc():
@@ -918,6 +920,65 @@ def test_a_file_the_parser_reads_nothing_from_keeps_its_stored_copy_and_nuls_fai
     assert store.document_state_of("notes.txt") is not None
 
 
+def test_a_wiki_page_without_text_is_listed_as_empty_not_stored(tmp_path, embedder):
+    """A blank page, or one whose markup yields no text, was stored as a document without
+    chunks, which answers nothing. It is listed as empty and, like a blank file, taken for
+    absent: a copy stored before is orphaned, then removed by --prune."""
+    filled = (1, "Filled", "Fact number 1 is about zebras.")
+    blank, markup = (2, "Blank", "  "), (3, "Only markup", "[[Category:People]]{{Navbox|x}}")
+    dump = tmp_path / "wiki.xml"
+    dump.write_text(wiki_dump([filled, blank, markup]))
+    store = SQLiteStore(tmp_path / "data")
+    first = run(store, embedder, dump)
+    assert first.ok and first.added == 1 and first.chunks == 1
+    assert first.empty == ["testwiki:2", "testwiki:3"]
+    assert first.titles == {"testwiki:2": "Blank", "testwiki:3": "Only markup"}
+    assert [d.id for d in store.list_documents()] == ["testwiki:1"]
+    again = run(store, embedder, dump)  # the dump's fingerprint holds: not read again
+    assert (again.unchanged, again.added, again.updated) == (1, 0, 0)
+    dump.write_text(wiki_dump([(1, "Filled", "[[Category:Emptied]]"), blank, markup]))
+    emptied = run(store, embedder, dump)
+    assert emptied.ok and (emptied.added, emptied.updated, emptied.removed) == (0, 0, 0)
+    assert emptied.empty == ["testwiki:1", "testwiki:2", "testwiki:3"]
+    assert emptied.orphaned_documents == ["testwiki:1"]
+    assert store.document_state_of("testwiki:1") is not None  # kept until --prune
+    pruned = run(store, embedder, dump, prune=True)
+    assert pruned.removed_documents == ["testwiki:1"] and store.list_documents() == []
+
+
+def test_the_cli_names_the_empty_wiki_pages_by_title(tmp_path, tree, embedder):
+    dump = tmp_path / "wiki.xml"
+    dump.write_text(wiki_dump([(1, "Filled", "Some text."), (2, "Blank", "")]))
+    data = ["--data-dir", str(tmp_path / "d")]
+    pages = cli_run(["ingest", str(dump), *data], embedder)
+    assert pages.exit_code == 0, pages.output
+    assert "skipped 1 empty page: Blank (testwiki:2)" in " ".join(pages.output.split())
+    (tree / "placeholder.md").write_text("")
+    both = cli_run(["ingest", str(tree), str(dump), *data, "--reparse"], embedder)
+    assert both.exit_code == 0, both.output
+    said = " ".join(both.output.split())
+    assert "skipped 2 empty documents: Blank (testwiki:2), placeholder.md" in said
+
+
+def test_a_file_whose_text_is_all_invisible_is_listed_as_empty_not_stored(tmp_path, embedder):
+    """Cleaning strips zero-width and other invisible characters: a file holding only those
+    was stored without chunks. It is listed as empty, as a file the parser reads nothing from
+    is, and a copy stored before stays."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "invisible.txt").write_text("\u200b\u200b\n\n\u2060\n")
+    notes = docs / "notes.txt"
+    notes.write_text("Parking\n\nThe car park closes at 22:00.\n")
+    store = SQLiteStore(tmp_path / "data")
+    first = run(store, embedder, docs)
+    assert first.ok and first.added == 1 and first.empty == ["invisible.txt"]
+    assert store.document_state_of("invisible.txt") is None
+    notes.write_text("\ufeff\u200b\n")
+    second = run(store, embedder, docs, prune=True)
+    assert second.ok and sorted(second.empty) == ["invisible.txt", "notes.txt"]
+    assert second.removed == 0 and store.document_state_of("notes.txt") is not None
+
+
 def test_the_cli_shows_file_names_with_brackets_and_a_bar_per_dump(tmp_path, embedder):
     docs = tmp_path / "d["
     docs.mkdir()
@@ -1394,7 +1455,8 @@ def test_a_page_with_no_text_is_not_called_made_public_on_every_run(tmp_path, em
     dump = _shed_dump(tmp_path / "wiki.xml", SHED, _shed_page(7, 0, "Empty", ""))
     assert run(store, embedder, dump).ok
     again = run(store, embedder, dump, reparse=True)
-    assert again.made_public == [] and again.regrouped == 0 and again.unchanged == 2
+    assert again.made_public == [] and again.regrouped == 0 and again.unchanged == 1
+    assert again.empty == ["testwiki:7"]  # not stored at all now
 
 
 def test_a_split_export_and_a_gone_dump_elsewhere_lose_no_page(tmp_path, embedder):
