@@ -97,7 +97,7 @@ def load_model(settings: Settings) -> ChatModel:
         problem = remote.problem()
         if problem:
             log.warning(
-                "the inference server at %s cannot answer now: %s; answers fail until it can",
+                "the inference server at %s cannot answer now (%s); answers fail until it can",
                 settings.llm_url, problem,
             )  # fmt: skip
         return remote

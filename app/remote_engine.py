@@ -14,6 +14,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,6 +29,11 @@ _MESSAGE_OVERHEAD = 4  # role markers and separators per turn, rounded up
 _PROMPT_OVERHEAD = 3  # the generation prompt
 _MAX_JSON_BODY = 8 << 20
 _MODELS_TIMEOUT = 5.0  # GET /models backs `model_id`, which must not hang a health check
+# /readyz asks GET /models with this timeout, below the probes' own (3 s in deploy/k8s, 5 s in
+# compose and the image's HEALTHCHECK), and reuses the answer this long: probes every few
+# seconds from several places cost the server one cheap request per replica per interval
+READY_TIMEOUT = 2.0
+READY_TTL = 5.0
 _MALFORMED = "the inference server sent a malformed answer"
 
 
@@ -74,6 +80,10 @@ class OpenAICompatChatModel:
         self._timeout = timeout
         self._queue_size = queue_size
         self._in_flight = 0
+        self.ready_ttl = READY_TTL
+        self._ready_lock = threading.Lock()  # one readiness check at a time; others reuse it
+        self._ready_at: float | None = None
+        self._ready_problem: str | None = None
         # re-entrant: a stream dropped without close() releases its slot from __del__, which
         # the cycle collector may run on a thread that already holds the lock
         self._lock = threading.RLock()
@@ -86,25 +96,52 @@ class OpenAICompatChatModel:
             trust_env=False,
         )
 
-    def problem(self) -> str | None:
+    def problem(self, timeout: float = _MODELS_TIMEOUT, *, busy_is_up: bool = False) -> str | None:
         """Why the server cannot answer now (None when it lists its models): asked at start,
-        so a wrong HEARTH_LLM_URL is named once in the log, not only in every answer's 502."""
+        so a wrong HEARTH_LLM_URL is named once in the log, not only in every answer's 502,
+        and by /readyz (`readiness_problem`). With `busy_is_up`, a server that took the
+        connection but not answered within `timeout` counts as up: llama_cpp.server answers
+        /models only once the completion it is running ends (measured: 20 s into a long one)."""
         try:
             response = self._client.get(
-                f"{self.base_url}/models", timeout=min(self._timeout, _MODELS_TIMEOUT)
+                f"{self.base_url}/models", timeout=min(self._timeout, timeout)
             )
+        except (httpx.ReadTimeout, httpx.PoolTimeout) as exc:
+            if busy_is_up:  # connected (or every connection busy with answers): not down
+                return None
+            return f"{_transport_error(exc).message} ({type(exc).__name__})"
         except httpx.HTTPError as exc:
             return f"{_transport_error(exc).message} ({type(exc).__name__})"
-        if response.status_code == 404 and not self.base_url.endswith("/v1"):
-            return "it answered HTTP 404 for /models: an OpenAI-compatible URL usually ends in /v1"
-        if response.status_code in (401, 403):  # no waiting fixes this one
+        status = response.status_code
+        if status == 404 and not self.base_url.endswith("/v1"):
             return (
-                f"it refused the API key (HTTP {response.status_code} for /models): "
+                "the inference server answered HTTP 404 for /models: an OpenAI-compatible URL "
+                "usually ends in /v1"
+            )
+        if status in (401, 403):  # no waiting fixes this one
+            return (
+                f"the inference server refused the API key (HTTP {status} for /models): "
                 "check HEARTH_LLM_API_KEY"
             )
-        if response.status_code >= 400:
-            return f"it answered HTTP {response.status_code} for /models"
+        if status >= 400:
+            return f"the inference server answered HTTP {status} for /models"
         return None
+
+    def readiness_problem(self) -> str | None:
+        """`problem()` as /readyz asks it: within READY_TIMEOUT, a server busy answering
+        counting as up, and remembered for `ready_ttl` seconds, so frequent probes neither wait
+        long nor each reach the server (a probe that comes while one is asking waits for its
+        answer). Not asked while an answer of this replica streams from the server: it is
+        evidently up, and the question would only queue behind that answer on
+        llama_cpp.server, or cut it off there unless it runs with --interrupt_requests false."""
+        with self._ready_lock:
+            asked_at = self._ready_at
+            if self._in_flight:
+                self._ready_problem, self._ready_at = None, time.monotonic()
+            elif asked_at is None or time.monotonic() - asked_at >= self.ready_ttl:
+                self._ready_problem = self.problem(READY_TIMEOUT, busy_is_up=True)
+                self._ready_at = time.monotonic()
+            return self._ready_problem
 
     @property
     def model_id(self) -> str:

@@ -24,22 +24,43 @@ def healthz() -> dict[str, str]:
 
 class Readiness(BaseModel):
     status: str
+    reason: str | None = None  # why the inference server cannot answer (never its address)
 
 
 @router.get(
     "/readyz",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Loading, or the store is down."}},
+    responses={
+        503: {
+            "model": Readiness,
+            "description": "Loading, the store is down, or the inference server named by "
+            "HEARTH_LLM_URL cannot answer.",
+        }
+    },
 )
 def readyz(request: Request) -> Response:
-    """200 once models and store are loaded and the store answers; 503 before, and while a
-    database server cannot be reached (a load balancer then sends no traffic here)."""
+    """200 once models and store are loaded and both the store and, with HEARTH_LLM_URL, the
+    inference server answer; 503 before, and while either cannot be reached (a load balancer
+    then sends no traffic here). /healthz checks neither: a process waiting for its inference
+    server is alive and must not be restarted."""
     services = getattr(request.app.state, "services", None)
     if services is None:
         return JSONResponse({"status": "starting"}, status_code=503)
     if not services.store.reachable():
         return JSONResponse({"status": "store unreachable"}, status_code=503)
+    problem = inference_problem(services.model)
+    if problem:
+        body = {"status": "inference server unavailable", "reason": problem}
+        return JSONResponse(body, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+def inference_problem(model: object) -> str | None:
+    """Why the remote inference server cannot answer now (short timeout, cached briefly:
+    `OpenAICompatChatModel.readiness_problem`); None for the in-process engine, which has no
+    server to wait for."""
+    check = getattr(model, "readiness_problem", None)
+    return check() if callable(check) else None
 
 
 @router.get(

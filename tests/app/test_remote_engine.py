@@ -246,7 +246,10 @@ def test_a_url_that_cannot_answer_is_named_at_start(fake_server, monkeypatch, ca
     nothing = OpenAICompatChatModel(f"http://127.0.0.1:{free_port()}/v1", timeout=5).problem()
     assert nothing and "cannot be reached" in nothing
     no_v1 = OpenAICompatChatModel(f"{fake_server}/nov1").problem()
-    assert no_v1 == "it answered HTTP 404 for /models: an OpenAI-compatible URL usually ends in /v1"
+    assert no_v1 == (
+        "the inference server answered HTTP 404 for /models: an OpenAI-compatible URL usually "
+        "ends in /v1"
+    )
     refused = OpenAICompatChatModel(f"{fake_server}/nokey").problem()
     assert refused and "refused the API key" in refused and "HEARTH_LLM_API_KEY" in refused
     from app.main import load_model
