@@ -49,6 +49,9 @@ BUNDLED_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 ROLES = frozenset({"system", "user", "assistant"})
 MAX_TEMPERATURE = 2.0
+# A request's sampling seed: what every OpenAI-compatible server takes (llama.cpp's is 32-bit,
+# and there 0xFFFFFFFF means "random")
+MAX_SEED = 2**31 - 1
 _DEFAULT_MAX_CONTEXT = 4096
 _MIN_FRESH_TOKENS = 2  # prompt tokens always re-evaluated (see _reuse_kv_prefix)
 _POLL_S = 0.1  # how often a waiting consumer re-checks `cancel` and the worker's health
@@ -76,7 +79,9 @@ class ChatModel(Protocol):
     every engine (and tests/fakes.py's scripted one) to the same behaviour.
 
     `stream` validates at call time (InvalidRequestError, ContextOverflowError, ModelBusyError)
-    and returns a `ChatStream`; setting `cancel` stops it too.
+    and returns a `ChatStream`; setting `cancel` stops it too. `seed` (0..MAX_SEED) fixes
+    sampling at temperature > 0, so the same messages with the same seed give the same answer;
+    None leaves it to the engine.
     """
 
     @property
@@ -111,6 +116,7 @@ class ChatModel(Protocol):
         max_tokens: int,
         temperature: float = 0.0,
         cancel: threading.Event | None = None,
+        seed: int | None = None,
     ) -> ChatStream: ...
 
     def close(self) -> None:
@@ -175,7 +181,11 @@ def validate_messages(messages: list[Message]) -> None:
 
 
 def check_generation_request(
-    prompt_tokens: int, max_tokens: int, temperature: float, context_size: int
+    prompt_tokens: int,
+    max_tokens: int,
+    temperature: float,
+    context_size: int,
+    seed: int | None = None,
 ) -> None:
     """The checks every engine runs before it queues anything."""
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
@@ -184,6 +194,10 @@ def check_generation_request(
         math.isfinite(temperature) and 0.0 <= temperature <= MAX_TEMPERATURE
     ):
         raise InvalidRequestError(f"temperature must be between 0 and {MAX_TEMPERATURE:g}")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED
+    ):
+        raise InvalidRequestError(f"seed must be an integer from 0 to {MAX_SEED}")
     if prompt_tokens + max_tokens > context_size:
         raise ContextOverflowError(
             f"the prompt ({prompt_tokens} tokens) plus the answer budget ({max_tokens} tokens) "
@@ -332,6 +346,7 @@ class _Job:
     temperature: float
     cancel: threading.Event | None
     prefix: int = 0  # leading tokens that form the system turn: the only KV ever reused
+    seed: int = 0  # the sampler's, for this job alone
     out: queue.Queue[object] = field(default_factory=queue.Queue)
     stopped: threading.Event = field(default_factory=threading.Event)
     truncated: bool = False  # the generation stopped at max_tokens
@@ -395,7 +410,9 @@ class LlamaCppChatModel:
     `threads` read the prompt and `decode_threads` write the answer: one token's step is too
     small to share between threads that sleep while they wait (`wait_without_spinning`).
     `model_id` is the file stem (it names the quantisation too). `seed` fixes sampling at
-    temperature > 0 (the same prompt gives the same answer); temperature 0 is greedy.
+    temperature > 0 (the same prompt gives the same answer) for requests that bring no seed of
+    their own; a request's `seed` replaces it for that generation alone. Temperature 0 is
+    greedy, and no seed changes it.
     Counters for metrics: `tokens_generated`, `requests_done` (jobs that started),
     `requests_cancelled` (dropped while queued); `last_timings` describes the last finished job.
     """
@@ -449,6 +466,7 @@ class LlamaCppChatModel:
             logger.error("cannot load model %s: %s", path, exc)
             raise ConfigurationError("the model file could not be loaded") from None
         self._llm.set_seed(seed)  # Llama() maps seed 0 to "random"; 0 should mean 0
+        self._seed = seed  # for requests without a seed of their own
         self._vocab = self._llm._model.vocab
         self._is_eog = llama_cpp.llama_vocab_is_eog
         self.context_size: int = self._llm.n_ctx()
@@ -545,13 +563,15 @@ class LlamaCppChatModel:
         max_tokens: int,
         temperature: float = 0.0,
         cancel: threading.Event | None = None,
+        seed: int | None = None,
     ) -> ChatStream:
         """Queue a generation and return its pieces as they come; refuses at call time."""
         tokens = self._prompt_token_ids(messages)
-        check_generation_request(len(tokens), max_tokens, temperature, self.context_size)
+        check_generation_request(len(tokens), max_tokens, temperature, self.context_size, seed)
         job = _Job(
-            tokens, max_tokens, float(temperature), cancel, self._system_prefix(messages, tokens)
-        )
+            tokens, max_tokens, float(temperature), cancel, self._system_prefix(messages, tokens),
+            seed=self._seed if seed is None else seed,
+        )  # fmt: skip
         with self._lock:
             self._refuse_if_full()
             self._admitted += 1
@@ -653,8 +673,10 @@ class LlamaCppChatModel:
         ttft = 0.0
         evaluated = 0
         produced = 0
-        # generate() keeps the KV cells of the system turn that _reuse_kv_prefix left (its
+        # generate() builds its sampler from the seed set here (on the worker, which alone
+        # touches llm), keeps the KV cells of the system turn that _reuse_kv_prefix left (its
         # n_tokens) and evaluates the rest of the prompt as one batch.
+        llm.set_seed(job.seed)
         tokens = llm.generate(
             job.tokens, temp=job.temperature, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.0
         )

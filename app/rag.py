@@ -65,6 +65,7 @@ class Question:
     exclude_document_ids: frozenset[str] = frozenset()
     max_tokens: int | None = None
     temperature: float | None = None
+    seed: int | None = None  # sampling seed (OpenAI's `seed`); None: the engine's own
     history: tuple[tuple[str, str], ...] | None = None  # given by stateless clients (/v1)
     store_conversation: bool = True
 
@@ -295,9 +296,11 @@ class RagPipeline:
         temperature = (
             self.settings.temperature if question.temperature is None else question.temperature
         )
+        # raises ModelBusyError / ContextOverflowError now, before anything streams
         tokens = self.model.stream(
-            prompt.messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
-        )  # raises ModelBusyError / ContextOverflowError now, before anything streams
+            prompt.messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel,
+            seed=question.seed,
+        )  # fmt: skip
         read = self.model.prompt_tokens(prompt.messages)
         return self._generate(
             principal, question, prompt.passages, tokens, retrieval, timings, started, cancel,

@@ -185,11 +185,14 @@ class OpenAICompatChatModel:
         max_tokens: int,
         temperature: float = 0.0,
         cancel: threading.Event | None = None,
+        seed: int | None = None,
     ) -> ChatStream:
-        """Start a streamed completion; refuses (busy, overflow, unreachable) at call time."""
+        """Start a streamed completion; refuses (busy, overflow, unreachable) at call time.
+        `seed` is passed on; whether the same seed gives the same answer is the server's
+        affair (llama_cpp.server's does; one batching concurrent requests need not)."""
         validate_messages(messages)
         check_generation_request(
-            self.prompt_tokens(messages), max_tokens, temperature, self.context_size
+            self.prompt_tokens(messages), max_tokens, temperature, self.context_size, seed
         )
         with self._lock:
             self._refuse_if_full()
@@ -202,6 +205,8 @@ class OpenAICompatChatModel:
                 "temperature": temperature,
                 "stream": True,
             }
+            if seed is not None:  # else the server's own choice, as before
+                body["seed"] = seed
             request = self._client.build_request(
                 "POST", f"{self.base_url}/chat/completions", json=body
             )

@@ -241,9 +241,10 @@ class RecordingModel:
         max_tokens: int,
         temperature: float = 0.0,
         cancel: Any = None,
+        seed: int | None = None,
     ) -> ChatStream:
         inner = self.engine.stream(
-            messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
+            messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, seed=seed
         )
         call = Call([dict(m) for m in messages], max_tokens)
         self.calls.append(call)

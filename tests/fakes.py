@@ -97,7 +97,8 @@ class ScriptedStream:
 
 
 class ScriptedChatModel:
-    """A chat model that streams a scripted answer word by word and records every prompt.
+    """A chat model that streams a scripted answer word by word and records every prompt (and
+    the seed it came with).
 
     `answer` may be a string or a callable(messages) -> str. `delay` (seconds per token) lets
     tests stop a long answer midway; `cancel` is honoured between tokens like the real engine.
@@ -120,6 +121,7 @@ class ScriptedChatModel:
         self.model_id = model_id
         self.license = license
         self.prompts: list[list[dict[str, str]]] = []
+        self.seeds: list[int | None] = []  # each stream's seed, as asked
         self.tokens_streamed = 0
         self.cancelled = 0
         self.closed = False
@@ -138,12 +140,13 @@ class ScriptedChatModel:
     def close(self) -> None:
         self.closed = True
 
-    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
+    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None, seed=None):
         validate_messages(messages)
         check_generation_request(
-            self.prompt_tokens(messages), max_tokens, temperature, self.context_size
+            self.prompt_tokens(messages), max_tokens, temperature, self.context_size, seed
         )
         self.prompts.append([dict(m) for m in messages])
+        self.seeds.append(seed)
         text = self.answer(messages) if callable(self.answer) else str(self.answer)
         pieces = re.findall(r"\S+\s*", text)
         self.queue_depth += 1

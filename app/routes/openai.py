@@ -22,6 +22,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
+from app.engines import MAX_SEED
 from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question, sources_footer
 from app.routes import streaming
 from app.routes.errors import ANSWER, AUTH, error_body, errors, event_stream, status_for
@@ -76,6 +77,8 @@ class ChatRequest(BaseModel):
     max_tokens: Annotated[int, JSON_NUMBER] | None = None
     max_completion_tokens: Annotated[int, JSON_NUMBER] | None = None
     temperature: Annotated[float, Field(ge=0, le=2), JSON_NUMBER] | None = None
+    # the same seed and messages give the same answer at temperature > 0 (app.engines)
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED), JSON_NUMBER] | None = None
     tools: list[Any] | None = None
     functions: list[Any] | None = None
     tool_choice: Any = None  # "none": a front-end that always sends its tools turned them off
@@ -154,6 +157,7 @@ def _question(body: ChatRequest, limit: int) -> Question:
         history=tuple(turns[:-1]),
         max_tokens=max_tokens,
         temperature=body.temperature,
+        seed=body.seed,
         store_conversation=False,
     )
 
@@ -208,7 +212,7 @@ def _plain_events(body: ChatRequest, services: ServicesDep, cancel: threading.Ev
     max_tokens = question.max_tokens or settings.max_answer_tokens
     temperature = settings.temperature if body.temperature is None else body.temperature
     tokens = services.model.stream(
-        messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
+        messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, seed=body.seed
     )
 
     def events() -> Any:

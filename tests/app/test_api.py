@@ -597,7 +597,7 @@ def test_an_inference_server_failing_midway_shows_in_the_metrics(client, service
     server down, no metric moved while every answer failed."""
 
     class FailsMidway(ScriptedChatModel):
-        def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
+        def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None, seed=None):
             def pieces():
                 yield "Employees "
                 raise UpstreamError("the inference server cannot be reached", status=503)

@@ -133,9 +133,13 @@ def test_counts_tokens_so_that_more_text_is_more_tokens(engine):
         ([], {"max_tokens": 5}),
         ([{"role": "tool", "content": "x"}], {"max_tokens": 5}),
         ([{"role": "user", "content": None}], {"max_tokens": 5}),
+        (CAPITAL, {"max_tokens": 5, "seed": -1}),
+        (CAPITAL, {"max_tokens": 5, "seed": 2**31}),
+        (CAPITAL, {"max_tokens": 5, "seed": True}),
     ],
-    ids=["zero", "negative", "bool", "cold", "nan", "no-messages", "role", "content"],
-)
+    ids=["zero", "negative", "bool", "cold", "nan", "no-messages", "role", "content",
+         "seed-negative", "seed-too-big", "seed-bool"],
+)  # fmt: skip
 def test_refuses_an_invalid_request_at_call_time(engine, messages, options):
     with pytest.raises(InvalidRequestError):
         engine.stream(messages, **options)
@@ -150,6 +154,12 @@ def test_refuses_a_prompt_that_cannot_fit_with_its_answer(engine):
         engine.stream(CAPITAL, max_tokens=CONTEXT - prompt + 1)
     assert str(CONTEXT) in err.value.message
     assert engine.queue_depth == 0
+
+
+def test_takes_a_seed(engine):
+    stream = engine.stream(CAPITAL, max_tokens=20, temperature=0.9, seed=2**31 - 1)
+    assert "".join(stream)
+    assert eventually(lambda: engine.queue_depth == 0)
 
 
 def test_streams_text_and_says_whether_max_tokens_cut_it(engine):

@@ -242,6 +242,21 @@ def test_sampling_with_temperature_is_reproducible_for_a_seed(model):
     assert first == second  # one seed, same prompt: same sample
 
 
+@integration
+def test_a_requests_seed_fixes_its_sample_and_no_other(model):
+    def sample(seed: int | None) -> str:
+        return "".join(model.stream(STORY, max_tokens=20, temperature=0.9, seed=seed))
+
+    unseeded = sample(None)
+    samples = {seed: sample(seed) for seed in (1, 2, 3)}
+    assert len(set(samples.values())) > 1  # the seed was ignored: all three were one sample
+    assert all(sample(seed) == text for seed, text in samples.items())  # same seed, same text
+    assert sample(None) == unseeded  # a seeded request leaves the engine's own seed alone
+    assert sample(0) == unseeded  # which is 0 (HEARTH's default)
+    greedy = {"".join(model.stream(STORY, max_tokens=20, seed=s)) for s in (1, 2)}
+    assert len(greedy) == 1  # temperature 0: no seed changes the greedy answer
+
+
 # -- cancellation, queueing ----------------------------------------------------------------------
 
 

@@ -286,6 +286,26 @@ def test_finish_reason_is_length_when_max_tokens_cut_the_answer(oai, model):
     assert plain.choices[0].finish_reason == "length"
 
 
+def test_the_seed_reaches_the_model_from_the_documents_and_alone(oai, model):
+    """`seed` was dropped: every request sampled with the engine's one seed."""
+    ask = [{"role": "user", "content": "How many days of annual leave in Paris?"}]
+    oai.chat.completions.create(model="scripted-model", messages=ask, seed=42, temperature=0.7)
+    oai.chat.completions.create(model="scripted-model", messages=ask, seed=0, stream=True)
+    oai.chat.completions.create(model="hearth-plain", messages=ask, seed=7)
+    oai.chat.completions.create(model="scripted-model", messages=ask)  # none: the engine's own
+    assert model.seeds == [42, 0, 7, None]
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 2**63, 1.5, "3", True])
+def test_a_seed_out_of_range_or_not_an_integer_is_refused(client, model, seed):
+    body = {"messages": [{"role": "user", "content": "annual leave in Paris"}], "seed": seed}
+    response = client.post("/v1/chat/completions", json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["param"] == "seed" and error["type"] == "invalid_request_error"
+    assert model.seeds == []
+
+
 def test_an_i_dont_know_names_its_closest_matches_in_the_text(oai):
     """Chat clients show the message, not `sources`: the refusal says where it looked."""
     ask = [{"role": "user", "content": "Who won the football world cup?"}]

@@ -112,6 +112,21 @@ def test_streams_an_answer_from_the_real_server(llama_server):
 
 
 @pytest.mark.integration
+def test_the_real_server_samples_the_same_answer_for_the_same_seed(llama_server):
+    engine = OpenAICompatChatModel(llama_server, context_size=2048)
+
+    def sample(seed: int) -> str:
+        return "".join(engine.stream(STORY, max_tokens=20, temperature=0.9, seed=seed))
+
+    try:
+        samples = {seed: sample(seed) for seed in (1, 2, 3)}
+        assert len(set(samples.values())) > 1  # the seed reaches the sampler
+        assert all(sample(seed) == text for seed, text in samples.items())
+    finally:
+        engine.close()
+
+
+@pytest.mark.integration
 def test_cancel_closes_the_upstream_stream(llama_server):
     engine = OpenAICompatChatModel(llama_server, context_size=2048, queue_size=1)
     try:
@@ -333,8 +348,9 @@ def test_requests_are_validated_before_any_network_call():
     assert engine.prompt_tokens([{"role": "user", "content": "x" * 9}]) == 3 + 4 + 3
 
 
-def test_api_key_is_sent_as_a_bearer_token():
+def test_api_key_is_sent_as_a_bearer_token_and_a_seed_only_when_given():
     seen: list[str | None] = []
+    seeds: list[object] = []
 
     class Recorder(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -342,6 +358,8 @@ def test_api_key_is_sent_as_a_bearer_token():
 
         def do_POST(self) -> None:
             seen.append(self.headers.get("authorization"))
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
+            seeds.append(body.get("seed", "absent"))
             body = b'data: {"choices":[{"delta":{"content":"ok"},"finish_reason":"stop"}]}\n\n'
             self.send_response(200)
             self.send_header("content-type", "text/event-stream")
@@ -356,6 +374,8 @@ def test_api_key_is_sent_as_a_bearer_token():
         engine = OpenAICompatChatModel(base, api_key="k-123", model="m")
         assert list(engine.stream(CAPITAL, max_tokens=4)) == ["ok"]
         assert seen == ["Bearer k-123"]
+        assert list(engine.stream(CAPITAL, max_tokens=4, temperature=0.8, seed=1234)) == ["ok"]
+        assert seeds == ["absent", 1234]  # no seed: the server's own choice, as before
     finally:
         server.shutdown()
         server.server_close()

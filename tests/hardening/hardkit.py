@@ -268,9 +268,9 @@ class StrictScriptedModel(ScriptedChatModel):
         super().__init__(*args, **kwargs)
         self.decodes = 0
 
-    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None):
+    def stream(self, messages, *, max_tokens, temperature=0.0, cancel=None, seed=None):
         stream = super().stream(
-            messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel
+            messages, max_tokens=max_tokens, temperature=temperature, cancel=cancel, seed=seed
         )
         self.decodes += 1
         return stream
