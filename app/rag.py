@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.answer_budget import fit
 from app.attribution import Attribution, attribute, without_markers
 from app.conversations import ConversationStore
 from app.engines import ChatModel, ChatStream
@@ -53,6 +54,8 @@ FOLLOW_UP_NOTE = (
     "question may find the answer."
 )
 MAX_QUESTION_CHARS = 4000
+# Hearth's notes as they end an answer: the first thing left out of a text cut to max_tokens
+READER_NOTES = tuple(map(reader_note, (*QUOTE_NOTES, UNCITED_NOTE, FOLLOW_UP_NOTE)))
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,9 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     unsupported: list[str] = field(default_factory=list)
     stopped: bool = False
-    truncated: bool = False  # the model's answer reached max_tokens and may be cut short
+    # the model's answer reached max_tokens and may be cut short, or Hearth's text that took
+    # its place (a quote, an "I don't know") was cut to max_tokens (app.answer_budget)
+    truncated: bool = False
     quoted: bool = False  # the model's answer gave way to a quote (app.quote.quote_reason)
     quote_reason: str | None = None  # why, as app.quote.QUOTE_REASON_CODES names it
     # tokens the model read and wrote (none when retrieval abstained), for OpenAI's `usage`
@@ -256,7 +261,7 @@ class RagPipeline:
         text = question.text.strip()
         if not text or len(text) > MAX_QUESTION_CHARS:
             raise InvalidRequestError(f"a question needs 1 to {MAX_QUESTION_CHARS} characters")
-        max_tokens = question.max_tokens or self.settings.max_answer_tokens
+        max_tokens = self._budget(question)
         if not 1 <= max_tokens <= self.settings.max_answer_tokens:
             raise InvalidRequestError(
                 f"max_tokens must be between 1 and {self.settings.max_answer_tokens}"
@@ -307,11 +312,23 @@ class RagPipeline:
             read,
         )  # fmt: skip
 
+    def _budget(self, question: Question) -> int:
+        """The answer's length in model tokens: the client's max_tokens, else the default."""
+        return question.max_tokens or self.settings.max_answer_tokens
+
+    def _within_budget(self, answer: Answer, question: Question) -> bool:
+        """Cut Hearth's own text in `answer` to max_tokens, as the engines cut the model's
+        (app.answer_budget); whether it had to be cut."""
+        count = self.model.count_tokens
+        answer.text, cut = fit(answer.text, self._budget(question), count, READER_NOTES)
+        return cut
+
     def _without_model(
         self, principal: Principal, question: Question, answer: Answer, started: float
     ) -> Iterator[Event]:
         """The events of an answer made without the model (an abstention, a reply to thanks),
         kept with the conversation like any other."""
+        answer.truncated = self._within_budget(answer, question)
         yield Event("sources", answer.sources)
         yield Event("token", answer.text)
         answer.timings["total_ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -368,7 +385,11 @@ class RagPipeline:
             answer.quoted, answer.unsupported = True, attribution.unsupported
             answer.quote_reason = QUOTE_REASON_CODES[reason]
         answer.stopped = cancel.is_set()
-        answer.truncated = (
+        # a quote, or "I don't know" for a quote that answers nothing: Hearth's text, not cut
+        # as it was generated
+        hearths = quoted is not None or answer.abstained_by == "attribution"
+        cut = hearths and self._within_budget(answer, question)
+        answer.truncated = cut or (
             tokens.truncated and quoted is None and not answer.stopped and not answer.abstained
         )
         answer.prompt_tokens = prompt_tokens

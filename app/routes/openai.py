@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
@@ -145,21 +145,24 @@ def _question(body: ChatRequest, limit: int) -> Question:
     turns = [(m.role, m.content or "") for m in body.messages if m.role in ("user", "assistant")]
     if not turns or turns[-1][0] != "user" or not turns[-1][1].strip():
         raise InvalidRequestError("the last message must be a non-empty user message")
+    return Question(
+        text=turns[-1][1],
+        history=tuple(turns[:-1]),
+        max_tokens=_max_tokens(body, limit),
+        temperature=body.temperature,
+        seed=body.seed,
+        store_conversation=False,
+    )
+
+
+def _max_tokens(body: ChatRequest, limit: int) -> int | None:
+    """The request's max_tokens (or max_completion_tokens), capped to Hearth's `limit`."""
     max_tokens = (
         body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     )
     if max_tokens is not None and max_tokens < 1:
         raise InvalidRequestError("max_tokens must be at least 1")
-    if max_tokens is not None:
-        max_tokens = min(max_tokens, limit)
-    return Question(
-        text=turns[-1][1],
-        history=tuple(turns[:-1]),
-        max_tokens=max_tokens,
-        temperature=body.temperature,
-        seed=body.seed,
-        store_conversation=False,
-    )
+    return None if max_tokens is None else min(max_tokens, limit)
 
 
 def _extras(answer: Answer) -> dict[str, Any]:
@@ -173,15 +176,17 @@ def _extras(answer: Answer) -> dict[str, Any]:
     }
 
 
-def _chat_text(answer: Answer, sources_in_text: bool) -> str:
+def _chat_text(answer: Answer, sources_in_text: bool, fits: Callable[[str], bool]) -> str:
     """The answer as a chat client shows it: such clients do not show `sources`, so an "I
-    don't know" names its closest matches in its text instead of pointing at them, and a
-    cited answer lists what its [n] markers lead to (`sources_footer`)."""
+    don't know" names its closest matches in its text instead of pointing at them (when that
+    `fits` the client's max_tokens), and a cited answer lists what its [n] markers lead to
+    (`sources_footer`, which max_tokens does not count, as it does not count `citations`)."""
     titles = list(dict.fromkeys(source["title"] for source in answer.sources))[:3]
     if answer.abstained_by != "retrieval" or not titles:
         return answer.text + (sources_footer(answer.citations) if sources_in_text else "")
     named = f"{ABSTAIN_LEAD}. The closest matches I found: {'; '.join(titles)}."
-    return answer.text.replace(ABSTAIN_TEXT, named, 1)
+    text = answer.text.replace(ABSTAIN_TEXT, named, 1)
+    return text if fits(text) else answer.text
 
 
 def _finish_reason(answer: Answer) -> str:
@@ -295,6 +300,12 @@ async def chat_completions(
     created = int(time.time())
     model = services.model.model_id
     in_text = services.rag.settings.openai_sources_in_text and not plain
+    limit = services.rag.settings.max_answer_tokens
+    budget = _max_tokens(body, limit) or limit
+
+    def fits(text: str) -> bool:
+        return services.model.count_tokens(text) <= budget
+
     if not body.stream:
         async with cancelled_when_gone(request, cancel):  # nobody waits for it any more
             answer = await whole_answer(await _events(body, principal, services, cancel), cancel)
@@ -307,7 +318,7 @@ async def chat_completions(
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": _chat_text(answer, in_text)},
+                    "message": {"role": "assistant", "content": _chat_text(answer, in_text, fits)},
                     "finish_reason": _finish_reason(answer),
                 }
             ],
@@ -352,7 +363,7 @@ async def chat_completions(
                 elif event.kind == "done":
                     services.metrics.record(event.data, from_documents=not plain)
                     if not drafts:
-                        yield chunk({"content": _chat_text(event.data, in_text)})
+                        yield chunk({"content": _chat_text(event.data, in_text, fits)})
                     else:
                         if event.data.quoted:  # the draft already streamed cannot be taken back
                             yield chunk({"content": f"\n\n{event.data.text}"})

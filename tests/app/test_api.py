@@ -400,6 +400,24 @@ def test_an_answer_cut_at_max_tokens_says_so(client, model):
     assert body["truncated"] is True
 
 
+def test_a_quote_and_an_i_dont_know_are_cut_at_max_tokens_too(client, model):
+    """The engines cut the model's answer at max_tokens; the quote that replaced it was sent
+    whole (about 40 tokens for a client that asked for 8)."""
+    model.answer = "The CEO owns nine yachts in Monaco."
+    ask = {"question": "annual leave in Paris"}
+    whole = client.post("/api/query", json=ask).json()
+    assert whole["quoted"] and whole["truncated"] is False
+    body = client.post("/api/query", json={**ask, "max_tokens": 8}).json()
+    assert body["quoted"] and body["truncated"] is True
+    assert body["answer"] == "“Employees in the Paris office get…” [1]"
+    assert model.count_tokens(body["answer"]) <= 8
+    assert body["citations"] == whole["citations"] and body["sources"] == whole["sources"]
+    refused = {"question": "Who won the football world cup in 2022?", "max_tokens": 5}
+    body = client.post("/api/query", json=refused).json()
+    assert body["abstained"] and body["truncated"] is True and body["answer"] == "I don't know…"
+    assert body["sources"]  # the closest matches, still listed
+
+
 def test_a_short_follow_up_refused_says_how_to_ask_it(client, model):
     first = client.post(
         "/api/query", json={"question": "How many days of annual leave in Paris?"}, headers=SESSION

@@ -286,6 +286,49 @@ def test_finish_reason_is_length_when_max_tokens_cut_the_answer(oai, model):
     assert plain.choices[0].finish_reason == "length"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_quote_keeps_to_max_tokens_and_its_sources(oai, model, stream):
+    """A quote replacing the model's answer ignored max_tokens: ~40 tokens for 8 asked."""
+    model.answer = "The CEO owns nine yachts in Monaco."
+    ask = [{"role": "user", "content": "annual leave in Paris"}]
+
+    def complete(**options) -> tuple[str, str | None, dict]:
+        reply = oai.chat.completions.create(
+            model="scripted-model", messages=ask, stream=stream, **options
+        )
+        if not stream:
+            choice = reply.choices[0]
+            return choice.message.content, choice.finish_reason, reply.model_extra
+        chunks = list(reply)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks)
+        return text, chunks[-1].choices[0].finish_reason, chunks[-1].model_extra
+
+    whole, finish, extra = complete()
+    assert extra["quoted"] and finish == "stop" and "(The model's own answer" in whole
+    for limit in (8, 3, 1):
+        text, finish, cut = complete(max_tokens=limit)
+        content, footer = text.split("\n\nSources:\n") if "Sources:" in text else (text, "")
+        assert model.count_tokens(content) <= limit, (limit, content)
+        assert finish == "length" and cut["quoted"]
+        assert cut["citations"] == extra["citations"] and cut["sources"] == extra["sources"]
+        assert footer.startswith("[1] Annual leave > Paris")  # where the quote came from
+    text, _, _ = complete(max_tokens=8)
+    assert text.startswith("“Employees in the Paris office get…” [1]\n\nSources:")
+
+
+def test_an_i_dont_know_keeps_to_max_tokens(oai, model):
+    ask = [{"role": "user", "content": "Who won the football world cup?"}]
+    short = oai.chat.completions.create(model="scripted-model", messages=ask, max_tokens=5)
+    assert short.choices[0].message.content == "I don't know…"
+    assert short.choices[0].finish_reason == "length" and short.model_extra["sources"]
+    # room for "I don't know ... listed as sources" but not for the matches' titles: no titles
+    fits = model.count_tokens("I don't know. Nothing in the documents you can read answers "
+                              "this; the closest matches I found are listed as sources.")  # fmt: skip
+    mid = oai.chat.completions.create(model="scripted-model", messages=ask, max_tokens=fits)
+    assert mid.choices[0].message.content.endswith("listed as sources.")
+    assert mid.choices[0].finish_reason == "stop"
+
+
 def test_the_seed_reaches_the_model_from_the_documents_and_alone(oai, model):
     """`seed` was dropped: every request sampled with the engine's one seed."""
     ask = [{"role": "user", "content": "How many days of annual leave in Paris?"}]
