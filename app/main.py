@@ -353,4 +353,27 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     app.include_router(openai.router)
     app.include_router(web.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    add_cors(app, settings.cors_origin_list())
     return app
+
+
+def add_cors(app: FastAPI, origins: list[str]) -> None:
+    """Let web pages on `origins` (HEARTH_CORS_ORIGINS) call Hearth from a browser; none by
+    default. Outermost, so a preflight is answered before anything else runs, and the
+    answers Hearth refuses (413, 429, 503 with its Retry-After) reach the page as themselves
+    rather than as a "CORS error". No credentials: a sign-on proxy's cookie is never honoured
+    for another origin's page, which calls with an API key (any request header may be sent:
+    the openai JavaScript client sends its own x-stainless-* ones)."""
+    if not origins:
+        return
+    from starlette.middleware.cors import CORSMiddleware
+
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "PATCH", "DELETE"],
+        allow_headers=["*"],
+        allow_credentials=False,
+        expose_headers=["Retry-After"],
+        max_age=600,
+    )

@@ -175,6 +175,13 @@ class Settings(BaseSettings):
         description="Comma-separated extra origins (https://host[:port]) allowed to send "
         "state-changing requests; Hearth's own origin always is.",
     )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins (https://host[:port]) whose web pages may call "
+        "Hearth's APIs from a browser (CORS), with an API key: no cookies or sign-on, and "
+        "such an origin may send state-changing requests too; empty: no CORS headers. `*` is "
+        "refused.",
+    )
     allowed_hosts: str = Field(
         "",
         description="Comma-separated host names requests may name in their Host header (* for "
@@ -213,6 +220,18 @@ class Settings(BaseSettings):
         _networks(value)
         return value
 
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: str) -> str:
+        """Refused at start: a browser compares origins exactly, so a path, a typo or a
+        missing scheme would never match and the admin would see only "CORS error"."""
+        _origins(value)
+        return value
+
+    def cors_origin_list(self) -> list[str]:
+        """The CORS origins as browsers send them (lower case, no default port), in order."""
+        return list(_origins(self.cors_origins))
+
     def license_set(self) -> frozenset[str]:
         """The allowed licences, normalised."""
         return frozenset(x.strip().lower() for x in self.allowed_licenses.split(",") if x.strip())
@@ -235,6 +254,47 @@ class Settings(BaseSettings):
         except ValueError:
             return False
         return any(address in network for network in _networks(self.trusted_proxies))
+
+
+def _origins(value: str) -> tuple[str, ...]:
+    """The origins a comma-separated list names, as a browser's Origin header writes them."""
+    origins: list[str] = []
+    for item in (x.strip() for x in value.split(",")):
+        if not item:
+            continue
+        if item in ("*", "null"):
+            raise ValueError(
+                f"{item!r} is not accepted: any web page (or, for null, any local file) your "
+                "users open could then read Hearth through their browsers; list the origins "
+                "(https://chat.example.org)"
+            )
+        origin = _origin(item)
+        if origin is None:
+            raise ValueError(
+                f"{item!r} is not an origin: write scheme://host[:port] as a browser sends it "
+                "(https://chat.example.org, http://localhost:3000), with no path"
+            )
+        if origin not in origins:
+            origins.append(origin)
+    return tuple(origins)
+
+
+def _origin(item: str) -> str | None:
+    """`item` as a browser writes the origin (lower case, default port left out), or None."""
+    try:
+        parts = urlsplit(item)
+        port = parts.port
+    except ValueError:  # a port that is not a number, or beyond 65535
+        return None
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if scheme not in ("http", "https") or not host or parts.username or parts.password:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment or "*" in host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    default = {"http": 80, "https": 443}[scheme]
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
 
 
 def _networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:

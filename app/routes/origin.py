@@ -3,7 +3,8 @@
 Hearth sets no cookie, but behind a single-sign-on proxy the browser attaches the proxy's cookie
 to any request, including one a hostile page makes. Browsers say where a request comes from
 (`Origin`, `Sec-Fetch-Site`); a POST/PUT/PATCH/DELETE is accepted only when that is Hearth's own
-origin (the request's `Host`, a trusted proxy's `X-Forwarded-Host`, or HEARTH_ALLOWED_ORIGINS).
+origin (the request's `Host`, a trusted proxy's `X-Forwarded-Host`, HEARTH_ALLOWED_ORIGINS or
+HEARTH_CORS_ORIGINS).
 Clients that send neither header (curl, SDKs, servers) are not browsers and are not affected.
 """
 
@@ -36,8 +37,10 @@ def same_origin(request: Request, settings: SettingsDep) -> None:
         if request.headers.get("sec-fetch-site", "same-origin") in ("same-origin", "none"):
             return
         raise HTTPException(403, "cross-origin request refused")
-    if origin.strip().lower().rstrip("/") in settings.origin_set():
-        return
+    if origin.strip().lower().rstrip("/") in settings.origin_set() | set(
+        settings.cors_origin_list()
+    ):
+        return  # HEARTH_ALLOWED_ORIGINS, or a page HEARTH_CORS_ORIGINS lets read the answer
     host = _host_of(origin.strip())
     own = {request.headers.get("host", "").lower()}
     client = request.client.host if request.client else ""

@@ -12,6 +12,10 @@ a form "method override" to delete, credentialed fetch in no-cors and cors mode 
 plain JSON, DELETE, PATCH), sendBeacon, and a credentialed cross-origin read. Afterwards no
 conversation may have been created, renamed or deleted, and no feedback stored.
 
+The other side of the same rule: a page on an origin listed in HEARTH_CORS_ORIGINS calls
+/v1/chat/completions with an API key from the browser and reads the answer, streamed or not,
+while a Hearth that does not list it (the default) and a credentialed call stay blocked.
+
 Debian's chromium through Playwright (never a downloaded browser); skipped without them
 unless CI=true.
 """
@@ -276,3 +280,102 @@ def test_cross_origin_pages_cannot_change_state(tmp_path, browser):
     assert changing and all(e.get("status", 500) >= 400 for e in changing), changing
     assert str(results.get("read", "")).startswith("blocked"), results
     assert not any(e.get("status", 0) >= 500 for e in log)
+
+
+CLIENT_PAGE = """<!doctype html><meta charset="utf-8"><title>a chat front-end</title>
+<body><script>
+const TARGETS = %(targets)s, KEY = %(key)s, results = {};
+const ask = {model: 'scripted-model', messages: [{role: 'user', content: 'annual leave in Paris'}]};
+const headers = {'Authorization': 'Bearer ' + KEY, 'Content-Type': 'application/json',
+                 'X-Stainless-OS': 'Linux'};  // as the openai JavaScript client sends
+async function attempt(name, fn) {
+  try { results[name] = await fn(); } catch (e) { results[name] = 'blocked: ' + e.name; }
+}
+(async () => {
+  for (const [name, target] of Object.entries(TARGETS)) {
+    await attempt(name + '-json', async () => {
+      const r = await fetch(target + '/v1/chat/completions',
+                            {method: 'POST', headers, body: JSON.stringify(ask)});
+      return (await r.json()).choices[0].message.content;
+    });
+    await attempt(name + '-stream', async () => {
+      const r = await fetch(target + '/v1/chat/completions',
+                            {method: 'POST', headers, body: JSON.stringify({...ask, stream: true})});
+      return await r.text();
+    });
+    await attempt(name + '-credentialed', async () => {
+      const r = await fetch(target + '/v1/models', {credentials: 'include', headers});
+      return r.status;
+    });
+  }
+  window.__results = results;
+})();
+</script>
+"""
+
+
+class ClientSite:
+    """A plain HTTP server on another loopback port; its page is set once Hearth runs."""
+
+    def __init__(self) -> None:
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = site.page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.page = ""
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.timeout(120)
+def test_a_listed_origin_reads_answers_from_the_browser_and_no_other(tmp_path, browser):
+    site = ClientSite()
+    listed, listed_settings = make_services(tmp_path / "listed", cors_origins=site.origin)
+    unlisted, unlisted_settings = make_services(tmp_path / "unlisted")
+    key = listed.keys.create("front-end", "public")[0]
+    servers = [
+        ServerThread(create_app(listed_settings, services=listed)).start(),
+        ServerThread(create_app(unlisted_settings, services=unlisted)).start(),
+    ]
+    try:
+        # the listed Hearth's key for both: the browser stops the calls to the other at its
+        # preflight, before any key is looked at
+        site.page = CLIENT_PAGE % {
+            "targets": json.dumps({"listed": servers[0].url, "unlisted": servers[1].url}),
+            "key": json.dumps(key),
+        }
+        context = browser.new_context(service_workers="block")
+        try:
+            page = context.new_page()
+            page.goto(site.origin + "/chat.html")
+            page.wait_for_function("window.__results !== undefined", timeout=60_000)
+            results = page.evaluate("window.__results")
+        finally:
+            context.close()
+    finally:
+        for server in servers:
+            server.stop()
+        site.stop()
+        listed.store.close()
+        unlisted.store.close()
+    print("front-end results:", json.dumps(results, sort_keys=True)[:2000])
+    assert "27 days" in results["listed-json"]
+    assert "27 days" in results["listed-stream"] and "data: [DONE]" in results["listed-stream"]
+    assert results["listed-credentialed"] == "blocked: TypeError"  # no sign-on cookies
+    assert results["unlisted-json"] == "blocked: TypeError"
+    assert results["unlisted-stream"] == "blocked: TypeError"
