@@ -190,8 +190,8 @@ def instrumented(timers: Timers) -> Iterator[None]:
     real_clean = pipeline.clean_document
     real_hash = pipeline.content_hash
 
-    def parse_dump(path: Any, options: Any) -> Iterator[Any]:
-        items = real_parse_dump(path, options)
+    def parse_dump(path: Any, *args: Any) -> Iterator[Any]:
+        items = real_parse_dump(path, *args)
         while True:
             started = time.perf_counter()
             try:
