@@ -47,7 +47,7 @@ from app.evaluation import (
 )
 from app.settings import Settings
 from index.errors import HearthError
-from index.open_store import open_store, store_exists, store_location
+from index.open_store import open_existing_store, open_store, store_location
 from index.protocols import Embedder, Store
 from index.store import SQLiteStore
 from ingest.cli import (
@@ -362,9 +362,11 @@ def eval_command(
                     for name, reason in ingested.failed[:10]:
                         errors.print(f"[red]failed[/] {name}: {reason}")
             questions = with_stored_ids(dataset.questions)
-        elif not store_exists(data_dir, database_url):
-            errors.print(f"[red]error:[/] {escape(no_index(data_dir))}")
-            ctx.exit(2)
+        else:  # creates none: on an empty database it only reads, and there is nothing
+            store = open_existing_store(data_dir, database_url)
+            if store is None:
+                errors.print(f"[red]error:[/] {escape(no_index(data_dir, database_url))}")
+                ctx.exit(2)
         questions = questions[:limit] if limit else questions
         if answer:
             if store is not None:

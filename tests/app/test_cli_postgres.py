@@ -82,9 +82,11 @@ def test_embedded_mode_still_needs_an_index(tmp_path):
 
 
 def test_status_on_an_empty_database_says_so_and_creates_nothing(tmp_path, pg_url):
-    """A read-only command must not write: `hearth status` on an empty database created
-    Hearth's schema there (and then showed an empty index as if one had been built)."""
-    for args in (["status"], ["status", "--json"]):
+    """A read-only command must not write: `hearth status` and `hearth eval` on an empty
+    database created Hearth's schema there (status then showed an empty index as if one had
+    been built)."""
+    questions = str(CORPUS / "questions.jsonl")
+    for args in (["status"], ["status", "--json"], ["eval", questions], ["eval", questions, "--answer"]):  # fmt: skip
         result = hearth([*args, "--data-dir", str(tmp_path / "data")], pg_url)
         assert result.exit_code == 2, result.output
         said = " ".join(result.output.split())
