@@ -225,22 +225,28 @@ class Settings(BaseSettings):
     def _cors_origins(cls, value: str) -> str:
         """Refused at start: a browser compares origins exactly, so a path, a typo or a
         missing scheme would never match and the admin would see only "CORS error"."""
-        _origins(value)
+        _origins(value, _READ_BY_ANY_PAGE)
+        return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _allowed_origins(cls, value: str) -> str:
+        """Refused at start, as for CORS: an entry with a path or without its scheme never
+        matched, and the page it was meant for got a 403 on every message."""
+        _origins(value, _SENT_BY_ANY_PAGE)
         return value
 
     def cors_origin_list(self) -> list[str]:
         """The CORS origins as browsers send them (lower case, no default port), in order."""
-        return list(_origins(self.cors_origins))
+        return list(_origins(self.cors_origins, _READ_BY_ANY_PAGE))
 
     def license_set(self) -> frozenset[str]:
         """The allowed licences, normalised."""
         return frozenset(x.strip().lower() for x in self.allowed_licenses.split(",") if x.strip())
 
     def origin_set(self) -> frozenset[str]:
-        """Extra allowed origins, normalised (lower case, no trailing slash)."""
-        return frozenset(
-            x.strip().lower().rstrip("/") for x in self.allowed_origins.split(",") if x.strip()
-        )
+        """Extra allowed origins as browsers send them (lower case, no default port)."""
+        return frozenset(_origins(self.allowed_origins, _SENT_BY_ANY_PAGE))
 
     def host_set(self) -> frozenset[str]:
         """Allowed Host names, normalised (lower case, no brackets); empty: any ("*" too)."""
@@ -256,8 +262,13 @@ class Settings(BaseSettings):
         return any(address in network for network in _networks(self.trusted_proxies))
 
 
-def _origins(value: str) -> tuple[str, ...]:
-    """The origins a comma-separated list names, as a browser's Origin header writes them."""
+_READ_BY_ANY_PAGE = "read Hearth through their browsers"
+_SENT_BY_ANY_PAGE = "send Hearth messages in their name"
+
+
+def _origins(value: str, risk: str) -> tuple[str, ...]:
+    """The origins a comma-separated list names, as a browser's Origin header writes them;
+    `risk` says what `*` would let any page do."""
     origins: list[str] = []
     for item in (x.strip() for x in value.split(",")):
         if not item:
@@ -265,8 +276,7 @@ def _origins(value: str) -> tuple[str, ...]:
         if item in ("*", "null"):
             raise ValueError(
                 f"{item!r} is not accepted: any web page (or, for null, any local file) your "
-                "users open could then read Hearth through their browsers; list the origins "
-                "(https://chat.example.org)"
+                f"users open could then {risk}; list the origins (https://chat.example.org)"
             )
         origin = _origin(item)
         if origin is None:

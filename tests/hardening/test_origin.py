@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from hardkit import make_services
 
 from app.main import create_app
+from app.settings import Settings
 
 pytestmark = pytest.mark.hardening
 
@@ -69,6 +70,24 @@ def test_foreign_origins_are_refused_and_change_nothing(client, services):
     )
     assert client.delete(f"/api/conversations/{conversation}", headers=evil).status_code == 403
     assert client.get(f"/api/conversations/{conversation}").json()["title"] != "pwned"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("*", "'*' is not accepted: any web page (or, for null, any local file) your users open "
+         "could then send Hearth messages in their name"),
+        ("chat.example.org", "'chat.example.org' is not an origin"),
+        ("https://chat.example.org/app", "is not an origin"),
+    ],
+)  # fmt: skip
+def test_an_allowed_origin_that_could_never_match_is_refused(value, said):
+    """A browser's Origin is scheme://host[:port]: an entry with a path or no scheme never
+    matched, and every message from the page it was meant for got a 403."""
+    with pytest.raises(ValueError, match="allowed_origins") as error:
+        Settings(allowed_origins=value)
+    assert said in str(error.value)
+    assert Settings(allowed_origins="https://A.example:443/").origin_set() == {"https://a.example"}
 
 
 def test_allowed_origins_and_trusted_proxy_host(tmp_path):
