@@ -137,6 +137,34 @@ def asks_when_it_happened(question: str) -> bool:
     return _asks_when(question) and bool(_WHEN_PAST.search(question))
 
 
+_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|few|several"
+# What dates a past event: a month or weekday, a year (911, 1066; not 50,000 or 1.5), a decade
+# (1050s, '60s), a time of day, a century or an era, or an amount of time from a moment ("two
+# years later", "the following year"); not any number ("held in Room 4", "ISDN's layer two
+# protocol", "the Seven Years' War")
+_TIME = re.compile(
+    rf"\b(?:{_MONTHS}|{_DAYS})\b"
+    r"|(?<![\d,.])\d{3,4}(?![\d%]|[.,]\d)"
+    r"|\b\d{1,3}0s\b|'\d0s\b"
+    r"|\b\d{1,2}:\d{2}\b"
+    r"|(?i:\b(?:centur(?:y|ies)|millenni(?:um|a)|decades?|B\.?C\.?E?|A\.?D\.?|ago|later|earlier"
+    r"|recently|yesterday|today|tomorrow|now|currently|noon|midnight|spring|summer|autumn"
+    r"|winter|age\s+of|era|reign|dynasty|period)\b)"
+    rf"|(?i:\b(?:same|next|following|previous|last|that|this|\w+(?:st|nd|rd|th)|\d+"
+    rf"|{_NUMBER_WORDS})\s+(?:days?|weeks?|months?|years?|quarters?)\b(?!['’]))"
+)
+
+
+def dates_it(answer: str, question: str) -> bool:
+    """Whether an answer to "when did it happen" gives a time the question does not already
+    hold, or a moment ("following the Nice Treaty", "before the war")."""
+    asked = {m.group(0).casefold() for m in _TIME.finditer(question)}
+    return any(m.group(0).casefold() not in asked for m in _TIME.finditer(answer)) or bool(
+        _MOMENT.search(answer)
+    )
+
+
 def answers_figure(answer: str, question: str, moments: bool = True) -> bool:
     """Whether an answer gives a figure, a date or a number the question does not already
     hold ("the salary range for band E3 is competitive" only repeats "E3"; for "how many" or

@@ -28,6 +28,7 @@ from app.figures import (
     counted_thing,
     counted_word,
     counts,
+    dates_it,
     names_counted,
     numbers_in,
     other_counts,
@@ -383,15 +384,16 @@ def says_nothing_asked(quoted: Attribution, question: str) -> bool:
     document's title and heading. Measured on four question sets (docs/EVALUATION.md §4,
     session 24):
     - for when a past event happened ("When did …", "When was …"), it gives no date, time or
-      figure and denies no premise of the question: "Organs: EU, WTO and OECD" for when Estonia
-      joined the OECD. (A present "when" is as often answered in words: "every other week".)
+      moment (a number alone is none: "held in Room 4", session 25) and denies no premise of
+      the question: "Organs: EU, WTO and OECD" for when Estonia joined the OECD. (A present
+      "when" is as often answered in words: "every other week".)
     - for a year the question asks about as a time ("in 2020"), it names only other years:
       "throughout 2015 and 2016, the rate stayed …" for Estonia's unemployment rate in 2020."""
     if not quoted.citations:
         return False
     citation = quoted.citations[0]
     in_place = in_context(citation.span, (citation.title, citation.heading))
-    if asks_when_it_happened(question) and not answers_figure(in_place, question):
+    if asks_when_it_happened(question) and not dates_it(in_place, question):
         return not denies(citation.span, denied_premise(question))
     return of_other_years(in_place, asked_years(question))
 

@@ -744,6 +744,17 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
         ("When did Estonia join the OECD?", "Estonia joined the OECD in 2010.", False),
         ("When was the Paris office closed?", "The Paris office has never closed.", False),
         ("When was the law reformed?", "Following the Nice Treaty, it was reformed.", False),
+        # a number alone dates nothing (session 25); a decade, a century or "later" does
+        ("When was the meeting held?", "The meeting was held in Room 4.", True),
+        ("When were the protocols used?", "It is a version of ISDN's layer two protocol.", True),
+        ("When was the European war complete?", "It is known as the Seven Years' War.", True),
+        ("When were Huguenots first in Prussia?", "Nearly 50,000 Huguenots settled there.", True),
+        ("When did Hervé serve as a general?", "Hervé served in the 1050s.", False),
+        ("When was movable type invented?", "It was invented in the 12th century.", False),
+        ("When were rights first recognised?", "They were recognised in the late 60s.", False),
+        ("When did Rollo arrive?", "Rollo arrived in 911.", False),
+        ("When was the office moved?", "It moved two years later.", False),
+        ("When was the office moved?", "It moved the following year.", False),
         # a present "when" is often answered in words: never refused
         ("When is payroll run?", "On the first working day of the month.", False),
         ("When do we have the sync?", "Every other week, after the review.", False),
