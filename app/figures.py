@@ -142,7 +142,8 @@ _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|few|several"
 # What dates a past event: a month or weekday, a year (911, 1066; not 50,000 or 1.5), a decade
 # (1050s, '60s), a time of day, a century or an era, or an amount of time from a moment ("two
 # years later", "the following year"); not any number ("held in Room 4", "ISDN's layer two
-# protocol", "the Seven Years' War")
+# protocol", "the Seven Years' War"; nor "dynasty" or "reign", which a title such as "Yuan
+# dynasty" gives every sentence of its article)
 _TIME = re.compile(
     rf"\b(?:{_MONTHS}|{_DAYS})\b"
     r"|(?<![\d,.])\d{3,4}(?![\d%]|[.,]\d)"
@@ -150,7 +151,7 @@ _TIME = re.compile(
     r"|\b\d{1,2}:\d{2}\b"
     r"|(?i:\b(?:centur(?:y|ies)|millenni(?:um|a)|decades?|B\.?C\.?E?|A\.?D\.?|ago|later|earlier"
     r"|recently|yesterday|today|tomorrow|now|currently|noon|midnight|spring|summer|autumn"
-    r"|winter|age\s+of|era|reign|dynasty|period)\b)"
+    r"|winter|age\s+of)\b)"
     rf"|(?i:\b(?:same|next|following|previous|last|that|this|\w+(?:st|nd|rd|th)|\d+"
     rf"|{_NUMBER_WORDS})\s+(?:days?|weeks?|months?|years?|quarters?)\b(?!['’]))"
 )
