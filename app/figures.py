@@ -139,20 +139,21 @@ def asks_when_it_happened(question: str) -> bool:
 
 _DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
 _NUMBER_WORDS = "one|two|three|four|five|six|seven|eight|nine|ten|few|several"
+_ORDINALS = r"first|second|third|(?:four|fif|six|seven|eigh|nin|ten|eleven|twelf|\w+teen|\w+tie)th"
 # What dates a past event: a month or weekday, a year (911, 1066; not 50,000 or 1.5), a decade
-# (1050s, '60s), a time of day, a century or an era, or an amount of time from a moment ("two
-# years later", "the following year"); not any number ("held in Room 4", "ISDN's layer two
-# protocol", "the Seven Years' War"; nor "dynasty" or "reign", which a title such as "Yuan
-# dynasty" gives every sentence of its article)
+# (1050s, '60s), a time of day, a century or an era (BC, AD), or an amount of time from a moment
+# ("two years later", "the following year"); not any number ("held in Room 4", "ISDN's layer
+# two protocol", "the Seven Years' War", "$2000"), nor "most years" or "now"; nor "dynasty" or
+# "reign", which a title such as "Yuan dynasty" gives every sentence of its article
 _TIME = re.compile(
     rf"\b(?:{_MONTHS}|{_DAYS})\b"
-    r"|(?<![\d,.])\d{3,4}(?![\d%]|[.,]\d)"
+    r"|(?<![\d,.$€£])\d{3,4}(?![\d%]|[.,]\d)"
     r"|\b\d{1,3}0s\b|'\d0s\b"
     r"|\b\d{1,2}:\d{2}\b"
-    r"|(?i:\b(?:centur(?:y|ies)|millenni(?:um|a)|decades?|B\.?C\.?E?|A\.?D\.?|ago|later|earlier"
-    r"|recently|yesterday|today|tomorrow|now|currently|noon|midnight|spring|summer|autumn"
-    r"|winter|age\s+of)\b)"
-    rf"|(?i:\b(?:same|next|following|previous|last|that|this|\w+(?:st|nd|rd|th)|\d+"
+    r"|\b(?:BCE?|CE|AD|B\.C\.|A\.D\.)(?!\w)"
+    r"|(?i:\b(?:centur(?:y|ies)|millenni(?:um|a)|decades?|ago|later|earlier|recently|yesterday"
+    r"|noon|midnight|spring|summer|autumn|winter|age\s+of)\b)"
+    rf"|(?i:\b(?:same|next|following|previous|last|that|this|{_ORDINALS}|\d+(?:st|nd|rd|th)?"
     rf"|{_NUMBER_WORDS})\s+(?:days?|weeks?|months?|years?|quarters?)\b(?!['’]))"
 )
 

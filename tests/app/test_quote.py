@@ -756,6 +756,14 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
         ("When was the office moved?", "It moved two years later.", False),
         ("When was the office moved?", "It moved the following year.", False),
         ("When did Kublai ban the trade?", "Yuan dynasty Mongol rule was cosmopolitan.", True),
+        # a review's cases: words ending in -st/-th, money, the present, an ad
+        ("When did he leave?", "He spent most years in exile.", True),
+        ("When did he leave?", "The worst year was bad.", True),
+        ("When was it bought?", "It cost $2000.", True),
+        ("When was it merged?", "It is now part of the group.", True),
+        ("When was it shown?", "The ad ran on television.", True),
+        ("When did he leave?", "He left in the fourteenth year of the reign.", False),
+        ("When was the city founded?", "It was founded in 753 BC.", False),
         # a present "when" is often answered in words: never refused
         ("When is payroll run?", "On the first working day of the month.", False),
         ("When do we have the sync?", "Every other week, after the review.", False),
