@@ -151,14 +151,16 @@ async function attempt(name, fn) {
 """
 
 
-class AttackerSite:
-    """A plain HTTP server on another loopback port serving the attack page."""
+class OtherSite:
+    """A plain HTTP server on another loopback port (another origin than Hearth's) serving
+    `page`, which may be set once Hearth runs."""
 
-    def __init__(self, page: str) -> None:
-        body = page.encode()
+    def __init__(self, page: str = "") -> None:
+        site = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                body = site.page.encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/html; charset=utf-8")
                 self.send_header("Content-Length", str(len(body)))
@@ -168,10 +170,11 @@ class AttackerSite:
             def log_message(self, *args: Any) -> None:
                 pass
 
+        self.page = page
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/cats.html"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.url = f"{self.origin}/cats.html"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
         self.server.shutdown()
@@ -225,7 +228,7 @@ def test_cross_origin_pages_cannot_change_state(tmp_path, browser):
         before = state(services)
         log.clear()
 
-        attacker = AttackerSite(
+        attacker = OtherSite(
             ATTACK
             % {
                 "target": json.dumps(server.url),
@@ -314,37 +317,9 @@ async function attempt(name, fn) {
 """
 
 
-class ClientSite:
-    """A plain HTTP server on another loopback port; its page is set once Hearth runs."""
-
-    def __init__(self) -> None:
-        site = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = site.page.encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/html; charset=utf-8")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.page = ""
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.origin = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.timeout(120)
 def test_a_listed_origin_reads_answers_from_the_browser_and_no_other(tmp_path, browser):
-    site = ClientSite()
+    site = OtherSite()
     listed, listed_settings = make_services(tmp_path / "listed", cors_origins=site.origin)
     unlisted, unlisted_settings = make_services(tmp_path / "unlisted")
     key = listed.keys.create("front-end", "public")[0]
