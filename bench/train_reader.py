@@ -5,6 +5,14 @@
         --squad-dir /work/eval-data/squad-articles --half test \
         --out /tmp/reader-test-half.safetensors [--pairs /tmp/reader-pairs.json]
 
+    # or from a separate training file (SQuAD 1.1 train), a seeded sample of its questions;
+    # --squad is then only checked: no article or paragraph may be shared with it
+    OMP_NUM_THREADS=1 nice -n 15 .venv/bin/python bench/train_reader.py --threads 1 \
+        --squad ../shared/eval/squad2/dev-v2.0.cs224n-subset.json \
+        --train-squad /work/eval-data/squad11/train-v1.1.json \
+        --train-dir /work/eval-data/squad11-train --max-questions 6000 --seed 0 \
+        --pairs /work/eval-data/squad11-pairs.json [--out FILE --save-every 200]
+
 Pairs (question, passage, does the passage state the answer) come from the service's own
 retrieval over the SQuAD index `bench/eval_abstention.py` builds (every paragraph readable by
 its article's group only), for the answerable questions of the chosen half of the articles:
@@ -18,10 +26,15 @@ its article's group only), for the answerable questions of the chosen half of th
   hardest negatives (a plausible answer that is not one).
 
 `--half test` trains on the articles abstention is not calibrated on, so the fit half and
-corpus/questions.jsonl stay unseen. Training takes ~25 min on 2 cores. Session 10 measured such
-a reader against the evidence score and did not ship it: docs/EVALUATION.md, section 3, "Also
-tried (session 10)". At inference, merge each adapter into its layer (W += ALPHA / RANK * b @ a)
-and apply the head to the mean-pooled last hidden state.
+corpus/questions.jsonl stay unseen. `--train-squad` trains on every article of another file
+instead (SQuAD 1.1 has no unanswerable questions: its negatives come from retrieval only), and
+out-of-corpus negatives then come from the articles of the sampled questions. Without `--out`
+only the pairs are collected (into `--pairs`).
+
+Training on the test half takes ~25 min on 2 cores. Session 10 measured such a reader against
+the evidence score and did not ship it: docs/EVALUATION.md, section 3, "Also tried (session
+10)". At inference, merge each adapter into its layer (W += ALPHA / RANK * b @ a) and apply the
+head to the mean-pooled last hidden state.
 """
 
 from __future__ import annotations
@@ -34,12 +47,13 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-from app.datasets import EvalQuestion, ingest_dataset  # noqa: E402
+from app.datasets import DatasetError, EvalQuestion, ingest_dataset  # noqa: E402
 from app.evaluation import principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.eval_abstention import half_of, squad_by_article, with_stored_pairs  # noqa: E402
@@ -65,11 +79,51 @@ def states_answer(seen: Seen, gold: list[str]) -> bool:
     return any(answer in seen[1].lower() for answer in gold)
 
 
-def collect_pairs(squad: Path, squad_dir: Path, half: str) -> list[Pair]:
-    """Training pairs from retrieval over the SQuAD index (built if empty)."""
+def read_squad(path: Path) -> list[dict[str, Any]]:
+    """The articles of a SQuAD-format JSON file; a one-line SystemExit if it is not one."""
+    try:
+        articles = json.loads(path.read_text(encoding="utf-8"))["data"]
+        for article in articles:
+            str(article["title"])
+            for paragraph in article["paragraphs"]:
+                str(paragraph["context"])
+                for qa in paragraph["qas"]:
+                    str(qa["id"]), str(qa["question"]), [a["text"] for a in qa["answers"]]
+    except FileNotFoundError:
+        raise SystemExit(f"no SQuAD file at {path}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise SystemExit(f"{path}: not a readable JSON file ({error})") from None
+    except (KeyError, TypeError) as error:
+        raise SystemExit(f"{path}: not SQuAD JSON (data[].paragraphs[].qas[]: {error})") from None
+    if not articles:
+        raise SystemExit(f"{path}: no articles")
+    return list(articles)
+
+
+def unseen_questions(train: list[dict[str, Any]], held_out: Path) -> set[str]:
+    """Refuse a training file that shares an article or a paragraph with the held-out file;
+    returns the held-out questions' wordings (lower-cased), which training must skip."""
+    held = read_squad(held_out)
+    titles = {a["title"] for a in train} & {a["title"] for a in held}
+    contexts = {p["context"].strip() for a in train for p in a["paragraphs"]}
+    shared = sum(p["context"].strip() in contexts for a in held for p in a["paragraphs"])
+    if titles or shared:
+        raise SystemExit(f"the training file shares {len(titles)} article(s) and {shared} "
+                         f"paragraph(s) with {held_out}: it must stay unseen")  # fmt: skip
+    return {
+        qa["question"].strip().lower() for a in held for p in a["paragraphs"] for qa in p["qas"]
+    }
+
+
+def collect_pairs(
+    squad: Path, squad_dir: Path, half: str, max_questions: int | None = None, seed: int = 0,
+    skip: frozenset[str] = frozenset(),
+) -> list[Pair]:  # fmt: skip
+    """Training pairs from retrieval over the SQuAD index (built if empty): the answerable
+    questions of `half` (a seeded sample of `max_questions`), but none worded as in `skip`."""
     from index.embedder import SentenceTransformerEmbedder
 
-    raw = json.loads(squad.read_text(encoding="utf-8"))["data"]
+    raw = read_squad(squad)
     answers = {
         qa["id"]: [a["text"] for a in qa["answers"]]
         for article in raw for paragraph in article["paragraphs"] for qa in paragraph["qas"]
@@ -92,7 +146,17 @@ def collect_pairs(squad: Path, squad_dir: Path, half: str) -> list[Pair]:
         return [(p.document.title, p.chunk.text) for p in result.passages]
 
     pairs: list[Pair] = []
-    chosen = [(q, own) for q, own in with_stored_pairs(asked) if half in ("all", half_of(own))]
+    chosen = [
+        (q, own) for q, own in with_stored_pairs(asked)
+        if half in ("all", half_of(own)) and q.question.strip().lower() not in skip
+    ]  # fmt: skip
+    if max_questions is not None and max_questions < len(chosen):
+        picked = sorted(random.Random(seed).sample(range(len(chosen)), max_questions))
+        chosen = [chosen[i] for i in picked]
+    # out-of-corpus negatives only from articles that also give positives
+    title_of = {d.groups[0]: d.title for d in dataset.documents}
+    trained = half_titles & {title_of[own] for _, own in chosen}
+    print(f"{len(chosen)} questions from {len(trained)} articles", flush=True)
     for n, (question, own) in enumerate(chosen):
         gold = [a.lower() for a in answers.get(question.id, [question.key_term])]
         inside = search(question, every)
@@ -100,7 +164,7 @@ def collect_pairs(squad: Path, squad_dir: Path, half: str) -> list[Pair]:
         negatives = [p for p in inside if not states_answer(p, gold)][:1]
         negatives += [
             p for p in search(question, tuple(g for g in every if g != own))
-            if p[0] in half_titles and not states_answer(p, gold)
+            if p[0] in trained and not states_answer(p, gold)
         ][:2]  # fmt: skip
         pairs += [(question.question, reader_input(*p), 1) for p in positives]
         pairs += [(question.question, reader_input(*p), 0) for p in negatives]
@@ -108,19 +172,22 @@ def collect_pairs(squad: Path, squad_dir: Path, half: str) -> list[Pair]:
             print(f"searched {n}/{len(chosen)} questions", flush=True)
     store.close()
     for article in raw:
-        if article["title"].replace("_", " ") not in half_titles:
+        if article["title"].replace("_", " ") not in trained:
             continue
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
-                if qa.get("is_impossible"):
+                if qa.get("is_impossible") and qa["question"].strip().lower() not in skip:
                     passage = reader_input(article["title"].replace("_", " "), paragraph["context"])
                     pairs.append((qa["question"], passage, 0))
     return pairs
 
 
-def train(pairs: list[Pair], epochs: float, out: Path, trained_on: str) -> None:
+def train(
+    pairs: list[Pair], epochs: float, out: Path, trained_on: str, save_every: int = 0
+) -> None:
     """LoRA on every linear layer of the bundled MiniLM plus a head over the mean-pooled
-    tokens; binary cross-entropy. Saves the adapters and head (fp16 safetensors)."""
+    tokens; binary cross-entropy. Saves the adapters and head (fp16 safetensors), also every
+    `save_every` steps if not 0 (the metadata says after how many)."""
     import torch
     from safetensors.torch import save_file
     from transformers import AutoModel, AutoTokenizer
@@ -157,6 +224,20 @@ def train(pairs: list[Pair], epochs: float, out: Path, trained_on: str) -> None:
         optimiser, lambda s: min(1.0, s / 50) * max(0.0, 1 - s / steps)
     )
     lengths = [len(q) + len(p) for q, p, _ in pairs]
+
+    def save(step: int) -> None:
+        tensors = {k: v.detach().half().contiguous() for k, v in adapters.items()}
+        tensors["head.weight"] = head.weight.detach().half().contiguous()
+        tensors["head.bias"] = head.bias.detach().half().contiguous()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_name(out.name + ".partial")
+        save_file(tensors, str(partial), metadata={
+            "rank": str(RANK), "alpha": str(ALPHA), "base": "all-MiniLM-L6-v2",
+            "trained_on": trained_on, "pairs": str(len(pairs)), "epochs": str(epochs),
+            "steps": f"{step}/{steps}",
+        })  # fmt: skip
+        partial.replace(out)
+
     step, started, running = 0, time.time(), 0.0
     model.train()
     while step < steps:  # batches of similar length, in random order
@@ -181,46 +262,99 @@ def train(pairs: list[Pair], epochs: float, out: Path, trained_on: str) -> None:
             if step % 50 == 0:
                 print(f"step {step}/{steps} loss {running:.3f} {time.time() - started:.0f} s",
                       flush=True)  # fmt: skip
-    tensors = {k: v.detach().half().contiguous() for k, v in adapters.items()}
-    tensors["head.weight"] = head.weight.detach().half().contiguous()
-    tensors["head.bias"] = head.bias.detach().half().contiguous()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(out), metadata={
-        "rank": str(RANK), "alpha": str(ALPHA), "base": "all-MiniLM-L6-v2",
-        "trained_on": trained_on, "pairs": str(len(pairs)), "epochs": str(epochs),
-    })  # fmt: skip
+            if save_every and step % save_every == 0 and step < steps:
+                save(step)
+    save(step)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) after {time.time() - started:.0f} s")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--squad", type=Path, required=True, help="SQuAD 2.0 JSON file")
     parser.add_argument(
-        "--squad-dir", type=Path, required=True,
+        "--squad", type=Path, default=None,
+        help="SQuAD 2.0 JSON file; with --train-squad, the held-out set it is checked against",
+    )  # fmt: skip
+    parser.add_argument(
+        "--squad-dir", type=Path, default=None,
         help="data folder of the SQuAD index by article (built here if empty)",
     )  # fmt: skip
     parser.add_argument(
+        "--train-squad", type=Path, default=None,
+        help="train on every article of this SQuAD-format file instead (e.g. SQuAD 1.1 train)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--train-dir", type=Path, default=None,
+        help="data folder of the --train-squad index by article (built here if empty)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--max-questions", type=int, default=None,
+        help="a random sample of this many answerable questions (default: all)",
+    )  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="of the --max-questions sample")
+    parser.add_argument(
         "--half", choices=("test", "fit", "all"), default="test",
-        help="the articles to train on (default: test, the half abstention is not fitted on)",
+        help="the articles of --squad to train on (default: test, the half abstention is not "
+        "fitted on; not used with --train-squad)",
     )  # fmt: skip
     parser.add_argument("--epochs", type=float, default=2.0, help="passes over the pairs")
-    parser.add_argument("--out", type=Path, required=True, help="adapter file to write")
+    parser.add_argument(
+        "--out", type=Path, default=None,
+        help="adapter file to write (without it, only the pairs are collected, into --pairs)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--save-every", type=int, default=0, metavar="STEPS",
+        help="also write --out every STEPS steps, so a stopped run leaves an adapter",
+    )  # fmt: skip
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument(
         "--pairs", type=Path, default=None,
         help="cache of the pairs (JSON): read if it exists, else written",
     )  # fmt: skip
     args = parser.parse_args()
-    if not args.squad.is_file():
-        parser.error(f"no SQuAD file at {args.squad}")
-    if args.pairs and args.pairs.is_file():
-        pairs = [(q, p, int(y)) for q, p, y in json.loads(args.pairs.read_text())]
+    if args.train_squad is None and (args.squad is None or args.squad_dir is None):
+        parser.error("give --squad and --squad-dir, or --train-squad and --train-dir")
+    if args.train_squad is not None and args.train_dir is None:
+        parser.error("--train-squad needs --train-dir")
+    if args.out is None and args.pairs is None:
+        parser.error("give --out, --pairs or both")
+    if args.max_questions is not None and args.max_questions < 1:
+        parser.error("--max-questions must be at least 1")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.train_squad is None:
+        squad, folder, half, skip = args.squad, args.squad_dir, args.half, frozenset[str]()
+        trained_on = f"SQuAD 2.0 dev subset, {args.half} half of the articles"
     else:
-        pairs = collect_pairs(args.squad, args.squad_dir, args.half)
+        held_out = (
+            unseen_questions(read_squad(args.train_squad), args.squad) if args.squad else set()
+        )
+        squad, folder, half, skip = args.train_squad, args.train_dir, "all", frozenset(held_out)
+        trained_on = f"{args.train_squad.name}, every article"
+    if args.max_questions is not None:
+        trained_on += f", {args.max_questions} questions sampled (seed {args.seed})"
+    if args.pairs and args.pairs.is_file():
+        try:
+            pairs = [(q, p, int(y)) for q, p, y in json.loads(args.pairs.read_text())]
+        except (OSError, ValueError, TypeError) as error:
+            raise SystemExit(f"{args.pairs}: not a pairs file ({error})") from None
+        print(f"read the pairs from {args.pairs}", flush=True)
+    else:
+        read_squad(squad)
+        started = time.time()
+        try:
+            pairs = collect_pairs(squad, folder, half, args.max_questions, args.seed, skip)
+        except DatasetError as error:
+            raise SystemExit(str(error)) from None
+        print(f"collected the pairs in {time.time() - started:.0f} s", flush=True)
         if args.pairs:
+            args.pairs.parent.mkdir(parents=True, exist_ok=True)
             args.pairs.write_text(json.dumps(pairs))
     positives = sum(label for *_, label in pairs)
     print(f"{len(pairs)} pairs, {positives} positive", flush=True)
-    train(pairs, args.epochs, args.out, f"SQuAD 2.0 dev subset, {args.half} half of the articles")
+    if args.out is not None:
+        train(pairs, args.epochs, args.out, trained_on, args.save_every)
 
 
 if __name__ == "__main__":
