@@ -48,6 +48,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
@@ -143,7 +144,8 @@ def collect_pairs(
         principal = principal_for(replace(question, groups=groups))
         result = hybrid_search(store, embedder, [(question.question, 1.0)],
                                principal.readable_groups, settings)  # fmt: skip
-        return [(p.document.title, p.chunk.text) for p in result.passages]
+        # SQuAD 1.1 train percent-encodes some titles ("Jehovah%27s Witnesses")
+        return [(unquote(p.document.title), p.chunk.text) for p in result.passages]
 
     pairs: list[Pair] = []
     chosen = [
@@ -155,8 +157,9 @@ def collect_pairs(
         chosen = [chosen[i] for i in picked]
     # out-of-corpus negatives only from articles that also give positives
     title_of = {d.groups[0]: d.title for d in dataset.documents}
-    trained = half_titles & {title_of[own] for _, own in chosen}
+    trained = {unquote(t) for t in half_titles & {title_of[own] for _, own in chosen}}
     print(f"{len(chosen)} questions from {len(trained)} articles", flush=True)
+    started = time.time()
     for n, (question, own) in enumerate(chosen):
         gold = [a.lower() for a in answers.get(question.id, [question.key_term])]
         inside = search(question, every)
@@ -169,15 +172,18 @@ def collect_pairs(
         pairs += [(question.question, reader_input(*p), 1) for p in positives]
         pairs += [(question.question, reader_input(*p), 0) for p in negatives]
         if n % 200 == 0:
-            print(f"searched {n}/{len(chosen)} questions", flush=True)
+            print(
+                f"searched {n}/{len(chosen)} questions, {time.time() - started:.0f} s", flush=True
+            )
     store.close()
     for article in raw:
-        if article["title"].replace("_", " ") not in trained:
+        title = unquote(article["title"].replace("_", " "))
+        if title not in trained:
             continue
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 if qa.get("is_impossible") and qa["question"].strip().lower() not in skip:
-                    passage = reader_input(article["title"].replace("_", " "), paragraph["context"])
+                    passage = reader_input(title, paragraph["context"])
                     pairs.append((qa["question"], passage, 0))
     return pairs
 
