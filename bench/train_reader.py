@@ -122,9 +122,9 @@ def collect_pairs(
 ) -> list[Pair]:  # fmt: skip
     """Training pairs from retrieval over the SQuAD index (built if empty): the answerable
     questions of `half` (a seeded sample of `max_questions`), but none worded as in `skip`."""
+    raw = read_squad(squad)  # a bad file is refused before the embedder's import
     from index.embedder import SentenceTransformerEmbedder
 
-    raw = read_squad(squad)
     answers = {
         qa["id"]: [a["text"] for a in qa["answers"]]
         for article in raw for paragraph in article["paragraphs"] for qa in paragraph["qas"]
@@ -347,7 +347,6 @@ def main() -> None:
             raise SystemExit(f"{args.pairs}: not a pairs file ({error})") from None
         print(f"read the pairs from {args.pairs}", flush=True)
     else:
-        read_squad(squad)
         started = time.time()
         try:
             pairs = collect_pairs(squad, folder, half, args.max_questions, args.seed, skip)
