@@ -53,6 +53,7 @@ from app.eval_cli import unwritable  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.exits import run_or_exit  # noqa: E402
+from bench.reader import Reader, reader_input  # noqa: E402
 from index.errors import HearthError  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
 from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
@@ -101,9 +102,11 @@ def squad_by_article(path: Path) -> tuple[Dataset, list[tuple[EvalQuestion, str]
 
 
 def signals(
-    store: SQLiteStore, embedder: Embedder, settings: Settings, question: EvalQuestion
-) -> dict[str, float]:
-    """The service's retrieval for a first question, and signals about how well it matched."""
+    store: SQLiteStore, embedder: Embedder, settings: Settings, question: EvalQuestion,
+    reader: Reader | None = None,
+) -> dict[str, float]:  # fmt: skip
+    """The service's retrieval for a first question, and signals about how well it matched;
+    with a reader, also its support: the highest probability it gives a passage."""
     groups = principal_for(question).readable_groups
     text = question.question
     result = hybrid_search(
@@ -118,7 +121,7 @@ def signals(
     dense = store.dense_search(vector, groups, 1)
     agree = float(bool(lexical and dense and lexical[0].document.id == dense[0].document.id))
     terms = query_terms(text)
-    return {
+    features = {
         "evidence": s.score,
         "cosine": s.cosine,
         "coverage": s.coverage,
@@ -126,6 +129,10 @@ def signals(
         "top_agree": agree,
         "terms": float(len(terms)),
     }
+    if reader is not None:
+        seen = [reader_input(p.document.title, p.chunk.text) for p in result.passages]
+        features["support"] = max(reader.probabilities(text, seen), default=0.0)
+    return features
 
 
 def sweep(samples: Sequence[Sample], feature: str = "evidence") -> list[dict[str, float]]:
@@ -158,6 +165,104 @@ def logistic(fit: Sequence[Sample], names: Sequence[str]) -> Any:
     x = np.array([[s.features[n] for n in names] for s in fit])
     y = np.array([s.answerable for s in fit])
     return LogisticRegression(C=10.0, max_iter=1000).fit(x, y)
+
+
+GREY = (0.45, 0.70)  # the evidence band where abstention's mistakes are
+
+
+def grey_auc(samples: Sequence[Sample], feature: str) -> float:
+    """How well a feature separates answerable from out-of-corpus questions in the grey zone."""
+    from sklearn.metrics import roc_auc_score
+
+    grey = [s for s in samples if GREY[0] <= s.features["evidence"] < GREY[1]]
+    labels = [s.answerable for s in grey]
+    if len(set(labels)) < 2:
+        return math.nan
+    return float(roc_auc_score(labels, [s.features[feature] for s in grey]))
+
+
+def rates(samples: Sequence[Sample], abstains: Sequence[bool]) -> dict[str, float]:
+    bad = [a for s, a in zip(samples, abstains, strict=True) if not s.answerable]
+    good = [a for s, a in zip(samples, abstains, strict=True) if s.answerable]
+    return {
+        "out_of_corpus_abstained": float(np.mean(bad)) if bad else math.nan,
+        "answerable_abstained": float(np.mean(good)) if good else math.nan,
+    }
+
+
+def reader_rules(by_split: dict[str, list[Sample]], threshold: float) -> dict[str, Any]:
+    """The reader's support beside the evidence: grey-zone AUCs, then two rules, each chosen on
+    the fit half (most abstained with <= MAX_WRONG wrong) and reported on every split:
+    in an evidence band, abstain when support < t (else the evidence threshold decides); and a
+    logistic regression over evidence and logit(support) fitted on the fit half's band."""
+    report: dict[str, Any] = {"grey_zone": list(GREY), "auc": {}, "band": {}, "logistic": {}}
+    for name, group in by_split.items():
+        report["auc"][name] = {f: grey_auc(group, f) for f in ("support", "evidence")}
+        print(f"  {name:7} grey-zone AUC: support {report['auc'][name]['support']:.3f}, "
+              f"evidence {report['auc'][name]['evidence']:.3f}")  # fmt: skip
+
+    def band_rule(group: Sequence[Sample], lo: float, hi: float, t: float) -> list[bool]:
+        return [
+            s.features["support"] < t if lo <= s.features["evidence"] < hi
+            else s.features["evidence"] < threshold
+            for s in group
+        ]  # fmt: skip
+
+    best: tuple[float, float, float, float] | None = None  # abstained, lo, hi, t
+    for lo in (0.40, 0.45, 0.50):
+        for hi in (0.55, 0.60, 0.65, 0.70):
+            for t in GRID:
+                r = rates(by_split["fit"], band_rule(by_split["fit"], lo, hi, t))
+                if r["answerable_abstained"] <= MAX_WRONG and (
+                    best is None or r["out_of_corpus_abstained"] > best[0]
+                ):
+                    best = (r["out_of_corpus_abstained"], lo, hi, t)
+    if best is not None:
+        _, lo, hi, t = best
+        report["band"] = {"band": [lo, hi], "support_below": t, **{
+            name: rates(group, band_rule(group, lo, hi, t)) for name, group in by_split.items()
+        }}  # fmt: skip
+        print(f"reader band {lo}-{hi}, abstain when support < {t}:")
+        for name in by_split:
+            point = report["band"][name]
+            print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
+                  f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+
+    from sklearn.linear_model import LogisticRegression
+
+    def row(s: Sample) -> list[float]:
+        p = min(max(s.features["support"], 1e-4), 1 - 1e-4)
+        return [s.features["evidence"], math.log(p / (1 - p))]
+
+    lo, hi = 0.40, 0.70
+    for c in (10.0, 0.1):
+        band = [s for s in by_split["fit"] if lo <= s.features["evidence"] < hi]
+        model = LogisticRegression(C=c, max_iter=1000).fit(
+            np.array([row(s) for s in band]), np.array([s.answerable for s in band])
+        )
+
+        def rule(group: Sequence[Sample], cut: float, model: Any = model) -> list[bool]:
+            return [
+                float(model.predict_proba(np.array([row(s)]))[0, 1]) < cut
+                if lo <= s.features["evidence"] < hi else s.features["evidence"] < threshold
+                for s in group
+            ]  # fmt: skip
+
+        fit_points = [(rates(by_split["fit"], rule(by_split["fit"], cut)), cut) for cut in GRID]
+        allowed = [(r, cut) for r, cut in fit_points if r["answerable_abstained"] <= MAX_WRONG]
+        _, cut = max(allowed, key=lambda rc: rc[0]["out_of_corpus_abstained"])
+        key = f"C={c}"
+        report["logistic"][key] = {
+            "band": [lo, hi], "cut": cut,
+            "coefficients": model.coef_[0].tolist(), "intercept": float(model.intercept_[0]),
+            **{name: rates(group, rule(group, cut)) for name, group in by_split.items()},
+        }  # fmt: skip
+        print(f"reader logistic (evidence, logit support) in {lo}-{hi}, {key}, cut {cut}:")
+        for name in by_split:
+            point = report["logistic"][key][name]
+            print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
+                  f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+    return report
 
 
 def positive(value: str) -> int:
@@ -213,6 +318,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="ask about N SQuAD questions, evenly spread over the articles (default: all)",
     )
     parser.add_argument(
+        "--reader",
+        type=Path,
+        default=None,
+        metavar="ADAPTER",
+        help="also score every question's passages with a reader bench/train_reader.py wrote, "
+        "and report rules combining its support with the evidence (default: none)",
+    )
+    parser.add_argument(
         "--questions-out",
         type=Path,
         default=None,
@@ -263,6 +376,8 @@ def run(args: argparse.Namespace) -> None:
     for option, path in (("--json", args.json), ("--plot", args.plot)):
         if path is not None and (reason := unwritable(path)) is not None:
             raise HearthError(f"{option}: {reason}")
+    if args.reader is not None and not args.reader.is_file():
+        raise HearthError(f"--reader: no adapter file at {args.reader}")
     settings = Settings()
     if args.questions_out:
         write_questions(args.squad, args.questions_out, args.limit)
@@ -314,6 +429,9 @@ def run(args: argparse.Namespace) -> None:
             print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
                   f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
 
+    if all("support" in s.features for s in samples):
+        report["reader"] = reader_rules(by_split, chosen["threshold"])
+
     if args.plot:
         plot(report, args.plot, settings.abstain_threshold)
     if args.json:
@@ -331,6 +449,7 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
     store = SQLiteStore(args.squad_dir)
     check_benchmark_dir(store, dataset)
     embedder = cast(Embedder, CachedQueryEmbedder(SentenceTransformerEmbedder(None)))
+    reader = Reader(args.reader) if args.reader else None
     samples: list[Sample] = []
     # corpus/questions.jsonl over corpus/
     corpus = SQLiteStore(args.corpus_dir)
@@ -338,7 +457,8 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
         Ingestor(corpus, embedder).run([ROOT / "corpus"], IngestOptions())
     corpus.open_vectors()
     for q in load_questions(ROOT / "corpus" / "questions.jsonl"):
-        samples.append(Sample(q.answerable, "corpus", signals(corpus, embedder, settings, q)))
+        features = signals(corpus, embedder, settings, q, reader)
+        samples.append(Sample(q.answerable, "corpus", features))
     corpus.close()
 
     # SQuAD, each article once in corpus and once left out
@@ -351,8 +471,8 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
         split = half_of(own)
         inside = replace(question, groups=every)
         outside = replace(question, groups=tuple(g for g in every if g != own))
-        samples.append(Sample(True, split, signals(store, embedder, settings, inside)))
-        samples.append(Sample(False, split, signals(store, embedder, settings, outside)))
+        samples.append(Sample(True, split, signals(store, embedder, settings, inside, reader)))
+        samples.append(Sample(False, split, signals(store, embedder, settings, outside, reader)))
     store.close()
 
     return samples

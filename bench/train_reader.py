@@ -58,21 +58,16 @@ from app.datasets import DatasetError, EvalQuestion, ingest_dataset  # noqa: E40
 from app.evaluation import principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.eval_abstention import half_of, squad_by_article, with_stored_pairs  # noqa: E402
+from bench.reader import pooled_logits, reader_input  # noqa: E402
 from index.search import hybrid_search  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
 
 RANK, ALPHA, BATCH, LEARNING_RATE = 16, 32, 16, 5e-4
-MAX_TOKENS = 256  # question and passage together; SQuAD chunks of <= 200 tokens fit
 # the Linear modules of each BERT layer that carry an adapter, by their attribute path
 ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value",
            "attention.output.dense", "intermediate.dense", "output.dense")  # fmt: skip
 Pair = tuple[str, str, int]  # question, passage as the reader sees it, label
 Seen = tuple[str, str]  # a retrieved passage: its document's title, its text
-
-
-def reader_input(heading: str, text: str) -> str:
-    """The passage as the reader sees it: its document's title, then its text."""
-    return f"{heading}: {text}" if heading else text
 
 
 def states_answer(seen: Seen, gold: list[str]) -> bool:
@@ -188,23 +183,11 @@ def collect_pairs(
     return pairs
 
 
-def train(
-    pairs: list[Pair], epochs: float, out: Path, trained_on: str, save_every: int = 0
-) -> None:
-    """LoRA on every linear layer of the bundled MiniLM plus a head over the mean-pooled
-    tokens; binary cross-entropy. Saves the adapters and head (fp16 safetensors), also every
-    `save_every` steps if not 0 (the metadata says after how many)."""
+def with_adapters(model: Any) -> dict[str, Any]:
+    """Freeze the model and give each ADAPTED linear layer of every BERT layer a LoRA adapter
+    (a forward hook adding ALPHA / RANK * x a^T b^T); returns the adapters' parameters by name."""
     import torch
-    from safetensors.torch import save_file
-    from transformers import AutoModel, AutoTokenizer
 
-    from index.embedder import bundled_model_path
-
-    torch.manual_seed(0)
-    random.seed(0)
-    folder = bundled_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder))
     for weight in model.parameters():
         weight.requires_grad_(False)
     adapters: dict[str, torch.nn.Parameter] = {}
@@ -222,9 +205,45 @@ def train(
                 return output + (args[0] @ a.T @ b.T) * (ALPHA / RANK)
 
             linear.register_forward_hook(hook)
+    return adapters
+
+
+def save_adapters(out: Path, adapters: dict[str, Any], head: Any, metadata: dict[str, str]) -> None:
+    """The adapters and head as fp16 safetensors, written whole or not at all."""
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().half().contiguous() for k, v in adapters.items()}
+    tensors["head.weight"] = head.weight.detach().half().contiguous()
+    tensors["head.bias"] = head.bias.detach().half().contiguous()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    save_file(tensors, str(partial), metadata={
+        "rank": str(RANK), "alpha": str(ALPHA), "base": "all-MiniLM-L6-v2", **metadata
+    })  # fmt: skip
+    partial.replace(out)
+
+
+def train(
+    pairs: list[Pair], epochs: float, out: Path, trained_on: str, save_every: int = 0,
+    learning_rate: float = LEARNING_RATE,
+) -> None:  # fmt: skip
+    """LoRA on every linear layer of the bundled MiniLM plus a head over the mean-pooled
+    tokens; binary cross-entropy. Saves the adapters and head (fp16 safetensors), also every
+    `save_every` steps if not 0 (the metadata says after how many)."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from index.embedder import bundled_model_path
+
+    torch.manual_seed(0)
+    random.seed(0)
+    folder = bundled_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder))
+    adapters = with_adapters(model)
     head = torch.nn.Linear(model.config.hidden_size, 1)
     params = [*adapters.values(), *head.parameters()]
-    optimiser = torch.optim.AdamW(params, lr=LEARNING_RATE, weight_decay=0.01)
+    optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
     steps = int(math.ceil(len(pairs) / BATCH) * epochs)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, s / 50) * max(0.0, 1 - s / steps)
@@ -232,17 +251,10 @@ def train(
     lengths = [len(q) + len(p) for q, p, _ in pairs]
 
     def save(step: int) -> None:
-        tensors = {k: v.detach().half().contiguous() for k, v in adapters.items()}
-        tensors["head.weight"] = head.weight.detach().half().contiguous()
-        tensors["head.bias"] = head.bias.detach().half().contiguous()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_name(out.name + ".partial")
-        save_file(tensors, str(partial), metadata={
-            "rank": str(RANK), "alpha": str(ALPHA), "base": "all-MiniLM-L6-v2",
+        save_adapters(out, adapters, head, {
             "trained_on": trained_on, "pairs": str(len(pairs)), "epochs": str(epochs),
-            "steps": f"{step}/{steps}",
+            "steps": f"{step}/{steps}", "learning_rate": str(learning_rate),
         })  # fmt: skip
-        partial.replace(out)
 
     step, started, running = 0, time.time(), 0.0
     model.train()
@@ -251,12 +263,8 @@ def train(
         batches = [order[i : i + BATCH] for i in range(0, len(order), BATCH)]
         random.shuffle(batches)
         for batch in batches[: steps - step]:
-            encoded = tokenizer([pairs[i][0] for i in batch], [pairs[i][1] for i in batch],
-                                truncation="only_second", max_length=MAX_TOKENS, padding=True,
-                                return_tensors="pt")  # fmt: skip
-            hidden = model(**encoded).last_hidden_state
-            mask = encoded["attention_mask"].unsqueeze(-1).float()
-            logits = head((hidden * mask).sum(1) / mask.sum(1)).squeeze(-1)
+            logits = pooled_logits(tokenizer, model, head, [pairs[i][0] for i in batch],
+                                   [pairs[i][1] for i in batch])  # fmt: skip
             labels = torch.tensor([float(pairs[i][2]) for i in batch])
             loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, labels)
             loss.backward()
@@ -313,6 +321,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument(
+        "--lr", type=float, default=LEARNING_RATE,
+        help=f"peak learning rate (default: {LEARNING_RATE}; 50 warm-up steps, linear decay)",
+    )  # fmt: skip
+    parser.add_argument(
         "--pairs", type=Path, default=None,
         help="cache of the pairs (JSON): read if it exists, else written",
     )  # fmt: skip
@@ -359,7 +371,7 @@ def main() -> None:
     positives = sum(label for *_, label in pairs)
     print(f"{len(pairs)} pairs, {positives} positive", flush=True)
     if args.out is not None:
-        train(pairs, args.epochs, args.out, trained_on, args.save_every)
+        train(pairs, args.epochs, args.out, trained_on, args.save_every, args.lr)
 
 
 if __name__ == "__main__":

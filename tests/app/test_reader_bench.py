@@ -1,0 +1,93 @@
+"""The benchmark reader: the adapter file training writes scores as training computed, and the
+rules `bench/eval_abstention.py --reader` reports are chosen on the fit half alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.eval_abstention import Sample, main, reader_rules
+
+
+def _sample(answerable: bool, split: str, evidence: float, support: float) -> Sample:
+    return Sample(answerable, split, {"evidence": evidence, "support": support})
+
+
+def test_reader_rules_use_support_in_the_grey_zone_chosen_on_fit() -> None:
+    by_split: dict[str, list[Sample]] = {"fit": [], "test": [], "corpus": []}
+    for split in by_split:
+        for i in range(20):  # all in the grey zone, where the evidence cannot tell them apart
+            evidence = 0.50 + (i % 10) / 100
+            by_split[split].append(_sample(True, split, evidence, 0.8))
+            by_split[split].append(_sample(False, split, evidence, 0.1))
+    report = reader_rules(by_split, threshold=0.52)
+    assert report["auc"]["fit"]["support"] == 1.0
+    assert report["auc"]["fit"]["evidence"] == 0.5
+    assert 0.1 < report["band"]["support_below"] <= 0.8
+    for split in by_split:  # what fit chose carries over to the other splits
+        assert report["band"][split] == {
+            "out_of_corpus_abstained": 1.0,
+            "answerable_abstained": 0.0,
+        }
+        assert report["logistic"]["C=10.0"][split]["out_of_corpus_abstained"] == 1.0
+
+
+def test_reader_rules_cannot_be_tuned_on_the_held_out_sets() -> None:
+    """Support that separates only corpus/ gives corpus/ nothing: the rule is fitted on fit."""
+    by_split: dict[str, list[Sample]] = {"fit": [], "test": [], "corpus": []}
+    for split in by_split:
+        for i in range(20):
+            good, bad = (0.9, 0.1) if split == "corpus" else (0.5, 0.5)
+            by_split[split].append(_sample(True, split, 0.55 + i / 1000, good))
+            by_split[split].append(_sample(False, split, 0.55 + i / 1000, bad))
+    report = reader_rules(by_split, threshold=0.52)
+    assert report["band"]["corpus"]["out_of_corpus_abstained"] == 0.0
+
+
+def test_missing_reader_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none.safetensors"
+    with pytest.raises(SystemExit) as exited:
+        main(["--samples", str(tmp_path / "s.json"), "--reader", str(missing)])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == f"error: --reader: no adapter file at {missing}"
+
+
+def test_reader_merges_adapters_as_training_applies_them(tmp_path: Path) -> None:
+    """The merged weights (W += ALPHA / RANK * b a) give the probabilities the training hooks
+    give, so a reader scores as it was trained."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModel, AutoTokenizer
+
+    from bench.reader import Reader, pooled_logits
+    from bench.train_reader import save_adapters, with_adapters
+    from index.embedder import bundled_model_path
+
+    torch.manual_seed(1)
+    folder = bundled_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    adapters = with_adapters(model)
+    with torch.no_grad():
+        for name, weight in adapters.items():
+            if name.endswith(".b"):
+                weight.copy_(torch.randn_like(weight) * 0.02)
+    head = torch.nn.Linear(model.config.hidden_size, 1)
+    with torch.no_grad():  # logits of a few units, where probabilities still differ
+        head.weight.mul_(20.0)
+    question = "When did the ferry leave?"
+    passages = ["Ferry: It left at noon on Monday.", "Trains: The office opens at eight."]
+    with torch.no_grad():
+        expected = torch.sigmoid(pooled_logits(tokenizer, model, head, [question] * 2, passages))
+        plain = AutoModel.from_pretrained(str(folder)).eval()  # no adapters: must differ
+        unadapted = torch.sigmoid(pooled_logits(tokenizer, plain, head, [question] * 2, passages))
+    out = tmp_path / "reader.safetensors"
+    save_adapters(out, adapters, head, {"trained_on": "a test"})
+    reader = Reader(out)
+    got = reader.probabilities(question, passages)
+    assert reader.metadata["trained_on"] == "a test"
+    assert got == pytest.approx(expected.tolist(), abs=0.01)
+    assert max(abs(a - b) for a, b in zip(got, unadapted.tolist(), strict=True)) > 0.02
+    assert reader.probabilities(question, []) == []
