@@ -299,10 +299,26 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             headers=headers or None,
         )
 
-    @app.exception_handler(Exception)
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    def internal_error() -> JSONResponse:
         log.exception("unhandled error")
         return JSONResponse(error_body("internal_error", "internal error", 500), status_code=500)
+
+    @app.exception_handler(Exception)
+    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return internal_error()  # a middleware's own error: past the middlewares below
+
+    @app.middleware("http")
+    async def answered_errors(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """A route's unexpected error as Hearth's JSON 500, made here rather than by
+        Starlette's outermost error handler, so that it passes the middlewares around this
+        one: counted in the metrics, with the security headers, and readable by a page that
+        HEARTH_CORS_ORIGINS allows (not shown to it as a "CORS error")."""
+        try:
+            return await call_next(request)
+        except Exception:
+            return internal_error()
 
     allowed_hosts = settings.host_set()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from fakes import PEER, ScriptedChatModel, ScriptedStream
 
@@ -250,6 +251,24 @@ def test_security_headers_everywhere(client):
         csp = headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
         assert headers["x-content-type-options"] == "nosniff"
+
+
+def test_an_unexpected_error_is_a_json_500_with_headers_and_counted(client, monkeypatch, caplog):
+    """Made by Starlette's outermost handler it had no security headers, no Cache-Control
+    and was not counted in the metrics."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom: /secret/path")
+
+    monkeypatch.setattr(client.app.state.services.rag, "retrieve", broken)
+    failed = client.post("/api/search", json={"query": "canteen"}, headers=SESSION)
+    assert failed.status_code == 500
+    assert failed.json()["error"]["code"] == "internal_error" and "boom" not in failed.text
+    assert failed.headers["x-content-type-options"] == "nosniff"
+    assert failed.headers["cache-control"] == "no-store"
+    assert "boom: /secret/path" in caplog.text  # the log keeps what the caller is not shown
+    metrics = client.get("/metrics").text
+    assert re.search(r'hearth_requests_total\{[^}]*route="/api/search"[^}]*status="500"', metrics)
 
 
 def test_only_the_page_may_be_cached(client):

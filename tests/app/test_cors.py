@@ -65,6 +65,20 @@ def test_a_listed_origin_passes_the_preflight_and_reads_the_answer(cors_client, 
     assert refused.headers["access-control-allow-origin"] == CHAT
 
 
+def test_an_unexpected_error_reaches_a_listed_origin_as_itself(cors_client, services, monkeypatch):
+    """A 500 made outside the middlewares had no CORS header: the page saw a "CORS error"."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services.rag, "retrieve", broken)
+    key, _ = services.keys.create("browser-app", "public")
+    failed = cors_client.post("/api/search", json={"query": "canteen"},
+                              headers={"Origin": CHAT, "Authorization": f"Bearer {key}"})  # fmt: skip
+    assert failed.status_code == 500 and failed.json()["error"]["code"] == "internal_error"
+    assert failed.headers["access-control-allow-origin"] == CHAT
+
+
 def test_an_origin_not_listed_gets_no_cors_and_no_state_change(cors_client):
     evil = {**PREFLIGHT, "Origin": "https://evil.example"}
     preflight = cors_client.options("/v1/chat/completions", headers=evil)
