@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -454,7 +455,9 @@ def test_systemd_analyze_accepts_the_unit(tmp_path):
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
-        self.send_response(200 if self.path == "/readyz" else 503)
+        if self.path == "/busy":  # llama_cpp.server in the middle of a completion
+            time.sleep(3)
+        self.send_response(200 if self.path in ("/readyz", "/busy") else 503)
         self.end_headers()
 
     def log_message(self, *args: object) -> None:
@@ -490,6 +493,16 @@ def test_healthcheck_passes_on_200_and_fails_otherwise(server):
     assert run_healthcheck(f"{server}/starting") == 1  # 503
     assert run_healthcheck("http://127.0.0.1:1/readyz") == 1  # nothing listening
     assert run_healthcheck("not a url") == 1
+
+
+def test_healthcheck_busy_ok_counts_a_late_answer_not_a_refusal(server):
+    """compose's llm check: a server busy answering someone is not down."""
+    assert run_healthcheck(f"{server}/busy", "--timeout", "0.5") == 1
+    assert run_healthcheck(f"{server}/busy", "--timeout", "0.5", "--busy-ok") == 0
+    assert run_healthcheck("http://127.0.0.1:1/v1/models", "--busy-ok") == 1  # nothing listening
+    assert run_healthcheck(f"{server}/starting", "--busy-ok") == 1  # an answer is read as such
+    compose = (DEPLOY / "compose.yaml").read_text()
+    assert '"http://127.0.0.1:8080/v1/models", "--busy-ok"]' in compose
 
 
 # -- documentation ----------------------------------------------------------------------------
