@@ -611,6 +611,11 @@ class LlamaCppChatModel:
     def _worker_alive(self) -> bool:
         return self._worker.is_alive()
 
+    def readiness_problem(self) -> str | None:
+        """Why /readyz must say this engine cannot answer: its worker thread has ended (closed,
+        or died), so every answer would fail. None while it runs."""
+        return None if self._worker_alive() else "the language model worker is not running"
+
     # -- the worker -----------------------------------------------------------------------------
 
     def _run_worker(self) -> None:

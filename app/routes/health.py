@@ -56,9 +56,9 @@ def readyz(request: Request) -> Response:
 
 
 def inference_problem(model: object) -> str | None:
-    """Why the remote inference server cannot answer now (short timeout, cached briefly:
-    `OpenAICompatChatModel.readiness_problem`); None for the in-process engine, which has no
-    server to wait for."""
+    """Why the model cannot answer now: the remote inference server (short timeout, cached
+    briefly: `OpenAICompatChatModel.readiness_problem`) or the in-process engine's worker
+    thread (`LlamaCppChatModel.readiness_problem`)."""
     check = getattr(model, "readiness_problem", None)
     return check() if callable(check) else None
 

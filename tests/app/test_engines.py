@@ -301,9 +301,11 @@ def test_full_queue_is_refused_at_once_and_close_ends_the_worker():
         assert "".join(engine.stream(ask("Hi"), max_tokens=5))  # a free slot again
         running = engine.stream(STORY, max_tokens=1500)
         assert next(running)
+        assert engine.readiness_problem() is None
     finally:
         engine.close()
     assert list(running) == []  # close() stopped the running job
+    assert engine.readiness_problem() == "the language model worker is not running"  # /readyz
     with pytest.raises(ModelBusyError):
         engine.stream(ask("Hi"), max_tokens=5)
 
