@@ -30,7 +30,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -72,6 +72,8 @@ class Sample:
     answerable: bool
     split: str  # "fit", "test" or "corpus"
     features: dict[str, float]
+    question: str = ""
+    passages: list[str] = field(default_factory=list)  # as a reader sees them, best first
 
 
 def article_group(index: int) -> str:
@@ -101,12 +103,30 @@ def squad_by_article(path: Path) -> tuple[Dataset, list[tuple[EvalQuestion, str]
     return grouped, asked
 
 
-def signals(
+def ask(
     store: SQLiteStore, embedder: Embedder, settings: Settings, question: EvalQuestion,
-    reader: Reader | None = None,
-) -> dict[str, float]:  # fmt: skip
-    """The service's retrieval for a first question, and signals about how well it matched;
-    with a reader, also its support: the highest probability it gives a passage."""
+    answerable: bool, split: str, reader: Reader | None,
+) -> Sample:  # fmt: skip
+    """One question asked: its retrieval's signals and passages, and with a reader its
+    support."""
+    features, seen = signals(store, embedder, settings, question)
+    sample = Sample(answerable, split, features, question.question, seen)
+    if reader is not None:
+        add_support(sample, reader)
+    return sample
+
+
+def add_support(sample: Sample, reader: Reader) -> None:
+    """The reader's support: the highest probability it gives one of the sample's passages."""
+    probabilities = reader.probabilities(sample.question, sample.passages)
+    sample.features["support"] = max(probabilities, default=0.0)
+
+
+def signals(
+    store: SQLiteStore, embedder: Embedder, settings: Settings, question: EvalQuestion
+) -> tuple[dict[str, float], list[str]]:
+    """The service's retrieval for a first question, signals about how well it matched, and
+    its passages as a reader sees them."""
     groups = principal_for(question).readable_groups
     text = question.question
     result = hybrid_search(
@@ -129,10 +149,7 @@ def signals(
         "top_agree": agree,
         "terms": float(len(terms)),
     }
-    if reader is not None:
-        seen = [reader_input(p.document.title, p.chunk.text) for p in result.passages]
-        features["support"] = max(reader.probabilities(text, seen), default=0.0)
-    return features
+    return features, [reader_input(p.document.title, p.chunk.text) for p in result.passages]
 
 
 def sweep(samples: Sequence[Sample], feature: str = "evidence") -> list[dict[str, float]]:
@@ -322,8 +339,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=None,
         metavar="ADAPTER",
-        help="also score every question's passages with a reader bench/train_reader.py wrote, "
-        "and report rules combining its support with the evidence (default: none)",
+        help="also score every question's passages with a reader bench/train_reader.py wrote "
+        "(with --samples: the passages that run saved), and report rules combining its "
+        "support with the evidence (default: none)",
     )
     parser.add_argument(
         "--questions-out",
@@ -359,7 +377,11 @@ def load_samples(path: Path) -> list[Sample]:
     """The samples an earlier --json wrote, the evidence recomputed from its two signals."""
     try:
         saved = json.loads(path.read_text(encoding="utf-8"))["samples"]
-        samples = [Sample(x["answerable"], x["split"], x["features"]) for x in saved]
+        samples = [
+            Sample(x["answerable"], x["split"], x["features"], str(x.get("question", "")),
+                   [str(p) for p in x.get("passages", [])])
+            for x in saved
+        ]  # fmt: skip
         for sample in samples:  # the score as the code defines it now, from its two signals
             f = sample.features
             f["evidence"] = EvidenceSignals(f["cosine"], f["coverage"]).score
@@ -384,6 +406,14 @@ def run(args: argparse.Namespace) -> None:
         return
     # --samples: the signals of an earlier run, re-analysed without searching again
     samples = load_samples(args.samples) if args.samples else collect(args, settings)
+    if args.samples and args.reader:  # the saved passages, read again by this reader
+        reader = Reader(args.reader)
+        if not all(s.passages or s.features["evidence"] == 0 for s in samples):
+            raise HearthError(f"{args.samples}: written without passages: search again")
+        for n, sample in enumerate(samples):
+            add_support(sample, reader)
+            if n % 500 == 0:
+                print(f"read {n}/{len(samples)} samples' passages", flush=True)
 
     report: dict[str, Any] = {"counts": {}, "curves": {}, "chosen": {}, "logistic": {}}
     by_split = {name: [s for s in samples if s.split == name] for name in ("fit", "test", "corpus")}
@@ -457,8 +487,7 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
         Ingestor(corpus, embedder).run([ROOT / "corpus"], IngestOptions())
     corpus.open_vectors()
     for q in load_questions(ROOT / "corpus" / "questions.jsonl"):
-        features = signals(corpus, embedder, settings, q, reader)
-        samples.append(Sample(q.answerable, "corpus", features))
+        samples.append(ask(corpus, embedder, settings, q, q.answerable, "corpus", reader))
     corpus.close()
 
     # SQuAD, each article once in corpus and once left out
@@ -471,8 +500,8 @@ def collect(args: argparse.Namespace, settings: Settings) -> list[Sample]:
         split = half_of(own)
         inside = replace(question, groups=every)
         outside = replace(question, groups=tuple(g for g in every if g != own))
-        samples.append(Sample(True, split, signals(store, embedder, settings, inside, reader)))
-        samples.append(Sample(False, split, signals(store, embedder, settings, outside, reader)))
+        samples.append(ask(store, embedder, settings, inside, True, split, reader))
+        samples.append(ask(store, embedder, settings, outside, False, split, reader))
     store.close()
 
     return samples

@@ -3,6 +3,7 @@ rules `bench/eval_abstention.py --reader` reports are chosen on the fit half alo
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,42 @@ def test_reader_merges_adapters_as_training_applies_them(tmp_path: Path) -> None
     assert got == pytest.approx(expected.tolist(), abs=0.01)
     assert max(abs(a - b) for a, b in zip(got, unadapted.tolist(), strict=True)) > 0.02
     assert reader.probabilities(question, []) == []
+
+
+def test_saved_passages_are_read_again_by_a_reader(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--samples FILE --reader ADAPTER` scores a checkpoint without searching again."""
+    torch = pytest.importorskip("torch")
+    from transformers import AutoModel
+
+    from bench.train_reader import save_adapters, with_adapters
+    from index.embedder import bundled_model_path
+
+    model = AutoModel.from_pretrained(str(bundled_model_path()))
+    adapter = tmp_path / "reader.safetensors"
+    save_adapters(adapter, with_adapters(model), torch.nn.Linear(384, 1), {})
+    rows = [
+        {"answerable": answerable, "split": split, "question": "When did the ferry leave?",
+         "passages": ["Ferry: It left at noon."] if answerable else ["Trains: Opens at 8."],
+         "features": {"cosine": 0.5 + i / 100, "coverage": 0.6, "cosine_gap": 0.1,
+                      "top_agree": 1.0, "terms": 3.0}}
+        for split in ("fit", "test", "corpus") for answerable in (True, False) for i in range(3)
+    ]  # fmt: skip
+    samples = tmp_path / "samples.json"
+    samples.write_text(json.dumps({"samples": rows}))
+    out = tmp_path / "out.json"
+    main(["--samples", str(samples), "--reader", str(adapter), "--json", str(out)])
+    report = json.loads(out.read_text())
+    supports = [s["features"]["support"] for s in report["samples"]]
+    assert len(supports) == 18 and all(0 < p < 1 for p in supports)
+    assert len(set(supports)) == 2  # one per passage: read, not made up
+    assert set(report["reader"]["auc"]) == {"fit", "test", "corpus"}
+    assert "grey-zone AUC: support" in capsys.readouterr().out
+    for row in rows:
+        del row["passages"]
+    samples.write_text(json.dumps({"samples": rows}))
+    with pytest.raises(SystemExit) as exited:
+        main(["--samples", str(samples), "--reader", str(adapter)])
+    assert exited.value.code == 2
+    assert "written without passages: search again" in capsys.readouterr().err
