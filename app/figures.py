@@ -158,9 +158,20 @@ _TIME = re.compile(
 )
 
 
+# A recurring schedule dates no event: "open Monday to Friday, 08:00 to 19:30" says when an
+# office is open, not when it opened
+_UNTIL = r"\s*(?:to|through|until|till|-|–|—)\s*"
+_SCHEDULE = re.compile(
+    rf"\b(?:{_DAYS}){_UNTIL}(?:{_DAYS})\b|\b\d{{1,2}}[:.]\d{{2}}{_UNTIL}\d{{1,2}}[:.]\d{{2}}\b"
+    rf"|(?i:\b(?:every|each)\s+)(?:{_DAYS})\b"
+)
+
+
 def dates_it(answer: str, question: str) -> bool:
     """Whether an answer to "when did it happen" gives a time the question does not already
-    hold, or a moment ("following the Nice Treaty", "before the war")."""
+    hold, or a moment ("following the Nice Treaty", "before the war"); a schedule's days and
+    hours are none."""
+    answer = _SCHEDULE.sub(" ", answer)
     asked = {m.group(0).casefold() for m in _TIME.finditer(question)}
     return any(m.group(0).casefold() not in asked for m in _TIME.finditer(answer)) or bool(
         _MOMENT.search(answer)

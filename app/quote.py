@@ -384,7 +384,8 @@ def says_nothing_asked(quoted: Attribution, question: str) -> bool:
     document's title and heading. Measured on four question sets (docs/EVALUATION.md §4,
     session 24):
     - for when a past event happened ("When did …", "When was …"), it gives no date, time or
-      moment (a number alone is none: "held in Room 4", session 25) and denies no premise of
+      moment (a number alone is none: "held in Room 4", session 25; nor is a schedule, "open
+      Monday to Friday, 08:00 to 19:30", session 26) and denies no premise of
       the question: "Organs: EU, WTO and OECD" for when Estonia joined the OECD. (A present
       "when" is as often answered in words: "every other week".)
     - for a year the question asks about as a time ("in 2020"), it names only other years:

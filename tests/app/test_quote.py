@@ -764,6 +764,16 @@ def test_a_count_of_a_word_meaning_the_counted_thing_is_no_other_count():
         ("When was it shown?", "The ad ran on television.", True),
         ("When did he leave?", "He left in the fourteenth year of the reign.", False),
         ("When was the city founded?", "It was founded in 753 BC.", False),
+        # a schedule dates no event: opening hours are not when it opened (session 26)
+        (
+            "When was the Berlin office opened?",
+            "It is open Monday to Friday, 08:00 to 19:30.",
+            True,
+        ),
+        ("When was the market started?", "A market takes place every Sunday.", True),
+        ("When was the Berlin office opened?", "It opened on a Monday in 2019.", False),
+        ("When did the meeting take place?", "It ran from 10:00 to 12:00 on 3 May.", False),
+        ("When did the strike begin?", "It began on Monday at 08:00.", False),
         # a present "when" is often answered in words: never refused
         ("When is payroll run?", "On the first working day of the month.", False),
         ("When do we have the sync?", "Every other week, after the review.", False),
