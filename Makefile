@@ -16,6 +16,8 @@ LLAMA_WHEELS := $(HOME)/.cache/hearth/wheels/llama-cpp-python-$(LLAMA_VERSION)-$
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export DO_NOT_TRACK := 1
+# onnxruntime (the default embedder, unstructured's PDF layout) uploads telemetry unless told not to
+export ORT_DISABLE_TELEMETRY := 1
 # Browser tests drive Debian's chromium; Playwright must never download a browser of its own.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 CHROMIUM := /usr/bin/chromium

@@ -24,28 +24,12 @@ from typing import Any
 import numpy as np
 
 from index.errors import ConfigurationError
+from index.offline import force_offline
 from index.onnx_embedder import ONNX_BACKENDS, OnnxSession, default_cache_dir, ensure_onnx_model
 from index.protocols import Vectors
 
 BACKENDS = ("torch", *ONNX_BACKENDS)
 DEFAULT_BACKEND = "onnx-int8"  # fastest within 0.01 nDCG@10 of torch (docs/EMBEDDERS.md)
-
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "DO_NOT_TRACK": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
-    "TRANSFORMERS_VERBOSITY": "error",
-}
-
-
-def force_offline() -> None:
-    """Make every Hugging Face library refuse the network (called before importing them)."""
-    for key, value in OFFLINE_ENV.items():
-        os.environ[key] = value
 
 
 def bundled_model_path() -> Path:

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from index.errors import ConfigurationError
+from index.offline import force_offline
 from index.protocols import Vectors
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,7 @@ def _quiet_quantizer() -> Iterator[None]:
 def quantize_onnx(source: Path, target: Path) -> None:
     """Dynamic int8 quantisation of the MatMul weights, one scale per output channel
     (activations are quantised at run time)."""
+    force_offline()  # before onnxruntime starts: its telemetry
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -255,6 +257,7 @@ class OnnxSession:
     """Tokenize, run the ONNX graph, pool, normalise: what sentence-transformers does in torch."""
 
     def __init__(self, folder: Path, model_file: Path, *, threads: int = 0) -> None:
+        force_offline()  # before onnxruntime starts: its telemetry
         import onnxruntime as ort
         from tokenizers import Tokenizer
 

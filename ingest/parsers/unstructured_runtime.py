@@ -15,19 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from index.errors import ConfigurationError, HearthError, ParseError
+from index.offline import force_offline
 
 
 @functools.cache
 def _prepare_unstructured() -> None:
     """Make unstructured offline-safe; runs once, before the first partition call.
 
-    Telemetry is switched off by environment (unstructured reads it on every call). unstructured
+    Telemetry is switched off by environment (unstructured reads it on every call; onnxruntime,
+    which unstructured_inference imports, once at start). unstructured
     hard-codes spaCy's en_core_web_sm and downloads it on first use; offline that makes DOCX/HTML
     raise and PDFs return 0 elements silently. A blank English pipeline with a sentencizer is all
     its heuristics need, installed through the private hook `unstructured.nlp.tokenize._get_nlp`.
     If that hook disappears in a new unstructured, fail loudly rather than go online.
     """
-    os.environ.setdefault("DO_NOT_TRACK", "1")
+    force_offline()  # unstructured_inference imports onnxruntime, which reports otherwise
     os.environ.setdefault("SCARF_NO_ANALYTICS", "1")
     os.environ.setdefault("UNSTRUCTURED_DISABLE_NOTICE", "1")
     import spacy
