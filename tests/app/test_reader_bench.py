@@ -114,13 +114,15 @@ def test_saved_passages_are_read_again_by_a_reader(
                       "top_agree": 1.0, "terms": 3.0}}
         for split in ("fit", "test", "corpus") for answerable in (True, False) for i in range(3)
     ]  # fmt: skip
+    sure = {**rows[0], "features": {**rows[0]["features"], "cosine": 0.95, "coverage": 1.0}}
     samples = tmp_path / "samples.json"
-    samples.write_text(json.dumps({"samples": rows}))
+    samples.write_text(json.dumps({"samples": [*rows, sure]}))
     out = tmp_path / "out.json"
     main(["--samples", str(samples), "--reader", str(adapter), "--json", str(out)])
     report = json.loads(out.read_text())
-    supports = [s["features"]["support"] for s in report["samples"]]
+    *supports, unread = [s["features"]["support"] for s in report["samples"]]
     assert len(supports) == 18 and all(0 < p < 1 for p in supports)
+    assert unread != unread  # NaN: far above the band any rule reads support in
     assert len(set(supports)) == 2  # one per passage: read, not made up
     assert set(report["reader"]["auc"]) == {"fit", "test", "corpus"}
     assert "grey-zone AUC: support" in capsys.readouterr().out
