@@ -1,7 +1,8 @@
 """The reader `bench/train_reader.py` trains, at inference: does a passage state the answer?
 
-Loads the bundled MiniLM, merges each LoRA adapter into its layer (W += ALPHA / RANK * b @ a)
-and applies the head to the mean-pooled last hidden state. Benchmarks only: it is not shipped.
+Loads the bundled MiniLM, merges each LoRA adapter into its layer (W += ALPHA / RANK * b @ a),
+or replaces its weights with a fully fine-tuned encoder's (`--full`), and applies the head to
+the mean-pooled last hidden state. Benchmarks only: it is not shipped.
 """
 
 from __future__ import annotations
@@ -37,6 +38,11 @@ class Reader:
             tensors = {key: weights.get_tensor(key).float() for key in weights.keys()}  # noqa: SIM118
         self.metadata = dict(meta)
         scale = float(meta.get("alpha", 32)) / float(meta.get("rank", 16))
+        whole = {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+        if whole:  # a fully fine-tuned encoder (train_reader --full): its weights replace all
+            missing = self.model.load_state_dict(whole, strict=False).missing_keys
+            if any(name.endswith(("weight", "bias")) for name in missing):
+                raise ValueError(f"{adapter}: not a whole encoder (missing {missing[:3]})")
         with torch.no_grad():
             for key in [k for k in tensors if k.startswith("layer.") and k.endswith(".a")]:
                 path = key[: -len(".a")]  # layer.{i}.attention.self.query

@@ -63,6 +63,7 @@ from index.search import hybrid_search  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
 
 RANK, ALPHA, BATCH, LEARNING_RATE = 16, 32, 16, 5e-4
+FULL_LEARNING_RATE, HEAD_LEARNING_RATE = 5e-5, 1e-3  # with --full: the encoder's, the head's
 # the Linear modules of each BERT layer that carry an adapter, by their attribute path
 ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value",
            "attention.output.dense", "intermediate.dense", "output.dense")  # fmt: skip
@@ -208,28 +209,40 @@ def with_adapters(model: Any) -> dict[str, Any]:
     return adapters
 
 
-def save_adapters(out: Path, adapters: dict[str, Any], head: Any, metadata: dict[str, str]) -> None:
-    """The adapters and head as fp16 safetensors, written whole or not at all."""
+def save_reader(out: Path, tensors: dict[str, Any], head: Any, metadata: dict[str, str]) -> None:
+    """Trained weights and the head as fp16 safetensors, written whole or not at all."""
     from safetensors.torch import save_file
 
-    tensors = {k: v.detach().half().contiguous() for k, v in adapters.items()}
-    tensors["head.weight"] = head.weight.detach().half().contiguous()
-    tensors["head.bias"] = head.bias.detach().half().contiguous()
+    kept = {k: v.detach().half().contiguous() for k, v in tensors.items()}
+    kept["head.weight"] = head.weight.detach().half().contiguous()
+    kept["head.bias"] = head.bias.detach().half().contiguous()
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
-    save_file(tensors, str(partial), metadata={
+    save_file(kept, str(partial), metadata={
         "rank": str(RANK), "alpha": str(ALPHA), "base": "all-MiniLM-L6-v2", **metadata
     })  # fmt: skip
     partial.replace(out)
 
 
+def save_adapters(out: Path, adapters: dict[str, Any], head: Any, metadata: dict[str, str]) -> None:
+    """LoRA adapters (`layer.{i}.{path}.a`/`.b`) and the head."""
+    save_reader(out, adapters, head, {"kind": "lora", **metadata})
+
+
+def save_model(out: Path, model: Any, head: Any, metadata: dict[str, str]) -> None:
+    """A whole fine-tuned encoder (`model.{name}`, its floating-point weights) and the head."""
+    weights = {f"model.{k}": v for k, v in model.state_dict().items() if v.is_floating_point()}
+    save_reader(out, weights, head, {"kind": "full", **metadata})
+
+
 def train(
     pairs: list[Pair], epochs: float, out: Path, trained_on: str, save_every: int = 0,
-    learning_rate: float = LEARNING_RATE,
+    learning_rate: float = LEARNING_RATE, full: bool = False,
 ) -> None:  # fmt: skip
-    """LoRA on every linear layer of the bundled MiniLM plus a head over the mean-pooled
-    tokens; binary cross-entropy. Saves the adapters and head (fp16 safetensors), also every
-    `save_every` steps if not 0 (the metadata says after how many)."""
+    """LoRA on every linear layer of the bundled MiniLM (or, `full`, every weight of it) plus
+    a head over the mean-pooled tokens; binary cross-entropy. Saves the adapters (or the whole
+    encoder) and head (fp16 safetensors), also every `save_every` steps if not 0 (the metadata
+    says after how many). The head learns at HEAD_LEARNING_RATE when `full`."""
     import torch
     from transformers import AutoModel, AutoTokenizer
 
@@ -240,10 +253,14 @@ def train(
     folder = bundled_model_path()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder))
-    adapters = with_adapters(model)
+    adapters = {} if full else with_adapters(model)
     head = torch.nn.Linear(model.config.hidden_size, 1)
-    params = [*adapters.values(), *head.parameters()]
-    optimiser = torch.optim.AdamW(params, lr=learning_rate, weight_decay=0.01)
+    if full:
+        groups = [{"params": list(model.parameters()), "lr": learning_rate},
+                  {"params": list(head.parameters()), "lr": HEAD_LEARNING_RATE}]  # fmt: skip
+    else:
+        groups = [{"params": [*adapters.values(), *head.parameters()], "lr": learning_rate}]
+    optimiser = torch.optim.AdamW(groups, weight_decay=0.01)
     steps = int(math.ceil(len(pairs) / BATCH) * epochs)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: min(1.0, s / 50) * max(0.0, 1 - s / steps)
@@ -251,10 +268,14 @@ def train(
     lengths = [len(q) + len(p) for q, p, _ in pairs]
 
     def save(step: int) -> None:
-        save_adapters(out, adapters, head, {
+        metadata = {
             "trained_on": trained_on, "pairs": str(len(pairs)), "epochs": str(epochs),
             "steps": f"{step}/{steps}", "learning_rate": str(learning_rate),
-        })  # fmt: skip
+        }  # fmt: skip
+        if full:
+            save_model(out, model, head, metadata)
+        else:
+            save_adapters(out, adapters, head, metadata)
 
     step, started, running = 0, time.time(), 0.0
     model.train()
@@ -321,8 +342,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
     parser.add_argument(
-        "--lr", type=float, default=LEARNING_RATE,
-        help=f"peak learning rate (default: {LEARNING_RATE}; 50 warm-up steps, linear decay)",
+        "--lr", type=float, default=None,
+        help=f"peak learning rate (default: {LEARNING_RATE}, with --full {FULL_LEARNING_RATE}; "
+        "50 warm-up steps, linear decay)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--full", action="store_true",
+        help="fine-tune every weight of the encoder instead of LoRA adapters (a 45 MB file)",
     )  # fmt: skip
     parser.add_argument(
         "--pairs", type=Path, default=None,
@@ -371,7 +397,8 @@ def main() -> None:
     positives = sum(label for *_, label in pairs)
     print(f"{len(pairs)} pairs, {positives} positive", flush=True)
     if args.out is not None:
-        train(pairs, args.epochs, args.out, trained_on, args.save_every, args.lr)
+        rate = args.lr or (FULL_LEARNING_RATE if args.full else LEARNING_RATE)
+        train(pairs, args.epochs, args.out, trained_on, args.save_every, rate, args.full)
 
 
 if __name__ == "__main__":

@@ -133,3 +133,40 @@ def test_saved_passages_are_read_again_by_a_reader(
         main(["--samples", str(samples), "--reader", str(adapter)])
     assert exited.value.code == 2
     assert "written without passages: search again" in capsys.readouterr().err
+
+
+def test_a_fully_fine_tuned_reader_scores_as_it_was_saved(tmp_path: Path) -> None:
+    """`train_reader --full` saves the whole encoder; the reader loads it in place of the
+    bundled weights (any weight left out would be the bundled one: refused)."""
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel, AutoTokenizer
+
+    from bench.reader import Reader, pooled_logits
+    from bench.train_reader import save_model
+    from index.embedder import bundled_model_path
+
+    torch.manual_seed(2)
+    folder = bundled_model_path()
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModel.from_pretrained(str(folder)).eval()
+    with torch.no_grad():
+        for layer in model.encoder.layer:  # as if trained: every layer moved
+            layer.output.dense.weight.add_(torch.randn_like(layer.output.dense.weight) * 0.05)
+        head = torch.nn.Linear(model.config.hidden_size, 1)
+        head.weight.mul_(20.0)
+    question, passages = "Who won?", ["Cup: The reds won the cup.", "Weather: It rained."]
+    with torch.no_grad():
+        expected = torch.sigmoid(pooled_logits(tokenizer, model, head, [question] * 2, passages))
+        plain = AutoModel.from_pretrained(str(folder)).eval()
+        bundled = torch.sigmoid(pooled_logits(tokenizer, plain, head, [question] * 2, passages))
+    assert max(abs(a - b) for a, b in zip(expected.tolist(), bundled.tolist(), strict=True)) > 0.02
+    out = tmp_path / "full.safetensors"
+    save_model(out, model, head, {"trained_on": "a test"})
+    reader = Reader(out)
+    assert reader.metadata["kind"] == "full"
+    assert reader.probabilities(question, passages) == pytest.approx(expected.tolist(), abs=0.01)
+    partial = {k: v for k, v in load_file(str(out)).items() if "layer.5." not in k}
+    save_file(partial, str(out), metadata=reader.metadata)
+    with pytest.raises(ValueError, match="not a whole encoder"):
+        Reader(out)
