@@ -205,6 +205,14 @@ def grey_auc(samples: Sequence[Sample], feature: str) -> float:
     return float(roc_auc_score(labels, [s.features[feature] for s in grey]))
 
 
+def show_rates(title: str, points: dict[str, dict[str, float]]) -> None:
+    """A rule's title, then its two rates on each question set."""
+    print(title)
+    for name, point in points.items():
+        print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
+              f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+
+
 def rates(samples: Sequence[Sample], abstains: Sequence[bool]) -> dict[str, float]:
     bad = [a for s, a in zip(samples, abstains, strict=True) if not s.answerable]
     good = [a for s, a in zip(samples, abstains, strict=True) if s.answerable]
@@ -246,11 +254,8 @@ def reader_rules(by_split: dict[str, list[Sample]], threshold: float) -> dict[st
         report["band"] = {"band": [lo, hi], "support_below": t, **{
             name: rates(group, band_rule(group, lo, hi, t)) for name, group in by_split.items()
         }}  # fmt: skip
-        print(f"reader band {lo}-{hi}, abstain when support < {t}:")
-        for name in by_split:
-            point = report["band"][name]
-            print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
-                  f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+        show_rates(f"reader band {lo}-{hi}, abstain when support < {t}:",
+                   {name: report["band"][name] for name in by_split})  # fmt: skip
 
     from sklearn.linear_model import LogisticRegression
 
@@ -272,20 +277,17 @@ def reader_rules(by_split: dict[str, list[Sample]], threshold: float) -> dict[st
                 for s in group
             ]  # fmt: skip
 
-        fit_points = [(rates(by_split["fit"], rule(by_split["fit"], cut)), cut) for cut in GRID]
-        allowed = [(r, cut) for r, cut in fit_points if r["answerable_abstained"] <= MAX_WRONG]
-        _, cut = max(allowed, key=lambda rc: rc[0]["out_of_corpus_abstained"])
+        fit = by_split["fit"]
+        points = [{**rates(fit, rule(fit, cut)), "threshold": cut} for cut in GRID]
+        cut = choose(points)["threshold"]
         key = f"C={c}"
         report["logistic"][key] = {
             "band": [lo, hi], "cut": cut,
             "coefficients": model.coef_[0].tolist(), "intercept": float(model.intercept_[0]),
             **{name: rates(group, rule(group, cut)) for name, group in by_split.items()},
         }  # fmt: skip
-        print(f"reader logistic (evidence, logit support) in {lo}-{hi}, {key}, cut {cut}:")
-        for name in by_split:
-            point = report["logistic"][key][name]
-            print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
-                  f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+        show_rates(f"reader logistic (evidence, logit support) in {lo}-{hi}, {key}, cut {cut}:",
+                   {name: report["logistic"][key][name] for name in by_split})  # fmt: skip
     return report
 
 
@@ -439,11 +441,10 @@ def run(args: argparse.Namespace) -> None:
         },
     }
     print(json.dumps(report["counts"]))
-    print(f"evidence threshold chosen on fit: {chosen['threshold']}")
-    for name in by_split:
-        point = at(report["curves"][name], chosen["threshold"])
-        print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
-              f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+    show_rates(
+        f"evidence threshold chosen on fit: {chosen['threshold']}",
+        {name: at(report["curves"][name], chosen["threshold"]) for name in by_split},
+    )
 
     for names in (["cosine", "coverage"],
                   ["cosine", "coverage", "cosine_gap", "top_agree", "terms"]):  # fmt: skip
@@ -460,11 +461,8 @@ def run(args: argparse.Namespace) -> None:
             "threshold": pick["threshold"],
             **{name: at(curves[name], pick["threshold"]) for name in by_split},
         }
-        print(f"logistic {key}: threshold {pick['threshold']}")
-        for name in by_split:
-            point = at(curves[name], pick["threshold"])
-            print(f"  {name:7} abstained out-of-corpus {point['out_of_corpus_abstained']:.3f}  "
-                  f"answerable wrongly {point['answerable_abstained']:.3f}")  # fmt: skip
+        show_rates(f"logistic {key}: threshold {pick['threshold']}",
+                   {name: at(curves[name], pick["threshold"]) for name in by_split})  # fmt: skip
 
     if all("support" in s.features for s in samples):
         report["reader"] = reader_rules(by_split, chosen["threshold"])

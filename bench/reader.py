@@ -23,13 +23,13 @@ class Reader:
     """A trained adapter file, ready to score (question, passage) pairs."""
 
     def __init__(self, adapter: Path) -> None:
+        from index.embedder import bundled_model_path
+
+        folder = bundled_model_path()  # sets the offline switches: before transformers loads
         import torch
         from safetensors import safe_open
         from transformers import AutoModel, AutoTokenizer
 
-        from index.embedder import bundled_model_path
-
-        folder = bundled_model_path()
         self._torch = torch
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
         self.model: Any = AutoModel.from_pretrained(str(folder)).eval()

@@ -243,14 +243,14 @@ def train(
     a head over the mean-pooled tokens; binary cross-entropy. Saves the adapters (or the whole
     encoder) and head (fp16 safetensors), also every `save_every` steps if not 0 (the metadata
     says after how many). The head learns at HEAD_LEARNING_RATE when `full`."""
+    from index.embedder import bundled_model_path
+
+    folder = bundled_model_path()  # sets the offline switches: before transformers loads
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from index.embedder import bundled_model_path
-
     torch.manual_seed(0)
     random.seed(0)
-    folder = bundled_model_path()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder))
     adapters = {} if full else with_adapters(model)
