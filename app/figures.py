@@ -161,8 +161,10 @@ _TIME = re.compile(
 # A recurring schedule dates no event: "open Monday to Friday, 08:00 to 19:30" says when an
 # office is open, not when it opened
 _UNTIL = r"\s*(?:to|through|until|till|-|–|—)\s*"
+_AM_PM = r"\s*(?i:[ap]\.?m\.?)(?!\w)"
+_CLOCK = rf"\b\d{{1,2}}(?:[:.]\d{{2}}(?:{_AM_PM})?(?![\w:])|{_AM_PM})"  # 08:00, 9:00 am, 5 p.m.
 _SCHEDULE = re.compile(
-    rf"\b(?:{_DAYS}){_UNTIL}(?:{_DAYS})\b|\b\d{{1,2}}[:.]\d{{2}}{_UNTIL}\d{{1,2}}[:.]\d{{2}}\b"
+    rf"\b(?:{_DAYS}){_UNTIL}(?:{_DAYS})\b|{_CLOCK}{_UNTIL}{_CLOCK}"
     rf"|(?i:\b(?:every|each)\s+)(?:{_DAYS})\b"
 )
 
