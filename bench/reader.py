@@ -20,9 +20,10 @@ def reader_input(heading: str, text: str) -> str:
 
 
 class Reader:
-    """A trained adapter file, ready to score (question, passage) pairs."""
+    """A trained reader file, ready to score (question, passage) pairs; without a file, the
+    bundled MiniLM and an untrained head (where training starts)."""
 
-    def __init__(self, adapter: Path) -> None:
+    def __init__(self, adapter: Path | None) -> None:
         from index.embedder import bundled_model_path
 
         folder = bundled_model_path()  # sets the offline switches: before transformers loads
@@ -33,6 +34,10 @@ class Reader:
         self._torch = torch
         self.tokenizer: Any = AutoTokenizer.from_pretrained(str(folder))
         self.model: Any = AutoModel.from_pretrained(str(folder)).eval()
+        self.head = torch.nn.Linear(self.model.config.hidden_size, 1)
+        self.metadata: dict[str, str] = {}
+        if adapter is None:
+            return
         with safe_open(str(adapter), framework="pt") as weights:
             meta = weights.metadata() or {}
             tensors = {key: weights.get_tensor(key).float() for key in weights.keys()}  # noqa: SIM118
@@ -49,8 +54,6 @@ class Reader:
                 _, index, module = path.split(".", 2)
                 linear = self.model.encoder.layer[int(index)].get_submodule(module)
                 linear.weight += scale * tensors[path + ".b"] @ tensors[key]
-        self.head = torch.nn.Linear(self.model.config.hidden_size, 1)
-        with torch.no_grad():
             self.head.weight.copy_(tensors["head.weight"])
             self.head.bias.copy_(tensors["head.bias"])
 

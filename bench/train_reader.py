@@ -60,6 +60,7 @@ from app.settings import Settings  # noqa: E402
 from bench.eval_abstention import half_of, squad_by_article, with_stored_pairs  # noqa: E402
 from bench.reader import pooled_logits, reader_input  # noqa: E402
 from index.search import hybrid_search  # noqa: E402
+from index.sentences import sentences  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
 
 RANK, ALPHA, BATCH, LEARNING_RATE = 16, 32, 16, 5e-4
@@ -68,6 +69,7 @@ FULL_LEARNING_RATE, HEAD_LEARNING_RATE = 5e-5, 1e-3  # with --full: the encoder'
 ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value",
            "attention.output.dense", "intermediate.dense", "output.dense")  # fmt: skip
 Pair = tuple[str, str, int]  # question, passage as the reader sees it, label
+MIN_CUT_CHARS = 120  # an answer-cut negative keeps at least this much of its passage
 Seen = tuple[str, str]  # a retrieved passage: its document's title, its text
 
 
@@ -184,6 +186,40 @@ def collect_pairs(
     return pairs
 
 
+def answer_cut(passage: str, title: str, gold: list[str]) -> str | None:
+    """The passage (as `reader_input` wrote it) with every sentence holding a gold answer cut
+    out: a SQuAD 2.0-style negative that keeps the question's words and topic but no longer
+    states the answer. None when too little is left or the answer still shows."""
+    prefix = reader_input(title, "")
+    if not passage.startswith(prefix):
+        return None
+    kept = [s for s in sentences(passage[len(prefix) :]) if not states_answer(("", s), gold)]
+    rest = " ".join(kept)
+    cut = reader_input(title, rest)
+    return None if len(rest) < MIN_CUT_CHARS or states_answer(("", cut), gold) else cut
+
+
+def with_answer_cuts(pairs: list[Pair], squad: list[dict[str, Any]]) -> list[Pair]:
+    """The pairs and, after each positive, its passage with the answer cut out (label 0)."""
+    known: dict[str, list[tuple[str, list[str]]]] = {}
+    for article in squad:
+        title = unquote(article["title"].replace("_", " "))
+        for paragraph in article["paragraphs"]:
+            for qa in paragraph["qas"]:
+                gold = [a["text"].lower() for a in qa["answers"]]
+                known.setdefault(qa["question"], []).append((title, gold))
+    out: list[Pair] = []
+    for question, passage, label in pairs:
+        out.append((question, passage, label))
+        if not label:
+            continue
+        for title, gold in known.get(question, []):
+            if gold and (cut := answer_cut(passage, title, gold)) is not None:
+                out.append((question, cut, 0))
+                break
+    return out
+
+
 def with_adapters(model: Any) -> dict[str, Any]:
     """Freeze the model and give each ADAPTED linear layer of every BERT layer a LoRA adapter
     (a forward hook adding ALPHA / RANK * x a^T b^T); returns the adapters' parameters by name."""
@@ -237,24 +273,22 @@ def save_model(out: Path, model: Any, head: Any, metadata: dict[str, str]) -> No
 
 def train(
     pairs: list[Pair], epochs: float, out: Path, trained_on: str, save_every: int = 0,
-    learning_rate: float = LEARNING_RATE, full: bool = False,
+    learning_rate: float = LEARNING_RATE, full: bool = False, init: Path | None = None,
 ) -> None:  # fmt: skip
     """LoRA on every linear layer of the bundled MiniLM (or, `full`, every weight of it) plus
     a head over the mean-pooled tokens; binary cross-entropy. Saves the adapters (or the whole
     encoder) and head (fp16 safetensors), also every `save_every` steps if not 0 (the metadata
-    says after how many). The head learns at HEAD_LEARNING_RATE when `full`."""
-    from index.embedder import bundled_model_path
-
-    folder = bundled_model_path()  # sets the offline switches: before transformers loads
+    says after how many). The head learns at HEAD_LEARNING_RATE when `full`. `init`, a reader
+    file, is where training starts from (its adapters merged or its encoder, and its head)."""
     import torch
-    from transformers import AutoModel, AutoTokenizer
+
+    from bench.reader import Reader
 
     torch.manual_seed(0)
     random.seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = AutoModel.from_pretrained(str(folder))
+    start = Reader(init)  # the bundled MiniLM and a fresh head without `init`
+    tokenizer, model, head = start.tokenizer, start.model, start.head
     adapters = {} if full else with_adapters(model)
-    head = torch.nn.Linear(model.config.hidden_size, 1)
     if full:
         groups = [{"params": list(model.parameters()), "lr": learning_rate},
                   {"params": list(head.parameters()), "lr": HEAD_LEARNING_RATE}]  # fmt: skip
@@ -354,6 +388,15 @@ def main() -> None:
         "--pairs", type=Path, default=None,
         help="cache of the pairs (JSON): read if it exists, else written",
     )  # fmt: skip
+    parser.add_argument(
+        "--answer-cuts", action="store_true",
+        help="after each positive, its passage with the answer's sentences cut out as a "
+        "negative (SQuAD 2.0-style: the question's words stay, the answer goes)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--init", type=Path, default=None,
+        help="a reader file to go on training from (default: the bundled MiniLM, a new head)",
+    )  # fmt: skip
     args = parser.parse_args()
     if args.train_squad is None and (args.squad is None or args.squad_dir is None):
         parser.error("give --squad and --squad-dir, or --train-squad and --train-dir")
@@ -363,6 +406,8 @@ def main() -> None:
         parser.error("give --out, --pairs or both")
     if args.max_questions is not None and args.max_questions < 1:
         parser.error("--max-questions must be at least 1")
+    if args.init is not None and not args.init.is_file():
+        parser.error(f"--init: no reader file at {args.init}")
     if args.threads:
         import torch
 
@@ -394,11 +439,17 @@ def main() -> None:
         if args.pairs:
             args.pairs.parent.mkdir(parents=True, exist_ok=True)
             args.pairs.write_text(json.dumps(pairs))
+    if args.answer_cuts:
+        pairs = with_answer_cuts(pairs, read_squad(squad))
+        trained_on += ", answer-cut negatives"
+    if args.init is not None:
+        trained_on += f", from {args.init.name}"
     positives = sum(label for *_, label in pairs)
     print(f"{len(pairs)} pairs, {positives} positive", flush=True)
     if args.out is not None:
         rate = args.lr or (FULL_LEARNING_RATE if args.full else LEARNING_RATE)
-        train(pairs, args.epochs, args.out, trained_on, args.save_every, rate, args.full)
+        train(pairs, args.epochs, args.out, trained_on, args.save_every, rate, args.full,
+              args.init)  # fmt: skip
 
 
 if __name__ == "__main__":

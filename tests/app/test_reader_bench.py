@@ -170,3 +170,41 @@ def test_a_fully_fine_tuned_reader_scores_as_it_was_saved(tmp_path: Path) -> Non
     save_file(partial, str(out), metadata=reader.metadata)
     with pytest.raises(ValueError, match="not a whole encoder"):
         Reader(out)
+
+
+def test_an_answer_cut_keeps_the_topic_and_drops_the_answer() -> None:
+    """SQuAD 2.0-style negatives: the positive passage without the sentences holding the
+    answer; none when the answer still shows elsewhere or too little is left."""
+    from bench.train_reader import answer_cut, with_answer_cuts
+
+    text = (
+        "The ferry to Cacilhas leaves from Cais do Sodre every twenty minutes. "
+        "Tickets cost 1.40 euros. Passengers may bring bicycles on board at no charge, and "
+        "the crossing of the Tagus takes about ten minutes in calm weather."
+    )
+    passage = f"Lisbon ferries: {text}"
+    cut = answer_cut(passage, "Lisbon ferries", ["1.40 euros"])
+    assert cut is not None and cut.startswith("Lisbon ferries: The ferry to Cacilhas")
+    assert "1.40" not in cut and "bicycles" in cut
+    assert answer_cut(passage, "Lisbon ferries", ["lisbon"]) is None  # the title states it
+    assert answer_cut(passage, "Lisbon ferries", ["bicycles"]) is None  # too little left
+    assert answer_cut(passage, "Other title", ["1.40 euros"]) is None
+    squad = [{"title": "Lisbon_ferries", "paragraphs": [{"context": text, "qas": [
+        {"question": "What does a ticket cost?", "answers": [{"text": "1.40 euros"}]}]}]}]  # fmt: skip
+    pairs = [("What does a ticket cost?", passage, 1), ("What does a ticket cost?", "x", 0)]
+    assert with_answer_cuts(pairs, squad) == [pairs[0], ("What does a ticket cost?", cut, 0),
+                                              pairs[1]]  # fmt: skip
+
+
+def test_training_from_a_missing_reader_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import train_reader
+
+    missing = tmp_path / "none.safetensors"
+    monkeypatch.setattr("sys.argv", ["train_reader.py", "--squad", "s.json", "--squad-dir", "d",
+                                     "--out", "o", "--init", str(missing)])  # fmt: skip
+    with pytest.raises(SystemExit) as exited:
+        train_reader.main()
+    assert exited.value.code == 2
+    assert f"--init: no reader file at {missing}" in capsys.readouterr().err
