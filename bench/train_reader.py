@@ -43,6 +43,7 @@ import argparse
 import json
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import replace
@@ -62,6 +63,7 @@ from bench.reader import pooled_logits, reader_input  # noqa: E402
 from index.search import hybrid_search  # noqa: E402
 from index.sentences import sentences  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
+from index.terms import STOP_WORDS  # noqa: E402
 
 RANK, ALPHA, BATCH, LEARNING_RATE = 16, 32, 16, 5e-4
 FULL_LEARNING_RATE, HEAD_LEARNING_RATE = 5e-5, 1e-3  # with --full: the encoder's, the head's
@@ -217,6 +219,53 @@ def with_answer_cuts(pairs: list[Pair], squad: list[dict[str, Any]]) -> list[Pai
             if gold and (cut := answer_cut(passage, title, gold)) is not None:
                 out.append((question, cut, 0))
                 break
+    return out
+
+
+_CONTENT_WORD = re.compile(r"\b[A-Za-z][A-Za-z-]{3,}\b")
+
+
+def _swappable(question: str) -> list[re.Match[str]]:
+    """A question's words worth swapping: names (capitalised, not its first word), else
+    content words of five letters or more."""
+    words = [m for m in _CONTENT_WORD.finditer(question) if m.group().lower() not in STOP_WORDS]
+    names = [m for m in words if m.start() > 0 and m.group()[0].isupper()]
+    return names or [m for m in words if len(m.group()) >= 5]
+
+
+def question_swap(question: str, passage: str, donors: list[str], rng: random.Random) -> str | None:
+    """The question with one of its words the passage holds swapped for a word of another
+    question the passage lacks (a name for a name): the passage shares its topic but no longer
+    answers it ("the Wi-Fi password on the Lisbon ferry" against the office's Wi-Fi). None when
+    no word or donor fits."""
+    text = passage.lower()
+    held = [
+        m for m in _swappable(question) if re.search(rf"\b{re.escape(m.group().lower())}\b", text)
+    ]
+    if not held:
+        return None
+    word = rng.choice(held)
+    capital = word.group()[0].isupper()
+    for donor in rng.sample(donors, min(len(donors), 5)):
+        options = [
+            m.group() for m in _swappable(donor)
+            if m.group()[0].isupper() == capital and m.group().lower() not in text
+            and m.group().lower() not in question.lower()
+        ]  # fmt: skip
+        if options:
+            return question[: word.start()] + rng.choice(options) + question[word.end() :]
+    return None
+
+
+def with_question_swaps(pairs: list[Pair], seed: int = 0) -> list[Pair]:
+    """The pairs and, after each positive, the question with a word swapped (label 0)."""
+    rng = random.Random(seed)
+    donors = sorted({q for q, _, label in pairs if label})
+    out: list[Pair] = []
+    for question, passage, label in pairs:
+        out.append((question, passage, label))
+        if label and (swapped := question_swap(question, passage, donors, rng)) is not None:
+            out.append((swapped, passage, 0))
     return out
 
 
@@ -394,6 +443,11 @@ def main() -> None:
         "negative (SQuAD 2.0-style: the question's words stay, the answer goes)",
     )  # fmt: skip
     parser.add_argument(
+        "--question-swaps", action="store_true",
+        help="after each positive, its question with a word the passage holds swapped for "
+        "another question's word the passage lacks, as a negative",
+    )  # fmt: skip
+    parser.add_argument(
         "--init", type=Path, default=None,
         help="a reader file to go on training from (default: the bundled MiniLM, a new head)",
     )  # fmt: skip
@@ -442,6 +496,9 @@ def main() -> None:
     if args.answer_cuts:
         pairs = with_answer_cuts(pairs, read_squad(squad))
         trained_on += ", answer-cut negatives"
+    if args.question_swaps:
+        pairs = with_question_swaps(pairs, args.seed)
+        trained_on += ", question-swap negatives"
     if args.init is not None:
         trained_on += f", from {args.init.name}"
     positives = sum(label for *_, label in pairs)

@@ -208,3 +208,20 @@ def test_training_from_a_missing_reader_file_is_one_line(
         train_reader.main()
     assert exited.value.code == 2
     assert f"--init: no reader file at {missing}" in capsys.readouterr().err
+
+
+def test_a_question_swap_asks_about_something_the_passage_lacks() -> None:
+    """A name the passage holds is swapped for another question's name it lacks."""
+    import random
+
+    from bench.train_reader import question_swap, with_question_swaps
+
+    passage = "Lisbon office: Visitors use the guest network; its password is on the board."
+    question = "What is the password in the Lisbon office?"
+    donors = ["When does the Cacilhas ferry leave?", "Who founded Lisbon?"]
+    swapped = question_swap(question, passage, donors, random.Random(0))
+    assert swapped == "What is the password in the Cacilhas office?"
+    assert question_swap("What is its password?", passage, donors, random.Random(0)) is None
+    assert question_swap(question, passage, ["Who founded Lisbon?"], random.Random(0)) is None
+    pairs = [(question, passage, 1), (donors[0], "Ferries: at noon.", 1)]
+    assert with_question_swaps(pairs) == [pairs[0], (swapped, passage, 0), pairs[1]]
