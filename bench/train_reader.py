@@ -25,6 +25,11 @@ its article's group only), for the answerable questions of the chosen half of th
 - SQuAD's own unanswerable questions with the paragraph they were written against: the
   hardest negatives (a plausible answer that is not one).
 
+With `--answer-cuts` and `--question-swaps`, each positive also gives a negative that keeps
+the question's words: its passage with the answer's sentences cut out, its question with a name
+swapped for one the passage lacks (docs/EVALUATION.md, section 3, "Trained a third time").
+`--init FILE` goes on training from a reader file.
+
 `--half test` trains on the articles abstention is not calibrated on, so the fit half and
 corpus/questions.jsonl stay unseen. `--train-squad` trains on every article of another file
 instead (SQuAD 1.1 has no unanswerable questions: its negatives come from retrieval only), and
