@@ -77,6 +77,7 @@ ADAPTED = ("attention.self.query", "attention.self.key", "attention.self.value",
            "attention.output.dense", "intermediate.dense", "output.dense")  # fmt: skip
 Pair = tuple[str, str, int]  # question, passage as the reader sees it, label
 MIN_CUT_CHARS = 120  # an answer-cut negative keeps at least this much of its passage
+_WORD = re.compile(r"\w+")
 Seen = tuple[str, str]  # a retrieved passage: its document's title, its text
 
 
@@ -193,17 +194,24 @@ def collect_pairs(
     return pairs
 
 
-def answer_cut(passage: str, title: str, gold: list[str]) -> str | None:
+def answer_cut(passage: str, title: str, gold: list[str], question: str = "") -> str | None:
     """The passage (as `reader_input` wrote it) with every sentence holding a gold answer cut
     out: a SQuAD 2.0-style negative that keeps the question's words and topic but no longer
-    states the answer. None when too little is left or the answer still shows."""
+    states the answer. None when too little is left, or the answer, or a word of it the question
+    lacks, still shows ("he told Lauer" once "Matt Lauer" is cut)."""
     prefix = reader_input(title, "")
     if not passage.startswith(prefix):
         return None
     kept = [s for s in sentences(passage[len(prefix) :]) if not states_answer(("", s), gold)]
     rest = " ".join(kept)
     cut = reader_input(title, rest)
-    return None if len(rest) < MIN_CUT_CHARS or states_answer(("", cut), gold) else cut
+    asked = set(_WORD.findall(question.lower()))
+    telling = {
+        w for a in gold for w in _WORD.findall(a)
+        if len(w) >= 4 and w not in STOP_WORDS and w not in asked
+    }  # fmt: skip
+    shown = telling & set(_WORD.findall(cut.lower()))
+    return None if len(rest) < MIN_CUT_CHARS or shown or states_answer(("", cut), gold) else cut
 
 
 def with_answer_cuts(pairs: list[Pair], squad: list[dict[str, Any]]) -> list[Pair]:
@@ -214,14 +222,15 @@ def with_answer_cuts(pairs: list[Pair], squad: list[dict[str, Any]]) -> list[Pai
         for paragraph in article["paragraphs"]:
             for qa in paragraph["qas"]:
                 gold = [a["text"].lower() for a in qa["answers"]]
-                known.setdefault(qa["question"], []).append((title, gold))
+                # the pairs hold the question as the dataset loader strips it
+                known.setdefault(qa["question"].strip(), []).append((title, gold))
     out: list[Pair] = []
     for question, passage, label in pairs:
         out.append((question, passage, label))
         if not label:
             continue
         for title, gold in known.get(question, []):
-            if gold and (cut := answer_cut(passage, title, gold)) is not None:
+            if gold and (cut := answer_cut(passage, title, gold, question)) is not None:
                 out.append((question, cut, 0))
                 break
     return out
@@ -230,32 +239,29 @@ def with_answer_cuts(pairs: list[Pair], squad: list[dict[str, Any]]) -> list[Pai
 _CONTENT_WORD = re.compile(r"\b[A-Za-z][A-Za-z-]{3,}\b")
 
 
-def _swappable(question: str) -> list[re.Match[str]]:
-    """A question's words worth swapping: names (capitalised, not its first word), else
-    content words of five letters or more."""
-    words = [m for m in _CONTENT_WORD.finditer(question) if m.group().lower() not in STOP_WORDS]
-    names = [m for m in words if m.start() > 0 and m.group()[0].isupper()]
-    return names or [m for m in words if len(m.group()) >= 5]
+def _names(question: str) -> list[re.Match[str]]:
+    """A question's names: capitalised words that are not its first word nor stop words.
+    (Plain words are never swapped: across parts of speech they make questions no one asks.)"""
+    return [
+        m for m in _CONTENT_WORD.finditer(question)
+        if m.start() > 0 and m.group()[0].isupper() and m.group().lower() not in STOP_WORDS
+    ]  # fmt: skip
 
 
 def question_swap(question: str, passage: str, donors: list[str], rng: random.Random) -> str | None:
-    """The question with one of its words the passage holds swapped for a word of another
-    question the passage lacks (a name for a name): the passage shares its topic but no longer
-    answers it ("the Wi-Fi password on the Lisbon ferry" against the office's Wi-Fi). None when
-    no word or donor fits."""
+    """The question with one of its names the passage holds swapped for another question's
+    name the passage lacks: the passage shares its topic but no longer answers it ("the Wi-Fi
+    password in the Cacilhas office" against the Lisbon office's Wi-Fi). None when no name or
+    donor fits."""
     text = passage.lower()
-    held = [
-        m for m in _swappable(question) if re.search(rf"\b{re.escape(m.group().lower())}\b", text)
-    ]
+    held = [m for m in _names(question) if re.search(rf"\b{re.escape(m.group().lower())}\b", text)]
     if not held:
         return None
     word = rng.choice(held)
-    capital = word.group()[0].isupper()
     for donor in rng.sample(donors, min(len(donors), 5)):
         options = [
-            m.group() for m in _swappable(donor)
-            if m.group()[0].isupper() == capital and m.group().lower() not in text
-            and m.group().lower() not in question.lower()
+            m.group() for m in _names(donor)
+            if m.group().lower() not in text and m.group().lower() not in question.lower()
         ]  # fmt: skip
         if options:
             return question[: word.start()] + rng.choice(options) + question[word.end() :]
@@ -333,7 +339,8 @@ def train(
     a head over the mean-pooled tokens; binary cross-entropy. Saves the adapters (or the whole
     encoder) and head (fp16 safetensors), also every `save_every` steps if not 0 (the metadata
     says after how many). The head learns at HEAD_LEARNING_RATE when `full`. `init`, a reader
-    file, is where training starts from (its adapters merged or its encoder, and its head)."""
+    file, is where training starts from (its adapters merged or its encoder, and its head);
+    with `full` only: LoRA would save only the new adapters."""
     import torch
 
     from bench.reader import Reader
@@ -389,6 +396,22 @@ def train(
                 save(step)
     save(step)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) after {time.time() - started:.0f} s")
+
+
+def reader_file_problem(path: Path) -> str | None:
+    """Why `path` is no reader file to start training from, or None."""
+    if not path.is_file():
+        return f"no reader file at {path}"
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            names = set(weights.keys())
+    except (OSError, SafetensorError) as error:
+        return f"{path} is not a safetensors file ({error})"
+    if not {"head.weight", "head.bias"} <= names:
+        return f"{path} holds no reader head (not written by train_reader.py)"
+    return None
 
 
 def main() -> None:
@@ -449,12 +472,13 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--question-swaps", action="store_true",
-        help="after each positive, its question with a word the passage holds swapped for "
-        "another question's word the passage lacks, as a negative",
+        help="after each positive, its question with a name the passage holds swapped for "
+        "another question's name the passage lacks, as a negative",
     )  # fmt: skip
     parser.add_argument(
         "--init", type=Path, default=None,
-        help="a reader file to go on training from (default: the bundled MiniLM, a new head)",
+        help="a reader file to go on training from, with --full (default: the bundled MiniLM, "
+        "a new head)",
     )  # fmt: skip
     args = parser.parse_args()
     if args.train_squad is None and (args.squad is None or args.squad_dir is None):
@@ -465,8 +489,11 @@ def main() -> None:
         parser.error("give --out, --pairs or both")
     if args.max_questions is not None and args.max_questions < 1:
         parser.error("--max-questions must be at least 1")
-    if args.init is not None and not args.init.is_file():
-        parser.error(f"--init: no reader file at {args.init}")
+    if args.init is not None:
+        if not args.full:  # LoRA on top of a reader would save only the new adapters
+            parser.error("--init needs --full")
+        if (problem := reader_file_problem(args.init)) is not None:
+            parser.error(f"--init: {problem}")
     if args.threads:
         import torch
 

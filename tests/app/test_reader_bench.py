@@ -189,9 +189,19 @@ def test_an_answer_cut_keeps_the_topic_and_drops_the_answer() -> None:
     assert answer_cut(passage, "Lisbon ferries", ["lisbon"]) is None  # the title states it
     assert answer_cut(passage, "Lisbon ferries", ["bicycles"]) is None  # too little left
     assert answer_cut(passage, "Other title", ["1.40 euros"]) is None
+    # a word of the answer the question lacks still shows: no negative ("he told Lauer")
+    told = "Kanye West: He later told Matt Lauer he regretted it. " + "He said so again. " * 8
+    assert answer_cut(told, "Kanye West", ["matt lauer"], "To which reporter?") is not None
+    told = told.replace("He said so again.", "Lauer said so.", 1)
+    assert answer_cut(told, "Kanye West", ["matt lauer"], "To which reporter?") is None
+    assert answer_cut(told, "Kanye West", ["matt lauer"], "Did Lauer ask?") is not None
     squad = [{"title": "Lisbon_ferries", "paragraphs": [{"context": text, "qas": [
-        {"question": "What does a ticket cost?", "answers": [{"text": "1.40 euros"}]}]}]}]  # fmt: skip
-    pairs = [("What does a ticket cost?", passage, 1), ("What does a ticket cost?", "x", 0)]
+        # SQuAD files hold some questions with spaces around; the loader strips them
+        {"question": "What does a ticket cost? ", "answers": [{"text": "1.40 euros"}]}]}]}]  # fmt: skip
+    pairs = [
+        ("What does a ticket cost?", passage, 1),
+        ("What does a ticket cost?", "x", 0),
+    ]
     assert with_answer_cuts(pairs, squad) == [pairs[0], ("What does a ticket cost?", cut, 0),
                                               pairs[1]]  # fmt: skip
 
@@ -199,15 +209,33 @@ def test_an_answer_cut_keeps_the_topic_and_drops_the_answer() -> None:
 def test_training_from_a_missing_reader_file_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
     from bench import train_reader
 
     missing = tmp_path / "none.safetensors"
     monkeypatch.setattr("sys.argv", ["train_reader.py", "--squad", "s.json", "--squad-dir", "d",
-                                     "--out", "o", "--init", str(missing)])  # fmt: skip
+                                     "--out", "o", "--init", str(missing), "--full"])  # fmt: skip
     with pytest.raises(SystemExit) as exited:
         train_reader.main()
     assert exited.value.code == 2
     assert f"--init: no reader file at {missing}" in capsys.readouterr().err
+    not_a_reader = tmp_path / "x.safetensors"
+    not_a_reader.write_bytes(b"not safetensors")
+    headless = tmp_path / "headless.safetensors"
+    save_file({"model.x": torch.zeros(1)}, str(headless))
+    for argv, error in (
+        (["--init", str(not_a_reader), "--full"], "is not a safetensors file"),
+        (["--init", str(headless), "--full"], "holds no reader head"),
+        (["--init", str(not_a_reader)], "--init needs --full"),
+    ):
+        monkeypatch.setattr("sys.argv", ["train_reader.py", "--squad", "s.json", "--squad-dir",
+                                         "d", "--out", "o", *argv])  # fmt: skip
+        with pytest.raises(SystemExit) as exited:
+            train_reader.main()
+        assert exited.value.code == 2
+        assert error in capsys.readouterr().err
 
 
 def test_a_question_swap_asks_about_something_the_passage_lacks() -> None:
@@ -222,6 +250,7 @@ def test_a_question_swap_asks_about_something_the_passage_lacks() -> None:
     swapped = question_swap(question, passage, donors, random.Random(0))
     assert swapped == "What is the password in the Cacilhas office?"
     assert question_swap("What is its password?", passage, donors, random.Random(0)) is None
+    assert question_swap("Is the Porto office open?", passage, donors, random.Random(0)) is None
     assert question_swap(question, passage, ["Who founded Lisbon?"], random.Random(0)) is None
     pairs = [(question, passage, 1), (donors[0], "Ferries: at noon.", 1)]
     assert with_question_swaps(pairs) == [pairs[0], (swapped, passage, 0), pairs[1]]
