@@ -19,6 +19,22 @@ def reader_input(heading: str, text: str) -> str:
     return f"{heading}: {text}" if heading else text
 
 
+def reader_file_problem(path: Path) -> str | None:
+    """Why `path` is no reader file (one train_reader.py wrote), or None."""
+    if not path.is_file():
+        return f"no reader file at {path}"
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            names = set(weights.keys())
+    except (OSError, SafetensorError) as error:
+        return f"{path} is not a safetensors file ({error})"
+    if not {"head.weight", "head.bias"} <= names:
+        return f"{path} holds no reader head (not written by train_reader.py)"
+    return None
+
+
 class Reader:
     """A trained reader file, ready to score (question, passage) pairs; without a file, the
     bundled MiniLM and an untrained head (where training starts)."""

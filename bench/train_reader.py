@@ -64,7 +64,7 @@ from app.datasets import DatasetError, EvalQuestion, ingest_dataset  # noqa: E40
 from app.evaluation import principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.eval_abstention import half_of, squad_by_article, with_stored_pairs  # noqa: E402
-from bench.reader import pooled_logits, reader_input  # noqa: E402
+from bench.reader import pooled_logits, reader_file_problem, reader_input  # noqa: E402
 from index.search import hybrid_search  # noqa: E402
 from index.sentences import sentences  # noqa: E402
 from index.store import SQLiteStore  # noqa: E402
@@ -81,9 +81,10 @@ _WORD = re.compile(r"\w+")
 Seen = tuple[str, str]  # a retrieved passage: its document's title, its text
 
 
-def states_answer(seen: Seen, gold: list[str]) -> bool:
-    """Whether a retrieved passage holds one of the (lower-cased) gold answer strings."""
-    return any(answer in seen[1].lower() for answer in gold)
+def states_answer(text: str, gold: list[str]) -> bool:
+    """Whether a text holds one of the (lower-cased) gold answer strings."""
+    text = text.lower()
+    return any(answer in text for answer in gold)
 
 
 def read_squad(path: Path) -> list[dict[str, Any]]:
@@ -169,11 +170,11 @@ def collect_pairs(
     for n, (question, own) in enumerate(chosen):
         gold = [a.lower() for a in answers.get(question.id, [question.key_term])]
         inside = search(question, every)
-        positives = [p for p in inside if states_answer(p, gold)][:2]
-        negatives = [p for p in inside if not states_answer(p, gold)][:1]
+        positives = [p for p in inside if states_answer(p[1], gold)][:2]
+        negatives = [p for p in inside if not states_answer(p[1], gold)][:1]
         negatives += [
             p for p in search(question, tuple(g for g in every if g != own))
-            if p[0] in trained and not states_answer(p, gold)
+            if p[0] in trained and not states_answer(p[1], gold)
         ][:2]  # fmt: skip
         pairs += [(question.question, reader_input(*p), 1) for p in positives]
         pairs += [(question.question, reader_input(*p), 0) for p in negatives]
@@ -202,7 +203,7 @@ def answer_cut(passage: str, title: str, gold: list[str], question: str = "") ->
     prefix = reader_input(title, "")
     if not passage.startswith(prefix):
         return None
-    kept = [s for s in sentences(passage[len(prefix) :]) if not states_answer(("", s), gold)]
+    kept = [s for s in sentences(passage[len(prefix) :]) if not states_answer(s, gold)]
     rest = " ".join(kept)
     cut = reader_input(title, rest)
     asked = set(_WORD.findall(question.lower()))
@@ -211,7 +212,7 @@ def answer_cut(passage: str, title: str, gold: list[str], question: str = "") ->
         if len(w) >= 4 and w not in STOP_WORDS and w not in asked
     }  # fmt: skip
     shown = telling & set(_WORD.findall(cut.lower()))
-    return None if len(rest) < MIN_CUT_CHARS or shown or states_answer(("", cut), gold) else cut
+    return None if len(rest) < MIN_CUT_CHARS or shown or states_answer(cut, gold) else cut
 
 
 def with_answer_cuts(pairs: list[Pair], squad: list[dict[str, Any]]) -> list[Pair]:
@@ -396,22 +397,6 @@ def train(
                 save(step)
     save(step)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB) after {time.time() - started:.0f} s")
-
-
-def reader_file_problem(path: Path) -> str | None:
-    """Why `path` is no reader file to start training from, or None."""
-    if not path.is_file():
-        return f"no reader file at {path}"
-    from safetensors import SafetensorError, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as weights:
-            names = set(weights.keys())
-    except (OSError, SafetensorError) as error:
-        return f"{path} is not a safetensors file ({error})"
-    if not {"head.weight", "head.bias"} <= names:
-        return f"{path} holds no reader head (not written by train_reader.py)"
-    return None
 
 
 def main() -> None:
