@@ -53,7 +53,7 @@ from app.eval_cli import unwritable  # noqa: E402
 from app.evaluation import CachedQueryEmbedder, principal_for, retrieval_settings  # noqa: E402
 from app.settings import Settings  # noqa: E402
 from bench.exits import run_or_exit  # noqa: E402
-from bench.reader import Reader, reader_input  # noqa: E402
+from bench.reader import Reader, reader_file_problem, reader_input  # noqa: E402
 from index.errors import HearthError  # noqa: E402
 from index.protocols import Embedder  # noqa: E402
 from index.search import EvidenceSignals, evidence_signals, fts_query, hybrid_search  # noqa: E402
@@ -409,6 +409,8 @@ def run(args: argparse.Namespace) -> None:
             raise HearthError(f"{option}: {reason}")
     if args.reader is not None and not args.reader.is_file():
         raise HearthError(f"--reader: no adapter file at {args.reader}")
+    if args.reader is not None and (problem := reader_file_problem(args.reader)) is not None:
+        raise HearthError(f"--reader: {problem}")  # before a long search, not after
     settings = Settings()
     if args.questions_out:
         write_questions(args.squad, args.questions_out, args.limit)

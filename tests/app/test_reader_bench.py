@@ -54,6 +54,12 @@ def test_missing_reader_file_is_one_line(
         main(["--samples", str(tmp_path / "s.json"), "--reader", str(missing)])
     assert exited.value.code == 2
     assert capsys.readouterr().err.strip() == f"error: --reader: no adapter file at {missing}"
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not a reader")
+    with pytest.raises(SystemExit) as exited:
+        main(["--samples", str(tmp_path / "s.json"), "--reader", str(garbage)])
+    assert exited.value.code == 2
+    assert "--reader: " in (err := capsys.readouterr().err) and "not a safetensors file" in err
 
 
 def test_reader_merges_adapters_as_training_applies_them(tmp_path: Path) -> None:
