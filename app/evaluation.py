@@ -92,9 +92,10 @@ def ndcg_at_k(ranked: Sequence[str], expected: Iterable[str], k: int = NDCG_K) -
 def key_term_in(term: str, text: str) -> bool:
     """Whether the key term occurs in the text, case-insensitively: a term starting with a
     letter starts a word ("art" is not in "start"), and a number is a whole number ("30" is not
-    in "130", "2.30", "10:30", "1,030", "30.5" or "1,300"; it is in "30.0", "€30" and "FY2030", and
-    "1.5" is in "1.50"). A word's end stays open: key terms are written as stems or singulars
-    ("reduc", "Friday"); a term's own trailing full stop or comma does not count."""
+    in "130", "2.30", "10:30", "1,030", "30.5" or "1,300"; it is in "30.0", "€30" and "FY2030",
+    "1.5" is in "1.50", and an hour is one only on the hour: "10" is in "10:00", not "10:30").
+    A word's end stays open: key terms are written as stems or singulars ("reduc", "Friday");
+    a term's own trailing full stop or comma does not count."""
     term = unicodedata.normalize("NFC", term.strip().rstrip(".,;:!?").casefold())
     if not term:
         return False
@@ -107,7 +108,7 @@ def key_term_in(term: str, text: str) -> bool:
     elif re.search(r"\.\d+$", term):  # a decimal: trailing zeros change nothing
         after = r"(?=0*(?!\d|\.\d))"
     else:
-        after = r"(?!\d|,\d|\.\d*[1-9])"
+        after = r"(?!\d|,\d|\.\d*[1-9]|:\d*[1-9])"
     text = unicodedata.normalize("NFC", text.casefold())
     return re.search(before + re.escape(term) + after, text) is not None
 

@@ -163,8 +163,10 @@ _TIME = re.compile(
 _UNTIL = r"\s*(?:to|through|until|till|-|–|—)\s*"
 _AM_PM = r"\s*(?i:[ap]\.?m\.?)(?!\w)"
 _CLOCK = rf"\b\d{{1,2}}(?:[:.]\d{{2}}(?:{_AM_PM})?(?![\w:])|{_AM_PM})"  # 08:00, 9:00 am, 5 p.m.
+_HOUR = rf"(?:{_CLOCK}|(?i:\b(?:noon|midnight)\b))"
 _SCHEDULE = re.compile(
-    rf"\b(?:{_DAYS}){_UNTIL}(?:{_DAYS})\b|{_CLOCK}{_UNTIL}{_CLOCK}"
+    rf"\b(?:{_DAYS}){_UNTIL}(?:{_DAYS})\b|{_HOUR}{_UNTIL}{_HOUR}"
+    rf"|\b\d{{1,2}}{_UNTIL}\d{{1,2}}(?:[:.]\d{{2}})?{_AM_PM}"  # "9 until 5 pm": one am/pm for both
     rf"|(?i:\b(?:every|each)\s+)(?:{_DAYS})\b"
 )
 

@@ -224,6 +224,8 @@ def test_a_key_term_in_hearths_note_to_the_reader_does_not_count() -> None:
         ("30", "It opens at 2.30 pm.", False),
         ("30", "1,030 desks", False),
         ("30", "the bus leaves at 10:30", False),  # minutes of a time are no count
+        ("10", "the bus leaves at 10:30", False),  # nor is its hour
+        ("10", "the office opens at 10:00", True),  # but a whole hour is the hour
         ("30", "30.5 hours", False),
         ("1", "1,000 people", False),
         ("995", "995.0 questions per second", True),
