@@ -25,7 +25,8 @@ from typing import Any, cast
 import numpy as np
 
 from app.datasets import EvalQuestion
-from app.rag import Answer, Question, RagPipeline, retrieval_settings, without_notes
+from app.rag import Answer, Question, RagPipeline, retrieval_settings
+from app.reader_notes import without_notes
 from app.settings import Settings
 from index.errors import HearthError
 from index.protocols import Embedder, Store, Vectors

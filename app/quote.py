@@ -126,7 +126,8 @@ def embedder_alike(embedder: Embedder) -> Alike:
 
 
 def reader_note(note: str) -> str:
-    """A note to the reader as Hearth appends it to an answer (rag.without_notes strips it)."""
+    """A note to the reader as Hearth appends it to an answer (`without_notes` in
+    app.reader_notes strips it)."""
     return f"\n\n({note})"
 
 

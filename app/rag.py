@@ -22,7 +22,6 @@ from app.engines import ChatModel, ChatStream
 from app.prompt import build_prompt, condense, focus, without_scaffolding
 from app.qualifiers import Rows, asked_qualifiers
 from app.quote import (
-    QUOTE_NOTES,
     QUOTE_REASON_CODES,
     UNCOUNTED_NOTE,
     embedder_alike,
@@ -31,31 +30,21 @@ from app.quote import (
     reader_note,
     says_nothing_asked,
 )  # fmt: skip
+from app.reader_notes import FOLLOW_UP_NOTE, READER_NOTES, UNCITED_NOTE, without_notes
 from app.settings import Settings
 from app.smalltalk import reply_to
-from app.snippets import SNIPPET_CHARS, card_text
+from app.snippets import SNIPPET_CHARS, source_view
 from app.withheld import drew_on_unreadable, readability
 from index.errors import InvalidRequestError, NotFoundError
 from index.protocols import Embedder, Store
-from index.search import Retrieval, RetrievalSettings, ScoredSentence, hybrid_search
+from index.search import Retrieval, RetrievalSettings, hybrid_search
 from index.terms import is_elliptical
 from index.types import Passage, Principal
 
 ABSTAIN_LEAD = "I don't know. Nothing in the documents you can read answers this"
 ABSTAIN_TEXT = f"{ABSTAIN_LEAD}; the closest matches I found are listed as sources."
 NOTHING_CLOSE_TEXT = f"{ABSTAIN_LEAD}, and nothing in them comes close."  # no passage at all
-UNCITED_NOTE = "Some statements in this answer are not supported by the sources shown."
-# A short follow-up ("And outside the EU?") borrows the evidence of the question before it
-# only when what it found holds one of its own words (index.search.hybrid_search), else an
-# unrelated one would be answered. Its own words may miss the passage that answers it ("60
-# euros elsewhere"): the reader is told how to ask.
-FOLLOW_UP_NOTE = (
-    "A short follow-up may not carry enough of the question before it; asking it as a whole "
-    "question may find the answer."
-)
 MAX_QUESTION_CHARS = 4000
-# Hearth's notes as they end an answer: the first thing left out of a text cut to max_tokens
-READER_NOTES = tuple(map(reader_note, (*QUOTE_NOTES, UNCITED_NOTE, FOLLOW_UP_NOTE)))
 
 
 @dataclass(frozen=True)
@@ -111,61 +100,6 @@ class Answer:
 def last(items: Sequence[Any], count: int) -> list[Any]:
     """The last `count` items: none for 0, where `items[-0:]` would give them all."""
     return list(items[-count:]) if count > 0 else []
-
-
-SOURCES_LEAD = "\n\nSources:\n"
-
-
-def sources_footer(citations: Sequence[dict[str, Any]]) -> str:
-    """What an answer's [n] markers lead to, as lines under its text: OpenAI-compatible chat
-    clients show the text alone, so bare markers pointed nowhere ("" when nothing is cited)."""
-    lines: dict[int, str] = {}
-    for citation in sorted(citations, key=lambda c: c["marker"]):
-        where = " > ".join(filter(None, [citation["title"], citation["heading"]]))
-        link = f" ({citation['url']})" if citation.get("url") else ""
-        lines.setdefault(citation["marker"], f"[{citation['marker']}] {where}{link}")
-    return SOURCES_LEAD + "\n".join(lines.values()) if lines else ""
-
-
-def without_sources_footer(answer: str) -> str:
-    """`answer` without the `sources_footer` a /v1 client sends back in its history."""
-    head, lead, tail = answer.rpartition(SOURCES_LEAD)
-    if lead and all(line.startswith("[") for line in tail.strip().splitlines()):
-        return head
-    return answer
-
-
-def without_notes(answer: str) -> str:
-    """A past answer as the model sees it in the conversation: without Hearth's notes to the
-    reader (a small model shown them would write them itself), without the list of sources a
-    /v1 client sends back, and a quoted answer as the quote alone (a streamed one, as /v1
-    clients send it back, also holds the draft it replaced)."""
-    answer = without_sources_footer(answer.rstrip()).rstrip()
-    for note in map(reader_note, QUOTE_NOTES):
-        if answer.endswith(note):
-            return answer.removesuffix(note).rsplit("\n\n", 1)[-1]
-    return answer.replace(reader_note(UNCITED_NOTE), "").replace(reader_note(FOLLOW_UP_NOTE), "")
-
-
-def source_view(
-    number: int, passage: Passage, sentences: Sequence[ScoredSentence] = ()
-) -> dict[str, Any]:
-    """What a client sees of a passage: enough to check it (the part around its sentence
-    closest to the question, `app.snippets`), with a deep link."""
-    document = passage.document
-    return {
-        "n": number,
-        "document_id": document.id,
-        "title": document.title,
-        "kind": document.kind,
-        "url": passage.url,
-        "heading": " > ".join(passage.chunk.heading_path),
-        "page": passage.chunk.page,
-        "snippet": card_text(passage, sentences),
-        "score": round(passage.score, 4),
-        "modified": document.modified.isoformat() if document.modified else None,
-        "revision": document.revision,
-    }
 
 
 @dataclass(frozen=True)

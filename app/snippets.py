@@ -11,6 +11,7 @@ first SNIPPET_CHARS, and ends at a word; an ellipsis marks each cut.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from index.search import ScoredSentence
 from index.types import Passage
@@ -41,3 +42,24 @@ def card_text(
         end = space if space > 0 else end
     shown = text[start:end].strip()
     return (ELLIPSIS if start else "") + shown + (ELLIPSIS if end < len(text) else "")
+
+
+def source_view(
+    number: int, passage: Passage, sentences: Sequence[ScoredSentence] = ()
+) -> dict[str, Any]:
+    """What a client sees of a passage: enough to check it (the part around its sentence
+    closest to the question, as its card shows it), with a deep link."""
+    document = passage.document
+    return {
+        "n": number,
+        "document_id": document.id,
+        "title": document.title,
+        "kind": document.kind,
+        "url": passage.url,
+        "heading": " > ".join(passage.chunk.heading_path),
+        "page": passage.chunk.page,
+        "snippet": card_text(passage, sentences),
+        "score": round(passage.score, 4),
+        "modified": document.modified.isoformat() if document.modified else None,
+        "revision": document.revision,
+    }

@@ -23,7 +23,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from app.deps import LimitedPrincipalDep, PrincipalDep, ServicesDep
 from app.engines import MAX_SEED
-from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question, sources_footer
+from app.rag import ABSTAIN_LEAD, ABSTAIN_TEXT, Answer, Event, Question
+from app.reader_notes import sources_footer
 from app.routes import streaming
 from app.routes.errors import ANSWER, AUTH, error_body, errors, event_stream, status_for
 from app.routes.fields import JSON_NUMBER, JsonBool

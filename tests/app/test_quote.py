@@ -302,7 +302,7 @@ def test_the_note_is_not_shown_to_the_model_in_a_follow_up(client, model):
 
 
 def test_neither_note_reaches_the_model():
-    from app.rag import UNCITED_NOTE, without_notes
+    from app.reader_notes import UNCITED_NOTE, without_notes
 
     assert (
         without_notes(f"Paris staff get 99 days.\n\n({UNCITED_NOTE})") == "Paris staff get 99 days."
@@ -457,7 +457,7 @@ def test_an_answer_without_the_figure_asked_for_is_replaced_by_a_quote(client, m
 
 
 def test_a_figureless_quote_is_seen_by_the_model_as_the_quote_alone():
-    from app.rag import without_notes
+    from app.reader_notes import without_notes
 
     assert without_notes(f"“27 days.” [1]\n\n({FIGURELESS_NOTE})") == "“27 days.” [1]"
     assert without_notes(f"“27 days.” [1]\n\n({DECLINED_NOTE})") == "“27 days.” [1]"
