@@ -25,6 +25,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from app.attribution import likely_names, split_markers, weighted_terms
+from app.figures import asks_for_figure
 from index.sentences import sentence_spans, sentences
 from index.terms import STOP_WORDS, stem
 from index.types import Passage
@@ -211,6 +212,30 @@ def denied_by_citations(
         names = likely_names(sentence).union(*map(likely_names, cited))
         asked = weighted_terms(question, names)[0]
         found.extend(t for t in denied(sentence, cited, names, asked) if t not in found)
+    return found
+
+
+def denied_figures(answer: str, passages: Sequence[Passage], question: str = "") -> list[str]:
+    """The numbers a cited `answer` denies that every passage its sentence cites states
+    plainly and never denies: "You can't get 27 days of annual leave in Paris [1]" from
+    "Employees in the Paris office receive 27 working days of annual leave per year". Only a
+    question asking for a figure is checked, and not one that asks about a negation ("How
+    many offices have no showers?"): there a denied number may well be the answer."""
+    if not asks_for_figure(question) or _ASKS_NEGATED.search(question):
+        return []
+    texts = [p.chunk.text for p in passages]
+    found: list[str] = []
+    for start, end in sentence_spans(answer):
+        sentence, markers = split_markers(answer[start:end])
+        cited = [texts[m - 1] for m in dict.fromkeys(markers) if 1 <= m <= len(texts)]
+        if not cited:
+            continue
+        negated_in_answer = negated_terms(sentence)[0]
+        for term in sorted(t for t in negated_in_answer if t[:1].isdigit()):
+            readings = [negated_terms(text) for text in cited]
+            stated = all(term in plain and term not in negated for negated, _, plain in readings)
+            if stated and term not in found:
+                found.append(term)
     return found
 
 

@@ -33,7 +33,7 @@ from app.figures import (
     numbers_in,
     other_counts,
 )
-from app.negation import denied_by_citations, denied_premise, denies
+from app.negation import denied_by_citations, denied_figures, denied_premise, denies
 from app.qualifiers import (
     Qualifier,
     Rows,
@@ -69,6 +69,10 @@ NEGATED_NOTE = (
     "The model's own answer states what its source denies or excludes, so this quotes the "
     "closest sentence the sources hold."
 )
+CONTRADICTED_NOTE = (
+    "The model's own answer denies a number its source states, so this quotes the closest "
+    "sentence the sources hold."
+)
 UNCOUNTED_NOTE = (
     "The model's own answer gave a number for something other than what the question counts, "
     "so this quotes a close sentence of the sources that counts it."
@@ -79,6 +83,7 @@ QUOTE_NOTES = (
     DECLINED_NOTE,
     OTHER_ROW_NOTE,
     NEGATED_NOTE,
+    CONTRADICTED_NOTE,
     UNCOUNTED_NOTE,
 )
 # Why an answer is a quote, as a code clients can branch on (the note's wording may change)
@@ -88,6 +93,7 @@ QUOTE_REASON_CODES = {
     DECLINED_NOTE: "model_declined",
     OTHER_ROW_NOTE: "other_row",
     NEGATED_NOTE: "negated",
+    CONTRADICTED_NOTE: "contradicted",
     UNCOUNTED_NOTE: "other_count",
 }
 _FIGURE = re.compile(r"\d+(?:[.,]\d+)*")
@@ -155,7 +161,9 @@ def quote_reason(
     answer attribution could not check at all is left as it is, flagged. Nor does a cited
     answer that states a name, number or term its cited passages (read `whole`, as retrieved)
     mention only to deny or exclude it (app/negation.py): "Monday [1]" from "every Tuesday …,
-    so that nobody starts or ends a shift on a weekend or a Monday morning". Nor does a cited
+    so that nobody starts or ends a shift on a weekend or a Monday morning", nor one that
+    denies a number they state ("You can't get 27 days [1]" from "… receive 27 working days").
+    Nor does a cited
     answer to "how many X" that counts something else and whose text and cited sentences never
     name X (app/figures.py): "A total of 3 trucks were used for 15 hours [1]" for how many
     laptops were delivered."""
@@ -174,6 +182,8 @@ def quote_reason(
     denied = denied_by_citations(attribution.text, passages, question, whole) if passages else []
     if denied:
         return NEGATED_NOTE, denied
+    if passages and denied_figures(attribution.text, passages, question):
+        return CONTRADICTED_NOTE, []
     asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
     if not asked:
         return None, []

@@ -57,7 +57,8 @@ class QueryResponse(BaseModel):
         "(it said it did not know where the sources scored as likely to hold the answer), "
         "`other_row` (its cited sentences name another office, level or tier than the one "
         "the question names, where a source names that one), `negated` (it states a name, "
-        "number or term that the passages it cites mention only to deny or exclude it) or "
+        "number or term that the passages it cites mention only to deny or exclude it), "
+        "`contradicted` (asked for a figure, it denies a number the passages it cites state) or "
         "`other_count` (it counted something other than what the question counts).",
     )
     truncated: bool = Field(

@@ -107,11 +107,12 @@ const QUOTE_REASONS = {
   unsupported: "Hearth's own wording was not supported by the sources, so this is quoted from the closest source.",
   other_row: "Hearth's own wording came from a passage about something other than what you named (another office or level), so this is quoted from one that names it.",
   negated: "Hearth's own wording stated what its source denies or excludes, so this is quoted from the closest source.",
+  contradicted: "Hearth's own wording denied a number its source states, so this is quoted from the closest source.",
   other_count: "Hearth's own wording gave a number for something other than what you asked about, so this is quoted from a source that counts it.",
 };
 // Answers stored before `quote_reason` existed carry only the note's text.
 const reasonOfNote = (note) =>
-  /no figure/.test(note) ? "no_figure" : /did not know/.test(note) ? "model_declined" : /does not name/.test(note) ? "other_row" : /denies or excludes/.test(note) ? "negated" : "unsupported";
+  /no figure/.test(note) ? "no_figure" : /did not know/.test(note) ? "model_declined" : /does not name/.test(note) ? "other_row" : /denies or excludes/.test(note) ? "negated" : /denies a number/.test(note) ? "contradicted" : "unsupported";
 const quoteReason = (answer, note) => QUOTE_REASONS[answer.quote_reason] || QUOTE_REASONS[reasonOfNote(note)];
 
 /** The button for marker [n] of an answer, or null when n is not one of its sources. */

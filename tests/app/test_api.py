@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 from fakes import PEER, ScriptedChatModel, ScriptedStream
 
 from index.errors import ModelBusyError, UpstreamError
@@ -844,3 +845,29 @@ def test_a_quote_with_no_moment_for_a_when_question_is_an_i_dont_know(
     write_page(services, "estonia", "Estonia", dated)
     body = client.post("/api/query", json={"question": question}).json()
     assert not body["abstained"] and body["quoted"] and "in 2010" in body["answer"], body
+
+
+@pytest.mark.parametrize(
+    ("answer", "question", "contradicted"),
+    [
+        # the model denied the very number its source states (seen on `make run`, session 28)
+        ("You can't get 27 days of annual leave in Paris [1].",
+         "How many days of annual leave do I get in Paris?", True),
+        ("Employees in Paris get 27 days [1] of annual leave each year.",
+         "How many days of annual leave do I get in Paris?", False),
+        # a number the source does not state, denied: the answer is wrong some other way
+        ("You do not get 30 days, you get 27 days [1].",
+         "How many days of annual leave do I get in Paris?", False),
+        # a question about a negation may be answered by a denial
+        ("You can't take 27 days at once [1].",
+         "How many days of leave can I not take in Paris?", False),
+    ],
+)  # fmt: skip
+def test_an_answer_denying_the_number_its_source_states_is_a_quote(
+    client, model, answer, question, contradicted
+):
+    model.answer = answer
+    body = client.post("/api/query", json={"question": question}).json()
+    assert (body["quote_reason"] == "contradicted") is contradicted, body["answer"]
+    if contradicted:
+        assert body["quoted"] and "27 days" in body["answer"] and "can't" not in body["answer"]
