@@ -215,15 +215,21 @@ def denied_by_citations(
     return found
 
 
-def denied_figures(answer: str, passages: Sequence[Passage], question: str = "") -> list[str]:
+def denied_figures(
+    answer: str, passages: Sequence[Passage], question: str = "", whole: Sequence[Passage] = ()
+) -> list[str]:
     """The numbers a cited `answer` denies that every passage its sentence cites states
     plainly and never denies: "You can't get 27 days of annual leave in Paris [1]" from
-    "Employees in the Paris office receive 27 working days of annual leave per year". Only a
-    question asking for a figure is checked, and not one that asks about a negation ("How
-    many offices have no showers?"): there a denied number may well be the answer."""
+    "Employees in the Paris office receive 27 working days of annual leave per year". A cited
+    passage is read whole when `whole` holds its chunk, as `denied_by_citations` reads it: a
+    denial the prompt left out ("Part-time staff do not get 27 days") leaves the answer be.
+    Only a question asking for a figure is checked, and not one that asks about a negation
+    ("How many offices have no showers?"): there a denied number may well be the answer."""
     if not asks_for_figure(question) or _ASKS_NEGATED.search(question):
         return []
-    texts = [p.chunk.text for p in passages]
+    full: dict[int | None, str] = {p.chunk.id: p.chunk.text for p in whole}
+    texts = [full.get(p.chunk.id, p.chunk.text) if p.chunk.id is not None else p.chunk.text
+             for p in passages]  # fmt: skip
     found: list[str] = []
     for start, end in sentence_spans(answer):
         sentence, markers = split_markers(answer[start:end])

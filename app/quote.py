@@ -182,7 +182,7 @@ def quote_reason(
     denied = denied_by_citations(attribution.text, passages, question, whole) if passages else []
     if denied:
         return NEGATED_NOTE, denied
-    if passages and denied_figures(attribution.text, passages, question):
+    if passages and denied_figures(attribution.text, passages, question, whole):
         return CONTRADICTED_NOTE, []
     asked, by_marker = asked_qualifiers(question), dict(enumerate(passages, start=1))
     if not asked:

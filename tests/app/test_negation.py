@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from test_attribution import passage
 
 from app.attribution import likely_names, weighted_terms
-from app.negation import denied, denies, negated_terms
+from app.negation import denied, denied_figures, denies, negated_terms
 
 ROTATION = (
     "- Rotations are weekly. The handover happens every Tuesday at 10:00 Paris time, so that "
@@ -98,3 +99,15 @@ def test_a_verb_after_not_is_no_exclusion() -> None:
 def test_the_denying_sentence_is_found() -> None:
     assert denies(ROTATION, ["monday"])
     assert not denies("Nobody is on call more than one week in five.", ["monday"])
+
+
+def test_a_denied_number_the_source_states_is_found_in_the_whole_chunk() -> None:
+    """The prompt shows the model the sentences closest to the question; the chunk they came
+    from may deny the number elsewhere, and then the answer's denial may be right."""
+    question = "How many days of leave do part-time staff get?"
+    whole = passage(1, "Full-time staff get 27 days. Part-time staff do not get 27 days.")
+    shown = passage(1, "Full-time staff get 27 days.")
+    answer = "Part-time staff do not get 27 days [1]."
+    assert denied_figures(answer, [shown], question) == ["27"]
+    assert denied_figures(answer, [shown], question, [whole]) == []
+    assert denied_figures("You can't get 27 days [1].", [whole], "Do I get leave?") == []
