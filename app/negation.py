@@ -22,7 +22,7 @@ consent"). Which words are checked:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from app.attribution import likely_names, split_markers, weighted_terms
 from app.figures import asks_for_figure
@@ -201,14 +201,7 @@ def denied_by_citations(
     if _ASKS_NEGATED.search(question):
         return []  # "Which office has no showers?": its answer is what the source denies
     found: list[str] = []
-    full: dict[int | None, str] = {p.chunk.id: p.chunk.text for p in whole}
-    texts = [full.get(p.chunk.id, p.chunk.text) if p.chunk.id is not None else p.chunk.text
-             for p in passages]  # fmt: skip
-    for start, end in sentence_spans(answer):
-        sentence, markers = split_markers(answer[start:end])
-        cited = [texts[m - 1] for m in dict.fromkeys(markers) if 1 <= m <= len(texts)]
-        if not cited:
-            continue
+    for sentence, cited in _cited_sentences(answer, passages, whole):
         names = likely_names(sentence).union(*map(likely_names, cited))
         asked = weighted_terms(question, names)[0]
         found.extend(t for t in denied(sentence, cited, names, asked) if t not in found)
@@ -227,22 +220,31 @@ def denied_figures(
     ("How many offices have no showers?"): there a denied number may well be the answer."""
     if not asks_for_figure(question) or _ASKS_NEGATED.search(question):
         return []
-    full: dict[int | None, str] = {p.chunk.id: p.chunk.text for p in whole}
-    texts = [full.get(p.chunk.id, p.chunk.text) if p.chunk.id is not None else p.chunk.text
-             for p in passages]  # fmt: skip
     found: list[str] = []
-    for start, end in sentence_spans(answer):
-        sentence, markers = split_markers(answer[start:end])
-        cited = [texts[m - 1] for m in dict.fromkeys(markers) if 1 <= m <= len(texts)]
-        if not cited:
-            continue
-        negated_in_answer = negated_terms(sentence)[0]
-        for term in sorted(t for t in negated_in_answer if t[:1].isdigit()):
-            readings = [negated_terms(text) for text in cited]
+    for sentence, cited in _cited_sentences(answer, passages, whole):
+        numbers = sorted(t for t in negated_terms(sentence)[0] if t[:1].isdigit())
+        readings = [negated_terms(text) for text in cited] if numbers else []
+        for term in numbers:
             stated = all(term in plain and term not in negated for negated, _, plain in readings)
             if stated and term not in found:
                 found.append(term)
     return found
+
+
+def _cited_sentences(
+    answer: str, passages: Sequence[Passage], whole: Sequence[Passage]
+) -> Iterator[tuple[str, list[str]]]:
+    """Each sentence of a cited `answer` (markers removed) with the texts of the passages it
+    cites (numbered from 1), each read whole when `whole` holds its chunk; uncited sentences
+    are skipped."""
+    full: dict[int | None, str] = {p.chunk.id: p.chunk.text for p in whole}
+    texts = [full.get(p.chunk.id, p.chunk.text) if p.chunk.id is not None else p.chunk.text
+             for p in passages]  # fmt: skip
+    for start, end in sentence_spans(answer):
+        sentence, markers = split_markers(answer[start:end])
+        cited = [texts[m - 1] for m in dict.fromkeys(markers) if 1 <= m <= len(texts)]
+        if cited:
+            yield sentence, cited
 
 
 def denies(sentence: str, terms: Iterable[str]) -> bool:

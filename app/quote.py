@@ -163,10 +163,9 @@ def quote_reason(
     mention only to deny or exclude it (app/negation.py): "Monday [1]" from "every Tuesday …,
     so that nobody starts or ends a shift on a weekend or a Monday morning", nor one that
     denies a number they state ("You can't get 27 days [1]" from "… receive 27 working days").
-    Nor does a cited
-    answer to "how many X" that counts something else and whose text and cited sentences never
-    name X (app/figures.py): "A total of 3 trucks were used for 15 hours [1]" for how many
-    laptops were delivered."""
+    Nor does a cited answer to "how many X" that counts something else and whose text and
+    cited sentences never name X (app/figures.py): "A total of 3 trucks were used for 15 hours
+    [1]" for how many laptops were delivered."""
     if not attribution.checked or not attribution.text:
         return None, []
     if attribution.model_abstained:
